@@ -1,0 +1,396 @@
+//! The outbox relay: publishes committed outbox rows to JetStream.
+//!
+//! One task per service process. It wakes on `NOTIFY closeout_outbox`
+//! (sent by [`outbox::append`](crate::outbox::append) at commit) and polls
+//! every `poll_interval` as a back-stop (a lost notification, a listener
+//! reconnecting). Each pass, inside one transaction:
+//!
+//! 1. takes a transaction-scoped advisory lock, so that of several replicas
+//!    sharing the database only one publishes at a time: two relays working
+//!    on the same rows could interleave them out of order;
+//! 2. reads the oldest unsent rows by `seq`;
+//! 3. publishes them one at a time, awaiting each JetStream ack, and stops
+//!    at the first failure, so a later event of an organisation is never
+//!    published while an earlier one is unsent;
+//! 4. marks what was acked as sent (the failed row gets `attempts` and
+//!    `last_error`) and commits.
+//!
+//! A publish whose ack was lost is simply published again; the event id is
+//! the `Nats-Msg-Id`, so JetStream drops the copy within its duplicate
+//! window and answers `duplicate: true`, which counts as success. While NATS
+//! is away, passes fail and are retried with exponential backoff up to
+//! `max_backoff`; the events wait in the outbox.
+//!
+//! Ordering caveat: rows are published in `seq` order, which is insertion
+//! order. Two concurrent transactions may commit in the opposite order of
+//! their `seq`; the relay publishes whatever is committed, so the later
+//! `seq` can go first. Changes to the same aggregate are serialised by the
+//! service's own row locks, so their events are never reordered; consumers
+//! use `aggregate_version` for everything else.
+
+use crate::bus::{Bus, event_headers};
+use crate::error::{BusError, Result};
+use crate::outbox::{NOTIFY_CHANNEL, prune_sent};
+use bytes::Bytes;
+use sqlx::postgres::PgListener;
+use sqlx::{PgPool, Row};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+/// Advisory lock key: one publishing relay per database at a time.
+const RELAY_LOCK_KEY: i64 = 0x636c_6f73_6552_4c59; // "closeRLY"
+
+/// How often sent rows older than `retain_sent` are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// Tuning of the relay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelayConfig {
+    /// Back-stop poll when no notification arrives.
+    pub poll_interval: Duration,
+    /// Rows read (and published) per pass, per transaction.
+    pub batch_size: usize,
+    /// First retry delay after a failed pass; doubles up to `max_backoff`.
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Sent rows older than this are deleted; `None` keeps them forever.
+    pub retain_sent: Option<Duration>,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            poll_interval: Duration::from_secs(1),
+            batch_size: 100,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            retain_sent: Some(Duration::from_secs(7 * 24 * 3600)),
+        }
+    }
+}
+
+/// Counters of a relay, for the Prometheus endpoint.
+#[derive(Debug, Default)]
+pub struct RelayStats {
+    published: AtomicU64,
+    failures: AtomicU64,
+}
+
+impl RelayStats {
+    /// Events acked by JetStream (duplicates included) and marked sent.
+    pub fn published(&self) -> u64 {
+        self.published.load(Ordering::Relaxed)
+    }
+
+    /// Failed passes (publish or database errors).
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Control {
+    Run,
+    Drain,
+    Stop,
+}
+
+/// Starts relays.
+pub struct Relay;
+
+impl Relay {
+    /// Spawns the relay task on the current Tokio runtime.
+    pub fn spawn(pool: PgPool, bus: Bus, config: RelayConfig) -> RelayHandle {
+        let (control, control_rx) = watch::channel(Control::Run);
+        let stats = Arc::new(RelayStats::default());
+        let worker = Worker {
+            pool,
+            bus,
+            config,
+            stats: stats.clone(),
+        };
+        let task = tokio::spawn(worker.run(control_rx));
+        RelayHandle {
+            control,
+            task: Some(task),
+            stats,
+        }
+    }
+}
+
+/// A running relay. Dropping it stops the relay (without draining).
+pub struct RelayHandle {
+    control: watch::Sender<Control>,
+    task: Option<JoinHandle<bool>>,
+    stats: Arc<RelayStats>,
+}
+
+impl RelayHandle {
+    pub fn stats(&self) -> Arc<RelayStats> {
+        self.stats.clone()
+    }
+
+    /// Graceful shutdown: publishes everything pending, then stops. Gives
+    /// up after `timeout` (NATS away). Returns true if the outbox was empty
+    /// when the relay stopped; what is left is published at the next start.
+    pub async fn drain_and_stop(mut self, timeout: Duration) -> bool {
+        self.control.send_replace(Control::Drain);
+        let Some(mut task) = self.task.take() else {
+            return false;
+        };
+        match tokio::time::timeout(timeout, &mut task).await {
+            Ok(Ok(drained)) => drained,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "outbox relay task failed");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(?timeout, "outbox relay did not drain in time; stopping");
+                self.control.send_replace(Control::Stop);
+                // Stop interrupts waits; abort covers a hung publish.
+                task.abort();
+                let _ = task.await;
+                false
+            }
+        }
+    }
+
+    /// Stops at once (after the current pass); pending rows stay in the
+    /// outbox for the next start.
+    pub async fn stop(mut self) {
+        self.control.send_replace(Control::Stop);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RelayHandle {
+    fn drop(&mut self) {
+        self.control.send_replace(Control::Stop);
+    }
+}
+
+enum Pass {
+    /// Published what was pending; `more` if the batch was full.
+    Published { more: bool },
+    /// Another relay holds the lock.
+    Busy,
+}
+
+struct Worker {
+    pool: PgPool,
+    bus: Bus,
+    config: RelayConfig,
+    stats: Arc<RelayStats>,
+}
+
+impl Worker {
+    /// Runs until stopped; returns true if it stopped because a drain
+    /// found the outbox empty.
+    async fn run(self, mut control: watch::Receiver<Control>) -> bool {
+        let mut listener: Option<PgListener> = None;
+        let mut backoff = self.config.initial_backoff;
+        let mut last_prune: Option<Instant> = None;
+        loop {
+            let mode = *control.borrow();
+            if mode == Control::Stop {
+                return false;
+            }
+            if listener.is_none() {
+                listener = self.listen().await;
+            }
+            match self.pass().await {
+                Ok(Pass::Published { more }) => {
+                    backoff = self.config.initial_backoff;
+                    if more {
+                        continue;
+                    }
+                    if mode == Control::Drain {
+                        return true;
+                    }
+                    self.maybe_prune(&mut last_prune).await;
+                }
+                Ok(Pass::Busy) => {
+                    // Another replica is publishing; try again soon.
+                    let wait = if mode == Control::Drain {
+                        Duration::from_millis(50)
+                    } else {
+                        self.config.poll_interval
+                    };
+                    if sleep_or_control(wait, &mut control).await {
+                        return false;
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %e, retry_in = ?backoff, "outbox relay pass failed");
+                    if sleep_or_control(backoff, &mut control).await {
+                        return false;
+                    }
+                    backoff = (backoff * 2).min(self.config.max_backoff);
+                    continue;
+                }
+            }
+            // Idle: wait for a notification, the poll interval or a control
+            // change (drain or stop).
+            let notified = async {
+                match listener.as_mut() {
+                    Some(l) => l.try_recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                received = notified => match received {
+                    Ok(Some(_)) => {
+                        // Coalesce a burst of notifications into one pass.
+                        if let Some(l) = listener.as_mut() {
+                            while l.next_buffered().is_some() {}
+                        }
+                    }
+                    // Connection lost: the listener reconnects by itself;
+                    // a pass now catches what we may have missed.
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "outbox listener failed; polling");
+                        listener = None;
+                    }
+                },
+                _ = tokio::time::sleep(self.config.poll_interval) => {}
+                _ = control.changed() => {}
+            }
+        }
+    }
+
+    async fn listen(&self) -> Option<PgListener> {
+        let mut listener = match PgListener::connect_with(&self.pool).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox listener could not connect; polling");
+                return None;
+            }
+        };
+        match listener.listen(NOTIFY_CHANNEL).await {
+            Ok(()) => Some(listener),
+            Err(e) => {
+                tracing::warn!(error = %e, "LISTEN failed; polling");
+                None
+            }
+        }
+    }
+
+    async fn maybe_prune(&self, last_prune: &mut Option<Instant>) {
+        let Some(retain) = self.config.retain_sent else {
+            return;
+        };
+        if last_prune.is_some_and(|at| at.elapsed() < PRUNE_EVERY) {
+            return;
+        }
+        *last_prune = Some(Instant::now());
+        match prune_sent(&self.pool, retain).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(deleted = n, "pruned sent outbox rows"),
+            Err(e) => tracing::warn!(error = %e, "pruning the outbox failed"),
+        }
+    }
+
+    async fn pass(&self) -> Result<Pass> {
+        let mut tx = self.pool.begin().await?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(RELAY_LOCK_KEY)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !locked {
+            return Ok(Pass::Busy);
+        }
+        let limit = i64::try_from(self.config.batch_size.max(1)).unwrap_or(i64::MAX);
+        let rows = sqlx::query(
+            "SELECT seq, event_id, subject, event_type, traceparent, payload
+             FROM closeout_outbox WHERE sent_at IS NULL ORDER BY seq LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let fetched = rows.len();
+
+        let mut sent: Vec<i64> = Vec::with_capacity(fetched);
+        let mut failure: Option<(i64, BusError)> = None;
+        for row in rows {
+            let seq: i64 = row.try_get("seq")?;
+            let event_id: Uuid = row.try_get("event_id")?;
+            let subject: String = row.try_get("subject")?;
+            let event_type: String = row.try_get("event_type")?;
+            let traceparent: String = row.try_get("traceparent")?;
+            let payload: Vec<u8> = row.try_get("payload")?;
+            let headers = event_headers(&event_id.to_string(), &event_type, &traceparent);
+            match self
+                .bus
+                .publish(self.bus.subject(&subject), headers, Bytes::from(payload))
+                .await
+            {
+                Ok(ack) => {
+                    if ack.duplicate {
+                        tracing::debug!(%event_id, "publish was a duplicate; already in the stream");
+                    }
+                    sent.push(seq);
+                }
+                Err(e) => {
+                    failure = Some((seq, e));
+                    break;
+                }
+            }
+        }
+        if !sent.is_empty() {
+            sqlx::query(
+                "UPDATE closeout_outbox SET sent_at = now(), attempts = attempts + 1
+                 WHERE seq = ANY($1)",
+            )
+            .bind(&sent)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some((seq, error)) = &failure {
+            sqlx::query(
+                "UPDATE closeout_outbox SET attempts = attempts + 1, last_error = $2 WHERE seq = $1",
+            )
+            .bind(seq)
+            .bind(error.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.stats
+            .published
+            .fetch_add(sent.len() as u64, Ordering::Relaxed);
+        match failure {
+            Some((_, error)) => Err(error),
+            None => Ok(Pass::Published {
+                more: fetched == self.config.batch_size.max(1),
+            }),
+        }
+    }
+}
+
+/// Sleeps for `duration` unless told to stop; returns true on stop.
+async fn sleep_or_control(duration: Duration, control: &mut watch::Receiver<Control>) -> bool {
+    let deadline = Instant::now() + duration;
+    loop {
+        if *control.borrow() == Control::Stop {
+            return true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => return false,
+            changed = control.changed() => {
+                if changed.is_err() {
+                    return true;
+                }
+            }
+        }
+    }
+}

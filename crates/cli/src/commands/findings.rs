@@ -1,0 +1,233 @@
+//! Commands against the findings service: `import`, `inspections`,
+//! `findings`.
+
+use crate::commands::{Identity, connect};
+use crate::error::CliError;
+use crate::output::{Table, enum_words, print_json};
+use clap::Args;
+use closeout_proto::findings_service_client::FindingsServiceClient;
+use closeout_proto::{
+    FindingKind, ImportReportRequest, ListFindingsRequest, ListFindingsResponse,
+    ListInspectionsRequest, ListInspectionsResponse,
+};
+use tonic::transport::Channel;
+
+/// Where the findings service is.
+#[derive(Args, Clone, Debug)]
+pub struct FindingsServer {
+    /// Findings service address.
+    #[arg(long, env = "CLOSEOUT_FINDINGS_ADDR", default_value = "http://127.0.0.1:50051")]
+    pub addr: String,
+    #[command(flatten)]
+    pub identity: Identity,
+}
+
+impl FindingsServer {
+    async fn client(&self) -> Result<FindingsServiceClient<Channel>, CliError> {
+        Ok(FindingsServiceClient::new(connect(&self.addr).await?)
+            .max_decoding_message_size(64 * 1024 * 1024))
+    }
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// The report file, as text.
+    file: String,
+    /// Replace an existing inspection's content with this document.
+    #[arg(long)]
+    replace: bool,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    server: FindingsServer,
+}
+
+pub async fn import(args: ImportArgs) -> Result<(), CliError> {
+    let text = crate::commands::report::read_report(&args.file)?;
+    let request = args.server.identity.request(ImportReportRequest {
+        text,
+        source_name: args.file.clone(),
+        replace: args.replace,
+    })?;
+    let response = args.server.client().await?.import_report(request).await?;
+    let response = response.into_inner();
+    if args.json {
+        return print_json("ImportReportResponse", &response);
+    }
+    let verb = if response.replaced {
+        "replaced"
+    } else if response.created {
+        "imported"
+    } else {
+        "already imported"
+    };
+    println!(
+        "{verb} {} as inspection {} ({}): {} judgments, {} findings, {} follow-ups, {} indicators",
+        args.file,
+        response.inspection_id,
+        response.organisation_id,
+        response.judgment_count,
+        response.finding_count,
+        response.follow_up_count,
+        response.indicator_count
+    );
+    for warning in &response.warnings {
+        println!("warning: {warning}");
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct InspectionsArgs {
+    /// Only this organisation's inspections.
+    #[arg(long)]
+    org: Option<String>,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    server: FindingsServer,
+}
+
+pub async fn inspections(args: InspectionsArgs) -> Result<(), CliError> {
+    let mut client = args.server.client().await?;
+    let mut all = ListInspectionsResponse::default();
+    let mut page_token = String::new();
+    loop {
+        let request = args.server.identity.request(ListInspectionsRequest {
+            organisation_id: args.org.clone().unwrap_or_default(),
+            page_size: 200,
+            page_token: page_token.clone(),
+            ..Default::default()
+        })?;
+        let page = client.list_inspections(request).await?.into_inner();
+        all.inspections.extend(page.inspections);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    if args.json {
+        return print_json("ListInspectionsResponse", &all);
+    }
+    let mut table = Table::new(&[
+        "ID",
+        "ORGANISATION",
+        "PROGRAMME",
+        "PERIOD",
+        "PUBLISHED",
+        "FINDINGS",
+        "SOURCE",
+    ]);
+    for i in &all.inspections {
+        table.row(vec![
+            i.id.clone(),
+            i.organisation_id.clone(),
+            i.programme.clone(),
+            i.period.clone(),
+            i.published.clone(),
+            i.finding_count.to_string(),
+            i.source_name.clone(),
+        ]);
+    }
+    print!("{}", table.render());
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct FindingsArgs {
+    /// Only this organisation's findings.
+    #[arg(long)]
+    org: Option<String>,
+    /// Only this inspection's findings.
+    #[arg(long)]
+    inspection: Option<String>,
+    /// Only this kind: area-for-improvement, cause-of-concern,
+    /// recommendation, national-recommendation, noteworthy-practice.
+    #[arg(long)]
+    kind: Option<String>,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    server: FindingsServer,
+}
+
+/// Parses a kebab-case finding kind as typed on the command line.
+pub fn parse_kind(text: &str) -> Result<FindingKind, CliError> {
+    let name = format!(
+        "FINDING_KIND_{}",
+        text.trim().to_ascii_uppercase().replace(['-', ' '], "_")
+    );
+    FindingKind::from_str_name(&name)
+        .filter(|k| *k != FindingKind::Unspecified)
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "--kind {text:?} is not one of area-for-improvement, cause-of-concern, recommendation, national-recommendation, noteworthy-practice"
+            ))
+        })
+}
+
+pub async fn findings(args: FindingsArgs) -> Result<(), CliError> {
+    let kind = args.kind.as_deref().map(parse_kind).transpose()?;
+    let mut client = args.server.client().await?;
+    let mut all = ListFindingsResponse::default();
+    let mut page_token = String::new();
+    loop {
+        let request = args.server.identity.request(ListFindingsRequest {
+            organisation_id: args.org.clone().unwrap_or_default(),
+            inspection_id: args.inspection.clone().unwrap_or_default(),
+            kind: kind.map(|k| k as i32).unwrap_or_default(),
+            page_size: 200,
+            page_token: page_token.clone(),
+            ..Default::default()
+        })?;
+        let page = client.list_findings(request).await?.into_inner();
+        all.findings.extend(page.findings);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    if args.json {
+        return print_json("ListFindingsResponse", &all);
+    }
+    for (n, f) in all.findings.iter().enumerate() {
+        let kind = FindingKind::try_from(f.kind)
+            .map(|k| enum_words(k.as_str_name(), "FINDING_KIND_"))
+            .unwrap_or_else(|_| "unknown".into());
+        let due = f
+            .due_date
+            .as_ref()
+            .map(|d| format!(" — due {}", d.iso()))
+            .unwrap_or_default();
+        println!(
+            "{:>2}. [{}] {} / {} ({}){}\n    {}\n    id {}",
+            n + 1,
+            kind,
+            f.pillar,
+            f.question,
+            f.organisation_id,
+            due,
+            f.text,
+            f.id
+        );
+    }
+    if all.findings.is_empty() {
+        println!("no findings");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_kinds_from_the_command_line() {
+        assert_eq!(
+            parse_kind("area-for-improvement").unwrap(),
+            FindingKind::AreaForImprovement
+        );
+        assert!(parse_kind("unspecified").is_err());
+        assert!(parse_kind("nonsense").is_err());
+    }
+}

@@ -1,0 +1,70 @@
+//! `closeout`: the command line for people. Each subcommand lives in its
+//! own module under `commands/`; this file only parses arguments, runs the
+//! command and turns any error into one line on stderr and a non-zero exit.
+
+mod commands;
+mod error;
+mod output;
+
+use clap::{Parser, Subcommand};
+use error::CliError;
+
+/// Follow inspection findings to closure.
+#[derive(Parser)]
+#[command(name = "closeout", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Work with inspection report files.
+    Report(commands::report::ReportArgs),
+    /// Import a report into the findings service.
+    Import(commands::findings::ImportArgs),
+    /// List stored inspections.
+    Inspections(commands::findings::InspectionsArgs),
+    /// List stored findings.
+    Findings(commands::findings::FindingsArgs),
+    /// Check a service's gRPC health (exit 0 only when SERVING).
+    Health(commands::health::HealthArgs),
+    /// Print the version of this client.
+    Version,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("closeout: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Report(args) => commands::report::run(args),
+        Command::Version => {
+            println!("closeout {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        other => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| CliError::Other(format!("starting the runtime: {e}")))?;
+            runtime.block_on(async move {
+                match other {
+                    Command::Import(args) => commands::findings::import(args).await,
+                    Command::Inspections(args) => commands::findings::inspections(args).await,
+                    Command::Findings(args) => commands::findings::findings(args).await,
+                    Command::Health(args) => commands::health::run(args).await,
+                    Command::Report(_) | Command::Version => Ok(()),
+                }
+            })
+        }
+    }
+}

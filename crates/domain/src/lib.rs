@@ -1,0 +1,23 @@
+//! The domain rules of Closeout: what an inspectorate's findings are and how a
+//! tracked item moves to closure. Pure functions and value types only, with no
+//! I/O and no wire types, so that every service applies the same rules and the
+//! rules can be tested exhaustively; services convert to and from the protos.
+
+pub mod deadline;
+pub mod error;
+pub mod finding;
+pub mod grade;
+pub mod ids;
+pub mod lifecycle;
+pub mod organisation;
+
+pub use deadline::{DeadlineError, PublishedDate, due_date, find_deadline_clause};
+pub use error::DomainError;
+pub use finding::FindingKind;
+pub use grade::{Grade, GradeScale, NotComparable, Trend, compare};
+pub use ids::{FindingId, InspectionId, ItemId, ProposalId};
+pub use lifecycle::{
+    Actor, Change, Command, CommandKind, Evidence, ItemState, ItemStatus, Refusal, Role, apply,
+    apply_all, decide, is_open, is_overdue,
+};
+pub use organisation::{OrganisationId, OrganisationKind, kind_from_name, slug_from_name};

@@ -1,0 +1,687 @@
+//! ImportReport: parse a report, store everything it says in one
+//! transaction, and append the events announcing it to the outbox in that
+//! same transaction — so an import is either wholly stored and announced or
+//! not at all.
+//!
+//! Identity of an inspection is (organisation, programme, period). The
+//! same document (same sha256) again is a no-op; a different document for
+//! an existing inspection is refused unless the caller asks to replace it,
+//! in which case only the differences are stored and announced, and ids of
+//! unchanged findings are kept so tracked items stay attached.
+
+use crate::error::FindingsError;
+use crate::events::EventBatch;
+use closeout_proto::{self as pb, event_envelope::Payload};
+use sha2::{Digest, Sha256};
+use sqlx::{PgConnection, PgPool};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Limits and policy for imports.
+#[derive(Clone, Debug)]
+pub struct ImportPolicy {
+    /// Largest report accepted, in bytes.
+    pub max_report_bytes: usize,
+}
+
+impl Default for ImportPolicy {
+    fn default() -> Self {
+        ImportPolicy {
+            max_report_bytes: 5 * 1024 * 1024,
+        }
+    }
+}
+
+/// Hex sha256 of a document.
+pub fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// Checks the request and parses the report; nothing is written here.
+pub fn parse_request(
+    request: &pb::ImportReportRequest,
+    policy: &ImportPolicy,
+) -> Result<pb::ParsedReport, FindingsError> {
+    let mut violations = closeout_service::error::Violations::default();
+    if request.text.len() > policy.max_report_bytes {
+        violations.add(
+            "text",
+            format!(
+                "report is {} bytes, larger than the limit of {} bytes",
+                request.text.len(),
+                policy.max_report_bytes
+            ),
+        );
+    } else if request.text.trim().is_empty() {
+        violations.add("text", "must contain the report's text");
+    }
+    if request.source_name.chars().count() > 1024 {
+        violations.add("source_name", "must be at most 1024 characters");
+    }
+    if request.source_name.chars().any(char::is_control) {
+        violations.add("source_name", "must not contain control characters");
+    }
+    violations.into_result()?;
+    let report = closeout_report::parse(&request.text)
+        .map_err(|e| FindingsError::invalid("text", format!("not a readable report: {e}")))?;
+    let mut missing = Vec::new();
+    let organisation = report.organisation.clone().unwrap_or_default();
+    let inspection = report.inspection.clone().unwrap_or_default();
+    if organisation.id.is_empty() {
+        missing.push("the inspected organisation");
+    }
+    if inspection.programme.is_empty() {
+        missing.push("the inspection programme");
+    }
+    if inspection.period.is_empty() {
+        missing.push("the inspection period");
+    }
+    if inspection.published.is_empty() {
+        missing.push("the publication date");
+    }
+    if !missing.is_empty() {
+        return Err(FindingsError::invalid(
+            "text",
+            format!("the report does not state {}", missing.join(", ")),
+        ));
+    }
+    Ok(report)
+}
+
+/// Stores a parsed report; see the module documentation for the rules.
+pub async fn import(
+    pool: &PgPool,
+    request: &pb::ImportReportRequest,
+    report: &pb::ParsedReport,
+    mut batch: EventBatch,
+) -> Result<pb::ImportReportResponse, FindingsError> {
+    let sha = sha256_hex(&request.text);
+    let organisation = report.organisation.clone().unwrap_or_default();
+    let inspection = report.inspection.clone().unwrap_or_default();
+    let mut tx = pool.begin().await?;
+    // Imports of the same inspection queue behind each other; others run on.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!(
+            "inspection:{}:{}:{}",
+            organisation.id, inspection.programme, inspection.period
+        ))
+        .execute(&mut *tx)
+        .await?;
+
+    let existing: Option<(Uuid, Option<String>, i64)> = sqlx::query_as(
+        "SELECT id, source_sha256, version FROM inspections \
+         WHERE organisation_id = $1 AND programme = $2 AND period = $3",
+    )
+    .bind(&organisation.id)
+    .bind(&inspection.programme)
+    .bind(&inspection.period)
+    .fetch_optional(&mut *tx)
+    .await?;
+
+    let mut response = pb::ImportReportResponse {
+        organisation_id: organisation.id.clone(),
+        judgment_count: (report.pillars.len() + report.judgments.len()) as u32,
+        finding_count: report.findings.len() as u32,
+        follow_up_count: report.follow_ups.len() as u32,
+        indicator_count: report.indicators.len() as u32,
+        warnings: report.warnings.clone(),
+        ..Default::default()
+    };
+
+    let inspection_id = match existing {
+        Some((id, Some(existing_sha), _)) if existing_sha == sha => {
+            // Same document: nothing to store, nothing to announce.
+            tx.rollback().await?;
+            response.inspection_id = id.to_string();
+            return Ok(response);
+        }
+        Some((id, existing_sha, _)) if !request.replace => {
+            return Err(FindingsError::Conflict(format!(
+                "inspection {} {} of {} ({id}) was already imported from a different document \
+                 (sha256 {}); import with replace to replace it",
+                inspection.programme,
+                inspection.period,
+                organisation.id,
+                existing_sha.unwrap_or_else(|| "none: recorded by hand".into())
+            )));
+        }
+        Some((id, previous_sha, version)) => {
+            store_source(&mut tx, &sha, request).await?;
+            replace(
+                &mut tx,
+                id,
+                version,
+                previous_sha.unwrap_or_default(),
+                &sha,
+                request,
+                report,
+                &mut batch,
+            )
+            .await?;
+            response.replaced = true;
+            id
+        }
+        None => {
+            register_organisation(&mut tx, report, &mut batch).await?;
+            store_source(&mut tx, &sha, request).await?;
+            let id = Uuid::now_v7();
+            sqlx::query(
+                "INSERT INTO inspections (id, organisation_id, programme, period, title, published, \
+                 source_sha256, source_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(id)
+            .bind(&organisation.id)
+            .bind(&inspection.programme)
+            .bind(&inspection.period)
+            .bind(&inspection.title)
+            .bind(&inspection.published)
+            .bind(&sha)
+            .bind(&request.source_name)
+            .execute(&mut *tx)
+            .await?;
+            let context = Context::new(id, &organisation.id, &inspection, 1);
+            let mut parents = HashMap::new();
+            for (ordinal, judgment) in judgments_of(report).iter().enumerate() {
+                insert_judgment(&mut tx, &context, ordinal, judgment, &mut batch).await?;
+            }
+            for (ordinal, finding) in report.findings.iter().enumerate() {
+                insert_finding(&mut tx, &context, ordinal, finding, &mut parents, None, &mut batch)
+                    .await?;
+            }
+            for (ordinal, follow_up) in report.follow_ups.iter().enumerate() {
+                insert_follow_up(&mut tx, &context, ordinal, follow_up, &mut batch).await?;
+            }
+            for (ordinal, indicator) in report.indicators.iter().enumerate() {
+                insert_indicator(&mut tx, &context, ordinal, indicator, &mut batch).await?;
+            }
+            // Announced last: a consumer that sees it has seen the rest.
+            batch.push(
+                &organisation.id,
+                "inspection",
+                id.to_string(),
+                1,
+                Payload::InspectionPublished(published_event(&context, report, &sha)),
+            );
+            response.created = true;
+            id
+        }
+    };
+    batch.append(&mut tx).await?;
+    tx.commit().await?;
+    response.inspection_id = inspection_id.to_string();
+    Ok(response)
+}
+
+/// Facts about the inspection that every child row and event repeats.
+struct Context {
+    id: Uuid,
+    organisation_id: String,
+    period: String,
+    published: String,
+    version: u64,
+}
+
+impl Context {
+    fn new(id: Uuid, organisation_id: &str, inspection: &pb::ParsedInspection, version: u64) -> Self {
+        Context {
+            id,
+            organisation_id: organisation_id.to_string(),
+            period: inspection.period.clone(),
+            published: inspection.published.clone(),
+            version,
+        }
+    }
+}
+
+fn published_event(context: &Context, report: &pb::ParsedReport, sha: &str) -> pb::InspectionPublished {
+    let inspection = report.inspection.clone().unwrap_or_default();
+    pb::InspectionPublished {
+        inspection_id: context.id.to_string(),
+        organisation_id: context.organisation_id.clone(),
+        programme: inspection.programme,
+        period: inspection.period,
+        title: inspection.title,
+        published: inspection.published,
+        source_sha256: sha.to_string(),
+        finding_count: report.findings.len() as u32,
+        judgment_count: (report.pillars.len() + report.judgments.len()) as u32,
+        follow_up_count: report.follow_ups.len() as u32,
+        indicator_count: report.indicators.len() as u32,
+        inspected_questions: report
+            .judgments
+            .iter()
+            .filter(|j| !j.carried_over)
+            .map(|j| j.question.clone())
+            .collect(),
+    }
+}
+
+/// Pillar judgments (question empty) followed by question judgments.
+fn judgments_of(report: &pb::ParsedReport) -> Vec<pb::QuestionJudgment> {
+    let period = report
+        .inspection
+        .as_ref()
+        .map(|i| i.period.clone())
+        .unwrap_or_default();
+    report
+        .pillars
+        .iter()
+        .map(|p| pb::QuestionJudgment {
+            pillar: p.pillar.clone(),
+            question: String::new(),
+            grade: p.grade,
+            scale: p.scale,
+            last_inspected: period.clone(),
+            carried_over: false,
+        })
+        .chain(report.judgments.iter().cloned())
+        .collect()
+}
+
+async fn store_source(
+    tx: &mut PgConnection,
+    sha: &str,
+    request: &pb::ImportReportRequest,
+) -> Result<(), FindingsError> {
+    sqlx::query(
+        "INSERT INTO source_documents (sha256, source_name, body, size_bytes) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING",
+    )
+    .bind(sha)
+    .bind(&request.source_name)
+    .bind(&request.text)
+    .bind(request.text.len() as i32)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Inserts the organisation if it is new, announcing it; an existing one
+/// learns its most similar group if it had none.
+async fn register_organisation(
+    tx: &mut PgConnection,
+    report: &pb::ParsedReport,
+    batch: &mut EventBatch,
+) -> Result<(), FindingsError> {
+    let parsed = report.organisation.clone().unwrap_or_default();
+    let group: Vec<String> = report
+        .most_similar_group
+        .iter()
+        .map(|name| closeout_domain::slug_from_name(name).to_string())
+        .collect();
+    let inserted = sqlx::query(
+        "INSERT INTO organisations (id, name, kind, most_similar_group) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&parsed.id)
+    .bind(&parsed.name)
+    .bind(parsed.kind as i16)
+    .bind(&group)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if inserted {
+        batch.push(
+            &parsed.id,
+            "organisation",
+            parsed.id.clone(),
+            1,
+            Payload::OrganisationRegistered(pb::OrganisationRegistered {
+                organisation: Some(pb::Organisation {
+                    id: parsed.id.clone(),
+                    name: parsed.name.clone(),
+                    kind: parsed.kind,
+                    most_similar_group: group,
+                }),
+            }),
+        );
+    } else if !group.is_empty() {
+        sqlx::query(
+            "UPDATE organisations SET most_similar_group = $2 \
+             WHERE id = $1 AND cardinality(most_similar_group) = 0",
+        )
+        .bind(&parsed.id)
+        .bind(&group)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn insert_judgment(
+    tx: &mut PgConnection,
+    context: &Context,
+    ordinal: usize,
+    j: &pb::QuestionJudgment,
+    batch: &mut EventBatch,
+) -> Result<Uuid, FindingsError> {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO judgments (id, inspection_id, organisation_id, ordinal, pillar, question, \
+         grade, scale, last_inspected, carried_over) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+    )
+    .bind(id)
+    .bind(context.id)
+    .bind(&context.organisation_id)
+    .bind(ordinal as i32)
+    .bind(&j.pillar)
+    .bind(&j.question)
+    .bind(j.grade as i16)
+    .bind(j.scale as i16)
+    .bind(&j.last_inspected)
+    .bind(j.carried_over)
+    .execute(tx)
+    .await?;
+    batch.push(
+        &context.organisation_id,
+        "inspection",
+        context.id.to_string(),
+        context.version,
+        Payload::JudgmentRecorded(pb::JudgmentRecorded {
+            judgment_id: id.to_string(),
+            inspection_id: context.id.to_string(),
+            organisation_id: context.organisation_id.clone(),
+            pillar: j.pillar.clone(),
+            question: j.question.clone(),
+            grade: j.grade,
+            scale: j.scale,
+            last_inspected: j.last_inspected.clone(),
+            carried_over: j.carried_over,
+            published: context.published.clone(),
+            period: context.period.clone(),
+        }),
+    );
+    Ok(id)
+}
+
+/// Derives the due date of a finding from its deadline clause and the
+/// publication date. An unrecognised clause leaves the date unset (the
+/// clause is kept as written) rather than refusing a real report.
+pub fn due_date_of(deadline: &str, published: &str) -> Option<chrono::NaiveDate> {
+    if deadline.trim().is_empty() {
+        return None;
+    }
+    let published = closeout_domain::PublishedDate::parse(published).ok()?;
+    closeout_domain::due_date(deadline, published).ok().flatten()
+}
+
+async fn insert_finding(
+    tx: &mut PgConnection,
+    context: &Context,
+    ordinal: usize,
+    f: &pb::ParsedFinding,
+    parents: &mut HashMap<String, Uuid>,
+    keep_id: Option<Uuid>,
+    batch: &mut EventBatch,
+) -> Result<Uuid, FindingsError> {
+    let id = keep_id.unwrap_or_else(Uuid::now_v7);
+    let due = due_date_of(&f.deadline, &context.published);
+    let parent = if f.parent.is_empty() {
+        None
+    } else {
+        parents.get(&f.parent).copied()
+    };
+    let addressed_to_all = f.kind == pb::FindingKind::NationalRecommendation as i32;
+    sqlx::query(
+        "INSERT INTO findings (id, inspection_id, organisation_id, ordinal, kind, pillar, question, \
+         text, deadline, due_date, parent_finding_id, addressed_to_all, line_start, line_end) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
+    )
+    .bind(id)
+    .bind(context.id)
+    .bind(&context.organisation_id)
+    .bind(ordinal as i32)
+    .bind(f.kind as i16)
+    .bind(&f.pillar)
+    .bind(&f.question)
+    .bind(&f.text)
+    .bind(&f.deadline)
+    .bind(due)
+    .bind(parent)
+    .bind(addressed_to_all)
+    .bind(f.line_start as i32)
+    .bind(f.line_end as i32)
+    .execute(tx)
+    .await?;
+    if f.kind == pb::FindingKind::CauseOfConcern as i32 {
+        parents.insert(f.text.clone(), id);
+    }
+    if keep_id.is_none() {
+        batch.push(
+            &context.organisation_id,
+            "finding",
+            id.to_string(),
+            1,
+            Payload::FindingRecorded(pb::FindingRecorded {
+                finding_id: id.to_string(),
+                inspection_id: context.id.to_string(),
+                organisation_id: context.organisation_id.clone(),
+                kind: f.kind,
+                pillar: f.pillar.clone(),
+                question: f.question.clone(),
+                text: f.text.clone(),
+                deadline: f.deadline.clone(),
+                due_date: due.map(crate::store::calendar_date),
+                parent_finding_id: parent.map(|p| p.to_string()).unwrap_or_default(),
+                addressed_to_all,
+                line_start: f.line_start,
+                line_end: f.line_end,
+                period: context.period.clone(),
+                published: context.published.clone(),
+            }),
+        );
+    }
+    Ok(id)
+}
+
+async fn insert_follow_up(
+    tx: &mut PgConnection,
+    context: &Context,
+    ordinal: usize,
+    u: &pb::ParsedFollowUp,
+    batch: &mut EventBatch,
+) -> Result<Uuid, FindingsError> {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO follow_ups (id, inspection_id, organisation_id, ordinal, referenced_period, \
+         referenced_report, text, outcome, pillar, question, line_start, line_end) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+    )
+    .bind(id)
+    .bind(context.id)
+    .bind(&context.organisation_id)
+    .bind(ordinal as i32)
+    .bind(&u.referenced_period)
+    .bind(&u.referenced_report)
+    .bind(&u.text)
+    .bind(u.outcome as i16)
+    .bind(&u.pillar)
+    .bind(&u.question)
+    .bind(u.line_start as i32)
+    .bind(u.line_end as i32)
+    .execute(tx)
+    .await?;
+    batch.push(
+        &context.organisation_id,
+        "inspection",
+        context.id.to_string(),
+        context.version,
+        Payload::FollowUpRecorded(pb::FollowUpRecorded {
+            follow_up_id: id.to_string(),
+            inspection_id: context.id.to_string(),
+            organisation_id: context.organisation_id.clone(),
+            referenced_period: u.referenced_period.clone(),
+            referenced_report: u.referenced_report.clone(),
+            text: u.text.clone(),
+            outcome: u.outcome,
+            line_start: u.line_start,
+            line_end: u.line_end,
+            pillar: u.pillar.clone(),
+            question: u.question.clone(),
+        }),
+    );
+    Ok(id)
+}
+
+async fn insert_indicator(
+    tx: &mut PgConnection,
+    context: &Context,
+    ordinal: usize,
+    n: &pb::ParsedIndicator,
+    batch: &mut EventBatch,
+) -> Result<Uuid, FindingsError> {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO indicators (id, inspection_id, organisation_id, ordinal, measure, period, \
+         value, unit, comparator, comparator_value) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+    )
+    .bind(id)
+    .bind(context.id)
+    .bind(&context.organisation_id)
+    .bind(ordinal as i32)
+    .bind(&n.measure)
+    .bind(&n.period)
+    .bind(n.value)
+    .bind(&n.unit)
+    .bind(&n.comparator)
+    .bind(n.comparator_value)
+    .execute(tx)
+    .await?;
+    batch.push(
+        &context.organisation_id,
+        "inspection",
+        context.id.to_string(),
+        context.version,
+        Payload::IndicatorRecorded(pb::IndicatorRecorded {
+            indicator_id: id.to_string(),
+            inspection_id: context.id.to_string(),
+            organisation_id: context.organisation_id.clone(),
+            measure: n.measure.clone(),
+            period: n.period.clone(),
+            value: n.value,
+            unit: n.unit.clone(),
+            comparator: n.comparator.clone(),
+            comparator_value: n.comparator_value,
+            published: context.published.clone(),
+        }),
+    );
+    Ok(id)
+}
+
+/// Replaces an inspection's content with a corrected document. Findings
+/// whose (kind, pillar, question, text) are unchanged keep their ids and are
+/// not announced again; new ones are recorded, vanished ones withdrawn.
+/// Judgments, follow-ups and indicators are re-stored and re-announced
+/// under the inspection's next version, so read models take the newer one.
+#[allow(clippy::too_many_arguments)]
+async fn replace(
+    tx: &mut PgConnection,
+    id: Uuid,
+    version: i64,
+    previous_sha: String,
+    sha: &str,
+    request: &pb::ImportReportRequest,
+    report: &pb::ParsedReport,
+    batch: &mut EventBatch,
+) -> Result<(), FindingsError> {
+    let organisation_id = report
+        .organisation
+        .as_ref()
+        .map(|o| o.id.clone())
+        .unwrap_or_default();
+    let inspection = report.inspection.clone().unwrap_or_default();
+    let next_version = version + 1;
+    let context = Context::new(id, &organisation_id, &inspection, next_version as u64);
+    let mut differences = Vec::new();
+
+    let old_findings: Vec<(Uuid, i16, String, String, String)> = sqlx::query_as(
+        "SELECT id, kind, pillar, question, text FROM findings WHERE inspection_id = $1",
+    )
+    .bind(id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut old_by_key: HashMap<(i16, String, String, String), Uuid> = old_findings
+        .into_iter()
+        .map(|(fid, kind, pillar, question, text)| ((kind, pillar, question, text), fid))
+        .collect();
+
+    // Children are re-inserted in the new document's order; findings
+    // first detach from their parents so deletes and re-inserts commute.
+    sqlx::query("UPDATE findings SET parent_finding_id = NULL WHERE inspection_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    for table in ["findings", "judgments", "follow_ups", "indicators"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE inspection_id = $1"))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query(
+        "UPDATE inspections SET title = $2, published = $3, source_sha256 = $4, source_name = $5, \
+         version = $6, imported_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&inspection.title)
+    .bind(&inspection.published)
+    .bind(sha)
+    .bind(&request.source_name)
+    .bind(next_version)
+    .execute(&mut *tx)
+    .await?;
+
+    let mut parents = HashMap::new();
+    for (ordinal, f) in report.findings.iter().enumerate() {
+        let key = (f.kind as i16, f.pillar.clone(), f.question.clone(), f.text.clone());
+        let kept = old_by_key.remove(&key);
+        if kept.is_none() {
+            differences.push(format!("finding added: {}", f.text));
+        }
+        insert_finding(&mut *tx, &context, ordinal, f, &mut parents, kept, batch).await?;
+    }
+    for ((_, _, _, text), finding_id) in old_by_key {
+        differences.push(format!("finding withdrawn: {text}"));
+        batch.push(
+            &organisation_id,
+            "finding",
+            finding_id.to_string(),
+            2,
+            Payload::FindingWithdrawn(pb::FindingWithdrawn {
+                finding_id: finding_id.to_string(),
+                inspection_id: id.to_string(),
+                organisation_id: organisation_id.clone(),
+                reason: "no longer in the replacement document".into(),
+            }),
+        );
+    }
+    for (ordinal, j) in judgments_of(report).iter().enumerate() {
+        insert_judgment(&mut *tx, &context, ordinal, j, batch).await?;
+    }
+    for (ordinal, u) in report.follow_ups.iter().enumerate() {
+        insert_follow_up(&mut *tx, &context, ordinal, u, batch).await?;
+    }
+    for (ordinal, n) in report.indicators.iter().enumerate() {
+        insert_indicator(&mut *tx, &context, ordinal, n, batch).await?;
+    }
+    differences.push(format!(
+        "document replaced: sha256 {previous_sha} -> {sha}; {} judgments, {} follow-ups, {} indicators re-recorded",
+        report.pillars.len() + report.judgments.len(),
+        report.follow_ups.len(),
+        report.indicators.len()
+    ));
+    batch.push(
+        &organisation_id,
+        "inspection",
+        id.to_string(),
+        context.version,
+        Payload::InspectionReplaced(pb::InspectionReplaced {
+            inspection_id: id.to_string(),
+            organisation_id: organisation_id.clone(),
+            previous_sha256: previous_sha,
+            source_sha256: sha.to_string(),
+            differences,
+        }),
+    );
+    Ok(())
+}

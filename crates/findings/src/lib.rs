@@ -1,0 +1,190 @@
+//! The findings service: owns organisations, inspections, judgments,
+//! findings, follow-up statements, context indicators and the source
+//! documents they came from. Imports reports through the parser, stores
+//! them in PostgreSQL and announces every change through the outbox.
+//!
+//! Start-up: connect to PostgreSQL, apply migrations and the outbox schema,
+//! connect to NATS and ensure the stream, start the outbox relay, then serve
+//! gRPC (FindingsService, health, reflection). Shutdown: stop accepting,
+//! finish in-flight calls, drain the relay.
+
+pub mod error;
+pub mod events;
+pub mod grpc;
+pub mod import;
+pub mod record;
+pub mod store;
+
+use clap::Parser;
+use closeout_proto::findings_service_server::FindingsServiceServer;
+use closeout_service::CommonConfig;
+use sqlx::postgres::PgPoolOptions;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio_stream::wrappers::TcpListenerStream;
+
+/// Default gRPC address of the findings service.
+pub const DEFAULT_GRPC_ADDR: &str = "0.0.0.0:50051";
+
+/// Migrations of the findings database, embedded at build time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Configuration of `closeout-findings`.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "closeout-findings", version, about = "Closeout findings service")]
+pub struct FindingsConfig {
+    #[command(flatten)]
+    pub common: CommonConfig,
+    /// Largest report ImportReport accepts, in bytes.
+    #[arg(long, env = "CLOSEOUT_MAX_REPORT_BYTES", default_value_t = 5 * 1024 * 1024)]
+    pub max_report_bytes: usize,
+}
+
+/// Why the service could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("event bus: {0}")]
+    Bus(#[from] closeout_bus::BusError),
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// A running findings service (used by `main` and by tests).
+pub struct RunningFindings {
+    /// The address gRPC listens on (the real port when 0 was asked).
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), StartError>>,
+}
+
+impl RunningFindings {
+    /// Stops gracefully and waits until everything is drained.
+    pub async fn stop(mut self) -> Result<(), StartError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.task.await {
+            Ok(result) => result,
+            Err(e) => Err(StartError::Bind {
+                addr: self.addr,
+                source: std::io::Error::other(e.to_string()),
+            }),
+        }
+    }
+
+    /// Waits until the service stops on its own (signal) or fails.
+    pub async fn wait(mut self) -> Result<(), StartError> {
+        let _keep = self.shutdown.take();
+        match (&mut self.task).await {
+            Ok(result) => result,
+            Err(e) => Err(StartError::Bind {
+                addr: self.addr,
+                source: std::io::Error::other(e.to_string()),
+            }),
+        }
+    }
+}
+
+/// Starts the service; it runs until `stop` or until `signal` resolves.
+pub async fn start(
+    config: FindingsConfig,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> Result<RunningFindings, StartError> {
+    let common = &config.common;
+    let pool = PgPoolOptions::new()
+        .max_connections(common.database_max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&common.database_url)
+        .await?;
+    MIGRATOR.run(&pool).await?;
+    closeout_bus::outbox::install_schema(&pool).await?;
+
+    let bus = closeout_bus::Bus::connect(closeout_bus::BusConfig {
+        nats_url: common.nats_url.clone(),
+        stream_name: common.stream_name.clone(),
+        subject_prefix: common.subject_prefix.clone(),
+        ..Default::default()
+    })
+    .await?;
+    bus.ensure_stream().await?;
+    let relay = closeout_bus::Relay::spawn(pool.clone(), bus.clone(), Default::default());
+
+    let addr = common
+        .grpc_addr
+        .unwrap_or_else(|| DEFAULT_GRPC_ADDR.parse().expect("constant address parses"));
+    let listener = closeout_service::server::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let local = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+
+    let (reporter, health) = tonic_health::server::health_reporter();
+    let health_pool = pool.clone();
+    let health_bus = bus.clone();
+    let health_task = closeout_service::server::spawn_health_watch(
+        reporter,
+        "closeout.v1.FindingsService",
+        Duration::from_secs(2),
+        move || {
+            let pool = health_pool.clone();
+            let bus = health_bus.clone();
+            async move {
+                let db = sqlx::query("SELECT 1").execute(&pool).await.is_ok();
+                db && bus.is_healthy()
+            }
+        },
+    );
+    let reflection = closeout_service::server::reflection_service()?;
+    let api = grpc::FindingsApi::new(
+        pool.clone(),
+        import::ImportPolicy {
+            max_report_bytes: config.max_report_bytes,
+        },
+    );
+    // Room above the report limit for the rest of the request, so an
+    // oversized report gets our clear error rather than a transport one.
+    let max_message = config.max_report_bytes + 1024 * 1024;
+    let service = FindingsServiceServer::new(api)
+        .max_decoding_message_size(max_message)
+        .max_encoding_message_size(64 * 1024 * 1024);
+
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let stop = async move {
+            tokio::select! {
+                _ = shutdown_rx => {},
+                _ = signal => {},
+            }
+        };
+        tracing::info!(addr = %local, "findings service listening");
+        let served = tonic::transport::Server::builder()
+            .add_service(health)
+            .add_service(reflection)
+            .add_service(service)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
+            .await;
+        health_task.abort();
+        // In-flight calls are done; publish what they committed.
+        relay.drain_and_stop(Duration::from_secs(10)).await;
+        pool.close().await;
+        tracing::info!("findings service stopped");
+        served.map_err(StartError::from)
+    });
+    Ok(RunningFindings {
+        addr: local,
+        shutdown: Some(shutdown_tx),
+        task,
+    })
+}

@@ -1,0 +1,839 @@
+//! Combining the signals into one proposal per open item.
+//!
+//! For each item, in this order:
+//!
+//! 1. **Follow-up statements.** Each follow-up is split into clauses
+//!    (sentences). A clause can support an item when
+//!    - the follow-up's referenced year and report do not contradict the
+//!      item's (a follow-up about "our 2017 effectiveness report" cannot be
+//!      about a 2016 item or a legitimacy item; unknown on either side is
+//!      neutral),
+//!    - the TF-IDF cosine of item and clause reaches `min_similarity`, and
+//!    - the clause is about *this* item: every other open item that matches
+//!      the clause nearly as well (within `margin`) must leave this item a
+//!      `distinct_share` of its match from words the rival does not match.
+//!      A sentence naming two items ("the completion of risk assessments …,
+//!      and … body-worn video") supports both; an item that only shares a
+//!      phrase with another item's follow-up ("body-worn video") does not.
+//!
+//!    The outcome is read from the wording of the matched clause, else the
+//!    following sentences of the follow-up, else the preceding ones, else the
+//!    two sentences just after the follow-up's span in the report; failing
+//!    that, the parser's outcome. A follow-up with no outcome at all (e.g. "In
+//!    2017, we judged the force to be good at…") is never evidence.
+//!    The score is `0.5·lexical + 0.3·context + 0.2·wording` (×0.7 when the
+//!    follow-up sits in another pillar), where lexical is the cosine scaled
+//!    by `full_similarity`, context weighs year (0.4), report (0.25) and
+//!    question (0.35) agreement, and wording is 1 for an explicit phrase, 0.7
+//!    for the parser's outcome alone.
+//! 2. **New findings.** A new finding of the same question (or pillar) that
+//!    restates the item (cosine ≥ `supersede_similarity`, same ownership test)
+//!    supersedes it — unless a follow-up says it was addressed or partially
+//!    addressed, which wins. A "not addressed" follow-up with a re-raising
+//!    finding becomes SUPERSEDED, so that the new item carries it forward.
+//! 3. **No evidence.** A question that was not inspected gives NOT_ASSESSED
+//!    (0.9); an inspected question with nothing about the item gives
+//!    `silent_when_inspected` (0.5), with the nearest miss in the rule.
+
+use crate::index::{Index, Vector};
+use crate::outcome::{self, Wording, WordingMatch};
+use crate::text::{
+    self, Analyzer, Document, Sentence, canonical_question, canonical_report, first_year,
+    normalise,
+};
+use crate::{
+    FollowUp, FollowUpOutcome, ItemKind, LaterInspection, MatchConfig, NewFinding, OpenItem,
+    Proposal, ProposalOutcome,
+};
+
+/// A sentence of a follow-up, located in the report where possible.
+struct Clause {
+    follow_up: usize,
+    /// Position within its follow-up.
+    pos: usize,
+    text: String,
+    quote: String,
+    line_start: u32,
+    line_end: u32,
+    wording: Option<WordingMatch>,
+    vector: Vector,
+}
+
+/// What is known about a follow-up as a whole.
+struct FollowUpInfo {
+    year: Option<u32>,
+    report: String,
+    question: String,
+    pillar: String,
+    clauses: Vec<usize>,
+    /// Report sentences just after the span, for a trailing outcome sentence.
+    after: Vec<Sentence>,
+}
+
+struct Finding<'a> {
+    finding: &'a NewFinding,
+    quote: String,
+    line_start: u32,
+    line_end: u32,
+    vector: Vector,
+}
+
+struct Item<'a> {
+    item: &'a OpenItem,
+    year: Option<u32>,
+    report: String,
+    question: String,
+    pillar: String,
+    vector: Vector,
+}
+
+/// A follow-up clause's support for an item.
+#[derive(Debug, Clone)]
+struct Support {
+    clause: usize,
+    similarity: f64,
+    score: f64,
+    outcome: Option<(Wording, String, Option<Sentence>)>,
+    context: String,
+}
+
+/// Proposes what happened to each open item; exactly one proposal per item,
+/// in the items' order. Pure and total: never panics, whatever the input.
+pub fn propose(items: &[OpenItem], later: &LaterInspection, config: &MatchConfig) -> Vec<Proposal> {
+    let analyzer = Analyzer::new(
+        config
+            .extra_stop_words
+            .iter()
+            .map(String::as_str)
+            .chain(std::iter::once(later.organisation.as_str())),
+    );
+    let doc = Document::parse(&later.source_text);
+    let doc_norm: Vec<String> = doc.sentences.iter().map(|s| normalise(&s.text)).collect();
+    let later_year = first_year(&later.period);
+
+    // Terms first (the index needs them all), vectors after.
+    let mut clause_terms: Vec<(usize, usize, String, Option<&Sentence>, Vec<String>)> = Vec::new();
+    for (fi, fu) in later.follow_ups.iter().enumerate() {
+        let sentences: Vec<String> = if fu.text.trim().is_empty() {
+            doc.sentences
+                .iter()
+                .filter(|s| in_span(s, fu.line_start, fu.line_end, 0))
+                .map(|s| s.text.clone())
+                .collect()
+        } else {
+            text::split_sentences(&fu.text)
+        };
+        for (pos, s) in sentences.into_iter().enumerate() {
+            let located = locate(&doc, &doc_norm, &s, fu.line_start, fu.line_end);
+            let terms = analyzer.terms(&s);
+            clause_terms.push((fi, pos, s, located, terms));
+        }
+    }
+    let finding_terms: Vec<Vec<String>> =
+        later.findings.iter().map(|f| analyzer.terms(&f.text)).collect();
+    let item_terms: Vec<Vec<String>> = items.iter().map(|i| analyzer.terms(&i.text)).collect();
+
+    let index = if doc.sentences.is_empty() {
+        Index::new(
+            clause_terms
+                .iter()
+                .map(|c| c.4.as_slice())
+                .chain(finding_terms.iter().map(Vec::as_slice))
+                .chain(item_terms.iter().map(Vec::as_slice)),
+        )
+    } else {
+        let doc_terms: Vec<Vec<String>> =
+            doc.sentences.iter().map(|s| analyzer.terms(&s.text)).collect();
+        Index::new(
+            doc_terms
+                .iter()
+                .map(Vec::as_slice)
+                .chain(item_terms.iter().map(Vec::as_slice)),
+        )
+    };
+
+    let clauses: Vec<Clause> = clause_terms
+        .iter()
+        .map(|(fi, pos, s, located, terms)| Clause {
+            follow_up: *fi,
+            pos: *pos,
+            text: s.clone(),
+            quote: located.map_or_else(|| s.clone(), |l| l.text.clone()),
+            line_start: located.map_or(later.follow_ups[*fi].line_start, |l| l.line_start),
+            line_end: located.map_or(later.follow_ups[*fi].line_end, |l| l.line_end),
+            wording: outcome::classify(s),
+            vector: index.vector(terms),
+        })
+        .collect();
+
+    let infos: Vec<FollowUpInfo> = later
+        .follow_ups
+        .iter()
+        .enumerate()
+        .map(|(fi, fu)| follow_up_info(fi, fu, &clauses, &doc, later_year))
+        .collect();
+
+    let findings: Vec<Finding> = later
+        .findings
+        .iter()
+        .zip(&finding_terms)
+        .map(|(f, terms)| {
+            let located = locate(&doc, &doc_norm, &f.text, f.line_start, f.line_end);
+            Finding {
+                finding: f,
+                quote: located.map_or_else(|| f.text.clone(), |l| l.text.clone()),
+                line_start: located.map_or(f.line_start, |l| l.line_start),
+                line_end: located.map_or(f.line_end, |l| l.line_end),
+                vector: index.vector(terms),
+            }
+        })
+        .collect();
+
+    let prepared: Vec<Item> = items
+        .iter()
+        .zip(&item_terms)
+        .map(|(item, terms)| Item {
+            item,
+            year: first_year(&item.inspection_period),
+            report: canonical_report(&item.inspection_report),
+            question: canonical_question(&item.question),
+            pillar: normalise(&item.pillar),
+            vector: index.vector(terms),
+        })
+        .collect();
+
+    // Similarity of every item to every clause, and eligibility (year and
+    // report do not contradict).
+    let clause_sims: Vec<Vec<f64>> = prepared
+        .iter()
+        .map(|it| clauses.iter().map(|c| it.vector.cosine(&c.vector)).collect())
+        .collect();
+    let eligible: Vec<Vec<bool>> = prepared
+        .iter()
+        .map(|it| {
+            clauses
+                .iter()
+                .map(|c| compatible(it, &infos[c.follow_up]))
+                .collect()
+        })
+        .collect();
+    let finding_sims: Vec<Vec<f64>> = prepared
+        .iter()
+        .map(|it| findings.iter().map(|f| it.vector.cosine(&f.vector)).collect())
+        .collect();
+
+    let inspected: Vec<String> = later
+        .inspected_questions
+        .iter()
+        .map(|q| canonical_question(q))
+        .filter(|q| !q.is_empty())
+        .collect();
+
+    let ctx = Ctx {
+        later,
+        config,
+        clauses: &clauses,
+        infos: &infos,
+        findings: &findings,
+        items: &prepared,
+        clause_sims: &clause_sims,
+        eligible: &eligible,
+        finding_sims: &finding_sims,
+        inspected: &inspected,
+    };
+    (0..prepared.len()).map(|x| ctx.decide(x)).collect()
+}
+
+struct Ctx<'a> {
+    later: &'a LaterInspection,
+    config: &'a MatchConfig,
+    clauses: &'a [Clause],
+    infos: &'a [FollowUpInfo],
+    findings: &'a [Finding<'a>],
+    items: &'a [Item<'a>],
+    clause_sims: &'a [Vec<f64>],
+    eligible: &'a [Vec<bool>],
+    finding_sims: &'a [Vec<f64>],
+    inspected: &'a [String],
+}
+
+impl Ctx<'_> {
+    fn decide(&self, x: usize) -> Proposal {
+        let it = &self.items[x];
+        let mut near_miss: Option<String> = None;
+
+        // 1. Follow-ups.
+        let mut best: Option<Support> = None;
+        let mut best_mention: Option<Support> = None;
+        for c in 0..self.clauses.len() {
+            if !self.eligible[x][c] {
+                continue;
+            }
+            let sim = self.clause_sims[x][c];
+            if sim < self.config.min_similarity {
+                continue;
+            }
+            if let Err(rival) = self.owns(
+                x,
+                &self.clauses[c].vector,
+                &|y| self.clause_sims[y][c],
+                &|y| self.eligible[y][c],
+            ) {
+                note_miss(&mut near_miss, sim, || {
+                    format!(
+                        "follow-up {} matches (lexical {:.2}) but is more about item {}",
+                        self.fu(c).id,
+                        sim,
+                        rival
+                    )
+                });
+                continue;
+            }
+            let support = self.support(x, c, sim);
+            if support.outcome.is_none() {
+                if best_mention.as_ref().is_none_or(|b| support.score > b.score) {
+                    best_mention = Some(support);
+                }
+                continue;
+            }
+            if best.as_ref().is_none_or(|b| support.score > b.score) {
+                best = Some(support);
+            }
+        }
+        let follow_up = match best {
+            Some(s) if s.score >= self.config.min_score => Some(s),
+            Some(s) => {
+                note_miss(&mut near_miss, s.similarity, || {
+                    format!(
+                        "follow-up {} (lexical {:.2}) scores {:.2} < {:.2}",
+                        self.fu(s.clause).id,
+                        s.similarity,
+                        s.score,
+                        self.config.min_score
+                    )
+                });
+                None
+            }
+            None => None,
+        };
+
+        // 2. New findings that re-raise the item.
+        let superseding = self.superseding(x, &mut near_miss);
+
+        if let Some(s) = &follow_up {
+            let (wording, _, _) = s.outcome.as_ref().map_or((Wording::Addressed, "", &None), |o| {
+                (o.0, o.1.as_str(), &o.2)
+            });
+            match wording {
+                Wording::Addressed => {
+                    return self.from_follow_up(x, s, ProposalOutcome::Addressed, None);
+                }
+                Wording::PartiallyAddressed => {
+                    return self.from_follow_up(x, s, ProposalOutcome::PartiallyAddressed, None);
+                }
+                Wording::NotAddressed => {
+                    if let Some(f) = superseding {
+                        return self.from_follow_up(x, s, ProposalOutcome::Superseded, Some(f));
+                    }
+                    return self.from_follow_up(x, s, ProposalOutcome::NotAddressed, None);
+                }
+                Wording::NotInspected => {
+                    return self.from_follow_up(x, s, ProposalOutcome::NotAssessed, None);
+                }
+            }
+        }
+        if let Some((f, sim, score)) = superseding {
+            let nf = &self.findings[f];
+            return Proposal {
+                item_id: it.item.id.clone(),
+                outcome: ProposalOutcome::Superseded,
+                score,
+                rule: format!(
+                    "new finding {} ({}) re-raises the item: lexical {:.2}{}",
+                    nf.finding.id,
+                    describe_question(&nf.finding.question, &nf.finding.pillar),
+                    sim,
+                    if same_question(&it.question, &nf.finding.question) {
+                        ", same question"
+                    } else {
+                        ", same pillar"
+                    }
+                ),
+                quotes: vec![nf.quote.clone()],
+                line_start: nf.line_start,
+                line_end: nf.line_end,
+                matched_follow_up_id: None,
+                matched_finding_id: Some(nf.finding.id.clone()),
+            };
+        }
+
+        // 3. No evidence.
+        let period = if self.later.period.is_empty() { "the later inspection" } else { &self.later.period };
+        let mention = best_mention.map(|m| {
+            format!(
+                "; follow-up {} mentions it (lexical {:.2}) but states no outcome",
+                self.fu(m.clause).id,
+                m.similarity
+            )
+        });
+        let miss = near_miss.map(|m| format!("; nearest: {m}")).unwrap_or_default();
+        let mention = mention.unwrap_or_default();
+        let not_inspected_quote = self.not_inspected_statement(x);
+        let (outcome, score, rule) = if it.question.is_empty() {
+            (
+                ProposalOutcome::NotAssessed,
+                0.4,
+                format!(
+                    "item has no question and no follow-up statement or new finding of {period} \
+                     refers to it{mention}{miss}"
+                ),
+            )
+        } else if !self.inspected.contains(&it.question) {
+            (
+                ProposalOutcome::NotAssessed,
+                0.9,
+                format!(
+                    "question '{}' was not inspected in {period} (judgment carried over) and no \
+                     follow-up statement refers to this item{mention}{miss}",
+                    it.item.question
+                ),
+            )
+        } else {
+            (
+                self.config.silent_when_inspected,
+                0.5,
+                format!(
+                    "question '{}' was inspected in {period} but no follow-up statement or new \
+                     finding refers to this item: the report gives no verdict, review by \
+                     hand{mention}{miss}",
+                    it.item.question
+                ),
+            )
+        };
+        let (quotes, line_start, line_end, fu_id) = match not_inspected_quote {
+            Some(c) if outcome == ProposalOutcome::NotAssessed => {
+                let cl = &self.clauses[c];
+                (
+                    vec![cl.quote.clone()],
+                    cl.line_start,
+                    cl.line_end,
+                    Some(self.fu(c).id.clone()),
+                )
+            }
+            _ => (Vec::new(), 0, 0, None),
+        };
+        Proposal {
+            item_id: it.item.id.clone(),
+            outcome,
+            score,
+            rule,
+            quotes,
+            line_start,
+            line_end,
+            matched_follow_up_id: fu_id,
+            matched_finding_id: None,
+        }
+    }
+
+    fn fu(&self, clause: usize) -> &FollowUp {
+        &self.later.follow_ups[self.clauses[clause].follow_up]
+    }
+
+    /// Whether item `x` owns the text `target` (a clause or a new finding)
+    /// against every rival item: `Err(rival id)` when a rival matches it
+    /// nearly as well (within `margin`) and this item's match does not come
+    /// for at least `distinct_share` from words the rival does not match.
+    fn owns(
+        &self,
+        x: usize,
+        target: &Vector,
+        sim_of: &dyn Fn(usize) -> f64,
+        eligible: &dyn Fn(usize) -> bool,
+    ) -> Result<(), String> {
+        let sx = sim_of(x);
+        let mine = self.items[x].vector.contributions(target);
+        for y in 0..self.items.len() {
+            if y == x || !eligible(y) {
+                continue;
+            }
+            let sy = sim_of(y);
+            if sy <= 0.0 || sy < sx - self.config.margin {
+                continue;
+            }
+            // Items that say the same thing (a cause of concern and its
+            // recommendation worded alike) may share a clause.
+            if self.items[x].vector.cosine(&self.items[y].vector) >= 0.9 {
+                continue;
+            }
+            let theirs = self.items[y].vector.contributions(target);
+            let distinct: f64 = mine
+                .iter()
+                .filter(|(t, _)| !theirs.iter().any(|(u, _)| u == t))
+                .map(|(_, c)| c)
+                .sum();
+            if distinct < self.config.distinct_share * sx {
+                return Err(self.items[y].item.id.clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn support(&self, x: usize, c: usize, sim: f64) -> Support {
+        let it = &self.items[x];
+        let clause = &self.clauses[c];
+        let info = &self.infos[clause.follow_up];
+        let fu = self.fu(c);
+
+        let lexical = if self.config.full_similarity > 0.0 {
+            (sim / self.config.full_similarity).min(1.0)
+        } else {
+            1.0
+        };
+        let (year_s, year_d) = match (it.year, info.year) {
+            (Some(a), Some(b)) if a == b => (1.0, format!("year {a} matches")),
+            _ => (0.5, "year unknown".to_string()),
+        };
+        let (report_s, report_d) = if !it.report.is_empty() && it.report == info.report {
+            (1.0, format!("report {} matches", it.report))
+        } else {
+            (0.5, "report unknown".to_string())
+        };
+        let (question_s, question_d, other_pillar) =
+            if !it.question.is_empty() && it.question == info.question {
+                (1.0, "same question".to_string(), false)
+            } else if !it.pillar.is_empty() && !info.pillar.is_empty() {
+                if it.pillar == info.pillar {
+                    (0.6, "same pillar".to_string(), false)
+                } else {
+                    (0.0, format!("other pillar ({})", fu.pillar), true)
+                }
+            } else {
+                (0.5, "question unknown".to_string(), false)
+            };
+        let context = 0.4 * year_s + 0.25 * report_s + 0.35 * question_s;
+
+        let outcome = self.outcome_for(c);
+        let wording_s = match &outcome {
+            Some((_, phrase, _)) if !phrase.starts_with("parser") => 1.0,
+            Some(_) => 0.7,
+            None => 0.0,
+        };
+        let mut score = 0.5 * lexical + 0.3 * context + 0.2 * wording_s;
+        if other_pillar {
+            score *= 0.7;
+        }
+        Support {
+            clause: c,
+            similarity: sim,
+            score: score.clamp(0.0, 1.0),
+            outcome,
+            context: format!("{year_d}, {report_d}, {question_d}"),
+        }
+    }
+
+    /// The outcome wording that applies to a clause of a follow-up: its own,
+    /// then the following clauses', then the preceding ones', then the
+    /// sentences just after the span; else the parser's outcome.
+    fn outcome_for(&self, c: usize) -> Option<(Wording, String, Option<Sentence>)> {
+        let clause = &self.clauses[c];
+        let info = &self.infos[clause.follow_up];
+        let siblings: Vec<&Clause> = info.clauses.iter().map(|&i| &self.clauses[i]).collect();
+        let quote_of = |cl: &Clause| Sentence {
+            text: cl.quote.clone(),
+            line_start: cl.line_start,
+            line_end: cl.line_end,
+        };
+        if let Some(w) = clause.wording {
+            return Some((w.wording, w.phrase.to_string(), None));
+        }
+        let after = siblings.iter().filter(|s| s.pos > clause.pos);
+        let before = siblings.iter().filter(|s| s.pos < clause.pos).rev();
+        for s in after.chain(before) {
+            if let Some(w) = s.wording {
+                return Some((w.wording, w.phrase.to_string(), Some(quote_of(s))));
+            }
+        }
+        for s in &info.after {
+            if let Some(w) = outcome::classify(&s.text) {
+                return Some((w.wording, w.phrase.to_string(), Some(s.clone())));
+            }
+        }
+        let fu = self.fu(c);
+        let parsed = match fu.outcome {
+            FollowUpOutcome::Addressed => Wording::Addressed,
+            FollowUpOutcome::PartiallyAddressed => Wording::PartiallyAddressed,
+            FollowUpOutcome::NotAddressed => Wording::NotAddressed,
+            FollowUpOutcome::Unclear => return None,
+        };
+        Some((parsed, format!("parser outcome {:?}", fu.outcome), None))
+    }
+
+    fn superseding(&self, x: usize, near_miss: &mut Option<String>) -> Option<(usize, f64, f64)> {
+        let it = &self.items[x];
+        let mut best: Option<(usize, f64, f64)> = None;
+        for (f, nf) in self.findings.iter().enumerate() {
+            if nf.finding.kind == ItemKind::NoteworthyPractice {
+                continue;
+            }
+            let sim = self.finding_sims[x][f];
+            if sim < self.config.supersede_similarity {
+                continue;
+            }
+            let fq = canonical_question(&nf.finding.question);
+            let fp = normalise(&nf.finding.pillar);
+            let question_s = if !it.question.is_empty() && it.question == fq {
+                1.0
+            } else if !it.pillar.is_empty() && !fp.is_empty() {
+                if it.pillar == fp { 0.6 } else { continue }
+            } else {
+                0.5
+            };
+            let eligible_f = |y: usize| {
+                let other = &self.items[y];
+                other.pillar.is_empty() || fp.is_empty() || other.pillar == fp
+            };
+            if let Err(rival) =
+                self.owns(x, &nf.vector, &|y| self.finding_sims[y][f], &eligible_f)
+            {
+                note_miss(near_miss, sim, || {
+                    format!(
+                        "new finding {} (lexical {:.2}) is more about item {}",
+                        nf.finding.id, sim, rival
+                    )
+                });
+                continue;
+            }
+            let lexical = if self.config.full_similarity > 0.0 {
+                (sim / self.config.full_similarity).min(1.0)
+            } else {
+                1.0
+            };
+            let score = (0.6 * lexical + 0.4 * question_s).clamp(0.0, 1.0);
+            if score < self.config.min_score {
+                note_miss(near_miss, sim, || {
+                    format!(
+                        "new finding {} (lexical {:.2}) scores {:.2} < {:.2}",
+                        nf.finding.id, sim, score, self.config.min_score
+                    )
+                });
+                continue;
+            }
+            if best.is_none_or(|b| score > b.2) {
+                best = Some((f, sim, score));
+            }
+        }
+        best
+    }
+
+    fn from_follow_up(
+        &self,
+        x: usize,
+        s: &Support,
+        outcome: ProposalOutcome,
+        superseding: Option<(usize, f64, f64)>,
+    ) -> Proposal {
+        let clause = &self.clauses[s.clause];
+        let fu = self.fu(s.clause);
+        let info = &self.infos[clause.follow_up];
+        let mut quotes = vec![clause.quote.clone()];
+        let mut line_start = clause.line_start;
+        let mut line_end = clause.line_end;
+        let phrase = s.outcome.as_ref().map_or("", |o| o.1.as_str());
+        if let Some((_, _, Some(sentence))) = &s.outcome
+            && sentence.text != clause.quote
+        {
+            quotes.push(sentence.text.clone());
+            if sentence.line_start > 0 {
+                line_start = if line_start == 0 { sentence.line_start } else { line_start.min(sentence.line_start) };
+                line_end = line_end.max(sentence.line_end);
+            }
+        }
+        let reference = match (info.year, info.report.as_str()) {
+            (Some(y), "") => format!("{y}"),
+            (Some(y), r) => format!("{y} {r}"),
+            (None, "") => "unspecified report".to_string(),
+            (None, r) => r.to_string(),
+        };
+        let wording = if phrase.starts_with("parser") {
+            phrase.to_string()
+        } else {
+            format!("outcome wording '{phrase}'")
+        };
+        let mut rule = format!(
+            "follow-up {} ({reference}): {wording} + lexical {:.2} on \"{}\" ({})",
+            fu.id,
+            s.similarity,
+            shorten(&clause.text, 90),
+            s.context
+        );
+        let mut score = s.score;
+        let mut finding_id = None;
+        if let Some((f, sim, fscore)) = superseding {
+            let nf = &self.findings[f];
+            rule.push_str(&format!(
+                "; new finding {} re-raises it (lexical {:.2})",
+                nf.finding.id, sim
+            ));
+            quotes.push(nf.quote.clone());
+            if nf.line_start > 0 {
+                line_start = if line_start == 0 { nf.line_start } else { line_start.min(nf.line_start) };
+                line_end = line_end.max(nf.line_end);
+            }
+            score = score.max(fscore);
+            finding_id = Some(nf.finding.id.clone());
+        }
+        Proposal {
+            item_id: self.items[x].item.id.clone(),
+            outcome,
+            score,
+            rule,
+            quotes,
+            line_start,
+            line_end,
+            matched_follow_up_id: Some(fu.id.clone()),
+            matched_finding_id: finding_id,
+        }
+    }
+
+    /// A follow-up clause saying the item's question was not inspected.
+    fn not_inspected_statement(&self, x: usize) -> Option<usize> {
+        let it = &self.items[x];
+        if it.question.is_empty() {
+            return None;
+        }
+        self.clauses.iter().position(|c| {
+            c.wording.is_some_and(|w| w.wording == Wording::NotInspected)
+                && self.infos[c.follow_up].question == it.question
+        })
+    }
+}
+
+fn note_miss(slot: &mut Option<String>, _sim: f64, describe: impl FnOnce() -> String) {
+    if slot.is_none() {
+        *slot = Some(describe());
+    }
+}
+
+fn same_question(canonical: &str, raw: &str) -> bool {
+    !canonical.is_empty() && canonical == canonical_question(raw)
+}
+
+fn describe_question(question: &str, pillar: &str) -> String {
+    match (question.is_empty(), pillar.is_empty()) {
+        (false, _) => question.to_string(),
+        (true, false) => pillar.to_string(),
+        (true, true) => "no question".to_string(),
+    }
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    let s = text::strip_markup(s);
+    if s.chars().count() <= max {
+        return s;
+    }
+    let cut: String = s.chars().take(max).collect();
+    format!("{}…", cut.trim_end())
+}
+
+fn compatible(it: &Item, info: &FollowUpInfo) -> bool {
+    if let (Some(a), Some(b)) = (it.year, info.year)
+        && a != b
+    {
+        return false;
+    }
+    !(!it.report.is_empty() && !info.report.is_empty() && it.report != info.report)
+}
+
+fn in_span(s: &Sentence, start: u32, end: u32, slack: u32) -> bool {
+    start > 0
+        && s.line_end.saturating_add(slack) >= start
+        && s.line_start <= end.max(start).saturating_add(slack)
+}
+
+/// The report sentence that a follow-up's (or finding's) sentence is, looked
+/// for near its span first, then anywhere.
+fn locate<'d>(
+    doc: &'d Document,
+    norms: &[String],
+    sentence: &str,
+    start: u32,
+    end: u32,
+) -> Option<&'d Sentence> {
+    let n = normalise(sentence);
+    if n.is_empty() || doc.sentences.is_empty() {
+        return None;
+    }
+    let near = |i: &usize| in_span(&doc.sentences[*i], start, end, 1);
+    let all = 0..doc.sentences.len();
+    let exact = |i: &usize| norms[*i] == n;
+    let contains = |i: &usize| {
+        let d = &norms[*i];
+        n.len() >= 20 && d.len() >= 20 && (d.contains(&n) || n.contains(d.as_str()))
+    };
+    all.clone()
+        .filter(near)
+        .find(exact)
+        .or_else(|| all.clone().filter(near).find(contains))
+        .or_else(|| all.clone().find(exact))
+        .map(|i| &doc.sentences[i])
+}
+
+fn follow_up_info(
+    fi: usize,
+    fu: &FollowUp,
+    clauses: &[Clause],
+    doc: &Document,
+    later_year: Option<u32>,
+) -> FollowUpInfo {
+    let year = first_year(&fu.referenced_period)
+        .or_else(|| outcome::referenced_year(&fu.text, later_year));
+    let mut report = canonical_report(&fu.referenced_report);
+    if report.is_empty() {
+        report = report_from_text(&fu.text);
+    }
+    let members: Vec<usize> = clauses
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.follow_up == fi)
+        .map(|(i, _)| i)
+        .collect();
+    let last_line = members
+        .iter()
+        .map(|&i| clauses[i].line_end)
+        .max()
+        .unwrap_or(0)
+        .max(fu.line_end);
+    let after: Vec<Sentence> = if last_line > 0 {
+        doc.sentences
+            .iter()
+            .filter(|s| s.line_start > last_line && s.line_start <= last_line.saturating_add(4))
+            .take(2)
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    FollowUpInfo {
+        year,
+        report,
+        question: canonical_question(&fu.question),
+        pillar: normalise(&fu.pillar),
+        clauses: members,
+        after,
+    }
+}
+
+/// "our 2017 effectiveness report", "the 2016 effectiveness inspection",
+/// "Crime Data Integrity inspection report".
+fn report_from_text(text: &str) -> String {
+    let n = format!(" {} ", normalise(text));
+    if n.contains(" crime data integrity ") {
+        return "crime data integrity".into();
+    }
+    for kind in ["effectiveness", "efficiency", "legitimacy"] {
+        if n.contains(&format!(" {kind} report ")) || n.contains(&format!(" {kind} inspection ")) {
+            return kind.into();
+        }
+    }
+    String::new()
+}

@@ -1,0 +1,86 @@
+//! The gRPC server every service runs: its own service plus the standard
+//! health service (SERVING only while its dependencies answer) and server
+//! reflection (so `grpcurl` works without .proto files), bound to a
+//! listener so tests can use port 0, and stopped gracefully on a signal.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+/// Binds the gRPC listener; port 0 picks a free port.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Server reflection over every Closeout proto and the health proto.
+pub fn reflection_service() -> Result<
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    tonic_reflection::server::Error,
+> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(closeout_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+}
+
+/// Keeps the health status of `service_name` (and of the whole server, the
+/// empty name) in step with `check`, polled every `every`, until the task
+/// is dropped. Starts NOT_SERVING so nothing is routed before the first
+/// successful check.
+pub fn spawn_health_watch<F, Fut>(
+    reporter: HealthReporter,
+    service_name: &'static str,
+    every: Duration,
+    check: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    tokio::spawn(async move {
+        let mut last = None;
+        loop {
+            let healthy = check().await;
+            if last != Some(healthy) {
+                let status = if healthy {
+                    ServingStatus::Serving
+                } else {
+                    ServingStatus::NotServing
+                };
+                reporter.set_service_status(service_name, status).await;
+                reporter.set_service_status("", status).await;
+                tracing::info!(service = service_name, healthy, "health changed");
+                last = Some(healthy);
+            }
+            tokio::time::sleep(every).await;
+        }
+    })
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested");
+}

@@ -1,0 +1,256 @@
+//! The durable consumer of the findings service's events: opens tracked
+//! items. An area for improvement, a cause of concern and a recommendation
+//! open one item for their organisation; a national recommendation opens
+//! one for every organisation of its kind the tracker knows, and is kept so
+//! that an organisation learned later gets one too; noteworthy practice
+//! opens nothing.
+//!
+//! Organisations are learned from OrganisationRegistered and from the
+//! organisation of any FindingRecorded. Replays open nothing new: the
+//! consumer records applied event ids (closeout-bus), and `items` has one
+//! row per (finding, organisation) at most.
+
+use crate::error::TrackerError;
+use crate::journal::{Cause, Journal};
+use crate::store;
+use closeout_bus::{Bus, ConsumerConfig, ConsumerHandle, EventHandler, HandlerError};
+use closeout_proto::{self as pb, event_envelope::Payload};
+use prost::Message;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// The findings events this consumer reads (relative to the prefix).
+pub const FILTER: &str = "findings.>";
+
+/// Advisory lock key serialising the fan-out of national recommendations
+/// against organisations being learned (across replicas), so that neither
+/// side misses the other. Arbitrary, fixed: "trk-fan".
+const FAN_OUT_LOCK: i64 = 0x0074_726b_2d66_616e;
+
+/// Starts the durable consumer `durable_name` on `<prefix>.findings.>`.
+pub async fn spawn(
+    pool: PgPool,
+    bus: Bus,
+    durable_name: &str,
+) -> Result<ConsumerHandle, closeout_bus::BusError> {
+    closeout_bus::Consumer::spawn(
+        pool,
+        bus,
+        ConsumerConfig::new(durable_name, &[FILTER]),
+        ItemOpener,
+    )
+}
+
+/// The event handler: opens items from findings events.
+pub struct ItemOpener;
+
+impl EventHandler for ItemOpener {
+    async fn handle(
+        &self,
+        tx: &mut PgConnection,
+        event: &pb::EventEnvelope,
+    ) -> Result<(), HandlerError> {
+        let result = match &event.payload {
+            Some(Payload::FindingRecorded(finding)) => finding_recorded(tx, event, finding).await,
+            Some(Payload::OrganisationRegistered(registered)) => {
+                organisation_registered(tx, event, registered).await
+            }
+            _ => Ok(()),
+        };
+        result.map_err(|error| match error {
+            TrackerError::Database(e) => HandlerError::transient(e),
+            other => HandlerError::permanent(other),
+        })
+    }
+}
+
+/// The cause of items opened by `event`: the tracker itself, in the
+/// event's correlation.
+fn cause_of(event: &pb::EventEnvelope) -> Cause {
+    let correlation = if event.correlation_id.is_empty() {
+        event.event_id.clone()
+    } else {
+        event.correlation_id.clone()
+    };
+    Cause {
+        actor: closeout_service::auth::system_actor("tracker"),
+        correlation_id: correlation,
+        causation_id: event.event_id.clone(),
+    }
+}
+
+async fn finding_recorded(
+    tx: &mut PgConnection,
+    event: &pb::EventEnvelope,
+    finding: &pb::FindingRecorded,
+) -> Result<(), TrackerError> {
+    if finding.finding_id.is_empty() {
+        return Err(TrackerError::invalid("finding_id", "is empty"));
+    }
+    if finding.organisation_id.is_empty() {
+        return Err(TrackerError::invalid("organisation_id", "is empty"));
+    }
+    lock_fan_out(tx).await?;
+    let cause = cause_of(event);
+    learn_organisation(tx, &finding.organisation_id, "", 0, &cause).await?;
+    let kind = pb::FindingKind::try_from(finding.kind).unwrap_or(pb::FindingKind::Unspecified);
+    match kind {
+        _ if finding.addressed_to_all || kind == pb::FindingKind::NationalRecommendation => {
+            national_recommendation(tx, finding, &cause).await
+        }
+        pb::FindingKind::AreaForImprovement
+        | pb::FindingKind::CauseOfConcern
+        | pb::FindingKind::Recommendation => {
+            open_item(tx, finding, &finding.organisation_id, &cause).await?;
+            Ok(())
+        }
+        pb::FindingKind::NoteworthyPractice | pb::FindingKind::Unspecified => Ok(()),
+        pb::FindingKind::NationalRecommendation => Ok(()),
+    }
+}
+
+/// Keeps a national recommendation and opens it for every organisation of
+/// its kind known so far.
+async fn national_recommendation(
+    tx: &mut PgConnection,
+    finding: &pb::FindingRecorded,
+    cause: &Cause,
+) -> Result<(), TrackerError> {
+    let issuer_kind: Option<i16> =
+        sqlx::query_scalar("SELECT kind FROM organisations WHERE id = $1")
+            .bind(&finding.organisation_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    // An issuer of unknown kind: the inspectorate we serve inspects forces.
+    let kind = issuer_kind
+        .filter(|k| *k != 0)
+        .unwrap_or(pb::OrganisationKind::PoliceForce as i16);
+    sqlx::query(
+        "INSERT INTO national_findings (finding_id, organisation_kind, finding) \
+         VALUES ($1, $2, $3) ON CONFLICT (finding_id) DO NOTHING",
+    )
+    .bind(&finding.finding_id)
+    .bind(kind)
+    .bind(finding.encode_to_vec())
+    .execute(&mut *tx)
+    .await?;
+    let recipients: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM organisations WHERE kind = 0 OR kind = $1 ORDER BY id",
+    )
+    .bind(kind)
+    .fetch_all(&mut *tx)
+    .await?;
+    for organisation_id in recipients {
+        open_item(tx, finding, &organisation_id, cause).await?;
+    }
+    Ok(())
+}
+
+async fn organisation_registered(
+    tx: &mut PgConnection,
+    event: &pb::EventEnvelope,
+    registered: &pb::OrganisationRegistered,
+) -> Result<(), TrackerError> {
+    let Some(organisation) = &registered.organisation else {
+        return Err(TrackerError::invalid("organisation", "is missing"));
+    };
+    if organisation.id.is_empty() {
+        return Err(TrackerError::invalid("organisation.id", "is empty"));
+    }
+    lock_fan_out(tx).await?;
+    let kind = i16::try_from(organisation.kind).unwrap_or(0);
+    learn_organisation(tx, &organisation.id, &organisation.name, kind, &cause_of(event)).await
+}
+
+async fn lock_fan_out(tx: &mut PgConnection) -> Result<(), TrackerError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(FAN_OUT_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Records an organisation (its name and kind when known, `kind` 0 when
+/// not) and opens for it every national recommendation of its kind that it
+/// has no item for yet.
+async fn learn_organisation(
+    tx: &mut PgConnection,
+    id: &str,
+    name: &str,
+    kind: i16,
+    cause: &Cause,
+) -> Result<(), TrackerError> {
+    sqlx::query(
+        "INSERT INTO organisations (id, name, kind) VALUES ($1, $2, $3) \
+         ON CONFLICT (id) DO UPDATE SET \
+           name = CASE WHEN EXCLUDED.name = '' THEN organisations.name ELSE EXCLUDED.name END, \
+           kind = CASE WHEN EXCLUDED.kind = 0 THEN organisations.kind ELSE EXCLUDED.kind END",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(kind)
+    .execute(&mut *tx)
+    .await?;
+    let pending: Vec<Vec<u8>> = sqlx::query_scalar(
+        "SELECT n.finding FROM national_findings n JOIN organisations o ON o.id = $1 \
+         WHERE (o.kind = 0 OR o.kind = n.organisation_kind) \
+           AND NOT EXISTS (SELECT 1 FROM items i \
+                           WHERE i.finding_id = n.finding_id AND i.organisation_id = $1) \
+         ORDER BY n.recorded_at, n.finding_id",
+    )
+    .bind(id)
+    .fetch_all(&mut *tx)
+    .await?;
+    for bytes in pending {
+        let finding = pb::FindingRecorded::decode(bytes.as_slice())
+            .map_err(|e| TrackerError::Corrupt(format!("national finding: {e}")))?;
+        open_item(tx, &finding, id, cause).await?;
+    }
+    Ok(())
+}
+
+/// Opens the item of `finding` for `organisation_id` unless it exists.
+/// Returns the new item, if one was opened.
+pub async fn open_item(
+    tx: &mut PgConnection,
+    finding: &pb::FindingRecorded,
+    organisation_id: &str,
+    cause: &Cause,
+) -> Result<Option<pb::TrackedItem>, TrackerError> {
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM items WHERE finding_id = $1 AND organisation_id = $2)",
+    )
+    .bind(&finding.finding_id)
+    .bind(organisation_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if exists {
+        return Ok(None);
+    }
+    let due_date = finding
+        .due_date
+        .as_ref()
+        .and_then(store::naive_date)
+        .map(store::calendar_date);
+    let mut item = pb::TrackedItem {
+        id: Uuid::now_v7().to_string(),
+        organisation_id: organisation_id.to_string(),
+        ..Default::default()
+    };
+    let opened = pb::ItemOpened {
+        item_id: item.id.clone(),
+        organisation_id: organisation_id.to_string(),
+        finding_id: finding.finding_id.clone(),
+        inspection_id: finding.inspection_id.clone(),
+        kind: finding.kind,
+        pillar: finding.pillar.clone(),
+        question: finding.question.clone(),
+        text: finding.text.clone(),
+        due_date,
+        status: pb::ItemStatus::Open as i32,
+        carried_from_item_id: String::new(),
+    };
+    Journal::append(tx, &mut item, vec![Payload::ItemOpened(opened)], cause).await?;
+    tracing::info!(item = %item.id, organisation = organisation_id, finding = %finding.finding_id, "item opened");
+    Ok(Some(item))
+}

@@ -1,0 +1,421 @@
+//! The TrackerService gRPC surface: each call checks the caller and the
+//! fields it can check without the item, then hands over to `store`
+//! (queries), `commands` (lifecycle) or `watch` (the change stream).
+
+use crate::commands::{self, Request as CommandRequest};
+use crate::error::TrackerError;
+use crate::journal::Cause;
+use crate::store::{self, ItemFilter, parse_item_id};
+use crate::watch::{WatchFilter, Watchers};
+use closeout_domain::Command;
+use closeout_proto::{self as pb, tracker_service_server::TrackerService};
+use closeout_service::caller;
+use closeout_service::error::Violations;
+use closeout_service::paging::Page;
+use sqlx::PgPool;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+/// Longest free text (notes, reasons, owners) a command accepts.
+const MAX_TEXT: usize = 10_000;
+
+/// The gRPC service; cheap to clone.
+#[derive(Clone)]
+pub struct TrackerApi {
+    pool: PgPool,
+    watchers: Watchers,
+}
+
+impl TrackerApi {
+    pub fn new(pool: PgPool, watchers: Watchers) -> Self {
+        TrackerApi { pool, watchers }
+    }
+
+    /// Runs a lifecycle command for the caller of `metadata`.
+    async fn run(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        item_id: &str,
+        expected_version: u64,
+        command: Result<Command, TrackerError>,
+    ) -> Result<pb::TrackedItem, Status> {
+        let actor = caller(metadata)?;
+        let item_id = parse_item_id("item_id", item_id);
+        let (item_id, command) = match (item_id, command) {
+            (Ok(id), Ok(command)) => (id, command),
+            (Err(a), Err(b)) => return Err(merge(a, b).into()),
+            (Err(e), _) | (_, Err(e)) => return Err(e.into()),
+        };
+        let cause = Cause::new(actor, request_id(metadata));
+        let item = commands::execute(
+            &self.pool,
+            CommandRequest {
+                item_id,
+                expected_version,
+                command,
+            },
+            &cause,
+        )
+        .await?;
+        tracing::info!(
+            item = %item.id,
+            version = item.version,
+            subject = %cause.actor.subject,
+            "command applied"
+        );
+        Ok(item)
+    }
+}
+
+/// The request's `x-request-id`, or a new id: the events' correlation id.
+fn request_id(metadata: &tonic::metadata::MetadataMap) -> String {
+    metadata
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+/// Both sets of field violations, so the client sees every problem.
+fn merge(a: TrackerError, b: TrackerError) -> TrackerError {
+    match (a, b) {
+        (TrackerError::Invalid(mut x), TrackerError::Invalid(y)) => {
+            x.extend(y);
+            TrackerError::Invalid(x)
+        }
+        (a, _) => a,
+    }
+}
+
+/// Checks free text: at most [`MAX_TEXT`] characters, no control
+/// characters but newlines and tabs. Emptiness is the domain's to judge.
+fn text(v: &mut Violations, field: &str, value: &str) {
+    if value.chars().count() > MAX_TEXT {
+        v.add(field, format!("must be at most {MAX_TEXT} characters"));
+    } else if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        v.add(field, "must not contain control characters");
+    }
+}
+
+/// Runs the text checks of `fields`, then builds the command.
+fn checked(
+    fields: &[(&str, &str)],
+    build: impl FnOnce(&mut Violations) -> Option<Command>,
+) -> Result<Command, TrackerError> {
+    let mut v = Violations::default();
+    for (field, value) in fields {
+        text(&mut v, field, value);
+    }
+    let command = build(&mut v);
+    v.into_result()?;
+    command.ok_or_else(|| TrackerError::invalid("request", "incomplete"))
+}
+
+fn optional(text: &str) -> Option<String> {
+    Some(text.to_string()).filter(|t| !t.trim().is_empty())
+}
+
+/// Validated statuses of a filter; UNSPECIFIED or unknown values are
+/// INVALID_ARGUMENT naming `statuses[i]`.
+fn statuses(v: &mut Violations, values: &[i32]) -> Vec<i16> {
+    let mut out = Vec::with_capacity(values.len());
+    for (i, value) in values.iter().enumerate() {
+        match pb::ItemStatus::try_from(*value) {
+            Ok(pb::ItemStatus::Unspecified) | Err(_) => {
+                v.add(format!("statuses[{i}]"), format!("{value} is not an item status"));
+            }
+            Ok(status) => out.push(status as i16),
+        }
+    }
+    out
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl TrackerService for TrackerApi {
+    async fn get_item(&self, request: Request<pb::GetItemRequest>) -> Reply<pb::GetItemResponse> {
+        let id = parse_item_id("item_id", &request.into_inner().item_id)?;
+        let item = store::get_item(&self.pool, id).await?;
+        Ok(Response::new(pb::GetItemResponse { item: Some(item) }))
+    }
+
+    async fn list_items(
+        &self,
+        request: Request<pb::ListItemsRequest>,
+    ) -> Reply<pb::ListItemsResponse> {
+        let r = request.into_inner();
+        let page = Page::parse(r.page_size, &r.page_token)?;
+        let mut v = Violations::default();
+        let statuses = statuses(&mut v, &r.statuses);
+        let kind = match pb::FindingKind::try_from(r.kind) {
+            Ok(pb::FindingKind::Unspecified) => None,
+            Ok(kind) => Some(kind as i16),
+            Err(_) => {
+                v.add("kind", format!("{} is not a finding kind", r.kind));
+                None
+            }
+        };
+        v.into_result()?;
+        let filter = ItemFilter {
+            organisation_id: r.organisation_id,
+            statuses,
+            kind,
+            inspection_id: r.inspection_id,
+            overdue_only: r.overdue_only,
+        };
+        let (items, next_page_token) = store::list_items(&self.pool, &filter, page).await?;
+        Ok(Response::new(pb::ListItemsResponse {
+            items,
+            next_page_token,
+        }))
+    }
+
+    async fn get_item_history(
+        &self,
+        request: Request<pb::GetItemHistoryRequest>,
+    ) -> Reply<pb::GetItemHistoryResponse> {
+        let r = request.into_inner();
+        let id = parse_item_id("item_id", &r.item_id)?;
+        let page = Page::parse(r.page_size, &r.page_token)?;
+        let (events, next_page_token) = store::history(&self.pool, id, page).await?;
+        Ok(Response::new(pb::GetItemHistoryResponse {
+            events,
+            next_page_token,
+        }))
+    }
+
+    async fn assign_owner(
+        &self,
+        request: Request<pb::AssignOwnerRequest>,
+    ) -> Reply<pb::AssignOwnerResponse> {
+        let (metadata, _, r) = request.into_parts();
+        let command = checked(&[("owner", &r.owner)], |_| {
+            Some(Command::AssignOwner {
+                owner: r.owner.clone(),
+            })
+        });
+        let item = self
+            .run(&metadata, &r.item_id, r.expected_version, command)
+            .await?;
+        Ok(Response::new(pb::AssignOwnerResponse { item: Some(item) }))
+    }
+
+    async fn set_due_date(
+        &self,
+        request: Request<pb::SetDueDateRequest>,
+    ) -> Reply<pb::SetDueDateResponse> {
+        let (metadata, _, r) = request.into_parts();
+        let command = checked(&[("reason", &r.reason)], |v| {
+            let Some(date) = &r.due_date else {
+                v.add("due_date", "is required");
+                return None;
+            };
+            let Some(due_date) = store::naive_date(date) else {
+                v.add(
+                    "due_date",
+                    format!("{}-{}-{} is not a calendar date", date.year, date.month, date.day),
+                );
+                return None;
+            };
+            Some(Command::SetDueDate {
+                due_date,
+                reason: optional(&r.reason),
+            })
+        });
+        let item = self
+            .run(&metadata, &r.item_id, r.expected_version, command)
+            .await?;
+        Ok(Response::new(pb::SetDueDateResponse { item: Some(item) }))
+    }
+
+    async fn start_item(
+        &self,
+        request: Request<pb::StartItemRequest>,
+    ) -> Reply<pb::StartItemResponse> {
+        let (metadata, _, r) = request.into_parts();
+        let command = checked(&[("note", &r.note)], |_| {
+            Some(Command::Start {
+                note: optional(&r.note),
+            })
+        });
+        let item = self
+            .run(&metadata, &r.item_id, r.expected_version, command)
+            .await?;
+        Ok(Response::new(pb::StartItemResponse { item: Some(item) }))
+    }
+
+    async fn note_progress(
+        &self,
+        request: Request<pb::NoteProgressRequest>,
+    ) -> Reply<pb::NoteProgressResponse> {
+        let (metadata, _, r) = request.into_parts();
+        let command = checked(&[("note", &r.note)], |_| {
+            Some(Command::NoteProgress {
+                note: r.note.clone(),
+            })
+        });
+        let item = self
+            .run(&metadata, &r.item_id, r.expected_version, command)
+            .await?;
+        Ok(Response::new(pb::NoteProgressResponse { item: Some(item) }))
+    }
+
+    async fn claim_completion(
+        &self,
+        request: Request<pb::ClaimCompletionRequest>,
+    ) -> Reply<pb::ClaimCompletionResponse> {
+        let (metadata, _, r) = request.into_parts();
+        let evidence = r.evidence.clone().unwrap_or_default();
+        let command = checked(
+            &[
+                ("evidence.description", &evidence.description),
+                ("evidence.uri", &evidence.uri),
+                ("note", &r.note),
+            ],
+            |v| {
+                if r.evidence.is_none() {
+                    v.add("evidence", "is required");
+                    return None;
+                }
+                Some(Command::ClaimCompletion {
+                    evidence: commands::domain_evidence(&evidence),
+                    note: optional(&r.note),
+                })
+            },
+        );
+        let item = self
+            .run(&metadata, &r.item_id, r.expected_version, command)
+            .await?;
+        Ok(Response::new(pb::ClaimCompletionResponse { item: Some(item) }))
+    }
+
+    async fn verify_item(
+        &self,
+        request: Request<pb::VerifyItemRequest>,
+    ) -> Reply<pb::VerifyItemResponse> {
+        let (metadata, _, r) = request.into_parts();
+        let command = checked(&[("closure_reference", &r.closure_reference)], |_| {
+            Some(Command::Verify {
+                closure_reference: r.closure_reference.clone(),
+                closed_by_inspection: None,
+            })
+        });
+        let item = self
+            .run(&metadata, &r.item_id, r.expected_version, command)
+            .await?;
+        Ok(Response::new(pb::VerifyItemResponse { item: Some(item) }))
+    }
+
+    async fn reject_claim(
+        &self,
+        request: Request<pb::RejectClaimRequest>,
+    ) -> Reply<pb::RejectClaimResponse> {
+        let (metadata, _, r) = request.into_parts();
+        let command = checked(&[("reason", &r.reason)], |_| {
+            Some(Command::RejectClaim {
+                reason: r.reason.clone(),
+            })
+        });
+        let item = self
+            .run(&metadata, &r.item_id, r.expected_version, command)
+            .await?;
+        Ok(Response::new(pb::RejectClaimResponse { item: Some(item) }))
+    }
+
+    async fn supersede_item(
+        &self,
+        request: Request<pb::SupersedeItemRequest>,
+    ) -> Reply<pb::SupersedeItemResponse> {
+        let (metadata, _, r) = request.into_parts();
+        let command = checked(
+            &[
+                ("superseding_finding_id", &r.superseding_finding_id),
+                ("reason", &r.reason),
+            ],
+            |_| {
+                Some(Command::Supersede {
+                    superseding_finding_id: r.superseding_finding_id.clone(),
+                    reason: optional(&r.reason),
+                })
+            },
+        );
+        let item = self
+            .run(&metadata, &r.item_id, r.expected_version, command)
+            .await?;
+        Ok(Response::new(pb::SupersedeItemResponse { item: Some(item) }))
+    }
+
+    async fn reopen_item(
+        &self,
+        request: Request<pb::ReopenItemRequest>,
+    ) -> Reply<pb::ReopenItemResponse> {
+        let (metadata, _, r) = request.into_parts();
+        let command = checked(&[("reason", &r.reason)], |_| {
+            Some(Command::Reopen {
+                reason: r.reason.clone(),
+            })
+        });
+        let item = self
+            .run(&metadata, &r.item_id, r.expected_version, command)
+            .await?;
+        Ok(Response::new(pb::ReopenItemResponse { item: Some(item) }))
+    }
+
+    async fn list_proposals(
+        &self,
+        _request: Request<pb::ListProposalsRequest>,
+    ) -> Reply<pb::ListProposalsResponse> {
+        Err(Status::unimplemented(
+            "reconciliation proposals are not produced by this version of the tracker",
+        ))
+    }
+
+    async fn accept_proposal(
+        &self,
+        _request: Request<pb::AcceptProposalRequest>,
+    ) -> Reply<pb::AcceptProposalResponse> {
+        Err(Status::unimplemented(
+            "reconciliation proposals are not produced by this version of the tracker",
+        ))
+    }
+
+    async fn reject_proposal(
+        &self,
+        _request: Request<pb::RejectProposalRequest>,
+    ) -> Reply<pb::RejectProposalResponse> {
+        Err(Status::unimplemented(
+            "reconciliation proposals are not produced by this version of the tracker",
+        ))
+    }
+
+    async fn get_lineage(
+        &self,
+        _request: Request<pb::GetLineageRequest>,
+    ) -> Reply<pb::GetLineageResponse> {
+        Err(Status::unimplemented(
+            "lineage across inspections is not recorded by this version of the tracker",
+        ))
+    }
+
+    type WatchItemsStream = ReceiverStream<Result<pb::WatchItemsResponse, Status>>;
+
+    async fn watch_items(
+        &self,
+        request: Request<pb::WatchItemsRequest>,
+    ) -> Reply<Self::WatchItemsStream> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let statuses = statuses(&mut v, &r.statuses);
+        if i64::try_from(r.after_sequence).is_err() {
+            v.add("after_sequence", "is beyond any sequence this service issues");
+        }
+        v.into_result()?;
+        Ok(Response::new(self.watchers.stream(WatchFilter {
+            organisation_id: r.organisation_id,
+            statuses,
+            after_sequence: r.after_sequence,
+        })))
+    }
+}

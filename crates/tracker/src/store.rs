@@ -1,0 +1,270 @@
+//! Reading and writing the `items` table (the current state of each item)
+//! and reading `item_events` (the history). Appending events lives in
+//! `journal`, which also writes the new state here in the same transaction.
+
+use crate::error::TrackerError;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use closeout_proto as pb;
+use closeout_service::paging::Page;
+use prost::Message;
+use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+/// Columns of `items`, in [`ItemRow`] order.
+const ITEM_COLUMNS: &str = "id, organisation_id, finding_id, inspection_id, kind, pillar, \
+     question, text, status, owner, due_date, overdue, version, opened_at, updated_at, \
+     closure_reference, evidence, carried_from_item_id, superseded_by_item_id";
+
+/// One row of `items`.
+#[derive(FromRow)]
+struct ItemRow {
+    id: Uuid,
+    organisation_id: String,
+    finding_id: String,
+    inspection_id: String,
+    kind: i16,
+    pillar: String,
+    question: String,
+    text: String,
+    status: i16,
+    owner: String,
+    due_date: Option<NaiveDate>,
+    overdue: bool,
+    version: i64,
+    opened_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    closure_reference: String,
+    evidence: Vec<Vec<u8>>,
+    carried_from_item_id: String,
+    superseded_by_item_id: String,
+}
+
+impl TryFrom<ItemRow> for pb::TrackedItem {
+    type Error = TrackerError;
+
+    fn try_from(r: ItemRow) -> Result<Self, TrackerError> {
+        let evidence = r
+            .evidence
+            .iter()
+            .map(|bytes| pb::Evidence::decode(bytes.as_slice()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| TrackerError::Corrupt(format!("evidence of item {}: {e}", r.id)))?;
+        Ok(pb::TrackedItem {
+            id: r.id.to_string(),
+            organisation_id: r.organisation_id,
+            finding_id: r.finding_id,
+            inspection_id: r.inspection_id,
+            kind: i32::from(r.kind),
+            pillar: r.pillar,
+            question: r.question,
+            text: r.text,
+            status: i32::from(r.status),
+            owner: r.owner,
+            due_date: r.due_date.map(calendar_date),
+            overdue: r.overdue,
+            version: r.version as u64,
+            opened_at: Some(timestamp(r.opened_at)),
+            updated_at: Some(timestamp(r.updated_at)),
+            closure_reference: r.closure_reference,
+            evidence,
+            carried_from_item_id: r.carried_from_item_id,
+            superseded_by_item_id: r.superseded_by_item_id,
+        })
+    }
+}
+
+/// A wire timestamp.
+pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
+}
+
+/// A time from a wire timestamp (the epoch when it is out of range).
+pub fn from_timestamp(at: Option<&prost_types::Timestamp>) -> DateTime<Utc> {
+    at.and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+        .unwrap_or_default()
+}
+
+/// A wire date.
+pub fn calendar_date(date: NaiveDate) -> pb::CalendarDate {
+    pb::CalendarDate::new(date.year(), date.month(), date.day())
+}
+
+/// A date from a wire date, if it is a real one.
+pub fn naive_date(date: &pb::CalendarDate) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(
+        date.year,
+        u32::try_from(date.month).ok()?,
+        u32::try_from(date.day).ok()?,
+    )
+}
+
+/// Parses an item id; a malformed one is INVALID_ARGUMENT naming `field`.
+pub fn parse_item_id(field: &str, value: &str) -> Result<Uuid, TrackerError> {
+    if value.trim().is_empty() {
+        return Err(TrackerError::invalid(field, "is required"));
+    }
+    Uuid::parse_str(value.trim())
+        .map_err(|_| TrackerError::invalid(field, format!("{value:?} is not an item id (a UUID)")))
+}
+
+/// The current state of one item.
+pub async fn get_item(pool: &PgPool, id: Uuid) -> Result<pb::TrackedItem, TrackerError> {
+    let row: Option<ItemRow> =
+        sqlx::query_as(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    row.ok_or_else(|| TrackerError::item_not_found(id.to_string()))?
+        .try_into()
+}
+
+/// The current state of one item, locked until `tx` ends, so that one
+/// command at a time changes it.
+pub async fn lock_item(
+    tx: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<pb::TrackedItem>, TrackerError> {
+    let row: Option<ItemRow> = sqlx::query_as(&format!(
+        "SELECT {ITEM_COLUMNS} FROM items WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(tx)
+    .await?;
+    row.map(TryInto::try_into).transpose()
+}
+
+/// Writes an item's new state (inserting it if it is new).
+pub async fn save_item(tx: &mut PgConnection, item: &pb::TrackedItem) -> Result<(), TrackerError> {
+    let id = Uuid::parse_str(&item.id)
+        .map_err(|_| TrackerError::Corrupt(format!("item id {:?} is not a UUID", item.id)))?;
+    let evidence: Vec<Vec<u8>> = item.evidence.iter().map(Message::encode_to_vec).collect();
+    sqlx::query(
+        "INSERT INTO items (id, organisation_id, finding_id, inspection_id, kind, pillar, \
+         question, text, status, owner, due_date, overdue, version, opened_at, updated_at, \
+         closure_reference, evidence, carried_from_item_id, superseded_by_item_id) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19) \
+         ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, owner = EXCLUDED.owner, \
+         due_date = EXCLUDED.due_date, overdue = EXCLUDED.overdue, version = EXCLUDED.version, \
+         updated_at = EXCLUDED.updated_at, closure_reference = EXCLUDED.closure_reference, \
+         evidence = EXCLUDED.evidence, superseded_by_item_id = EXCLUDED.superseded_by_item_id",
+    )
+    .bind(id)
+    .bind(&item.organisation_id)
+    .bind(&item.finding_id)
+    .bind(&item.inspection_id)
+    .bind(item.kind as i16)
+    .bind(&item.pillar)
+    .bind(&item.question)
+    .bind(&item.text)
+    .bind(item.status as i16)
+    .bind(&item.owner)
+    .bind(item.due_date.as_ref().and_then(naive_date))
+    .bind(item.overdue)
+    .bind(item.version as i64)
+    .bind(from_timestamp(item.opened_at.as_ref()))
+    .bind(from_timestamp(item.updated_at.as_ref()))
+    .bind(&item.closure_reference)
+    .bind(&evidence)
+    .bind(&item.carried_from_item_id)
+    .bind(&item.superseded_by_item_id)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Filters of ListItems, already validated.
+#[derive(Debug, Default)]
+pub struct ItemFilter {
+    pub organisation_id: String,
+    pub statuses: Vec<i16>,
+    pub kind: Option<i16>,
+    pub inspection_id: String,
+    /// Only items past due and still open (not closed or superseded).
+    pub overdue_only: bool,
+}
+
+/// Lists items, oldest first, one page at a time.
+pub async fn list_items(
+    pool: &PgPool,
+    filter: &ItemFilter,
+    page: Page,
+) -> Result<(Vec<pb::TrackedItem>, String), TrackerError> {
+    let mut query: QueryBuilder<Postgres> =
+        QueryBuilder::new(format!("SELECT {ITEM_COLUMNS} FROM items WHERE true"));
+    if !filter.organisation_id.is_empty() {
+        query
+            .push(" AND organisation_id = ")
+            .push_bind(&filter.organisation_id);
+    }
+    if !filter.statuses.is_empty() {
+        query
+            .push(" AND status = ANY(")
+            .push_bind(&filter.statuses)
+            .push(")");
+    }
+    if let Some(kind) = filter.kind {
+        query.push(" AND kind = ").push_bind(kind);
+    }
+    if !filter.inspection_id.is_empty() {
+        query
+            .push(" AND inspection_id = ")
+            .push_bind(&filter.inspection_id);
+    }
+    if filter.overdue_only {
+        query.push(" AND overdue AND status = ANY(").push_bind(open_statuses()).push(")");
+    }
+    query
+        .push(" ORDER BY opened_at, id LIMIT ")
+        .push_bind(page.fetch())
+        .push(" OFFSET ")
+        .push_bind(page.offset);
+    let rows: Vec<ItemRow> = query.build_query_as().fetch_all(pool).await?;
+    let mut items = rows
+        .into_iter()
+        .map(TryInto::try_into)
+        .collect::<Result<Vec<pb::TrackedItem>, _>>()?;
+    let next = page.finish(&mut items);
+    Ok((items, next))
+}
+
+/// Statuses in which an item is still being worked on.
+pub fn open_statuses() -> Vec<i16> {
+    vec![
+        pb::ItemStatus::Open as i16,
+        pb::ItemStatus::InProgress as i16,
+        pb::ItemStatus::AwaitingVerification as i16,
+    ]
+}
+
+/// One page of an item's history, oldest first. An unknown item is NOT_FOUND.
+pub async fn history(
+    pool: &PgPool,
+    id: Uuid,
+    page: Page,
+) -> Result<(Vec<pb::EventEnvelope>, String), TrackerError> {
+    let exists: Option<i64> = sqlx::query_scalar("SELECT version FROM items WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    if exists.is_none() {
+        return Err(TrackerError::item_not_found(id.to_string()));
+    }
+    let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+        "SELECT envelope FROM item_events WHERE item_id = $1 ORDER BY version LIMIT $2 OFFSET $3",
+    )
+    .bind(id)
+    .bind(page.fetch())
+    .bind(page.offset)
+    .fetch_all(pool)
+    .await?;
+    let mut events = rows
+        .iter()
+        .map(|bytes| pb::EventEnvelope::decode(bytes.as_slice()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TrackerError::Corrupt(format!("history of item {id}: {e}")))?;
+    let next = page.finish(&mut events);
+    Ok((events, next))
+}

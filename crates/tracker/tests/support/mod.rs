@@ -1,0 +1,287 @@
+//! Shared set-up of the tracker's integration tests: a private database
+//! and stream per test, the service on a free port, a gRPC client with
+//! role metadata, and builders of the findings events the tracker consumes.
+
+#![allow(dead_code)]
+
+use closeout_bus::{Bus, EventMeta, new_event};
+use closeout_proto::tracker_service_client::TrackerServiceClient;
+use closeout_proto::{self as pb, event_envelope::Payload};
+use closeout_service::CommonConfig;
+use closeout_service::config::LogFormat;
+use closeout_testkit::{TestBus, TestDatabase};
+use closeout_tracker::{RunningTracker, TrackerConfig};
+use std::future::Future;
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+/// One test's world: its database, its stream, the service and a client.
+pub struct World {
+    pub db: TestDatabase,
+    pub test_bus: TestBus,
+    pub bus: Bus,
+    pub tracker: Option<RunningTracker>,
+    pub client: TrackerServiceClient<Channel>,
+}
+
+/// The tracker configuration for this test's database and stream.
+pub fn config(db: &TestDatabase, test_bus: &TestBus) -> TrackerConfig {
+    let bus = test_bus.config();
+    let mut config = TrackerConfig::new(CommonConfig {
+        database_url: db.url().to_string(),
+        nats_url: bus.nats_url,
+        grpc_addr: Some("127.0.0.1:0".parse().expect("address")),
+        stream_name: bus.stream_name,
+        subject_prefix: bus.subject_prefix,
+        database_max_connections: 10,
+        log_format: LogFormat::Text,
+    });
+    config.watch_poll_ms = 200;
+    config
+}
+
+/// Starts a tracker and connects a client to it.
+pub async fn start(config: TrackerConfig) -> (RunningTracker, TrackerServiceClient<Channel>) {
+    let tracker = closeout_tracker::start(config, std::future::pending())
+        .await
+        .expect("tracker starts");
+    let client = connect(tracker.addr).await;
+    (tracker, client)
+}
+
+/// A client of the service at `addr`.
+pub async fn connect(addr: std::net::SocketAddr) -> TrackerServiceClient<Channel> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connecting to the tracker");
+    TrackerServiceClient::new(channel)
+}
+
+impl World {
+    /// A fresh database and stream, and a tracker with default options.
+    pub async fn new() -> World {
+        World::with(|_| {}).await
+    }
+
+    /// Like [`World::new`], adjusting the configuration first.
+    pub async fn with(adjust: impl FnOnce(&mut TrackerConfig)) -> World {
+        let db = TestDatabase::create().await;
+        let test_bus = TestBus::new();
+        let bus = test_bus.connect().await;
+        let mut config = config(&db, &test_bus);
+        adjust(&mut config);
+        let (tracker, client) = start(config).await;
+        World {
+            db,
+            test_bus,
+            bus,
+            tracker: Some(tracker),
+            client,
+        }
+    }
+
+    /// Stops the service and removes the database and the stream.
+    pub async fn finish(mut self) {
+        if let Some(tracker) = self.tracker.take() {
+            tracker.stop().await.expect("tracker stops cleanly");
+        }
+        self.db.drop_database().await;
+        self.test_bus.cleanup().await;
+    }
+
+    /// Publishes findings events to this test's stream.
+    pub async fn publish(&self, events: &[pb::EventEnvelope]) {
+        for event in events {
+            self.bus.publish_event(event).await.expect("publish");
+        }
+    }
+
+    /// Every item, all pages.
+    pub async fn items(&self, request: pb::ListItemsRequest) -> Vec<pb::TrackedItem> {
+        let mut client = self.client.clone();
+        let mut all = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = client
+                .list_items(pb::ListItemsRequest {
+                    page_token: token.clone(),
+                    page_size: 3,
+                    ..request.clone()
+                })
+                .await
+                .expect("list items")
+                .into_inner();
+            all.extend(page.items);
+            if page.next_page_token.is_empty() {
+                return all;
+            }
+            token = page.next_page_token;
+        }
+    }
+
+    /// Waits until `organisation` has `count` items; returns them.
+    pub async fn wait_for_items(&self, organisation: &str, count: usize) -> Vec<pb::TrackedItem> {
+        let request = pb::ListItemsRequest {
+            organisation_id: organisation.into(),
+            ..Default::default()
+        };
+        eventually(|| async {
+            let items = self.items(request.clone()).await;
+            (items.len() >= count).then_some(items)
+        })
+        .await
+    }
+
+    /// An item's history.
+    pub async fn history(&self, item_id: &str) -> Vec<pb::EventEnvelope> {
+        self.client
+            .clone()
+            .get_item_history(pb::GetItemHistoryRequest {
+                item_id: item_id.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("history")
+            .into_inner()
+            .events
+    }
+}
+
+/// Polls `check` until it gives a value (10 s at most).
+pub async fn eventually<T, F, Fut>(mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "condition not met within 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Request metadata of a caller.
+pub fn as_role<T>(message: T, role: &str, organisation: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("x-closeout-role", role.parse().expect("ascii"));
+    if !organisation.is_empty() {
+        request
+            .metadata_mut()
+            .insert("x-closeout-organisation", organisation.parse().expect("ascii"));
+    }
+    request
+        .metadata_mut()
+        .insert("x-closeout-subject", format!("test:{role}").parse().expect("ascii"));
+    request
+}
+
+/// The inspectorate.
+pub fn inspectorate<T>(message: T) -> tonic::Request<T> {
+    as_role(message, "inspectorate", "")
+}
+
+/// The inspected body `organisation`.
+pub fn body<T>(message: T, organisation: &str) -> tonic::Request<T> {
+    as_role(message, "inspected-body", organisation)
+}
+
+/// An envelope as the findings service would publish it.
+pub fn findings_event(organisation: &str, aggregate: &str, id: &str, payload: Payload) -> pb::EventEnvelope {
+    let actor = pb::Actor {
+        subject: "inspector:test".into(),
+        role: pb::Role::Inspectorate as i32,
+        organisation_id: String::new(),
+    };
+    new_event(
+        EventMeta {
+            source_service: "findings",
+            organisation_id: organisation,
+            aggregate_type: aggregate,
+            aggregate_id: id,
+            aggregate_version: 1,
+            actor: &actor,
+            correlation_id: "test-import",
+            causation_id: "test-import",
+        },
+        payload,
+    )
+}
+
+/// OrganisationRegistered for a police force (or another kind).
+pub fn organisation_registered(id: &str, kind: pb::OrganisationKind) -> pb::EventEnvelope {
+    findings_event(
+        id,
+        "organisation",
+        id,
+        Payload::OrganisationRegistered(pb::OrganisationRegistered {
+            organisation: Some(pb::Organisation {
+                id: id.into(),
+                name: format!("{id} constabulary"),
+                kind: kind as i32,
+                most_similar_group: Vec::new(),
+            }),
+        }),
+    )
+}
+
+/// FindingRecorded of `kind` for `organisation`, with a new finding id.
+pub fn finding_recorded(
+    organisation: &str,
+    inspection: &str,
+    kind: pb::FindingKind,
+    text: &str,
+    due: Option<pb::CalendarDate>,
+) -> pb::EventEnvelope {
+    let finding_id = uuid::Uuid::now_v7().to_string();
+    findings_event(
+        organisation,
+        "finding",
+        &finding_id,
+        Payload::FindingRecorded(pb::FindingRecorded {
+            finding_id: finding_id.clone(),
+            inspection_id: inspection.into(),
+            organisation_id: organisation.into(),
+            kind: kind as i32,
+            pillar: "Effectiveness".into(),
+            question: "Investigating crime".into(),
+            text: text.into(),
+            deadline: String::new(),
+            due_date: due,
+            parent_finding_id: String::new(),
+            addressed_to_all: kind == pb::FindingKind::NationalRecommendation,
+            line_start: 1,
+            line_end: 2,
+            period: "2018/19".into(),
+            published: "2019-09".into(),
+        }),
+    )
+}
+
+/// Opens one item for `organisation` and returns it.
+pub async fn open_one(world: &World, organisation: &str, due: Option<pb::CalendarDate>) -> pb::TrackedItem {
+    let before = world
+        .items(pb::ListItemsRequest {
+            organisation_id: organisation.into(),
+            ..Default::default()
+        })
+        .await
+        .len();
+    world
+        .publish(&[finding_recorded(
+            organisation,
+            &uuid::Uuid::now_v7().to_string(),
+            pb::FindingKind::AreaForImprovement,
+            "The force should improve how it investigates crime.",
+            due,
+        )])
+        .await;
+    let items = world.wait_for_items(organisation, before + 1).await;
+    items.last().cloned().expect("an item")
+}
