@@ -226,10 +226,9 @@ impl Bus {
 
     /// The full subject of an event. Fails if it has no payload.
     pub fn subject_of(&self, event: &EventEnvelope) -> Result<String> {
-        let payload = event
-            .payload
-            .as_ref()
-            .ok_or_else(|| BusError::InvalidEvent(format!("event {} has no payload", event.event_id)))?;
+        let payload = event.payload.as_ref().ok_or_else(|| {
+            BusError::InvalidEvent(format!("event {} has no payload", event.event_id))
+        })?;
         Ok(self.subject(&relative_subject(payload, &event.organisation_id)))
     }
 
@@ -243,11 +242,7 @@ impl Bus {
     /// this is for tools and tests.
     pub async fn publish_event(&self, event: &EventEnvelope) -> Result<PublishAck> {
         let subject = self.subject_of(event)?;
-        let headers = event_headers(
-            &event.event_id,
-            &event.event_type,
-            &traceparent_of(event),
-        );
+        let headers = event_headers(&event.event_id, &event.event_type, &traceparent_of(event));
         self.publish(subject, headers, Bytes::from(event.encode_to_vec()))
             .await
     }

@@ -192,8 +192,11 @@ impl ConsumerConfig {
         Ok(())
     }
 
-    /// The JetStream durable names, one per filter.
-    fn nats_durables(&self) -> Vec<(String, String)> {
+    /// The JetStream durable consumers this configuration creates, as
+    /// `(durable name, filter relative to the prefix)`: the durable name
+    /// itself for one filter, `<durable>_<filter>` for each of several
+    /// (e.g. to read their lag from the consumer info).
+    pub fn nats_durables(&self) -> Vec<(String, String)> {
         if let [only] = self.filter_subjects.as_slice() {
             return vec![(self.durable_name.clone(), only.clone())];
         }
@@ -442,7 +445,13 @@ impl<H: EventHandler> Shared<H> {
     }
 
     /// Applies a decoded event and acks, naks or dead-letters the message.
-    async fn settle(&self, message: &Message, event_id: Uuid, event: &EventEnvelope, delivered: u64) {
+    async fn settle(
+        &self,
+        message: &Message,
+        event_id: Uuid,
+        event: &EventEnvelope,
+        delivered: u64,
+    ) {
         match self.apply(event_id, event).await {
             Ok(outcome) => {
                 if let Err(e) = message.double_ack().await {
@@ -547,11 +556,7 @@ impl<H: EventHandler> Shared<H> {
         }
         match self
             .bus
-            .publish(
-                self.dlq_subject.clone(),
-                headers,
-                message.payload.clone(),
-            )
+            .publish(self.dlq_subject.clone(), headers, message.payload.clone())
             .await
         {
             Ok(_) => {
@@ -594,7 +599,11 @@ mod tests {
 
     #[test]
     fn config_validation_rejects_dangerous_filters() {
-        assert!(ConsumerConfig::new("tracker", &["findings.>"]).validate().is_ok());
+        assert!(
+            ConsumerConfig::new("tracker", &["findings.>"])
+                .validate()
+                .is_ok()
+        );
         assert!(
             ConsumerConfig::new("metrics", &["findings.>", "tracker.v1.item.*.*"])
                 .validate()
@@ -613,7 +622,11 @@ mod tests {
                 "{filters:?}"
             );
         }
-        assert!(ConsumerConfig::new("a.b", &["findings.>"]).validate().is_err());
+        assert!(
+            ConsumerConfig::new("a.b", &["findings.>"])
+                .validate()
+                .is_err()
+        );
         assert!(ConsumerConfig::new("", &["findings.>"]).validate().is_err());
     }
 

@@ -118,7 +118,9 @@ pub fn traceparent_of(event: &EventEnvelope) -> String {
 pub fn is_valid_traceparent(value: &str) -> bool {
     let parts: Vec<&str> = value.split('-').collect();
     let hex = |s: &str, len: usize| {
-        s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     };
     parts.len() == 4
         && parts[0] == "00"
@@ -214,7 +216,10 @@ mod tests {
             ("import-42", event.as_str()),
             ("import-42", "not-a-uuid"),
             ("", ""),
-            ("00000000-0000-0000-0000-000000000000", "00000000-0000-0000-0000-000000000000"),
+            (
+                "00000000-0000-0000-0000-000000000000",
+                "00000000-0000-0000-0000-000000000000",
+            ),
         ] {
             let tp = traceparent(c, e);
             assert!(is_valid_traceparent(&tp), "{c:?} {e:?} -> {tp}");

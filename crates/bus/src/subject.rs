@@ -234,7 +234,10 @@ mod tests {
             let kind = field.kind();
             let payload_desc = kind.as_message().expect("payload fields are messages");
             let mut dynamic = DynamicMessage::new(envelope.clone());
-            dynamic.set_field(&field, Value::Message(DynamicMessage::new(payload_desc.clone())));
+            dynamic.set_field(
+                &field,
+                Value::Message(DynamicMessage::new(payload_desc.clone())),
+            );
             let decoded = closeout_proto::EventEnvelope::decode(dynamic.encode_to_vec().as_slice())
                 .expect("re-decodes");
             let payload = decoded
@@ -254,7 +257,10 @@ mod tests {
             assert!(matches!(r.service, "findings" | "tracker"));
             let subject = relative_subject(&payload, "hertfordshire");
             assert!(is_valid_subject(&subject), "{subject}");
-            assert!(subjects.insert(subject.clone()), "duplicate subject {subject}");
+            assert!(
+                subjects.insert(subject.clone()),
+                "duplicate subject {subject}"
+            );
             assert_eq!(
                 event_type_of(&payload),
                 format!("closeout.v1.{}", payload_desc.name())

@@ -97,7 +97,11 @@ async fn the_same_event_delivered_twice_is_applied_once() {
     assert_eq!(handler.calls(), 2);
     assert_eq!(count(s.db.pool(), "SELECT count(*) FROM effects").await, 2);
     assert_eq!(
-        count(s.db.pool(), "SELECT count(*) FROM closeout_applied_events WHERE consumer = 'projector'").await,
+        count(
+            s.db.pool(),
+            "SELECT count(*) FROM closeout_applied_events WHERE consumer = 'projector'"
+        )
+        .await,
         2
     );
 
@@ -138,7 +142,13 @@ async fn an_undecodable_message_is_dead_lettered_and_the_consumer_goes_on() {
     .expect("consumer");
 
     let garbage_subject = s.bus.subject("findings.v1.finding.recorded.hertfordshire");
-    publish_raw(&s.bus, garbage_subject.clone(), "garbage-1", vec![0xff, 0xff, 0xff, 0x01]).await;
+    publish_raw(
+        &s.bus,
+        garbage_subject.clone(),
+        "garbage-1",
+        vec![0xff, 0xff, 0xff, 0x01],
+    )
+    .await;
     let good = sample_event(4, "hertfordshire");
     s.bus.publish_event(&good).await.expect("publish");
 
@@ -157,7 +167,10 @@ async fn an_undecodable_message_is_dead_lettered_and_the_consumer_goes_on() {
             .is_some_and(|v| v.as_str().contains("undecodable")),
         "{headers:?}"
     );
-    assert_eq!(headers.get(HEADER_DLQ_CONSUMER).map(|v| v.as_str()), Some("projector"));
+    assert_eq!(
+        headers.get(HEADER_DLQ_CONSUMER).map(|v| v.as_str()),
+        Some("projector")
+    );
     assert!(headers.get(HEADER_DLQ_EVENT_ID).is_none());
     assert_eq!(letter.payload.as_ref(), &[0xff, 0xff, 0xff, 0x01]);
 
@@ -204,7 +217,10 @@ async fn a_handler_that_always_fails_ends_in_the_dead_letter_subject() {
         .expect("a dead letter arrives")
         .expect("subscription open");
     let headers = letter.headers.as_ref().expect("headers");
-    assert_eq!(headers.get(HEADER_DLQ_DELIVERED).map(|v| v.as_str()), Some("3"));
+    assert_eq!(
+        headers.get(HEADER_DLQ_DELIVERED).map(|v| v.as_str()),
+        Some("3")
+    );
     assert_eq!(
         headers.get(HEADER_DLQ_EVENT_ID).map(|v| v.as_str()),
         Some(event.event_id.as_str())
@@ -228,7 +244,10 @@ async fn a_handler_that_always_fails_ends_in_the_dead_letter_subject() {
     assert_eq!(handler.calls(), 3);
     assert_eq!(stats.failures(), 3);
     assert_eq!(stats.applied(), 0);
-    assert_eq!(count(s.db.pool(), "SELECT count(*) FROM closeout_applied_events").await, 0);
+    assert_eq!(
+        count(s.db.pool(), "SELECT count(*) FROM closeout_applied_events").await,
+        0
+    );
     consumer.stop().await;
     s.teardown().await;
 }
@@ -272,10 +291,12 @@ async fn a_permanent_error_is_dead_lettered_at_once() {
         .get_last_raw_message_by_subject(&s.bus.dlq_subject("strict"))
         .await
         .expect("dead letter stored");
-    assert!(letter
-        .headers
-        .get(HEADER_DLQ_ERROR)
-        .is_some_and(|v| v.as_str().contains("never apply")));
+    assert!(
+        letter
+            .headers
+            .get(HEADER_DLQ_ERROR)
+            .is_some_and(|v| v.as_str().contains("never apply"))
+    );
     consumer.stop().await;
     s.teardown().await;
 }

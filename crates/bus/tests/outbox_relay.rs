@@ -4,7 +4,9 @@
 
 mod common;
 
-use closeout_bus::event::{HEADER_EVENT_TYPE, HEADER_MSG_ID, HEADER_TRACEPARENT, is_valid_traceparent};
+use closeout_bus::event::{
+    HEADER_EVENT_TYPE, HEADER_MSG_ID, HEADER_TRACEPARENT, is_valid_traceparent,
+};
 use closeout_bus::{EventEnvelope, Relay, RelayConfig, outbox, subject};
 use closeout_testkit::{TestBus, TestDatabase};
 use common::{count, sample_event, wait_until};
@@ -29,7 +31,9 @@ async fn committed_events_are_published_once_with_headers_and_rolled_back_ones_n
     let bus = test_bus.connect().await;
     outbox::install_schema(db.pool()).await.expect("schema");
     // Twice: the schema is idempotent.
-    outbox::install_schema(db.pool()).await.expect("schema again");
+    outbox::install_schema(db.pool())
+        .await
+        .expect("schema again");
 
     // An independent subscriber on everything under the test prefix.
     let watcher = async_nats::connect(&test_bus.config().nats_url)
@@ -42,10 +46,21 @@ async fn committed_events_are_published_once_with_headers_and_rolled_back_ones_n
     watcher.flush().await.expect("flush");
 
     let committed: Vec<EventEnvelope> = (0..6)
-        .map(|n| sample_event(n, if n < 3 { "hertfordshire" } else { "Avon and Somerset" }))
+        .map(|n| {
+            sample_event(
+                n,
+                if n < 3 {
+                    "hertfordshire"
+                } else {
+                    "Avon and Somerset"
+                },
+            )
+        })
         .collect();
     let mut tx = db.pool().begin().await.expect("begin");
-    outbox::append(&mut tx, &committed[..4]).await.expect("append");
+    outbox::append(&mut tx, &committed[..4])
+        .await
+        .expect("append");
     tx.commit().await.expect("commit");
 
     let rolled_back: Vec<EventEnvelope> = (10..13).map(|n| sample_event(n, "kent")).collect();
@@ -54,7 +69,9 @@ async fn committed_events_are_published_once_with_headers_and_rolled_back_ones_n
     tx.rollback().await.expect("rollback");
 
     let mut tx = db.pool().begin().await.expect("begin");
-    outbox::append(&mut tx, &committed[4..]).await.expect("append");
+    outbox::append(&mut tx, &committed[4..])
+        .await
+        .expect("append");
     tx.commit().await.expect("commit");
 
     let relay = Relay::spawn(db.pool().clone(), bus.clone(), fast_relay());
@@ -79,11 +96,17 @@ async fn committed_events_are_published_once_with_headers_and_rolled_back_ones_n
         let expected_subject = format!(
             "{}.{}",
             test_bus.config().subject_prefix,
-            subject::relative_subject(original.payload.as_ref().expect("payload"), &original.organisation_id)
+            subject::relative_subject(
+                original.payload.as_ref().expect("payload"),
+                &original.organisation_id
+            )
         );
         assert_eq!(message.subject.as_str(), expected_subject);
         let headers = message.headers.as_ref().expect("headers");
-        assert_eq!(headers.get(HEADER_MSG_ID).map(|v| v.as_str()), Some(original.event_id.as_str()));
+        assert_eq!(
+            headers.get(HEADER_MSG_ID).map(|v| v.as_str()),
+            Some(original.event_id.as_str())
+        );
         assert_eq!(
             headers.get(HEADER_EVENT_TYPE).map(|v| v.as_str()),
             Some(original.event_type.as_str())
@@ -105,13 +128,19 @@ async fn committed_events_are_published_once_with_headers_and_rolled_back_ones_n
     assert_eq!(outbox::backlog(db.pool()).await.expect("backlog"), 0);
     assert_eq!(relay.stats().published(), 6);
     assert_eq!(
-        count(db.pool(), "SELECT count(*) FROM closeout_outbox WHERE sent_at IS NOT NULL").await,
+        count(
+            db.pool(),
+            "SELECT count(*) FROM closeout_outbox WHERE sent_at IS NOT NULL"
+        )
+        .await,
         6
     );
 
     // Graceful shutdown publishes what was committed just before it.
     let mut tx = db.pool().begin().await.expect("begin");
-    outbox::append(&mut tx, &[sample_event(20, "kent")]).await.expect("append");
+    outbox::append(&mut tx, &[sample_event(20, "kent")])
+        .await
+        .expect("append");
     tx.commit().await.expect("commit");
     assert!(relay.drain_and_stop(Duration::from_secs(5)).await);
     assert_eq!(outbox::backlog(db.pool()).await.expect("backlog"), 0);
@@ -145,7 +174,12 @@ async fn replicas_publish_in_outbox_order() {
     assert!(
         wait_until(Duration::from_secs(20), || {
             let pool = pool.clone();
-            async move { outbox::backlog(&pool).await.map(|n| n == 0).unwrap_or(false) }
+            async move {
+                outbox::backlog(&pool)
+                    .await
+                    .map(|n| n == 0)
+                    .unwrap_or(false)
+            }
         })
         .await,
         "relays published everything"

@@ -133,9 +133,19 @@ async fn run(kind: Outage) {
         stats.dead_lettered(),
         started.elapsed()
     );
-    assert!(all_applied, "only {} of {EVENTS} events applied", effects.len());
-    assert!(applied_before_outage > 0, "traffic flowed before the outage");
-    assert!(backlog_during_outage > 0, "events were committed while NATS was away");
+    assert!(
+        all_applied,
+        "only {} of {EVENTS} events applied",
+        effects.len()
+    );
+    assert!(
+        applied_before_outage > 0,
+        "traffic flowed before the outage"
+    );
+    assert!(
+        backlog_during_outage > 0,
+        "events were committed while NATS was away"
+    );
 
     // None lost, none twice.
     let expected: HashSet<&String> = appended.iter().collect();

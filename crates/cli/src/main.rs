@@ -29,6 +29,15 @@ enum Command {
     Findings(commands::findings::FindingsArgs),
     /// Check a service's gRPC health (exit 0 only when SERVING).
     Health(commands::health::HealthArgs),
+    /// Print an organisation's scorecard (metrics service).
+    Scorecard(commands::metrics::ScorecardArgs),
+    /// Compare an organisation with its most similar group and everyone.
+    Peers(commands::metrics::PeersArgs),
+    #[command(flatten)]
+    Tracker(commands::tracker::TrackerCommand),
+    /// Run the whole system locally: databases, the three services, the
+    /// sample report and its scorecard, until Ctrl-C.
+    Dev(commands::dev::DevArgs),
     /// Print the version of this client.
     Version,
 }
@@ -62,6 +71,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     Command::Inspections(args) => commands::findings::inspections(args).await,
                     Command::Findings(args) => commands::findings::findings(args).await,
                     Command::Health(args) => commands::health::run(args).await,
+                    Command::Dev(args) => commands::dev::run(args).await,
+                    Command::Scorecard(args) => commands::metrics::scorecard(args).await,
+                    Command::Peers(args) => commands::metrics::peers(args).await,
+                    Command::Tracker(command) => commands::tracker::run(command).await,
                     Command::Report(_) | Command::Version => Ok(()),
                 }
             })

@@ -1,1 +1,214 @@
-fn main() {}
+//! How fast the metrics service applies events, against baselines measured
+//! in the same run on the same database server:
+//!
+//! 1. **raw insert**: one transaction per event inserting the envelope into
+//!    a bare table — the floor cost of a durable write per event;
+//! 2. **projector**: one transaction per event doing what the consumer does
+//!    (the applied-events row, the history row, the read-model fold);
+//! 3. **end to end**: events published to a test stream and consumed by the
+//!    running service until both consumers have nothing pending.
+//!
+//! `cargo bench -p closeout-metrics --bench apply` (set
+//! `CLOSEOUT_BENCH_EVENTS` to change the number of events, default 3000).
+//! Needs the PostgreSQL and NATS of the development machine.
+
+use closeout_bus::{EventHandler, Payload};
+use closeout_metrics::consume::Projector;
+use closeout_proto::{self as pb, EventEnvelope};
+use closeout_service::CommonConfig;
+use closeout_service::config::LogFormat;
+use closeout_testkit::{TestBus, TestDatabase};
+use prost::Message;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// Items of ten events each, plus inspections of ten judgments each.
+fn events(n: usize) -> Vec<EventEnvelope> {
+    let mut out = Vec::with_capacity(n);
+    let base = 1_600_000_000i64;
+    let mut k = 0i64;
+    let mut envelope = |org: &str, aggregate: &str, version: u64, payload: Payload| {
+        k += 1;
+        EventEnvelope {
+            event_id: Uuid::now_v7().to_string(),
+            event_type: closeout_bus::subject::event_type_of(&payload),
+            source_service: closeout_bus::route_of(&payload).service.to_string(),
+            organisation_id: org.to_string(),
+            occurred_at: Some(prost_types::Timestamp {
+                seconds: base + k * 3600,
+                nanos: 0,
+            }),
+            aggregate_type: "x".into(),
+            aggregate_id: aggregate.to_string(),
+            aggregate_version: version,
+            payload: Some(payload),
+            ..Default::default()
+        }
+    };
+    while out.len() < n {
+        let org = format!("org{}", out.len() % 43);
+        let inspection = Uuid::now_v7().to_string();
+        for _ in 0..10 {
+            out.push(envelope(
+                &org,
+                &inspection,
+                1,
+                Payload::JudgmentRecorded(pb::JudgmentRecorded {
+                    judgment_id: Uuid::now_v7().to_string(),
+                    inspection_id: inspection.clone(),
+                    organisation_id: org.clone(),
+                    pillar: "Effectiveness".into(),
+                    question: "Investigating crime".into(),
+                    grade: pb::Grade::Good as i32,
+                    scale: pb::GradeScale::FourTier as i32,
+                    published: "2019-09".into(),
+                    period: "2018/19".into(),
+                    ..Default::default()
+                }),
+            ));
+        }
+        for _ in 0..4 {
+            let item = Uuid::now_v7().to_string();
+            out.push(envelope(
+                &org,
+                &item,
+                1,
+                Payload::ItemOpened(pb::ItemOpened {
+                    item_id: item.clone(),
+                    organisation_id: org.clone(),
+                    inspection_id: inspection.clone(),
+                    kind: pb::FindingKind::AreaForImprovement as i32,
+                    pillar: "Effectiveness".into(),
+                    status: pb::ItemStatus::Open as i32,
+                    ..Default::default()
+                }),
+            ));
+            let statuses = [
+                pb::ItemStatus::InProgress,
+                pb::ItemStatus::AwaitingVerification,
+                pb::ItemStatus::InProgress,
+                pb::ItemStatus::AwaitingVerification,
+                pb::ItemStatus::Closed,
+            ];
+            for (i, to) in statuses.iter().enumerate() {
+                out.push(envelope(
+                    &org,
+                    &item,
+                    i as u64 + 2,
+                    Payload::StatusChanged(pb::StatusChanged {
+                        item_id: item.clone(),
+                        to: *to as i32,
+                        ..Default::default()
+                    }),
+                ));
+            }
+        }
+    }
+    out.truncate(n);
+    out
+}
+
+fn rate(n: usize, took: Duration) -> f64 {
+    n as f64 / took.as_secs_f64().max(1e-9)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let n: usize = std::env::var("CLOSEOUT_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
+    let events = events(n);
+
+    // 1. Raw inserts.
+    let db = TestDatabase::create().await;
+    let pool = db.pool().clone();
+    sqlx::query("CREATE TABLE raw (id UUID PRIMARY KEY, body BYTEA NOT NULL)")
+        .execute(&pool)
+        .await
+        .expect("raw table");
+    let started = Instant::now();
+    for event in &events {
+        let mut tx = pool.begin().await.expect("begin");
+        sqlx::query("INSERT INTO raw (id, body) VALUES ($1, $2)")
+            .bind(Uuid::parse_str(&event.event_id).expect("uuid"))
+            .bind(event.encode_to_vec())
+            .execute(&mut *tx)
+            .await
+            .expect("insert");
+        tx.commit().await.expect("commit");
+    }
+    let raw = started.elapsed();
+
+    // 2. The projector in the consumer's transaction shape.
+    closeout_metrics::MIGRATOR
+        .run(&pool)
+        .await
+        .expect("migrate");
+    closeout_bus::outbox::install_schema(&pool)
+        .await
+        .expect("schema");
+    let projector = Projector;
+    let started = Instant::now();
+    for event in &events {
+        let mut tx = pool.begin().await.expect("begin");
+        sqlx::query("INSERT INTO closeout_applied_events (consumer, event_id) VALUES ($1, $2)")
+            .bind("bench")
+            .bind(Uuid::parse_str(&event.event_id).expect("uuid"))
+            .execute(&mut *tx)
+            .await
+            .expect("applied");
+        projector.handle(&mut tx, event).await.expect("apply");
+        tx.commit().await.expect("commit");
+    }
+    let projected = started.elapsed();
+    db.drop_database().await;
+
+    // 3. End to end through JetStream and the running service.
+    let db = TestDatabase::create().await;
+    let test_bus = TestBus::new();
+    let bus = test_bus.connect().await;
+    for event in &events {
+        bus.publish_event(event).await.expect("publish");
+    }
+    let config = test_bus.config();
+    let metrics = closeout_metrics::MetricsConfig {
+        common: CommonConfig {
+            database_url: db.url().to_string(),
+            nats_url: config.nats_url.clone(),
+            grpc_addr: Some("127.0.0.1:0".parse().expect("address")),
+            stream_name: config.stream_name.clone(),
+            subject_prefix: config.subject_prefix.clone(),
+            database_max_connections: 5,
+            log_format: LogFormat::Text,
+        },
+        metrics_http_addr: "127.0.0.1:0".parse().expect("address"),
+    };
+    let started = Instant::now();
+    let service = closeout_metrics::start(metrics, std::future::pending())
+        .await
+        .expect("start");
+    let caught_up =
+        closeout_metrics::wait_caught_up(&bus, Instant::now() + Duration::from_secs(600)).await;
+    let end_to_end = started.elapsed();
+    service.stop().await.expect("stop");
+    test_bus.cleanup().await;
+    db.drop_database().await;
+    assert!(caught_up, "the service did not catch up");
+
+    println!("events: {n}");
+    println!("raw insert (baseline):  {:>8.0} events/s", rate(n, raw));
+    println!(
+        "projector:              {:>8.0} events/s  ({:.0}% of baseline)",
+        rate(n, projected),
+        100.0 * rate(n, projected) / rate(n, raw)
+    );
+    println!(
+        "end to end (JetStream): {:>8.0} events/s  ({:.0}% of baseline)",
+        rate(n, end_to_end),
+        100.0 * rate(n, end_to_end) / rate(n, raw)
+    );
+}

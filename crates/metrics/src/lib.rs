@@ -39,7 +39,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 /// Default gRPC address of the metrics service.
 pub const DEFAULT_GRPC_ADDR: &str = "0.0.0.0:50053";
 /// Default address of its Prometheus endpoint.
-pub const DEFAULT_PROMETHEUS_ADDR: &str = "0.0.0.0:9053";
+pub const DEFAULT_METRICS_HTTP_ADDR: &str = "0.0.0.0:9093";
 
 /// Migrations of the metrics database, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -51,8 +51,8 @@ pub struct MetricsConfig {
     pub common: CommonConfig,
     /// Address of the Prometheus endpoint, `GET /metrics` (port 0 picks a
     /// free port).
-    #[arg(long, env = "CLOSEOUT_PROMETHEUS_ADDR", default_value = DEFAULT_PROMETHEUS_ADDR)]
-    pub prometheus_addr: SocketAddr,
+    #[arg(long, env = "CLOSEOUT_METRICS_HTTP_ADDR", default_value = DEFAULT_METRICS_HTTP_ADDR)]
+    pub metrics_http_addr: SocketAddr,
 }
 
 /// Why the service could not start or stopped with an error.
@@ -84,7 +84,7 @@ pub struct RunningMetrics {
     /// The address gRPC listens on (the real port when 0 was asked).
     pub addr: SocketAddr,
     /// The address of the Prometheus endpoint.
-    pub prometheus_addr: SocketAddr,
+    pub metrics_http_addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), StartError>>,
 }
@@ -168,13 +168,13 @@ pub async fn start(
 
     let registry = Registry::new();
     watch(&registry, &pool, &bus, &consumers);
-    let prometheus = metrics_http::serve(config.prometheus_addr, registry.clone())
+    let prometheus = metrics_http::serve(config.metrics_http_addr, registry.clone())
         .await
         .map_err(|source| StartError::Bind {
-            addr: config.prometheus_addr,
+            addr: config.metrics_http_addr,
             source,
         })?;
-    let prometheus_addr = prometheus.addr;
+    let metrics_http_addr = prometheus.addr;
 
     let addr = config
         .common
@@ -214,7 +214,7 @@ pub async fn start(
                 _ = signal => {},
             }
         };
-        tracing::info!(addr = %local, prometheus = %prometheus_addr, "metrics service listening");
+        tracing::info!(addr = %local, prometheus = %metrics_http_addr, "metrics service listening");
         let served = tonic::transport::Server::builder()
             .layer(RpcMetricsLayer::new(registry))
             .add_service(health)
@@ -231,7 +231,7 @@ pub async fn start(
     });
     Ok(RunningMetrics {
         addr: local,
-        prometheus_addr,
+        metrics_http_addr,
         shutdown: Some(shutdown_tx),
         task,
     })

@@ -573,6 +573,7 @@ impl Snapshot {
 pub(crate) mod tests {
     use super::*;
     use pb::ItemStatus as S;
+    use proptest::prelude::*;
 
     pub(crate) fn at(day: &str) -> DateTime<Utc> {
         let date = NaiveDate::parse_from_str(day, "%Y-%m-%d").expect("test date");
@@ -869,6 +870,108 @@ pub(crate) mod tests {
         let mut bad = good;
         bad.aggregate_version = 0;
         assert!(Fact::from_envelope(&bad).is_err());
+    }
+
+    /// The live model's algorithm for items, as `store::apply_item` runs
+    /// it: apply when the version is the next one, else re-fold the history
+    /// received so far.
+    fn live_item(arrivals: &[Fact]) -> ItemState {
+        let mut state = ItemState::default();
+        let mut history: Vec<Fact> = Vec::new();
+        for fact in arrivals {
+            if history.iter().any(|f| f.event_id == fact.event_id) {
+                continue; // the history table's primary key
+            }
+            history.push(fact.clone());
+            if item_applies_in_order(state.version, fact.version) {
+                state.apply(fact);
+            } else {
+                state = fold_item(&history);
+            }
+        }
+        state
+    }
+
+    fn long_item_history() -> Vec<Fact> {
+        let mut history = item_history();
+        history.push(fact(
+            "e5",
+            "a",
+            5,
+            "2020-04-01",
+            Payload::ItemReopened(pb::ItemReopened::default()),
+        ));
+        history.push(fact(
+            "e6",
+            "a",
+            6,
+            "2020-04-01",
+            status("a", S::Closed, S::InProgress),
+        ));
+        history.push(fact(
+            "e7",
+            "a",
+            7,
+            "2020-04-02",
+            Payload::DueDateChanged(pb::DueDateChanged {
+                item_id: "a".into(),
+                due_date: Some(pb::CalendarDate::new(2021, 1, 31)),
+                ..Default::default()
+            }),
+        ));
+        history.push(fact(
+            "e8",
+            "a",
+            8,
+            "2020-05-01",
+            status("a", S::InProgress, S::Superseded),
+        ));
+        history
+    }
+
+    proptest! {
+        #[test]
+        fn live_items_equal_the_fold_whatever_the_arrival_order(
+            order in proptest::sample::subsequence((0..16usize).collect::<Vec<_>>(), 8..=16)
+                .prop_shuffle()
+        ) {
+            let history = long_item_history();
+            // Indices 8..16 repeat events: duplicates.
+            let arrivals: Vec<Fact> = order.iter().map(|i| history[i % 8].clone()).collect();
+            let mut complete = arrivals.clone();
+            complete.extend(history.iter().cloned());
+            prop_assert_eq!(live_item(&complete), fold_item(&history));
+            prop_assert_eq!(fold_item(&arrivals), fold_item(&arrivals.iter().rev().cloned().collect::<Vec<_>>()));
+        }
+
+        #[test]
+        fn inspections_fold_the_same_in_any_order(
+            order in proptest::sample::subsequence((0..6usize).collect::<Vec<_>>(), 6).prop_shuffle()
+        ) {
+            let j = |id: &str, v, grade| fact(id, "i1", v, "2019-09-01", judgment(id, "Q", grade));
+            let events = [
+                j("a1", 1, pb::Grade::Good),
+                j("a2", 1, pb::Grade::Inadequate),
+                j("b1", 2, pb::Grade::Outstanding),
+                j("b2", 2, pb::Grade::RequiresImprovement),
+                fact("r2", "i1", 2, "2019-10-01", Payload::InspectionReplaced(pb::InspectionReplaced::default())),
+                j("a3", 1, pb::Grade::Good),
+            ];
+            let mut expected = InspectionState::default();
+            for e in &events {
+                expected.apply(e);
+            }
+            expected.normalise();
+            let mut state = InspectionState::default();
+            for &i in &order {
+                state.apply(&events[i]);
+            }
+            state.normalise();
+            prop_assert_eq!(&state.judgments, &expected.judgments);
+            prop_assert_eq!(state.meta.content_version, 2);
+            let ids: Vec<&str> = state.judgments.iter().map(|j| j.judgment_id.as_str()).collect();
+            prop_assert_eq!(ids, vec!["b1", "b2"]);
+        }
     }
 
     #[test]

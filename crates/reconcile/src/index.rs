@@ -98,7 +98,11 @@ impl Vector {
 
     /// Cosine similarity, in `0..=1`.
     pub fn cosine(&self, other: &Vector) -> f64 {
-        self.contributions(other).iter().map(|(_, c)| c).sum::<f64>().clamp(0.0, 1.0)
+        self.contributions(other)
+            .iter()
+            .map(|(_, c)| c)
+            .sum::<f64>()
+            .clamp(0.0, 1.0)
     }
 
     /// Each shared term with its contribution to the cosine, largest first.
@@ -128,7 +132,11 @@ mod tests {
 
     #[test]
     fn rare_terms_weigh_more() {
-        let docs = [terms("crime victim code"), terms("crime bail"), terms("crime video")];
+        let docs = [
+            terms("crime victim code"),
+            terms("crime bail"),
+            terms("crime video"),
+        ];
         let index = Index::new(docs.iter().map(Vec::as_slice));
         assert_eq!(index.len(), 3);
         assert!(index.idf("code") > index.idf("crime"));
@@ -161,7 +169,11 @@ mod tests {
 
     #[test]
     fn contributions_sum_to_the_cosine() {
-        let docs = [terms("body worn video review"), terms("risk assess"), terms("video")];
+        let docs = [
+            terms("body worn video review"),
+            terms("risk assess"),
+            terms("video"),
+        ];
         let index = Index::new(docs.iter().map(Vec::as_slice));
         let x = index.vector(&terms("review body worn video domest"));
         let y = index.vector(&terms("review use body worn video"));

@@ -187,10 +187,11 @@ pub struct Proposal {
 
 /// Thresholds of the matcher.
 ///
-/// Scores combine lexical similarity (scaled so that a cosine of
-/// `full_similarity` counts as a full restatement), agreement of the
-/// referenced year, report and question, and how explicit the outcome wording
-/// is. A follow-up or a new finding is used only when its score reaches
+/// Scores are lexical similarity (scaled so that a cosine of
+/// `full_similarity` counts as a full restatement) weighted by the agreement
+/// of the referenced year, report and question and by how explicit the
+/// outcome wording is: a perfect restatement with every signal agreeing
+/// scores 1; weak lexical evidence stays weak whatever the context. A follow-up or a new finding is used only when its score reaches
 /// `min_score`; proposals built from no evidence (not assessed) get fixed
 /// scores: 0.9 when the question was not inspected, 0.5 when it was inspected
 /// but the report is silent about the item.
@@ -225,7 +226,7 @@ pub struct MatchConfig {
 impl Default for MatchConfig {
     fn default() -> Self {
         MatchConfig {
-            min_score: 0.55,
+            min_score: 0.6,
             margin: 0.1,
             distinct_share: 0.3,
             min_similarity: 0.2,

@@ -27,7 +27,12 @@ pub struct Link {
 /// item became (superseded by → superseded by → closed by). A node with several
 /// outgoing links follows the first one given. Stops at a cycle.
 pub fn forward<'a>(links: &'a [Link], start: &str) -> Vec<&'a Link> {
-    walk(links, start, |l| l.kind != LinkKind::CarriedFrom, |l| (&l.from, &l.to))
+    walk(
+        links,
+        start,
+        |l| l.kind != LinkKind::CarriedFrom,
+        |l| (&l.from, &l.to),
+    )
 }
 
 /// Where an item came from: follows `CarriedFrom` links from `start` and
@@ -43,7 +48,11 @@ pub fn backward<'a>(links: &'a [Link], start: &str) -> Vec<&'a Link> {
                 || (l.kind == LinkKind::SupersededBy && l.to == current)
         });
         let Some(link) = next else { break };
-        let prev = if link.kind == LinkKind::CarriedFrom { &link.to } else { &link.from };
+        let prev = if link.kind == LinkKind::CarriedFrom {
+            &link.to
+        } else {
+            &link.from
+        };
         if !seen.insert(prev.as_str()) {
             break;
         }
@@ -59,7 +68,13 @@ pub fn chain(links: &[Link], start: &str) -> Vec<String> {
     let mut ids: Vec<String> = backward(links, start)
         .iter()
         .rev()
-        .map(|l| if l.kind == LinkKind::CarriedFrom { l.to.clone() } else { l.from.clone() })
+        .map(|l| {
+            if l.kind == LinkKind::CarriedFrom {
+                l.to.clone()
+            } else {
+                l.from.clone()
+            }
+        })
         .collect();
     ids.push(start.to_string());
     for l in forward(links, start) {
@@ -99,7 +114,11 @@ mod tests {
     use super::*;
 
     fn link(from: &str, to: &str, kind: LinkKind) -> Link {
-        Link { from: from.into(), to: to.into(), kind }
+        Link {
+            from: from.into(),
+            to: to.into(),
+            kind,
+        }
     }
 
     #[test]
@@ -109,7 +128,10 @@ mod tests {
             link("afi-2021", "afi-2019", LinkKind::CarriedFrom),
             link("afi-2021", "peel-2023", LinkKind::ClosedBy),
         ];
-        let f: Vec<&str> = forward(&links, "afi-2021").iter().map(|l| l.to.as_str()).collect();
+        let f: Vec<&str> = forward(&links, "afi-2021")
+            .iter()
+            .map(|l| l.to.as_str())
+            .collect();
         assert_eq!(f, vec!["peel-2023"]);
         let b: Vec<&str> = backward(&links, "afi-2021")
             .iter()
@@ -121,7 +143,10 @@ mod tests {
             })
             .collect();
         assert_eq!(b, vec!["carried", "superseded"]);
-        assert_eq!(chain(&links, "afi-2021"), vec!["afi-2017", "afi-2019", "afi-2021", "peel-2023"]);
+        assert_eq!(
+            chain(&links, "afi-2021"),
+            vec!["afi-2017", "afi-2019", "afi-2021", "peel-2023"]
+        );
         assert_eq!(chain(&links, "afi-2017"), vec!["afi-2017", "afi-2019"]);
     }
 

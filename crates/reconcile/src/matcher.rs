@@ -21,11 +21,17 @@
 //!    two sentences just after the follow-up's span in the report; failing
 //!    that, the parser's outcome. A follow-up with no outcome at all (e.g. "In
 //!    2017, we judged the force to be good at…") is never evidence.
-//!    The score is `0.5·lexical + 0.3·context + 0.2·wording` (×0.7 when the
-//!    follow-up sits in another pillar), where lexical is the cosine scaled
-//!    by `full_similarity`, context weighs year (0.4), report (0.25) and
-//!    question (0.35) agreement, and wording is 1 for an explicit phrase, 0.7
-//!    for the parser's outcome alone.
+//!    A follow-up in another pillar than the item's, or one that names
+//!    another kind of finding ("we recommended…" for an area for
+//!    improvement), is not eligible either.
+//!    The score is `lexical · (0.4 + 0.35·context + 0.25·wording)`, where
+//!    lexical is the cosine scaled by `full_similarity` (so context and
+//!    wording modulate lexical evidence but never replace it), context weighs
+//!    year (0.4),
+//!    report (0.25) and question (0.35) agreement (unknown counts half), and
+//!    wording is 1 for an explicit phrase, 0.7 for the parser's outcome alone.
+//!    A new finding that restates the item with a score at least `margin`
+//!    above the best follow-up's wins over it.
 //! 2. **New findings.** A new finding of the same question (or pillar) that
 //!    restates the item (cosine ≥ `supersede_similarity`, same ownership test)
 //!    supersedes it — unless a follow-up says it was addressed or partially
@@ -38,8 +44,7 @@
 use crate::index::{Index, Vector};
 use crate::outcome::{self, Wording, WordingMatch};
 use crate::text::{
-    self, Analyzer, Document, Sentence, canonical_question, canonical_report, first_year,
-    normalise,
+    self, Analyzer, Document, Sentence, canonical_question, canonical_report, first_year, normalise,
 };
 use crate::{
     FollowUp, FollowUpOutcome, ItemKind, LaterInspection, MatchConfig, NewFinding, OpenItem,
@@ -56,8 +61,63 @@ struct Clause {
     line_start: u32,
     line_end: u32,
     wording: Option<WordingMatch>,
+    /// The kind of finding the clause names, if any.
+    cue: Option<Family>,
     vector: Vector,
 }
+
+/// Kinds of finding as follow-up statements name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    AreaForImprovement,
+    CauseOfConcern,
+    Recommendation,
+    Other,
+}
+
+fn family(kind: ItemKind) -> Family {
+    match kind {
+        ItemKind::AreaForImprovement => Family::AreaForImprovement,
+        ItemKind::CauseOfConcern => Family::CauseOfConcern,
+        ItemKind::Recommendation | ItemKind::NationalRecommendation => Family::Recommendation,
+        ItemKind::NoteworthyPractice | ItemKind::Other => Family::Other,
+    }
+}
+
+/// Every kind of finding a text names.
+fn kinds_named(text: &str) -> Vec<Family> {
+    let n = format!(" {} ", normalise(text));
+    let mut out = Vec::new();
+    if n.contains(" cause of concern ") || n.contains(" causes of concern ") {
+        out.push(Family::CauseOfConcern);
+    }
+    if n.contains(" recommend") {
+        out.push(Family::Recommendation);
+    }
+    if n.contains(" area for improvement ") || n.contains(" areas for improvement ") {
+        out.push(Family::AreaForImprovement);
+    }
+    out
+}
+
+/// The kind of finding a sentence names: "cause of concern" first (a sentence
+/// about a cause of concern often mentions its recommendations too).
+fn kind_cue(sentence: &str) -> Option<Family> {
+    let n = format!(" {} ", normalise(sentence));
+    if n.contains(" cause of concern ") || n.contains(" causes of concern ") {
+        Some(Family::CauseOfConcern)
+    } else if n.contains(" recommend") {
+        Some(Family::Recommendation)
+    } else if n.contains(" area for improvement ") || n.contains(" areas for improvement ") {
+        Some(Family::AreaForImprovement)
+    } else {
+        None
+    }
+}
+
+/// A follow-up sentence before vectorising: follow-up index, position,
+/// text, the report sentence it was found as, and its terms.
+type RawClause<'d> = (usize, usize, String, Option<&'d Sentence>, Vec<String>);
 
 /// What is known about a follow-up as a whole.
 struct FollowUpInfo {
@@ -66,6 +126,8 @@ struct FollowUpInfo {
     question: String,
     pillar: String,
     clauses: Vec<usize>,
+    /// Every kind of finding the follow-up names.
+    families: Vec<Family>,
     /// Report sentences just after the span, for a trailing outcome sentence.
     after: Vec<Sentence>,
 }
@@ -112,7 +174,7 @@ pub fn propose(items: &[OpenItem], later: &LaterInspection, config: &MatchConfig
     let later_year = first_year(&later.period);
 
     // Terms first (the index needs them all), vectors after.
-    let mut clause_terms: Vec<(usize, usize, String, Option<&Sentence>, Vec<String>)> = Vec::new();
+    let mut clause_terms: Vec<RawClause> = Vec::new();
     for (fi, fu) in later.follow_ups.iter().enumerate() {
         let sentences: Vec<String> = if fu.text.trim().is_empty() {
             doc.sentences
@@ -125,12 +187,15 @@ pub fn propose(items: &[OpenItem], later: &LaterInspection, config: &MatchConfig
         };
         for (pos, s) in sentences.into_iter().enumerate() {
             let located = locate(&doc, &doc_norm, &s, fu.line_start, fu.line_end);
-            let terms = analyzer.terms(&s);
+            let terms = analyzer.terms(&text::remove_report_references(&s));
             clause_terms.push((fi, pos, s, located, terms));
         }
     }
-    let finding_terms: Vec<Vec<String>> =
-        later.findings.iter().map(|f| analyzer.terms(&f.text)).collect();
+    let finding_terms: Vec<Vec<String>> = later
+        .findings
+        .iter()
+        .map(|f| analyzer.terms(&f.text))
+        .collect();
     let item_terms: Vec<Vec<String>> = items.iter().map(|i| analyzer.terms(&i.text)).collect();
 
     let index = if doc.sentences.is_empty() {
@@ -142,8 +207,11 @@ pub fn propose(items: &[OpenItem], later: &LaterInspection, config: &MatchConfig
                 .chain(item_terms.iter().map(Vec::as_slice)),
         )
     } else {
-        let doc_terms: Vec<Vec<String>> =
-            doc.sentences.iter().map(|s| analyzer.terms(&s.text)).collect();
+        let doc_terms: Vec<Vec<String>> = doc
+            .sentences
+            .iter()
+            .map(|s| analyzer.terms(&s.text))
+            .collect();
         Index::new(
             doc_terms
                 .iter()
@@ -162,6 +230,7 @@ pub fn propose(items: &[OpenItem], later: &LaterInspection, config: &MatchConfig
             line_start: located.map_or(later.follow_ups[*fi].line_start, |l| l.line_start),
             line_end: located.map_or(later.follow_ups[*fi].line_end, |l| l.line_end),
             wording: outcome::classify(s),
+            cue: kind_cue(s),
             vector: index.vector(terms),
         })
         .collect();
@@ -206,20 +275,32 @@ pub fn propose(items: &[OpenItem], later: &LaterInspection, config: &MatchConfig
     // report do not contradict).
     let clause_sims: Vec<Vec<f64>> = prepared
         .iter()
-        .map(|it| clauses.iter().map(|c| it.vector.cosine(&c.vector)).collect())
+        .map(|it| {
+            clauses
+                .iter()
+                .map(|c| it.vector.cosine(&c.vector))
+                .collect()
+        })
         .collect();
     let eligible: Vec<Vec<bool>> = prepared
         .iter()
         .map(|it| {
             clauses
                 .iter()
-                .map(|c| compatible(it, &infos[c.follow_up]))
+                .map(|c| {
+                    compatible(it, &infos[c.follow_up]) && kind_allowed(it, c, &infos[c.follow_up])
+                })
                 .collect()
         })
         .collect();
     let finding_sims: Vec<Vec<f64>> = prepared
         .iter()
-        .map(|it| findings.iter().map(|f| it.vector.cosine(&f.vector)).collect())
+        .map(|it| {
+            findings
+                .iter()
+                .map(|f| it.vector.cosine(&f.vector))
+                .collect()
+        })
         .collect();
 
     let inspected: Vec<String> = later
@@ -260,7 +341,7 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn decide(&self, x: usize) -> Proposal {
         let it = &self.items[x];
-        let mut near_miss: Option<String> = None;
+        let mut near_miss: Option<(f64, String)> = None;
 
         // 1. Follow-ups.
         let mut best: Option<Support> = None;
@@ -291,12 +372,18 @@ impl Ctx<'_> {
             }
             let support = self.support(x, c, sim);
             if support.outcome.is_none() {
-                if best_mention.as_ref().is_none_or(|b| support.score > b.score) {
+                if best_mention
+                    .as_ref()
+                    .is_none_or(|b| support.score > b.score)
+                {
                     best_mention = Some(support);
                 }
                 continue;
             }
-            if best.as_ref().is_none_or(|b| support.score > b.score) {
+            if best
+                .as_ref()
+                .is_none_or(|b| (support.score, support.similarity) > (b.score, b.similarity))
+            {
                 best = Some(support);
             }
         }
@@ -320,25 +407,58 @@ impl Ctx<'_> {
         // 2. New findings that re-raise the item.
         let superseding = self.superseding(x, &mut near_miss);
 
+        // A new finding that restates the item clearly better than the best
+        // follow-up matches it wins: the follow-up is probably about something
+        // else.
+        let follow_up = match (follow_up, superseding) {
+            (Some(s), Some((f, sim, score))) if score >= s.score + self.config.margin => {
+                note_miss(&mut near_miss, s.similarity, || {
+                    format!(
+                        "follow-up {} (lexical {:.2}, score {:.2}) is weaker than new finding {} \
+                         ({:.2})",
+                        self.fu(s.clause).id,
+                        s.similarity,
+                        s.score,
+                        self.findings[f].finding.id,
+                        sim
+                    )
+                });
+                None
+            }
+            (s, _) => s,
+        };
         if let Some(s) = &follow_up {
-            let (wording, _, _) = s.outcome.as_ref().map_or((Wording::Addressed, "", &None), |o| {
-                (o.0, o.1.as_str(), &o.2)
-            });
+            let (wording, _, _) = s
+                .outcome
+                .as_ref()
+                .map_or((Wording::Addressed, "", &None), |o| {
+                    (o.0, o.1.as_str(), &o.2)
+                });
             match wording {
                 Wording::Addressed => {
-                    return self.from_follow_up(x, s, ProposalOutcome::Addressed, None);
+                    return self.proposal_from_follow_up(x, s, ProposalOutcome::Addressed, None);
                 }
                 Wording::PartiallyAddressed => {
-                    return self.from_follow_up(x, s, ProposalOutcome::PartiallyAddressed, None);
+                    return self.proposal_from_follow_up(
+                        x,
+                        s,
+                        ProposalOutcome::PartiallyAddressed,
+                        None,
+                    );
                 }
                 Wording::NotAddressed => {
                     if let Some(f) = superseding {
-                        return self.from_follow_up(x, s, ProposalOutcome::Superseded, Some(f));
+                        return self.proposal_from_follow_up(
+                            x,
+                            s,
+                            ProposalOutcome::Superseded,
+                            Some(f),
+                        );
                     }
-                    return self.from_follow_up(x, s, ProposalOutcome::NotAddressed, None);
+                    return self.proposal_from_follow_up(x, s, ProposalOutcome::NotAddressed, None);
                 }
                 Wording::NotInspected => {
-                    return self.from_follow_up(x, s, ProposalOutcome::NotAssessed, None);
+                    return self.proposal_from_follow_up(x, s, ProposalOutcome::NotAssessed, None);
                 }
             }
         }
@@ -349,7 +469,7 @@ impl Ctx<'_> {
                 outcome: ProposalOutcome::Superseded,
                 score,
                 rule: format!(
-                    "new finding {} ({}) re-raises the item: lexical {:.2}{}",
+                    "new finding {} ({}) re-raises the item: lexical {:.2}{}{}",
                     nf.finding.id,
                     describe_question(&nf.finding.question, &nf.finding.pillar),
                     sim,
@@ -357,7 +477,11 @@ impl Ctx<'_> {
                         ", same question"
                     } else {
                         ", same pillar"
-                    }
+                    },
+                    near_miss
+                        .as_ref()
+                        .map(|(_, m)| format!("; not used: {m}"))
+                        .unwrap_or_default()
                 ),
                 quotes: vec![nf.quote.clone()],
                 line_start: nf.line_start,
@@ -368,7 +492,11 @@ impl Ctx<'_> {
         }
 
         // 3. No evidence.
-        let period = if self.later.period.is_empty() { "the later inspection" } else { &self.later.period };
+        let period = if self.later.period.is_empty() {
+            "the later inspection"
+        } else {
+            &self.later.period
+        };
         let mention = best_mention.map(|m| {
             format!(
                 "; follow-up {} mentions it (lexical {:.2}) but states no outcome",
@@ -376,7 +504,9 @@ impl Ctx<'_> {
                 m.similarity
             )
         });
-        let miss = near_miss.map(|m| format!("; nearest: {m}")).unwrap_or_default();
+        let miss = near_miss
+            .map(|(_, m)| format!("; nearest: {m}"))
+            .unwrap_or_default();
         let mention = mention.unwrap_or_default();
         let not_inspected_quote = self.not_inspected_statement(x);
         let (outcome, score, rule) = if it.question.is_empty() {
@@ -482,8 +612,6 @@ impl Ctx<'_> {
         let it = &self.items[x];
         let clause = &self.clauses[c];
         let info = &self.infos[clause.follow_up];
-        let fu = self.fu(c);
-
         let lexical = if self.config.full_similarity > 0.0 {
             (sim / self.config.full_similarity).min(1.0)
         } else {
@@ -498,18 +626,14 @@ impl Ctx<'_> {
         } else {
             (0.5, "report unknown".to_string())
         };
-        let (question_s, question_d, other_pillar) =
-            if !it.question.is_empty() && it.question == info.question {
-                (1.0, "same question".to_string(), false)
-            } else if !it.pillar.is_empty() && !info.pillar.is_empty() {
-                if it.pillar == info.pillar {
-                    (0.6, "same pillar".to_string(), false)
-                } else {
-                    (0.0, format!("other pillar ({})", fu.pillar), true)
-                }
-            } else {
-                (0.5, "question unknown".to_string(), false)
-            };
+        // (A follow-up in another pillar is not eligible at all.)
+        let (question_s, question_d) = if !it.question.is_empty() && it.question == info.question {
+            (1.0, "same question")
+        } else if !it.pillar.is_empty() && it.pillar == info.pillar {
+            (0.6, "same pillar")
+        } else {
+            (0.5, "question unknown")
+        };
         let context = 0.4 * year_s + 0.25 * report_s + 0.35 * question_s;
 
         let outcome = self.outcome_for(c);
@@ -518,10 +642,9 @@ impl Ctx<'_> {
             Some(_) => 0.7,
             None => 0.0,
         };
-        let mut score = 0.5 * lexical + 0.3 * context + 0.2 * wording_s;
-        if other_pillar {
-            score *= 0.7;
-        }
+        // Context and wording modulate lexical evidence; they cannot make up
+        // for its absence.
+        let score = lexical * (0.4 + 0.35 * context + 0.25 * wording_s);
         Support {
             clause: c,
             similarity: sim,
@@ -568,7 +691,11 @@ impl Ctx<'_> {
         Some((parsed, format!("parser outcome {:?}", fu.outcome), None))
     }
 
-    fn superseding(&self, x: usize, near_miss: &mut Option<String>) -> Option<(usize, f64, f64)> {
+    fn superseding(
+        &self,
+        x: usize,
+        near_miss: &mut Option<(f64, String)>,
+    ) -> Option<(usize, f64, f64)> {
         let it = &self.items[x];
         let mut best: Option<(usize, f64, f64)> = None;
         for (f, nf) in self.findings.iter().enumerate() {
@@ -592,8 +719,7 @@ impl Ctx<'_> {
                 let other = &self.items[y];
                 other.pillar.is_empty() || fp.is_empty() || other.pillar == fp
             };
-            if let Err(rival) =
-                self.owns(x, &nf.vector, &|y| self.finding_sims[y][f], &eligible_f)
+            if let Err(rival) = self.owns(x, &nf.vector, &|y| self.finding_sims[y][f], &eligible_f)
             {
                 note_miss(near_miss, sim, || {
                     format!(
@@ -608,7 +734,7 @@ impl Ctx<'_> {
             } else {
                 1.0
             };
-            let score = (0.6 * lexical + 0.4 * question_s).clamp(0.0, 1.0);
+            let score = (lexical * (0.6 + 0.4 * question_s)).clamp(0.0, 1.0);
             if score < self.config.min_score {
                 note_miss(near_miss, sim, || {
                     format!(
@@ -625,7 +751,7 @@ impl Ctx<'_> {
         best
     }
 
-    fn from_follow_up(
+    fn proposal_from_follow_up(
         &self,
         x: usize,
         s: &Support,
@@ -644,7 +770,11 @@ impl Ctx<'_> {
         {
             quotes.push(sentence.text.clone());
             if sentence.line_start > 0 {
-                line_start = if line_start == 0 { sentence.line_start } else { line_start.min(sentence.line_start) };
+                line_start = if line_start == 0 {
+                    sentence.line_start
+                } else {
+                    line_start.min(sentence.line_start)
+                };
                 line_end = line_end.max(sentence.line_end);
             }
         }
@@ -676,7 +806,11 @@ impl Ctx<'_> {
             ));
             quotes.push(nf.quote.clone());
             if nf.line_start > 0 {
-                line_start = if line_start == 0 { nf.line_start } else { line_start.min(nf.line_start) };
+                line_start = if line_start == 0 {
+                    nf.line_start
+                } else {
+                    line_start.min(nf.line_start)
+                };
                 line_end = line_end.max(nf.line_end);
             }
             score = score.max(fscore);
@@ -702,15 +836,17 @@ impl Ctx<'_> {
             return None;
         }
         self.clauses.iter().position(|c| {
-            c.wording.is_some_and(|w| w.wording == Wording::NotInspected)
+            c.wording
+                .is_some_and(|w| w.wording == Wording::NotInspected)
                 && self.infos[c.follow_up].question == it.question
         })
     }
 }
 
-fn note_miss(slot: &mut Option<String>, _sim: f64, describe: impl FnOnce() -> String) {
-    if slot.is_none() {
-        *slot = Some(describe());
+/// Remembers the strongest piece of evidence that was not used, for the rule.
+fn note_miss(slot: &mut Option<(f64, String)>, sim: f64, describe: impl FnOnce() -> String) {
+    if slot.as_ref().is_none_or(|(best, _)| sim > *best) {
+        *slot = Some((sim, describe()));
     }
 }
 
@@ -735,10 +871,31 @@ fn shorten(s: &str, max: usize) -> String {
     format!("{}…", cut.trim_end())
 }
 
+/// Whether the kinds of finding a clause and its follow-up name allow the
+/// item: a clause that names one kind ("we identified a cause of concern
+/// about…") is about an item of that kind; a follow-up that names kinds
+/// ("as areas for improvement", "we recommended that all forces should") is
+/// about items of those kinds, a cause of concern covering its
+/// recommendations. Naming none allows any.
+fn kind_allowed(it: &Item, clause: &Clause, info: &FollowUpInfo) -> bool {
+    let f = family(it.item.kind);
+    if let Some(cue) = clause.cue
+        && cue != f
+    {
+        return false;
+    }
+    info.families.is_empty()
+        || info.families.contains(&f)
+        || (f == Family::Recommendation && info.families.contains(&Family::CauseOfConcern))
+}
+
 fn compatible(it: &Item, info: &FollowUpInfo) -> bool {
     if let (Some(a), Some(b)) = (it.year, info.year)
         && a != b
     {
+        return false;
+    }
+    if !it.pillar.is_empty() && !info.pillar.is_empty() && it.pillar != info.pillar {
         return false;
     }
     !(!it.report.is_empty() && !info.report.is_empty() && it.report != info.report)
@@ -819,6 +976,7 @@ fn follow_up_info(
         question: canonical_question(&fu.question),
         pillar: normalise(&fu.pillar),
         clauses: members,
+        families: kinds_named(&fu.text),
         after,
     }
 }

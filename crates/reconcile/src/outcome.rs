@@ -275,11 +275,23 @@ mod tests {
 
     #[test]
     fn referenced_years() {
-        assert_eq!(referenced_year("In November 2017, we published", None), Some(2017));
-        assert_eq!(referenced_year("Last year, we identified", Some(2018)), Some(2017));
-        assert_eq!(referenced_year("Since our last inspection", Some(2018)), None);
         assert_eq!(
-            referenced_year("not subject to inspection in 2018/19; our 2016 judgment", Some(2018)),
+            referenced_year("In November 2017, we published", None),
+            Some(2017)
+        );
+        assert_eq!(
+            referenced_year("Last year, we identified", Some(2018)),
+            Some(2017)
+        );
+        assert_eq!(
+            referenced_year("Since our last inspection", Some(2018)),
+            None
+        );
+        assert_eq!(
+            referenced_year(
+                "not subject to inspection in 2018/19; our 2016 judgment",
+                Some(2018)
+            ),
             Some(2016)
         );
     }

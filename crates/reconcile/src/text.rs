@@ -107,7 +107,11 @@ pub fn sentence_spans(text: &str) -> Vec<(usize, usize)> {
         while j < chars.len() && matches!(chars[j].1, '"' | '\'' | ')' | '’' | '”') {
             j += 1;
         }
-        let end = if j > k + 1 { chars[j - 1].0 + chars[j - 1].1.len_utf8() } else { end };
+        let end = if j > k + 1 {
+            chars[j - 1].0 + chars[j - 1].1.len_utf8()
+        } else {
+            end
+        };
         let mut saw_space = false;
         while j < chars.len() && chars[j].1.is_whitespace() {
             saw_space = true;
@@ -209,6 +213,52 @@ pub fn normalise(text: &str) -> String {
     out.trim_end().to_string()
 }
 
+/// Drops the type of an earlier report where a sentence cites it ("our 2017
+/// effectiveness report", "the 2016 effectiveness inspection", "our Crime Data
+/// Integrity inspection report"), so that "effectiveness" there does not
+/// count as a word about the item.
+pub fn remove_report_references(text: &str) -> String {
+    const KINDS: &[&str] = &[
+        "effectiveness",
+        "efficiency",
+        "legitimacy",
+        "peel",
+        "integrity",
+    ];
+    const NOUNS: &[&str] = &["report", "reports", "inspection", "inspections"];
+    let tokens: Vec<&str> = text.split_whitespace().collect();
+    let bare = |t: &str| {
+        strip_markup(t)
+            .trim_matches(|c: char| !c.is_alphanumeric())
+            .to_lowercase()
+    };
+    let mut keep = vec![true; tokens.len()];
+    for i in 0..tokens.len() {
+        let word = bare(tokens[i]);
+        let next = tokens.get(i + 1).map(|t| bare(t)).unwrap_or_default();
+        let next2 = tokens.get(i + 2).map(|t| bare(t)).unwrap_or_default();
+        if KINDS.contains(&word.as_str())
+            && (NOUNS.contains(&next.as_str()) || NOUNS.contains(&next2.as_str()))
+        {
+            keep[i] = false;
+            if word == "integrity" {
+                for back in 1..=2 {
+                    if i >= back && matches!(bare(tokens[i - back]).as_str(), "crime" | "data") {
+                        keep[i - back] = false;
+                    }
+                }
+            }
+        }
+    }
+    tokens
+        .iter()
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|(t, _)| *t)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Lower-case word tokens: markup removed, possessive `'s` dropped, hyphenated
 /// words split ("body-worn" → "body", "worn"), numbers and one-letter tokens
 /// dropped.
@@ -233,34 +283,238 @@ pub fn tokenize(text: &str) -> Vec<String> {
 /// every item, which say nothing about what an item is about.
 pub const STOP_WORDS: &[&str] = &[
     // English
-    "a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any",
-    "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both",
-    "but", "by", "can", "could", "did", "do", "does", "doing", "don", "down", "during", "each",
-    "either", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her",
-    "here", "hers", "him", "his", "how", "however", "if", "in", "into", "is", "it", "its",
-    "itself", "just", "may", "me", "might", "more", "most", "much", "must", "my", "no", "nor",
-    "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "out",
-    "over", "own", "same", "she", "so", "some", "such", "than", "that", "the", "their",
-    "theirs", "them", "then", "there", "these", "they", "this", "those", "through", "to",
-    "too", "under", "until", "up", "upon", "very", "was", "we", "were", "what", "when",
-    "where", "which", "while", "who", "whom", "why", "will", "with", "within", "would",
-    "you", "your", "yet", "still", "since", "well", "whether", "doesn", "didn", "isn", "wasn",
-    "hasn", "haven", "won", "shouldn", "wouldn", "aren", "weren", "via", "per", "including",
-    "particularly", "especially", "already",
+    "a",
+    "about",
+    "above",
+    "after",
+    "again",
+    "against",
+    "all",
+    "also",
+    "am",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "at",
+    "be",
+    "because",
+    "been",
+    "before",
+    "being",
+    "below",
+    "between",
+    "both",
+    "but",
+    "by",
+    "can",
+    "could",
+    "did",
+    "do",
+    "does",
+    "doing",
+    "don",
+    "down",
+    "during",
+    "each",
+    "either",
+    "few",
+    "for",
+    "from",
+    "further",
+    "had",
+    "has",
+    "have",
+    "having",
+    "he",
+    "her",
+    "here",
+    "hers",
+    "him",
+    "his",
+    "how",
+    "however",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "itself",
+    "just",
+    "may",
+    "me",
+    "might",
+    "more",
+    "most",
+    "much",
+    "must",
+    "my",
+    "no",
+    "nor",
+    "not",
+    "now",
+    "of",
+    "off",
+    "on",
+    "once",
+    "only",
+    "or",
+    "other",
+    "our",
+    "ours",
+    "out",
+    "over",
+    "own",
+    "same",
+    "she",
+    "so",
+    "some",
+    "such",
+    "than",
+    "that",
+    "the",
+    "their",
+    "theirs",
+    "them",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "those",
+    "through",
+    "to",
+    "too",
+    "under",
+    "until",
+    "up",
+    "upon",
+    "very",
+    "was",
+    "we",
+    "were",
+    "what",
+    "when",
+    "where",
+    "which",
+    "while",
+    "who",
+    "whom",
+    "why",
+    "will",
+    "with",
+    "within",
+    "would",
+    "you",
+    "your",
+    "yet",
+    "still",
+    "since",
+    "well",
+    "whether",
+    "doesn",
+    "didn",
+    "isn",
+    "wasn",
+    "hasn",
+    "haven",
+    "won",
+    "shouldn",
+    "wouldn",
+    "aren",
+    "weren",
+    "via",
+    "per",
+    "including",
+    "particularly",
+    "especially",
+    "already",
     // months
-    "january", "february", "march", "april", "june", "july", "august", "september",
-    "october", "november", "december",
+    "january",
+    "february",
+    "march",
+    "april",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
     // the inspected body and the inspectorate, generically
-    "force", "forces", "police", "policing", "constabulary", "service", "services", "fire",
-    "rescue", "organisation", "hmicfrs", "hmic", "inspectorate", "we", "us",
+    "force",
+    "forces",
+    "police",
+    "policing",
+    "constabulary",
+    "service",
+    "services",
+    "fire",
+    "rescue",
+    "organisation",
+    "hmicfrs",
+    "hmic",
+    "inspectorate",
+    "we",
+    "us",
     // the language of findings and follow-ups themselves
-    "should", "ensure", "ensuring", "ensures", "improve", "improves", "improved",
-    "improving", "improvement", "improvements", "need", "needs", "needed", "make", "makes",
-    "making", "sure", "area", "areas", "said", "say", "says", "report", "reports",
-    "inspection", "inspections", "inspected", "recommend", "recommended", "recommendation",
-    "recommendations", "year", "years", "last", "previous", "concern", "cause", "causes",
-    "found", "find", "identified", "noted", "set", "judged", "progress", "made", "now",
-    "take", "takes", "taken", "steps", "continue", "continues", "first", "second",
+    "should",
+    "ensure",
+    "ensuring",
+    "ensures",
+    "improve",
+    "improves",
+    "improved",
+    "improving",
+    "improvement",
+    "improvements",
+    "need",
+    "needs",
+    "needed",
+    "make",
+    "makes",
+    "making",
+    "sure",
+    "area",
+    "areas",
+    "said",
+    "say",
+    "says",
+    "report",
+    "reports",
+    "inspection",
+    "inspections",
+    "inspected",
+    "recommend",
+    "recommended",
+    "recommendation",
+    "recommendations",
+    "year",
+    "years",
+    "last",
+    "previous",
+    "concern",
+    "cause",
+    "causes",
+    "found",
+    "find",
+    "identified",
+    "noted",
+    "set",
+    "judged",
+    "progress",
+    "made",
+    "now",
+    "take",
+    "takes",
+    "taken",
+    "steps",
+    "continue",
+    "continues",
+    "first",
+    "second",
 ];
 
 /// Tokeniser, stop-word filter and stemmer, with optional extra stop words
@@ -319,7 +573,9 @@ pub fn stem(word: &str) -> String {
     if word.len() <= 2 || !word.bytes().all(|b| b.is_ascii_lowercase()) {
         return word.to_string();
     }
-    let mut s = Porter { b: word.as_bytes().to_vec() };
+    let mut s = Porter {
+        b: word.as_bytes().to_vec(),
+    };
     s.step1a();
     s.step1b();
     s.step1c();
@@ -726,7 +982,10 @@ mod tests {
             "The force should ensure that Hertfordshire Constabulary fully complies with the \
              [Code of Practice](#) for Victims of Crime.",
         );
-        assert_eq!(terms, vec!["fulli", "compli", "code", "practic", "victim", "crime"]);
+        assert_eq!(
+            terms,
+            vec!["fulli", "compli", "code", "practic", "victim", "crime"]
+        );
         assert!(a.is_stop("Police"));
         assert!(a.is_stop("hertfordshire"));
         assert!(!a.is_stop("video"));
@@ -739,6 +998,22 @@ mod tests {
             vec!["the", "force", "body", "worn", "video", "in", "apstra"]
         );
         assert_eq!(tokenize("Clare’s Law"), vec!["clare", "law"]);
+    }
+
+    #[test]
+    fn report_references_are_not_content() {
+        assert_eq!(
+            remove_report_references("In our [2017 effectiveness report](#), we said it needed"),
+            "In our [2017 report](#), we said it needed"
+        );
+        assert_eq!(
+            remove_report_references("we published our Crime Data Integrity inspection report."),
+            "we published our inspection report."
+        );
+        assert_eq!(
+            remove_report_references("the effectiveness of body-worn video"),
+            "the effectiveness of body-worn video"
+        );
     }
 
     #[test]
@@ -770,19 +1045,31 @@ mod tests {
                 "- act.",
             ]
         );
-        assert_eq!((doc.sentences[3].line_start, doc.sentences[3].line_end), (5, 7));
-        assert_eq!((doc.sentences[4].line_start, doc.sentences[4].line_end), (7, 7));
+        assert_eq!(
+            (doc.sentences[3].line_start, doc.sentences[3].line_end),
+            (5, 7)
+        );
+        assert_eq!(
+            (doc.sentences[4].line_start, doc.sentences[4].line_end),
+            (7, 7)
+        );
     }
 
     #[test]
     fn abbreviations_and_decimals_do_not_split() {
         let s = split_sentences("It spent £3.36m, e.g. on staff. Then it stopped.");
-        assert_eq!(s, vec!["It spent £3.36m, e.g. on staff.", "Then it stopped."]);
+        assert_eq!(
+            s,
+            vec!["It spent £3.36m, e.g. on staff.", "Then it stopped."]
+        );
     }
 
     #[test]
     fn questions_are_compared_by_meaning() {
-        assert_eq!(canonical_question("Armed response capability"), "armed policing");
+        assert_eq!(
+            canonical_question("Armed response capability"),
+            "armed policing"
+        );
         assert_eq!(canonical_question("Firearms capability"), "armed policing");
         assert_eq!(
             canonical_question("Fair treatment of the public"),
@@ -805,8 +1092,14 @@ mod tests {
         assert_eq!(first_year("November 2017"), Some(2017));
         assert_eq!(first_year("12345"), None);
         assert_eq!(first_year(""), None);
-        assert_eq!(canonical_report("Crime Data Integrity"), "crime data integrity");
-        assert_eq!(canonical_report("2017 effectiveness report"), "effectiveness");
+        assert_eq!(
+            canonical_report("Crime Data Integrity"),
+            "crime data integrity"
+        );
+        assert_eq!(
+            canonical_report("2017 effectiveness report"),
+            "effectiveness"
+        );
         assert_eq!(canonical_report("PEEL"), "");
     }
 }

@@ -1,7 +1,8 @@
 //! Prometheus figures of the event bus, for any service: outbox backlog,
 //! relay publishes, and per consumer the events applied, duplicates,
-//! dead-lettered events, failures and lag (`num_pending` + `num_ack_pending`
-//! from the JetStream consumer info). Each function registers a collector
+//! dead-lettered events (since start, and all those kept in the stream on
+//! its dead-letter subject), failures and lag (`num_pending` +
+//! `num_ack_pending` from the JetStream consumer info). Each function registers a collector
 //! run at every scrape of the [`Registry`].
 
 use crate::metrics_http::Registry;
@@ -103,6 +104,14 @@ pub fn watch_consumer(
                     lag += n;
                 }
             }
+            if let Some(n) = dead_letters(&bus, &name).await {
+                r.gauge_set(
+                    "closeout_dead_letters",
+                    "Dead letters of the consumer kept in the stream (across restarts).",
+                    &labels,
+                    n as f64,
+                );
+            }
             r.gauge_set(
                 "closeout_consumer_lag",
                 "Messages of the stream not yet acknowledged by the consumer.",
@@ -125,4 +134,25 @@ pub async fn pending(bus: &Bus, durable: &str) -> Option<u64> {
         stream.get_consumer(durable).await.ok()?;
     let info = consumer.info().await.ok()?;
     Some(info.num_pending + u64::try_from(info.num_ack_pending).unwrap_or(0))
+}
+
+/// Messages in the stream on the consumer's dead-letter subject
+/// (`<prefix>.dlq.<name>`), or `None` when NATS does not answer.
+pub async fn dead_letters(bus: &Bus, name: &str) -> Option<u64> {
+    use futures::StreamExt;
+    let stream = bus
+        .jetstream()
+        .get_stream(&bus.config().stream_name)
+        .await
+        .ok()?;
+    let mut subjects = stream
+        .info_with_subjects(bus.dlq_subject(name))
+        .await
+        .ok()?;
+    let mut total = 0u64;
+    while let Some(entry) = subjects.next().await {
+        let (_, count) = entry.ok()?;
+        total += count as u64;
+    }
+    Some(total)
 }

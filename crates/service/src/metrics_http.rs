@@ -3,17 +3,20 @@
 //! by method and status code, and a tiny HTTP/1.1 server answering
 //! `GET /metrics` in the Prometheus text format on its own port.
 //!
-//! A service wires it in three lines:
+//! A service wires it like this (see `closeout-metrics` for a whole one):
 //!
 //! ```ignore
 //! let registry = Registry::new();
-//! let http = metrics_http::serve(addr, registry.clone()).await?;   // GET /metrics
-//! Server::builder().layer(RpcMetricsLayer::new(registry.clone()))  // RPC counts, latency
+//! bus_metrics::watch_outbox(&registry, pool.clone());          // outbox backlog
+//! bus_metrics::watch_relay(&registry, relay.stats());          // publishes
+//! bus_metrics::watch_consumer(&registry, bus.clone(), name, &[name], consumer.stats());
+//! let http = metrics_http::serve(addr, registry.clone()).await?; // GET /metrics
+//! Server::builder().layer(RpcMetricsLayer::new(registry))      // RPC counts, latency
 //! ```
 //!
 //! and adds its own figures either directly ([`Registry::gauge_set`],
 //! [`Registry::counter_add`]) or with a collector run at every scrape
-//! ([`Registry::add_collector`]), e.g. for consumer lag or outbox backlog.
+//! ([`Registry::add_collector`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -35,6 +38,11 @@ pub const LATENCY_BUCKETS: &[f64] = &[
 pub const RPC_REQUESTS: &str = "closeout_rpc_requests_total";
 /// Name of the RPC latency histogram.
 pub const RPC_DURATION: &str = "closeout_rpc_duration_seconds";
+
+/// Most label sets one family keeps; later new ones are dropped (and
+/// counted in `closeout_metrics_series_dropped_total`), so a client calling
+/// made-up method names cannot grow the registry without bound.
+pub const MAX_SERIES_PER_FAMILY: usize = 1000;
 
 type Labels = Vec<(String, String)>;
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -81,6 +89,7 @@ struct Family {
 struct Inner {
     families: BTreeMap<String, Family>,
     collectors: Vec<Collector>,
+    dropped_series: u64,
 }
 
 /// Metrics of one process; cheap to clone (clones share the values).
@@ -123,7 +132,8 @@ impl Registry {
         pairs: &[(&str, &str)],
         update: impl FnOnce(&mut Series),
     ) {
-        let mut inner = self.lock();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         let family = inner
             .families
             .entry(name.to_string())
@@ -136,17 +146,19 @@ impl Registry {
         if family.kind != kind || family.bounds != bounds {
             return;
         }
-        let series = family
-            .series
-            .entry(labels(pairs))
-            .or_insert_with(|| match kind {
-                Kind::Histogram => Series::Histogram {
-                    counts: vec![0; bounds.len() + 1],
-                    sum: 0.0,
-                    count: 0,
-                },
-                Kind::Counter | Kind::Gauge => Series::Value(0.0),
-            });
+        let key = labels(pairs);
+        if family.series.len() >= MAX_SERIES_PER_FAMILY && !family.series.contains_key(&key) {
+            inner.dropped_series += 1;
+            return;
+        }
+        let series = family.series.entry(key).or_insert_with(|| match kind {
+            Kind::Histogram => Series::Histogram {
+                counts: vec![0; bounds.len() + 1],
+                sum: 0.0,
+                count: 0,
+            },
+            Kind::Counter | Kind::Gauge => Series::Value(0.0),
+        });
         update(series);
     }
 
@@ -232,6 +244,16 @@ impl Registry {
     pub fn render(&self) -> String {
         let inner = self.lock();
         let mut out = String::new();
+        if inner.dropped_series > 0 {
+            let _ = writeln!(
+                out,
+                "# HELP closeout_metrics_series_dropped_total Updates dropped because their \
+                 family had {MAX_SERIES_PER_FAMILY} label sets already.\n\
+                 # TYPE closeout_metrics_series_dropped_total counter\n\
+                 closeout_metrics_series_dropped_total {}",
+                inner.dropped_series
+            );
+        }
         for (name, family) in &inner.families {
             let _ = writeln!(out, "# HELP {name} {}", escape_help(&family.help));
             let _ = writeln!(out, "# TYPE {name} {}", family.kind.as_str());
@@ -589,6 +611,26 @@ mod tests {
         assert!(text.contains("t_seconds_bucket{le=\"+Inf\"} 3\n"), "{text}");
         assert!(text.contains("t_seconds_count 3\n"), "{text}");
         assert!(text.contains("t_seconds_sum 5.55\n"), "{text}");
+    }
+
+    #[test]
+    fn families_are_bounded() {
+        let r = Registry::new();
+        for i in 0..MAX_SERIES_PER_FAMILY + 5 {
+            r.counter_add("t_total", "T.", &[("method", &format!("/x/{i}"))], 1.0);
+        }
+        r.counter_add("t_total", "T.", &[("method", "/x/0")], 1.0);
+        let text = r.render();
+        assert_eq!(text.matches("t_total{").count(), MAX_SERIES_PER_FAMILY);
+        assert!(
+            text.contains("t_total{method=\"/x/0\"} 2\n"),
+            "existing series still count"
+        );
+        assert!(
+            text.contains("closeout_metrics_series_dropped_total 5\n"),
+            "{}",
+            &text[..300]
+        );
     }
 
     #[test]

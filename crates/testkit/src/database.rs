@@ -106,18 +106,17 @@ async fn drop_database(admin_url: &str, name: &str) {
 /// Drops leftover test databases of killed runs. Without FORCE: one still
 /// in use is left alone.
 async fn sweep_stale(admin: &mut PgConnection) {
-    let names: Vec<String> =
-        match sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'closeout\\_test\\_%'")
-            .fetch_all(&mut *admin)
-            .await
-        {
-            Ok(names) => names,
-            Err(_) => return,
-        };
+    let names: Vec<String> = match sqlx::query_scalar(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'closeout\\_test\\_%'",
+    )
+    .fetch_all(&mut *admin)
+    .await
+    {
+        Ok(names) => names,
+        Err(_) => return,
+    };
     for name in names {
-        let stale = name
-            .strip_prefix(NAME_PREFIX)
-            .is_some_and(is_stale_suffix);
+        let stale = name.strip_prefix(NAME_PREFIX).is_some_and(is_stale_suffix);
         if stale {
             let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\""))
                 .execute(&mut *admin)

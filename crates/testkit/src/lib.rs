@@ -90,8 +90,16 @@ mod tests {
     fn stale_suffixes() {
         assert!(!is_stale_suffix(&unique_suffix()));
         assert!(!is_stale_suffix("not-a-uuid"));
-        assert!(!is_stale_suffix(&Uuid::from_u128(0x1234_5678_9abc_4def_8123_4567_89ab_cdef).simple().to_string()));
-        let old = Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, 1_600_000_000, 0));
+        assert!(!is_stale_suffix(
+            &Uuid::from_u128(0x1234_5678_9abc_4def_8123_4567_89ab_cdef)
+                .simple()
+                .to_string()
+        ));
+        let old = Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            1_600_000_000,
+            0,
+        ));
         assert!(is_stale_suffix(&old.simple().to_string()));
     }
 

@@ -50,7 +50,10 @@ async fn test_databases_are_fresh_and_dropped_even_without_drop_database() {
 
 async fn stream_exists(url: &str, stream: &str) -> bool {
     let client = async_nats::connect(url).await.expect("connect");
-    async_nats::jetstream::new(client).get_stream(stream).await.is_ok()
+    async_nats::jetstream::new(client)
+        .get_stream(stream)
+        .await
+        .is_ok()
 }
 
 #[tokio::test]

@@ -23,7 +23,9 @@ use uuid::Uuid;
 #[derive(Debug, Clone)]
 pub struct Request {
     pub item_id: Uuid,
+    /// The item version the caller last saw.
     pub expected_version: u64,
+    /// What to do, in the domain's terms.
     pub command: domain::Command,
 }
 
@@ -42,8 +44,8 @@ pub async fn execute(
     let today = chrono::Utc::now().date_naive();
     let decided = domain::decide(&state, &actor, &request.command, today);
     if let Err(
-        refusal @ (domain::Refusal::NotPermitted { .. }
-        | domain::Refusal::WrongOrganisation { .. }),
+        refusal
+        @ (domain::Refusal::NotPermitted { .. } | domain::Refusal::WrongOrganisation { .. }),
     ) = &decided
     {
         return Err(TrackerError::PermissionDenied(refusal.to_string()));
@@ -74,7 +76,9 @@ pub fn domain_actor(actor: &pb::Actor) -> Result<domain::Actor, TrackerError> {
         Ok(pb::Role::Viewer) => domain::Role::Viewer,
         Ok(pb::Role::System) => domain::Role::System,
         Ok(pb::Role::Unspecified) | Err(_) => {
-            return Err(TrackerError::Unauthenticated("the caller has no role".into()));
+            return Err(TrackerError::Unauthenticated(
+                "the caller has no role".into(),
+            ));
         }
     };
     let organisation = if actor.organisation_id.is_empty() {
@@ -244,4 +248,52 @@ async fn payload_of(
             Payload::ItemReopened(pb::ItemReopened { item_id, reason })
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_between_wire_and_domain() {
+        for status in domain::ItemStatus::ALL {
+            assert_eq!(domain_status(wire_status(status) as i32), Some(status));
+        }
+        assert_eq!(domain_status(0), None);
+        assert_eq!(domain_status(99), None);
+    }
+
+    #[test]
+    fn the_state_machine_sees_the_stored_item() {
+        let item = pb::TrackedItem {
+            id: "x".into(),
+            organisation_id: "kent".into(),
+            status: pb::ItemStatus::InProgress as i32,
+            owner: "Jo".into(),
+            due_date: Some(pb::CalendarDate::new(2020, 2, 29)),
+            ..Default::default()
+        };
+        let state = item_state(&item).expect("valid");
+        assert_eq!(state.status, domain::ItemStatus::InProgress);
+        assert_eq!(state.organisation.as_str(), "kent");
+        assert_eq!(state.owner.as_deref(), Some("Jo"));
+        assert!(state.due_date.is_some());
+        assert!(item_state(&pb::TrackedItem::default()).is_err());
+    }
+
+    #[test]
+    fn callers_become_domain_actors() {
+        let actor = domain_actor(&pb::Actor {
+            subject: "jo".into(),
+            role: pb::Role::InspectedBody as i32,
+            organisation_id: "kent".into(),
+        })
+        .expect("valid");
+        assert_eq!(actor.role, domain::Role::InspectedBody);
+        assert_eq!(
+            actor.organisation.map(|o| o.as_str().to_string()),
+            Some("kent".into())
+        );
+        assert!(domain_actor(&pb::Actor::default()).is_err());
+    }
 }

@@ -28,7 +28,7 @@ pub const FILTER: &str = "findings.>";
 const FAN_OUT_LOCK: i64 = 0x0074_726b_2d66_616e;
 
 /// Starts the durable consumer `durable_name` on `<prefix>.findings.>`.
-pub async fn spawn(
+pub fn spawn(
     pool: PgPool,
     bus: Bus,
     durable_name: &str,
@@ -57,8 +57,9 @@ impl EventHandler for ItemOpener {
             }
             _ => Ok(()),
         };
+        // The database may come back; bad content never gets better.
         result.map_err(|error| match error {
-            TrackerError::Database(e) => HandlerError::transient(e),
+            TrackerError::Database(_) | TrackerError::Outbox(_) => HandlerError::transient(error),
             other => HandlerError::permanent(other),
         })
     }
@@ -87,9 +88,7 @@ async fn finding_recorded(
     if finding.finding_id.is_empty() {
         return Err(TrackerError::invalid("finding_id", "is empty"));
     }
-    if finding.organisation_id.is_empty() {
-        return Err(TrackerError::invalid("organisation_id", "is empty"));
-    }
+    check_organisation_id("organisation_id", &finding.organisation_id)?;
     lock_fan_out(tx).await?;
     let cause = cause_of(event);
     learn_organisation(tx, &finding.organisation_id, "", 0, &cause).await?;
@@ -134,12 +133,11 @@ async fn national_recommendation(
     .bind(finding.encode_to_vec())
     .execute(&mut *tx)
     .await?;
-    let recipients: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM organisations WHERE kind = 0 OR kind = $1 ORDER BY id",
-    )
-    .bind(kind)
-    .fetch_all(&mut *tx)
-    .await?;
+    let recipients: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM organisations WHERE kind = 0 OR kind = $1 ORDER BY id")
+            .bind(kind)
+            .fetch_all(&mut *tx)
+            .await?;
     for organisation_id in recipients {
         open_item(tx, finding, &organisation_id, cause).await?;
     }
@@ -154,12 +152,24 @@ async fn organisation_registered(
     let Some(organisation) = &registered.organisation else {
         return Err(TrackerError::invalid("organisation", "is missing"));
     };
-    if organisation.id.is_empty() {
-        return Err(TrackerError::invalid("organisation.id", "is empty"));
-    }
+    check_organisation_id("organisation.id", &organisation.id)?;
     lock_fan_out(tx).await?;
     let kind = i16::try_from(organisation.kind).unwrap_or(0);
-    learn_organisation(tx, &organisation.id, &organisation.name, kind, &cause_of(event)).await
+    learn_organisation(
+        tx,
+        &organisation.id,
+        &organisation.name,
+        kind,
+        &cause_of(event),
+    )
+    .await
+}
+
+/// Items are kept only for organisations with a valid id (a slug).
+fn check_organisation_id(field: &str, id: &str) -> Result<(), TrackerError> {
+    closeout_domain::OrganisationId::parse(id)
+        .map(|_| ())
+        .map_err(|e| TrackerError::invalid(field, e.to_string()))
 }
 
 async fn lock_fan_out(tx: &mut PgConnection) -> Result<(), TrackerError> {

@@ -27,6 +27,7 @@ pub struct TrackerApi {
 }
 
 impl TrackerApi {
+    /// The service over `pool`, streaming changes through `watchers`.
     pub fn new(pool: PgPool, watchers: Watchers) -> Self {
         TrackerApi { pool, watchers }
     }
@@ -93,7 +94,10 @@ fn merge(a: TrackerError, b: TrackerError) -> TrackerError {
 fn text(v: &mut Violations, field: &str, value: &str) {
     if value.chars().count() > MAX_TEXT {
         v.add(field, format!("must be at most {MAX_TEXT} characters"));
-    } else if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    } else if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         v.add(field, "must not contain control characters");
     }
 }
@@ -123,7 +127,10 @@ fn statuses(v: &mut Violations, values: &[i32]) -> Vec<i16> {
     for (i, value) in values.iter().enumerate() {
         match pb::ItemStatus::try_from(*value) {
             Ok(pb::ItemStatus::Unspecified) | Err(_) => {
-                v.add(format!("statuses[{i}]"), format!("{value} is not an item status"));
+                v.add(
+                    format!("statuses[{i}]"),
+                    format!("{value} is not an item status"),
+                );
             }
             Ok(status) => out.push(status as i16),
         }
@@ -215,7 +222,10 @@ impl TrackerService for TrackerApi {
             let Some(due_date) = store::naive_date(date) else {
                 v.add(
                     "due_date",
-                    format!("{}-{}-{} is not a calendar date", date.year, date.month, date.day),
+                    format!(
+                        "{:04}-{:02}-{:02} is not a calendar date",
+                        date.year, date.month, date.day
+                    ),
                 );
                 return None;
             };
@@ -288,7 +298,9 @@ impl TrackerService for TrackerApi {
         let item = self
             .run(&metadata, &r.item_id, r.expected_version, command)
             .await?;
-        Ok(Response::new(pb::ClaimCompletionResponse { item: Some(item) }))
+        Ok(Response::new(pb::ClaimCompletionResponse {
+            item: Some(item),
+        }))
     }
 
     async fn verify_item(
@@ -344,7 +356,9 @@ impl TrackerService for TrackerApi {
         let item = self
             .run(&metadata, &r.item_id, r.expected_version, command)
             .await?;
-        Ok(Response::new(pb::SupersedeItemResponse { item: Some(item) }))
+        Ok(Response::new(pb::SupersedeItemResponse {
+            item: Some(item),
+        }))
     }
 
     async fn reopen_item(
@@ -409,7 +423,10 @@ impl TrackerService for TrackerApi {
         let mut v = Violations::default();
         let statuses = statuses(&mut v, &r.statuses);
         if i64::try_from(r.after_sequence).is_err() {
-            v.add("after_sequence", "is beyond any sequence this service issues");
+            v.add(
+                "after_sequence",
+                "is beyond any sequence this service issues",
+            );
         }
         v.into_result()?;
         Ok(Response::new(self.watchers.stream(WatchFilter {

@@ -26,6 +26,7 @@ const LOG_LOCK: i64 = 0x0074_726b_2d6c_6f67;
 /// Who caused a change and why, shared by the events of one change.
 #[derive(Clone, Debug)]
 pub struct Cause {
+    /// Who acted (a caller, or the tracker itself).
     pub actor: pb::Actor,
     /// The request or import the change belongs to.
     pub correlation_id: String,
@@ -181,5 +182,86 @@ pub fn project(item: &mut pb::TrackedItem, envelope: &pb::EventEnvelope) {
         }
         Payload::ItemOverdue(_) => item.overdue = true,
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(version: u64, payload: Payload) -> pb::EventEnvelope {
+        pb::EventEnvelope {
+            aggregate_version: version,
+            occurred_at: Some(prost_types::Timestamp {
+                seconds: 1_600_000_000,
+                nanos: 123_456_789,
+            }),
+            payload: Some(payload),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn projection_folds_events_into_the_state() {
+        let mut item = pb::TrackedItem::default();
+        project(
+            &mut item,
+            &envelope(
+                1,
+                Payload::ItemOpened(pb::ItemOpened {
+                    organisation_id: "kent".into(),
+                    status: pb::ItemStatus::Open as i32,
+                    due_date: Some(pb::CalendarDate::new(2020, 1, 1)),
+                    ..Default::default()
+                }),
+            ),
+        );
+        assert_eq!((item.version, item.organisation_id.as_str()), (1, "kent"));
+        assert_eq!(item.opened_at.map(|t| t.nanos), Some(123_456_000));
+        project(
+            &mut item,
+            &envelope(2, Payload::ItemOverdue(pb::ItemOverdue::default())),
+        );
+        assert!(item.overdue);
+        project(
+            &mut item,
+            &envelope(
+                3,
+                Payload::DueDateChanged(pb::DueDateChanged {
+                    due_date: Some(pb::CalendarDate::new(2021, 1, 1)),
+                    ..Default::default()
+                }),
+            ),
+        );
+        assert!(!item.overdue, "a new due date may be missed again");
+        project(
+            &mut item,
+            &envelope(
+                4,
+                Payload::StatusChanged(pb::StatusChanged {
+                    from: pb::ItemStatus::Open as i32,
+                    to: pb::ItemStatus::Closed as i32,
+                    ..Default::default()
+                }),
+            ),
+        );
+        project(
+            &mut item,
+            &envelope(
+                5,
+                Payload::ItemVerified(pb::ItemVerified {
+                    closure_reference: "letter".into(),
+                    ..Default::default()
+                }),
+            ),
+        );
+        assert_eq!(item.status, pb::ItemStatus::Closed as i32);
+        assert_eq!(item.closure_reference, "letter");
+        project(
+            &mut item,
+            &envelope(6, Payload::ItemReopened(pb::ItemReopened::default())),
+        );
+        assert!(item.closure_reference.is_empty());
+        assert_eq!(item.version, 6);
     }
 }

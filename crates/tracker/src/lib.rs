@@ -55,7 +55,11 @@ pub struct TrackerConfig {
     pub common: CommonConfig,
 
     /// Durable name of the consumer of findings events.
-    #[arg(long, env = "CLOSEOUT_TRACKER_CONSUMER", default_value = "tracker-findings")]
+    #[arg(
+        long,
+        env = "CLOSEOUT_TRACKER_CONSUMER",
+        default_value = "tracker-findings"
+    )]
     pub consumer_name: String,
 
     /// Seconds between runs of the overdue scheduler.
@@ -141,6 +145,16 @@ pub async fn start(
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<RunningTracker, StartError> {
     let common = &config.common;
+    let addr = common
+        .grpc_addr
+        .unwrap_or_else(|| DEFAULT_GRPC_ADDR.parse().expect("constant address parses"));
+    let listener = closeout_service::server::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let reflection = closeout_service::server::reflection_service()?;
     let pool = PgPoolOptions::new()
         .max_connections(common.database_max_connections)
         .acquire_timeout(Duration::from_secs(5))
@@ -159,7 +173,7 @@ pub async fn start(
     .await?;
     bus.ensure_stream().await?;
     let relay = closeout_bus::Relay::spawn(pool.clone(), bus.clone(), Default::default());
-    let consumer = consumer::spawn(pool.clone(), bus.clone(), &config.consumer_name).await?;
+    let consumer = consumer::spawn(pool.clone(), bus.clone(), &config.consumer_name)?;
     let scheduler = overdue::spawn(
         pool.clone(),
         overdue::Schedule {
@@ -167,18 +181,10 @@ pub async fn start(
             today: config.overdue_today,
         },
     );
-    let (watchers, watchers_handle) =
-        watch::start(pool.clone(), Duration::from_millis(config.watch_poll_ms.max(10)));
-
-    let addr = common
-        .grpc_addr
-        .unwrap_or_else(|| DEFAULT_GRPC_ADDR.parse().expect("constant address parses"));
-    let listener = closeout_service::server::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind { addr, source })?;
-    let local = listener
-        .local_addr()
-        .map_err(|source| StartError::Bind { addr, source })?;
+    let (watchers, watchers_handle) = watch::start(
+        pool.clone(),
+        Duration::from_millis(config.watch_poll_ms.max(10)),
+    );
 
     let (reporter, health) = tonic_health::server::health_reporter();
     let health_pool = pool.clone();
@@ -196,7 +202,6 @@ pub async fn start(
             }
         },
     );
-    let reflection = closeout_service::server::reflection_service()?;
     let service = TrackerServiceServer::new(grpc::TrackerApi::new(pool.clone(), watchers));
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();

@@ -42,9 +42,15 @@ pub struct SchedulerHandle {
 
 impl SchedulerHandle {
     /// Stops after the run in hand and waits for it.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         let _ = self.stop.send(true);
-        let _ = self.task.await;
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for SchedulerHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
     }
 }
 
@@ -83,9 +89,13 @@ pub async fn run_once(pool: &PgPool, today: NaiveDate) -> Result<usize, TrackerE
         if !locked {
             return Ok(marked);
         }
+        // Every row of the batch is locked before any event is appended
+        // (which takes the journal's lock), so a command holding one of
+        // them can never wait on us while we wait on it; rows a command
+        // holds right now are left for the next run.
         let candidates: Vec<Uuid> = sqlx::query_scalar(
             "SELECT id FROM items WHERE NOT overdue AND due_date < $1 AND status = ANY($2) \
-             ORDER BY due_date, id LIMIT $3",
+             ORDER BY due_date, id LIMIT $3 FOR UPDATE SKIP LOCKED",
         )
         .bind(today)
         .bind(store::open_statuses())
@@ -93,6 +103,7 @@ pub async fn run_once(pool: &PgPool, today: NaiveDate) -> Result<usize, TrackerE
         .fetch_all(&mut *tx)
         .await?;
         let batch = candidates.len();
+        let marked_before = marked;
         let cause = Cause::new(
             closeout_service::auth::system_actor("tracker"),
             Uuid::now_v7().to_string(),
@@ -104,11 +115,12 @@ pub async fn run_once(pool: &PgPool, today: NaiveDate) -> Result<usize, TrackerE
             if item.overdue || !closeout_domain::is_overdue(&item_state(&item)?, today) {
                 continue;
             }
-            let updated = sqlx::query("UPDATE items SET overdue = true WHERE id = $1 AND overdue = false")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            let updated =
+                sqlx::query("UPDATE items SET overdue = true WHERE id = $1 AND overdue = false")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
             if updated != 1 {
                 continue;
             }
@@ -120,7 +132,7 @@ pub async fn run_once(pool: &PgPool, today: NaiveDate) -> Result<usize, TrackerE
             marked += 1;
         }
         tx.commit().await?;
-        if (batch as i64) < BATCH {
+        if (batch as i64) < BATCH || marked == marked_before {
             return Ok(marked);
         }
     }

@@ -178,9 +178,13 @@ pub async fn save_item(tx: &mut PgConnection, item: &pb::TrackedItem) -> Result<
 /// Filters of ListItems, already validated.
 #[derive(Debug, Default)]
 pub struct ItemFilter {
+    /// Only this organisation's items ("" for all).
     pub organisation_id: String,
+    /// Only items in one of these statuses (empty for all).
     pub statuses: Vec<i16>,
+    /// Only this kind of finding.
     pub kind: Option<i16>,
+    /// Only this inspection's items ("" for all).
     pub inspection_id: String,
     /// Only items past due and still open (not closed or superseded).
     pub overdue_only: bool,
@@ -214,7 +218,10 @@ pub async fn list_items(
             .push_bind(&filter.inspection_id);
     }
     if filter.overdue_only {
-        query.push(" AND overdue AND status = ANY(").push_bind(open_statuses()).push(")");
+        query
+            .push(" AND overdue AND status = ANY(")
+            .push_bind(open_statuses())
+            .push(")");
     }
     query
         .push(" ORDER BY opened_at, id LIMIT ")

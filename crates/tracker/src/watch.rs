@@ -123,7 +123,10 @@ struct ChangeRow {
 impl Watchers {
     /// Opens one stream. It ends when the client goes away, at shutdown, or
     /// after sending an error (the database failed).
-    pub fn stream(&self, filter: WatchFilter) -> ReceiverStream<Result<pb::WatchItemsResponse, tonic::Status>> {
+    pub fn stream(
+        &self,
+        filter: WatchFilter,
+    ) -> ReceiverStream<Result<pb::WatchItemsResponse, tonic::Status>> {
         let (tx, rx) = mpsc::channel(64);
         let this = self.clone();
         tokio::spawn(async move {

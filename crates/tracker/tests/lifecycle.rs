@@ -25,6 +25,30 @@ fn evidence() -> pb::Evidence {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_item_goes_through_every_transition() {
     let world = World::new().await;
+    // SERVING once PostgreSQL and NATS answer.
+    let addr = world.tracker.as_ref().expect("running").addr;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let health = tonic_health::pb::health_client::HealthClient::new(channel);
+    support::eventually(|| {
+        let mut health = health.clone();
+        async move {
+            let status = health
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: closeout_tracker::SERVICE_NAME.into(),
+                })
+                .await
+                .ok()?
+                .into_inner()
+                .status;
+            (status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32)
+                .then_some(())
+        }
+    })
+    .await;
     let opened = open_one(&world, FORCE, None).await;
     assert_eq!(status_of(&opened), pb::ItemStatus::Open);
     assert_eq!(opened.version, 1);
@@ -91,7 +115,10 @@ async fn an_item_goes_through_every_transition() {
         .into_inner()
         .item
         .expect("item");
-    assert_eq!((status_of(&item), item.version), (pb::ItemStatus::InProgress, 6));
+    assert_eq!(
+        (status_of(&item), item.version),
+        (pb::ItemStatus::InProgress, 6)
+    );
 
     let item = c
         .note_progress(body(
@@ -120,8 +147,17 @@ async fn an_item_goes_through_every_transition() {
             FORCE,
         )
     };
-    let item = c.claim_completion(claim(7)).await.expect("claim").into_inner().item.expect("item");
-    assert_eq!((status_of(&item), item.version), (pb::ItemStatus::AwaitingVerification, 9));
+    let item = c
+        .claim_completion(claim(7))
+        .await
+        .expect("claim")
+        .into_inner()
+        .item
+        .expect("item");
+    assert_eq!(
+        (status_of(&item), item.version),
+        (pb::ItemStatus::AwaitingVerification, 9)
+    );
     assert_eq!(item.evidence, vec![evidence()]);
 
     let item = c
@@ -135,9 +171,18 @@ async fn an_item_goes_through_every_transition() {
         .into_inner()
         .item
         .expect("item");
-    assert_eq!((status_of(&item), item.version), (pb::ItemStatus::InProgress, 11));
+    assert_eq!(
+        (status_of(&item), item.version),
+        (pb::ItemStatus::InProgress, 11)
+    );
 
-    let item = c.claim_completion(claim(11)).await.expect("claim again").into_inner().item.expect("item");
+    let item = c
+        .claim_completion(claim(11))
+        .await
+        .expect("claim again")
+        .into_inner()
+        .item
+        .expect("item");
     assert_eq!(item.evidence.len(), 2);
 
     let item = c
@@ -151,7 +196,10 @@ async fn an_item_goes_through_every_transition() {
         .into_inner()
         .item
         .expect("item");
-    assert_eq!((status_of(&item), item.version), (pb::ItemStatus::Closed, 15));
+    assert_eq!(
+        (status_of(&item), item.version),
+        (pb::ItemStatus::Closed, 15)
+    );
     assert_eq!(item.closure_reference, "Closure letter 2020/17");
 
     let reopen = |version: u64| {
@@ -161,8 +209,17 @@ async fn an_item_goes_through_every_transition() {
             reason: "Revisit found the problem again".into(),
         })
     };
-    let item = c.reopen_item(reopen(15)).await.expect("reopen").into_inner().item.expect("item");
-    assert_eq!((status_of(&item), item.version), (pb::ItemStatus::InProgress, 17));
+    let item = c
+        .reopen_item(reopen(15))
+        .await
+        .expect("reopen")
+        .into_inner()
+        .item
+        .expect("item");
+    assert_eq!(
+        (status_of(&item), item.version),
+        (pb::ItemStatus::InProgress, 17)
+    );
     assert!(item.closure_reference.is_empty());
 
     let item = c
@@ -177,14 +234,28 @@ async fn an_item_goes_through_every_transition() {
         .into_inner()
         .item
         .expect("item");
-    assert_eq!((status_of(&item), item.version), (pb::ItemStatus::Superseded, 19));
+    assert_eq!(
+        (status_of(&item), item.version),
+        (pb::ItemStatus::Superseded, 19)
+    );
 
-    let item = c.reopen_item(reopen(19)).await.expect("reopen superseded").into_inner().item.expect("item");
-    assert_eq!((status_of(&item), item.version), (pb::ItemStatus::InProgress, 21));
+    let item = c
+        .reopen_item(reopen(19))
+        .await
+        .expect("reopen superseded")
+        .into_inner()
+        .item
+        .expect("item");
+    assert_eq!(
+        (status_of(&item), item.version),
+        (pb::ItemStatus::InProgress, 21)
+    );
 
     // What GetItem says is what the commands returned.
     let stored = c
-        .get_item(pb::GetItemRequest { item_id: id.clone() })
+        .get_item(pb::GetItemRequest {
+            item_id: id.clone(),
+        })
         .await
         .expect("get")
         .into_inner()
@@ -256,13 +327,21 @@ async fn an_item_goes_through_every_transition() {
     match &history[3].payload {
         Some(Payload::DueDateChanged(d)) => {
             assert_eq!(d.reason, "agreed extension");
-            assert_eq!(d.previous_due_date, Some(pb::CalendarDate::new(2099, 6, 30)));
+            assert_eq!(
+                d.previous_due_date,
+                Some(pb::CalendarDate::new(2099, 6, 30))
+            );
         }
         other => panic!("expected DueDateChanged, got {other:?}"),
     }
     let who: Vec<String> = history
         .iter()
-        .map(|e| e.actor.as_ref().map(|a| a.subject.clone()).unwrap_or_default())
+        .map(|e| {
+            e.actor
+                .as_ref()
+                .map(|a| a.subject.clone())
+                .unwrap_or_default()
+        })
         .collect();
     assert_eq!(who[0], "service:tracker");
     assert_eq!(who[1], "test:inspected-body");
@@ -331,7 +410,11 @@ async fn refused_commands_change_nothing() {
         .await
         .expect_err("claim from OPEN");
     assert_eq!(error.code(), Code::FailedPrecondition);
-    assert!(error.message().contains("ClaimCompletion") && error.message().contains("OPEN"), "{}", error.message());
+    assert!(
+        error.message().contains("ClaimCompletion") && error.message().contains("OPEN"),
+        "{}",
+        error.message()
+    );
     let error = c
         .reopen_item(inspectorate(pb::ReopenItemRequest {
             item_id: id.clone(),
@@ -344,7 +427,10 @@ async fn refused_commands_change_nothing() {
     assert!(error.message().contains("Reopen") && error.message().contains("OPEN"));
 
     // A stale version.
-    let error = c.start_item(body(start(7), FORCE)).await.expect_err("stale");
+    let error = c
+        .start_item(body(start(7), FORCE))
+        .await
+        .expect_err("stale");
     assert_eq!(error.code(), Code::Aborted);
 
     // Wrong role or organisation; no identity at all.
@@ -353,7 +439,10 @@ async fn refused_commands_change_nothing() {
         .await
         .expect_err("viewer");
     assert_eq!(error.code(), Code::PermissionDenied);
-    let error = c.start_item(body(start(1), "kent")).await.expect_err("other force");
+    let error = c
+        .start_item(body(start(1), "kent"))
+        .await
+        .expect_err("other force");
     assert_eq!(error.code(), Code::PermissionDenied);
     let error = c
         .verify_item(body(
@@ -367,7 +456,10 @@ async fn refused_commands_change_nothing() {
         .await
         .expect_err("an inspected body cannot verify");
     assert_eq!(error.code(), Code::PermissionDenied);
-    let error = c.start_item(tonic::Request::new(start(1))).await.expect_err("anonymous");
+    let error = c
+        .start_item(tonic::Request::new(start(1)))
+        .await
+        .expect_err("anonymous");
     assert_eq!(error.code(), Code::Unauthenticated);
 
     // Bad fields name the field.
@@ -447,13 +539,18 @@ async fn refused_commands_change_nothing() {
     let history = world.history(&id).await;
     assert_eq!(history.len(), 2);
     let item = c
-        .get_item(pb::GetItemRequest { item_id: id.clone() })
+        .get_item(pb::GetItemRequest {
+            item_id: id.clone(),
+        })
         .await
         .expect("get")
         .into_inner()
         .item
         .expect("item");
-    assert_eq!((item.version, status_of(&item)), (2, pb::ItemStatus::InProgress));
+    assert_eq!(
+        (item.version, status_of(&item)),
+        (2, pb::ItemStatus::InProgress)
+    );
 
     world.finish().await;
 }

@@ -21,7 +21,13 @@ async fn barrier(world: &World, organisation: &str) {
         .await
         .len();
     world
-        .publish(&[finding_recorded(organisation, "barrier", AreaForImprovement, "barrier", None)])
+        .publish(&[finding_recorded(
+            organisation,
+            "barrier",
+            AreaForImprovement,
+            "barrier",
+            None,
+        )])
         .await;
     world.wait_for_items(organisation, before + 1).await;
 }
@@ -54,10 +60,18 @@ async fn each_kind_opens_items_for_its_organisation_and_replays_open_nothing() {
     let kinds: Vec<i32> = items.iter().map(|i| i.kind).collect();
     assert_eq!(
         kinds,
-        [AreaForImprovement as i32, CauseOfConcern as i32, Recommendation as i32]
+        [
+            AreaForImprovement as i32,
+            CauseOfConcern as i32,
+            Recommendation as i32
+        ]
     );
     assert_eq!(items[2].due_date, Some(due));
-    assert!(items.iter().all(|i| i.status == pb::ItemStatus::Open as i32 && i.version == 1));
+    assert!(
+        items
+            .iter()
+            .all(|i| i.status == pb::ItemStatus::Open as i32 && i.version == 1)
+    );
     let kind_filtered = world
         .items(pb::ListItemsRequest {
             kind: Recommendation as i32,
@@ -82,7 +96,13 @@ async fn each_kind_opens_items_for_its_organisation_and_replays_open_nothing() {
 
     // A new consumer replays the whole stream from the start.
     let mut world = world;
-    world.tracker.take().expect("running").stop().await.expect("stop");
+    world
+        .tracker
+        .take()
+        .expect("running")
+        .stop()
+        .await
+        .expect("stop");
     let mut config = support::config(&world.db, &world.test_bus);
     config.consumer_name = "tracker-replay".into();
     let (tracker, client) = support::start(config).await;
@@ -124,7 +144,10 @@ async fn a_national_recommendation_reaches_every_force_including_later_ones() {
     };
     world.publish(&[national]).await;
     let by_finding = |items: Vec<pb::TrackedItem>| -> Vec<pb::TrackedItem> {
-        items.into_iter().filter(|i| i.finding_id == finding_id).collect()
+        items
+            .into_iter()
+            .filter(|i| i.finding_id == finding_id)
+            .collect()
     };
     let opened = support::eventually(|| async {
         let items = by_finding(world.items(pb::ListItemsRequest::default()).await);
@@ -132,7 +155,11 @@ async fn a_national_recommendation_reaches_every_force_including_later_ones() {
     })
     .await;
     assert_eq!(organisations(&opened), ["essex", "kent", "surrey"]);
-    assert!(opened.iter().all(|i| i.kind == NationalRecommendation as i32));
+    assert!(
+        opened
+            .iter()
+            .all(|i| i.kind == NationalRecommendation as i32)
+    );
 
     // Forces learned later get it too, once; a fire service does not.
     world
@@ -147,9 +174,35 @@ async fn a_national_recommendation_reaches_every_force_including_later_ones() {
     let all = by_finding(world.items(pb::ListItemsRequest::default()).await);
     assert_eq!(
         organisations(&all),
-        ["essex", "hertfordshire", "kent", "norfolk", "sentinel", "surrey"]
+        [
+            "essex",
+            "hertfordshire",
+            "kent",
+            "norfolk",
+            "sentinel",
+            "surrey"
+        ]
     );
     // The sentinel, learned from a finding, is a force of unknown kind
     // and so gets it as well; each force exactly one item.
+    world.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_that_can_never_be_applied_is_set_aside() {
+    let world = World::new().await;
+    world
+        .publish(&[finding_recorded(
+            "Not A Slug!",
+            "i-1",
+            AreaForImprovement,
+            "AFI",
+            None,
+        )])
+        .await;
+    // The consumer moves on past it, and opened nothing for it.
+    barrier(&world, "sentinel").await;
+    let all = world.items(pb::ListItemsRequest::default()).await;
+    assert_eq!(organisations(&all), ["sentinel"]);
     world.finish().await;
 }

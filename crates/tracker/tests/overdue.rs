@@ -47,7 +47,13 @@ async fn overdue_fires_once_across_restarts_and_replicas() {
     assert_eq!(overdue[0].version, 2);
 
     // Restart the first instance; both keep running their schedules.
-    world.tracker.take().expect("running").stop().await.expect("stop");
+    world
+        .tracker
+        .take()
+        .expect("running")
+        .stop()
+        .await
+        .expect("stop");
     let (restarted, client) = support::start(config).await;
     world.tracker = Some(restarted);
     world.client = client;

@@ -9,7 +9,10 @@ use support::{World, body, inspectorate, open_one};
 use tonic::Streaming;
 
 /// Takes exactly `n` changes from the stream (5 s at most for each).
-async fn take(stream: &mut Streaming<pb::WatchItemsResponse>, n: usize) -> Vec<pb::WatchItemsResponse> {
+async fn take(
+    stream: &mut Streaming<pb::WatchItemsResponse>,
+    n: usize,
+) -> Vec<pb::WatchItemsResponse> {
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
         let next = tokio::time::timeout(Duration::from_secs(5), stream.message())
@@ -38,7 +41,12 @@ async fn watch(world: &World, request: pb::WatchItemsRequest) -> Streaming<pb::W
         .into_inner()
 }
 
-async fn assign(world: &World, item: &pb::TrackedItem, version: u64, owner: &str) -> pb::TrackedItem {
+async fn assign(
+    world: &World,
+    item: &pb::TrackedItem,
+    version: u64,
+    owner: &str,
+) -> pb::TrackedItem {
     world
         .client
         .clone()
@@ -104,7 +112,10 @@ async fn watch_sees_every_change_in_order_across_a_reconnect() {
         .fetch_all(world.db.pool())
         .await
         .expect("log");
-    assert_eq!(sequences, logged.iter().map(|s| *s as u64).collect::<Vec<_>>());
+    assert_eq!(
+        sequences,
+        logged.iter().map(|s| *s as u64).collect::<Vec<_>>()
+    );
     for change in &seen {
         let event = change.event.as_ref().expect("event");
         let item = change.item.as_ref().expect("item");
@@ -113,7 +124,12 @@ async fn watch_sees_every_change_in_order_across_a_reconnect() {
     }
     let kinds: Vec<&str> = seen
         .iter()
-        .map(|c| c.event.as_ref().map(|e| e.event_type.as_str()).unwrap_or(""))
+        .map(|c| {
+            c.event
+                .as_ref()
+                .map(|e| e.event_type.as_str())
+                .unwrap_or("")
+        })
         .map(|t| t.trim_start_matches("closeout.v1."))
         .collect();
     assert_eq!(
@@ -129,7 +145,10 @@ async fn watch_sees_every_change_in_order_across_a_reconnect() {
             "OwnerAssigned",
         ]
     );
-    assert_eq!(seen[4].item.as_ref().map(|i| i.owner.as_str()), Some("second owner"));
+    assert_eq!(
+        seen[4].item.as_ref().map(|i| i.owner.as_str()),
+        Some("second owner")
+    );
     assert_eq!(a.version, 3);
 
     // Filters: one organisation; one status (before or after the change).
@@ -142,7 +161,11 @@ async fn watch_sees_every_change_in_order_across_a_reconnect() {
     )
     .await;
     let changes = take(&mut essex, 2).await;
-    assert!(changes.iter().all(|c| c.item.as_ref().map(|i| i.organisation_id.as_str()) == Some("essex")));
+    assert!(
+        changes
+            .iter()
+            .all(|c| c.item.as_ref().map(|i| i.organisation_id.as_str()) == Some("essex"))
+    );
     quiet(&mut essex).await;
     let mut in_progress = watch(
         &world,
@@ -171,6 +194,63 @@ async fn watch_sees_every_change_in_order_across_a_reconnect() {
         .expect_err("unspecified status");
     assert_eq!(error.code(), tonic::Code::InvalidArgument);
 
-    drop((essex, in_progress));
+    // Shutdown ends open streams rather than waiting for them.
+    world.finish().await;
+    assert!(matches!(essex.message().await, Ok(None) | Err(_)));
+    drop(in_progress);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_are_streamed_without_gaps() {
+    let world = World::new().await;
+    let mut items = Vec::new();
+    for _ in 0..4 {
+        items.push(open_one(&world, "kent", None).await);
+    }
+    let start: i64 = sqlx::query_scalar("SELECT max(sequence) FROM item_events")
+        .fetch_one(world.db.pool())
+        .await
+        .expect("log");
+    let mut stream = watch(
+        &world,
+        pb::WatchItemsRequest {
+            after_sequence: start as u64,
+            ..Default::default()
+        },
+    )
+    .await;
+    let writers: Vec<_> = items
+        .into_iter()
+        .map(|item| {
+            let world_client = world.client.clone();
+            tokio::spawn(async move {
+                let mut client = world_client;
+                for version in 1..=10u64 {
+                    client
+                        .assign_owner(inspectorate(pb::AssignOwnerRequest {
+                            item_id: item.id.clone(),
+                            expected_version: version,
+                            owner: format!("owner {version}"),
+                        }))
+                        .await
+                        .expect("assign");
+                }
+            })
+        })
+        .collect();
+    let seen = take(&mut stream, 40).await;
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    quiet(&mut stream).await;
+    let logged: Vec<i64> = sqlx::query_scalar(
+        "SELECT sequence FROM item_events WHERE sequence > $1 ORDER BY sequence",
+    )
+    .bind(start)
+    .fetch_all(world.db.pool())
+    .await
+    .expect("log");
+    let sequences: Vec<i64> = seen.iter().map(|c| c.sequence as i64).collect();
+    assert_eq!(sequences, logged);
     world.finish().await;
 }

@@ -1,8 +1,11 @@
 //! One module per group of subcommands.
 
+pub mod dev;
 pub mod findings;
 pub mod health;
+pub mod metrics;
 pub mod report;
+pub mod tracker;
 
 use crate::error::CliError;
 use closeout_service::auth::{ORGANISATION_HEADER, ROLE_HEADER, SUBJECT_HEADER};

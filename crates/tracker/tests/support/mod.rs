@@ -172,13 +172,15 @@ pub fn as_role<T>(message: T, role: &str, organisation: &str) -> tonic::Request<
         .metadata_mut()
         .insert("x-closeout-role", role.parse().expect("ascii"));
     if !organisation.is_empty() {
-        request
-            .metadata_mut()
-            .insert("x-closeout-organisation", organisation.parse().expect("ascii"));
+        request.metadata_mut().insert(
+            "x-closeout-organisation",
+            organisation.parse().expect("ascii"),
+        );
     }
-    request
-        .metadata_mut()
-        .insert("x-closeout-subject", format!("test:{role}").parse().expect("ascii"));
+    request.metadata_mut().insert(
+        "x-closeout-subject",
+        format!("test:{role}").parse().expect("ascii"),
+    );
     request
 }
 
@@ -193,7 +195,12 @@ pub fn body<T>(message: T, organisation: &str) -> tonic::Request<T> {
 }
 
 /// An envelope as the findings service would publish it.
-pub fn findings_event(organisation: &str, aggregate: &str, id: &str, payload: Payload) -> pb::EventEnvelope {
+pub fn findings_event(
+    organisation: &str,
+    aggregate: &str,
+    id: &str,
+    payload: Payload,
+) -> pb::EventEnvelope {
     let actor = pb::Actor {
         subject: "inspector:test".into(),
         role: pb::Role::Inspectorate as i32,
@@ -265,7 +272,11 @@ pub fn finding_recorded(
 }
 
 /// Opens one item for `organisation` and returns it.
-pub async fn open_one(world: &World, organisation: &str, due: Option<pb::CalendarDate>) -> pb::TrackedItem {
+pub async fn open_one(
+    world: &World,
+    organisation: &str,
+    due: Option<pb::CalendarDate>,
+) -> pb::TrackedItem {
     let before = world
         .items(pb::ListItemsRequest {
             organisation_id: organisation.into(),

@@ -1,0 +1,507 @@
+//! Follow-up statements: what this report says about items of an earlier
+//! inspection, and whether they were addressed. They are how an item is
+//! assessed at the next inspection, so each one keeps the sentences that
+//! justify its outcome.
+//!
+//! A follow-up starts at a sentence that refers back to an earlier item:
+//! * "In our 2017 effectiveness report, we said / noted / recommended /
+//!   identified / found …" (also "…inspection, we …");
+//! * "We identified … as areas for improvement in our 2017 efficiency report";
+//! * "In 2017, we identified …" / "In 2017, the force needed to …" (but not
+//!   "In 2017, we judged …", which restates a grade);
+//! * "In November 2017, we published our Crime Data Integrity inspection
+//!   report";
+//! * "Last year, we identified …";
+//! * and, looking backwards, "This was an area for improvement in 2017",
+//!   whose subject is the sentence before it.
+//!
+//! **Referenced report and period**: the period is the year written; the
+//! report is the words between it and "report"/"inspection", lowercased
+//! ("effectiveness", "crime data integrity"); where no report is named, the
+//! pillar the statement sits in ("In 2017, the force needed to …" under
+//! Effectiveness → "effectiveness"). "Last year" means the year before the
+//! inspection period's first year (PEEL 2018/19 → "2017", the previous PEEL
+//! round), or the year before publication when the period is unknown.
+//!
+//! **Text and outcome**: the text runs from the referring sentence to the first
+//! later sentence that states an outcome, in the same paragraph or in the next
+//! few paragraphs or list items (a page break, or the statement in one
+//! paragraph and the outcome in the next), and the line span covers it. Without
+//! an outcome sentence the text is the rest of the paragraph and the outcome
+//! UNCLEAR. A backward-looking statement's outcome comes from the sentence it
+//! refers to: by the phrases below, else ADDRESSED when that sentence states
+//! the present position affirmatively (no "not", "n't", "no", "yet", "still",
+//! "lacks") and NOT_ADDRESSED when it negates it.
+//!
+//! **Outcome phrases**, tried in this order, first match wins:
+//! * partially addressed: "limited progress", "some progress", "complied with
+//!   some of", "partly", "partially", "not yet fully", "not fully", "more work
+//!   to do", and a plan that is not yet carried out ("now has a plan", "has a
+//!   plan for", "has plans to address", "is developing a plan");
+//! * not addressed: "has not", "hasn't", "have not", "remains an area for
+//!   improvement", "remains a cause of concern", "no progress", "still needs
+//!   to", "still need to", "has yet to", "is yet to", "not been addressed",
+//!   "not improved", "still not";
+//! * addressed: "has made these improvements", "satisfied that these
+//!   improvements have taken place", "improvements have taken place", "now
+//!   consistently", "includes this detail", "has since improved", "has since
+//!   made", "can now", "has addressed", "has been addressed", "have been
+//!   addressed", "has improved", "has acted on", "now complies", "fully
+//!   complies", "has complied with", "good progress", "significant progress";
+//! * otherwise unclear.
+
+use closeout_proto::{FollowUpOutcome, ParsedFollowUp};
+
+use crate::sections::Outline;
+use crate::text::{self, Word, fold};
+use crate::units::{Kind, Unit};
+
+const PARTIAL: &[&str] = &[
+    "limited progress",
+    "some progress",
+    "complied with some of",
+    "partly",
+    "partially",
+    "not yet fully",
+    "not fully",
+    "more work to do",
+    "now has a plan",
+    "has a plan for",
+    "has plans to address",
+    "is developing a plan",
+];
+
+const NOT_ADDRESSED: &[&str] = &[
+    "has not",
+    "hasn't",
+    "have not",
+    "haven't",
+    "remains an area for improvement",
+    "remains a cause of concern",
+    "no progress",
+    "still needs to",
+    "still need to",
+    "has yet to",
+    "is yet to",
+    "not been addressed",
+    "not improved",
+    "still not",
+];
+
+const ADDRESSED: &[&str] = &[
+    "has made these improvements",
+    "made these improvements",
+    "satisfied that these improvements have taken place",
+    "improvements have taken place",
+    "now consistently",
+    "includes this detail",
+    "has since improved",
+    "has since made",
+    "can now",
+    "has addressed",
+    "has been addressed",
+    "have been addressed",
+    "has improved",
+    "has acted on",
+    "now complies",
+    "fully complies",
+    "has complied with",
+    "good progress",
+    "significant progress",
+];
+
+/// Verbs with which the inspectorate refers to what it said before.
+const REFERRING_VERBS: &[&str] = &[
+    "said",
+    "noted",
+    "recommended",
+    "identified",
+    "found",
+    "set",
+    "reported",
+    "highlighted",
+    "raised",
+    "asked",
+    "concluded",
+    "stated",
+];
+
+/// How far past the referring paragraph an outcome is looked for, in
+/// paragraphs (a run of list items counts as one).
+const MAX_PARAGRAPHS_AHEAD: usize = 3;
+
+/// The outcome a sentence states, by the phrases of the module documentation.
+pub(crate) fn classify(sentence: &str) -> Option<FollowUpOutcome> {
+    let lower = fold(sentence);
+    let has = |phrases: &[&str]| phrases.iter().any(|p| lower.contains(p));
+    if has(PARTIAL) {
+        Some(FollowUpOutcome::PartiallyAddressed)
+    } else if has(NOT_ADDRESSED) {
+        Some(FollowUpOutcome::NotAddressed)
+    } else if has(ADDRESSED) {
+        Some(FollowUpOutcome::Addressed)
+    } else {
+        None
+    }
+}
+
+/// The outcome of a backward-looking statement from the sentence it refers to.
+fn classify_present_position(sentence: &str) -> FollowUpOutcome {
+    if let Some(outcome) = classify(sentence) {
+        return outcome;
+    }
+    let lower = fold(sentence);
+    let negated = lower.contains("n't")
+        || lower
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|w| matches!(w, "not" | "no" | "yet" | "still" | "lacks" | "never"));
+    if negated {
+        FollowUpOutcome::NotAddressed
+    } else {
+        FollowUpOutcome::Addressed
+    }
+}
+
+/// What a referring sentence says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Trigger {
+    /// Refers to the sentence before it ("This was an area for improvement in 2017").
+    backward: bool,
+    /// "Last year": the period is derived from the inspection.
+    last_year: bool,
+    period: String,
+    /// The report named, lowercased; empty if none.
+    report: String,
+}
+
+/// The trigger a sentence holds, if it refers back to an earlier item.
+fn trigger(sentence: &str) -> Option<Trigger> {
+    let all = text::words(sentence);
+    let words: Vec<String> = all.iter().map(|w| w.of(sentence).to_ascii_lowercase()).collect();
+    let w = |k: usize| words.get(k).map_or("", String::as_str);
+    let first_two = (w(0), w(1));
+
+    // "This was an area for improvement in 2017"
+    if matches!(first_two, ("this", "was") | ("these", "were") | ("this", "had"))
+        && ["area for improvement", "areas for improvement", "cause of concern"]
+            .iter()
+            .any(|p| fold(sentence).contains(p))
+    {
+        let (period, report) = named_report(sentence, &all, &words)
+            .or_else(|| first_period(sentence, &all).map(|p| (p, String::new())))?;
+        return Some(Trigger {
+            backward: true,
+            last_year: false,
+            period,
+            report,
+        });
+    }
+    // "Last year, we identified …"
+    if first_two == ("last", "year") && w(2) == "we" && REFERRING_VERBS.contains(&w(3)) {
+        return Some(Trigger {
+            backward: false,
+            last_year: true,
+            period: String::new(),
+            report: String::new(),
+        });
+    }
+    // "In November 2017, we published our Crime Data Integrity inspection report"
+    let published_ours = w(0) == "in"
+        && text::month(w(1)).is_some()
+        && text::year(w(2)).is_some()
+        && w(3) == "we"
+        && w(4) == "published"
+        && w(5) == "our";
+    if published_ours {
+        if let Some(end) = (6..words.len().min(14)).find(|&k| w(k) == "report") {
+            return Some(Trigger {
+                backward: false,
+                last_year: false,
+                period: w(2).to_string(),
+                report: report_name(sentence, &all[6..end]),
+            });
+        }
+    }
+    // "In 2017, we identified …" / "In 2017, the force needed to …"
+    if w(0) == "in" && text::period(all.get(1).map_or("", |x| x.of(sentence))).is_some() {
+        let by_us = w(2) == "we" && REFERRING_VERBS.contains(&w(3));
+        let of_force = w(2) == "the"
+            && matches!(w(3), "force" | "service" | "constabulary")
+            && matches!(w(4), "needed" | "had" | "was" | "were" | "needs");
+        let of_it = w(2) == "it" && matches!(w(3), "needed" | "had");
+        if by_us || of_force || of_it {
+            return Some(Trigger {
+                backward: false,
+                last_year: false,
+                period: all.get(1).map_or("", |x| x.of(sentence)).to_string(),
+                report: String::new(),
+            });
+        }
+    }
+    // "in our 2017 effectiveness report, we said …" and
+    // "… as areas for improvement in our 2017 efficiency report."
+    for k in 0..words.len() {
+        if w(k) != "in" || w(k + 1) != "our" {
+            continue;
+        }
+        let Some(period) = all.get(k + 2).map(|x| x.of(sentence)).filter(|p| text::period(p).is_some()) else {
+            continue;
+        };
+        let Some(end) = (k + 3..words.len().min(k + 10)).find(|&j| matches!(w(j), "report" | "inspection")) else {
+            continue;
+        };
+        let after = if w(end + 1) == "report" { end + 2 } else { end + 1 };
+        let referring = w(after) == "we" && REFERRING_VERBS.contains(&w(after + 1));
+        let as_item = {
+            let before = fold(sentence.get(..all[k].start).unwrap_or(""));
+            before.trim_end().ends_with("area for improvement")
+                || before.trim_end().ends_with("areas for improvement")
+                || before.trim_end().ends_with("cause of concern")
+                || before.trim_end().ends_with("causes of concern")
+        };
+        if referring || as_item {
+            return Some(Trigger {
+                backward: false,
+                last_year: false,
+                period: period.to_string(),
+                report: report_name(sentence, &all[k + 3..end]),
+            });
+        }
+    }
+    None
+}
+
+/// "in our 2017 efficiency report" anywhere in the sentence: (period, report).
+fn named_report(sentence: &str, all: &[Word], words: &[String]) -> Option<(String, String)> {
+    let w = |k: usize| words.get(k).map_or("", String::as_str);
+    (0..words.len()).find_map(|k| {
+        if w(k) != "in" || w(k + 1) != "our" {
+            return None;
+        }
+        let period = all.get(k + 2).map(|x| x.of(sentence)).filter(|p| text::period(p).is_some())?;
+        let end = (k + 3..words.len().min(k + 10)).find(|&j| matches!(w(j), "report" | "inspection"))?;
+        Some((period.to_string(), report_name(sentence, &all[k + 3..end])))
+    })
+}
+
+fn first_period(sentence: &str, all: &[Word]) -> Option<String> {
+    all.iter()
+        .map(|w| w.of(sentence))
+        .find(|w| text::period(w).is_some())
+        .map(str::to_string)
+}
+
+/// The report's name from the words between the period and "report":
+/// lowercased, without "inspection".
+fn report_name(sentence: &str, words: &[Word]) -> String {
+    words
+        .iter()
+        .map(|w| w.of(sentence).to_lowercase())
+        .filter(|w| w != "inspection")
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A sentence's position: (unit, sentence index).
+type Pos = (usize, usize);
+
+/// Extracts every follow-up statement (see the module documentation).
+pub(crate) fn extract(units: &[Unit], outline: &Outline, period: &str, published: &str) -> Vec<ParsedFollowUp> {
+    let sentences: Vec<Vec<(usize, usize)>> = units
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            if u.is_prose() && !outline.in_contents(i) && !u.is_heading() {
+                text::sentences(&u.text)
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
+    let sentence = |pos: Pos| sentence_at(units, &sentences, pos);
+    let last_year = text::first_year(period)
+        .or_else(|| published.get(..4).and_then(text::year))
+        .map(|y| (y - 1).to_string())
+        .unwrap_or_default();
+
+    let mut out = Vec::new();
+    let mut resume: Pos = (0, 0);
+    for u in 0..units.len() {
+        for s in 0..sentences[u].len() {
+            if (u, s) < resume {
+                continue;
+            }
+            let Some(found) = trigger(sentence((u, s))) else {
+                continue;
+            };
+            let (start, end, outcome) = if found.backward {
+                let Some(before) = previous_sentence(&sentences, units, (u, s)) else {
+                    continue;
+                };
+                (before, (u, s), classify_present_position(sentence(before)))
+            } else {
+                match find_outcome(units, &sentences, (u, s)) {
+                    Some((end, outcome)) => ((u, s), end, outcome),
+                    None => {
+                        let own = classify(sentence((u, s)));
+                        let end = if own.is_some() { (u, s) } else { (u, sentences[u].len() - 1) };
+                        ((u, s), end, own.unwrap_or(FollowUpOutcome::Unclear))
+                    }
+                }
+            };
+            let report = if found.report.is_empty() {
+                outline.pillar_of(u).to_lowercase()
+            } else {
+                found.report.clone()
+            };
+            let referenced_period = if found.last_year { last_year.clone() } else { found.period.clone() };
+            out.push(ParsedFollowUp {
+                referenced_period,
+                referenced_report: report,
+                text: span_text(units, &sentences, start, end),
+                outcome: outcome as i32,
+                line_start: line_of(units, &sentences, start, true),
+                line_end: line_of(units, &sentences, end, false),
+                pillar: outline.pillar_of(u).to_string(),
+                question: outline.question_of(u).to_string(),
+            });
+            resume = (end.0, end.1 + 1).max((u, s + 1));
+        }
+    }
+    out
+}
+
+/// The sentence before `pos`, in the same paragraph or the paragraph before.
+fn previous_sentence(sentences: &[Vec<(usize, usize)>], units: &[Unit], (u, s): Pos) -> Option<Pos> {
+    if s > 0 {
+        return Some((u, s - 1));
+    }
+    let previous = u.checked_sub(1)?;
+    let ok = units.get(previous).is_some_and(|p| p.kind == Kind::Text && !p.is_heading());
+    let count = sentences.get(previous).map_or(0, Vec::len);
+    (ok && count > 0).then(|| (previous, count - 1))
+}
+
+/// The first sentence after `start` that states an outcome (see the module
+/// documentation), with the outcome.
+fn find_outcome(units: &[Unit], sentences: &[Vec<(usize, usize)>], (u, s): Pos) -> Option<(Pos, FollowUpOutcome)> {
+    let sentence = |pos: Pos| sentence_at(units, sentences, pos);
+    let in_unit = |unit: usize, from: usize| {
+        (from..sentences.get(unit).map_or(0, Vec::len))
+            .find_map(|k| classify(sentence((unit, k))).map(|o| ((unit, k), o)))
+    };
+    if let Some(found) = in_unit(u, s + 1) {
+        return Some(found);
+    }
+    let mut paragraphs = 0;
+    let mut previous_kind = units.get(u).map(|x| x.kind);
+    for next in u + 1..units.len() {
+        let unit = &units[next];
+        let stop = !unit.is_prose() || unit.is_heading() || unit.grade.is_some() || sentences[next].is_empty();
+        if stop {
+            return None;
+        }
+        if !(unit.kind == Kind::Bullet && previous_kind == Some(Kind::Bullet)) {
+            paragraphs += 1;
+        }
+        if paragraphs > MAX_PARAGRAPHS_AHEAD {
+            return None;
+        }
+        previous_kind = Some(unit.kind);
+        if (0..sentences[next].len()).any(|k| trigger(sentence((next, k))).is_some()) {
+            return None;
+        }
+        if let Some(found) = in_unit(next, 0) {
+            return Some(found);
+        }
+    }
+    None
+}
+
+/// The text of the sentence at `pos`, or "".
+fn sentence_at<'a>(units: &'a [Unit], sentences: &[Vec<(usize, usize)>], (u, s): Pos) -> &'a str {
+    sentences
+        .get(u)
+        .and_then(|list| list.get(s))
+        .and_then(|&(a, b)| units.get(u).and_then(|unit| unit.text.get(a..b)))
+        .unwrap_or("")
+}
+
+/// The sentences from `start` to `end` inclusive, joined by a space.
+fn span_text(units: &[Unit], sentences: &[Vec<(usize, usize)>], start: Pos, end: Pos) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for u in start.0..=end.0 {
+        let list = sentences.get(u).map_or(&[][..], Vec::as_slice);
+        let from = if u == start.0 { start.1 } else { 0 };
+        let to = if u == end.0 { end.1 + 1 } else { list.len() };
+        for &(a, b) in list.get(from..to.min(list.len())).unwrap_or(&[]) {
+            if let Some(text) = units.get(u).and_then(|unit| unit.text.get(a..b)) {
+                parts.push(text);
+            }
+        }
+    }
+    parts.join(" ")
+}
+
+/// The line where the sentence at `pos` starts (or ends).
+fn line_of(units: &[Unit], sentences: &[Vec<(usize, usize)>], (u, s): Pos, start: bool) -> u32 {
+    let Some(unit) = units.get(u) else { return 0 };
+    match sentences.get(u).and_then(|list| list.get(s)) {
+        Some(&(a, b)) => unit.line_at(if start { a } else { b.saturating_sub(1) }),
+        None => unit.first_line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_phrases() {
+        assert_eq!(classify("It has made these improvements."), Some(FollowUpOutcome::Addressed));
+        assert_eq!(
+            classify("The force has made limited progress to date, but is now introducing software."),
+            Some(FollowUpOutcome::PartiallyAddressed)
+        );
+        assert_eq!(
+            classify("We found that the force has complied with some of this recommendation."),
+            Some(FollowUpOutcome::PartiallyAddressed)
+        );
+        assert_eq!(classify("This remains an area for improvement."), Some(FollowUpOutcome::NotAddressed));
+        assert_eq!(classify("The force hasn’t done this."), Some(FollowUpOutcome::NotAddressed));
+        assert_eq!(
+            classify("The force now has a plan for these."),
+            Some(FollowUpOutcome::PartiallyAddressed)
+        );
+        assert_eq!(classify("The force is good at this."), None);
+    }
+
+    #[test]
+    fn present_position() {
+        assert_eq!(
+            classify_present_position("The force understands the skills of its workforce."),
+            FollowUpOutcome::Addressed
+        );
+        assert_eq!(
+            classify_present_position("The force doesn't understand the skills of its workforce."),
+            FollowUpOutcome::NotAddressed
+        );
+    }
+
+    #[test]
+    fn triggers() {
+        let t = trigger("In our 2017 effectiveness report, we said it needed to comply.");
+        assert_eq!(t.map(|t| (t.period, t.report)), Some(("2017".into(), "effectiveness".into())));
+        let t = trigger("In November 2017, we published our Crime Data Integrity inspection report.");
+        assert_eq!(t.map(|t| (t.period, t.report)), Some(("2017".into(), "crime data integrity".into())));
+        let t = trigger("We identified both A and B as areas for improvement in our 2017 efficiency report.");
+        assert_eq!(t.map(|t| (t.period, t.report)), Some(("2017".into(), "efficiency".into())));
+        let t = trigger("This was an area for improvement in 2017.");
+        assert_eq!(t.map(|t| (t.backward, t.period)), Some((true, "2017".into())));
+        assert!(trigger("Last year, we identified some areas.").is_some_and(|t| t.last_year));
+        assert!(trigger("In 2017, the force needed to review its use of video.").is_some());
+        assert!(trigger("In 2017, we judged the force to be good.").is_none());
+        assert!(trigger("We extended the approach that we used in our 2017 effectiveness inspection to the others.").is_none());
+        assert!(trigger("Despite investment last year, capacity has gone.").is_none());
+    }
+}

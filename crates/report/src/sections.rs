@@ -1,0 +1,320 @@
+//! Sections: where each unit sits in the report — which pillar (Effectiveness,
+//! Efficiency, Legitimacy; People for fire and rescue services) and which
+//! inspected question — and the graded headings that give the pillar and
+//! question judgments in the body of the report.
+//!
+//! Rules:
+//! * A **pillar** starts at a heading that is exactly a pillar's name, or at a
+//!   graded *pillar question* ("How effectively does the force reduce crime and
+//!   keep people safe?", "How efficient is the service at keeping people
+//!   safe?", "How legitimately …?", "How well does the service look after its
+//!   people?"). An "Annex" or "Appendix" heading ends the pillars.
+//! * A **graded heading** is a heading whose next unit is a grade line
+//!   ("Investigating crime" … "Good"). Unless it is a pillar question, it is a
+//!   question: the question of every unit after it, up to the next question or
+//!   pillar. The web layout's "How good is the force at investigating crime?"
+//!   is named "Investigating crime" (the words after "How good/effective is
+//!   the force at"); other question headings keep their wording.
+//! * A heading listed in the **Contents** that is not structural ("Summary",
+//!   "Force in context", pillar names and questions) also starts a question,
+//!   ungraded, inside a pillar: "Armed policing" in PEEL 2018/19 is inspected
+//!   but its heading carries no grade.
+//! * The line after a grade that says "… our judgment from the 2016
+//!   effectiveness inspection has been carried over" gives the year the
+//!   judgment was last made.
+
+use closeout_proto::{Grade, OrganisationKind};
+
+use crate::text::{self, fold};
+use crate::units::{Kind, Unit};
+
+/// Pillar names, in report order.
+pub(crate) const PILLARS: [&str; 4] = ["Effectiveness", "Efficiency", "Legitimacy", "People"];
+const PEOPLE: usize = 3;
+
+/// Where a unit sits.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Ctx {
+    /// Index into [`PILLARS`].
+    pub pillar: Option<usize>,
+    /// Index into [`Outline::questions`].
+    pub question: Option<usize>,
+    /// Inside the table of contents.
+    pub in_contents: bool,
+}
+
+/// A pillar's grade from a graded pillar question.
+#[derive(Debug, Clone)]
+pub(crate) struct PillarGrade {
+    pub pillar: usize,
+    pub grade: Grade,
+}
+
+/// A question's grade from a graded heading in the body.
+#[derive(Debug, Clone)]
+pub(crate) struct GradedQuestion {
+    pub pillar: Option<usize>,
+    pub name: String,
+    pub grade: Grade,
+    /// The heading's unit.
+    pub unit: usize,
+    /// The period of the earlier judgment carried over, if the report says so.
+    pub carried_from: Option<String>,
+}
+
+/// The report's structure.
+#[derive(Debug, Default)]
+pub(crate) struct Outline {
+    /// One per unit.
+    pub ctx: Vec<Ctx>,
+    pub questions: Vec<String>,
+    pub pillar_grades: Vec<PillarGrade>,
+    pub graded: Vec<GradedQuestion>,
+}
+
+impl Outline {
+    /// The pillar name of unit `i`, or "".
+    pub fn pillar_of(&self, i: usize) -> &'static str {
+        self.ctx
+            .get(i)
+            .and_then(|c| c.pillar)
+            .and_then(|p| PILLARS.get(p).copied())
+            .unwrap_or("")
+    }
+
+    /// The question name of unit `i`, or "".
+    pub fn question_of(&self, i: usize) -> &str {
+        self.ctx
+            .get(i)
+            .and_then(|c| c.question)
+            .and_then(|q| self.questions.get(q))
+            .map_or("", String::as_str)
+    }
+
+    /// Whether unit `i` is inside the table of contents.
+    pub fn in_contents(&self, i: usize) -> bool {
+        self.ctx.get(i).is_some_and(|c| c.in_contents)
+    }
+}
+
+/// Builds the outline (see the module documentation).
+pub(crate) fn outline(units: &[Unit], kind: OrganisationKind) -> Outline {
+    let mut out = Outline {
+        ctx: Vec::with_capacity(units.len()),
+        ..Outline::default()
+    };
+    let mut contents: Vec<String> = Vec::new();
+    let mut pillar: Option<usize> = None;
+    let mut question: Option<usize> = None;
+    let mut in_contents = false;
+    for (i, unit) in units.iter().enumerate() {
+        if unit.is_heading() {
+            let lower = fold(&unit.text);
+            if lower == "contents" || lower == "table of contents" {
+                in_contents = true;
+            } else {
+                in_contents = false;
+                let grade = units.get(i + 1).and_then(|next| next.grade);
+                if let Some(p) = pillar_heading(&unit.text, kind) {
+                    pillar = Some(p);
+                    question = None;
+                } else if lower.starts_with("annex") || lower.starts_with("appendix") {
+                    pillar = None;
+                    question = None;
+                } else if let Some(grade) = grade {
+                    if let Some(p) = pillar_question(&unit.text) {
+                        pillar = Some(p);
+                        question = None;
+                        out.pillar_grades.push(PillarGrade { pillar: p, grade });
+                    } else {
+                        let name = question_name(&unit.text);
+                        out.graded.push(GradedQuestion {
+                            pillar,
+                            name: name.clone(),
+                            grade,
+                            unit: i,
+                            carried_from: units.get(i + 2).and_then(carried_from),
+                        });
+                        question = Some(out.questions.len());
+                        out.questions.push(name);
+                    }
+                } else if pillar.is_some()
+                    && contents.iter().any(|c| *c == unit.text)
+                    && !is_structural(&unit.text)
+                {
+                    question = Some(out.questions.len());
+                    out.questions.push(unit.text.clone());
+                }
+            }
+        } else if in_contents && unit.kind == Kind::Row {
+            if let Some(entry) = contents_entry(unit) {
+                contents.push(entry);
+            }
+        } else if in_contents && unit.kind != Kind::Row {
+            in_contents = false;
+        }
+        out.ctx.push(Ctx {
+            pillar,
+            question,
+            in_contents,
+        });
+    }
+    out
+}
+
+/// The pillar a heading names exactly ("People" only for fire and rescue
+/// services).
+fn pillar_heading(text: &str, kind: OrganisationKind) -> Option<usize> {
+    let lower = fold(text);
+    let p = PILLARS.iter().position(|p| p.eq_ignore_ascii_case(&lower))?;
+    (p != PEOPLE || kind == OrganisationKind::FireAndRescueService).then_some(p)
+}
+
+/// The pillar a pillar question asks about (see the module documentation).
+pub(crate) fn pillar_question(text: &str) -> Option<usize> {
+    let lower = fold(text);
+    let rest = lower.strip_prefix("how ")?;
+    if !rest.ends_with('?') {
+        return None;
+    }
+    if rest.starts_with("efficient") {
+        return Some(1);
+    }
+    if rest.starts_with("legitimate") {
+        return Some(2);
+    }
+    if rest.contains("look after its people") {
+        return Some(PEOPLE);
+    }
+    if rest.starts_with("effective") {
+        // "effective is the force at keeping …", "effectively does the force reduce …"
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        let mut k = 4;
+        if words.get(k) == Some(&"at") {
+            k += 1;
+        }
+        let general = matches!(
+            words.get(k).copied(),
+            Some("keeping" | "keep" | "reducing" | "reduce")
+        );
+        return general.then_some(0);
+    }
+    None
+}
+
+/// Leads of the web layout's question headings that name a question.
+const QUESTION_LEADS: &[&str] = &[
+    "how good is the force at ",
+    "how good is the service at ",
+    "how good is the constabulary at ",
+    "how effective is the force at ",
+    "how effective is the service at ",
+    "how effective is the constabulary at ",
+];
+
+/// A question's name from its heading (see the module documentation).
+pub(crate) fn question_name(heading: &str) -> String {
+    let lower = heading.to_ascii_lowercase();
+    for lead in QUESTION_LEADS {
+        if lower.starts_with(lead) {
+            let rest = heading[lead.len()..].trim_end().trim_end_matches('?').trim();
+            if !rest.is_empty() {
+                return text::capitalise(rest);
+            }
+        }
+    }
+    heading.to_string()
+}
+
+/// Headings that organise a report rather than name an inspected question.
+fn is_structural(text: &str) -> bool {
+    let lower = fold(text);
+    matches!(
+        lower.as_str(),
+        "summary"
+            | "force in context"
+            | "service in context"
+            | "overall summary"
+            | "what this report contains"
+            | "hm inspector's observations"
+            | "contents"
+            | "introduction"
+            | "about this report"
+    ) || lower.starts_with("annex")
+        || lower.starts_with("appendix")
+        || lower.starts_with("how ")
+        || PILLARS.iter().any(|p| p.eq_ignore_ascii_case(&lower))
+}
+
+/// A contents row's title: "Armed policing\t25" → "Armed policing".
+fn contents_entry(row: &Unit) -> Option<String> {
+    let cells: Vec<&str> = row.filled_cells().collect();
+    let (last, rest) = cells.split_last()?;
+    let title = rest.first()?;
+    last.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| (*title).to_string())
+}
+
+/// The period of a carried-over judgment: "… our judgment from the 2016
+/// effectiveness inspection has been carried over" → "2016".
+fn carried_from(unit: &Unit) -> Option<String> {
+    if unit.kind != Kind::Text {
+        return None;
+    }
+    let lower = unit.text.to_ascii_lowercase();
+    if !lower.contains("carried over") {
+        return None;
+    }
+    let from = lower.find("judgment from the ").or_else(|| lower.find("judgement from the "))?;
+    let tail = &unit.text[from..];
+    text::periods_in(tail)
+        .first()
+        .map(|w| w.of(tail).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pillar_questions() {
+        assert_eq!(
+            pillar_question("How effectively does the force reduce crime and keep people safe?"),
+            Some(0)
+        );
+        assert_eq!(
+            pillar_question("How effective is the force at keeping people safe and reducing crime?"),
+            Some(0)
+        );
+        assert_eq!(
+            pillar_question(
+                "How effective is the force at preventing crime, tackling anti-social behaviour and keeping people safe?"
+            ),
+            None
+        );
+        assert_eq!(
+            pillar_question("How efficiently does the force operate and how sustainable are its services?"),
+            Some(1)
+        );
+        assert_eq!(
+            pillar_question("How legitimately does the force treat the public and its workforce?"),
+            Some(2)
+        );
+        assert_eq!(pillar_question("How well does the service look after its people?"), Some(3));
+        assert_eq!(pillar_question("How good is the force at investigating crime?"), None);
+    }
+
+    #[test]
+    fn question_names() {
+        assert_eq!(
+            question_name("How good is the force at investigating crime?"),
+            "Investigating crime"
+        );
+        assert_eq!(
+            question_name("How well does the force plan for the future?"),
+            "How well does the force plan for the future?"
+        );
+        assert_eq!(question_name("Investigating crime"), "Investigating crime");
+    }
+}

@@ -1,0 +1,321 @@
+//! Small, pure text helpers shared by the modules that read prose: sentence
+//! boundaries, words with their byte offsets, months, years, dates and
+//! periods as the inspectorate writes them.
+//!
+//! Every offset returned here is a byte offset on a character boundary of the
+//! string it was computed on, so callers can slice without panicking. Pattern
+//! matching lowercases with [`str::to_ascii_lowercase`], which keeps byte
+//! offsets unchanged (all patterns are ASCII).
+
+/// Words that end with a full stop without ending a sentence.
+const ABBREVIATIONS: &[&str] = &[
+    "e.g", "i.e", "eg", "ie", "mr", "mrs", "ms", "dr", "st", "no", "nos", "vs", "cf", "approx",
+    "inc", "ltd", "co", "etc", "para", "paras", "fig", "figs",
+];
+
+/// Byte ranges of the sentences of `text`, trimmed. A sentence ends at `.`,
+/// `!` or `?` (after any closing quotes or brackets) followed by whitespace
+/// and a capital letter, digit or opening quote or bracket, or by the end of
+/// the text; a full stop after a known abbreviation or a single letter does
+/// not end one.
+pub(crate) fn sentences(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let (_, c) = chars[i];
+        if matches!(c, '.' | '!' | '?') {
+            let mut j = i + 1;
+            while j < chars.len() && matches!(chars[j].1, '’' | '”' | '"' | '\'' | ')' | ']') {
+                j += 1;
+            }
+            let end = chars.get(j).map_or(text.len(), |&(at, _)| at);
+            let boundary = if j >= chars.len() {
+                true
+            } else if chars[j].1.is_whitespace() {
+                let mut k = j;
+                while k < chars.len() && chars[k].1.is_whitespace() {
+                    k += 1;
+                }
+                k >= chars.len() || starts_sentence(chars[k].1)
+            } else {
+                false
+            };
+            if boundary && !(c == '.' && is_abbreviation(&text[start..chars[i].0])) {
+                push_trimmed(&mut out, text, start, end);
+                start = end;
+            }
+            i = j.max(i + 1);
+        } else {
+            i += 1;
+        }
+    }
+    push_trimmed(&mut out, text, start, text.len());
+    out
+}
+
+fn starts_sentence(c: char) -> bool {
+    c.is_uppercase() || c.is_ascii_digit() || matches!(c, '(' | '[' | '‘' | '“' | '"' | '\'')
+}
+
+/// Whether the text before a full stop ends with an abbreviation or a single
+/// letter (an initial).
+fn is_abbreviation(before: &str) -> bool {
+    let word = before
+        .rsplit(|c: char| c.is_whitespace() || c == '(')
+        .next()
+        .unwrap_or("");
+    if word.chars().count() == 1 && word.chars().all(char::is_alphabetic) {
+        return true;
+    }
+    let lower = word.to_ascii_lowercase();
+    ABBREVIATIONS.contains(&lower.as_str())
+}
+
+fn push_trimmed(out: &mut Vec<(usize, usize)>, text: &str, start: usize, end: usize) {
+    let piece = &text[start..end];
+    let lead = piece.len() - piece.trim_start().len();
+    let trail = piece.len() - piece.trim_end().len();
+    if lead + trail < piece.len() {
+        out.push((start + lead, end - trail));
+    }
+}
+
+/// A word of a text: its byte range, without surrounding punctuation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Word {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Word {
+    pub fn of<'a>(&self, text: &'a str) -> &'a str {
+        text.get(self.start..self.end).unwrap_or("")
+    }
+}
+
+/// The words of `text` (runs of non-whitespace with leading and trailing
+/// punctuation removed; empty runs skipped).
+pub(crate) fn words(text: &str) -> Vec<Word> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for raw in text.split_inclusive(char::is_whitespace) {
+        let raw_start = offset;
+        offset += raw.len();
+        let core = raw.trim_end();
+        let trimmed_start = core.trim_start_matches(is_edge_punctuation);
+        let lead = core.len() - trimmed_start.len();
+        let trimmed = trimmed_start.trim_end_matches(is_edge_punctuation);
+        if !trimmed.is_empty() {
+            out.push(Word {
+                start: raw_start + lead,
+                end: raw_start + lead + trimmed.len(),
+            });
+        }
+    }
+    out
+}
+
+fn is_edge_punctuation(c: char) -> bool {
+    matches!(
+        c,
+        '.' | ',' | ';' | ':' | '!' | '?' | '(' | ')' | '[' | ']' | '"' | '\'' | '‘' | '’' | '“'
+            | '”'
+    )
+}
+
+const MONTHS: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
+/// The month number (1..=12) of a month name, case-insensitive; also the
+/// three-letter abbreviations.
+pub(crate) fn month(word: &str) -> Option<u32> {
+    let lower = word.to_ascii_lowercase();
+    let position = MONTHS.iter().position(|m| {
+        *m == lower || (lower.len() == 3 && lower != "may" && m.starts_with(lower.as_str()))
+    });
+    position.and_then(|p| u32::try_from(p + 1).ok())
+}
+
+/// A four-digit year between 1900 and 2199.
+pub(crate) fn year(word: &str) -> Option<i32> {
+    if word.len() != 4 || !word.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    word.parse::<i32>()
+        .ok()
+        .filter(|y| (1900..2200).contains(y))
+}
+
+/// A day of the month as written ("31", "31st", "1st"), 1..=31.
+pub(crate) fn day(word: &str) -> Option<u32> {
+    let digits = word
+        .strip_suffix("st")
+        .or_else(|| word.strip_suffix("nd"))
+        .or_else(|| word.strip_suffix("rd"))
+        .or_else(|| word.strip_suffix("th"))
+        .unwrap_or(word);
+    if digits.is_empty() || digits.len() > 2 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u32>().ok().filter(|d| (1..=31).contains(d))
+}
+
+/// An inspection period as written: "2018/19", "2021/22", "2023–25",
+/// "2023-2025", or a single year "2017". Returns the period as written.
+pub(crate) fn period(word: &str) -> Option<&str> {
+    if year(word).is_some() {
+        return Some(word);
+    }
+    let (first, rest) = split_period(word)?;
+    year(first)?;
+    let ok = (rest.len() == 2 || (rest.len() == 4 && year(rest).is_some()))
+        && rest.bytes().all(|b| b.is_ascii_digit());
+    ok.then_some(word)
+}
+
+/// Splits "2018/19" or "2023–25" at its separator.
+fn split_period(word: &str) -> Option<(&str, &str)> {
+    for separator in ['/', '–', '-', '—'] {
+        if let Some((a, b)) = word.split_once(separator) {
+            return Some((a, b));
+        }
+    }
+    None
+}
+
+/// The first year of a period ("2018/19" → 2018), if it has one.
+pub(crate) fn first_year(period: &str) -> Option<i32> {
+    let head = split_period(period).map_or(period, |(a, _)| a);
+    year(head)
+}
+
+/// Every period-like word of `text`, in order, as byte ranges.
+pub(crate) fn periods_in(text: &str) -> Vec<Word> {
+    words(text)
+        .into_iter()
+        .filter(|w| period(w.of(text)).is_some())
+        .collect()
+}
+
+/// A date written "31 March 2019", "31st March 2019" or "March 2019" starting
+/// at word `i` of `all`: returns (year, month, day if given, words used).
+pub(crate) fn date_at(text: &str, all: &[Word], i: usize) -> Option<(i32, u32, Option<u32>, usize)> {
+    let w = |k: usize| all.get(k).map(|w| w.of(text));
+    if let Some(d) = w(i).and_then(day) {
+        let m = w(i + 1).and_then(month)?;
+        let y = w(i + 2).and_then(year)?;
+        return Some((y, m, Some(d), 3));
+    }
+    let m = w(i).and_then(month)?;
+    let y = w(i + 1).and_then(year)?;
+    Some((y, m, None, 2))
+}
+
+/// Formats a date as "YYYY-MM" or "YYYY-MM-DD".
+pub(crate) fn iso(year: i32, month: u32, day: Option<u32>) -> String {
+    match day {
+        Some(d) => format!("{year:04}-{month:02}-{d:02}"),
+        None => format!("{year:04}-{month:02}"),
+    }
+}
+
+/// `text` with ASCII letters lowercased and curly apostrophes made straight,
+/// for matching phrases (not for offsets: ’ is three bytes, ' one).
+pub(crate) fn fold(text: &str) -> String {
+    text.to_ascii_lowercase().replace(['’', '‘'], "'")
+}
+
+/// Whether the first letter of `text` is lowercase.
+pub(crate) fn starts_lowercase(text: &str) -> bool {
+    text.chars()
+        .find(|c| c.is_alphanumeric())
+        .is_some_and(char::is_lowercase)
+}
+
+/// Whether `text` ends a sentence or clause: its last character, after closing
+/// quotes and brackets, is one of `. ! ? : ;`.
+pub(crate) fn ends_clause(text: &str) -> bool {
+    text.trim_end()
+        .trim_end_matches(['’', '”', '"', '\'', ')', ']'])
+        .ends_with(['.', '!', '?', ':', ';'])
+}
+
+/// `text` with its first character uppercased.
+pub(crate) fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// `text` with its first character lowercased (deadline clauses are quoted
+/// mid-sentence: "Within six months" → "within six months").
+pub(crate) fn decapitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(text: &str) -> Vec<&str> {
+        sentences(text).iter().map(|&(a, b)| &text[a..b]).collect()
+    }
+
+    #[test]
+    fn splits_sentences_but_not_numbers_or_abbreviations() {
+        assert_eq!(
+            split("It rose by 1.6 percent. We saw it, e.g. here. It has made these improvements."),
+            vec![
+                "It rose by 1.6 percent.",
+                "We saw it, e.g. here.",
+                "It has made these improvements."
+            ]
+        );
+        assert_eq!(split("Is it? (Yes.) done"), vec!["Is it?", "(Yes.) done"]);
+        assert_eq!(split("   "), Vec::<&str>::new());
+        assert_eq!(split("ending über. Ärger"), vec!["ending über.", "Ärger"]);
+    }
+
+    #[test]
+    fn reads_periods_and_dates() {
+        assert_eq!(period("2018/19"), Some("2018/19"));
+        assert_eq!(period("2023–25"), Some("2023–25"));
+        assert_eq!(period("2023-2025"), Some("2023-2025"));
+        assert_eq!(period("2017"), Some("2017"));
+        assert_eq!(period("20189"), None);
+        assert_eq!(period("2018/1"), None);
+        assert_eq!(first_year("2021/22"), Some(2021));
+        let text = "on 31st March 2019 and September 2019";
+        let all = words(text);
+        assert_eq!(date_at(text, &all, 1), Some((2019, 3, Some(31), 3)));
+        assert_eq!(date_at(text, &all, 5), Some((2019, 9, None, 2)));
+        assert_eq!(iso(2019, 9, None), "2019-09");
+    }
+
+    #[test]
+    fn words_strip_punctuation() {
+        let text = "(ARVs) respond, “quickly”.";
+        let got: Vec<&str> = words(text).iter().map(|w| w.of(text)).collect();
+        assert_eq!(got, vec!["ARVs", "respond", "quickly"]);
+    }
+}
