@@ -35,16 +35,19 @@ impl EventBatch {
         version: u64,
         payload: Payload,
     ) {
-        let event = closeout_bus::new_event(closeout_bus::EventMeta {
-            source_service: SOURCE_SERVICE,
-            organisation_id,
-            aggregate_type,
-            aggregate_id: &aggregate_id,
-            aggregate_version: version,
-            actor: &self.actor,
-            correlation_id: &self.correlation_id,
-            causation_id: &self.correlation_id,
-        }, payload);
+        let event = closeout_bus::new_event(
+            closeout_bus::EventMeta {
+                source_service: SOURCE_SERVICE,
+                organisation_id,
+                aggregate_type,
+                aggregate_id: &aggregate_id,
+                aggregate_version: version,
+                actor: &self.actor,
+                correlation_id: &self.correlation_id,
+                causation_id: &self.correlation_id,
+            },
+            payload,
+        );
         self.events.push(event);
     }
 

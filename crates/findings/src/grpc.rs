@@ -4,11 +4,11 @@
 use crate::error::FindingsError;
 use crate::events::EventBatch;
 use crate::import::{self, ImportPolicy};
-use closeout_service::paging::Page;
 use crate::record;
 use crate::store::{self, ChildFilter, check_organisation_filter, parse_id, parse_optional_id};
 use closeout_proto::{self as pb, findings_service_server::FindingsService};
 use closeout_service::caller;
+use closeout_service::paging::Page;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
@@ -50,7 +50,10 @@ type Reply<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
 impl FindingsService for FindingsApi {
-    async fn import_report(&self, request: Request<pb::ImportReportRequest>) -> Reply<pb::ImportReportResponse> {
+    async fn import_report(
+        &self,
+        request: Request<pb::ImportReportRequest>,
+    ) -> Reply<pb::ImportReportResponse> {
         let batch = inspectorate(&request)?;
         let request = request.into_inner();
         let report = import::parse_request(&request, &self.policy)?;
@@ -66,7 +69,10 @@ impl FindingsService for FindingsApi {
         Ok(Response::new(response))
     }
 
-    async fn parse_report(&self, request: Request<pb::ParseReportRequest>) -> Reply<pb::ParseReportResponse> {
+    async fn parse_report(
+        &self,
+        request: Request<pb::ParseReportRequest>,
+    ) -> Reply<pb::ParseReportResponse> {
         let request = request.into_inner();
         let as_import = pb::ImportReportRequest {
             text: request.text,
@@ -75,68 +81,121 @@ impl FindingsService for FindingsApi {
         };
         let mut violations = closeout_service::error::Violations::default();
         if as_import.text.len() > self.policy.max_report_bytes {
-            violations.add("text", format!("report is larger than the limit of {} bytes", self.policy.max_report_bytes));
+            violations.add(
+                "text",
+                format!(
+                    "report is larger than the limit of {} bytes",
+                    self.policy.max_report_bytes
+                ),
+            );
         } else if as_import.text.trim().is_empty() {
             violations.add("text", "must contain the report's text");
         }
         violations.into_result().map_err(FindingsError::from)?;
         let report = closeout_report::parse(&as_import.text)
             .map_err(|e| FindingsError::invalid("text", format!("not a readable report: {e}")))?;
-        Ok(Response::new(pb::ParseReportResponse { report: Some(report) }))
+        Ok(Response::new(pb::ParseReportResponse {
+            report: Some(report),
+        }))
     }
 
-    async fn get_organisation(&self, request: Request<pb::GetOrganisationRequest>) -> Reply<pb::GetOrganisationResponse> {
+    async fn get_organisation(
+        &self,
+        request: Request<pb::GetOrganisationRequest>,
+    ) -> Reply<pb::GetOrganisationResponse> {
         let id = request.into_inner().organisation_id;
         if id.is_empty() {
             return Err(FindingsError::invalid("organisation_id", "is required").into());
         }
         check_organisation_filter("organisation_id", &id)?;
         let organisation = store::get_organisation(&self.pool, &id).await?;
-        Ok(Response::new(pb::GetOrganisationResponse { organisation: Some(organisation) }))
+        Ok(Response::new(pb::GetOrganisationResponse {
+            organisation: Some(organisation),
+        }))
     }
 
-    async fn list_organisations(&self, request: Request<pb::ListOrganisationsRequest>) -> Reply<pb::ListOrganisationsResponse> {
+    async fn list_organisations(
+        &self,
+        request: Request<pb::ListOrganisationsRequest>,
+    ) -> Reply<pb::ListOrganisationsResponse> {
         let r = request.into_inner();
         let page = Page::parse(r.page_size, &r.page_token).map_err(FindingsError::from)?;
         if pb::OrganisationKind::try_from(r.kind).is_err() {
-            return Err(FindingsError::invalid("kind", format!("{} is not an organisation kind", r.kind)).into());
+            return Err(FindingsError::invalid(
+                "kind",
+                format!("{} is not an organisation kind", r.kind),
+            )
+            .into());
         }
-        let (organisations, next_page_token) = store::list_organisations(&self.pool, r.kind, page).await?;
-        Ok(Response::new(pb::ListOrganisationsResponse { organisations, next_page_token }))
+        let (organisations, next_page_token) =
+            store::list_organisations(&self.pool, r.kind, page).await?;
+        Ok(Response::new(pb::ListOrganisationsResponse {
+            organisations,
+            next_page_token,
+        }))
     }
 
-    async fn record_organisation(&self, request: Request<pb::RecordOrganisationRequest>) -> Reply<pb::RecordOrganisationResponse> {
+    async fn record_organisation(
+        &self,
+        request: Request<pb::RecordOrganisationRequest>,
+    ) -> Reply<pb::RecordOrganisationResponse> {
         let batch = inspectorate(&request)?;
-        Ok(Response::new(record::record_organisation(&self.pool, request.into_inner(), batch).await?))
+        Ok(Response::new(
+            record::record_organisation(&self.pool, request.into_inner(), batch).await?,
+        ))
     }
 
-    async fn get_inspection(&self, request: Request<pb::GetInspectionRequest>) -> Reply<pb::GetInspectionResponse> {
+    async fn get_inspection(
+        &self,
+        request: Request<pb::GetInspectionRequest>,
+    ) -> Reply<pb::GetInspectionResponse> {
         let id = parse_id("inspection_id", &request.into_inner().inspection_id)?;
         let inspection = store::get_inspection(&self.pool, id).await?;
-        Ok(Response::new(pb::GetInspectionResponse { inspection: Some(inspection) }))
+        Ok(Response::new(pb::GetInspectionResponse {
+            inspection: Some(inspection),
+        }))
     }
 
-    async fn list_inspections(&self, request: Request<pb::ListInspectionsRequest>) -> Reply<pb::ListInspectionsResponse> {
+    async fn list_inspections(
+        &self,
+        request: Request<pb::ListInspectionsRequest>,
+    ) -> Reply<pb::ListInspectionsResponse> {
         let r = request.into_inner();
         let page = Page::parse(r.page_size, &r.page_token).map_err(FindingsError::from)?;
         check_organisation_filter("organisation_id", &r.organisation_id)?;
         let (inspections, next_page_token) =
             store::list_inspections(&self.pool, &r.organisation_id, &r.programme, page).await?;
-        Ok(Response::new(pb::ListInspectionsResponse { inspections, next_page_token }))
+        Ok(Response::new(pb::ListInspectionsResponse {
+            inspections,
+            next_page_token,
+        }))
     }
 
-    async fn record_inspection(&self, request: Request<pb::RecordInspectionRequest>) -> Reply<pb::RecordInspectionResponse> {
+    async fn record_inspection(
+        &self,
+        request: Request<pb::RecordInspectionRequest>,
+    ) -> Reply<pb::RecordInspectionResponse> {
         let batch = inspectorate(&request)?;
-        Ok(Response::new(record::record_inspection(&self.pool, request.into_inner(), batch).await?))
+        Ok(Response::new(
+            record::record_inspection(&self.pool, request.into_inner(), batch).await?,
+        ))
     }
 
-    async fn get_judgment(&self, request: Request<pb::GetJudgmentRequest>) -> Reply<pb::GetJudgmentResponse> {
+    async fn get_judgment(
+        &self,
+        request: Request<pb::GetJudgmentRequest>,
+    ) -> Reply<pb::GetJudgmentResponse> {
         let id = parse_id("judgment_id", &request.into_inner().judgment_id)?;
         let judgment = store::get_judgment(&self.pool, id).await?;
-        Ok(Response::new(pb::GetJudgmentResponse { judgment: Some(judgment) }))
+        Ok(Response::new(pb::GetJudgmentResponse {
+            judgment: Some(judgment),
+        }))
     }
 
-    async fn list_judgments(&self, request: Request<pb::ListJudgmentsRequest>) -> Reply<pb::ListJudgmentsResponse> {
+    async fn list_judgments(
+        &self,
+        request: Request<pb::ListJudgmentsRequest>,
+    ) -> Reply<pb::ListJudgmentsResponse> {
         let r = request.into_inner();
         let page = Page::parse(r.page_size, &r.page_token).map_err(FindingsError::from)?;
         check_organisation_filter("organisation_id", &r.organisation_id)?;
@@ -149,16 +208,27 @@ impl FindingsService for FindingsApi {
             filter.text.push(("pillar", r.pillar.clone()));
         }
         let (judgments, next_page_token) = store::list_judgments(&self.pool, filter, page).await?;
-        Ok(Response::new(pb::ListJudgmentsResponse { judgments, next_page_token }))
+        Ok(Response::new(pb::ListJudgmentsResponse {
+            judgments,
+            next_page_token,
+        }))
     }
 
-    async fn get_finding(&self, request: Request<pb::GetFindingRequest>) -> Reply<pb::GetFindingResponse> {
+    async fn get_finding(
+        &self,
+        request: Request<pb::GetFindingRequest>,
+    ) -> Reply<pb::GetFindingResponse> {
         let id = parse_id("finding_id", &request.into_inner().finding_id)?;
         let finding = store::get_finding(&self.pool, id).await?;
-        Ok(Response::new(pb::GetFindingResponse { finding: Some(finding) }))
+        Ok(Response::new(pb::GetFindingResponse {
+            finding: Some(finding),
+        }))
     }
 
-    async fn list_findings(&self, request: Request<pb::ListFindingsRequest>) -> Reply<pb::ListFindingsResponse> {
+    async fn list_findings(
+        &self,
+        request: Request<pb::ListFindingsRequest>,
+    ) -> Reply<pb::ListFindingsResponse> {
         let r = request.into_inner();
         let page = Page::parse(r.page_size, &r.page_token).map_err(FindingsError::from)?;
         check_organisation_filter("organisation_id", &r.organisation_id)?;
@@ -170,27 +240,49 @@ impl FindingsService for FindingsApi {
         match pb::FindingKind::try_from(r.kind) {
             Ok(pb::FindingKind::Unspecified) => {}
             Ok(kind) => filter.number.push(("kind", kind as i16)),
-            Err(_) => return Err(FindingsError::invalid("kind", format!("{} is not a finding kind", r.kind)).into()),
+            Err(_) => {
+                return Err(FindingsError::invalid(
+                    "kind",
+                    format!("{} is not a finding kind", r.kind),
+                )
+                .into());
+            }
         }
         if !r.pillar.is_empty() {
             filter.text.push(("pillar", r.pillar.clone()));
         }
         let (findings, next_page_token) = store::list_findings(&self.pool, filter, page).await?;
-        Ok(Response::new(pb::ListFindingsResponse { findings, next_page_token }))
+        Ok(Response::new(pb::ListFindingsResponse {
+            findings,
+            next_page_token,
+        }))
     }
 
-    async fn record_finding(&self, request: Request<pb::RecordFindingRequest>) -> Reply<pb::RecordFindingResponse> {
+    async fn record_finding(
+        &self,
+        request: Request<pb::RecordFindingRequest>,
+    ) -> Reply<pb::RecordFindingResponse> {
         let batch = inspectorate(&request)?;
-        Ok(Response::new(record::record_finding(&self.pool, request.into_inner(), batch).await?))
+        Ok(Response::new(
+            record::record_finding(&self.pool, request.into_inner(), batch).await?,
+        ))
     }
 
-    async fn get_follow_up(&self, request: Request<pb::GetFollowUpRequest>) -> Reply<pb::GetFollowUpResponse> {
+    async fn get_follow_up(
+        &self,
+        request: Request<pb::GetFollowUpRequest>,
+    ) -> Reply<pb::GetFollowUpResponse> {
         let id = parse_id("follow_up_id", &request.into_inner().follow_up_id)?;
         let follow_up = store::get_follow_up(&self.pool, id).await?;
-        Ok(Response::new(pb::GetFollowUpResponse { follow_up: Some(follow_up) }))
+        Ok(Response::new(pb::GetFollowUpResponse {
+            follow_up: Some(follow_up),
+        }))
     }
 
-    async fn list_follow_ups(&self, request: Request<pb::ListFollowUpsRequest>) -> Reply<pb::ListFollowUpsResponse> {
+    async fn list_follow_ups(
+        &self,
+        request: Request<pb::ListFollowUpsRequest>,
+    ) -> Reply<pb::ListFollowUpsResponse> {
         let r = request.into_inner();
         let page = Page::parse(r.page_size, &r.page_token).map_err(FindingsError::from)?;
         check_organisation_filter("organisation_id", &r.organisation_id)?;
@@ -202,19 +294,37 @@ impl FindingsService for FindingsApi {
         match pb::FollowUpOutcome::try_from(r.outcome) {
             Ok(pb::FollowUpOutcome::Unspecified) => {}
             Ok(outcome) => filter.number.push(("outcome", outcome as i16)),
-            Err(_) => return Err(FindingsError::invalid("outcome", format!("{} is not a follow-up outcome", r.outcome)).into()),
+            Err(_) => {
+                return Err(FindingsError::invalid(
+                    "outcome",
+                    format!("{} is not a follow-up outcome", r.outcome),
+                )
+                .into());
+            }
         }
-        let (follow_ups, next_page_token) = store::list_follow_ups(&self.pool, filter, page).await?;
-        Ok(Response::new(pb::ListFollowUpsResponse { follow_ups, next_page_token }))
+        let (follow_ups, next_page_token) =
+            store::list_follow_ups(&self.pool, filter, page).await?;
+        Ok(Response::new(pb::ListFollowUpsResponse {
+            follow_ups,
+            next_page_token,
+        }))
     }
 
-    async fn get_indicator(&self, request: Request<pb::GetIndicatorRequest>) -> Reply<pb::GetIndicatorResponse> {
+    async fn get_indicator(
+        &self,
+        request: Request<pb::GetIndicatorRequest>,
+    ) -> Reply<pb::GetIndicatorResponse> {
         let id = parse_id("indicator_id", &request.into_inner().indicator_id)?;
         let indicator = store::get_indicator(&self.pool, id).await?;
-        Ok(Response::new(pb::GetIndicatorResponse { indicator: Some(indicator) }))
+        Ok(Response::new(pb::GetIndicatorResponse {
+            indicator: Some(indicator),
+        }))
     }
 
-    async fn list_indicators(&self, request: Request<pb::ListIndicatorsRequest>) -> Reply<pb::ListIndicatorsResponse> {
+    async fn list_indicators(
+        &self,
+        request: Request<pb::ListIndicatorsRequest>,
+    ) -> Reply<pb::ListIndicatorsResponse> {
         let r = request.into_inner();
         let page = Page::parse(r.page_size, &r.page_token).map_err(FindingsError::from)?;
         check_organisation_filter("organisation_id", &r.organisation_id)?;
@@ -226,7 +336,11 @@ impl FindingsService for FindingsApi {
         if !r.measure.is_empty() {
             filter.text.push(("measure", r.measure.clone()));
         }
-        let (indicators, next_page_token) = store::list_indicators(&self.pool, filter, page).await?;
-        Ok(Response::new(pb::ListIndicatorsResponse { indicators, next_page_token }))
+        let (indicators, next_page_token) =
+            store::list_indicators(&self.pool, filter, page).await?;
+        Ok(Response::new(pb::ListIndicatorsResponse {
+            indicators,
+            next_page_token,
+        }))
     }
 }

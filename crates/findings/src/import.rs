@@ -185,8 +185,16 @@ pub async fn import(
                 insert_judgment(&mut tx, &context, ordinal, judgment, &mut batch).await?;
             }
             for (ordinal, finding) in report.findings.iter().enumerate() {
-                insert_finding(&mut tx, &context, ordinal, finding, &mut parents, None, &mut batch)
-                    .await?;
+                insert_finding(
+                    &mut tx,
+                    &context,
+                    ordinal,
+                    finding,
+                    &mut parents,
+                    None,
+                    &mut batch,
+                )
+                .await?;
             }
             for (ordinal, follow_up) in report.follow_ups.iter().enumerate() {
                 insert_follow_up(&mut tx, &context, ordinal, follow_up, &mut batch).await?;
@@ -222,7 +230,12 @@ struct Context {
 }
 
 impl Context {
-    fn new(id: Uuid, organisation_id: &str, inspection: &pb::ParsedInspection, version: u64) -> Self {
+    fn new(
+        id: Uuid,
+        organisation_id: &str,
+        inspection: &pb::ParsedInspection,
+        version: u64,
+    ) -> Self {
         Context {
             id,
             organisation_id: organisation_id.to_string(),
@@ -233,7 +246,11 @@ impl Context {
     }
 }
 
-fn published_event(context: &Context, report: &pb::ParsedReport, sha: &str) -> pb::InspectionPublished {
+fn published_event(
+    context: &Context,
+    report: &pb::ParsedReport,
+    sha: &str,
+) -> pb::InspectionPublished {
     let inspection = report.inspection.clone().unwrap_or_default();
     pb::InspectionPublished {
         inspection_id: context.id.to_string(),
@@ -403,7 +420,9 @@ pub fn due_date_of(deadline: &str, published: &str) -> Option<chrono::NaiveDate>
         return None;
     }
     let published = closeout_domain::PublishedDate::parse(published).ok()?;
-    closeout_domain::due_date(deadline, published).ok().flatten()
+    closeout_domain::due_date(deadline, published)
+        .ok()
+        .flatten()
 }
 
 async fn insert_finding(
@@ -633,7 +652,12 @@ async fn replace(
 
     let mut parents = HashMap::new();
     for (ordinal, f) in report.findings.iter().enumerate() {
-        let key = (f.kind as i16, f.pillar.clone(), f.question.clone(), f.text.clone());
+        let key = (
+            f.kind as i16,
+            f.pillar.clone(),
+            f.question.clone(),
+            f.text.clone(),
+        );
         let kept = old_by_key.remove(&key);
         if kept.is_none() {
             differences.push(format!("finding added: {}", f.text));

@@ -18,6 +18,7 @@ pub mod store;
 use clap::Parser;
 use closeout_proto::findings_service_server::FindingsServiceServer;
 use closeout_service::CommonConfig;
+use closeout_service::metrics_http::{self, Registry, RpcMetricsLayer};
 use sqlx::postgres::PgPoolOptions;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -33,10 +34,21 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Configuration of `closeout-findings`.
 #[derive(Clone, Debug, Parser)]
-#[command(name = "closeout-findings", version, about = "Closeout findings service")]
+#[command(
+    name = "closeout-findings",
+    version,
+    about = "Closeout findings service"
+)]
 pub struct FindingsConfig {
     #[command(flatten)]
     pub common: CommonConfig,
+    /// Address of the Prometheus text endpoint (`GET /metrics`).
+    #[arg(
+        long,
+        env = "CLOSEOUT_METRICS_HTTP_ADDR",
+        default_value = "0.0.0.0:9091"
+    )]
+    pub metrics_http_addr: SocketAddr,
     /// Largest report ImportReport accepts, in bytes.
     #[arg(long, env = "CLOSEOUT_MAX_REPORT_BYTES", default_value_t = 5 * 1024 * 1024)]
     pub max_report_bytes: usize,
@@ -66,6 +78,8 @@ pub enum StartError {
 pub struct RunningFindings {
     /// The address gRPC listens on (the real port when 0 was asked).
     pub addr: SocketAddr,
+    /// The address of the Prometheus endpoint.
+    pub metrics_http_addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), StartError>>,
 }
@@ -122,13 +136,26 @@ pub async fn start(
     bus.ensure_stream().await?;
     let relay = closeout_bus::Relay::spawn(pool.clone(), bus.clone(), Default::default());
 
+    let registry = Registry::new();
+    closeout_service::bus_metrics::watch_outbox(&registry, pool.clone());
+    closeout_service::bus_metrics::watch_relay(&registry, relay.stats());
+    let prometheus = metrics_http::serve(config.metrics_http_addr, registry.clone())
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.metrics_http_addr,
+            source,
+        })?;
+    let metrics_http_addr = prometheus.addr;
+
     let addr = common
         .grpc_addr
         .unwrap_or_else(|| DEFAULT_GRPC_ADDR.parse().expect("constant address parses"));
     let listener = closeout_service::server::bind(addr)
         .await
         .map_err(|source| StartError::Bind { addr, source })?;
-    let local = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })?;
 
     let (reporter, health) = tonic_health::server::health_reporter();
     let health_pool = pool.clone();
@@ -170,6 +197,7 @@ pub async fn start(
         };
         tracing::info!(addr = %local, "findings service listening");
         let served = tonic::transport::Server::builder()
+            .layer(RpcMetricsLayer::new(registry))
             .add_service(health)
             .add_service(reflection)
             .add_service(service)
@@ -179,11 +207,13 @@ pub async fn start(
         // In-flight calls are done; publish what they committed.
         relay.drain_and_stop(Duration::from_secs(10)).await;
         pool.close().await;
+        prometheus.stop();
         tracing::info!("findings service stopped");
         served.map_err(StartError::from)
     });
     Ok(RunningFindings {
         addr: local,
+        metrics_http_addr,
         shutdown: Some(shutdown_tx),
         task,
     })

@@ -20,7 +20,10 @@ fn check_text(v: &mut Violations, field: &str, value: &str, required: bool, max:
         v.add(field, "is required");
     } else if value.chars().count() > max {
         v.add(field, format!("must be at most {max} characters"));
-    } else if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    } else if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         v.add(field, "must not contain control characters");
     }
 }
@@ -28,7 +31,10 @@ fn check_text(v: &mut Violations, field: &str, value: &str, required: bool, max:
 /// Checks a "YYYY-MM" or "YYYY-MM-DD" publication date.
 fn check_published(v: &mut Violations, field: &str, value: &str) {
     if closeout_domain::PublishedDate::parse(value).is_err() {
-        v.add(field, format!("{value:?} is not a date (YYYY-MM or YYYY-MM-DD)"));
+        v.add(
+            field,
+            format!("{value:?} is not a date (YYYY-MM or YYYY-MM-DD)"),
+        );
     }
 }
 
@@ -48,7 +54,13 @@ pub async fn record_organisation(
             ),
         );
     }
-    check_text(&mut v, "organisation.name", &organisation.name, true, MAX_NAME);
+    check_text(
+        &mut v,
+        "organisation.name",
+        &organisation.name,
+        true,
+        MAX_NAME,
+    );
     if !matches!(
         pb::OrganisationKind::try_from(organisation.kind),
         Ok(pb::OrganisationKind::PoliceForce | pb::OrganisationKind::FireAndRescueService)
@@ -204,7 +216,10 @@ pub async fn record_finding(
         }
     }
     if !request.parent_finding_id.is_empty() && kind != pb::FindingKind::Recommendation {
-        v.add("parent_finding_id", "only a recommendation has a cause of concern");
+        v.add(
+            "parent_finding_id",
+            "only a recommendation has a cause of concern",
+        );
     }
     v.into_result()?;
     let inspection_id = inspection_id?;

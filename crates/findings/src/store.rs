@@ -4,8 +4,8 @@
 //! that also append events to the outbox.
 
 use crate::error::FindingsError;
-use closeout_service::paging::Page;
 use closeout_proto as pb;
+use closeout_service::paging::Page;
 use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -249,10 +249,7 @@ pub fn check_organisation_filter(field: &str, value: &str) -> Result<(), Finding
     }
 }
 
-pub async fn get_organisation(
-    pool: &PgPool,
-    id: &str,
-) -> Result<pb::Organisation, FindingsError> {
+pub async fn get_organisation(pool: &PgPool, id: &str) -> Result<pb::Organisation, FindingsError> {
     sqlx::query_as::<_, OrganisationRow>(
         "SELECT id, name, kind, most_similar_group FROM organisations WHERE id = $1",
     )
@@ -333,8 +330,9 @@ async fn list_children<T>(
 where
     T: for<'r> FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
 {
-    let mut query: QueryBuilder<Postgres> =
-        QueryBuilder::new(format!("SELECT {columns} FROM {table} t JOIN inspections i ON i.id = t.inspection_id WHERE true"));
+    let mut query: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+        "SELECT {columns} FROM {table} t JOIN inspections i ON i.id = t.inspection_id WHERE true"
+    ));
     if !filter.organisation_id.is_empty() {
         query
             .push(" AND t.organisation_id = ")
@@ -344,14 +342,10 @@ where
         query.push(" AND t.inspection_id = ").push_bind(id);
     }
     for (column, value) in filter.text {
-        query
-            .push(format!(" AND t.{column} = "))
-            .push_bind(value);
+        query.push(format!(" AND t.{column} = ")).push_bind(value);
     }
     for (column, value) in filter.number {
-        query
-            .push(format!(" AND t.{column} = "))
-            .push_bind(value);
+        query.push(format!(" AND t.{column} = ")).push_bind(value);
     }
     query
         .push(" ORDER BY i.published, i.id, t.ordinal LIMIT ")

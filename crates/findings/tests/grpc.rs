@@ -47,6 +47,7 @@ impl Harness {
                 database_max_connections: 5,
                 log_format: LogFormat::Text,
             },
+            metrics_http_addr: "127.0.0.1:0".parse().unwrap(),
             max_report_bytes,
         };
         let running = start(config, std::future::pending()).await.unwrap();
@@ -187,7 +188,11 @@ async fn imports_the_sample_reads_it_back_and_announces_each_change_once() {
         .unwrap();
     assert_eq!(organisation.name, "Hertfordshire Constabulary");
     assert_eq!(organisation.most_similar_group.len(), 7);
-    assert!(organisation.most_similar_group.contains(&"thames-valley".to_string()));
+    assert!(
+        organisation
+            .most_similar_group
+            .contains(&"thames-valley".to_string())
+    );
 
     let findings = h
         .client
@@ -330,8 +335,8 @@ async fn imports_the_sample_reads_it_back_and_announces_each_change_once() {
     assert_eq!(by_type["closeout.v1.JudgmentRecorded"], 13);
     assert_eq!(by_type["closeout.v1.InspectionPublished"], 1);
     // The inspection is announced after its contents.
-    let last = DynamicMessage::decode(envelope_type, messages.last().unwrap().payload.clone())
-        .unwrap();
+    let last =
+        DynamicMessage::decode(envelope_type, messages.last().unwrap().payload.clone()).unwrap();
     assert_eq!(
         last.get_field_by_name("event_type").unwrap().as_str(),
         Some("closeout.v1.InspectionPublished")
@@ -568,15 +573,24 @@ async fn replacing_a_document_records_and_announces_only_the_differences() {
         })
         .collect();
     assert_eq!(
-        types.iter().filter(|t| t.ends_with("FindingRecorded")).count(),
+        types
+            .iter()
+            .filter(|t| t.ends_with("FindingRecorded"))
+            .count(),
         1
     );
     assert_eq!(
-        types.iter().filter(|t| t.ends_with("FindingWithdrawn")).count(),
+        types
+            .iter()
+            .filter(|t| t.ends_with("FindingWithdrawn"))
+            .count(),
         1
     );
     assert_eq!(
-        types.iter().filter(|t| t.ends_with("InspectionReplaced")).count(),
+        types
+            .iter()
+            .filter(|t| t.ends_with("InspectionReplaced"))
+            .count(),
         1
     );
     h.stop().await;

@@ -108,7 +108,10 @@ fn main() {
         std::process::exit(1);
     }
     if parse.median > BUDGET {
-        eprintln!("parse median {:?} is over the {:?} budget", parse.median, BUDGET);
+        eprintln!(
+            "parse median {:?} is over the {:?} budget",
+            parse.median, BUDGET
+        );
         std::process::exit(1);
     }
 }

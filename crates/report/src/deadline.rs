@@ -9,11 +9,30 @@
 use crate::text::{self, Word};
 
 const NUMBER_WORDS: &[&str] = &[
-    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-    "twelve", "eighteen", "twenty", "twenty-four", "thirty", "sixty", "ninety", "a",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "eighteen",
+    "twenty",
+    "twenty-four",
+    "thirty",
+    "sixty",
+    "ninety",
+    "a",
 ];
 
-const UNITS: &[&str] = &["day", "days", "week", "weeks", "month", "months", "year", "years"];
+const UNITS: &[&str] = &[
+    "day", "days", "week", "weeks", "month", "months", "year", "years",
+];
 
 /// The first deadline clause in `text`, if any.
 pub(crate) fn find(text: &str) -> Option<String> {
@@ -25,7 +44,9 @@ pub(crate) fn find(text: &str) -> Option<String> {
             "immediately" => Some(i),
             "within" => within(text, &all, i),
             "by" => by(text, &all, i + 1),
-            "no" if lower(i + 1).as_deref() == Some("later") && lower(i + 2).as_deref() == Some("than") => {
+            "no" if lower(i + 1).as_deref() == Some("later")
+                && lower(i + 2).as_deref() == Some("than") =>
+            {
                 by(text, &all, i + 3)
             }
             _ => None,
@@ -59,7 +80,10 @@ fn within(text: &str, all: &[Word], i: usize) -> Option<usize> {
 /// word.
 fn by(text: &str, all: &[Word], k: usize) -> Option<usize> {
     let lower = |j: usize| all.get(j).map(|w| w.of(text).to_ascii_lowercase());
-    let k = if lower(k).as_deref() == Some("the") && lower(k + 1).as_deref() == Some("end") && lower(k + 2).as_deref() == Some("of") {
+    let k = if lower(k).as_deref() == Some("the")
+        && lower(k + 1).as_deref() == Some("end")
+        && lower(k + 2).as_deref() == Some("of")
+    {
         k + 3
     } else {
         k
@@ -74,7 +98,10 @@ mod tests {
 
     #[test]
     fn clauses() {
-        assert_eq!(find("Within six months, the force should:").as_deref(), Some("within six months"));
+        assert_eq!(
+            find("Within six months, the force should:").as_deref(),
+            Some("within six months")
+        );
         assert_eq!(
             find("The force should immediately review its vetting.").as_deref(),
             Some("immediately")
@@ -83,7 +110,10 @@ mod tests {
             find("publish the analysis and the action by July 2018.").as_deref(),
             Some("by July 2018")
         );
-        assert_eq!(find("By 31 March 2020, all forces should:").as_deref(), Some("by 31 March 2020"));
+        assert_eq!(
+            find("By 31 March 2020, all forces should:").as_deref(),
+            Some("by 31 March 2020")
+        );
         assert_eq!(
             find("by the end of March 2020, the force should").as_deref(),
             Some("by the end of March 2020")
@@ -92,8 +122,14 @@ mod tests {
             find("within the next 3 months the force should").as_deref(),
             Some("within the next 3 months")
         );
-        assert_eq!(find("no later than 30 June 2022.").as_deref(), Some("no later than 30 June 2022"));
-        assert_eq!(find("The force should improve by working with partners."), None);
+        assert_eq!(
+            find("no later than 30 June 2022.").as_deref(),
+            Some("no later than 30 June 2022")
+        );
+        assert_eq!(
+            find("The force should improve by working with partners."),
+            None
+        );
         assert_eq!(find("within reason"), None);
     }
 }

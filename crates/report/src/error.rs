@@ -18,8 +18,8 @@ pub enum ParseError {
     /// Text, but nothing in it looks like an inspection report.
     #[error(
         "not an inspection report: found {found}; expected at least two of an inspected \
-         organisation, an inspection programme and period, graded judgments, findings or \
-         follow-up statements"
+         organisation, an inspection programme, graded judgments, and findings or follow-up \
+         statements"
     )]
     NotAReport { found: String },
 }

@@ -83,7 +83,8 @@ pub(crate) fn extract(units: &[Unit], outline: &Outline) -> Extracted {
                     ));
                 }
                 for item in items {
-                    out.findings.push(finding(FindingKind::AreaForImprovement, &item, "", outline));
+                    out.findings
+                        .push(finding(FindingKind::AreaForImprovement, &item, "", outline));
                 }
                 i = next.max(i + 1);
             }
@@ -99,7 +100,8 @@ pub(crate) fn extract(units: &[Unit], outline: &Outline) -> Extracted {
                     ));
                 }
                 for item in items {
-                    out.findings.push(finding(FindingKind::Recommendation, &item, "", outline));
+                    out.findings
+                        .push(finding(FindingKind::Recommendation, &item, "", outline));
                 }
                 i = next.max(i + 1);
             }
@@ -112,7 +114,12 @@ pub(crate) fn extract(units: &[Unit], outline: &Outline) -> Extracted {
                     ));
                 }
                 for item in items {
-                    out.findings.push(finding(FindingKind::NationalRecommendation, &item, "", outline));
+                    out.findings.push(finding(
+                        FindingKind::NationalRecommendation,
+                        &item,
+                        "",
+                        outline,
+                    ));
                 }
                 i = next.max(i + 1);
             }
@@ -126,7 +133,8 @@ pub(crate) fn extract(units: &[Unit], outline: &Outline) -> Extracted {
                         last_line: last,
                         deadline: String::new(),
                     };
-                    out.findings.push(finding(FindingKind::NoteworthyPractice, &item, "", outline));
+                    out.findings
+                        .push(finding(FindingKind::NoteworthyPractice, &item, "", outline));
                 }
                 i = next.max(i + 1);
             }
@@ -134,12 +142,22 @@ pub(crate) fn extract(units: &[Unit], outline: &Outline) -> Extracted {
                 if text::ends_clause(&unit.text) && unit.text.trim_end().ends_with(':') {
                     let (items, next) = list(units, i);
                     for item in items {
-                        out.findings.push(finding(FindingKind::NationalRecommendation, &item, "", outline));
+                        out.findings.push(finding(
+                            FindingKind::NationalRecommendation,
+                            &item,
+                            "",
+                            outline,
+                        ));
                     }
                     i = next.max(i + 1);
                 } else {
                     let item = item_of(units, i, deadline::find(&unit.text).unwrap_or_default());
-                    out.findings.push(finding(FindingKind::NationalRecommendation, &item, "", outline));
+                    out.findings.push(finding(
+                        FindingKind::NationalRecommendation,
+                        &item,
+                        "",
+                        outline,
+                    ));
                     i += 1;
                 }
             }
@@ -151,7 +169,12 @@ pub(crate) fn extract(units: &[Unit], outline: &Outline) -> Extracted {
 
 /// Reads a cause of concern at `heading` and its recommendations; returns the
 /// index after them.
-fn cause_of_concern(units: &[Unit], heading: usize, outline: &Outline, out: &mut Extracted) -> usize {
+fn cause_of_concern(
+    units: &[Unit],
+    heading: usize,
+    outline: &Outline,
+    out: &mut Extracted,
+) -> usize {
     let line = units.get(heading).map_or(0, |u| u.first_line);
     let (text, first, last, next) = paragraphs(units, heading + 1, true);
     if text.is_empty() {
@@ -170,7 +193,8 @@ fn cause_of_concern(units: &[Unit], heading: usize, outline: &Outline, out: &mut
         last_line: last,
         deadline: String::new(),
     };
-    out.findings.push(finding(FindingKind::CauseOfConcern, &cause, "", outline));
+    out.findings
+        .push(finding(FindingKind::CauseOfConcern, &cause, "", outline));
     let recommendations_at = match units.get(next) {
         Some(u) if section_of(u) == Some(Section::Recommendations) => Some(next + 1),
         Some(u) if is_introduction(&u.text) => Some(next),
@@ -189,7 +213,8 @@ fn cause_of_concern(units: &[Unit], heading: usize, outline: &Outline, out: &mut
         ));
     }
     for item in items {
-        out.findings.push(finding(FindingKind::Recommendation, &item, &text, outline));
+        out.findings
+            .push(finding(FindingKind::Recommendation, &item, &text, outline));
     }
     after.max(start)
 }
@@ -249,9 +274,14 @@ fn section_of(unit: &Unit) -> Option<Section> {
 fn is_present_national(text: &str) -> bool {
     let lower = fold(text);
     lower.starts_with("we recommend that")
-        && ["all forces", "every force", "all chief constables", "all fire and rescue services"]
-            .iter()
-            .any(|w| lower.contains(w))
+        && [
+            "all forces",
+            "every force",
+            "all chief constables",
+            "all fire and rescue services",
+        ]
+        .iter()
+        .any(|w| lower.contains(w))
 }
 
 /// A sentence that introduces a list of recommendations ("Within six months,
@@ -273,7 +303,9 @@ fn is_directive(text: &str) -> bool {
 /// "We did not identify any causes of concern."
 fn is_none_statement(text: &str) -> bool {
     let lower = fold(text);
-    lower.starts_with("none") || lower.contains("did not identify any") || lower.contains("no causes of concern")
+    lower.starts_with("none")
+        || lower.contains("did not identify any")
+        || lower.contains("no causes of concern")
 }
 
 /// Reads list items from `from` (see the module documentation); returns them
@@ -285,7 +317,10 @@ fn list(units: &[Unit], from: usize) -> (Vec<Item>, usize) {
     let mut intro_seen = false;
     let mut j = from;
     while let Some(unit) = units.get(j) {
-        if unit.kind == Kind::Row || unit.grade.is_some() || (j > from && section_of(unit).is_some()) {
+        if unit.kind == Kind::Row
+            || unit.grade.is_some()
+            || (j > from && section_of(unit).is_some())
+        {
             break;
         }
         let is_item = match unit.kind {
@@ -340,7 +375,11 @@ fn finish_group(group: &mut [Item], had_intro_deadline: bool) {
 /// The prose units from `from` up to a heading, grade, table, section title or
 /// (when `stop_at_introduction`) a list introduction, joined by a space:
 /// (text, first line, last line, next index).
-fn paragraphs(units: &[Unit], from: usize, stop_at_introduction: bool) -> (String, u32, u32, usize) {
+fn paragraphs(
+    units: &[Unit],
+    from: usize,
+    stop_at_introduction: bool,
+) -> (String, u32, u32, usize) {
     let mut text = String::new();
     let (mut first, mut last) = (0, 0);
     let mut j = from;
@@ -375,10 +414,16 @@ mod tests {
         assert!(is_directive("The force needs to develop a cyber strategy."));
         assert!(!is_directive("We set out our detailed findings below."));
         assert!(is_introduction("Within six months, the force should:"));
-        assert!(is_introduction("To address this cause of concern, we recommend that the force:"));
+        assert!(is_introduction(
+            "To address this cause of concern, we recommend that the force:"
+        ));
         assert!(!is_introduction("The force should act."));
-        assert!(is_present_national("We recommend that all forces should, by 31 March 2020:"));
-        assert!(!is_present_national("In our 2017 legitimacy report, we recommended that all forces should:"));
+        assert!(is_present_national(
+            "We recommend that all forces should, by 31 March 2020:"
+        ));
+        assert!(!is_present_national(
+            "In our 2017 legitimacy report, we recommended that all forces should:"
+        ));
     }
 
     #[test]

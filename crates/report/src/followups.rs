@@ -177,15 +177,24 @@ struct Trigger {
 /// The trigger a sentence holds, if it refers back to an earlier item.
 fn trigger(sentence: &str) -> Option<Trigger> {
     let all = text::words(sentence);
-    let words: Vec<String> = all.iter().map(|w| w.of(sentence).to_ascii_lowercase()).collect();
+    let words: Vec<String> = all
+        .iter()
+        .map(|w| w.of(sentence).to_ascii_lowercase())
+        .collect();
     let w = |k: usize| words.get(k).map_or("", String::as_str);
     let first_two = (w(0), w(1));
 
     // "This was an area for improvement in 2017"
-    if matches!(first_two, ("this", "was") | ("these", "were") | ("this", "had"))
-        && ["area for improvement", "areas for improvement", "cause of concern"]
-            .iter()
-            .any(|p| fold(sentence).contains(p))
+    if matches!(
+        first_two,
+        ("this", "was") | ("these", "were") | ("this", "had")
+    ) && [
+        "area for improvement",
+        "areas for improvement",
+        "cause of concern",
+    ]
+    .iter()
+    .any(|p| fold(sentence).contains(p))
     {
         let (period, report) = named_report(sentence, &all, &words)
             .or_else(|| first_period(sentence, &all).map(|p| (p, String::new())))?;
@@ -244,13 +253,23 @@ fn trigger(sentence: &str) -> Option<Trigger> {
         if w(k) != "in" || w(k + 1) != "our" {
             continue;
         }
-        let Some(period) = all.get(k + 2).map(|x| x.of(sentence)).filter(|p| text::period(p).is_some()) else {
+        let Some(period) = all
+            .get(k + 2)
+            .map(|x| x.of(sentence))
+            .filter(|p| text::period(p).is_some())
+        else {
             continue;
         };
-        let Some(end) = (k + 3..words.len().min(k + 10)).find(|&j| matches!(w(j), "report" | "inspection")) else {
+        let Some(end) =
+            (k + 3..words.len().min(k + 10)).find(|&j| matches!(w(j), "report" | "inspection"))
+        else {
             continue;
         };
-        let after = if w(end + 1) == "report" { end + 2 } else { end + 1 };
+        let after = if w(end + 1) == "report" {
+            end + 2
+        } else {
+            end + 1
+        };
         let referring = w(after) == "we" && REFERRING_VERBS.contains(&w(after + 1));
         let as_item = {
             let before = fold(sentence.get(..all[k].start).unwrap_or(""));
@@ -278,8 +297,12 @@ fn named_report(sentence: &str, all: &[Word], words: &[String]) -> Option<(Strin
         if w(k) != "in" || w(k + 1) != "our" {
             return None;
         }
-        let period = all.get(k + 2).map(|x| x.of(sentence)).filter(|p| text::period(p).is_some())?;
-        let end = (k + 3..words.len().min(k + 10)).find(|&j| matches!(w(j), "report" | "inspection"))?;
+        let period = all
+            .get(k + 2)
+            .map(|x| x.of(sentence))
+            .filter(|p| text::period(p).is_some())?;
+        let end =
+            (k + 3..words.len().min(k + 10)).find(|&j| matches!(w(j), "report" | "inspection"))?;
         Some((period.to_string(), report_name(sentence, &all[k + 3..end])))
     })
 }
@@ -306,7 +329,12 @@ fn report_name(sentence: &str, words: &[Word]) -> String {
 type Pos = (usize, usize);
 
 /// Extracts every follow-up statement (see the module documentation).
-pub(crate) fn extract(units: &[Unit], outline: &Outline, period: &str, published: &str) -> Vec<ParsedFollowUp> {
+pub(crate) fn extract(
+    units: &[Unit],
+    outline: &Outline,
+    period: &str,
+    published: &str,
+) -> Vec<ParsedFollowUp> {
     let sentences: Vec<Vec<(usize, usize)>> = units
         .iter()
         .enumerate()
@@ -344,7 +372,11 @@ pub(crate) fn extract(units: &[Unit], outline: &Outline, period: &str, published
                     Some((end, outcome)) => ((u, s), end, outcome),
                     None => {
                         let own = classify(sentence((u, s)));
-                        let end = if own.is_some() { (u, s) } else { (u, sentences[u].len() - 1) };
+                        let end = if own.is_some() {
+                            (u, s)
+                        } else {
+                            (u, sentences[u].len() - 1)
+                        };
                         ((u, s), end, own.unwrap_or(FollowUpOutcome::Unclear))
                     }
                 }
@@ -354,7 +386,11 @@ pub(crate) fn extract(units: &[Unit], outline: &Outline, period: &str, published
             } else {
                 found.report.clone()
             };
-            let referenced_period = if found.last_year { last_year.clone() } else { found.period.clone() };
+            let referenced_period = if found.last_year {
+                last_year.clone()
+            } else {
+                found.period.clone()
+            };
             out.push(ParsedFollowUp {
                 referenced_period,
                 referenced_report: report,
@@ -372,19 +408,29 @@ pub(crate) fn extract(units: &[Unit], outline: &Outline, period: &str, published
 }
 
 /// The sentence before `pos`, in the same paragraph or the paragraph before.
-fn previous_sentence(sentences: &[Vec<(usize, usize)>], units: &[Unit], (u, s): Pos) -> Option<Pos> {
+fn previous_sentence(
+    sentences: &[Vec<(usize, usize)>],
+    units: &[Unit],
+    (u, s): Pos,
+) -> Option<Pos> {
     if s > 0 {
         return Some((u, s - 1));
     }
     let previous = u.checked_sub(1)?;
-    let ok = units.get(previous).is_some_and(|p| p.kind == Kind::Text && !p.is_heading());
+    let ok = units
+        .get(previous)
+        .is_some_and(|p| p.kind == Kind::Text && !p.is_heading());
     let count = sentences.get(previous).map_or(0, Vec::len);
     (ok && count > 0).then(|| (previous, count - 1))
 }
 
 /// The first sentence after `start` that states an outcome (see the module
 /// documentation), with the outcome.
-fn find_outcome(units: &[Unit], sentences: &[Vec<(usize, usize)>], (u, s): Pos) -> Option<(Pos, FollowUpOutcome)> {
+fn find_outcome(
+    units: &[Unit],
+    sentences: &[Vec<(usize, usize)>],
+    (u, s): Pos,
+) -> Option<(Pos, FollowUpOutcome)> {
     let sentence = |pos: Pos| sentence_at(units, sentences, pos);
     let in_unit = |unit: usize, from: usize| {
         (from..sentences.get(unit).map_or(0, Vec::len))
@@ -397,7 +443,10 @@ fn find_outcome(units: &[Unit], sentences: &[Vec<(usize, usize)>], (u, s): Pos) 
     let mut previous_kind = units.get(u).map(|x| x.kind);
     for next in u + 1..units.len() {
         let unit = &units[next];
-        let stop = !unit.is_prose() || unit.is_heading() || unit.grade.is_some() || sentences[next].is_empty();
+        let stop = !unit.is_prose()
+            || unit.is_heading()
+            || unit.grade.is_some()
+            || sentences[next].is_empty();
         if stop {
             return None;
         }
@@ -458,17 +507,28 @@ mod tests {
 
     #[test]
     fn outcome_phrases() {
-        assert_eq!(classify("It has made these improvements."), Some(FollowUpOutcome::Addressed));
         assert_eq!(
-            classify("The force has made limited progress to date, but is now introducing software."),
+            classify("It has made these improvements."),
+            Some(FollowUpOutcome::Addressed)
+        );
+        assert_eq!(
+            classify(
+                "The force has made limited progress to date, but is now introducing software."
+            ),
             Some(FollowUpOutcome::PartiallyAddressed)
         );
         assert_eq!(
             classify("We found that the force has complied with some of this recommendation."),
             Some(FollowUpOutcome::PartiallyAddressed)
         );
-        assert_eq!(classify("This remains an area for improvement."), Some(FollowUpOutcome::NotAddressed));
-        assert_eq!(classify("The force hasn’t done this."), Some(FollowUpOutcome::NotAddressed));
+        assert_eq!(
+            classify("This remains an area for improvement."),
+            Some(FollowUpOutcome::NotAddressed)
+        );
+        assert_eq!(
+            classify("The force hasn’t done this."),
+            Some(FollowUpOutcome::NotAddressed)
+        );
         assert_eq!(
             classify("The force now has a plan for these."),
             Some(FollowUpOutcome::PartiallyAddressed)
@@ -491,13 +551,28 @@ mod tests {
     #[test]
     fn triggers() {
         let t = trigger("In our 2017 effectiveness report, we said it needed to comply.");
-        assert_eq!(t.map(|t| (t.period, t.report)), Some(("2017".into(), "effectiveness".into())));
-        let t = trigger("In November 2017, we published our Crime Data Integrity inspection report.");
-        assert_eq!(t.map(|t| (t.period, t.report)), Some(("2017".into(), "crime data integrity".into())));
-        let t = trigger("We identified both A and B as areas for improvement in our 2017 efficiency report.");
-        assert_eq!(t.map(|t| (t.period, t.report)), Some(("2017".into(), "efficiency".into())));
+        assert_eq!(
+            t.map(|t| (t.period, t.report)),
+            Some(("2017".into(), "effectiveness".into()))
+        );
+        let t =
+            trigger("In November 2017, we published our Crime Data Integrity inspection report.");
+        assert_eq!(
+            t.map(|t| (t.period, t.report)),
+            Some(("2017".into(), "crime data integrity".into()))
+        );
+        let t = trigger(
+            "We identified both A and B as areas for improvement in our 2017 efficiency report.",
+        );
+        assert_eq!(
+            t.map(|t| (t.period, t.report)),
+            Some(("2017".into(), "efficiency".into()))
+        );
         let t = trigger("This was an area for improvement in 2017.");
-        assert_eq!(t.map(|t| (t.backward, t.period)), Some((true, "2017".into())));
+        assert_eq!(
+            t.map(|t| (t.backward, t.period)),
+            Some((true, "2017".into()))
+        );
         assert!(trigger("Last year, we identified some areas.").is_some_and(|t| t.last_year));
         assert!(trigger("In 2017, the force needed to review its use of video.").is_some());
         assert!(trigger("In 2017, we judged the force to be good.").is_none());

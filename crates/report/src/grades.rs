@@ -85,7 +85,10 @@ mod tests {
     #[test]
     fn grade_lines() {
         assert_eq!(parse_grade("Good"), Some(Grade::Good));
-        assert_eq!(parse_grade(" Requires Improvement "), Some(Grade::RequiresImprovement));
+        assert_eq!(
+            parse_grade(" Requires Improvement "),
+            Some(Grade::RequiresImprovement)
+        );
         assert_eq!(parse_grade("Grade: Adequate"), Some(Grade::Adequate));
         assert_eq!(parse_grade("Ungraded"), Some(Grade::Ungraded));
         assert_eq!(parse_grade("Good at investigating crime"), None);

@@ -145,7 +145,11 @@ fn compose_title(parts: &[&str], programme: &str) -> String {
 
 fn programme(joined: &str, folded: &str, units: &[Unit], kind: OrganisationKind) -> String {
     let says_peel = |t: &str| t.split(|c: char| !c.is_alphanumeric()).any(|w| w == "PEEL");
-    let frs_words = ["fire and rescue", "fire & rescue", "effectiveness, efficiency and people"];
+    let frs_words = [
+        "fire and rescue",
+        "fire & rescue",
+        "effectiveness, efficiency and people",
+    ];
     if says_peel(joined) || folded.contains("police effectiveness, efficiency and legitimacy") {
         return PEEL_PROGRAMME.to_string();
     }
@@ -190,7 +194,9 @@ fn published(units: &[Unit]) -> Option<String> {
     };
     let stated = units.iter().find_map(|u| {
         let lower = u.text.to_ascii_lowercase();
-        if u.text.len() > 80 || !(lower.starts_with("published") || lower.starts_with("publication date")) {
+        if u.text.len() > 80
+            || !(lower.starts_with("published") || lower.starts_with("publication date"))
+        {
             return None;
         }
         first_date(&u.text)
@@ -199,7 +205,11 @@ fn published(units: &[Unit]) -> Option<String> {
         units.iter().rev().find_map(|u| {
             let closing_line =
                 u.text.contains('©') && (u.text.contains("HMICFRS") || u.text.contains("HMIC"));
-            if closing_line { first_date(&u.text) } else { None }
+            if closing_line {
+                first_date(&u.text)
+            } else {
+                None
+            }
         })
     };
     stated
@@ -218,10 +228,17 @@ fn after_inspection_of(part: &str) -> Option<String> {
 
 /// The owner in "Hertfordshire Constabulary's MSG forces are …".
 fn msg_owner(text: &str) -> Option<String> {
-    for marker in ["'s MSG forces are", "’s MSG forces are", "'s most similar group", "’s most similar group"] {
+    for marker in [
+        "'s MSG forces are",
+        "’s MSG forces are",
+        "'s most similar group",
+        "’s most similar group",
+    ] {
         if let Some(at) = text.find(marker) {
             let before = &text[..at];
-            let sentence_start = text::sentences(before).last().map_or(0, |&(start, _)| start);
+            let sentence_start = text::sentences(before)
+                .last()
+                .map_or(0, |&(start, _)| start);
             return clean_name(&before[sentence_start..]);
         }
     }
@@ -249,11 +266,17 @@ fn clean_name(raw: &str) -> Option<String> {
 /// similar group … are …").
 fn most_similar_group(text: &str) -> Option<Vec<String>> {
     let lower = text.to_ascii_lowercase();
-    let marker = ["msg forces are ", "most similar group are ", "most similar group (msg) are "]
-        .iter()
-        .find_map(|m| lower.find(m).map(|at| at + m.len()))?;
+    let marker = [
+        "msg forces are ",
+        "most similar group are ",
+        "most similar group (msg) are ",
+    ]
+    .iter()
+    .find_map(|m| lower.find(m).map(|at| at + m.len()))?;
     let rest = text.get(marker..)?;
-    let end = text::sentences(rest).first().map_or(rest.len(), |&(_, end)| end);
+    let end = text::sentences(rest)
+        .first()
+        .map_or(rest.len(), |&(_, end)| end);
     let list = rest[..end].trim_end_matches('.');
     let mut names = Vec::new();
     for part in list.split(", ") {
@@ -334,7 +357,8 @@ fn names_in(text: &str) -> Vec<String> {
             .strip_suffix("'s")
             .or_else(|| t.strip_suffix("’s"))
             .unwrap_or(t);
-        t.trim_matches(|c: char| !c.is_alphanumeric() && c != '&').to_string()
+        t.trim_matches(|c: char| !c.is_alphanumeric() && c != '&')
+            .to_string()
     };
     let mut names = Vec::new();
     let mut i = 0;
@@ -342,7 +366,11 @@ fn names_in(text: &str) -> Vec<String> {
         let suffix = NAME_SUFFIXES.iter().find(|suffix| {
             suffix.iter().enumerate().all(|(k, word)| {
                 tokens.get(i + k).is_some_and(|t| {
-                    let t = if k + 1 == suffix.len() { bare(t) } else { (*t).to_string() };
+                    let t = if k + 1 == suffix.len() {
+                        bare(t)
+                    } else {
+                        (*t).to_string()
+                    };
                     t == *word
                 })
             })
@@ -371,7 +399,13 @@ fn names_in(text: &str) -> Vec<String> {
             let words: Vec<String> = tokens[start..i + suffix.len()]
                 .iter()
                 .enumerate()
-                .map(|(k, t)| if start + k + 1 == i + suffix.len() { bare(t) } else { (*t).to_string() })
+                .map(|(k, t)| {
+                    if start + k + 1 == i + suffix.len() {
+                        bare(t)
+                    } else {
+                        (*t).to_string()
+                    }
+                })
                 .collect();
             names.push(words.join(" "));
         }
@@ -430,7 +464,11 @@ pub(crate) fn slug_from_name(name: &str) -> String {
         }
     }
     let slug = slugify(&base);
-    if slug.is_empty() { "unnamed".to_string() } else { slug }
+    if slug.is_empty() {
+        "unnamed".to_string()
+    } else {
+        slug
+    }
 }
 
 fn slugify(text: &str) -> String {
@@ -460,12 +498,18 @@ mod tests {
 
     #[test]
     fn slugs() {
-        assert_eq!(slug_from_name("Hertfordshire Constabulary"), "hertfordshire");
+        assert_eq!(
+            slug_from_name("Hertfordshire Constabulary"),
+            "hertfordshire"
+        );
         assert_eq!(
             slug_from_name("Hampshire and Isle of Wight Fire and Rescue Service"),
             "hampshire-and-isle-of-wight"
         );
-        assert_eq!(slug_from_name("Devon & Cornwall Police"), "devon-and-cornwall");
+        assert_eq!(
+            slug_from_name("Devon & Cornwall Police"),
+            "devon-and-cornwall"
+        );
         assert_eq!(slug_from_name("Police"), "police");
         assert_eq!(slug_from_name("  "), "unnamed");
     }
@@ -484,13 +528,18 @@ mod tests {
                 "Thames Valley Police".to_string(),
             ])
         );
-        assert_eq!(msg_owner(text), Some("Hertfordshire Constabulary".to_string()));
+        assert_eq!(
+            msg_owner(text),
+            Some("Hertfordshire Constabulary".to_string())
+        );
     }
 
     #[test]
     fn names_in_prose() {
         assert_eq!(
-            names_in("Hertfordshire Constabulary works with Bedfordshire Police and Cambridgeshire Constabulary."),
+            names_in(
+                "Hertfordshire Constabulary works with Bedfordshire Police and Cambridgeshire Constabulary."
+            ),
             vec![
                 "Hertfordshire Constabulary".to_string(),
                 "Bedfordshire Police".to_string(),

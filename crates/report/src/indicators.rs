@@ -67,7 +67,9 @@ fn is_header(unit: &Unit) -> bool {
     unit.kind == Kind::Row
         && unit.cells.first().is_some_and(String::is_empty)
         && unit.filled_cells().count() >= 1
-        && !unit.filled_cells().any(|c| c.eq_ignore_ascii_case("last inspected"))
+        && !unit
+            .filled_cells()
+            .any(|c| c.eq_ignore_ascii_case("last inspected"))
 }
 
 fn is_data_row(unit: &Unit) -> bool {
@@ -166,7 +168,8 @@ impl Table {
                     table.header_unit = "FTE".to_string();
                 }
                 Role::Value
-            } else if lower.contains("change") && (lower.contains("percent") || lower.contains('%')) {
+            } else if lower.contains("change") && (lower.contains("percent") || lower.contains('%'))
+            {
                 table.change_header = cell.clone();
                 Role::Change
             } else if !roles.contains(&Role::Comparator) && !cell.is_empty() {
@@ -219,7 +222,11 @@ impl Table {
             period: period.clone(),
             value,
             unit,
-            comparator: if comparator_value.is_some() { self.comparator.clone() } else { String::new() },
+            comparator: if comparator_value.is_some() {
+                self.comparator.clone()
+            } else {
+                String::new()
+            },
             comparator_value,
             line: row.first_line,
         }];
@@ -245,15 +252,22 @@ impl Table {
 
 /// "England and Wales rate" → "England and Wales".
 fn comparator_name(header: &str) -> String {
-    const ROLE_WORDS: &[&str] = &["rate", "proportion", "spend", "average", "figure", "value", "percentage", "%"];
+    const ROLE_WORDS: &[&str] = &[
+        "rate",
+        "proportion",
+        "spend",
+        "average",
+        "figure",
+        "value",
+        "percentage",
+        "%",
+    ];
     let mut name = header.trim();
-    loop {
-        let Some((rest, last)) = name.rsplit_once(' ') else { break };
-        if ROLE_WORDS.iter().any(|w| last.eq_ignore_ascii_case(w)) {
-            name = rest.trim_end();
-        } else {
+    while let Some((rest, last)) = name.rsplit_once(' ') {
+        if !ROLE_WORDS.iter().any(|w| last.eq_ignore_ascii_case(w)) {
             break;
         }
+        name = rest.trim_end();
     }
     name.to_string()
 }
@@ -297,10 +311,18 @@ pub(crate) fn parse_number(cell: &str) -> Option<f64> {
 /// period).
 pub(crate) fn split_period(label: &str) -> (String, Option<String>) {
     let lower = label.to_ascii_lowercase();
-    for lead in ["12 months ending ", "12 months to ", "year ending ", "twelve months ending "] {
+    for lead in [
+        "12 months ending ",
+        "12 months to ",
+        "year ending ",
+        "twelve months ending ",
+    ] {
         if let Some(at) = lower.find(lead) {
             let period = label[at..].trim().to_string();
-            return (label[..at].trim().to_string(), Some(normalise_ordinals(&period)));
+            return (
+                label[..at].trim().to_string(),
+                Some(normalise_ordinals(&period)),
+            );
         }
     }
     let all = text::words(label);
@@ -308,7 +330,15 @@ pub(crate) fn split_period(label: &str) -> (String, Option<String>) {
         let word = all[k].of(label).to_ascii_lowercase();
         let lead_words = match word.as_str() {
             "on" => 1,
-            "as" if matches!(all.get(k + 1).map(|w| w.of(label).to_ascii_lowercase()).as_deref(), Some("of" | "at")) => 2,
+            "as" if matches!(
+                all.get(k + 1)
+                    .map(|w| w.of(label).to_ascii_lowercase())
+                    .as_deref(),
+                Some("of" | "at")
+            ) =>
+            {
+                2
+            }
             _ => continue,
         };
         let at = k + lead_words;
@@ -332,7 +362,10 @@ pub(crate) fn split_period(label: &str) -> (String, Option<String>) {
             (last, all[n - 1].start)
         };
         if text::period(period_word).is_some_and(|p| p.len() > 4) {
-            return (label[..start].trim().to_string(), Some(label[start..].trim().to_string()));
+            return (
+                label[..start].trim().to_string(),
+                Some(label[start..].trim().to_string()),
+            );
         }
     }
     (label.trim().to_string(), None)
@@ -351,8 +384,18 @@ fn normalise_ordinals(period: &str) -> String {
 
 fn month_name(month: u32) -> &'static str {
     const NAMES: [&str; 12] = [
-        "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-        "November", "December",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
     ];
     usize::try_from(month)
         .ok()
@@ -383,28 +426,49 @@ mod tests {
     fn periods_split_from_labels() {
         assert_eq!(
             split_period("999 calls per 1,000 population 12 months ending 31 March 2019"),
-            ("999 calls per 1,000 population".to_string(), Some("12 months ending 31 March 2019".to_string()))
+            (
+                "999 calls per 1,000 population".to_string(),
+                Some("12 months ending 31 March 2019".to_string())
+            )
         );
         assert_eq!(
             split_period("Proportion of female officers in post as of 31st March 2019"),
-            ("Proportion of female officers in post".to_string(), Some("31 March 2019".to_string()))
+            (
+                "Proportion of female officers in post".to_string(),
+                Some("31 March 2019".to_string())
+            )
         );
         assert_eq!(
             split_period("Spend per head of population 2018/19 projection"),
-            ("Spend per head of population".to_string(), Some("2018/19 projection".to_string()))
+            (
+                "Spend per head of population".to_string(),
+                Some("2018/19 projection".to_string())
+            )
         );
         assert_eq!(
             split_period("FTE in post on 31 March 2014"),
             ("FTE in post".to_string(), Some("31 March 2014".to_string()))
         );
-        assert_eq!(split_period("Police Officer"), ("Police Officer".to_string(), None));
+        assert_eq!(
+            split_period("Police Officer"),
+            ("Police Officer".to_string(), None)
+        );
         assert_eq!(split_period("12 months ending 30 September 2018").0, "");
     }
 
     #[test]
     fn comparator_names() {
-        assert_eq!(comparator_name("England and Wales rate"), "England and Wales");
-        assert_eq!(comparator_name("Most Similar Forces rate"), "Most Similar Forces");
-        assert_eq!(comparator_name("Local population proportion"), "Local population");
+        assert_eq!(
+            comparator_name("England and Wales rate"),
+            "England and Wales"
+        );
+        assert_eq!(
+            comparator_name("Most Similar Forces rate"),
+            "Most Similar Forces"
+        );
+        assert_eq!(
+            comparator_name("Local population proportion"),
+            "Local population"
+        );
     }
 }

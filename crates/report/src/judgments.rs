@@ -36,9 +36,10 @@ pub(crate) struct RawJudgment {
 
 /// The judgments of the summary table, if the report has one.
 pub(crate) fn from_table(units: &[Unit], outline: &Outline) -> Option<Vec<RawJudgment>> {
-    let start = units.iter().enumerate().position(|(i, u)| {
-        u.kind == Kind::Row && !outline.in_contents(i) && is_header(u)
-    })?;
+    let start = units
+        .iter()
+        .enumerate()
+        .position(|(i, u)| u.kind == Kind::Row && !outline.in_contents(i) && is_header(u))?;
     let mut pillar = String::new();
     let mut out = Vec::new();
     for unit in &units[start..] {

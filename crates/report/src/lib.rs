@@ -47,7 +47,9 @@ mod summary;
 mod text;
 mod units;
 
-use closeout_proto::{Grade, GradeScale, OrganisationKind, ParsedReport, PillarJudgment, QuestionJudgment};
+use closeout_proto::{
+    Grade, GradeScale, OrganisationKind, ParsedReport, PillarJudgment, QuestionJudgment,
+};
 
 pub use error::ParseError;
 pub use summary::render_summary;
@@ -81,7 +83,10 @@ pub fn parse(text: &str) -> Result<ParsedReport, ParseError> {
     let from_table = table.is_some();
     let raw = table.unwrap_or_else(|| judgments::from_body(&units, &outline, &period));
     let any_adequate = raw.iter().any(|j| j.grade == Grade::Adequate)
-        || outline.pillar_grades.iter().any(|p| p.grade == Grade::Adequate);
+        || outline
+            .pillar_grades
+            .iter()
+            .any(|p| p.grade == Grade::Adequate);
     let scale = grades::scale_for(&inspection.programme, &period, any_adequate);
 
     let mut pillars: Vec<PillarJudgment> = Vec::new();
@@ -103,7 +108,9 @@ pub fn parse(text: &str) -> Result<ParsedReport, ParseError> {
             grade: j.grade as i32,
             scale: scale as i32,
             last_inspected: j.last_inspected.clone(),
-            carried_over: !j.last_inspected.is_empty() && !period.is_empty() && j.last_inspected != period,
+            carried_over: !j.last_inspected.is_empty()
+                && !period.is_empty()
+                && j.last_inspected != period,
         })
         .collect();
 
@@ -119,10 +126,14 @@ pub fn parse(text: &str) -> Result<ParsedReport, ParseError> {
         );
     }
     if inspection.programme.is_empty() {
-        warnings.push("no inspection programme found (expected “PEEL” or a fire and rescue inspection title)".to_string());
+        warnings.push(
+            "no inspection programme found (expected “PEEL” or a fire and rescue inspection title)"
+                .to_string(),
+        );
     }
     if period.is_empty() {
-        warnings.push("no inspection period found (expected e.g. “2018/19” in the title)".to_string());
+        warnings
+            .push("no inspection period found (expected e.g. “2018/19” in the title)".to_string());
     }
     if inspection.published.is_empty() {
         warnings.push(
@@ -190,7 +201,9 @@ fn check_text(text: &str) -> Result<(), ParseError> {
     let (mut total, mut odd) = (0usize, 0usize);
     for c in body.chars() {
         total += 1;
-        if c == char::REPLACEMENT_CHARACTER || (c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\u{c}')) {
+        if c == char::REPLACEMENT_CHARACTER
+            || (c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\u{c}'))
+        {
             odd += 1;
         }
     }
@@ -210,7 +223,11 @@ fn check_is_report(report: &ParsedReport) -> Result<(), ParseError> {
     if let Some(o) = &report.organisation {
         found.push(format!("an organisation ({})", o.name));
     }
-    if report.inspection.as_ref().is_some_and(|i| !i.programme.is_empty()) {
+    if report
+        .inspection
+        .as_ref()
+        .is_some_and(|i| !i.programme.is_empty())
+    {
         found.push("a programme".to_string());
     }
     if !report.judgments.is_empty() || !report.pillars.is_empty() {

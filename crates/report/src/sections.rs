@@ -139,7 +139,7 @@ pub(crate) fn outline(units: &[Unit], kind: OrganisationKind) -> Outline {
                         out.questions.push(name);
                     }
                 } else if pillar.is_some()
-                    && contents.iter().any(|c| *c == unit.text)
+                    && contents.contains(&unit.text)
                     && !is_structural(&unit.text)
                 {
                     question = Some(out.questions.len());
@@ -166,7 +166,9 @@ pub(crate) fn outline(units: &[Unit], kind: OrganisationKind) -> Outline {
 /// services).
 fn pillar_heading(text: &str, kind: OrganisationKind) -> Option<usize> {
     let lower = fold(text);
-    let p = PILLARS.iter().position(|p| p.eq_ignore_ascii_case(&lower))?;
+    let p = PILLARS
+        .iter()
+        .position(|p| p.eq_ignore_ascii_case(&lower))?;
     (p != PEOPLE || kind == OrganisationKind::FireAndRescueService).then_some(p)
 }
 
@@ -217,7 +219,10 @@ pub(crate) fn question_name(heading: &str) -> String {
     let lower = heading.to_ascii_lowercase();
     for lead in QUESTION_LEADS {
         if lower.starts_with(lead) {
-            let rest = heading[lead.len()..].trim_end().trim_end_matches('?').trim();
+            let rest = heading[lead.len()..]
+                .trim_end()
+                .trim_end_matches('?')
+                .trim();
             if !rest.is_empty() {
                 return text::capitalise(rest);
             }
@@ -266,7 +271,9 @@ fn carried_from(unit: &Unit) -> Option<String> {
     if !lower.contains("carried over") {
         return None;
     }
-    let from = lower.find("judgment from the ").or_else(|| lower.find("judgement from the "))?;
+    let from = lower
+        .find("judgment from the ")
+        .or_else(|| lower.find("judgement from the "))?;
     let tail = &unit.text[from..];
     text::periods_in(tail)
         .first()
@@ -284,7 +291,9 @@ mod tests {
             Some(0)
         );
         assert_eq!(
-            pillar_question("How effective is the force at keeping people safe and reducing crime?"),
+            pillar_question(
+                "How effective is the force at keeping people safe and reducing crime?"
+            ),
             Some(0)
         );
         assert_eq!(
@@ -294,15 +303,23 @@ mod tests {
             None
         );
         assert_eq!(
-            pillar_question("How efficiently does the force operate and how sustainable are its services?"),
+            pillar_question(
+                "How efficiently does the force operate and how sustainable are its services?"
+            ),
             Some(1)
         );
         assert_eq!(
             pillar_question("How legitimately does the force treat the public and its workforce?"),
             Some(2)
         );
-        assert_eq!(pillar_question("How well does the service look after its people?"), Some(3));
-        assert_eq!(pillar_question("How good is the force at investigating crime?"), None);
+        assert_eq!(
+            pillar_question("How well does the service look after its people?"),
+            Some(3)
+        );
+        assert_eq!(
+            pillar_question("How good is the force at investigating crime?"),
+            None
+        );
     }
 
     #[test]

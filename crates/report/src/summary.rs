@@ -51,7 +51,12 @@ fn header(out: &mut String, report: &ParsedReport) {
         wrap(out, &inspection.title, "Title: ", "       ");
     }
     if !report.most_similar_group.is_empty() {
-        wrap(out, &report.most_similar_group.join(", "), "Most similar group: ", "    ");
+        wrap(
+            out,
+            &report.most_similar_group.join(", "),
+            "Most similar group: ",
+            "    ",
+        );
     }
 }
 
@@ -59,7 +64,13 @@ fn judgments(out: &mut String, report: &ParsedReport) {
     if !report.pillars.is_empty() {
         let _ = writeln!(out, "\nPillars");
         for p in &report.pillars {
-            let _ = writeln!(out, "  {:<14} {} ({})", p.pillar, grade_name(p.grade()), scale_name(p.scale()));
+            let _ = writeln!(
+                out,
+                "  {:<14} {} ({})",
+                p.pillar,
+                grade_name(p.grade()),
+                scale_name(p.scale())
+            );
         }
     }
     if report.judgments.is_empty() {
@@ -79,7 +90,14 @@ fn judgments(out: &mut String, report: &ParsedReport) {
             ]
         })
         .collect();
-    let head = ["Pillar", "Question", "Grade", "Last inspected", "Carried over"].map(str::to_string);
+    let head = [
+        "Pillar",
+        "Question",
+        "Grade",
+        "Last inspected",
+        "Carried over",
+    ]
+    .map(str::to_string);
     table(out, &head, &rows);
     if let Some(scale) = report.judgments.first().map(|j| j.scale()) {
         let _ = writeln!(out, "  (grades on the {} scale)", scale_name(scale));
@@ -109,9 +127,16 @@ fn findings(out: &mut String, report: &ParsedReport) {
 }
 
 fn follow_ups(out: &mut String, report: &ParsedReport) {
-    let _ = writeln!(out, "\nFollow-ups of earlier inspections ({})", report.follow_ups.len());
+    let _ = writeln!(
+        out,
+        "\nFollow-ups of earlier inspections ({})",
+        report.follow_ups.len()
+    );
     for (n, f) in report.follow_ups.iter().enumerate() {
-        let referenced = match (f.referenced_period.is_empty(), f.referenced_report.is_empty()) {
+        let referenced = match (
+            f.referenced_period.is_empty(),
+            f.referenced_report.is_empty(),
+        ) {
             (false, false) => format!("{} {} report", f.referenced_period, f.referenced_report),
             (false, true) => f.referenced_period.clone(),
             (true, false) => format!("{} report", f.referenced_report),
@@ -132,12 +157,20 @@ fn follow_ups(out: &mut String, report: &ParsedReport) {
 fn indicators(out: &mut String, report: &ParsedReport) {
     let _ = writeln!(out, "\nIndicators ({})", report.indicators.len());
     for i in &report.indicators {
-        let period = if i.period.is_empty() { String::new() } else { format!(" ({})", i.period) };
+        let period = if i.period.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", i.period)
+        };
         let comparison = match i.comparator_value {
             Some(v) => format!("; {}: {}", or_unknown(&i.comparator), figure(v, &i.unit)),
             None => String::new(),
         };
-        let line = format!("{}{period}: {}{comparison}", i.measure, figure(i.value, &i.unit));
+        let line = format!(
+            "{}{period}: {}{comparison}",
+            i.measure,
+            figure(i.value, &i.unit)
+        );
         wrap(out, &line, "  - ", "    ");
     }
 }
@@ -153,7 +186,11 @@ fn place(pillar: &str, question: &str) -> String {
 }
 
 fn span(start: u32, end: u32) -> String {
-    if start == end { start.to_string() } else { format!("{start}–{end}") }
+    if start == end {
+        start.to_string()
+    } else {
+        format!("{start}–{end}")
+    }
 }
 
 fn figure(value: f64, unit: &str) -> String {

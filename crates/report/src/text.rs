@@ -120,7 +120,20 @@ pub(crate) fn words(text: &str) -> Vec<Word> {
 fn is_edge_punctuation(c: char) -> bool {
     matches!(
         c,
-        '.' | ',' | ';' | ':' | '!' | '?' | '(' | ')' | '[' | ']' | '"' | '\'' | '‘' | '’' | '“'
+        '.' | ','
+            | ';'
+            | ':'
+            | '!'
+            | '?'
+            | '('
+            | ')'
+            | '['
+            | ']'
+            | '"'
+            | '\''
+            | '‘'
+            | '’'
+            | '“'
             | '”'
     )
 }
@@ -213,7 +226,11 @@ pub(crate) fn periods_in(text: &str) -> Vec<Word> {
 
 /// A date written "31 March 2019", "31st March 2019" or "March 2019" starting
 /// at word `i` of `all`: returns (year, month, day if given, words used).
-pub(crate) fn date_at(text: &str, all: &[Word], i: usize) -> Option<(i32, u32, Option<u32>, usize)> {
+pub(crate) fn date_at(
+    text: &str,
+    all: &[Word],
+    i: usize,
+) -> Option<(i32, u32, Option<u32>, usize)> {
     let w = |k: usize| all.get(k).map(|w| w.of(text));
     if let Some(d) = w(i).and_then(day) {
         let m = w(i + 1).and_then(month)?;

@@ -118,7 +118,11 @@ pub(crate) fn build(lines: &[Line<'_>]) -> Vec<Unit> {
             unit.cells = cells;
             units.push(unit);
         } else if let Some(item) = strip_bullet(trimmed) {
-            units.push(Unit::new(Kind::Bullet, plain(item).into_owned(), line.number));
+            units.push(Unit::new(
+                Kind::Bullet,
+                plain(item).into_owned(),
+                line.number,
+            ));
         } else if let Some(previous) = units
             .last_mut()
             .filter(|previous| continues(previous, trimmed, blanks))
@@ -128,7 +132,11 @@ pub(crate) fn build(lines: &[Line<'_>]) -> Vec<Unit> {
             previous.text.push_str(&plain(trimmed));
             previous.last_line = line.number;
         } else {
-            units.push(Unit::new(Kind::Text, plain(trimmed).into_owned(), line.number));
+            units.push(Unit::new(
+                Kind::Text,
+                plain(trimmed).into_owned(),
+                line.number,
+            ));
         }
         blanks = 0;
     }
@@ -173,7 +181,12 @@ pub(crate) fn strip_bullet(line: &str) -> Option<&str> {
         .count()
         .clamp(0, 2);
     let label_len = if label_len == 0 {
-        usize::from(unbracketed.bytes().next().is_some_and(|b| b.is_ascii_lowercase()))
+        usize::from(
+            unbracketed
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_lowercase()),
+        )
     } else {
         label_len
     };
@@ -181,10 +194,17 @@ pub(crate) fn strip_bullet(line: &str) -> Option<&str> {
         return None;
     }
     let after = unbracketed.get(label_len..)?;
-    let digits = unbracketed.bytes().next().is_some_and(|b| b.is_ascii_digit());
-    let rest = after
-        .strip_prefix(')')
-        .or_else(|| if digits { after.strip_prefix('.') } else { None })?;
+    let digits = unbracketed
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_digit());
+    let rest = after.strip_prefix(')').or_else(|| {
+        if digits {
+            after.strip_prefix('.')
+        } else {
+            None
+        }
+    })?;
     if rest.starts_with(char::is_whitespace) {
         non_empty(rest.trim_start())
     } else {

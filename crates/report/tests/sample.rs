@@ -3,8 +3,8 @@
 //! workspace root): every figure the parser must produce, asserted exactly.
 
 use closeout_proto::{
-    FindingKind, FollowUpOutcome, Grade, GradeScale, OrganisationKind, ParsedFollowUp, ParsedIndicator,
-    ParsedReport,
+    FindingKind, FollowUpOutcome, Grade, GradeScale, OrganisationKind, ParsedFollowUp,
+    ParsedIndicator, ParsedReport,
 };
 
 const SAMPLE: &str = include_str!("../../../tests/fixtures/peel-2018-19-hertfordshire.txt");
@@ -59,7 +59,11 @@ fn pillars_are_good_on_the_four_tier_scale() {
     assert_eq!(
         got,
         vec![
-            ("Effectiveness".to_string(), Grade::Good, GradeScale::FourTier),
+            (
+                "Effectiveness".to_string(),
+                Grade::Good,
+                GradeScale::FourTier
+            ),
             ("Efficiency".to_string(), Grade::Good, GradeScale::FourTier),
             ("Legitimacy".to_string(), Grade::Good, GradeScale::FourTier),
         ]
@@ -95,16 +99,76 @@ fn the_ten_question_judgments_of_the_overall_summary() {
     assert_eq!(
         got,
         vec![
-            row("Effectiveness", "Preventing crime and tackling anti-social behaviour", Grade::Good, "2016", true),
-            row("Effectiveness", "Investigating crime", Grade::Good, "2018/19", false),
-            row("Effectiveness", "Protecting vulnerable people", Grade::Good, "2018/19", false),
-            row("Effectiveness", "Tackling serious and organised crime", Grade::Good, "2016", true),
-            row("Effectiveness", "Armed response capability", Grade::Ungraded, "2018/19", false),
-            row("Efficiency", "Meeting current demands and using resources", Grade::Good, "2017", true),
-            row("Efficiency", "Planning for the future", Grade::Good, "2018/19", false),
-            row("Legitimacy", "Fair treatment of the public", Grade::Good, "2017", true),
-            row("Legitimacy", "Ethical and lawful workforce behaviour", Grade::Good, "2018/19", false),
-            row("Legitimacy", "Fair treatment of the workforce", Grade::Good, "2017", true),
+            row(
+                "Effectiveness",
+                "Preventing crime and tackling anti-social behaviour",
+                Grade::Good,
+                "2016",
+                true
+            ),
+            row(
+                "Effectiveness",
+                "Investigating crime",
+                Grade::Good,
+                "2018/19",
+                false
+            ),
+            row(
+                "Effectiveness",
+                "Protecting vulnerable people",
+                Grade::Good,
+                "2018/19",
+                false
+            ),
+            row(
+                "Effectiveness",
+                "Tackling serious and organised crime",
+                Grade::Good,
+                "2016",
+                true
+            ),
+            row(
+                "Effectiveness",
+                "Armed response capability",
+                Grade::Ungraded,
+                "2018/19",
+                false
+            ),
+            row(
+                "Efficiency",
+                "Meeting current demands and using resources",
+                Grade::Good,
+                "2017",
+                true
+            ),
+            row(
+                "Efficiency",
+                "Planning for the future",
+                Grade::Good,
+                "2018/19",
+                false
+            ),
+            row(
+                "Legitimacy",
+                "Fair treatment of the public",
+                Grade::Good,
+                "2017",
+                true
+            ),
+            row(
+                "Legitimacy",
+                "Ethical and lawful workforce behaviour",
+                Grade::Good,
+                "2018/19",
+                false
+            ),
+            row(
+                "Legitimacy",
+                "Fair treatment of the workforce",
+                Grade::Good,
+                "2017",
+                true
+            ),
         ]
     );
 }
@@ -112,7 +176,17 @@ fn the_ten_question_judgments_of_the_overall_summary() {
 #[test]
 fn exactly_the_seven_areas_for_improvement() {
     let report = sample();
-    let got: Vec<(FindingKind, &str, &str, &str, u32, u32, &str, &str)> = report
+    type Row<'a> = (
+        FindingKind,
+        &'a str,
+        &'a str,
+        &'a str,
+        u32,
+        u32,
+        &'a str,
+        &'a str,
+    );
+    let got: Vec<Row<'_>> = report
         .findings
         .iter()
         .map(|f| {
@@ -129,7 +203,16 @@ fn exactly_the_seven_areas_for_improvement() {
         })
         .collect();
     let afi = |pillar, question, text, line| {
-        (FindingKind::AreaForImprovement, pillar, question, text, line, line, "", "")
+        (
+            FindingKind::AreaForImprovement,
+            pillar,
+            question,
+            text,
+            line,
+            line,
+            "",
+            "",
+        )
     };
     assert_eq!(
         got,
@@ -185,20 +268,35 @@ fn finding_lines_point_at_the_source_text() {
     let lines: Vec<&str> = SAMPLE.lines().collect();
     for f in sample().findings {
         let line = lines.get(f.line_start as usize - 1).copied().unwrap_or("");
-        assert!(line.contains(&f.text), "line {} does not hold {:?}", f.line_start, f.text);
+        assert!(
+            line.contains(&f.text),
+            "line {} does not hold {:?}",
+            f.line_start,
+            f.text
+        );
     }
 }
 
 #[test]
 fn the_earlier_national_recommendation_is_a_follow_up_not_a_finding() {
     let report = sample();
-    assert!(report
-        .findings
-        .iter()
-        .all(|f| f.kind() == FindingKind::AreaForImprovement));
-    assert!(!report.findings.iter().any(|f| f.text.contains("stop-and-search")));
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|f| f.kind() == FindingKind::AreaForImprovement)
+    );
+    assert!(
+        !report
+            .findings
+            .iter()
+            .any(|f| f.text.contains("stop-and-search"))
+    );
     let stop_and_search = follow_up(&report, 752);
-    assert_eq!(stop_and_search.outcome(), FollowUpOutcome::PartiallyAddressed);
+    assert_eq!(
+        stop_and_search.outcome(),
+        FollowUpOutcome::PartiallyAddressed
+    );
     assert_eq!(
         stop_and_search.text,
         "In our 2017 legitimacy report, we recommended that all forces should: monitor and analyse \
@@ -206,7 +304,10 @@ fn the_earlier_national_recommendation_is_a_follow_up_not_a_finding() {
          and publish the analysis and the action by July 2018. We found that the force has complied with \
          some of this recommendation."
     );
-    assert_eq!((stop_and_search.line_start, stop_and_search.line_end), (752, 758));
+    assert_eq!(
+        (stop_and_search.line_start, stop_and_search.line_end),
+        (752, 758)
+    );
     assert_eq!(
         (
             stop_and_search.referenced_period.as_str(),
@@ -214,7 +315,12 @@ fn the_earlier_national_recommendation_is_a_follow_up_not_a_finding() {
             stop_and_search.pillar.as_str(),
             stop_and_search.question.as_str()
         ),
-        ("2017", "legitimacy", "Legitimacy", "Treating the public fairly")
+        (
+            "2017",
+            "legitimacy",
+            "Legitimacy",
+            "Treating the public fairly"
+        )
     );
 }
 
@@ -230,7 +336,15 @@ fn follow_up(report: &ParsedReport, line_start: u32) -> ParsedFollowUp {
 #[test]
 fn every_follow_up() {
     let report = sample();
-    type Row<'a> = (u32, u32, &'a str, &'a str, FollowUpOutcome, &'a str, &'a str);
+    type Row<'a> = (
+        u32,
+        u32,
+        &'a str,
+        &'a str,
+        FollowUpOutcome,
+        &'a str,
+        &'a str,
+    );
     let got: Vec<Row<'_>> = report
         .follow_ups
         .iter()
@@ -248,18 +362,114 @@ fn every_follow_up() {
         .collect();
     use FollowUpOutcome::{Addressed, PartiallyAddressed};
     let expected: Vec<Row<'_>> = vec![
-        (200, 200, "2017", "effectiveness", Addressed, "Effectiveness", ""),
-        (212, 212, "2017", "effectiveness", Addressed, "Effectiveness", ""),
-        (234, 234, "2017", "effectiveness", Addressed, "Effectiveness", "Investigating crime"),
-        (260, 260, "2017", "effectiveness", Addressed, "Effectiveness", "Investigating crime"),
-        (336, 338, "2017", "crime data integrity", Addressed, "Effectiveness", "Investigating crime"),
-        (406, 408, "2017", "effectiveness", Addressed, "Effectiveness", "Protecting vulnerable people"),
-        (506, 506, "2017", "effectiveness", Addressed, "Effectiveness", "Armed policing"),
-        (568, 568, "2017", "efficiency", PartiallyAddressed, "Efficiency", ""),
-        (596, 596, "2017", "efficiency", PartiallyAddressed, "Efficiency", "Planning for the future"),
-        (647, 647, "2017", "efficiency", Addressed, "Efficiency", "Planning for the future"),
-        (673, 673, "2017", "efficiency", PartiallyAddressed, "Efficiency", "Planning for the future"),
-        (752, 758, "2017", "legitimacy", PartiallyAddressed, "Legitimacy", "Treating the public fairly"),
+        (
+            200,
+            200,
+            "2017",
+            "effectiveness",
+            Addressed,
+            "Effectiveness",
+            "",
+        ),
+        (
+            212,
+            212,
+            "2017",
+            "effectiveness",
+            Addressed,
+            "Effectiveness",
+            "",
+        ),
+        (
+            234,
+            234,
+            "2017",
+            "effectiveness",
+            Addressed,
+            "Effectiveness",
+            "Investigating crime",
+        ),
+        (
+            260,
+            260,
+            "2017",
+            "effectiveness",
+            Addressed,
+            "Effectiveness",
+            "Investigating crime",
+        ),
+        (
+            336,
+            338,
+            "2017",
+            "crime data integrity",
+            Addressed,
+            "Effectiveness",
+            "Investigating crime",
+        ),
+        (
+            406,
+            408,
+            "2017",
+            "effectiveness",
+            Addressed,
+            "Effectiveness",
+            "Protecting vulnerable people",
+        ),
+        (
+            506,
+            506,
+            "2017",
+            "effectiveness",
+            Addressed,
+            "Effectiveness",
+            "Armed policing",
+        ),
+        (
+            568,
+            568,
+            "2017",
+            "efficiency",
+            PartiallyAddressed,
+            "Efficiency",
+            "",
+        ),
+        (
+            596,
+            596,
+            "2017",
+            "efficiency",
+            PartiallyAddressed,
+            "Efficiency",
+            "Planning for the future",
+        ),
+        (
+            647,
+            647,
+            "2017",
+            "efficiency",
+            Addressed,
+            "Efficiency",
+            "Planning for the future",
+        ),
+        (
+            673,
+            673,
+            "2017",
+            "efficiency",
+            PartiallyAddressed,
+            "Efficiency",
+            "Planning for the future",
+        ),
+        (
+            752,
+            758,
+            "2017",
+            "legitimacy",
+            PartiallyAddressed,
+            "Legitimacy",
+            "Treating the public fairly",
+        ),
     ];
     assert_eq!(got, expected);
 }
@@ -272,9 +482,11 @@ fn follow_up_texts() {
         "In our 2017 effectiveness report, we said it needed to fully comply with the Code of Practice for \
          Victims of Crime. It also needed to review its use of body-worn video. It has made these improvements."
     );
-    assert!(follow_up(&report, 260)
-        .text
-        .ends_with("we are satisfied that these improvements have taken place."));
+    assert!(
+        follow_up(&report, 260)
+            .text
+            .ends_with("we are satisfied that these improvements have taken place.")
+    );
     assert_eq!(
         follow_up(&report, 406).text,
         "In our 2017 effectiveness report, we said that it had identified that further work was needed to \
@@ -310,8 +522,16 @@ fn follow_up_texts() {
 }
 
 fn indicator<'a>(report: &'a ParsedReport, measure: &str) -> &'a ParsedIndicator {
-    let matching: Vec<&ParsedIndicator> = report.indicators.iter().filter(|i| i.measure == measure).collect();
-    assert_eq!(matching.len(), 1, "indicators named {measure:?}: {matching:?}");
+    let matching: Vec<&ParsedIndicator> = report
+        .indicators
+        .iter()
+        .filter(|i| i.measure == measure)
+        .collect();
+    assert_eq!(
+        matching.len(),
+        1,
+        "indicators named {measure:?}: {matching:?}"
+    );
     matching[0]
 }
 
@@ -340,12 +560,29 @@ fn force_in_context_indicators() {
     const SEPT_2018: &str = "12 months ending 30 September 2018";
     check(
         "999 calls per 1,000 population",
-        ("12 months ending 31 March 2019", 143.0, PER_1000, E_AND_W, Some(175.0), 90),
+        (
+            "12 months ending 31 March 2019",
+            143.0,
+            PER_1000,
+            E_AND_W,
+            Some(175.0),
+            90,
+        ),
     );
-    check("Recorded crime per 1,000 population", (SEPT_2018, 72.0, PER_1000, MSF, Some(74.0), 94));
+    check(
+        "Recorded crime per 1,000 population",
+        (SEPT_2018, 72.0, PER_1000, MSF, Some(74.0), 94),
+    );
     check(
         "Hertfordshire workforce: Police Officer",
-        ("31 March 2019", 2009.0, "FTE", "31 March 2014", Some(1927.0), 99),
+        (
+            "31 March 2019",
+            2009.0,
+            "FTE",
+            "31 March 2014",
+            Some(1927.0),
+            99,
+        ),
     );
     check(
         "Hertfordshire workforce: Police Officer – Percentage change",
@@ -353,7 +590,14 @@ fn force_in_context_indicators() {
     );
     check(
         "Hertfordshire workforce: Police Community Support Officer",
-        ("31 March 2019", 225.0, "FTE", "31 March 2014", Some(190.0), 100),
+        (
+            "31 March 2019",
+            225.0,
+            "FTE",
+            "31 March 2014",
+            Some(190.0),
+            100,
+        ),
     );
     check(
         "Hertfordshire workforce: Police Community Support Officer – Percentage change",
@@ -361,7 +605,14 @@ fn force_in_context_indicators() {
     );
     check(
         "Hertfordshire workforce: Police Staff",
-        ("31 March 2019", 1150.0, "FTE", "31 March 2014", Some(1112.0), 101),
+        (
+            "31 March 2019",
+            1150.0,
+            "FTE",
+            "31 March 2014",
+            Some(1112.0),
+            101,
+        ),
     );
     check(
         "Hertfordshire workforce: Police Staff – Percentage change",
@@ -370,7 +621,14 @@ fn force_in_context_indicators() {
     // Printed at lines 104 and 533: kept once.
     check(
         "Spend per head of population",
-        ("2018/19 projection", 162.0, "GBP", E_AND_W, Some(192.0), 104),
+        (
+            "2018/19 projection",
+            162.0,
+            "GBP",
+            E_AND_W,
+            Some(192.0),
+            104,
+        ),
     );
     check(
         "Proportion of officers in a neighbourhood or response function in post",
@@ -383,22 +641,55 @@ fn force_in_context_indicators() {
         ("Theft Offences / Robbery", 31.0, 30.0, 168),
         ("Criminal damage and arson", 8.0, 9.0, 169),
     ] {
-        check(&format!("{VICTIM}{label}"), (SEPT_2018, value, PER_1000, MSF, Some(comparator), line));
+        check(
+            &format!("{VICTIM}{label}"),
+            (SEPT_2018, value, PER_1000, MSF, Some(comparator), line),
+        );
     }
     for (label, value, comparator, line) in [
-        ("Proportion of crimes where action was taken", 15.0, 13.0, 176),
-        ("Proportion of crimes where suspect was identified", 43.0, 46.0, 177),
-        ("Proportion of crimes where victim did not support police action", 24.0, 23.0, 178),
+        (
+            "Proportion of crimes where action was taken",
+            15.0,
+            13.0,
+            176,
+        ),
+        (
+            "Proportion of crimes where suspect was identified",
+            43.0,
+            46.0,
+            177,
+        ),
+        (
+            "Proportion of crimes where victim did not support police action",
+            24.0,
+            23.0,
+            178,
+        ),
     ] {
-        check(&format!("Crime Outcomes: {label}"), (SEPT_2018, value, "%", E_AND_W, Some(comparator), line));
+        check(
+            &format!("Crime Outcomes: {label}"),
+            (SEPT_2018, value, "%", E_AND_W, Some(comparator), line),
+        );
     }
     for (label, value, comparator, line) in [
         ("Charge/summonsed", 13.0, 16.0, 185),
-        ("Evidential difficulties: suspect identified; victim does not support", 54.0, 49.0, 186),
+        (
+            "Evidential difficulties: suspect identified; victim does not support",
+            54.0,
+            49.0,
+            186,
+        ),
     ] {
         check(
             &format!("Outcomes for crimes flagged as domestic abuse: {label}"),
-            ("12 months ending 31 March 2018", value, "%", E_AND_W, Some(comparator), line),
+            (
+                "12 months ending 31 March 2018",
+                value,
+                "%",
+                E_AND_W,
+                Some(comparator),
+                line,
+            ),
         );
     }
     for (label, value, comparator, line) in [
@@ -410,19 +701,44 @@ fn force_in_context_indicators() {
     ] {
         check(
             &format!("Spend per head of population by category: {label}"),
-            ("2018/19 projection", value, "GBP", E_AND_W, Some(comparator), line),
+            (
+                "2018/19 projection",
+                value,
+                "GBP",
+                E_AND_W,
+                Some(comparator),
+                line,
+            ),
         );
     }
-    const ETHNICITY: &str = "Comparison of Hertfordshire workforce ethnicity with local population: ";
+    const ETHNICITY: &str =
+        "Comparison of Hertfordshire workforce ethnicity with local population: ";
     check(
         &format!("{ETHNICITY}Black, Asian and minority ethnic as % of those with stated ethnicity"),
-        ("31 March 2019", 5.3, "%", "Local population", Some(12.4), 712),
+        (
+            "31 March 2019",
+            5.3,
+            "%",
+            "Local population",
+            Some(12.4),
+            712,
+        ),
     );
     check(
         &format!("{ETHNICITY}White as % of those with stated ethnicity"),
-        ("31 March 2019", 94.7, "%", "Local population", Some(87.6), 713),
+        (
+            "31 March 2019",
+            94.7,
+            "%",
+            "Local population",
+            Some(87.6),
+            713,
+        ),
     );
-    check(&format!("{ETHNICITY}Not Stated as % of total"), ("31 March 2019", 1.1, "%", "", None, 714));
+    check(
+        &format!("{ETHNICITY}Not Stated as % of total"),
+        ("31 March 2019", 1.1, "%", "", None, 714),
+    );
     check(
         "Proportion of female officers in post",
         ("31 March 2019", 32.0, "%", E_AND_W, Some(30.0), 717),
@@ -445,10 +761,16 @@ fn windows_line_endings_and_a_bom_give_identical_results() {
 fn canonical_json_renders() {
     let json = closeout_proto::json::to_json_pretty("ParsedReport", &sample()).unwrap_or_default();
     let value: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
-    assert_eq!(value["organisation"]["kind"], "ORGANISATION_KIND_POLICE_FORCE");
+    assert_eq!(
+        value["organisation"]["kind"],
+        "ORGANISATION_KIND_POLICE_FORCE"
+    );
     assert_eq!(value["findings"].as_array().map(Vec::len), Some(7));
     assert_eq!(value["judgments"][4]["grade"], "GRADE_UNGRADED");
-    assert_eq!(value["followUps"][0]["outcome"], "FOLLOW_UP_OUTCOME_ADDRESSED");
+    assert_eq!(
+        value["followUps"][0]["outcome"],
+        "FOLLOW_UP_OUTCOME_ADDRESSED"
+    );
 }
 
 #[test]
@@ -467,7 +789,10 @@ fn the_summary_names_everything_a_person_needs() {
         "999 calls per 1,000 population (12 months ending 31 March 2019): 143 per 1,000 population;",
         "England and Wales: 175 per 1,000 population",
     ] {
-        assert!(text.contains(needle), "the summary lacks {needle:?}:\n{text}");
+        assert!(
+            text.contains(needle),
+            "the summary lacks {needle:?}:\n{text}"
+        );
     }
     assert!(!text.contains("Warnings"));
 }

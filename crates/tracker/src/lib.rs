@@ -31,6 +31,7 @@ pub mod watch;
 use clap::Parser;
 use closeout_proto::tracker_service_server::TrackerServiceServer;
 use closeout_service::CommonConfig;
+use closeout_service::metrics_http::{self, Registry, RpcMetricsLayer};
 use sqlx::postgres::PgPoolOptions;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -74,6 +75,14 @@ pub struct TrackerConfig {
     /// Milliseconds between the back-stop polls of WatchItems streams.
     #[arg(long, env = "CLOSEOUT_WATCH_POLL_MS", default_value_t = 1000)]
     pub watch_poll_ms: u64,
+
+    /// Address of the Prometheus text endpoint (`GET /metrics`).
+    #[arg(
+        long,
+        env = "CLOSEOUT_METRICS_HTTP_ADDR",
+        default_value = "0.0.0.0:9092"
+    )]
+    pub metrics_http_addr: SocketAddr,
 }
 
 impl TrackerConfig {
@@ -85,6 +94,7 @@ impl TrackerConfig {
             overdue_interval_secs: 60,
             overdue_today: None,
             watch_poll_ms: 1000,
+            metrics_http_addr: SocketAddr::from(([0, 0, 0, 0], 9092)),
         }
     }
 }
@@ -115,6 +125,8 @@ pub enum StartError {
 pub struct RunningTracker {
     /// The address gRPC listens on (the real port when 0 was asked).
     pub addr: SocketAddr,
+    /// The address of the Prometheus endpoint.
+    pub metrics_http_addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), StartError>>,
 }
@@ -174,6 +186,24 @@ pub async fn start(
     bus.ensure_stream().await?;
     let relay = closeout_bus::Relay::spawn(pool.clone(), bus.clone(), Default::default());
     let consumer = consumer::spawn(pool.clone(), bus.clone(), &config.consumer_name)?;
+
+    let registry = Registry::new();
+    closeout_service::bus_metrics::watch_outbox(&registry, pool.clone());
+    closeout_service::bus_metrics::watch_relay(&registry, relay.stats());
+    closeout_service::bus_metrics::watch_consumer(
+        &registry,
+        bus.clone(),
+        &config.consumer_name,
+        &[&config.consumer_name],
+        consumer.stats(),
+    );
+    let prometheus = metrics_http::serve(config.metrics_http_addr, registry.clone())
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.metrics_http_addr,
+            source,
+        })?;
+    let metrics_http_addr = prometheus.addr;
     let scheduler = overdue::spawn(
         pool.clone(),
         overdue::Schedule {
@@ -216,6 +246,7 @@ pub async fn start(
         };
         tracing::info!(addr = %local, "tracker service listening");
         let served = tonic::transport::Server::builder()
+            .layer(RpcMetricsLayer::new(registry))
             .add_service(health)
             .add_service(reflection)
             .add_service(service)
@@ -227,11 +258,13 @@ pub async fn start(
         // In-flight calls are done; publish what they committed.
         relay.drain_and_stop(Duration::from_secs(10)).await;
         pool.close().await;
+        prometheus.stop();
         tracing::info!("tracker service stopped");
         served.map_err(StartError::from)
     });
     Ok(RunningTracker {
         addr: local,
+        metrics_http_addr,
         shutdown: Some(shutdown_tx),
         task,
     })

@@ -24,15 +24,24 @@ use tonic_health::pb::health_client::HealthClient;
 
 /// The reference report, shipped inside the binary so `dev` works from any
 /// directory. HMICFRS, Open Government Licence v3.0 (tests/fixtures/NOTICE.md).
-const SAMPLE_REPORT: &str = include_str!("../../../../tests/fixtures/peel-2018-19-hertfordshire.txt");
+const SAMPLE_REPORT: &str =
+    include_str!("../../../../tests/fixtures/peel-2018-19-hertfordshire.txt");
 
 #[derive(Args)]
 pub struct DevArgs {
     /// PostgreSQL server (any database; each service gets its own).
-    #[arg(long, env = "CLOSEOUT_DEV_POSTGRES_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    #[arg(
+        long,
+        env = "CLOSEOUT_DEV_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
     postgres_url: String,
     /// NATS server with JetStream.
-    #[arg(long, env = "CLOSEOUT_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    #[arg(
+        long,
+        env = "CLOSEOUT_NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
     nats_url: String,
     /// First of three consecutive gRPC ports (findings, tracker, metrics).
     #[arg(long, default_value_t = 50051)]
@@ -127,10 +136,16 @@ fn sibling_binary(name: &str) -> Result<PathBuf, CliError> {
 
 fn spawn(service: &Service, binary: &Path, args: &DevArgs) -> Result<Child, CliError> {
     let mut child = Command::new(binary)
-        .env("CLOSEOUT_DATABASE_URL", database_url(&args.postgres_url, service.database))
+        .env(
+            "CLOSEOUT_DATABASE_URL",
+            database_url(&args.postgres_url, service.database),
+        )
         .env("CLOSEOUT_NATS_URL", &args.nats_url)
         .env("CLOSEOUT_GRPC_ADDR", format!("127.0.0.1:{}", service.port))
-        .env("CLOSEOUT_METRICS_HTTP_ADDR", format!("127.0.0.1:{}", service.metrics_port))
+        .env(
+            "CLOSEOUT_METRICS_HTTP_ADDR",
+            format!("127.0.0.1:{}", service.metrics_port),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .stdin(Stdio::null())
@@ -179,7 +194,9 @@ async fn wait_serving(name: &str, addr: &str, children: &mut [Child]) -> Result<
             }
         }
         if tokio::time::Instant::now() > deadline {
-            return Err(CliError::Other(format!("{name} at {addr} did not become healthy in 60 s")));
+            return Err(CliError::Other(format!(
+                "{name} at {addr} did not become healthy in 60 s"
+            )));
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
@@ -226,9 +243,27 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         )));
     }
     let services = [
-        Service { name: "findings", binary: "closeout-findings", database: "closeout_findings", port: args.base_port, metrics_port: args.base_metrics_port },
-        Service { name: "tracker", binary: "closeout-tracker", database: "closeout_tracker", port: args.base_port + 1, metrics_port: args.base_metrics_port + 1 },
-        Service { name: "metrics", binary: "closeout-metrics", database: "closeout_metrics", port: args.base_port + 2, metrics_port: args.base_metrics_port + 2 },
+        Service {
+            name: "findings",
+            binary: "closeout-findings",
+            database: "closeout_findings",
+            port: args.base_port,
+            metrics_port: args.base_metrics_port,
+        },
+        Service {
+            name: "tracker",
+            binary: "closeout-tracker",
+            database: "closeout_tracker",
+            port: args.base_port + 1,
+            metrics_port: args.base_metrics_port + 1,
+        },
+        Service {
+            name: "metrics",
+            binary: "closeout-metrics",
+            database: "closeout_metrics",
+            port: args.base_port + 2,
+            metrics_port: args.base_metrics_port + 2,
+        },
     ];
     let binaries = services
         .iter()
@@ -247,27 +282,51 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     result
 }
 
-async fn run_started(args: &DevArgs, services: &[Service], children: &mut [Child]) -> Result<(), CliError> {
+async fn run_started(
+    args: &DevArgs,
+    services: &[Service],
+    children: &mut [Child],
+) -> Result<(), CliError> {
     for service in services {
-        wait_serving(service.name, &format!("http://127.0.0.1:{}", service.port), children).await?;
+        wait_serving(
+            service.name,
+            &format!("http://127.0.0.1:{}", service.port),
+            children,
+        )
+        .await?;
     }
     let (text, source) = match &args.report {
         Some(path) => (crate::commands::report::read_report(path)?, path.clone()),
-        None => (SAMPLE_REPORT.to_string(), "peel-2018-19-hertfordshire.txt (built in)".to_string()),
+        None => (
+            SAMPLE_REPORT.to_string(),
+            "peel-2018-19-hertfordshire.txt (built in)".to_string(),
+        ),
     };
-    let identity = Identity { role: "inspectorate".into(), organisation: String::new(), subject: "closeout-dev".into() };
+    let identity = Identity {
+        role: "inspectorate".into(),
+        organisation: String::new(),
+        subject: "closeout-dev".into(),
+    };
     let findings_addr = format!("http://127.0.0.1:{}", services[0].port);
     let tracker_addr = format!("http://127.0.0.1:{}", services[1].port);
     let metrics_addr = format!("http://127.0.0.1:{}", services[2].port);
     let mut findings = FindingsServiceClient::new(connect(&findings_addr).await?)
         .max_encoding_message_size(64 * 1024 * 1024);
     let imported = findings
-        .import_report(identity.request(pb::ImportReportRequest { text, source_name: source.clone(), replace: false })?)
+        .import_report(identity.request(pb::ImportReportRequest {
+            text,
+            source_name: source.clone(),
+            replace: false,
+        })?)
         .await?
         .into_inner();
     println!(
         "{} {source}: inspection {} of {} ({} findings)",
-        if imported.created { "imported" } else { "already imported" },
+        if imported.created {
+            "imported"
+        } else {
+            "already imported"
+        },
         imported.inspection_id,
         imported.organisation_id,
         imported.finding_count
@@ -281,12 +340,19 @@ async fn run_started(args: &DevArgs, services: &[Service], children: &mut [Child
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let card = loop {
         let items = tracker
-            .list_items(pb::ListItemsRequest { organisation_id: organisation.clone(), page_size: 500, ..Default::default() })
+            .list_items(pb::ListItemsRequest {
+                organisation_id: organisation.clone(),
+                page_size: 500,
+                ..Default::default()
+            })
             .await
             .map(|r| r.into_inner().items.len())
             .unwrap_or(0);
         let card = metrics
-            .get_scorecard(pb::GetScorecardRequest { organisation_id: organisation.clone(), as_of: None })
+            .get_scorecard(pb::GetScorecardRequest {
+                organisation_id: organisation.clone(),
+                as_of: None,
+            })
             .await
             .ok()
             .and_then(|r| r.into_inner().scorecard);
@@ -298,7 +364,9 @@ async fn run_started(args: &DevArgs, services: &[Service], children: &mut [Child
                 break card;
             }
         } else if tokio::time::Instant::now() > deadline {
-            return Err(CliError::Other("the metrics service gave no scorecard in 30 s".into()));
+            return Err(CliError::Other(
+                "the metrics service gave no scorecard in 30 s".into(),
+            ));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
@@ -309,7 +377,10 @@ async fn run_started(args: &DevArgs, services: &[Service], children: &mut [Child
     println!("  findings  {findings_addr}   (CLOSEOUT_FINDINGS_ADDR)");
     println!("  tracker   {tracker_addr}   (CLOSEOUT_TRACKER_ADDR)");
     println!("  metrics   {metrics_addr}   (CLOSEOUT_METRICS_ADDR)");
-    println!("  Prometheus: http://127.0.0.1:{}/metrics, :{}, :{}", services[0].metrics_port, services[1].metrics_port, services[2].metrics_port);
+    println!(
+        "  Prometheus: http://127.0.0.1:{}/metrics, :{}, :{}",
+        services[0].metrics_port, services[1].metrics_port, services[2].metrics_port
+    );
     println!("  NATS      {}   (events on closeout.>)", args.nats_url);
     println!("Try: closeout items --org {organisation}    closeout watch --org {organisation}");
     if args.once {
@@ -340,10 +411,16 @@ mod tests {
     #[test]
     fn derives_addresses_and_database_urls() {
         assert_eq!(host_port("nats://127.0.0.1:4222", 4222), "127.0.0.1:4222");
-        assert_eq!(host_port("postgres://postgres@127.0.0.1:5432/postgres", 5432), "127.0.0.1:5432");
+        assert_eq!(
+            host_port("postgres://postgres@127.0.0.1:5432/postgres", 5432),
+            "127.0.0.1:5432"
+        );
         assert_eq!(host_port("postgres://db/x", 5432), "db:5432");
         assert_eq!(
-            database_url("postgres://postgres@127.0.0.1:5432/postgres", "closeout_tracker"),
+            database_url(
+                "postgres://postgres@127.0.0.1:5432/postgres",
+                "closeout_tracker"
+            ),
             "postgres://postgres@127.0.0.1:5432/closeout_tracker"
         );
         assert_eq!(

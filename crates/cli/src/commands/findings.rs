@@ -16,7 +16,11 @@ use tonic::transport::Channel;
 #[derive(Args, Clone, Debug)]
 pub struct FindingsServer {
     /// Findings service address.
-    #[arg(long, env = "CLOSEOUT_FINDINGS_ADDR", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        env = "CLOSEOUT_FINDINGS_ADDR",
+        default_value = "http://127.0.0.1:50051"
+    )]
     pub addr: String,
     #[command(flatten)]
     pub identity: Identity,

@@ -15,13 +15,28 @@ use tonic::transport::{Channel, Endpoint};
 #[derive(clap::Args, Clone, Debug)]
 pub struct Identity {
     /// Role to act in: inspectorate, inspected-body or viewer.
-    #[arg(long, env = "CLOSEOUT_ROLE", default_value = "inspectorate", global = true)]
+    #[arg(
+        long,
+        env = "CLOSEOUT_ROLE",
+        default_value = "inspectorate",
+        global = true
+    )]
     pub role: String,
     /// Organisation an inspected body acts for.
-    #[arg(long = "as-org", env = "CLOSEOUT_ORGANISATION", default_value = "", global = true)]
+    #[arg(
+        long = "as-org",
+        env = "CLOSEOUT_ORGANISATION",
+        default_value = "",
+        global = true
+    )]
     pub organisation: String,
     /// Who is acting, for the audit trail.
-    #[arg(long = "as", env = "CLOSEOUT_SUBJECT", default_value = "", global = true)]
+    #[arg(
+        long = "as",
+        env = "CLOSEOUT_SUBJECT",
+        default_value = "",
+        global = true
+    )]
     pub subject: String,
 }
 

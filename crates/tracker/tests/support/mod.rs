@@ -37,6 +37,7 @@ pub fn config(db: &TestDatabase, test_bus: &TestBus) -> TrackerConfig {
         log_format: LogFormat::Text,
     });
     config.watch_poll_ms = 200;
+    config.metrics_http_addr = "127.0.0.1:0".parse().expect("address");
     config
 }
 
