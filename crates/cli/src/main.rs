@@ -57,7 +57,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Report(args) => commands::report::run(args),
         Command::Version => {
-            println!("closeout {}", env!("CARGO_PKG_VERSION"));
+            println!("closeout {}", closeout_service::server::VERSION);
             Ok(())
         }
         other => {

@@ -198,6 +198,7 @@ pub async fn start(
         tracing::info!(addr = %local, "findings service listening");
         let served = tonic::transport::Server::builder()
             .layer(RpcMetricsLayer::new(registry))
+            .layer(closeout_service::server::VersionLayer)
             .add_service(health)
             .add_service(reflection)
             .add_service(service)

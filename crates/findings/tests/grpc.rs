@@ -146,12 +146,17 @@ async fn imports_the_sample_reads_it_back_and_announces_each_change_once() {
     let mut h = Harness::start(5 * 1024 * 1024).await;
     let parsed = closeout_report::parse(SAMPLE).unwrap();
 
-    let imported = h
+    let reply = h
         .client
         .import_report(as_role("inspectorate", import_request(SAMPLE)))
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
+    assert_eq!(
+        reply.metadata().get("x-closeout-version").map(|v| v.to_str().unwrap()),
+        Some(closeout_service::server::VERSION),
+        "every reply names the version that served it"
+    );
+    let imported = reply.into_inner();
     assert!(imported.created);
     assert_eq!(imported.organisation_id, "hertfordshire");
     assert_eq!(imported.finding_count, 7);

@@ -217,6 +217,7 @@ pub async fn start(
         tracing::info!(addr = %local, prometheus = %metrics_http_addr, "metrics service listening");
         let served = tonic::transport::Server::builder()
             .layer(RpcMetricsLayer::new(registry))
+            .layer(closeout_service::server::VersionLayer)
             .add_service(health)
             .add_service(reflection)
             .add_service(service)

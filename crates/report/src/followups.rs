@@ -129,6 +129,8 @@ const REFERRING_VERBS: &[&str] = &[
 /// How far past the referring paragraph an outcome is looked for, in
 /// paragraphs (a run of list items counts as one).
 const MAX_PARAGRAPHS_AHEAD: usize = 3;
+/// The most units (paragraphs and list items) looked at past it.
+const MAX_UNITS_AHEAD: usize = 24;
 
 /// The outcome a sentence states, by the phrases of the module documentation.
 pub(crate) fn classify(sentence: &str) -> Option<FollowUpOutcome> {
@@ -177,11 +179,9 @@ struct Trigger {
 /// The trigger a sentence holds, if it refers back to an earlier item.
 fn trigger(sentence: &str) -> Option<Trigger> {
     let all = text::words(sentence);
-    let words: Vec<String> = all
-        .iter()
-        .map(|w| w.of(sentence).to_ascii_lowercase())
-        .collect();
-    let w = |k: usize| words.get(k).map_or("", String::as_str);
+    let lower = sentence.to_ascii_lowercase();
+    let words: Vec<&str> = all.iter().map(|w| w.of(&lower)).collect();
+    let w = |k: usize| words.get(k).copied().unwrap_or("");
     let first_two = (w(0), w(1));
 
     // "This was an area for improvement in 2017"
@@ -194,7 +194,7 @@ fn trigger(sentence: &str) -> Option<Trigger> {
         "cause of concern",
     ]
     .iter()
-    .any(|p| fold(sentence).contains(p))
+    .any(|p| lower.contains(p))
     {
         let (period, report) = named_report(sentence, &all, &words)
             .or_else(|| first_period(sentence, &all).map(|p| (p, String::new())))?;
@@ -272,11 +272,15 @@ fn trigger(sentence: &str) -> Option<Trigger> {
         };
         let referring = w(after) == "we" && REFERRING_VERBS.contains(&w(after + 1));
         let as_item = {
-            let before = fold(sentence.get(..all[k].start).unwrap_or(""));
-            before.trim_end().ends_with("area for improvement")
-                || before.trim_end().ends_with("areas for improvement")
-                || before.trim_end().ends_with("cause of concern")
-                || before.trim_end().ends_with("causes of concern")
+            let before = lower.get(..all[k].start).unwrap_or("").trim_end();
+            [
+                "area for improvement",
+                "areas for improvement",
+                "cause of concern",
+                "causes of concern",
+            ]
+            .iter()
+            .any(|p| before.ends_with(p))
         };
         if referring || as_item {
             return Some(Trigger {
@@ -291,8 +295,8 @@ fn trigger(sentence: &str) -> Option<Trigger> {
 }
 
 /// "in our 2017 efficiency report" anywhere in the sentence: (period, report).
-fn named_report(sentence: &str, all: &[Word], words: &[String]) -> Option<(String, String)> {
-    let w = |k: usize| words.get(k).map_or("", String::as_str);
+fn named_report(sentence: &str, all: &[Word], words: &[&str]) -> Option<(String, String)> {
+    let w = |k: usize| words.get(k).copied().unwrap_or("");
     (0..words.len()).find_map(|k| {
         if w(k) != "in" || w(k + 1) != "our" {
             return None;
@@ -441,7 +445,7 @@ fn find_outcome(
     }
     let mut paragraphs = 0;
     let mut previous_kind = units.get(u).map(|x| x.kind);
-    for next in u + 1..units.len() {
+    for next in u + 1..units.len().min(u + 1 + MAX_UNITS_AHEAD) {
         let unit = &units[next];
         let stop = !unit.is_prose()
             || unit.is_heading()

@@ -29,6 +29,8 @@
 //!   otherwise the closing "September 2019 | ©HMICFRS 2019" line gives
 //!   "2019-09".
 
+use std::collections::HashMap;
+
 use closeout_proto::{OrganisationKind, ParsedInspection, ParsedOrganisation};
 
 use crate::text::{self, fold};
@@ -193,13 +195,12 @@ fn published(units: &[Unit]) -> Option<String> {
         (0..all.len()).find_map(|i| text::date_at(t, &all, i))
     };
     let stated = units.iter().find_map(|u| {
-        let lower = u.text.to_ascii_lowercase();
-        if u.text.len() > 80
-            || !(lower.starts_with("published") || lower.starts_with("publication date"))
-        {
+        if u.text.len() > 80 {
             return None;
         }
-        first_date(&u.text)
+        let lower = u.text.to_ascii_lowercase();
+        let says = lower.starts_with("published") || lower.starts_with("publication date");
+        if says { first_date(&u.text) } else { None }
     });
     let closing = || {
         units.iter().rev().find_map(|u| {
@@ -333,19 +334,19 @@ const NOT_NAME_WORDS: &[&str] = &[
 
 /// The body name mentioned most often (ties: the first mentioned).
 fn most_mentioned_name(units: &[Unit]) -> Option<String> {
-    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut counts: HashMap<String, (usize, usize)> = HashMap::new();
+    let mut order = 0usize;
     for unit in units.iter().filter(|u| u.is_prose()) {
         for name in names_in(&unit.text) {
-            match counts.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, count)) => *count += 1,
-                None => counts.push((name, 1)),
-            }
+            order += 1;
+            counts.entry(name).or_insert((0, order)).0 += 1;
         }
     }
-    let best = counts.iter().map(|(_, c)| *c).max()?;
     counts
         .into_iter()
-        .find(|(_, c)| *c == best)
+        .max_by(|(_, (count_a, first_a)), (_, (count_b, first_b))| {
+            count_a.cmp(count_b).then(first_b.cmp(first_a))
+        })
         .map(|(name, _)| name)
 }
 

@@ -35,6 +35,8 @@
 //! Identical figures printed twice (the spend per head appears in the summary
 //! and again under Efficiency) are kept once, at their first line.
 
+use std::collections::HashSet;
+
 use closeout_proto::ParsedIndicator;
 
 use crate::sections::{Outline, PILLARS};
@@ -47,6 +49,7 @@ const CAPTION_UNITS: usize = 3;
 /// Extracts every indicator (see the module documentation).
 pub(crate) fn extract(units: &[Unit], outline: &Outline) -> Vec<ParsedIndicator> {
     let mut out: Vec<ParsedIndicator> = Vec::new();
+    let mut seen: HashSet<FigureKey> = HashSet::new();
     for (i, header) in units.iter().enumerate() {
         if outline.in_contents(i) || !is_header(header) {
             continue;
@@ -54,7 +57,7 @@ pub(crate) fn extract(units: &[Unit], outline: &Outline) -> Vec<ParsedIndicator>
         let table = Table::new(header, caption(units, i));
         for row in units[i + 1..].iter().take_while(|u| is_data_row(u)) {
             for indicator in table.read(row) {
-                if !out.iter().any(|seen| same_figure(seen, &indicator)) {
+                if seen.insert(key(&indicator)) {
                     out.push(indicator);
                 }
             }
@@ -76,13 +79,18 @@ fn is_data_row(unit: &Unit) -> bool {
     unit.kind == Kind::Row && unit.cells.first().is_some_and(|c| !c.is_empty())
 }
 
-fn same_figure(a: &ParsedIndicator, b: &ParsedIndicator) -> bool {
-    a.measure == b.measure
-        && a.period == b.period
-        && a.value.to_bits() == b.value.to_bits()
-        && a.unit == b.unit
-        && a.comparator == b.comparator
-        && a.comparator_value.map(f64::to_bits) == b.comparator_value.map(f64::to_bits)
+/// What makes two printed figures the same figure.
+type FigureKey = (String, String, u64, String, String, Option<u64>);
+
+fn key(i: &ParsedIndicator) -> FigureKey {
+    (
+        i.measure.clone(),
+        i.period.clone(),
+        i.value.to_bits(),
+        i.unit.clone(),
+        i.comparator.clone(),
+        i.comparator_value.map(f64::to_bits),
+    )
 }
 
 /// A table's caption and caption period.

@@ -23,6 +23,8 @@
 //!   effectiveness inspection has been carried over" gives the year the
 //!   judgment was last made.
 
+use std::collections::HashSet;
+
 use closeout_proto::{Grade, OrganisationKind};
 
 use crate::text::{self, fold};
@@ -103,7 +105,7 @@ pub(crate) fn outline(units: &[Unit], kind: OrganisationKind) -> Outline {
         ctx: Vec::with_capacity(units.len()),
         ..Outline::default()
     };
-    let mut contents: Vec<String> = Vec::new();
+    let mut contents: HashSet<String> = HashSet::new();
     let mut pillar: Option<usize> = None;
     let mut question: Option<usize> = None;
     let mut in_contents = false;
@@ -148,7 +150,7 @@ pub(crate) fn outline(units: &[Unit], kind: OrganisationKind) -> Outline {
             }
         } else if in_contents && unit.kind == Kind::Row {
             if let Some(entry) = contents_entry(unit) {
-                contents.push(entry);
+                contents.insert(entry);
             }
         } else if in_contents && unit.kind != Kind::Row {
             in_contents = false;

@@ -155,7 +155,13 @@ fn continues(previous: &Unit, next: &str, blanks: usize) -> bool {
         && blanks <= MAX_PAGE_BREAK_BLANKS
         && !text::ends_clause(&previous.text)
         && text::starts_lowercase(next)
-        && (blanks == 0 || previous.text.split_whitespace().count() >= MIN_WORDS_BEFORE_PAGE_BREAK)
+        && (blanks == 0
+            || previous
+                .text
+                .split_whitespace()
+                .take(MIN_WORDS_BEFORE_PAGE_BREAK)
+                .count()
+                >= MIN_WORDS_BEFORE_PAGE_BREAK)
 }
 
 /// The item text of a list line, if it starts with a bullet marker.

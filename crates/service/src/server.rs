@@ -28,6 +28,9 @@ pub fn reflection_service() -> Result<
         .build_v1()
 }
 
+/// Health-service name that is SERVING whenever the process runs.
+pub const LIVENESS_SERVICE: &str = "liveness";
+
 /// Keeps the health status of `service_name` (and of the whole server, the
 /// empty name) in step with `check`, polled every `every`, until the task
 /// is dropped. Starts NOT_SERVING so nothing is routed before the first
@@ -43,6 +46,11 @@ where
     Fut: Future<Output = bool> + Send,
 {
     tokio::spawn(async move {
+        // Liveness: the process answers. Readiness is the service's own
+        // name (and ""), SERVING only while its dependencies answer.
+        reporter
+            .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
+            .await;
         let mut last = None;
         loop {
             let healthy = check().await;
@@ -83,4 +91,61 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutdown requested");
+}
+
+/// Response header naming the Closeout version that served a call.
+pub const VERSION_HEADER: &str = "x-closeout-version";
+
+/// The Closeout version, as `closeout version` and the header report it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A tower layer adding [`VERSION_HEADER`] to every response, so a client
+/// can tell which release answered (useful behind a load balancer with
+/// replicas of mixed versions during a rollout).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct VersionLayer;
+
+impl<S> tower_layer::Layer<S> for VersionLayer {
+    type Service = WithVersion<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        WithVersion { inner }
+    }
+}
+
+/// The service [`VersionLayer`] wraps around each gRPC service.
+#[derive(Clone, Debug)]
+pub struct WithVersion<S> {
+    inner: S,
+}
+
+impl<S, B, R> tower_service::Service<http::Request<B>> for WithVersion<S>
+where
+    S: tower_service::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<S::Response, S::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let mut response = future.await?;
+            response.headers_mut().insert(
+                VERSION_HEADER,
+                http::HeaderValue::from_static(VERSION),
+            );
+            Ok(response)
+        })
+    }
 }

@@ -9,6 +9,7 @@
 //! * [`TestDatabase`]: a fresh database `closeout_test_<uuid>` per test;
 //! * [`TestBus`]: a private stream `T<uuid>` and subject prefix `t<uuid>`
 //!   on the shared NATS;
+//! * [`PrivatePostgres`]: a PostgreSQL cluster of the test's own;
 //! * [`PrivateNats`]: a `nats-server` of the test's own, on a free port,
 //!   which the test may stop and restart (the shared servers are never
 //!   stopped by a test).
@@ -21,9 +22,11 @@
 
 mod database;
 mod nats;
+mod postgres;
 
 pub use database::TestDatabase;
 pub use nats::{PrivateNats, TestBus, nats_server_binary};
+pub use postgres::PrivatePostgres;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use uuid::Uuid;

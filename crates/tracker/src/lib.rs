@@ -247,6 +247,7 @@ pub async fn start(
         tracing::info!(addr = %local, "tracker service listening");
         let served = tonic::transport::Server::builder()
             .layer(RpcMetricsLayer::new(registry))
+            .layer(closeout_service::server::VersionLayer)
             .add_service(health)
             .add_service(reflection)
             .add_service(service)

@@ -1,0 +1,137 @@
+//! A PostgreSQL cluster of a test's own (`initdb` + `pg_ctl` from
+//! `/usr/lib/postgresql/*/bin`), on a free port with trust authentication,
+//! for tests that need a whole server to themselves — e.g. to run the
+//! deployment's init script exactly as written. Stopped and deleted on drop.
+
+use crate::free_port;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A private PostgreSQL server.
+pub struct PrivatePostgres {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+    stopped: bool,
+}
+
+fn postgres_bin() -> Option<PathBuf> {
+    if let Ok(dir) = std::env::var("CLOSEOUT_POSTGRES_BIN") {
+        return Some(PathBuf::from(dir));
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|p| p.join("initdb").exists())
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Runs a PostgreSQL tool, as user `postgres` when we are root (initdb
+/// refuses to run as root).
+fn run(tool: &Path, args: &[&str]) {
+    let status = if is_root() {
+        Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(tool)
+            .args(args)
+            .status()
+    } else {
+        Command::new(tool).args(args).status()
+    };
+    match status {
+        Ok(s) if s.success() => {}
+        Ok(s) => panic!("{} {:?} failed: {s}", tool.display(), args),
+        Err(e) => panic!("running {}: {e}", tool.display()),
+    }
+}
+
+impl PrivatePostgres {
+    /// Creates and starts a cluster; superuser `postgres`, trust auth.
+    pub fn start() -> PrivatePostgres {
+        let bin = postgres_bin().expect("PostgreSQL binaries not found under /usr/lib/postgresql");
+        let dir = tempfile::Builder::new()
+            .prefix("closeout-pg-")
+            .tempdir()
+            .expect("temporary directory");
+        if is_root() {
+            let _ = Command::new("chown")
+                .args(["postgres"])
+                .arg(dir.path())
+                .status();
+        }
+        let data = dir.path().join("data");
+        let data = data.to_string_lossy().to_string();
+        run(
+            &bin.join("initdb"),
+            &["-D", &data, "-U", "postgres", "--auth=trust", "-N", "-E", "UTF8"],
+        );
+        let port = free_port();
+        let socket_dir = dir.path().to_string_lossy().to_string();
+        let options = format!(
+            "-p {port} -k {socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        );
+        let log = dir.path().join("log").to_string_lossy().to_string();
+        run(
+            &bin.join("pg_ctl"),
+            &["-D", &data, "-o", &options, "-l", &log, "-w", "start"],
+        );
+        PrivatePostgres {
+            bin,
+            dir,
+            port,
+            stopped: false,
+        }
+    }
+
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// URL of `database` as the superuser.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Stops the server immediately (the data is thrown away anyway).
+    pub fn stop(&mut self) {
+        if self.stopped {
+            return;
+        }
+        let data = self.dir.path().join("data").to_string_lossy().to_string();
+        run(
+            &self.bin.join("pg_ctl"),
+            &["-D", &data, "-m", "immediate", "-w", "stop"],
+        );
+        self.stopped = true;
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        if !self.stopped {
+            let data = self.dir.path().join("data").to_string_lossy().to_string();
+            let tool = self.bin.join("pg_ctl");
+            let args = ["-D", data.as_str(), "-m", "immediate", "-w", "stop"];
+            let _ = if is_root() {
+                Command::new("runuser")
+                    .args(["-u", "postgres", "--"])
+                    .arg(&tool)
+                    .args(args)
+                    .status()
+            } else {
+                Command::new(&tool).args(args).status()
+            };
+        }
+    }
+}
