@@ -59,7 +59,10 @@ where
         if let Some(value) = probe().await {
             return value;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -134,13 +137,20 @@ async fn the_sample_report_flows_from_import_to_scorecard() {
         }
     })
     .await;
-    assert!(items.iter().all(|i| i.kind == FindingKind::AreaForImprovement as i32
-        && i.status == ItemStatus::Open as i32
-        && i.inspection_id == imported.inspection_id));
+    assert!(
+        items
+            .iter()
+            .all(|i| i.kind == FindingKind::AreaForImprovement as i32
+                && i.status == ItemStatus::Open as i32
+                && i.inspection_id == imported.inspection_id)
+    );
 
     // The force closes the cyber strategy item with evidence; the
     // inspectorate verifies it. The vetting item is started.
-    let cyber = items.iter().find(|i| i.text.contains("cyber strategy")).unwrap();
+    let cyber = items
+        .iter()
+        .find(|i| i.text.contains("cyber strategy"))
+        .unwrap();
     let vetting = items.iter().find(|i| i.text.contains("vetting")).unwrap();
     let started = tracker_client
         .start_item(as_role(
@@ -165,7 +175,9 @@ async fn the_sample_report_flows_from_import_to_scorecard() {
                 item_id: cyber.id.clone(),
                 expected_version: started.version,
                 evidence: Some(pb::Evidence {
-                    description: "Cyber strategy and delivery plan approved by the chief officer group".into(),
+                    description:
+                        "Cyber strategy and delivery plan approved by the chief officer group"
+                            .into(),
                     uri: "https://example.org/herts/cyber-strategy.pdf".into(),
                     sha256: "a".repeat(64),
                 }),
@@ -249,8 +261,11 @@ async fn the_sample_report_flows_from_import_to_scorecard() {
     assert_eq!(card.overdue, 0);
 
     // Grades: the ten questions of the Overall summary, first inspection.
-    let questions: Vec<&pb::QuestionGrade> =
-        card.grades.iter().filter(|g| !g.question.is_empty()).collect();
+    let questions: Vec<&pb::QuestionGrade> = card
+        .grades
+        .iter()
+        .filter(|g| !g.question.is_empty())
+        .collect();
     assert_eq!(questions.len(), 10);
     for grade in &questions {
         let expected = if grade.question == "Armed response capability" {
@@ -269,7 +284,11 @@ async fn the_sample_report_flows_from_import_to_scorecard() {
         .find(|i| i.measure.starts_with("999 calls"))
         .unwrap();
     assert_eq!(
-        (calls.value, calls.comparator.as_str(), calls.comparator_value),
+        (
+            calls.value,
+            calls.comparator.as_str(),
+            calls.comparator_value
+        ),
         (143.0, "England and Wales", Some(175.0))
     );
 

@@ -47,11 +47,23 @@ fn binaries_dir() -> PathBuf {
         .and_then(Path::parent)
         .expect("target directory")
         .to_path_buf();
-    let needed = ["closeout-findings", "closeout-tracker", "closeout-metrics", "closeout"];
+    let needed = [
+        "closeout-findings",
+        "closeout-tracker",
+        "closeout-metrics",
+        "closeout",
+    ];
     if needed.iter().any(|b| !dir.join(b).exists()) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--bins", "-p", "closeout-findings", "-p", "closeout-tracker"])
+            .args([
+                "build",
+                "--bins",
+                "-p",
+                "closeout-findings",
+                "-p",
+                "closeout-tracker",
+            ])
             .args(["-p", "closeout-metrics", "-p", "closeout-cli"])
             .current_dir(workspace_root())
             .status()
@@ -99,7 +111,10 @@ struct Replica {
 }
 
 fn port_of(addr: &str) -> u16 {
-    addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("address has a port")
+    addr.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("address has a port")
 }
 
 fn start_replica(
@@ -126,7 +141,10 @@ fn start_replica(
             *value = format!("127.0.0.1:{}", free_port());
         }
     }
-    assert!(env.contains_key("CLOSEOUT_DATABASE_URL"), "{name}: no database URL");
+    assert!(
+        env.contains_key("CLOSEOUT_DATABASE_URL"),
+        "{name}: no database URL"
+    );
     assert!(compose_grpc_port > 0, "{name}: no CLOSEOUT_GRPC_ADDR");
     // The health check as compose runs it, pointed at this replica's port.
     let health: Vec<String> = strings(&service["healthcheck"]["test"])
@@ -134,7 +152,11 @@ fn start_replica(
         .skip_while(|w| w == "CMD" || w == "CMD-SHELL")
         .map(|w| w.replace(&format!(":{compose_grpc_port}"), &format!(":{grpc_port}")))
         .collect();
-    assert_eq!(health.first().map(String::as_str), Some("closeout"), "{name}: health check");
+    assert_eq!(
+        health.first().map(String::as_str),
+        Some("closeout"),
+        "{name}: health check"
+    );
     let child = Command::new(bin.join(&command[0]))
         .args(&command[1..])
         .env_clear()
@@ -217,7 +239,10 @@ async fn the_compose_file_runs_the_real_binaries() {
                 "{name} waits for a healthy {dependency}"
             );
         }
-        assert!(service["restart"].is_string(), "{name} has a restart policy");
+        assert!(
+            service["restart"].is_string(),
+            "{name} has a restart policy"
+        );
     }
     // Scaled services must not pin a host port.
     for name in ["tracker", "metrics"] {
@@ -237,7 +262,13 @@ async fn the_compose_file_runs_the_real_binaries() {
     let nats = PrivateNats::start().await;
     let mut replicas = Vec::new();
     for name in ["findings", "tracker", "tracker", "metrics", "metrics"] {
-        replicas.push(start_replica(name, &services[name], &bin, &postgres, &nats.url()));
+        replicas.push(start_replica(
+            name,
+            &services[name],
+            &bin,
+            &postgres,
+            &nats.url(),
+        ));
     }
     for replica in &mut replicas {
         let health = replica.health.clone();
@@ -257,7 +288,14 @@ async fn the_compose_file_runs_the_real_binaries() {
     let sample = workspace_root().join("tests/fixtures/peel-2018-19-hertfordshire.txt");
     let imported = closeout(
         &bin,
-        &["import", sample.to_str().unwrap(), "--addr", &findings, "--role", "inspectorate"],
+        &[
+            "import",
+            sample.to_str().unwrap(),
+            "--addr",
+            &findings,
+            "--role",
+            "inspectorate",
+        ],
     );
     assert!(
         imported.status.success(),
@@ -266,7 +304,17 @@ async fn the_compose_file_runs_the_real_binaries() {
     );
 
     wait_until("seven items through the second tracker replica", || {
-        let out = closeout(&bin, &["items", "--org", "hertfordshire", "--json", "--addr", &second_tracker]);
+        let out = closeout(
+            &bin,
+            &[
+                "items",
+                "--org",
+                "hertfordshire",
+                "--json",
+                "--addr",
+                &second_tracker,
+            ],
+        );
         out.status.success()
             && serde_json::from_slice::<serde_json::Value>(&out.stdout)
                 .ok()
@@ -274,12 +322,25 @@ async fn the_compose_file_runs_the_real_binaries() {
                 .unwrap_or(false)
     });
     wait_until("the scorecard through the second metrics replica", || {
-        let out = closeout(&bin, &["scorecard", "hertfordshire", "--json", "--addr", &second_metrics]);
+        let out = closeout(
+            &bin,
+            &[
+                "scorecard",
+                "hertfordshire",
+                "--json",
+                "--addr",
+                &second_metrics,
+            ],
+        );
         out.status.success()
             && serde_json::from_slice::<serde_json::Value>(&out.stdout)
                 .ok()
                 .map(|v| {
-                    let card = if v.get("scorecard").is_some() { &v["scorecard"] } else { &v };
+                    let card = if v.get("scorecard").is_some() {
+                        &v["scorecard"]
+                    } else {
+                        &v
+                    };
                     card["totalItems"] == 7
                 })
                 .unwrap_or(false)

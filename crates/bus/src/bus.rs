@@ -8,9 +8,7 @@
 //! nats-server 2.9.
 
 use crate::error::{BusError, Result};
-use crate::event::{
-    HEADER_EVENT_TYPE, HEADER_MSG_ID, HEADER_TRACEPARENT, traceparent, traceparent_of,
-};
+use crate::event::{HEADER_EVENT_TYPE, HEADER_MSG_ID, HEADER_TRACEPARENT, traceparent};
 use crate::subject::{self, is_valid_name, is_valid_subject, relative_subject};
 use async_nats::jetstream::{self, publish::PublishAck, stream};
 use async_nats::{ConnectOptions, Event, HeaderMap};
@@ -242,7 +240,11 @@ impl Bus {
     /// this is for tools and tests.
     pub async fn publish_event(&self, event: &EventEnvelope) -> Result<PublishAck> {
         let subject = self.subject_of(event)?;
-        let headers = event_headers(&event.event_id, &event.event_type, &traceparent_of(event));
+        let headers = event_headers(
+            &event.event_id,
+            &event.event_type,
+            &crate::trace::traceparent_for(event),
+        );
         self.publish(subject, headers, Bytes::from(event.encode_to_vec()))
             .await
     }

@@ -433,12 +433,20 @@ impl<H: EventHandler> Shared<H> {
                 .dead_letter(&message, Some(&event.event_id), delivered, &reason)
                 .await;
         };
-        let span = tracing::debug_span!(
+        let span = tracing::info_span!(
             "event",
             consumer = %self.config.durable_name,
             %event_id,
             event_type = %event.event_type
         );
+        // The handler's work joins the trace of the request that caused it.
+        if let Some(traceparent) = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(crate::event::HEADER_TRACEPARENT))
+        {
+            crate::trace::set_remote_parent(&span, traceparent.as_str());
+        }
         self.settle(&message, event_id, &event, delivered)
             .instrument(span)
             .await;

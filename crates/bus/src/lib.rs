@@ -36,6 +36,7 @@ pub mod event;
 pub mod outbox;
 pub mod relay;
 pub mod subject;
+pub mod trace;
 
 pub use bus::{Bus, BusConfig, MIN_DUPLICATE_WINDOW, event_headers};
 pub use closeout_proto::EventEnvelope;

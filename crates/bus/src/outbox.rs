@@ -18,8 +18,8 @@
 //! [`install_schema`] at start-up, next to their own migrations.
 
 use crate::error::{BusError, Result};
-use crate::event::traceparent_of;
 use crate::subject::relative_subject;
+use crate::trace::traceparent_for;
 use closeout_proto::EventEnvelope;
 use prost::Message;
 use sqlx::{PgConnection, PgPool};
@@ -99,7 +99,7 @@ pub async fn append(conn: &mut PgConnection, events: &[EventEnvelope]) -> Result
         organisations.push(event.organisation_id.clone());
         subjects.push(relative_subject(payload, &event.organisation_id));
         types.push(event.event_type.clone());
-        traceparents.push(traceparent_of(event));
+        traceparents.push(traceparent_for(event));
         payloads.push(event.encode_to_vec());
     }
     // One statement for the batch; ORDER BY the ordinality so `seq`

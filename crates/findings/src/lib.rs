@@ -197,6 +197,7 @@ pub async fn start(
         };
         tracing::info!(addr = %local, "findings service listening");
         let served = tonic::transport::Server::builder()
+            .trace_fn(closeout_service::telemetry::grpc_request_span)
             .layer(RpcMetricsLayer::new(registry))
             .layer(closeout_service::server::VersionLayer)
             .add_service(health)

@@ -6,7 +6,7 @@ use closeout_findings::{FindingsConfig, start};
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = FindingsConfig::parse();
-    closeout_service::telemetry::init(config.common.log_format);
+    let _telemetry = closeout_service::telemetry::init(config.common.log_format, "findings");
     let running = match start(config, closeout_service::server::shutdown_signal()).await {
         Ok(running) => running,
         Err(error) => {

@@ -152,7 +152,10 @@ async fn imports_the_sample_reads_it_back_and_announces_each_change_once() {
         .await
         .unwrap();
     assert_eq!(
-        reply.metadata().get("x-closeout-version").map(|v| v.to_str().unwrap()),
+        reply
+            .metadata()
+            .get("x-closeout-version")
+            .map(|v| v.to_str().unwrap()),
         Some(closeout_service::server::VERSION),
         "every reply names the version that served it"
     );
@@ -597,6 +600,34 @@ async fn replacing_a_document_records_and_announces_only_the_differences() {
             .filter(|t| t.ends_with("InspectionReplaced"))
             .count(),
         1
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_callers_trace_continues_into_the_events_of_its_call() {
+    let _telemetry = closeout_service::telemetry::init(LogFormat::Text, "findings");
+    let mut h = Harness::start(5 * 1024 * 1024).await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut request = as_role("inspectorate", import_request(SAMPLE));
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-00f067aa0ba902b7-01")
+            .parse()
+            .unwrap(),
+    );
+    h.client.import_report(request).await.unwrap();
+    let messages = h.receive(1, Duration::from_secs(10)).await;
+    let traceparent = messages[0]
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("traceparent"))
+        .map(|v| v.as_str().to_string())
+        .unwrap();
+    assert_eq!(
+        traceparent.split('-').nth(1),
+        Some(trace_id),
+        "{traceparent}"
     );
     h.stop().await;
 }

@@ -216,6 +216,7 @@ pub async fn start(
         };
         tracing::info!(addr = %local, prometheus = %metrics_http_addr, "metrics service listening");
         let served = tonic::transport::Server::builder()
+            .trace_fn(closeout_service::telemetry::grpc_request_span)
             .layer(RpcMetricsLayer::new(registry))
             .layer(closeout_service::server::VersionLayer)
             .add_service(health)

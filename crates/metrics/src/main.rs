@@ -31,7 +31,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    closeout_service::telemetry::init(cli.config.common.log_format);
+    let _telemetry = closeout_service::telemetry::init(cli.config.common.log_format, "metrics");
     match cli.command.unwrap_or(Command::Serve) {
         Command::Rebuild { timeout_secs } => {
             match rebuild(&cli.config, Duration::from_secs(timeout_secs)).await {

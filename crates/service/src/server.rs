@@ -126,9 +126,8 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<S::Response, S::Error>> + Send>,
-    >;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<S::Response, S::Error>> + Send>>;
 
     fn poll_ready(
         &mut self,
@@ -141,10 +140,9 @@ where
         let future = self.inner.call(request);
         Box::pin(async move {
             let mut response = future.await?;
-            response.headers_mut().insert(
-                VERSION_HEADER,
-                http::HeaderValue::from_static(VERSION),
-            );
+            response
+                .headers_mut()
+                .insert(VERSION_HEADER, http::HeaderValue::from_static(VERSION));
             Ok(response)
         })
     }

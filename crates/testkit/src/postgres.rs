@@ -73,13 +73,21 @@ impl PrivatePostgres {
         let data = data.to_string_lossy().to_string();
         run(
             &bin.join("initdb"),
-            &["-D", &data, "-U", "postgres", "--auth=trust", "-N", "-E", "UTF8"],
+            &[
+                "-D",
+                &data,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-N",
+                "-E",
+                "UTF8",
+            ],
         );
         let port = free_port();
         let socket_dir = dir.path().to_string_lossy().to_string();
-        let options = format!(
-            "-p {port} -k {socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        );
+        let options =
+            format!("-p {port} -k {socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off");
         let log = dir.path().join("log").to_string_lossy().to_string();
         run(
             &bin.join("pg_ctl"),

@@ -67,6 +67,28 @@ pub async fn execute(
     Ok(item)
 }
 
+/// Runs `command` for `cause.actor` on `item`, already locked on `tx`, with
+/// no version check (the caller has checked what it relies on): used when
+/// an accepted reconciliation proposal moves its item. Every refusal of the
+/// state machine is returned (FAILED_PRECONDITION for an illegal
+/// transition) and nothing is written.
+pub async fn apply(
+    tx: &mut PgConnection,
+    item: &mut pb::TrackedItem,
+    command: &domain::Command,
+    cause: &Cause,
+) -> Result<Vec<pb::EventEnvelope>, TrackerError> {
+    let actor = domain_actor(&cause.actor)?;
+    let state = item_state(item)?;
+    let today = chrono::Utc::now().date_naive();
+    let changes = domain::decide(&state, &actor, command, today).map_err(refusal_error)?;
+    let mut payloads = Vec::with_capacity(changes.len());
+    for change in changes {
+        payloads.push(payload_of(tx, item, change).await?);
+    }
+    Journal::append(tx, item, payloads, cause).await
+}
+
 /// The domain's view of the caller. Roles outside the lifecycle (none
 /// given) are refused as unauthenticated.
 pub fn domain_actor(actor: &pb::Actor) -> Result<domain::Actor, TrackerError> {

@@ -1,5 +1,8 @@
 //! The durable consumer of the findings service's events: opens tracked
-//! items. An area for improvement, a cause of concern and a recommendation
+//! items, keeps what reconciliation needs of each inspection (its findings
+//! and follow-up statements, see `inspections`) and, on
+//! InspectionPublished, proposes what happened to the organisation's
+//! earlier items (see `reconciliation`). An area for improvement, a cause of concern and a recommendation
 //! open one item for their organisation; a national recommendation opens
 //! one for every organisation of its kind the tracker knows, and is kept so
 //! that an organisation learned later gets one too; noteworthy practice
@@ -55,6 +58,12 @@ impl EventHandler for ItemOpener {
             Some(Payload::OrganisationRegistered(registered)) => {
                 organisation_registered(tx, event, registered).await
             }
+            Some(Payload::FollowUpRecorded(follow_up)) => {
+                crate::inspections::follow_up_recorded(tx, follow_up).await
+            }
+            Some(Payload::InspectionPublished(published)) => {
+                inspection_published(tx, event, published).await
+            }
             _ => Ok(()),
         };
         // The database may come back; bad content never gets better.
@@ -92,6 +101,7 @@ async fn finding_recorded(
     lock_fan_out(tx).await?;
     let cause = cause_of(event);
     learn_organisation(tx, &finding.organisation_id, "", 0, &cause).await?;
+    crate::inspections::finding_recorded(tx, finding).await?;
     let kind = pb::FindingKind::try_from(finding.kind).unwrap_or(pb::FindingKind::Unspecified);
     match kind {
         _ if finding.addressed_to_all || kind == pb::FindingKind::NationalRecommendation => {
@@ -141,6 +151,18 @@ async fn national_recommendation(
     for organisation_id in recipients {
         open_item(tx, finding, &organisation_id, cause).await?;
     }
+    Ok(())
+}
+
+/// Records the inspection and makes the reconciliation proposals for the
+/// organisation's earlier open items.
+async fn inspection_published(
+    tx: &mut PgConnection,
+    event: &pb::EventEnvelope,
+    published: &pb::InspectionPublished,
+) -> Result<(), TrackerError> {
+    check_organisation_id("organisation_id", &published.organisation_id)?;
+    crate::reconciliation::inspection_published(tx, published, &cause_of(event)).await?;
     Ok(())
 }
 

@@ -3,6 +3,12 @@
 //! through its lifecycle.
 //!
 //! - `consumer`: opens items from the findings service's events.
+//! - `inspections`: what reconciliation keeps of each inspection (its
+//!   findings and follow-up statements) and the matcher's inputs.
+//! - `reconciliation`: proposals for earlier items on InspectionPublished,
+//!   and the automatic-acceptance policy.
+//! - `proposals`: listing, accepting and rejecting proposals.
+//! - `lineage`: links across inspections and an item's lineage.
 //! - `commands`: lifecycle commands, checked by the domain state machine,
 //!   the caller's role and organisation, and the expected version.
 //! - `journal`: the event-sourced write path (history, current state,
@@ -23,8 +29,12 @@ pub mod commands;
 pub mod consumer;
 pub mod error;
 pub mod grpc;
+pub mod inspections;
 pub mod journal;
+pub mod lineage;
 pub mod overdue;
+pub mod proposals;
+pub mod reconciliation;
 pub mod store;
 pub mod watch;
 
@@ -76,6 +86,13 @@ pub struct TrackerConfig {
     #[arg(long, env = "CLOSEOUT_WATCH_POLL_MS", default_value_t = 1000)]
     pub watch_poll_ms: u64,
 
+    /// Organisations whose reconciliation proposals are accepted
+    /// automatically at or above a score, e.g. `hertfordshire=0.95,kent=0.9`
+    /// (stored in `reconciliation_policy`; empty: every proposal waits for
+    /// a person).
+    #[arg(long, env = "CLOSEOUT_AUTO_ACCEPT", default_value = "")]
+    pub auto_accept: String,
+
     /// Address of the Prometheus text endpoint (`GET /metrics`).
     #[arg(
         long,
@@ -94,6 +111,7 @@ impl TrackerConfig {
             overdue_interval_secs: 60,
             overdue_today: None,
             watch_poll_ms: 1000,
+            auto_accept: String::new(),
             metrics_http_addr: SocketAddr::from(([0, 0, 0, 0], 9092)),
         }
     }
@@ -119,6 +137,8 @@ pub enum StartError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("service task: {0}")]
     Task(String),
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// A running tracker service (used by `main` and by tests).
@@ -157,6 +177,8 @@ pub async fn start(
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<RunningTracker, StartError> {
     let common = &config.common;
+    let policy = reconciliation::parse_policy(&config.auto_accept)
+        .map_err(|e| StartError::Config(format!("CLOSEOUT_AUTO_ACCEPT: {e}")))?;
     let addr = common
         .grpc_addr
         .unwrap_or_else(|| DEFAULT_GRPC_ADDR.parse().expect("constant address parses"));
@@ -173,6 +195,7 @@ pub async fn start(
         .connect(&common.database_url)
         .await?;
     MIGRATOR.run(&pool).await?;
+    reconciliation::install_policy(&pool, &policy).await?;
     closeout_bus::outbox::install_schema(&pool).await?;
 
     let bus = closeout_bus::Bus::connect(closeout_bus::BusConfig {
@@ -246,6 +269,7 @@ pub async fn start(
         };
         tracing::info!(addr = %local, "tracker service listening");
         let served = tonic::transport::Server::builder()
+            .trace_fn(closeout_service::telemetry::grpc_request_span)
             .layer(RpcMetricsLayer::new(registry))
             .layer(closeout_service::server::VersionLayer)
             .add_service(health)

@@ -1,0 +1,211 @@
+//! Reconciliation on InspectionPublished: for every open item of the
+//! organisation from an earlier inspection, `closeout_reconcile::propose`
+//! says what the new inspection's follow-up statements and findings make of
+//! it, and the tracker stores one pending proposal per (item, inspection)
+//! with ProposalMade in the outbox, in the consumer's transaction. A replayed
+//! or re-announced inspection proposes nothing new.
+//!
+//! NOT_ASSESSED proposals are stored too, so that a reviewer sees each item
+//! was considered. Nothing changes an item until a person accepts the
+//! proposal — unless the organisation's `reconciliation_policy` allows
+//! automatic acceptance at or above a score: such a proposal (any outcome but
+//! NOT_ASSESSED, whose score measures no evidence) is accepted by the
+//! tracker itself, recorded as AUTO_ACCEPTED with ProposalAccepted
+//! `automatic = true`. A refusal of the state machine leaves it pending.
+
+use crate::error::TrackerError;
+use crate::inspections;
+use crate::journal::{Cause, SOURCE_SERVICE};
+use crate::proposals;
+use closeout_proto::{self as pb, event_envelope::Payload};
+use closeout_reconcile::{MatchConfig, ProposalOutcome};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// Records the inspection and proposes for the organisation's earlier open
+/// items. Returns how many proposals were made.
+pub async fn inspection_published(
+    tx: &mut PgConnection,
+    published: &pb::InspectionPublished,
+    cause: &Cause,
+) -> Result<usize, TrackerError> {
+    inspections::inspection_published(tx, published).await?;
+    let Some(later) = inspections::inspection(tx, &published.inspection_id).await? else {
+        return Ok(0);
+    };
+    let items = inspections::open_items_before(tx, &later).await?;
+    if items.is_empty() {
+        return Ok(0);
+    }
+    let inspection = inspections::later_inspection(tx, &later).await?;
+    let made = closeout_reconcile::propose(&items, &inspection, &MatchConfig::default());
+    let threshold: Option<f64> = sqlx::query_scalar(
+        "SELECT auto_accept_min_score FROM reconciliation_policy WHERE organisation_id = $1",
+    )
+    .bind(&later.organisation_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let mut count = 0;
+    for p in made {
+        let mut proposal = pb::ReconciliationProposal {
+            id: Uuid::now_v7().to_string(),
+            item_id: p.item_id.clone(),
+            organisation_id: later.organisation_id.clone(),
+            inspection_id: later.id.clone(),
+            outcome: wire_outcome(p.outcome) as i32,
+            status: pb::ProposalStatus::Pending as i32,
+            score: p.score,
+            rule: p.rule.clone(),
+            quotes: p.quotes.clone(),
+            line_start: p.line_start,
+            line_end: p.line_end,
+            matched_finding_id: p.matched_finding_id.clone().unwrap_or_default(),
+            created_at: Some(closeout_bus::event::now_timestamp()),
+            version: 1,
+            ..Default::default()
+        };
+        let follow_up = p.matched_follow_up_id.clone().unwrap_or_default();
+        if !proposals::insert(tx, &proposal, &follow_up).await? {
+            continue;
+        }
+        announce(tx, &proposal, cause).await?;
+        count += 1;
+        let automatic = threshold
+            .is_some_and(|min| p.outcome != ProposalOutcome::NotAssessed && p.score >= min);
+        if automatic {
+            let note = format!(
+                "accepted automatically: score {:.2} is at least the organisation's threshold {:.2}",
+                p.score,
+                threshold.unwrap_or_default()
+            );
+            match proposals::accept_locked(tx, &mut proposal, &note, true, cause).await {
+                Ok(_) => {}
+                Err(
+                    refused @ (TrackerError::IllegalTransition(_)
+                    | TrackerError::PermissionDenied(_)
+                    | TrackerError::Invalid(_)),
+                ) => {
+                    tracing::warn!(proposal = %proposal.id, error = %refused, "automatic acceptance refused; left pending");
+                }
+                Err(other) => return Err(other),
+            }
+        }
+    }
+    tracing::info!(
+        inspection = %later.id,
+        organisation = %later.organisation_id,
+        proposals = count,
+        "reconciliation proposals made"
+    );
+    Ok(count)
+}
+
+/// ProposalMade, version 1 of the proposal aggregate, into the outbox.
+async fn announce(
+    tx: &mut PgConnection,
+    proposal: &pb::ReconciliationProposal,
+    cause: &Cause,
+) -> Result<(), TrackerError> {
+    let envelope = closeout_bus::new_event(
+        closeout_bus::EventMeta {
+            source_service: SOURCE_SERVICE,
+            organisation_id: &proposal.organisation_id,
+            aggregate_type: proposals::AGGREGATE,
+            aggregate_id: &proposal.id,
+            aggregate_version: 1,
+            actor: &cause.actor,
+            correlation_id: &cause.correlation_id,
+            causation_id: &cause.causation_id,
+        },
+        Payload::ProposalMade(pb::ProposalMade {
+            proposal_id: proposal.id.clone(),
+            item_id: proposal.item_id.clone(),
+            inspection_id: proposal.inspection_id.clone(),
+            outcome: proposal.outcome,
+            score: proposal.score,
+            rule: proposal.rule.clone(),
+            quotes: proposal.quotes.clone(),
+            line_start: proposal.line_start,
+            line_end: proposal.line_end,
+            matched_finding_id: proposal.matched_finding_id.clone(),
+        }),
+    );
+    closeout_bus::outbox::append(&mut *tx, std::slice::from_ref(&envelope))
+        .await
+        .map_err(|e| TrackerError::Outbox(e.to_string()))
+}
+
+/// A matcher outcome on the wire.
+pub fn wire_outcome(outcome: ProposalOutcome) -> pb::ProposalOutcome {
+    match outcome {
+        ProposalOutcome::Addressed => pb::ProposalOutcome::Addressed,
+        ProposalOutcome::PartiallyAddressed => pb::ProposalOutcome::PartiallyAddressed,
+        ProposalOutcome::NotAddressed => pb::ProposalOutcome::NotAddressed,
+        ProposalOutcome::Superseded => pb::ProposalOutcome::Superseded,
+        ProposalOutcome::NotAssessed => pb::ProposalOutcome::NotAssessed,
+    }
+}
+
+/// Parses an automatic-acceptance policy: `org=score` pairs separated by
+/// commas, e.g. `hertfordshire=0.95,kent=0.9`; each score in (0, 1].
+pub fn parse_policy(text: &str) -> Result<Vec<(String, f64)>, String> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (organisation, score) = part
+            .split_once('=')
+            .ok_or_else(|| format!("{part:?} is not organisation=score"))?;
+        let organisation = organisation.trim();
+        closeout_domain::OrganisationId::parse(organisation)
+            .map_err(|e| format!("{part:?}: {e}"))?;
+        let score: f64 = score
+            .trim()
+            .parse()
+            .map_err(|_| format!("{part:?}: the score is not a number"))?;
+        if !(score > 0.0 && score <= 1.0) {
+            return Err(format!("{part:?}: the score must be in (0, 1]"));
+        }
+        out.push((organisation.to_string(), score));
+    }
+    Ok(out)
+}
+
+/// Stores the configured policies (replacing those organisations' rows).
+pub async fn install_policy(pool: &PgPool, policy: &[(String, f64)]) -> Result<(), sqlx::Error> {
+    for (organisation, score) in policy {
+        sqlx::query(
+            "INSERT INTO reconciliation_policy (organisation_id, auto_accept_min_score) \
+             VALUES ($1, $2) ON CONFLICT (organisation_id) \
+             DO UPDATE SET auto_accept_min_score = EXCLUDED.auto_accept_min_score",
+        )
+        .bind(organisation)
+        .bind(score)
+        .execute(pool)
+        .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_parse() {
+        assert_eq!(
+            parse_policy(" hertfordshire=0.95, kent = 1 ").expect("valid"),
+            vec![("hertfordshire".into(), 0.95), ("kent".into(), 1.0)]
+        );
+        assert!(parse_policy("").expect("empty").is_empty());
+        assert!(parse_policy("kent").is_err());
+        assert!(parse_policy("kent=2").is_err());
+        assert!(parse_policy("kent=0").is_err());
+        assert!(parse_policy("Not A Slug=0.5").is_err());
+    }
+
+    #[test]
+    fn outcomes_map_to_the_wire() {
+        for o in ProposalOutcome::ALL {
+            assert!(wire_outcome(o).as_str_name().ends_with(o.as_str()));
+        }
+    }
+}
