@@ -5,6 +5,7 @@
 use crate::commands::{self, Request as CommandRequest};
 use crate::error::TrackerError;
 use crate::journal::Cause;
+use crate::{lineage, proposals};
 use crate::store::{self, ItemFilter, parse_item_id};
 use crate::watch::{WatchFilter, Watchers};
 use closeout_domain::Command;
@@ -379,38 +380,92 @@ impl TrackerService for TrackerApi {
 
     async fn list_proposals(
         &self,
-        _request: Request<pb::ListProposalsRequest>,
+        request: Request<pb::ListProposalsRequest>,
     ) -> Reply<pb::ListProposalsResponse> {
-        Err(Status::unimplemented(
-            "reconciliation proposals are not produced by this version of the tracker",
-        ))
+        let r = request.into_inner();
+        let page = Page::parse(r.page_size, &r.page_token)?;
+        let status = match pb::ProposalStatus::try_from(r.status) {
+            Ok(pb::ProposalStatus::Unspecified) => None,
+            Ok(status) => Some(status as i16),
+            Err(_) => {
+                return Err(TrackerError::invalid(
+                    "status",
+                    format!("{} is not a proposal status", r.status),
+                )
+                .into());
+            }
+        };
+        let filter = proposals::ProposalFilter {
+            organisation_id: r.organisation_id,
+            inspection_id: r.inspection_id,
+            status,
+        };
+        let (proposals, next_page_token) = proposals::list(&self.pool, &filter, page).await?;
+        Ok(Response::new(pb::ListProposalsResponse {
+            proposals,
+            next_page_token,
+        }))
     }
 
     async fn accept_proposal(
         &self,
-        _request: Request<pb::AcceptProposalRequest>,
+        request: Request<pb::AcceptProposalRequest>,
     ) -> Reply<pb::AcceptProposalResponse> {
-        Err(Status::unimplemented(
-            "reconciliation proposals are not produced by this version of the tracker",
-        ))
+        let (metadata, _, r) = request.into_parts();
+        let actor = caller(&metadata)?;
+        let mut v = Violations::default();
+        text(&mut v, "note", &r.note);
+        let id = proposals::parse_id(&r.proposal_id);
+        match (id, v.into_result()) {
+            (Ok(id), Ok(())) => {
+                let cause = Cause::new(actor, request_id(&metadata));
+                let (proposal, item) =
+                    proposals::accept(&self.pool, id, r.expected_version, r.note.trim(), &cause)
+                        .await?;
+                tracing::info!(proposal = %proposal.id, item = %item.id, subject = %cause.actor.subject, "proposal accepted");
+                Ok(Response::new(pb::AcceptProposalResponse {
+                    proposal: Some(proposal),
+                    item: Some(item),
+                }))
+            }
+            (Err(a), Err(b)) => Err(merge(a, TrackerError::from(b)).into()),
+            (Err(e), _) => Err(e.into()),
+            (_, Err(e)) => Err(TrackerError::from(e).into()),
+        }
     }
 
     async fn reject_proposal(
         &self,
-        _request: Request<pb::RejectProposalRequest>,
+        request: Request<pb::RejectProposalRequest>,
     ) -> Reply<pb::RejectProposalResponse> {
-        Err(Status::unimplemented(
-            "reconciliation proposals are not produced by this version of the tracker",
-        ))
+        let (metadata, _, r) = request.into_parts();
+        let actor = caller(&metadata)?;
+        let mut v = Violations::default();
+        text(&mut v, "reason", &r.reason);
+        let id = proposals::parse_id(&r.proposal_id);
+        match (id, v.into_result()) {
+            (Ok(id), Ok(())) => {
+                let cause = Cause::new(actor, request_id(&metadata));
+                let proposal =
+                    proposals::reject(&self.pool, id, r.expected_version, r.reason.trim(), &cause)
+                        .await?;
+                tracing::info!(proposal = %proposal.id, subject = %cause.actor.subject, "proposal rejected");
+                Ok(Response::new(pb::RejectProposalResponse {
+                    proposal: Some(proposal),
+                }))
+            }
+            (Err(a), Err(b)) => Err(merge(a, TrackerError::from(b)).into()),
+            (Err(e), _) => Err(e.into()),
+            (_, Err(e)) => Err(TrackerError::from(e).into()),
+        }
     }
 
     async fn get_lineage(
         &self,
-        _request: Request<pb::GetLineageRequest>,
+        request: Request<pb::GetLineageRequest>,
     ) -> Reply<pb::GetLineageResponse> {
-        Err(Status::unimplemented(
-            "lineage across inspections is not recorded by this version of the tracker",
-        ))
+        let id = parse_item_id("item_id", &request.into_inner().item_id)?;
+        Ok(Response::new(lineage::of_item(&self.pool, id).await?))
     }
 
     type WatchItemsStream = ReceiverStream<Result<pb::WatchItemsResponse, Status>>;
