@@ -35,6 +35,8 @@ enum Command {
     Peers(commands::metrics::PeersArgs),
     #[command(flatten)]
     Tracker(commands::tracker::TrackerCommand),
+    #[command(flatten)]
+    Proposals(commands::proposals::ProposalCommand),
     /// Run the whole system locally: databases, the three services, the
     /// sample report and its scorecard, until Ctrl-C.
     Dev(commands::dev::DevArgs),
@@ -75,6 +77,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     Command::Scorecard(args) => commands::metrics::scorecard(args).await,
                     Command::Peers(args) => commands::metrics::peers(args).await,
                     Command::Tracker(command) => commands::tracker::run(command).await,
+                    Command::Proposals(command) => commands::proposals::run(command).await,
                     Command::Report(_) | Command::Version => Ok(()),
                 }
             })

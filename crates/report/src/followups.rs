@@ -178,8 +178,16 @@ struct Trigger {
 
 /// The trigger a sentence holds, if it refers back to an earlier item.
 fn trigger(sentence: &str) -> Option<Trigger> {
-    let all = text::words(sentence);
     let lower = sentence.to_ascii_lowercase();
+    // Most sentences cannot refer back: skip them before splitting words.
+    let may_refer = ["in ", "last year", "this ", "these "]
+        .iter()
+        .any(|lead| lower.starts_with(lead))
+        || lower.contains("in our ");
+    if !may_refer {
+        return None;
+    }
+    let all = text::words(sentence);
     let words: Vec<&str> = all.iter().map(|w| w.of(&lower)).collect();
     let w = |k: usize| words.get(k).copied().unwrap_or("");
     let first_two = (w(0), w(1));

@@ -112,7 +112,7 @@ fn title_block(units: &[Unit]) -> Vec<usize> {
         let ends_block = unit.kind != Kind::Text
             || lower == "contents"
             || lower.starts_with("published")
-            || !(unit.is_heading() || unit.grade.is_some());
+            || !unit.is_heading();
         if ends_block {
             if block.is_empty() {
                 continue;
@@ -428,69 +428,10 @@ pub(crate) fn kind_from_name(name: &str) -> OrganisationKind {
     }
 }
 
-/// Suffixes that name the kind of body, longest first (as in
-/// `closeout_domain::slug_from_name`).
-const SLUG_SUFFIXES: &[&str] = &[
-    "fire and rescue authority",
-    "fire and rescue service",
-    "fire & rescue authority",
-    "fire & rescue service",
-    "fire brigade",
-    "police service",
-    "police force",
-    "constabulary",
-    "police",
-];
-
-/// Longest slug.
-const MAX_SLUG_LEN: usize = 64;
-
-/// The organisation's slug, by the rules of `closeout_domain::slug_from_name`.
+/// The organisation's slug: the domain's rule, so every service derives
+/// the same id from a name.
 pub(crate) fn slug_from_name(name: &str) -> String {
-    let mut base = name.trim().to_lowercase();
-    base = base.split_whitespace().collect::<Vec<_>>().join(" ");
-    if let Some(rest) = base.strip_prefix("the ") {
-        base = rest.to_string();
-    }
-    for suffix in SLUG_SUFFIXES {
-        let Some(rest) = base.strip_suffix(suffix) else {
-            continue;
-        };
-        if rest.is_empty() || rest.ends_with(' ') {
-            let rest = rest.trim_end();
-            if !slugify(rest).is_empty() {
-                base = rest.to_string();
-            }
-            break;
-        }
-    }
-    let slug = slugify(&base);
-    if slug.is_empty() {
-        "unnamed".to_string()
-    } else {
-        slug
-    }
-}
-
-fn slugify(text: &str) -> String {
-    let mut slug = String::new();
-    let mut pending_hyphen = false;
-    for ch in text.replace('&', " and ").chars() {
-        if ch.is_ascii_alphanumeric() {
-            if pending_hyphen && !slug.is_empty() {
-                slug.push('-');
-            }
-            pending_hyphen = false;
-            slug.push(ch.to_ascii_lowercase());
-        } else {
-            pending_hyphen = true;
-        }
-    }
-    slug.truncate(MAX_SLUG_LEN);
-    while slug.ends_with('-') {
-        slug.pop();
-    }
-    slug
+    closeout_domain::slug_from_name(name).to_string()
 }
 
 #[cfg(test)]

@@ -47,9 +47,7 @@ mod summary;
 mod text;
 mod units;
 
-use closeout_proto::{
-    Grade, GradeScale, OrganisationKind, ParsedReport, PillarJudgment, QuestionJudgment,
-};
+use closeout_proto::{Grade, OrganisationKind, ParsedReport, PillarJudgment, QuestionJudgment};
 
 pub use error::ParseError;
 pub use summary::render_summary;
@@ -246,11 +244,4 @@ fn check_is_report(report: &ParsedReport) -> Result<(), ParseError> {
             found.join(", ")
         },
     })
-}
-
-/// The scale of a report's grades, for callers that need it without parsing
-/// (e.g. to label a hand-entered judgment): see the rules in the `grades`
-/// module — five-tier from PEEL 2021/22 and fire and rescue 2023–25.
-pub fn grade_scale_for(programme: &str, period: &str) -> GradeScale {
-    grades::scale_for(programme, period, false)
 }

@@ -5,9 +5,9 @@
 use crate::commands::{self, Request as CommandRequest};
 use crate::error::TrackerError;
 use crate::journal::Cause;
-use crate::{lineage, proposals};
 use crate::store::{self, ItemFilter, parse_item_id};
 use crate::watch::{WatchFilter, Watchers};
+use crate::{lineage, proposals};
 use closeout_domain::Command;
 use closeout_proto::{self as pb, tracker_service_server::TrackerService};
 use closeout_service::caller;

@@ -4,6 +4,7 @@ pub mod dev;
 pub mod findings;
 pub mod health;
 pub mod metrics;
+pub mod proposals;
 pub mod report;
 pub mod tracker;
 

@@ -120,7 +120,8 @@ pub enum TrackerCommand {
         #[arg(long)]
         reference: String,
     },
-    /// Reject a completion claim (inspectorate).
+    /// Reject an item's completion claim, or a reconciliation proposal
+    /// when given a proposal's id (inspectorate).
     #[command(disable_version_flag = true)]
     Reject {
         #[command(flatten)]
@@ -203,6 +204,19 @@ pub async fn run(command: TrackerCommand) -> Result<(), CliError> {
         TrackerCommand::Item(args) => item(args).await,
         TrackerCommand::History(args) => history(args).await,
         TrackerCommand::Watch(args) => watch(args).await,
+        TrackerCommand::Reject { target, reason } => {
+            let proposal = crate::commands::proposals::reject_if_proposal(
+                &target.server,
+                &target.id,
+                target.version,
+                &reason,
+            )
+            .await?;
+            if proposal {
+                return Ok(());
+            }
+            mutate(TrackerCommand::Reject { target, reason }).await
+        }
         mutation => mutate(mutation).await,
     }
 }

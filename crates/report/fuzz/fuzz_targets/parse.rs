@@ -1,6 +1,6 @@
 //! Fuzz target: `closeout_report::parse` on arbitrary bytes (as lossy UTF-8),
 //! and `render_summary` on whatever it accepts. Any panic is a bug; keep the
-//! input as a regression test in crates/report/tests/fuzz_regressions.rs.
+//! input as a regression test in crates/report/tests/.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

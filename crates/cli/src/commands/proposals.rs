@@ -1,0 +1,379 @@
+//! Commands about reconciliation proposals and lineage across inspections:
+//! `proposals` lists what a later inspection says happened to earlier
+//! items, `accept` applies a proposal, `lineage` shows an item's chain
+//! (carried from, superseded by, closed by). Rejecting a proposal is
+//! `closeout reject PROPOSAL --reason …` (the same command rejects an
+//! item's completion claim when given an item id; see [`reject_if_proposal`]).
+
+use crate::commands::connect;
+use crate::commands::tracker::TrackerServer;
+use crate::error::CliError;
+use crate::output::{Table, enum_words, print_json};
+use clap::{Args, Subcommand};
+use closeout_proto as pb;
+use closeout_proto::tracker_service_client::TrackerServiceClient;
+use tonic::transport::Channel;
+
+/// The proposal subcommands, flattened into the top-level ones.
+#[derive(Subcommand)]
+pub enum ProposalCommand {
+    /// List reconciliation proposals: what a later inspection says happened
+    /// to earlier items.
+    Proposals(ProposalsArgs),
+    /// Accept a reconciliation proposal, applying it to its item
+    /// (inspectorate).
+    #[command(disable_version_flag = true)]
+    Accept(AcceptArgs),
+    /// Show an item's lineage across inspections.
+    Lineage(LineageArgs),
+}
+
+#[derive(Args)]
+pub struct ProposalsArgs {
+    /// Only this organisation's proposals.
+    #[arg(long)]
+    org: Option<String>,
+    /// Only proposals from this (later) inspection.
+    #[arg(long)]
+    inspection: Option<String>,
+    /// Only proposals in this status: pending, accepted, rejected,
+    /// auto-accepted.
+    #[arg(long)]
+    status: Option<String>,
+    #[command(flatten)]
+    server: TrackerServer,
+}
+
+#[derive(Args)]
+pub struct AcceptArgs {
+    /// The proposal's id.
+    id: String,
+    /// A note recorded with the decision.
+    #[arg(long, default_value = "")]
+    note: String,
+    /// The proposal version the decision is based on; fetched if not given.
+    #[arg(long = "version", value_name = "N")]
+    version: Option<u64>,
+    #[command(flatten)]
+    server: TrackerServer,
+}
+
+#[derive(Args)]
+pub struct LineageArgs {
+    /// The item's id.
+    id: String,
+    #[command(flatten)]
+    server: TrackerServer,
+}
+
+/// Runs one proposal subcommand.
+pub async fn run(command: ProposalCommand) -> Result<(), CliError> {
+    match command {
+        ProposalCommand::Proposals(args) => list(args).await,
+        ProposalCommand::Accept(args) => accept(args).await,
+        ProposalCommand::Lineage(args) => lineage(args).await,
+    }
+}
+
+async fn client(server: &TrackerServer) -> Result<TrackerServiceClient<Channel>, CliError> {
+    Ok(TrackerServiceClient::new(connect(&server.addr).await?))
+}
+
+/// Parses a proposal status as typed: `auto-accepted`, `AUTO_ACCEPTED`.
+pub fn parse_status(text: &str) -> Result<pb::ProposalStatus, CliError> {
+    let name = format!(
+        "PROPOSAL_STATUS_{}",
+        text.trim().to_ascii_uppercase().replace(['-', ' '], "_")
+    );
+    pb::ProposalStatus::from_str_name(&name)
+        .filter(|s| *s != pb::ProposalStatus::Unspecified)
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "--status {text:?} is not one of pending, accepted, rejected, auto-accepted"
+            ))
+        })
+}
+
+fn outcome_words(outcome: i32) -> String {
+    pb::ProposalOutcome::try_from(outcome)
+        .map(|o| enum_words(o.as_str_name(), "PROPOSAL_OUTCOME_"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn status_words(status: i32) -> String {
+    pb::ProposalStatus::try_from(status)
+        .map(|s| enum_words(s.as_str_name(), "PROPOSAL_STATUS_"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn relation_words(relation: i32) -> String {
+    pb::LinkRelation::try_from(relation)
+        .map(|r| enum_words(r.as_str_name(), "LINK_RELATION_"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn item_status_words(status: i32) -> String {
+    pb::ItemStatus::try_from(status)
+        .map(|s| enum_words(s.as_str_name(), "ITEM_STATUS_"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// `text` on one line, at most `max` characters.
+fn shorten(text: &str, max: usize) -> String {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.chars().count() <= max {
+        text
+    } else {
+        format!(
+            "{}…",
+            text.chars().take(max.saturating_sub(1)).collect::<String>()
+        )
+    }
+}
+
+fn lines(p: &pb::ReconciliationProposal) -> String {
+    match (p.line_start, p.line_end) {
+        (0, _) => String::new(),
+        (a, b) if a == b => a.to_string(),
+        (a, b) => format!("{a}-{b}"),
+    }
+}
+
+/// Every proposal matching the filters, all pages.
+async fn fetch_all(
+    server: &TrackerServer,
+    request: pb::ListProposalsRequest,
+) -> Result<pb::ListProposalsResponse, CliError> {
+    let mut client = client(server).await?;
+    let mut all = pb::ListProposalsResponse::default();
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .list_proposals(server.identity.request(pb::ListProposalsRequest {
+                page_size: 500,
+                page_token: page_token.clone(),
+                ..request.clone()
+            })?)
+            .await?
+            .into_inner();
+        all.proposals.extend(page.proposals);
+        if page.next_page_token.is_empty() {
+            return Ok(all);
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+/// The proposal with id `id`, if there is one.
+pub async fn find(
+    server: &TrackerServer,
+    id: &str,
+) -> Result<Option<pb::ReconciliationProposal>, CliError> {
+    let all = fetch_all(server, pb::ListProposalsRequest::default()).await?;
+    Ok(all.proposals.into_iter().find(|p| p.id == id.trim()))
+}
+
+async fn list(args: ProposalsArgs) -> Result<(), CliError> {
+    let status = args.status.as_deref().map(parse_status).transpose()?;
+    let all = fetch_all(
+        &args.server,
+        pb::ListProposalsRequest {
+            organisation_id: args.org.clone().unwrap_or_default(),
+            inspection_id: args.inspection.clone().unwrap_or_default(),
+            status: status.map(|s| s as i32).unwrap_or_default(),
+            ..Default::default()
+        },
+    )
+    .await?;
+    if args.server.json {
+        return print_json("ListProposalsResponse", &all);
+    }
+    let mut table = Table::new(&[
+        "PROPOSAL", "ITEM", "OUTCOME", "STATUS", "SCORE", "RULE", "QUOTE", "LINES",
+    ]);
+    for p in &all.proposals {
+        table.row(vec![
+            p.id.clone(),
+            p.item_id.clone(),
+            outcome_words(p.outcome),
+            status_words(p.status),
+            format!("{:.2}", p.score),
+            shorten(&p.rule, 50),
+            shorten(p.quotes.first().map(String::as_str).unwrap_or(""), 60),
+            lines(p),
+        ]);
+    }
+    print!("{}", table.render());
+    Ok(())
+}
+
+/// The version to decide on: `--version`, or the proposal's current one.
+async fn version_of(server: &TrackerServer, id: &str, given: Option<u64>) -> Result<u64, CliError> {
+    if let Some(version) = given {
+        return Ok(version);
+    }
+    find(server, id)
+        .await?
+        .map(|p| p.version)
+        .ok_or_else(|| CliError::Other(format!("no proposal {id}")))
+}
+
+fn print_proposal(p: &pb::ReconciliationProposal) {
+    println!(
+        "proposal {} {} ({}), version {}",
+        p.id,
+        status_words(p.status),
+        outcome_words(p.outcome),
+        p.version
+    );
+    if !p.decision_reason.is_empty() {
+        println!("  {}", p.decision_reason);
+    }
+}
+
+async fn accept(args: AcceptArgs) -> Result<(), CliError> {
+    let expected_version = version_of(&args.server, &args.id, args.version).await?;
+    let response = client(&args.server)
+        .await?
+        .accept_proposal(args.server.identity.request(pb::AcceptProposalRequest {
+            proposal_id: args.id.trim().to_string(),
+            expected_version,
+            note: args.note.clone(),
+        })?)
+        .await?
+        .into_inner();
+    if args.server.json {
+        return print_json("AcceptProposalResponse", &response);
+    }
+    if let Some(p) = &response.proposal {
+        print_proposal(p);
+    }
+    if let Some(item) = &response.item {
+        println!(
+            "item {} {}, version {}",
+            item.id,
+            item_status_words(item.status),
+            item.version
+        );
+    }
+    Ok(())
+}
+
+/// Rejects proposal `id` with `reason` if `id` names a proposal and no
+/// item; returns whether it did. `closeout reject` calls it before treating
+/// its argument as an item whose completion claim is rejected.
+pub async fn reject_if_proposal(
+    server: &TrackerServer,
+    id: &str,
+    version: Option<u64>,
+    reason: &str,
+) -> Result<bool, CliError> {
+    let mut client = client(server).await?;
+    let item = client
+        .get_item(server.identity.request(pb::GetItemRequest {
+            item_id: id.trim().to_string(),
+        })?)
+        .await;
+    match item {
+        Ok(_) => return Ok(false),
+        Err(status)
+            if matches!(
+                status.code(),
+                tonic::Code::NotFound | tonic::Code::InvalidArgument
+            ) => {}
+        Err(status) => return Err(status.into()),
+    }
+    let Some(proposal) = find(server, id).await? else {
+        return Ok(false);
+    };
+    let response = client
+        .reject_proposal(server.identity.request(pb::RejectProposalRequest {
+            proposal_id: proposal.id.clone(),
+            expected_version: version.unwrap_or(proposal.version),
+            reason: reason.to_string(),
+        })?)
+        .await?
+        .into_inner();
+    if server.json {
+        print_json("RejectProposalResponse", &response)?;
+    } else if let Some(p) = &response.proposal {
+        print_proposal(p);
+    }
+    Ok(true)
+}
+
+async fn lineage(args: LineageArgs) -> Result<(), CliError> {
+    let response = client(&args.server)
+        .await?
+        .get_lineage(args.server.identity.request(pb::GetLineageRequest {
+            item_id: args.id.trim().to_string(),
+        })?)
+        .await?
+        .into_inner();
+    if args.server.json {
+        return print_json("GetLineageResponse", &response);
+    }
+    let mut items = Table::new(&["ITEM", "INSPECTION", "STATUS", "TEXT"]);
+    for i in &response.items {
+        items.row(vec![
+            i.id.clone(),
+            i.inspection_id.clone(),
+            item_status_words(i.status),
+            shorten(&i.text, 70),
+        ]);
+    }
+    print!("{}", items.render());
+    if !response.links.is_empty() {
+        println!();
+        let mut links = Table::new(&["FROM", "RELATION", "TO", "INSPECTION"]);
+        for l in &response.links {
+            links.row(vec![
+                l.from_item_id.clone(),
+                relation_words(l.relation),
+                l.to_item_id.clone(),
+                l.inspection_id.clone(),
+            ]);
+        }
+        print!("{}", links.render());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_parse_as_typed() {
+        assert_eq!(
+            parse_status("auto-accepted").expect("valid"),
+            pb::ProposalStatus::AutoAccepted
+        );
+        assert_eq!(
+            parse_status("PENDING").expect("valid"),
+            pb::ProposalStatus::Pending
+        );
+        assert!(parse_status("unspecified").is_err());
+        assert!(parse_status("done").is_err());
+    }
+
+    #[test]
+    fn words_for_people() {
+        assert_eq!(
+            outcome_words(pb::ProposalOutcome::PartiallyAddressed as i32),
+            "partially addressed"
+        );
+        assert_eq!(
+            relation_words(pb::LinkRelation::ClosedBy as i32),
+            "closed by"
+        );
+        assert_eq!(shorten("a  b\nc", 10), "a b c");
+        assert_eq!(shorten("abcdef", 4), "abc…");
+        let p = pb::ReconciliationProposal {
+            line_start: 3,
+            line_end: 5,
+            ..Default::default()
+        };
+        assert_eq!(lines(&p), "3-5");
+    }
+}
