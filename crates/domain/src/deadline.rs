@@ -440,7 +440,9 @@ fn number(words: &[Word]) -> Option<(u32, usize)> {
     Some((n, 1))
 }
 
-fn month_number(word: &str) -> Option<u32> {
+/// The month number (1..=12) of a lowercase month name or its three-letter
+/// abbreviation ("sept" too), ignoring a trailing full stop.
+pub fn month_number(word: &str) -> Option<u32> {
     const MONTHS: [&str; 12] = [
         "january",
         "february",

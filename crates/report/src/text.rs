@@ -138,29 +138,10 @@ fn is_edge_punctuation(c: char) -> bool {
     )
 }
 
-const MONTHS: [&str; 12] = [
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-];
-
 /// The month number (1..=12) of a month name, case-insensitive; also the
 /// three-letter abbreviations.
 pub(crate) fn month(word: &str) -> Option<u32> {
-    let lower = word.to_ascii_lowercase();
-    let position = MONTHS.iter().position(|m| {
-        *m == lower || (lower.len() == 3 && lower != "may" && m.starts_with(lower.as_str()))
-    });
-    position.and_then(|p| u32::try_from(p + 1).ok())
+    closeout_domain::deadline::month_number(&word.to_ascii_lowercase())
 }
 
 /// A four-digit year between 1900 and 2199.
