@@ -19,7 +19,6 @@ use clap::Parser;
 use closeout_proto::findings_service_server::FindingsServiceServer;
 use closeout_service::CommonConfig;
 use closeout_service::metrics_http::{self, Registry, RpcMetricsLayer};
-use sqlx::postgres::PgPoolOptions;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -57,12 +56,6 @@ pub struct FindingsConfig {
 /// Why the service could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("migrations: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("event bus: {0}")]
-    Bus(#[from] closeout_bus::BusError),
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("binding {addr}: {source}")]
@@ -72,45 +65,14 @@ pub enum StartError {
     },
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    #[error("service task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("{0}")]
+    Backbone(#[from] closeout_service::backbone::BackboneError),
 }
 
 /// A running findings service (used by `main` and by tests).
-pub struct RunningFindings {
-    /// The address gRPC listens on (the real port when 0 was asked).
-    pub addr: SocketAddr,
-    /// The address of the Prometheus endpoint.
-    pub metrics_http_addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), StartError>>,
-}
-
-impl RunningFindings {
-    /// Stops gracefully and waits until everything is drained.
-    pub async fn stop(mut self) -> Result<(), StartError> {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        match self.task.await {
-            Ok(result) => result,
-            Err(e) => Err(StartError::Bind {
-                addr: self.addr,
-                source: std::io::Error::other(e.to_string()),
-            }),
-        }
-    }
-
-    /// Waits until the service stops on its own (signal) or fails.
-    pub async fn wait(mut self) -> Result<(), StartError> {
-        let _keep = self.shutdown.take();
-        match (&mut self.task).await {
-            Ok(result) => result,
-            Err(e) => Err(StartError::Bind {
-                addr: self.addr,
-                source: std::io::Error::other(e.to_string()),
-            }),
-        }
-    }
-}
+pub type RunningFindings = closeout_service::server::Running<StartError>;
 
 /// Starts the service; it runs until `stop` or until `signal` resolves.
 pub async fn start(
@@ -118,22 +80,7 @@ pub async fn start(
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<RunningFindings, StartError> {
     let common = &config.common;
-    let pool = PgPoolOptions::new()
-        .max_connections(common.database_max_connections)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(&common.database_url)
-        .await?;
-    MIGRATOR.run(&pool).await?;
-    closeout_bus::outbox::install_schema(&pool).await?;
-
-    let bus = closeout_bus::Bus::connect(closeout_bus::BusConfig {
-        nats_url: common.nats_url.clone(),
-        stream_name: common.stream_name.clone(),
-        subject_prefix: common.subject_prefix.clone(),
-        ..Default::default()
-    })
-    .await?;
-    bus.ensure_stream().await?;
+    let (pool, bus) = closeout_service::backbone::connect(common, &MIGRATOR, "findings").await?;
     let relay = closeout_bus::Relay::spawn(pool.clone(), bus.clone(), Default::default());
 
     let registry = Registry::new();
@@ -213,10 +160,10 @@ pub async fn start(
         tracing::info!("findings service stopped");
         served.map_err(StartError::from)
     });
-    Ok(RunningFindings {
-        addr: local,
+    Ok(RunningFindings::new(
+        local,
         metrics_http_addr,
-        shutdown: Some(shutdown_tx),
+        shutdown_tx,
         task,
-    })
+    ))
 }

@@ -29,7 +29,6 @@ use closeout_proto::metrics_service_server::MetricsServiceServer;
 use closeout_service::CommonConfig;
 use closeout_service::metrics_http::{self, Registry, RpcMetricsLayer};
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -76,58 +75,16 @@ pub enum StartError {
     #[error("rebuild: {0}")]
     Rebuild(String),
     #[error("service task failed: {0}")]
-    Task(String),
+    Task(#[from] tokio::task::JoinError),
+    #[error("{0}")]
+    Backbone(#[from] closeout_service::backbone::BackboneError),
 }
 
 /// A running metrics service (used by `main` and by tests).
-pub struct RunningMetrics {
-    /// The address gRPC listens on (the real port when 0 was asked).
-    pub addr: SocketAddr,
-    /// The address of the Prometheus endpoint.
-    pub metrics_http_addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), StartError>>,
-}
-
-impl RunningMetrics {
-    /// Stops gracefully and waits until everything is done.
-    pub async fn stop(mut self) -> Result<(), StartError> {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        (&mut self.task)
-            .await
-            .map_err(|e| StartError::Task(e.to_string()))?
-    }
-
-    /// Waits until the service stops on its own (signal) or fails.
-    pub async fn wait(mut self) -> Result<(), StartError> {
-        let _keep = self.shutdown.take();
-        (&mut self.task)
-            .await
-            .map_err(|e| StartError::Task(e.to_string()))?
-    }
-}
+pub type RunningMetrics = closeout_service::server::Running<StartError>;
 
 async fn connect(config: &MetricsConfig) -> Result<(PgPool, closeout_bus::Bus), StartError> {
-    let common = &config.common;
-    let pool = PgPoolOptions::new()
-        .max_connections(common.database_max_connections)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(&common.database_url)
-        .await?;
-    MIGRATOR.run(&pool).await?;
-    closeout_bus::outbox::install_schema(&pool).await?;
-    let bus = closeout_bus::Bus::connect(closeout_bus::BusConfig {
-        nats_url: common.nats_url.clone(),
-        stream_name: common.stream_name.clone(),
-        subject_prefix: common.subject_prefix.clone(),
-        client_name: "closeout-metrics".into(),
-        ..Default::default()
-    })
-    .await?;
-    bus.ensure_stream().await?;
-    Ok((pool, bus))
+    Ok(closeout_service::backbone::connect(&config.common, &MIGRATOR, "metrics").await?)
 }
 
 /// Registers the service's own figures: per consumer events applied,
@@ -231,12 +188,12 @@ pub async fn start(
         tracing::info!("metrics service stopped");
         served.map_err(StartError::from)
     });
-    Ok(RunningMetrics {
-        addr: local,
+    Ok(RunningMetrics::new(
+        local,
         metrics_http_addr,
-        shutdown: Some(shutdown_tx),
+        shutdown_tx,
         task,
-    })
+    ))
 }
 
 /// What a rebuild did.

@@ -1,5 +1,7 @@
 //! The labelled evaluation of the matcher: Hertfordshire's earlier items
-//! against the real PEEL 2018/19 report, plus two synthetic pairs.
+//! against the real PEEL 2018/19 report (its follow-ups, findings and judged
+//! questions as `closeout_report::parse` reads them), plus two synthetic
+//! pairs (hand-entered follow-ups).
 //!
 //! Definitions. A proposal is *correct* when its outcome equals the item's
 //! label. Per outcome class k: precision = correct proposals of k / proposals

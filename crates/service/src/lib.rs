@@ -6,6 +6,7 @@
 //! their own HTTP port.
 
 pub mod auth;
+pub mod backbone;
 pub mod bus_metrics;
 pub mod config;
 pub mod error;

@@ -147,3 +147,45 @@ where
         })
     }
 }
+
+/// A service started in the background (by its `main` or by a test): where
+/// it listens, and how to stop it gracefully or wait for it to end.
+pub struct Running<E> {
+    /// The address gRPC listens on (the real port when 0 was asked).
+    pub addr: std::net::SocketAddr,
+    /// The address of the Prometheus endpoint.
+    pub metrics_http_addr: std::net::SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), E>>,
+}
+
+impl<E: From<tokio::task::JoinError>> Running<E> {
+    /// Wraps a service task that stops when `shutdown` fires.
+    pub fn new(
+        addr: std::net::SocketAddr,
+        metrics_http_addr: std::net::SocketAddr,
+        shutdown: tokio::sync::oneshot::Sender<()>,
+        task: tokio::task::JoinHandle<Result<(), E>>,
+    ) -> Self {
+        Running {
+            addr,
+            metrics_http_addr,
+            shutdown: Some(shutdown),
+            task,
+        }
+    }
+
+    /// Stops gracefully and waits until everything is drained.
+    pub async fn stop(mut self) -> Result<(), E> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.task).await?
+    }
+
+    /// Waits until the service stops on its own (a signal) or fails.
+    pub async fn wait(mut self) -> Result<(), E> {
+        let _keep_running = self.shutdown.take();
+        (&mut self.task).await?
+    }
+}

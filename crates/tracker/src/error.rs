@@ -29,6 +29,13 @@ pub enum TrackerError {
         expected: u64,
         actual: u64,
     },
+    /// The caller's expected version is not the proposal's version.
+    #[error("proposal {proposal_id} is at version {actual}, not {expected}: reload it and retry")]
+    StaleProposal {
+        proposal_id: String,
+        expected: u64,
+        actual: u64,
+    },
     /// PostgreSQL failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -66,7 +73,9 @@ impl From<TrackerError> for ApiError {
             TrackerError::IllegalTransition(message) => ApiError::FailedPrecondition(message),
             TrackerError::PermissionDenied(message) => ApiError::PermissionDenied(message),
             TrackerError::Unauthenticated(message) => ApiError::Unauthenticated(message),
-            stale @ TrackerError::StaleVersion { .. } => ApiError::Aborted(stale.to_string()),
+            stale @ (TrackerError::StaleVersion { .. } | TrackerError::StaleProposal { .. }) => {
+                ApiError::Aborted(stale.to_string())
+            }
             TrackerError::Database(e) => e.into(),
             TrackerError::Outbox(message) | TrackerError::Corrupt(message) => {
                 ApiError::Internal(message)

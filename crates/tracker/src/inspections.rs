@@ -272,8 +272,9 @@ struct OpenItemRow {
 }
 
 /// The organisation's open items (not closed or superseded) from
-/// inspections other than `later` and not published after it, oldest
-/// first, as the matcher sees them.
+/// inspections other than `later` and not published in a later month
+/// (publication dates are "YYYY-MM" or "YYYY-MM-DD"), oldest first, as the
+/// matcher sees them.
 pub async fn open_items_before(
     tx: &mut PgConnection,
     later: &InspectionRow,
@@ -283,7 +284,8 @@ pub async fn open_items_before(
                 s.programme, s.period, s.title \
          FROM items i LEFT JOIN inspections s ON s.id = i.inspection_id \
          WHERE i.organisation_id = $1 AND i.status = ANY($2) AND i.inspection_id <> $3 \
-           AND NOT (coalesce(s.published, '') <> '' AND $4 <> '' AND s.published > $4) \
+           AND NOT (coalesce(s.published, '') <> '' AND $4 <> '' \
+                    AND left(s.published, 7) > left($4, 7)) \
          ORDER BY i.opened_at, i.id",
     )
     .bind(&later.organisation_id)

@@ -206,31 +206,30 @@ async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<pb::ReconciliationPropo
     row.ok_or_else(|| not_found(id))?.try_into()
 }
 
-/// The checks every decision makes, in order: the role (PERMISSION_DENIED),
-/// the version (ABORTED), then that the proposal is still pending
-/// (FAILED_PRECONDITION).
-fn check_decision(
+/// Only the inspectorate (or the tracker itself) decides on proposals:
+/// checked before the proposal is read, so a refused caller learns nothing.
+fn check_decider(actor: &pb::Actor) -> Result<(), TrackerError> {
+    match pb::Role::try_from(actor.role) {
+        Ok(pb::Role::Inspectorate | pb::Role::System) => Ok(()),
+        Ok(pb::Role::Unspecified) | Err(_) => Err(TrackerError::Unauthenticated(
+            "the caller has no role".into(),
+        )),
+        Ok(role) => Err(TrackerError::PermissionDenied(format!(
+            "only the inspectorate decides on reconciliation proposals, not the {} role",
+            closeout_service::auth::role_name(role)
+        ))),
+    }
+}
+
+/// The checks on the proposal itself, in order: the version the caller saw
+/// (ABORTED), then that it is still pending (FAILED_PRECONDITION).
+fn check_pending(
     proposal: &pb::ReconciliationProposal,
-    actor: &pb::Actor,
     expected_version: u64,
 ) -> Result<(), TrackerError> {
-    match pb::Role::try_from(actor.role) {
-        Ok(pb::Role::Inspectorate | pb::Role::System) => {}
-        Ok(pb::Role::Unspecified) | Err(_) => {
-            return Err(TrackerError::Unauthenticated(
-                "the caller has no role".into(),
-            ));
-        }
-        Ok(role) => {
-            return Err(TrackerError::PermissionDenied(format!(
-                "only the inspectorate decides on reconciliation proposals, not the {} role",
-                closeout_service::auth::role_name(role)
-            )));
-        }
-    }
     if proposal.version != expected_version {
-        return Err(TrackerError::StaleVersion {
-            item_id: format!("proposal {}", proposal.id),
+        return Err(TrackerError::StaleProposal {
+            proposal_id: proposal.id.clone(),
             expected: expected_version,
             actual: proposal.version,
         });
@@ -303,9 +302,10 @@ pub async fn accept(
     note: &str,
     cause: &Cause,
 ) -> Result<(pb::ReconciliationProposal, pb::TrackedItem), TrackerError> {
+    check_decider(&cause.actor)?;
     let mut tx = pool.begin().await?;
     let mut proposal = lock(&mut tx, id).await?;
-    check_decision(&proposal, &cause.actor, expected_version)?;
+    check_pending(&proposal, expected_version)?;
     let item = accept_locked(&mut tx, &mut proposal, note, false, cause).await?;
     tx.commit().await?;
     Ok((proposal, item))
@@ -450,9 +450,10 @@ pub async fn reject(
     reason: &str,
     cause: &Cause,
 ) -> Result<pb::ReconciliationProposal, TrackerError> {
+    check_decider(&cause.actor)?;
     let mut tx = pool.begin().await?;
     let mut proposal = lock(&mut tx, id).await?;
-    check_decision(&proposal, &cause.actor, expected_version)?;
+    check_pending(&proposal, expected_version)?;
     if reason.trim().is_empty() {
         return Err(TrackerError::invalid(
             "reason",

@@ -187,10 +187,8 @@ async fn wait_serving(name: &str, addr: &str, children: &mut [Child]) -> Result<
             let answer = HealthClient::new(channel)
                 .check(HealthCheckRequest::default())
                 .await;
-            if let Ok(answer) = answer {
-                if answer.into_inner().status == ServingStatus::Serving as i32 {
-                    return Ok(());
-                }
+            if answer.is_ok_and(|a| a.into_inner().status == ServingStatus::Serving as i32) {
+                return Ok(());
             }
         }
         if tokio::time::Instant::now() > deadline {

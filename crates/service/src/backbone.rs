@@ -1,0 +1,47 @@
+//! The first steps of every service's start-up, in one place: connect to
+//! its PostgreSQL database, apply its migrations and the outbox schema,
+//! connect to NATS and make sure the event stream exists.
+
+use crate::config::CommonConfig;
+use closeout_bus::{Bus, BusConfig};
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPoolOptions;
+use std::time::Duration;
+
+/// Why the database or the event stream could not be reached or prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum BackboneError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("event bus: {0}")]
+    Bus(#[from] closeout_bus::BusError),
+}
+
+/// The pool (migrated, with the outbox tables) and the bus (stream
+/// ensured) of `service` ("findings", …).
+pub async fn connect(
+    common: &CommonConfig,
+    migrator: &Migrator,
+    service: &str,
+) -> Result<(PgPool, Bus), BackboneError> {
+    let pool = PgPoolOptions::new()
+        .max_connections(common.database_max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&common.database_url)
+        .await?;
+    migrator.run(&pool).await?;
+    closeout_bus::outbox::install_schema(&pool).await?;
+    let bus = Bus::connect(BusConfig {
+        nats_url: common.nats_url.clone(),
+        stream_name: common.stream_name.clone(),
+        subject_prefix: common.subject_prefix.clone(),
+        client_name: format!("closeout-{service}"),
+        ..Default::default()
+    })
+    .await?;
+    bus.ensure_stream().await?;
+    Ok((pool, bus))
+}
