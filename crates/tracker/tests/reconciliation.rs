@@ -783,3 +783,51 @@ async fn unknown_and_malformed_proposals_are_refused() {
     assert_eq!(status.code(), Code::InvalidArgument);
     world.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_report_imported_later_proposes_nothing_for_newer_items() {
+    let world = World::new().await;
+    // An item of a 2019 inspection (support's findings are published 2019-09).
+    world
+        .publish(&[support::finding_recorded(
+            FORCE,
+            &uuid::Uuid::now_v7().to_string(),
+            pb::FindingKind::AreaForImprovement,
+            "The force should improve how it investigates crime.",
+            None,
+        )])
+        .await;
+    world.wait_for_items(FORCE, 1).await;
+    let older = uuid::Uuid::now_v7().to_string();
+    let newer = uuid::Uuid::now_v7().to_string();
+    let announce = |id: &str, published: &str| {
+        findings_event(
+            FORCE,
+            "inspection",
+            id,
+            Payload::InspectionPublished(pb::InspectionPublished {
+                inspection_id: id.into(),
+                organisation_id: FORCE.into(),
+                programme: "PEEL".into(),
+                published: published.into(),
+                inspected_questions: vec!["Investigating crime".into()],
+                ..Default::default()
+            }),
+        )
+    };
+    // A 2017 report imported now says nothing about a 2019 item; a 2021
+    // one considers it (NOT_ASSESSED: it says nothing either).
+    world
+        .publish(&[announce(&older, "2017-03"), announce(&newer, "2021-05-12")])
+        .await;
+    let made = eventually(|| async {
+        let made = proposals(&world, "").await;
+        (!made.is_empty()).then_some(made)
+    })
+    .await;
+    assert_eq!(made.len(), 1);
+    assert_eq!(made[0].inspection_id, newer);
+    assert_eq!(made[0].outcome, pb::ProposalOutcome::NotAssessed as i32);
+    assert!(made[0].quotes.is_empty());
+    world.finish().await;
+}

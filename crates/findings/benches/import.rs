@@ -1,0 +1,175 @@
+//! Throughput of the findings service against baselines measured in the
+//! same run, on the real servers: `cargo bench -p closeout-findings`.
+//!
+//! * gRPC reads: GetFinding (a PostgreSQL lookup) against the health check
+//!   (the same transport with no database), both with 16 calls in flight.
+//! * Imports: ImportReport end to end (parse, one transaction of ~60 rows
+//!   and ~60 outbox events, relay to JetStream) against parsing alone.
+
+use closeout_findings::{FindingsConfig, start};
+use closeout_proto::findings_service_client::FindingsServiceClient;
+use closeout_proto::{self as pb};
+use closeout_service::config::{CommonConfig, LogFormat};
+use closeout_testkit::{TestBus, TestDatabase};
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+
+const SAMPLE: &str = include_str!("../../../tests/fixtures/peel-2018-19-hertfordshire.txt");
+const CALLS: usize = 4000;
+const IN_FLIGHT: usize = 16;
+const IMPORTS: usize = 40;
+
+async fn calls_per_second<F, Fut>(call: F) -> f64
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..IN_FLIGHT {
+        let call = call.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..CALLS / IN_FLIGHT {
+                call().await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("bench task");
+    }
+    CALLS as f64 / started.elapsed().as_secs_f64()
+}
+
+fn inspectorate<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("x-closeout-role", "inspectorate".parse().expect("ascii"));
+    request
+}
+
+#[tokio::main]
+async fn main() {
+    let db = TestDatabase::create().await;
+    let bus = TestBus::new();
+    let bus_config = bus.config();
+    let running = start(
+        FindingsConfig {
+            common: CommonConfig {
+                database_url: db.url().to_string(),
+                nats_url: bus_config.nats_url.clone(),
+                grpc_addr: Some("127.0.0.1:0".parse().expect("addr")),
+                stream_name: bus_config.stream_name.clone(),
+                subject_prefix: bus_config.subject_prefix.clone(),
+                database_max_connections: 20,
+                log_format: LogFormat::Text,
+            },
+            metrics_http_addr: "127.0.0.1:0".parse().expect("addr"),
+            max_report_bytes: 5 * 1024 * 1024,
+        },
+        std::future::pending(),
+    )
+    .await
+    .expect("findings starts");
+    let channel: Channel = tonic::transport::Endpoint::from_shared(format!("http://{}", running.addr))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let mut client = FindingsServiceClient::new(channel.clone());
+
+    // Imports, against parsing alone.
+    let parse_started = Instant::now();
+    for _ in 0..IMPORTS {
+        std::hint::black_box(closeout_report::parse(SAMPLE).expect("parses"));
+    }
+    let parse_ms = parse_started.elapsed().as_secs_f64() * 1000.0 / IMPORTS as f64;
+    let documents: Vec<String> = (0..IMPORTS)
+        .map(|i| SAMPLE.replace("Hertfordshire", &format!("Benchshire{i}")))
+        .collect();
+    let import_started = Instant::now();
+    let mut finding_id = String::new();
+    for text in documents {
+        let reply = client
+            .import_report(inspectorate(pb::ImportReportRequest {
+                text,
+                source_name: "bench".into(),
+                replace: false,
+            }))
+            .await
+            .expect("import")
+            .into_inner();
+        assert_eq!(reply.finding_count, 7);
+        if finding_id.is_empty() {
+            finding_id = client
+                .list_findings(pb::ListFindingsRequest {
+                    inspection_id: reply.inspection_id.clone(),
+                    page_size: 1,
+                    ..Default::default()
+                })
+                .await
+                .expect("list")
+                .into_inner()
+                .findings[0]
+                .id
+                .clone();
+        }
+    }
+    let import_ms = import_started.elapsed().as_secs_f64() * 1000.0 / IMPORTS as f64;
+
+    // Reads, against the bare transport.
+    let health = HealthClient::new(channel.clone());
+    let baseline = calls_per_second(move || {
+        let mut health = health.clone();
+        async move {
+            health
+                .check(HealthCheckRequest::default())
+                .await
+                .expect("health");
+        }
+    })
+    .await;
+    let reads = calls_per_second(move || {
+        let mut client = client.clone();
+        let id = finding_id.clone();
+        async move {
+            client
+                .get_finding(pb::GetFindingRequest { finding_id: id })
+                .await
+                .expect("get finding");
+        }
+    })
+    .await;
+
+    // Wait for the relay, to report the publish backlog honestly.
+    let drain_started = Instant::now();
+    while closeout_bus::outbox::backlog(db.pool()).await.unwrap_or(0) > 0
+        && drain_started.elapsed() < Duration::from_secs(60)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    println!("findings service, {IN_FLIGHT} calls in flight, {CALLS} calls each:");
+    println!("  health check (baseline)   {baseline:>9.0} calls/s");
+    println!(
+        "  GetFinding                {reads:>9.0} calls/s   {:.2}x the baseline",
+        reads / baseline
+    );
+    println!("imports of the sample report, one at a time, {IMPORTS} documents:");
+    println!("  parse only (baseline)     {parse_ms:>9.2} ms each");
+    println!(
+        "  ImportReport end to end   {import_ms:>9.2} ms each   {:.1}x the baseline ({:.1} imports/s)",
+        import_ms / parse_ms,
+        1000.0 / import_ms
+    );
+    println!(
+        "  outbox drained to JetStream {:.2} s after the last import",
+        drain_started.elapsed().as_secs_f64()
+    );
+
+    running.stop().await.expect("stops");
+    bus.cleanup().await;
+    db.drop_database().await;
+}
