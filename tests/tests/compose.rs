@@ -164,7 +164,7 @@ fn start_replica(
         .envs(&env)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("{name}: starting {}: {e}", command[0]));
     Replica {

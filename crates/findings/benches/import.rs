@@ -73,11 +73,12 @@ async fn main() {
     )
     .await
     .expect("findings starts");
-    let channel: Channel = tonic::transport::Endpoint::from_shared(format!("http://{}", running.addr))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect");
+    let channel: Channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{}", running.addr))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect");
     let mut client = FindingsServiceClient::new(channel.clone());
 
     // Imports, against parsing alone.
@@ -131,6 +132,19 @@ async fn main() {
         }
     })
     .await;
+    let pool = db.pool().clone();
+    let lookup_id: uuid::Uuid = finding_id.parse().expect("uuid");
+    let lookups = calls_per_second(move || {
+        let pool = pool.clone();
+        async move {
+            let _: (String,) = sqlx::query_as("SELECT text FROM findings WHERE id = $1")
+                .bind(lookup_id)
+                .fetch_one(&pool)
+                .await
+                .expect("lookup");
+        }
+    })
+    .await;
     let reads = calls_per_second(move || {
         let mut client = client.clone();
         let id = finding_id.clone();
@@ -153,6 +167,10 @@ async fn main() {
 
     println!("findings service, {IN_FLIGHT} calls in flight, {CALLS} calls each:");
     println!("  health check (baseline)   {baseline:>9.0} calls/s");
+    println!(
+        "  the same row, sqlx only   {lookups:>9.0} calls/s   {:.2}x the baseline",
+        lookups / baseline
+    );
     println!(
         "  GetFinding                {reads:>9.0} calls/s   {:.2}x the baseline",
         reads / baseline

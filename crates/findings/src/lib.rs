@@ -23,7 +23,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::oneshot;
-use tokio_stream::wrappers::TcpListenerStream;
 
 /// Default gRPC address of the findings service.
 pub const DEFAULT_GRPC_ADDR: &str = "0.0.0.0:50051";
@@ -150,7 +149,7 @@ pub async fn start(
             .add_service(health)
             .add_service(reflection)
             .add_service(service)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
+            .serve_with_incoming_shutdown(closeout_service::server::incoming(listener), stop)
             .await;
         health_task.abort();
         // In-flight calls are done; publish what they committed.

@@ -33,7 +33,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
-use tokio_stream::wrappers::TcpListenerStream;
 
 /// Default gRPC address of the metrics service.
 pub const DEFAULT_GRPC_ADDR: &str = "0.0.0.0:50053";
@@ -179,7 +178,7 @@ pub async fn start(
             .add_service(health)
             .add_service(reflection)
             .add_service(service)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
+            .serve_with_incoming_shutdown(closeout_service::server::incoming(listener), stop)
             .await;
         health_task.abort();
         consumers.stop().await;

@@ -8,7 +8,6 @@
 use crate::config::LogFormat;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, fmt};
@@ -89,10 +88,8 @@ pub fn init(format: LogFormat, service: &str) -> TelemetryGuard {
     if let Some(problem) = &problem {
         tracing::warn!(%problem, "trace export disabled");
     }
-    if installed && problem.is_none() {
-        if let Some(endpoint) = &endpoint {
-            tracing::info!(%endpoint, "exporting traces over OTLP");
-        }
+    if let (true, None, Some(endpoint)) = (installed, &problem, &endpoint) {
+        tracing::info!(%endpoint, "exporting traces over OTLP");
     }
     TelemetryGuard {
         provider: installed.then_some(provider),
@@ -112,10 +109,7 @@ pub fn grpc_request_span(request: &http::Request<()>) -> tracing::Span {
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
     {
-        if let Some(remote) = closeout_bus::trace::parse_traceparent(traceparent) {
-            use opentelemetry::trace::TraceContextExt;
-            let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
-        }
+        closeout_bus::trace::set_remote_parent(&span, traceparent);
     }
     span
 }

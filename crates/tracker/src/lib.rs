@@ -42,12 +42,10 @@ use clap::Parser;
 use closeout_proto::tracker_service_server::TrackerServiceServer;
 use closeout_service::CommonConfig;
 use closeout_service::metrics_http::{self, Registry, RpcMetricsLayer};
-use sqlx::postgres::PgPoolOptions;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::oneshot;
-use tokio_stream::wrappers::TcpListenerStream;
 
 /// Default gRPC address of the tracker service.
 pub const DEFAULT_GRPC_ADDR: &str = "0.0.0.0:50052";
@@ -136,40 +134,15 @@ pub enum StartError {
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("service task: {0}")]
-    Task(String),
+    Task(#[from] tokio::task::JoinError),
+    #[error("{0}")]
+    Backbone(#[from] closeout_service::backbone::BackboneError),
     #[error("configuration: {0}")]
     Config(String),
 }
 
 /// A running tracker service (used by `main` and by tests).
-pub struct RunningTracker {
-    /// The address gRPC listens on (the real port when 0 was asked).
-    pub addr: SocketAddr,
-    /// The address of the Prometheus endpoint.
-    pub metrics_http_addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), StartError>>,
-}
-
-impl RunningTracker {
-    /// Stops gracefully and waits until everything is drained.
-    pub async fn stop(mut self) -> Result<(), StartError> {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        (&mut self.task)
-            .await
-            .map_err(|e| StartError::Task(e.to_string()))?
-    }
-
-    /// Waits until the service stops on its own (signal) or fails.
-    pub async fn wait(mut self) -> Result<(), StartError> {
-        let _keep = self.shutdown.take();
-        (&mut self.task)
-            .await
-            .map_err(|e| StartError::Task(e.to_string()))?
-    }
-}
+pub type RunningTracker = closeout_service::server::Running<StartError>;
 
 /// Starts the service; it runs until `stop` or until `signal` resolves.
 pub async fn start(
@@ -189,24 +162,8 @@ pub async fn start(
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
     let reflection = closeout_service::server::reflection_service()?;
-    let pool = PgPoolOptions::new()
-        .max_connections(common.database_max_connections)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(&common.database_url)
-        .await?;
-    MIGRATOR.run(&pool).await?;
+    let (pool, bus) = closeout_service::backbone::connect(common, &MIGRATOR, "tracker").await?;
     reconciliation::install_policy(&pool, &policy).await?;
-    closeout_bus::outbox::install_schema(&pool).await?;
-
-    let bus = closeout_bus::Bus::connect(closeout_bus::BusConfig {
-        nats_url: common.nats_url.clone(),
-        stream_name: common.stream_name.clone(),
-        subject_prefix: common.subject_prefix.clone(),
-        client_name: "closeout-tracker".into(),
-        ..Default::default()
-    })
-    .await?;
-    bus.ensure_stream().await?;
     let relay = closeout_bus::Relay::spawn(pool.clone(), bus.clone(), Default::default());
     let consumer = consumer::spawn(pool.clone(), bus.clone(), &config.consumer_name)?;
 
@@ -275,7 +232,7 @@ pub async fn start(
             .add_service(health)
             .add_service(reflection)
             .add_service(service)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
+            .serve_with_incoming_shutdown(closeout_service::server::incoming(listener), stop)
             .await;
         health_task.abort();
         consumer.stop().await;
@@ -287,10 +244,10 @@ pub async fn start(
         tracing::info!("tracker service stopped");
         served.map_err(StartError::from)
     });
-    Ok(RunningTracker {
-        addr: local,
+    Ok(RunningTracker::new(
+        local,
         metrics_http_addr,
-        shutdown: Some(shutdown_tx),
+        shutdown_tx,
         task,
-    })
+    ))
 }
