@@ -104,20 +104,11 @@ pub async fn start(
         .map_err(|source| StartError::Bind { addr, source })?;
 
     let (reporter, health) = tonic_health::server::health_reporter();
-    let health_pool = pool.clone();
-    let health_bus = bus.clone();
-    let health_task = closeout_service::server::spawn_health_watch(
+    let health_task = closeout_service::backbone::watch_health(
         reporter,
         "closeout.v1.FindingsService",
-        Duration::from_secs(2),
-        move || {
-            let pool = health_pool.clone();
-            let bus = health_bus.clone();
-            async move {
-                let db = sqlx::query("SELECT 1").execute(&pool).await.is_ok();
-                db && bus.is_healthy()
-            }
-        },
+        pool.clone(),
+        bus.clone(),
     );
     let reflection = closeout_service::server::reflection_service()?;
     let api = grpc::FindingsApi::new(

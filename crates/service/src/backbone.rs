@@ -45,3 +45,21 @@ pub async fn connect(
     bus.ensure_stream().await?;
     Ok((pool, bus))
 }
+
+/// Keeps `service_name`'s health SERVING exactly while PostgreSQL answers
+/// and NATS is connected (checked every two seconds).
+pub fn watch_health(
+    reporter: tonic_health::server::HealthReporter,
+    service_name: &'static str,
+    pool: PgPool,
+    bus: Bus,
+) -> tokio::task::JoinHandle<()> {
+    crate::server::spawn_health_watch(reporter, service_name, Duration::from_secs(2), move || {
+        let pool = pool.clone();
+        let bus = bus.clone();
+        async move {
+            let database = sqlx::query("SELECT 1").execute(&pool).await.is_ok();
+            database && bus.is_healthy()
+        }
+    })
+}

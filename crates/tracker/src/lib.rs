@@ -197,21 +197,8 @@ pub async fn start(
     );
 
     let (reporter, health) = tonic_health::server::health_reporter();
-    let health_pool = pool.clone();
-    let health_bus = bus.clone();
-    let health_task = closeout_service::server::spawn_health_watch(
-        reporter,
-        SERVICE_NAME,
-        Duration::from_secs(2),
-        move || {
-            let pool = health_pool.clone();
-            let bus = health_bus.clone();
-            async move {
-                let db = sqlx::query("SELECT 1").execute(&pool).await.is_ok();
-                db && bus.is_healthy()
-            }
-        },
-    );
+    let health_task =
+        closeout_service::backbone::watch_health(reporter, SERVICE_NAME, pool.clone(), bus.clone());
     let service = TrackerServiceServer::new(grpc::TrackerApi::new(pool.clone(), watchers));
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
