@@ -3,7 +3,8 @@
 //! same transaction — so an import is either wholly stored and announced or
 //! not at all.
 //!
-//! Identity of an inspection is (organisation, programme, period). The
+//! Identity of an inspection is (organisation, programme, period, title):
+//! before 2018/19 PEEL published a report per pillar in the same year. The
 //! same document (same sha256) again is a no-op; a different document for
 //! an existing inspection is refused unless the caller asks to replace it,
 //! in which case only the differences are stored and announced, and ids of
@@ -102,19 +103,20 @@ pub async fn import(
     // Imports of the same inspection queue behind each other; others run on.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
         .bind(format!(
-            "inspection:{}:{}:{}",
-            organisation.id, inspection.programme, inspection.period
+            "inspection:{}:{}:{}:{}",
+            organisation.id, inspection.programme, inspection.period, inspection.title
         ))
         .execute(&mut *tx)
         .await?;
 
     let existing: Option<(Uuid, Option<String>, i64)> = sqlx::query_as(
         "SELECT id, source_sha256, version FROM inspections \
-         WHERE organisation_id = $1 AND programme = $2 AND period = $3",
+         WHERE organisation_id = $1 AND programme = $2 AND period = $3 AND title = $4",
     )
     .bind(&organisation.id)
     .bind(&inspection.programme)
     .bind(&inspection.period)
+    .bind(&inspection.title)
     .fetch_optional(&mut *tx)
     .await?;
 

@@ -143,7 +143,7 @@ pub async fn record_inspection(
     let id = Uuid::now_v7();
     let inserted = sqlx::query(
         "INSERT INTO inspections (id, organisation_id, programme, period, title, published) \
-         VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (organisation_id, programme, period) DO NOTHING",
+         VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (organisation_id, programme, period, title) DO NOTHING",
     )
     .bind(id)
     .bind(&request.organisation_id)
@@ -157,8 +157,8 @@ pub async fn record_inspection(
         == 1;
     if !inserted {
         return Err(FindingsError::AlreadyExists(format!(
-            "inspection {} {} of {} exists already",
-            request.programme, request.period, request.organisation_id
+            "inspection {} {} {:?} of {} exists already",
+            request.programme, request.period, request.title, request.organisation_id
         )));
     }
     batch.push(

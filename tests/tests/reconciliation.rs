@@ -1,0 +1,259 @@
+//! Following items across inspections, end to end: two earlier (2017)
+//! reports of Hertfordshire are imported through the findings service, the
+//! tracker opens their areas for improvement, then the real 2018/19 report
+//! is imported and the tracker proposes what happened to each earlier item,
+//! quoting the report. Accepting a proposal closes the item and links it to
+//! the later inspection.
+
+use closeout_proto::findings_service_client::FindingsServiceClient;
+use closeout_proto::tracker_service_client::TrackerServiceClient;
+use closeout_proto::{self as pb, ItemStatus, LinkRelation, ProposalOutcome};
+use closeout_service::config::{CommonConfig, LogFormat};
+use closeout_testkit::{TestBus, TestDatabase};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const LATER: &str = include_str!("../fixtures/peel-2018-19-hertfordshire.txt");
+const EFFECTIVENESS_2017: &str =
+    include_str!("../fixtures/synthetic-hertfordshire-2017-effectiveness.txt");
+const EFFICIENCY_2017: &str =
+    include_str!("../fixtures/synthetic-hertfordshire-2017-efficiency.txt");
+
+fn common(db: &TestDatabase, bus: &TestBus) -> CommonConfig {
+    let bus = bus.config();
+    CommonConfig {
+        database_url: db.url().to_string(),
+        nats_url: bus.nats_url,
+        grpc_addr: Some("127.0.0.1:0".parse().unwrap()),
+        stream_name: bus.stream_name,
+        subject_prefix: bus.subject_prefix,
+        database_max_connections: 5,
+        log_format: LogFormat::Text,
+    }
+}
+
+fn inspectorate<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("x-closeout-role", "inspectorate".parse().unwrap());
+    request
+}
+
+fn import(text: &str, name: &str) -> tonic::Request<pb::ImportReportRequest> {
+    inspectorate(pb::ImportReportRequest {
+        text: text.into(),
+        source_name: name.into(),
+        replace: false,
+    })
+}
+
+async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn words(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[tokio::test]
+async fn a_later_report_reconciles_the_earlier_items_and_acceptance_closes_them() {
+    let bus = TestBus::new();
+    let (findings_db, tracker_db) = (TestDatabase::create().await, TestDatabase::create().await);
+    let findings = closeout_findings::start(
+        closeout_findings::FindingsConfig {
+            common: common(&findings_db, &bus),
+            metrics_http_addr: "127.0.0.1:0".parse().unwrap(),
+            max_report_bytes: 5 * 1024 * 1024,
+        },
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    let mut tracker_config = closeout_tracker::TrackerConfig::new(common(&tracker_db, &bus));
+    tracker_config.metrics_http_addr = "127.0.0.1:0".parse().unwrap();
+    let tracker = closeout_tracker::start(tracker_config, std::future::pending())
+        .await
+        .unwrap();
+    let mut findings_client = FindingsServiceClient::connect(format!("http://{}", findings.addr))
+        .await
+        .unwrap();
+    let mut tracker_client = TrackerServiceClient::connect(format!("http://{}", tracker.addr))
+        .await
+        .unwrap();
+
+    // The 2017 effectiveness and efficiency reports: same programme and
+    // year, two inspections.
+    let effectiveness = findings_client
+        .import_report(import(EFFECTIVENESS_2017, "2017-effectiveness.txt"))
+        .await
+        .unwrap()
+        .into_inner();
+    let efficiency = findings_client
+        .import_report(import(EFFICIENCY_2017, "2017-efficiency.txt"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(effectiveness.inspection_id, efficiency.inspection_id);
+    let list = |client: &TrackerServiceClient<tonic::transport::Channel>| {
+        let mut client = client.clone();
+        async move {
+            client
+                .list_items(pb::ListItemsRequest {
+                    organisation_id: "hertfordshire".into(),
+                    page_size: 100,
+                    ..Default::default()
+                })
+                .await
+                .ok()
+                .map(|r| r.into_inner().items)
+        }
+    };
+    let earlier = eventually("six 2017 items", || async {
+        list(&tracker_client).await.filter(|items| items.len() == 6)
+    })
+    .await;
+
+    let later = findings_client
+        .import_report(import(LATER, "peel-2018-19-hertfordshire.txt"))
+        .await
+        .unwrap()
+        .into_inner();
+    let proposals = eventually("a proposal for each earlier item", || {
+        let mut client = tracker_client.clone();
+        let inspection_id = later.inspection_id.clone();
+        async move {
+            let proposals = client
+                .list_proposals(pb::ListProposalsRequest {
+                    organisation_id: "hertfordshire".into(),
+                    inspection_id,
+                    page_size: 100,
+                    ..Default::default()
+                })
+                .await
+                .ok()?
+                .into_inner()
+                .proposals;
+            (proposals.len() == 6).then_some(proposals)
+        }
+    })
+    .await;
+
+    // What the 2018/19 report says of each 2017 item.
+    let text_of: BTreeMap<&str, &str> = earlier
+        .iter()
+        .map(|i| (i.id.as_str(), i.text.as_str()))
+        .collect();
+    let outcome_of = |fragment: &str| -> &pb::ReconciliationProposal {
+        proposals
+            .iter()
+            .find(|p| text_of[p.item_id.as_str()].contains(fragment))
+            .unwrap_or_else(|| panic!("a proposal for the item about {fragment}"))
+    };
+    let expected = [
+        (
+            "Code of Practice for Victims of Crime",
+            ProposalOutcome::Addressed,
+        ),
+        ("body-worn video", ProposalOutcome::Addressed),
+        ("risk assessments", ProposalOutcome::Addressed),
+        (
+            "skills and capabilities of its workforce",
+            ProposalOutcome::Addressed,
+        ),
+        ("leadership skills", ProposalOutcome::PartiallyAddressed),
+        ("talent management", ProposalOutcome::PartiallyAddressed),
+    ];
+    let later_words = words(LATER);
+    for (fragment, outcome) in expected {
+        let proposal = outcome_of(fragment);
+        assert_eq!(
+            proposal.outcome, outcome as i32,
+            "{fragment}: {} ({})",
+            proposal.rule, proposal.score
+        );
+        assert_eq!(
+            proposal.status,
+            pb::ProposalStatus::Pending as i32,
+            "nothing closed silently"
+        );
+        assert!(!proposal.quotes.is_empty(), "{fragment}: quotes the report");
+        assert!(
+            proposal
+                .quotes
+                .iter()
+                .any(|q| later_words.contains(&words(q))),
+            "{fragment}: a quote is the report's own words: {:?}",
+            proposal.quotes
+        );
+        assert!(proposal.line_start > 0 && proposal.line_end as usize <= LATER.lines().count());
+    }
+    // Nothing moved before a person decided.
+    let before = list(&tracker_client).await.unwrap();
+    assert!(
+        before
+            .iter()
+            .filter(|i| i.inspection_id != later.inspection_id)
+            .all(|i| i.status == ItemStatus::Open as i32)
+    );
+
+    // The inspectorate accepts the Code of Practice proposal.
+    let proposal = outcome_of("Code of Practice for Victims of Crime").clone();
+    let accepted = tracker_client
+        .accept_proposal(inspectorate(pb::AcceptProposalRequest {
+            proposal_id: proposal.id.clone(),
+            expected_version: proposal.version,
+            note: "Agreed: the 2018/19 inspection found it addressed".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let item = accepted.item.unwrap();
+    assert_eq!(item.status, ItemStatus::Closed as i32);
+    let lineage = tracker_client
+        .get_lineage(pb::GetLineageRequest {
+            item_id: proposal.item_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        lineage
+            .links
+            .iter()
+            .any(|l| l.relation == LinkRelation::ClosedBy as i32
+                && l.inspection_id == later.inspection_id),
+        "{:?}",
+        lineage.links
+    );
+    // Accepting twice is refused and changes nothing.
+    let status = tracker_client
+        .accept_proposal(inspectorate(pb::AcceptProposalRequest {
+            proposal_id: proposal.id.clone(),
+            expected_version: accepted.proposal.unwrap().version,
+            note: String::new(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+
+    tracker.stop().await.unwrap();
+    findings.stop().await.unwrap();
+    bus.cleanup().await;
+    findings_db.drop_database().await;
+    tracker_db.drop_database().await;
+}
