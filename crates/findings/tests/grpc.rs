@@ -363,7 +363,37 @@ async fn imports_the_sample_reads_it_back_and_announces_each_change_once() {
     assert_eq!(h.table_counts().await, before);
     assert!(h.receive(1, Duration::from_millis(1500)).await.is_empty());
 
+    // The Prometheus endpoint counts the calls and shows the relay's work.
+    let scrape = scrape(h.running.metrics_http_addr).await;
+    assert!(
+        scrape
+            .lines()
+            .any(|l| l.starts_with("closeout_rpc_requests_total")
+                && l.contains("ImportReport")
+                && l.contains("code=\"OK\"")
+                && l.ends_with(" 2")),
+        "{scrape}"
+    );
+    assert!(scrape.contains("closeout_outbox_backlog 0"), "{scrape}");
+    assert!(
+        scrape.contains(&format!("closeout_outbox_published_total {expected}")),
+        "{scrape}"
+    );
+
     h.stop().await;
+}
+
+/// GET /metrics over a plain TCP connection.
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.unwrap();
+    body
 }
 
 fn field_of(status: &tonic::Status) -> String {
