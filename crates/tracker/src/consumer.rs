@@ -64,6 +64,9 @@ impl EventHandler for ItemOpener {
             Some(Payload::InspectionPublished(published)) => {
                 inspection_published(tx, event, published).await
             }
+            Some(Payload::FindingWithdrawn(withdrawn)) => {
+                finding_withdrawn(tx, event, withdrawn).await
+            }
             _ => Ok(()),
         };
         // The database may come back; bad content never gets better.
@@ -87,6 +90,52 @@ fn cause_of(event: &pb::EventEnvelope) -> Cause {
         correlation_id: correlation,
         causation_id: event.event_id.clone(),
     }
+}
+
+/// A corrected document no longer contains the finding. Its open items
+/// stay open — no state means "withdrawn", and closing them silently would
+/// hide it — but each gets a progress note saying so, in its history and on
+/// the stream, for a person to supersede or close.
+async fn finding_withdrawn(
+    tx: &mut PgConnection,
+    event: &pb::EventEnvelope,
+    withdrawn: &pb::FindingWithdrawn,
+) -> Result<(), TrackerError> {
+    let open = [
+        pb::ItemStatus::Open as i16,
+        pb::ItemStatus::InProgress as i16,
+        pb::ItemStatus::AwaitingVerification as i16,
+    ];
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT id FROM items WHERE finding_id = $1 AND status = ANY($2) ORDER BY id",
+    )
+    .bind(&withdrawn.finding_id)
+    .bind(&open[..])
+    .fetch_all(&mut *tx)
+    .await?;
+    let note = format!(
+        "The finding was withdrawn from inspection {}: {}",
+        withdrawn.inspection_id,
+        if withdrawn.reason.is_empty() {
+            "no reason given"
+        } else {
+            withdrawn.reason.as_str()
+        }
+    );
+    let cause = cause_of(event);
+    for id in ids {
+        let Some(mut item) = crate::store::lock_item(tx, id).await? else {
+            continue;
+        };
+        crate::commands::apply(
+            tx,
+            &mut item,
+            &closeout_domain::Command::NoteProgress { note: note.clone() },
+            &cause,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 async fn finding_recorded(

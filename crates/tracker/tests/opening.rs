@@ -206,3 +206,53 @@ async fn an_event_that_can_never_be_applied_is_set_aside() {
     assert_eq!(organisations(&all), ["sentinel"]);
     world.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawn_finding_leaves_a_note_on_its_open_items_once() {
+    let world = World::new().await;
+    let recorded = finding_recorded("kent", "i-9", AreaForImprovement, "Withdrawn later", None);
+    let Some(Payload::FindingRecorded(finding)) = recorded.payload.clone() else {
+        unreachable!("finding_recorded builds a FindingRecorded");
+    };
+    world.publish(&[recorded]).await;
+    let items = world.wait_for_items("kent", 1).await;
+    let withdrawn = support::findings_event(
+        "kent",
+        "finding",
+        &finding.finding_id,
+        Payload::FindingWithdrawn(pb::FindingWithdrawn {
+            finding_id: finding.finding_id.clone(),
+            inspection_id: "i-9".into(),
+            organisation_id: "kent".into(),
+            reason: "no longer in the replacement document".into(),
+        }),
+    );
+    // Published twice: the note is written once.
+    world.publish(&[withdrawn.clone(), withdrawn]).await;
+    barrier(&world, "sentinel").await;
+    let history = world.history(&items[0].id).await;
+    let notes: Vec<&pb::ProgressNoted> = history
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Some(Payload::ProgressNoted(note)) => Some(note),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(notes.len(), 1, "{history:?}");
+    assert!(notes[0].note.contains("withdrawn"));
+    assert!(notes[0].note.contains("replacement document"));
+    let item = world
+        .items(pb::ListItemsRequest {
+            organisation_id: "kent".into(),
+            ..Default::default()
+        })
+        .await
+        .remove(0);
+    assert_eq!(
+        item.status,
+        pb::ItemStatus::Open as i32,
+        "not closed silently"
+    );
+    assert_eq!(item.version, 2);
+    world.finish().await;
+}
