@@ -5,7 +5,7 @@ use crate::error::FindingsError;
 use crate::events::EventBatch;
 use crate::import::{self, ImportPolicy};
 use crate::record;
-use crate::store::{self, ChildFilter, check_organisation_filter, parse_id, parse_optional_id};
+use crate::store::{self, ChildFilter, check_organisation_filter, parse_id};
 use closeout_proto::{self as pb, findings_service_server::FindingsService};
 use closeout_service::caller;
 use closeout_service::paging::Page;
@@ -198,15 +198,8 @@ impl FindingsService for FindingsApi {
     ) -> Reply<pb::ListJudgmentsResponse> {
         let r = request.into_inner();
         let page = Page::parse(r.page_size, &r.page_token).map_err(FindingsError::from)?;
-        check_organisation_filter("organisation_id", &r.organisation_id)?;
-        let mut filter = ChildFilter {
-            organisation_id: &r.organisation_id,
-            inspection_id: parse_optional_id("inspection_id", &r.inspection_id)?,
-            ..Default::default()
-        };
-        if !r.pillar.is_empty() {
-            filter.text.push(("pillar", r.pillar.clone()));
-        }
+        let filter =
+            ChildFilter::new(&r.organisation_id, &r.inspection_id)?.with_text("pillar", &r.pillar);
         let (judgments, next_page_token) = store::list_judgments(&self.pool, filter, page).await?;
         Ok(Response::new(pb::ListJudgmentsResponse {
             judgments,
@@ -231,26 +224,10 @@ impl FindingsService for FindingsApi {
     ) -> Reply<pb::ListFindingsResponse> {
         let r = request.into_inner();
         let page = Page::parse(r.page_size, &r.page_token).map_err(FindingsError::from)?;
-        check_organisation_filter("organisation_id", &r.organisation_id)?;
-        let mut filter = ChildFilter {
-            organisation_id: &r.organisation_id,
-            inspection_id: parse_optional_id("inspection_id", &r.inspection_id)?,
-            ..Default::default()
-        };
-        match pb::FindingKind::try_from(r.kind) {
-            Ok(pb::FindingKind::Unspecified) => {}
-            Ok(kind) => filter.number.push(("kind", kind as i16)),
-            Err(_) => {
-                return Err(FindingsError::invalid(
-                    "kind",
-                    format!("{} is not a finding kind", r.kind),
-                )
-                .into());
-            }
-        }
-        if !r.pillar.is_empty() {
-            filter.text.push(("pillar", r.pillar.clone()));
-        }
+        let known = pb::FindingKind::try_from(r.kind).is_ok();
+        let filter = ChildFilter::new(&r.organisation_id, &r.inspection_id)?
+            .with_enum("kind", r.kind, known, "a finding kind")?
+            .with_text("pillar", &r.pillar);
         let (findings, next_page_token) = store::list_findings(&self.pool, filter, page).await?;
         Ok(Response::new(pb::ListFindingsResponse {
             findings,
@@ -285,23 +262,13 @@ impl FindingsService for FindingsApi {
     ) -> Reply<pb::ListFollowUpsResponse> {
         let r = request.into_inner();
         let page = Page::parse(r.page_size, &r.page_token).map_err(FindingsError::from)?;
-        check_organisation_filter("organisation_id", &r.organisation_id)?;
-        let mut filter = ChildFilter {
-            organisation_id: &r.organisation_id,
-            inspection_id: parse_optional_id("inspection_id", &r.inspection_id)?,
-            ..Default::default()
-        };
-        match pb::FollowUpOutcome::try_from(r.outcome) {
-            Ok(pb::FollowUpOutcome::Unspecified) => {}
-            Ok(outcome) => filter.number.push(("outcome", outcome as i16)),
-            Err(_) => {
-                return Err(FindingsError::invalid(
-                    "outcome",
-                    format!("{} is not a follow-up outcome", r.outcome),
-                )
-                .into());
-            }
-        }
+        let known = pb::FollowUpOutcome::try_from(r.outcome).is_ok();
+        let filter = ChildFilter::new(&r.organisation_id, &r.inspection_id)?.with_enum(
+            "outcome",
+            r.outcome,
+            known,
+            "a follow-up outcome",
+        )?;
         let (follow_ups, next_page_token) =
             store::list_follow_ups(&self.pool, filter, page).await?;
         Ok(Response::new(pb::ListFollowUpsResponse {
@@ -327,15 +294,8 @@ impl FindingsService for FindingsApi {
     ) -> Reply<pb::ListIndicatorsResponse> {
         let r = request.into_inner();
         let page = Page::parse(r.page_size, &r.page_token).map_err(FindingsError::from)?;
-        check_organisation_filter("organisation_id", &r.organisation_id)?;
-        let mut filter = ChildFilter {
-            organisation_id: &r.organisation_id,
-            inspection_id: parse_optional_id("inspection_id", &r.inspection_id)?,
-            ..Default::default()
-        };
-        if !r.measure.is_empty() {
-            filter.text.push(("measure", r.measure.clone()));
-        }
+        let filter = ChildFilter::new(&r.organisation_id, &r.inspection_id)?
+            .with_text("measure", &r.measure);
         let (indicators, next_page_token) =
             store::list_indicators(&self.pool, filter, page).await?;
         Ok(Response::new(pb::ListIndicatorsResponse {

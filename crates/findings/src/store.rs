@@ -319,6 +319,48 @@ pub struct ChildFilter<'a> {
     pub number: Vec<(&'static str, i16)>,
 }
 
+impl<'a> ChildFilter<'a> {
+    /// The organisation and inspection filters every child List call has,
+    /// validated ("" means no filter).
+    pub fn new(organisation_id: &'a str, inspection_id: &str) -> Result<Self, FindingsError> {
+        check_organisation_filter("organisation_id", organisation_id)?;
+        Ok(ChildFilter {
+            organisation_id,
+            inspection_id: parse_optional_id("inspection_id", inspection_id)?,
+            ..Default::default()
+        })
+    }
+
+    /// Adds `column = value` unless `value` is empty.
+    pub fn with_text(mut self, column: &'static str, value: &str) -> Self {
+        if !value.is_empty() {
+            self.text.push((column, value.to_string()));
+        }
+        self
+    }
+
+    /// Adds `column = value` for an enum field unless it is 0 (unspecified);
+    /// a number that `known` says is no value of the enum is refused.
+    pub fn with_enum(
+        mut self,
+        column: &'static str,
+        value: i32,
+        known: bool,
+        what: &str,
+    ) -> Result<Self, FindingsError> {
+        if !known {
+            return Err(FindingsError::invalid(
+                column,
+                format!("{value} is not {what}"),
+            ));
+        }
+        if value != 0 {
+            self.number.push((column, value as i16));
+        }
+        Ok(self)
+    }
+}
+
 /// Runs `SELECT columns FROM table` with the filters, in report order.
 async fn list_children<T>(
     pool: &PgPool,
