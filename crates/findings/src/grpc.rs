@@ -5,7 +5,10 @@ use crate::error::FindingsError;
 use crate::events::EventBatch;
 use crate::import::{self, ImportPolicy};
 use crate::record;
-use crate::store::{self, ChildFilter, check_organisation_filter, parse_id};
+use crate::store::{
+    self, ChildFilter, FindingRow, FollowUpRow, IndicatorRow, JudgmentRow,
+    check_organisation_filter, parse_id,
+};
 use closeout_proto::{self as pb, findings_service_server::FindingsService};
 use closeout_service::caller;
 use closeout_service::paging::Page;
@@ -186,7 +189,7 @@ impl FindingsService for FindingsApi {
         request: Request<pb::GetJudgmentRequest>,
     ) -> Reply<pb::GetJudgmentResponse> {
         let id = parse_id("judgment_id", &request.into_inner().judgment_id)?;
-        let judgment = store::get_judgment(&self.pool, id).await?;
+        let judgment = store::get::<JudgmentRow>(&self.pool, id).await?;
         Ok(Response::new(pb::GetJudgmentResponse {
             judgment: Some(judgment),
         }))
@@ -200,7 +203,8 @@ impl FindingsService for FindingsApi {
         let page = Page::parse(r.page_size, &r.page_token).map_err(FindingsError::from)?;
         let filter =
             ChildFilter::new(&r.organisation_id, &r.inspection_id)?.with_text("pillar", &r.pillar);
-        let (judgments, next_page_token) = store::list_judgments(&self.pool, filter, page).await?;
+        let (judgments, next_page_token) =
+            store::list::<JudgmentRow>(&self.pool, filter, page).await?;
         Ok(Response::new(pb::ListJudgmentsResponse {
             judgments,
             next_page_token,
@@ -212,7 +216,7 @@ impl FindingsService for FindingsApi {
         request: Request<pb::GetFindingRequest>,
     ) -> Reply<pb::GetFindingResponse> {
         let id = parse_id("finding_id", &request.into_inner().finding_id)?;
-        let finding = store::get_finding(&self.pool, id).await?;
+        let finding = store::get::<FindingRow>(&self.pool, id).await?;
         Ok(Response::new(pb::GetFindingResponse {
             finding: Some(finding),
         }))
@@ -228,7 +232,8 @@ impl FindingsService for FindingsApi {
         let filter = ChildFilter::new(&r.organisation_id, &r.inspection_id)?
             .with_enum("kind", r.kind, known, "a finding kind")?
             .with_text("pillar", &r.pillar);
-        let (findings, next_page_token) = store::list_findings(&self.pool, filter, page).await?;
+        let (findings, next_page_token) =
+            store::list::<FindingRow>(&self.pool, filter, page).await?;
         Ok(Response::new(pb::ListFindingsResponse {
             findings,
             next_page_token,
@@ -250,7 +255,7 @@ impl FindingsService for FindingsApi {
         request: Request<pb::GetFollowUpRequest>,
     ) -> Reply<pb::GetFollowUpResponse> {
         let id = parse_id("follow_up_id", &request.into_inner().follow_up_id)?;
-        let follow_up = store::get_follow_up(&self.pool, id).await?;
+        let follow_up = store::get::<FollowUpRow>(&self.pool, id).await?;
         Ok(Response::new(pb::GetFollowUpResponse {
             follow_up: Some(follow_up),
         }))
@@ -270,7 +275,7 @@ impl FindingsService for FindingsApi {
             "a follow-up outcome",
         )?;
         let (follow_ups, next_page_token) =
-            store::list_follow_ups(&self.pool, filter, page).await?;
+            store::list::<FollowUpRow>(&self.pool, filter, page).await?;
         Ok(Response::new(pb::ListFollowUpsResponse {
             follow_ups,
             next_page_token,
@@ -282,7 +287,7 @@ impl FindingsService for FindingsApi {
         request: Request<pb::GetIndicatorRequest>,
     ) -> Reply<pb::GetIndicatorResponse> {
         let id = parse_id("indicator_id", &request.into_inner().indicator_id)?;
-        let indicator = store::get_indicator(&self.pool, id).await?;
+        let indicator = store::get::<IndicatorRow>(&self.pool, id).await?;
         Ok(Response::new(pb::GetIndicatorResponse {
             indicator: Some(indicator),
         }))
@@ -297,7 +302,7 @@ impl FindingsService for FindingsApi {
         let filter = ChildFilter::new(&r.organisation_id, &r.inspection_id)?
             .with_text("measure", &r.measure);
         let (indicators, next_page_token) =
-            store::list_indicators(&self.pool, filter, page).await?;
+            store::list::<IndicatorRow>(&self.pool, filter, page).await?;
         Ok(Response::new(pb::ListIndicatorsResponse {
             indicators,
             next_page_token,

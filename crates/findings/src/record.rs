@@ -236,7 +236,7 @@ pub async fn record_finding(
         ));
     }
     if let Some(parent_id) = parent {
-        let parent_finding = store::get_finding(pool, parent_id).await?;
+        let parent_finding = store::get::<store::FindingRow>(pool, parent_id).await?;
         if parent_finding.inspection_id != inspection.id
             || parent_finding.kind != pb::FindingKind::CauseOfConcern as i32
         {
@@ -300,6 +300,6 @@ pub async fn record_finding(
     batch.append(&mut tx).await?;
     tx.commit().await?;
     Ok(pb::RecordFindingResponse {
-        finding: Some(store::get_finding(pool, id).await?),
+        finding: Some(store::get::<store::FindingRow>(pool, id).await?),
     })
 }

@@ -361,19 +361,65 @@ impl<'a> ChildFilter<'a> {
     }
 }
 
-/// Runs `SELECT columns FROM table` with the filters, in report order.
-async fn list_children<T>(
+/// A table of an inspection's contents (judgments, findings, follow-ups,
+/// indicators): where it is, which columns a row has, what the row becomes
+/// on the wire. Get and List are written once, for every such table.
+pub trait ChildTable: for<'r> FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin + Sized {
+    /// The table's name.
+    const TABLE: &'static str;
+    /// The row's columns, each prefixed `t.`.
+    const COLUMNS: &'static str;
+    /// What a NOT_FOUND calls it.
+    const WHAT: &'static str;
+    /// The wire message of a row.
+    type Wire: From<Self>;
+}
+
+impl ChildTable for JudgmentRow {
+    const TABLE: &'static str = "judgments";
+    const COLUMNS: &'static str = "t.id, t.inspection_id, t.organisation_id, t.pillar, \
+         t.question, t.grade, t.scale, t.last_inspected, t.carried_over";
+    const WHAT: &'static str = "judgment";
+    type Wire = pb::Judgment;
+}
+
+impl ChildTable for FindingRow {
+    const TABLE: &'static str = "findings";
+    const COLUMNS: &'static str = "t.id, t.inspection_id, t.organisation_id, t.kind, t.pillar, \
+         t.question, t.text, t.deadline, t.due_date, t.parent_finding_id, t.addressed_to_all, \
+         t.line_start, t.line_end";
+    const WHAT: &'static str = "finding";
+    type Wire = pb::Finding;
+}
+
+impl ChildTable for FollowUpRow {
+    const TABLE: &'static str = "follow_ups";
+    const COLUMNS: &'static str = "t.id, t.inspection_id, t.organisation_id, \
+         t.referenced_period, t.referenced_report, t.text, t.outcome, t.pillar, t.question, \
+         t.line_start, t.line_end";
+    const WHAT: &'static str = "follow-up";
+    type Wire = pb::FollowUp;
+}
+
+impl ChildTable for IndicatorRow {
+    const TABLE: &'static str = "indicators";
+    const COLUMNS: &'static str = "t.id, t.inspection_id, t.organisation_id, t.measure, \
+         t.period, t.value, t.unit, t.comparator, t.comparator_value";
+    const WHAT: &'static str = "indicator";
+    type Wire = pb::Indicator;
+}
+
+/// One page of a child table's rows matching `filter`, in report order,
+/// and the token of the next page ("" at the end).
+pub async fn list<T: ChildTable>(
     pool: &PgPool,
-    table: &'static str,
-    columns: &'static str,
     filter: ChildFilter<'_>,
     page: Page,
-) -> Result<(Vec<T>, String), FindingsError>
-where
-    T: for<'r> FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
-{
+) -> Result<(Vec<T::Wire>, String), FindingsError> {
     let mut query: QueryBuilder<Postgres> = QueryBuilder::new(format!(
-        "SELECT {columns} FROM {table} t JOIN inspections i ON i.id = t.inspection_id WHERE true"
+        "SELECT {} FROM {} t JOIN inspections i ON i.id = t.inspection_id WHERE true",
+        T::COLUMNS,
+        T::TABLE
     ));
     if !filter.organisation_id.is_empty() {
         query
@@ -396,97 +442,19 @@ where
         .push_bind(page.offset);
     let mut rows = query.build_query_as::<T>().fetch_all(pool).await?;
     let next = page.finish(&mut rows);
-    Ok((rows, next))
-}
-
-const JUDGMENT_COLUMNS: &str = "t.id, t.inspection_id, t.organisation_id, t.pillar, t.question, \
-     t.grade, t.scale, t.last_inspected, t.carried_over";
-const FINDING_COLUMNS: &str = "t.id, t.inspection_id, t.organisation_id, t.kind, t.pillar, \
-     t.question, t.text, t.deadline, t.due_date, t.parent_finding_id, t.addressed_to_all, \
-     t.line_start, t.line_end";
-const FOLLOW_UP_COLUMNS: &str = "t.id, t.inspection_id, t.organisation_id, t.referenced_period, \
-     t.referenced_report, t.text, t.outcome, t.pillar, t.question, t.line_start, t.line_end";
-const INDICATOR_COLUMNS: &str = "t.id, t.inspection_id, t.organisation_id, t.measure, t.period, \
-     t.value, t.unit, t.comparator, t.comparator_value";
-
-pub async fn list_judgments(
-    pool: &PgPool,
-    filter: ChildFilter<'_>,
-    page: Page,
-) -> Result<(Vec<pb::Judgment>, String), FindingsError> {
-    let (rows, next) =
-        list_children::<JudgmentRow>(pool, "judgments", JUDGMENT_COLUMNS, filter, page).await?;
     Ok((rows.into_iter().map(Into::into).collect(), next))
 }
 
-pub async fn list_findings(
-    pool: &PgPool,
-    filter: ChildFilter<'_>,
-    page: Page,
-) -> Result<(Vec<pb::Finding>, String), FindingsError> {
-    let (rows, next) =
-        list_children::<FindingRow>(pool, "findings", FINDING_COLUMNS, filter, page).await?;
-    Ok((rows.into_iter().map(Into::into).collect(), next))
-}
-
-pub async fn list_follow_ups(
-    pool: &PgPool,
-    filter: ChildFilter<'_>,
-    page: Page,
-) -> Result<(Vec<pb::FollowUp>, String), FindingsError> {
-    let (rows, next) =
-        list_children::<FollowUpRow>(pool, "follow_ups", FOLLOW_UP_COLUMNS, filter, page).await?;
-    Ok((rows.into_iter().map(Into::into).collect(), next))
-}
-
-pub async fn list_indicators(
-    pool: &PgPool,
-    filter: ChildFilter<'_>,
-    page: Page,
-) -> Result<(Vec<pb::Indicator>, String), FindingsError> {
-    let (rows, next) =
-        list_children::<IndicatorRow>(pool, "indicators", INDICATOR_COLUMNS, filter, page).await?;
-    Ok((rows.into_iter().map(Into::into).collect(), next))
-}
-
-/// Fetches one child row by id.
-async fn get_child<T>(
-    pool: &PgPool,
-    table: &'static str,
-    columns: &'static str,
-    what: &'static str,
-    id: Uuid,
-) -> Result<T, FindingsError>
-where
-    T: for<'r> FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
-{
-    sqlx::query_as::<_, T>(&format!("SELECT {columns} FROM {table} t WHERE t.id = $1"))
-        .bind(id)
-        .fetch_optional(pool)
-        .await?
-        .ok_or_else(|| FindingsError::not_found(what, id.to_string()))
-}
-
-pub async fn get_judgment(pool: &PgPool, id: Uuid) -> Result<pb::Judgment, FindingsError> {
-    get_child::<JudgmentRow>(pool, "judgments", JUDGMENT_COLUMNS, "judgment", id)
-        .await
-        .map(Into::into)
-}
-
-pub async fn get_finding(pool: &PgPool, id: Uuid) -> Result<pb::Finding, FindingsError> {
-    get_child::<FindingRow>(pool, "findings", FINDING_COLUMNS, "finding", id)
-        .await
-        .map(Into::into)
-}
-
-pub async fn get_follow_up(pool: &PgPool, id: Uuid) -> Result<pb::FollowUp, FindingsError> {
-    get_child::<FollowUpRow>(pool, "follow_ups", FOLLOW_UP_COLUMNS, "follow-up", id)
-        .await
-        .map(Into::into)
-}
-
-pub async fn get_indicator(pool: &PgPool, id: Uuid) -> Result<pb::Indicator, FindingsError> {
-    get_child::<IndicatorRow>(pool, "indicators", INDICATOR_COLUMNS, "indicator", id)
-        .await
-        .map(Into::into)
+/// One child row by id; NOT_FOUND names what it is.
+pub async fn get<T: ChildTable>(pool: &PgPool, id: Uuid) -> Result<T::Wire, FindingsError> {
+    sqlx::query_as::<_, T>(&format!(
+        "SELECT {} FROM {} t WHERE t.id = $1",
+        T::COLUMNS,
+        T::TABLE
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .map(Into::into)
+    .ok_or_else(|| FindingsError::not_found(T::WHAT, id.to_string()))
 }
