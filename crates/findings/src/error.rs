@@ -17,12 +17,13 @@ pub enum FindingsError {
     AlreadyExists(String),
     #[error("{0}")]
     PermissionDenied(String),
-    #[error("{0}")]
-    Unauthenticated(String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("event outbox: {0}")]
     Outbox(String),
+    /// An error already in the shared form (paging, identity), passed on.
+    #[error("{0}")]
+    Api(ApiError),
 }
 
 impl FindingsError {
@@ -51,9 +52,9 @@ impl From<FindingsError> for ApiError {
             FindingsError::Conflict(message) => ApiError::FailedPrecondition(message),
             FindingsError::AlreadyExists(message) => ApiError::AlreadyExists(message),
             FindingsError::PermissionDenied(message) => ApiError::PermissionDenied(message),
-            FindingsError::Unauthenticated(message) => ApiError::Unauthenticated(message),
             FindingsError::Database(e) => e.into(),
             FindingsError::Outbox(message) => ApiError::Internal(message),
+            FindingsError::Api(error) => error,
         }
     }
 }
@@ -62,9 +63,7 @@ impl From<ApiError> for FindingsError {
     fn from(error: ApiError) -> FindingsError {
         match error {
             ApiError::InvalidArgument(v) => FindingsError::Invalid(v),
-            ApiError::Unauthenticated(m) => FindingsError::Unauthenticated(m),
-            ApiError::PermissionDenied(m) => FindingsError::PermissionDenied(m),
-            other => FindingsError::Outbox(other.to_string()),
+            other => FindingsError::Api(other),
         }
     }
 }

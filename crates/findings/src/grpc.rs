@@ -77,26 +77,7 @@ impl FindingsService for FindingsApi {
         request: Request<pb::ParseReportRequest>,
     ) -> Reply<pb::ParseReportResponse> {
         let request = request.into_inner();
-        let as_import = pb::ImportReportRequest {
-            text: request.text,
-            source_name: request.source_name,
-            replace: false,
-        };
-        let mut violations = closeout_service::error::Violations::default();
-        if as_import.text.len() > self.policy.max_report_bytes {
-            violations.add(
-                "text",
-                format!(
-                    "report is larger than the limit of {} bytes",
-                    self.policy.max_report_bytes
-                ),
-            );
-        } else if as_import.text.trim().is_empty() {
-            violations.add("text", "must contain the report's text");
-        }
-        violations.into_result().map_err(FindingsError::from)?;
-        let report = closeout_report::parse(&as_import.text)
-            .map_err(|e| FindingsError::invalid("text", format!("not a readable report: {e}")))?;
+        let report = import::read_report(&request.text, &request.source_name, &self.policy)?;
         Ok(Response::new(pb::ParseReportResponse {
             report: Some(report),
         }))

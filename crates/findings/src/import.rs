@@ -38,33 +38,44 @@ pub fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-/// Checks the request and parses the report; nothing is written here.
-pub fn parse_request(
-    request: &pb::ImportReportRequest,
+/// Checks a report's text and source name and parses it; nothing is
+/// written. ParseReport stops here; ImportReport also needs the report to
+/// say who and what was inspected ([`parse_request`]).
+pub fn read_report(
+    text: &str,
+    source_name: &str,
     policy: &ImportPolicy,
 ) -> Result<pb::ParsedReport, FindingsError> {
     let mut violations = closeout_service::error::Violations::default();
-    if request.text.len() > policy.max_report_bytes {
+    if text.len() > policy.max_report_bytes {
         violations.add(
             "text",
             format!(
                 "report is {} bytes, larger than the limit of {} bytes",
-                request.text.len(),
+                text.len(),
                 policy.max_report_bytes
             ),
         );
-    } else if request.text.trim().is_empty() {
+    } else if text.trim().is_empty() {
         violations.add("text", "must contain the report's text");
     }
-    if request.source_name.chars().count() > 1024 {
+    if source_name.chars().count() > 1024 {
         violations.add("source_name", "must be at most 1024 characters");
     }
-    if request.source_name.chars().any(char::is_control) {
+    if source_name.chars().any(char::is_control) {
         violations.add("source_name", "must not contain control characters");
     }
     violations.into_result()?;
-    let report = closeout_report::parse(&request.text)
-        .map_err(|e| FindingsError::invalid("text", format!("not a readable report: {e}")))?;
+    closeout_report::parse(text)
+        .map_err(|e| FindingsError::invalid("text", format!("not a readable report: {e}")))
+}
+
+/// Checks an import request and parses its report; nothing is written.
+pub fn parse_request(
+    request: &pb::ImportReportRequest,
+    policy: &ImportPolicy,
+) -> Result<pb::ParsedReport, FindingsError> {
+    let report = read_report(&request.text, &request.source_name, policy)?;
     let mut missing = Vec::new();
     let organisation = report.organisation.clone().unwrap_or_default();
     let inspection = report.inspection.clone().unwrap_or_default();
