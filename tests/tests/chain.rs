@@ -8,37 +8,13 @@ use closeout_proto::findings_service_client::FindingsServiceClient;
 use closeout_proto::metrics_service_client::MetricsServiceClient;
 use closeout_proto::tracker_service_client::TrackerServiceClient;
 use closeout_proto::{self as pb, FindingKind, Grade, ItemStatus};
-use closeout_service::config::{CommonConfig, LogFormat};
 use closeout_testkit::{TestBus, TestDatabase};
 use std::collections::BTreeMap;
-use std::time::Duration;
 use tonic::transport::Channel;
 
-const SAMPLE: &str = include_str!("../fixtures/peel-2018-19-hertfordshire.txt");
+mod support;
 
-fn common(db: &TestDatabase, bus: &TestBus) -> CommonConfig {
-    let bus = bus.config();
-    CommonConfig {
-        database_url: db.url().to_string(),
-        nats_url: bus.nats_url,
-        grpc_addr: Some("127.0.0.1:0".parse().unwrap()),
-        stream_name: bus.stream_name,
-        subject_prefix: bus.subject_prefix,
-        database_max_connections: 5,
-        log_format: LogFormat::Text,
-    }
-}
-
-fn as_role<T>(role: &str, organisation: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    let metadata = request.metadata_mut();
-    metadata.insert("x-closeout-role", role.parse().unwrap());
-    if !organisation.is_empty() {
-        metadata.insert("x-closeout-organisation", organisation.parse().unwrap());
-    }
-    metadata.insert("x-closeout-subject", "e2e".parse().unwrap());
-    request
-}
+use support::{SAMPLE, as_role, eventually, start_findings, start_metrics, start_tracker};
 
 async fn channel(addr: std::net::SocketAddr) -> Channel {
     tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
@@ -46,25 +22,6 @@ async fn channel(addr: std::net::SocketAddr) -> Channel {
         .connect()
         .await
         .unwrap()
-}
-
-/// Polls `probe` until it returns Some, for at most 30 s.
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 #[tokio::test]
@@ -75,30 +32,9 @@ async fn the_sample_report_flows_from_import_to_scorecard() {
         TestDatabase::create().await,
         TestDatabase::create().await,
     );
-    let findings = closeout_findings::start(
-        closeout_findings::FindingsConfig {
-            common: common(&findings_db, &bus),
-            metrics_http_addr: "127.0.0.1:0".parse().unwrap(),
-            max_report_bytes: 5 * 1024 * 1024,
-        },
-        std::future::pending(),
-    )
-    .await
-    .unwrap();
-    let mut tracker_config = closeout_tracker::TrackerConfig::new(common(&tracker_db, &bus));
-    tracker_config.metrics_http_addr = "127.0.0.1:0".parse().unwrap();
-    let tracker = closeout_tracker::start(tracker_config, std::future::pending())
-        .await
-        .unwrap();
-    let metrics = closeout_metrics::start(
-        closeout_metrics::MetricsConfig {
-            common: common(&metrics_db, &bus),
-            metrics_http_addr: "127.0.0.1:0".parse().unwrap(),
-        },
-        std::future::pending(),
-    )
-    .await
-    .unwrap();
+    let findings = start_findings(&findings_db, &bus).await;
+    let tracker = start_tracker(&tracker_db, &bus).await;
+    let metrics = start_metrics(&metrics_db, &bus).await;
 
     let mut findings_client = FindingsServiceClient::new(channel(findings.addr).await);
     let mut tracker_client = TrackerServiceClient::new(channel(tracker.addr).await);

@@ -8,37 +8,16 @@
 use closeout_proto::findings_service_client::FindingsServiceClient;
 use closeout_proto::tracker_service_client::TrackerServiceClient;
 use closeout_proto::{self as pb, ItemStatus, LinkRelation, ProposalOutcome};
-use closeout_service::config::{CommonConfig, LogFormat};
 use closeout_testkit::{TestBus, TestDatabase};
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-const LATER: &str = include_str!("../fixtures/peel-2018-19-hertfordshire.txt");
+mod support;
+
+use support::{SAMPLE as LATER, eventually, inspectorate, start_findings, start_tracker};
 const EFFECTIVENESS_2017: &str =
     include_str!("../fixtures/synthetic-hertfordshire-2017-effectiveness.txt");
 const EFFICIENCY_2017: &str =
     include_str!("../fixtures/synthetic-hertfordshire-2017-efficiency.txt");
-
-fn common(db: &TestDatabase, bus: &TestBus) -> CommonConfig {
-    let bus = bus.config();
-    CommonConfig {
-        database_url: db.url().to_string(),
-        nats_url: bus.nats_url,
-        grpc_addr: Some("127.0.0.1:0".parse().unwrap()),
-        stream_name: bus.stream_name,
-        subject_prefix: bus.subject_prefix,
-        database_max_connections: 5,
-        log_format: LogFormat::Text,
-    }
-}
-
-fn inspectorate<T>(message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("x-closeout-role", "inspectorate".parse().unwrap());
-    request
-}
 
 fn import(text: &str, name: &str) -> tonic::Request<pb::ImportReportRequest> {
     inspectorate(pb::ImportReportRequest {
@@ -46,24 +25,6 @@ fn import(text: &str, name: &str) -> tonic::Request<pb::ImportReportRequest> {
         source_name: name.into(),
         replace: false,
     })
-}
-
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 fn words(text: &str) -> String {
@@ -74,21 +35,8 @@ fn words(text: &str) -> String {
 async fn a_later_report_reconciles_the_earlier_items_and_acceptance_closes_them() {
     let bus = TestBus::new();
     let (findings_db, tracker_db) = (TestDatabase::create().await, TestDatabase::create().await);
-    let findings = closeout_findings::start(
-        closeout_findings::FindingsConfig {
-            common: common(&findings_db, &bus),
-            metrics_http_addr: "127.0.0.1:0".parse().unwrap(),
-            max_report_bytes: 5 * 1024 * 1024,
-        },
-        std::future::pending(),
-    )
-    .await
-    .unwrap();
-    let mut tracker_config = closeout_tracker::TrackerConfig::new(common(&tracker_db, &bus));
-    tracker_config.metrics_http_addr = "127.0.0.1:0".parse().unwrap();
-    let tracker = closeout_tracker::start(tracker_config, std::future::pending())
-        .await
-        .unwrap();
+    let findings = start_findings(&findings_db, &bus).await;
+    let tracker = start_tracker(&tracker_db, &bus).await;
     let mut findings_client = FindingsServiceClient::connect(format!("http://{}", findings.addr))
         .await
         .unwrap();

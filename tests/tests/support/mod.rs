@@ -1,0 +1,102 @@
+//! What the end-to-end tests share: starting the real services on port 0
+//! against their own databases and one private stream, calling as a role,
+//! and waiting for eventually-consistent results.
+
+#![allow(dead_code)] // each test binary uses its own part
+
+use closeout_service::config::{CommonConfig, LogFormat};
+use closeout_testkit::{TestBus, TestDatabase};
+use std::time::Duration;
+
+/// The reference report (HMICFRS, OGL v3.0; tests/fixtures/NOTICE.md).
+pub const SAMPLE: &str = include_str!("../../fixtures/peel-2018-19-hertfordshire.txt");
+
+/// Service configuration for `db` and the test's stream, on port 0.
+pub fn common(db: &TestDatabase, bus: &TestBus) -> CommonConfig {
+    let bus = bus.config();
+    CommonConfig {
+        database_url: db.url().to_string(),
+        nats_url: bus.nats_url,
+        grpc_addr: Some("127.0.0.1:0".parse().unwrap()),
+        stream_name: bus.stream_name,
+        subject_prefix: bus.subject_prefix,
+        database_max_connections: 5,
+        log_format: LogFormat::Text,
+    }
+}
+
+fn any_port() -> std::net::SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+pub async fn start_findings(
+    db: &TestDatabase,
+    bus: &TestBus,
+) -> closeout_findings::RunningFindings {
+    closeout_findings::start(
+        closeout_findings::FindingsConfig {
+            common: common(db, bus),
+            metrics_http_addr: any_port(),
+            max_report_bytes: 5 * 1024 * 1024,
+        },
+        std::future::pending(),
+    )
+    .await
+    .unwrap()
+}
+
+pub async fn start_tracker(db: &TestDatabase, bus: &TestBus) -> closeout_tracker::RunningTracker {
+    let mut config = closeout_tracker::TrackerConfig::new(common(db, bus));
+    config.metrics_http_addr = any_port();
+    closeout_tracker::start(config, std::future::pending())
+        .await
+        .unwrap()
+}
+
+pub async fn start_metrics(db: &TestDatabase, bus: &TestBus) -> closeout_metrics::RunningMetrics {
+    closeout_metrics::start(
+        closeout_metrics::MetricsConfig {
+            common: common(db, bus),
+            metrics_http_addr: any_port(),
+        },
+        std::future::pending(),
+    )
+    .await
+    .unwrap()
+}
+
+/// `message` as `role` (for an inspected body, of `organisation`).
+pub fn as_role<T>(role: &str, organisation: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let metadata = request.metadata_mut();
+    metadata.insert("x-closeout-role", role.parse().unwrap());
+    if !organisation.is_empty() {
+        metadata.insert("x-closeout-organisation", organisation.parse().unwrap());
+    }
+    metadata.insert("x-closeout-subject", "e2e".parse().unwrap());
+    request
+}
+
+/// `message` as the inspectorate.
+pub fn inspectorate<T>(message: T) -> tonic::Request<T> {
+    as_role("inspectorate", "", message)
+}
+
+/// Polls `probe` until it returns Some, for at most 30 s.
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
