@@ -45,6 +45,30 @@ impl MetricsApi {
             }
         }
     }
+
+    /// Validates an organisation id and an as-of date (reporting both at
+    /// once), then loads the snapshot: of that organisation's items and
+    /// content, or of everyone's when `everyone` (peer comparison).
+    async fn organisation_snapshot(
+        &self,
+        organisation_id: &str,
+        as_of: Option<&pb::CalendarDate>,
+        everyone: bool,
+    ) -> Result<(Snapshot, NaiveDate), MetricsError> {
+        let mut v = Violations::default();
+        check_organisation(&mut v, organisation_id);
+        let as_of = check_as_of(&mut v, "as_of", as_of);
+        v.into_result().map_err(MetricsError::from)?;
+        let scope = if everyone {
+            Scope::default()
+        } else {
+            Scope {
+                organisation: Some(organisation_id),
+                content: true,
+            }
+        };
+        self.snapshot(as_of, scope).await
+    }
 }
 
 /// The first instant after `day` (UTC).
@@ -94,15 +118,9 @@ impl MetricsService for MetricsApi {
         request: Request<pb::GetScorecardRequest>,
     ) -> Reply<pb::GetScorecardResponse> {
         let r = request.into_inner();
-        let mut v = Violations::default();
-        check_organisation(&mut v, &r.organisation_id);
-        let as_of = check_as_of(&mut v, "as_of", r.as_of.as_ref());
-        v.into_result().map_err(MetricsError::from)?;
-        let scope = Scope {
-            organisation: Some(&r.organisation_id),
-            content: true,
-        };
-        let (snapshot, day) = self.snapshot(as_of, scope).await?;
+        let (snapshot, day) = self
+            .organisation_snapshot(&r.organisation_id, r.as_of.as_ref(), false)
+            .await?;
         let scorecard =
             queries::scorecard(&snapshot, &r.organisation_id, day).map_err(MetricsError::from)?;
         Ok(Response::new(pb::GetScorecardResponse {
@@ -136,11 +154,9 @@ impl MetricsService for MetricsApi {
         request: Request<pb::GetPeerComparisonRequest>,
     ) -> Reply<pb::GetPeerComparisonResponse> {
         let r = request.into_inner();
-        let mut v = Violations::default();
-        check_organisation(&mut v, &r.organisation_id);
-        let as_of = check_as_of(&mut v, "as_of", r.as_of.as_ref());
-        v.into_result().map_err(MetricsError::from)?;
-        let (snapshot, _) = self.snapshot(as_of, Scope::default()).await?;
+        let (snapshot, _) = self
+            .organisation_snapshot(&r.organisation_id, r.as_of.as_ref(), true)
+            .await?;
         let response =
             queries::peer_comparison(&snapshot, &r.organisation_id).map_err(MetricsError::from)?;
         Ok(Response::new(response))
@@ -151,15 +167,9 @@ impl MetricsService for MetricsApi {
         request: Request<pb::GetGradeHistoryRequest>,
     ) -> Reply<pb::GetGradeHistoryResponse> {
         let r = request.into_inner();
-        let mut v = Violations::default();
-        check_organisation(&mut v, &r.organisation_id);
-        let as_of = check_as_of(&mut v, "as_of", r.as_of.as_ref());
-        v.into_result().map_err(MetricsError::from)?;
-        let scope = Scope {
-            organisation: Some(&r.organisation_id),
-            content: true,
-        };
-        let (snapshot, _) = self.snapshot(as_of, scope).await?;
+        let (snapshot, _) = self
+            .organisation_snapshot(&r.organisation_id, r.as_of.as_ref(), false)
+            .await?;
         let points =
             queries::grade_history(&snapshot, &r.organisation_id).map_err(MetricsError::from)?;
         Ok(Response::new(pb::GetGradeHistoryResponse { points }))
@@ -170,15 +180,9 @@ impl MetricsService for MetricsApi {
         request: Request<pb::GetIndicatorSeriesRequest>,
     ) -> Reply<pb::GetIndicatorSeriesResponse> {
         let r = request.into_inner();
-        let mut v = Violations::default();
-        check_organisation(&mut v, &r.organisation_id);
-        let as_of = check_as_of(&mut v, "as_of", r.as_of.as_ref());
-        v.into_result().map_err(MetricsError::from)?;
-        let scope = Scope {
-            organisation: Some(&r.organisation_id),
-            content: true,
-        };
-        let (snapshot, _) = self.snapshot(as_of, scope).await?;
+        let (snapshot, _) = self
+            .organisation_snapshot(&r.organisation_id, r.as_of.as_ref(), false)
+            .await?;
         let points = queries::indicator_series(&snapshot, &r.organisation_id, &r.measure)
             .map_err(MetricsError::from)?;
         Ok(Response::new(pb::GetIndicatorSeriesResponse { points }))
