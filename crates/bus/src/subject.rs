@@ -52,6 +52,7 @@ pub fn route_of(payload: &Payload) -> Route {
         Payload::FollowUpRecorded(_) => route("findings", "follow-up", "recorded"),
         Payload::IndicatorRecorded(_) => route("findings", "indicator", "recorded"),
         Payload::FindingWithdrawn(_) => route("findings", "finding", "withdrawn"),
+        Payload::OrganisationSucceeded(_) => route("findings", "organisation", "succeeded"),
         Payload::ItemOpened(_) => route("tracker", "item", "opened"),
         Payload::StatusChanged(_) => route("tracker", "item", "status-changed"),
         Payload::OwnerAssigned(_) => route("tracker", "item", "owner-assigned"),
@@ -80,6 +81,7 @@ pub fn payload_name(payload: &Payload) -> &'static str {
         Payload::FollowUpRecorded(_) => "FollowUpRecorded",
         Payload::IndicatorRecorded(_) => "IndicatorRecorded",
         Payload::FindingWithdrawn(_) => "FindingWithdrawn",
+        Payload::OrganisationSucceeded(_) => "OrganisationSucceeded",
         Payload::ItemOpened(_) => "ItemOpened",
         Payload::StatusChanged(_) => "StatusChanged",
         Payload::OwnerAssigned(_) => "OwnerAssigned",
@@ -267,7 +269,7 @@ mod tests {
             );
             count += 1;
         }
-        assert_eq!(count, 22);
+        assert_eq!(count, 23);
     }
 
     #[test]

@@ -105,6 +105,7 @@ impl Fact {
             // figures come from items, which carry what they need.
             Payload::FindingRecorded(_)
             | Payload::FindingWithdrawn(_)
+            | Payload::OrganisationSucceeded(_)
             | Payload::ProposalMade(_)
             | Payload::ProposalAccepted(_)
             | Payload::ProposalRejected(_) => Target::HistoryOnly,
