@@ -8,8 +8,9 @@
 //!   often dated only "September 2019"; nothing should fall due before the
 //!   report could have been read).
 //! * `immediately` (or `with immediate effect`): due on the anchor.
-//! * `within N days|weeks|months|years` (N in digits, or a word: a/an,
-//!   one..twelve, eighteen, twenty-four): the anchor plus N. Months and years
+//! * `within [the [next]] N days|weeks|months|years` (N in digits, or a word:
+//!   a/an, one..twelve, eighteen, twenty, twenty-four, thirty, sixty, ninety):
+//!   the anchor plus N. Months and years
 //!   are calendar months; from a month-only anchor the result is the last day
 //!   of the month N months later (September 2019 + 6 months = 31 March 2020);
 //!   from a known day it is the same day of month, clamped to the month's end.
@@ -28,13 +29,15 @@
 //!   error: it is a transcription mistake, not a deadline.
 //! * An empty clause means "no deadline": `Ok(None)`. Anything else not
 //!   recognised is `Err(DeadlineError::Unrecognised)`.
+//!
+//! [`find_deadline_clause`] finds the clause in a recommendation's text; every
+//! clause it finds is one [`due_date`] recognises.
 
 use std::fmt;
 
-use chrono::{Datelike, Days, Months, NaiveDate};
-use serde::{Deserialize, Serialize};
-
 use crate::DomainError;
+use crate::period::{self, LATEST_YEAR, day_of_month, month_number};
+use chrono::{Datelike, Days, Months, NaiveDate};
 
 /// Why a deadline clause gives no due date.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,7 +57,7 @@ pub enum DeadlineError {
 }
 
 /// When a report was published: a year and month, and the day when known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PublishedDate {
     year: i32,
     month: u32,
@@ -70,7 +73,7 @@ impl PublishedDate {
                 None => format!("{year:04}-{month:02}"),
             })
         };
-        if !(1900..=LATEST_YEAR).contains(&year) {
+        if !(period::EARLIEST_YEAR..=LATEST_YEAR).contains(&year) {
             return Err(invalid());
         }
         NaiveDate::from_ymd_opt(year, month, day.unwrap_or(1)).ok_or_else(invalid)?;
@@ -93,19 +96,19 @@ impl PublishedDate {
         };
         let (year, month, day): (Option<i32>, Option<u32>, Option<u32>) = match words.as_slice() {
             [iso] => match iso.split('-').collect::<Vec<_>>().as_slice() {
-                [y, m] => (parse_year(y), num(m, 2), None),
+                [y, m] => (period::year(y), num(m, 2), None),
                 [y, m, d] => (
-                    parse_year(y),
+                    period::year(y),
                     num(m, 2),
                     Some(num(d, 2).ok_or_else(invalid)?),
                 ),
                 _ => return Err(invalid()),
             },
-            [m, y] => (parse_year(y), month_number(m), None),
+            [m, y] => (period::year(y), month_number(m), None),
             [d, m, y] => (
-                parse_year(y),
+                period::year(y),
                 month_number(m),
-                Some(parse_day(d).ok_or_else(invalid)?),
+                Some(day_of_month(d).ok_or_else(invalid)?),
             ),
             _ => return Err(invalid()),
         };
@@ -165,9 +168,6 @@ fn last_day_of_month(year: i32, month: u32) -> NaiveDate {
     ymd(ny, nm, 1).pred_opt().unwrap_or(NaiveDate::MIN)
 }
 
-/// Years beyond this are a typo, not a deadline.
-const LATEST_YEAR: i32 = 2200;
-
 /// The due date a deadline clause sets for a report published on `published`.
 /// See the module documentation for the rules.
 pub fn due_date(
@@ -203,76 +203,125 @@ pub fn due_date(
     Ok(Some(due))
 }
 
-/// Finds the deadline clause in a recommendation's text: "The force should
-/// immediately …" gives "immediately", "… within six months." gives "within
-/// six months", "… by 31 March 2020." gives "by 31 March 2020". Returns the
-/// first clause in the text, as a slice of it, or None.
+/// Finds the deadline clause in a recommendation's text and returns it as
+/// written (a slice of `text`), or None. The first of these, in order of
+/// appearance, is the clause:
+///
+/// * "immediately";
+/// * "within [the [next]] N days|weeks|months|years" (N as in [`due_date`]);
+/// * "by [the end of] DATE" and "no later than [the end of] DATE", where DATE
+///   is "31 March 2020", "31st March 2020" or "March 2020".
+///
+/// "The force should immediately …" gives "immediately", "Within six months,
+/// the force should:" gives "Within six months", "… by July 2018." gives "by
+/// July 2018"; "improve by working with partners" gives None.
 pub fn find_deadline_clause(text: &str) -> Option<&str> {
     let words = words_of(text);
-    for start in 0..words.len() {
-        if !matches!(
-            words[start].text.as_str(),
-            "immediately" | "with" | "within" | "by" | "no"
-        ) {
-            continue;
-        }
-        // A clause does not run past the end of a sentence or clause.
-        let mut end = start;
-        while end < words.len() {
-            end += 1;
-            if words[end - 1].stops {
-                break;
-            }
-        }
-        let span = &words[start..end];
-        let Some((_, used)) = parse_clause(span) else {
-            continue;
+    let w = |i: usize| words.get(i).map(|w| w.text.as_str());
+    for (i, word) in words.iter().enumerate() {
+        let last = match word.text.as_str() {
+            "immediately" => Some(i),
+            "within" => within_at(&words, i + 1),
+            "by" => date_at(&words, i + 1),
+            "no" if w(i + 1) == Some("later") && w(i + 2) == Some("than") => date_at(&words, i + 3),
+            _ => None,
         };
-        let last = &span[used - 1];
-        return Some(&text[span[0].start..last.end]);
+        if let Some(last) = last {
+            return text.get(word.start..words.get(last)?.end);
+        }
     }
     None
 }
 
-/// A word of the text: lowercased, with its byte range (without surrounding
-/// punctuation) and whether punctuation after it ends a clause.
+/// After "within": "[the [next]] N <unit>" from word `k`; index of the unit.
+fn within_at(words: &[Word], k: usize) -> Option<usize> {
+    let k = skip_the_next(words, k);
+    let (_, used) = number(words.get(k..)?)?;
+    unit(&words.get(k + used)?.text)?;
+    Some(k + used)
+}
+
+/// Index of the first word after an optional "the" or "the next" at `k`.
+fn skip_the_next(words: &[Word], k: usize) -> usize {
+    let w = |i: usize| words.get(i).map(|w| w.text.as_str());
+    match (w(k), w(k + 1)) {
+        (Some("the"), Some("next")) => k + 2,
+        (Some("the"), _) => k + 1,
+        _ => k,
+    }
+}
+
+/// "[the end of] 31 March 2020" or "[the end of] March 2020" from word `k`;
+/// index of the year.
+fn date_at(words: &[Word], k: usize) -> Option<usize> {
+    let w = |i: usize| words.get(i).map(|w| w.text.as_str());
+    let k = if w(k) == Some("the") && w(k + 1) == Some("end") && w(k + 2) == Some("of") {
+        k + 3
+    } else {
+        k
+    };
+    let k = if w(k).and_then(day_of_month).is_some() {
+        k + 1
+    } else {
+        k
+    };
+    w(k).and_then(month_number)?;
+    w(k + 1).and_then(period::year)?;
+    Some(k + 1)
+}
+
+/// A word of the text: lowercased, with its byte range in the text (without
+/// surrounding punctuation and quotes).
 #[derive(Debug)]
 struct Word {
     text: String,
     start: usize,
     end: usize,
-    stops: bool,
 }
 
+/// The words of `text`: runs of non-whitespace with leading and trailing
+/// punctuation removed; runs of punctuation alone are skipped.
 fn words_of(text: &str) -> Vec<Word> {
-    let mut words: Vec<Word> = Vec::new();
+    let mut words = Vec::new();
     let mut offset = 0;
     for raw in text.split_inclusive(char::is_whitespace) {
         let raw_start = offset;
         offset += raw.len();
         let trimmed_end = raw.trim_end();
-        let lead = trimmed_end.len()
-            - trimmed_end
-                .trim_start_matches(['(', '"', '\'', '“', '‘'])
-                .len();
-        let core = trimmed_end[lead..]
-            .trim_end_matches(['.', ',', ';', ':', ')', '"', '\'', '”', '’', '!', '?']);
+        let after_lead = trimmed_end.trim_start_matches(is_edge_punctuation);
+        let lead = trimmed_end.len() - after_lead.len();
+        let core = after_lead.trim_end_matches(is_edge_punctuation);
         if core.is_empty() {
-            // Lone punctuation (" - ", " ; ") still ends the previous word's clause.
-            if let Some(last) = words.last_mut() {
-                last.stops |= trimmed_end.contains(['.', ',', ';', ':', '!', '?']);
-            }
             continue;
         }
-        let tail = &trimmed_end[lead + core.len()..];
         words.push(Word {
             text: core.to_lowercase(),
             start: raw_start + lead,
             end: raw_start + lead + core.len(),
-            stops: tail.contains(['.', ',', ';', ':', '!', '?']),
         });
     }
     words
+}
+
+fn is_edge_punctuation(c: char) -> bool {
+    matches!(
+        c,
+        '.' | ','
+            | ';'
+            | ':'
+            | '!'
+            | '?'
+            | '('
+            | ')'
+            | '['
+            | ']'
+            | '"'
+            | '\''
+            | '‘'
+            | '’'
+            | '“'
+            | '”'
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -319,15 +368,10 @@ fn parse_clause(words: &[Word]) -> Option<(Clause, usize)> {
             Some((Clause::Immediately, 3))
         }
         "within" => {
-            let (n, used) = number(words.get(1..)?)?;
-            let unit = match w(1 + used)? {
-                "day" | "days" => Unit::Days,
-                "week" | "weeks" => Unit::Weeks,
-                "month" | "months" => Unit::Months,
-                "year" | "years" => Unit::Years,
-                _ => return None,
-            };
-            Some((Clause::Within { n, unit }, 2 + used))
+            let k = skip_the_next(words, 1);
+            let (n, used) = number(words.get(k..)?)?;
+            let unit = unit(w(k + used)?)?;
+            Some((Clause::Within { n, unit }, k + used + 1))
         }
         "by" => parse_by(&words[1..]).map(|(by, used)| (Clause::By(by), 1 + used)),
         "no" if w(1) == Some("later") && w(2) == Some("than") => {
@@ -355,13 +399,18 @@ fn by_exactly(words: &[Word]) -> Option<By> {
     match rest {
         ["the", "year"] if end_of => Some(By::EndOfPublicationYear),
         ["the", "financial", "year"] if end_of => Some(By::EndOfFinancialYear),
-        [d, m, y] if !end_of => Some(By::Day(parse_year(y)?, month_number(m)?, parse_day(d)?)),
+        // "the end of 31 March 2020" is that day.
+        [d, m, y] => Some(By::Day(
+            period::year(y)?,
+            month_number(m)?,
+            day_of_month(d)?,
+        )),
         [m, y] => match (month_number(m), season(m)) {
-            (Some(m), _) => Some(By::MonthEnd(parse_year(y)?, m)),
+            (Some(m), _) => Some(By::MonthEnd(period::year(y)?, m)),
             (None, Some(s)) => Some(By::SeasonEnd(s, winter_year(y)?)),
             _ => None,
         },
-        [y] => Some(By::YearEnd(parse_year(y)?)),
+        [y] => Some(By::YearEnd(period::year(y)?)),
         _ => None,
     }
 }
@@ -411,6 +460,17 @@ fn add(published: PublishedDate, n: u32, unit: Unit) -> Option<NaiveDate> {
     }
 }
 
+/// A unit of time, singular or plural.
+fn unit(word: &str) -> Option<Unit> {
+    match word {
+        "day" | "days" => Some(Unit::Days),
+        "week" | "weeks" => Some(Unit::Weeks),
+        "month" | "months" => Some(Unit::Months),
+        "year" | "years" => Some(Unit::Years),
+        _ => None,
+    }
+}
+
 /// A count in digits or words; returns it with the number of words used.
 fn number(words: &[Word]) -> Option<(u32, usize)> {
     let first = words.first()?.text.as_str();
@@ -434,37 +494,14 @@ fn number(words: &[Word]) -> Option<(u32, usize)> {
         "eleven" => 11,
         "twelve" => 12,
         "eighteen" => 18,
+        "twenty" => 20,
         "twenty-four" => 24,
+        "thirty" => 30,
+        "sixty" => 60,
+        "ninety" => 90,
         _ => return None,
     };
     Some((n, 1))
-}
-
-/// The month number (1..=12) of a lowercase month name or its three-letter
-/// abbreviation ("sept" too), ignoring a trailing full stop.
-pub fn month_number(word: &str) -> Option<u32> {
-    const MONTHS: [&str; 12] = [
-        "january",
-        "february",
-        "march",
-        "april",
-        "may",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-    ];
-    let word = word.trim_end_matches('.');
-    MONTHS
-        .iter()
-        .position(|m| {
-            *m == word
-                || (word.len() >= 3 && m.starts_with(word) && (word.len() == 3 || word == "sept"))
-        })
-        .map(|i| i as u32 + 1)
 }
 
 fn season(word: &str) -> Option<Season> {
@@ -480,26 +517,9 @@ fn season(word: &str) -> Option<Season> {
 /// "2020" or, for a winter spanning two years, "2020/21" (its first year).
 fn winter_year(word: &str) -> Option<i32> {
     match word.split_once('/') {
-        Some((y, _)) => parse_year(y),
-        None => parse_year(word),
+        Some((y, _)) => period::year(y),
+        None => period::year(word),
     }
-}
-
-fn parse_year(word: &str) -> Option<i32> {
-    (word.len() == 4 && word.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| word.parse().ok())
-        .flatten()
-        .filter(|y| (1900..=LATEST_YEAR).contains(y))
-}
-
-/// "31", "31st", "1st", "2nd", "3rd".
-fn parse_day(word: &str) -> Option<u32> {
-    let digits = word.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let suffix = &word[digits.len()..];
-    if !matches!(suffix, "" | "st" | "nd" | "rd" | "th") || digits.is_empty() || digits.len() > 2 {
-        return None;
-    }
-    digits.parse().ok().filter(|d| (1..=31).contains(d))
 }
 
 #[cfg(test)]
@@ -696,6 +716,20 @@ mod tests {
                 "Within 3 months, the force should act.",
                 Some("Within 3 months"),
             ),
+            (
+                "within the next 3 months the force should",
+                Some("within the next 3 months"),
+            ),
+            (
+                "no later than 30 June 2022.",
+                Some("no later than 30 June 2022"),
+            ),
+            (
+                "by the end of March 2020, the force should",
+                Some("by the end of March 2020"),
+            ),
+            ("The force should improve by working with partners.", None),
+            ("within reason", None),
         ];
         for (text, clause) in cases {
             assert_eq!(find_deadline_clause(text), clause, "{text}");
@@ -707,5 +741,8 @@ mod tests {
         let text = "Chief constables should, within six months of this report, review vetting.";
         let clause = find_deadline_clause(text).unwrap();
         assert_eq!(due(clause), Ok(Some(d(2020, 3, 31))));
+        assert_eq!(due("within the next 3 months"), Ok(Some(d(2019, 12, 31))));
+        assert_eq!(due("within thirty days"), Ok(Some(d(2019, 10, 30))));
+        assert_eq!(due("by the end of 31 March 2020"), Ok(Some(d(2020, 3, 31))));
     }
 }

@@ -12,10 +12,6 @@ pub enum DomainError {
     InvalidOrganisationId { value: String, reason: &'static str },
     #[error("unknown grade {0:?}")]
     UnknownGrade(String),
-    #[error(
-        "unrecognised inspection period {0:?} (expected e.g. \"2018/19\", \"2017\", \"2023-2025\")"
-    )]
-    UnknownPeriod(String),
     #[error("unknown finding kind {0:?} (expected e.g. \"area-for-improvement\")")]
     UnknownFindingKind(String),
     #[error("unknown item status {0:?}")]

@@ -1,17 +1,18 @@
-//! Graded judgments and the two grading scales. HMICFRS moved from a four-tier
-//! scale to a five-tier one (adding *Adequate*) in 2021/22; a "Good" on one
-//! scale is not the same judgment as a "Good" on the other, so comparisons
-//! across scales are refused rather than guessed.
+//! Graded judgments and the two grading scales. HMICFRS grades on a four-tier
+//! scale (Outstanding, Good, Requires improvement, Inadequate) and moved to a
+//! five-tier one that adds *Adequate*: PEEL from 2021/22, fire and rescue
+//! inspections from 2023–25. A "Good" on one scale is not the same judgment as
+//! a "Good" on the other, so comparisons across scales are refused rather than
+//! guessed.
 
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
 use crate::DomainError;
+use crate::organisation::OrganisationKind;
 
 /// A graded judgment as the inspectorate writes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Grade {
     Outstanding,
     Good,
@@ -24,22 +25,28 @@ pub enum Grade {
 }
 
 /// The scale a judgment was made on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GradeScale {
-    /// Outstanding, Good, Requires improvement, Inadequate (up to 2020/21).
+    /// Outstanding, Good, Requires improvement, Inadequate.
     FourTier,
-    /// Outstanding, Good, Adequate, Requires improvement, Inadequate (2021/22 on).
+    /// Outstanding, Good, Adequate, Requires improvement, Inadequate.
     FiveTier,
 }
 
-/// First year whose inspections are graded on the five-tier scale.
-pub const FIVE_TIER_FROM_YEAR: i32 = 2021;
+/// First year of PEEL's five-tier scale (PEEL 2021/22).
+pub const PEEL_FIVE_TIER_FROM: i32 = 2021;
+/// First year of the fire and rescue inspections' five-tier scale (2023–25;
+/// their 2021/22 round was still four-tier).
+pub const FIRE_AND_RESCUE_FIVE_TIER_FROM: i32 = 2023;
 
 impl Grade {
     /// Parses a grade as reports and people write it: case-insensitive,
-    /// trimmed, with spaces, hyphens or underscores between words.
+    /// trimmed, with spaces, hyphens or underscores between words and an
+    /// optional closing full stop ("Requires improvement.").
     pub fn parse(text: &str) -> Result<Self, DomainError> {
         let words: Vec<String> = text
+            .trim()
+            .trim_end_matches('.')
             .split(|c: char| c.is_whitespace() || c == '-' || c == '_')
             .filter(|w| !w.is_empty())
             .map(str::to_lowercase)
@@ -101,18 +108,29 @@ impl FromStr for Grade {
 }
 
 impl GradeScale {
-    /// The scale an inspection period was graded on, from the period's first
-    /// year: five-tier from 2021 (i.e. 2021/22) on, four-tier before. Accepts
-    /// "2017", "2018/19", "2021/22", "2023–2025", "2023-25" and surrounding
-    /// text such as "PEEL 2018/19".
-    pub fn for_period(period: &str) -> Result<Self, DomainError> {
-        let year =
-            first_year(period).ok_or_else(|| DomainError::UnknownPeriod(period.to_string()))?;
-        Ok(if year >= FIVE_TIER_FROM_YEAR {
-            Self::FiveTier
-        } else {
-            Self::FourTier
-        })
+    /// The scale an inspection's grades are on: five-tier whenever any grade
+    /// is *Adequate* (it exists on no other scale); otherwise five-tier from
+    /// the programme's first five-tier year ([`PEEL_FIVE_TIER_FROM`] for
+    /// police forces and when the kind is unknown,
+    /// [`FIRE_AND_RESCUE_FIVE_TIER_FROM`] for fire and rescue services), and
+    /// four-tier before it or when the period names no year. The period is
+    /// read with [`crate::period::first_year`]: "2018/19", "2023–25", "PEEL 2021/22".
+    pub fn for_inspection(
+        kind: Option<OrganisationKind>,
+        period: &str,
+        any_adequate: bool,
+    ) -> Self {
+        if any_adequate {
+            return Self::FiveTier;
+        }
+        let from = match kind {
+            Some(OrganisationKind::FireAndRescueService) => FIRE_AND_RESCUE_FIVE_TIER_FROM,
+            Some(OrganisationKind::PoliceForce) | None => PEEL_FIVE_TIER_FROM,
+        };
+        match crate::period::first_year(period) {
+            Some(year) if year >= from => Self::FiveTier,
+            _ => Self::FourTier,
+        }
     }
 
     pub fn as_str(self) -> &'static str {
@@ -129,16 +147,8 @@ impl fmt::Display for GradeScale {
     }
 }
 
-/// The first run of exactly four digits that reads as a plausible year.
-fn first_year(text: &str) -> Option<i32> {
-    text.split(|c: char| !c.is_ascii_digit())
-        .filter(|run| run.len() == 4)
-        .filter_map(|run| run.parse::<i32>().ok())
-        .find(|y| (1900..=2200).contains(y))
-}
-
 /// How a judgment moved between two inspections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Trend {
     Improved,
     Unchanged,
@@ -212,6 +222,7 @@ mod tests {
             Ok(Grade::RequiresImprovement)
         );
         assert_eq!(Grade::parse("good"), Ok(Grade::Good));
+        assert_eq!(Grade::parse("Good."), Ok(Grade::Good));
         assert_eq!(Grade::parse("Outstanding"), Ok(Grade::Outstanding));
         assert_eq!(Grade::parse("Adequate"), Ok(Grade::Adequate));
         assert_eq!(Grade::parse("Inadequate"), Ok(Grade::Inadequate));
@@ -231,15 +242,28 @@ mod tests {
     }
 
     #[test]
-    fn scale_for_period() {
-        assert_eq!(GradeScale::for_period("2017"), Ok(FourTier));
-        assert_eq!(GradeScale::for_period("2018/19"), Ok(FourTier));
-        assert_eq!(GradeScale::for_period("PEEL 2018/19"), Ok(FourTier));
-        assert_eq!(GradeScale::for_period("2021/22"), Ok(FiveTier));
-        assert_eq!(GradeScale::for_period("2023–2025"), Ok(FiveTier));
-        assert_eq!(GradeScale::for_period("2023-25"), Ok(FiveTier));
-        assert!(GradeScale::for_period("last year").is_err());
-        assert!(GradeScale::for_period("18/19").is_err());
+    fn scales_by_programme_and_period() {
+        use OrganisationKind::{FireAndRescueService as Frs, PoliceForce as Police};
+        let scale = GradeScale::for_inspection;
+        assert_eq!(scale(Some(Police), "2017", false), FourTier);
+        assert_eq!(scale(Some(Police), "2018/19", false), FourTier);
+        assert_eq!(scale(Some(Police), "PEEL 2018/19", false), FourTier);
+        assert_eq!(scale(Some(Police), "2021/22", false), FiveTier);
+        assert_eq!(scale(Some(Police), "2023–25", false), FiveTier);
+        assert_eq!(scale(Some(Police), "2023-2025", false), FiveTier);
+        // Fire and rescue: still four-tier in 2021/22, five-tier from 2023–25.
+        assert_eq!(scale(Some(Frs), "2018/19", false), FourTier);
+        assert_eq!(scale(Some(Frs), "2021/22", false), FourTier);
+        assert_eq!(scale(Some(Frs), "2023–25", false), FiveTier);
+        // An unknown programme follows PEEL.
+        assert_eq!(scale(None, "2021/22", false), FiveTier);
+        // Adequate exists only on the five-tier scale, whatever the period.
+        assert_eq!(scale(Some(Frs), "2021/22", true), FiveTier);
+        assert_eq!(scale(None, "", true), FiveTier);
+        // No year: four-tier.
+        assert_eq!(scale(None, "", false), FourTier);
+        assert_eq!(scale(Some(Police), "last year", false), FourTier);
+        assert_eq!(scale(Some(Police), "18/19", false), FourTier);
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! The domain rules of Closeout: what an inspectorate's findings are and how a
-//! tracked item moves to closure. Pure functions and value types only, with no
-//! I/O and no wire types, so that every service applies the same rules and the
-//! rules can be tested exhaustively; services convert to and from the protos.
+//! The domain rules of Closeout, and its vocabulary: what an inspectorate's
+//! findings are, how its reports write grades, periods and deadlines, and how
+//! a tracked item moves to closure. Pure functions and value types only, with
+//! no I/O, so that every service applies the same rules and the rules can be
+//! tested exhaustively. Conversions to and from the wire types live in one
+//! module, [`wire`].
 
 pub mod deadline;
 pub mod error;
@@ -10,6 +12,8 @@ pub mod grade;
 pub mod ids;
 pub mod lifecycle;
 pub mod organisation;
+pub mod period;
+pub mod wire;
 
 pub use deadline::{DeadlineError, PublishedDate, due_date, find_deadline_clause};
 pub use error::DomainError;

@@ -23,12 +23,11 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
 
 use crate::{DomainError, InspectionId, OrganisationId};
 
 /// Lifecycle state of a tracked item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ItemStatus {
     Open,
     InProgress,
@@ -87,7 +86,7 @@ pub fn is_open(status: ItemStatus) -> bool {
 }
 
 /// Who is acting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     /// Verifies, rejects claims, supersedes, reopens.
     Inspectorate,
@@ -135,7 +134,7 @@ impl FromStr for Role {
 }
 
 /// Who did something.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Actor {
     /// Subject of the credential, e.g. "inspector:jane" or "service:tracker".
     pub subject: String,
@@ -145,7 +144,7 @@ pub struct Actor {
 }
 
 /// Evidence attached to a completion claim.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Evidence {
     pub description: String,
     /// Link to the document, if there is one.
@@ -155,7 +154,7 @@ pub struct Evidence {
 }
 
 /// A lifecycle command, carrying what it needs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Start {
         note: Option<String>,
@@ -209,7 +208,7 @@ impl Command {
 }
 
 /// A command's name, without its data: what the table is keyed on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CommandKind {
     Start,
     NoteProgress,
@@ -309,7 +308,7 @@ impl fmt::Display for CommandKind {
 }
 
 /// What the lifecycle needs to know about an item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemState {
     pub status: ItemStatus,
     pub organisation: OrganisationId,
@@ -346,7 +345,7 @@ pub fn is_overdue(state: &ItemState, today: NaiveDate) -> bool {
 }
 
 /// One recorded change; each maps onto one event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// Emitted for every change of status, after the command's own change.
     StatusChanged {

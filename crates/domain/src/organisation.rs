@@ -5,12 +5,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
 use crate::DomainError;
 
 /// The kind of body an inspectorate inspects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OrganisationKind {
     PoliceForce,
     FireAndRescueService,
@@ -36,8 +34,7 @@ pub const MAX_SLUG_LEN: usize = 64;
 
 /// An organisation's id: a slug of lowercase ASCII letters, digits and hyphens,
 /// 1 to 64 characters (it appears in event subjects, so no dots or spaces).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct OrganisationId(String);
 
 impl OrganisationId {
@@ -204,6 +201,10 @@ mod tests {
             ("Hampshire Fire & Rescue Service", "hampshire"),
             ("London Fire Brigade", "london"),
             ("Devon & Cornwall Police", "devon-and-cornwall"),
+            (
+                "Hampshire and Isle of Wight Fire and Rescue Service",
+                "hampshire-and-isle-of-wight",
+            ),
             ("Dyfed-Powys Police", "dyfed-powys"),
             ("Greater Manchester  Police", "greater-manchester"),
             (

@@ -50,7 +50,8 @@ proptest! {
     #[test]
     fn parsers_never_panic(text in texty()) {
         let _ = Grade::parse(&text);
-        let _ = GradeScale::for_period(&text);
+        let _ = GradeScale::for_inspection(kind_from_name(&text), &text, false);
+        let _ = closeout_domain::period::first_year(&text);
         let _ = FindingKind::parse(&text);
         let _ = kind_from_name(&text);
         let _ = OrganisationId::parse(&text);

@@ -1,81 +1,41 @@
-//! Grades and grading scales as reports write them. The inspectorate grades on
-//! a four-tier scale (Outstanding, Good, Requires improvement, Inadequate) up
-//! to PEEL 2018/19 and on a five-tier one that adds *Adequate* from PEEL 2021/22
-//! (fire and rescue inspections from 2023–25). A judgment carries its scale so
-//! that grades of the two scales are never compared as if equal.
+//! Grades and grading scales as reports write them: the line forms ("Grade:
+//! Adequate") are the parser's, the words of a grade and the rule choosing a
+//! scale are the domain's (`closeout_domain::grade`). A judgment carries its
+//! scale so that grades of the two scales are never compared as if equal.
 
+use closeout_domain::{OrganisationKind, wire};
 use closeout_proto::{Grade, GradeScale};
-
-use crate::text;
 
 /// Prefixes a grade line may carry on the inspectorate's web pages.
 const GRADE_PREFIXES: &[&str] = &["grade:", "judgment:", "judgement:", "our judgment:"];
 
 /// The grade a whole line states ("Good", "Requires improvement",
 /// "Grade: Adequate", "Not graded"), or None when the line says more than a
-/// grade.
+/// grade. The words of a grade are the domain's ([`closeout_domain::Grade`]).
 pub(crate) fn parse_grade(line: &str) -> Option<Grade> {
     if line.len() > 48 {
         return None;
     }
-    let mut lower = line.trim().to_ascii_lowercase();
-    for prefix in GRADE_PREFIXES {
-        if let Some(rest) = lower.strip_prefix(prefix) {
-            lower = rest.to_string();
-            break;
-        }
-    }
-    let words: Vec<&str> = lower
-        .trim()
-        .trim_end_matches('.')
-        .split(|c: char| c.is_whitespace() || c == '-' || c == '_')
-        .filter(|w| !w.is_empty())
-        .collect();
-    match words.join(" ").as_str() {
-        "outstanding" => Some(Grade::Outstanding),
-        "good" => Some(Grade::Good),
-        "adequate" => Some(Grade::Adequate),
-        "requires improvement" => Some(Grade::RequiresImprovement),
-        "inadequate" => Some(Grade::Inadequate),
-        "ungraded" | "not graded" => Some(Grade::Ungraded),
-        _ => None,
-    }
+    let lower = line.trim().to_ascii_lowercase();
+    let rest = GRADE_PREFIXES
+        .iter()
+        .find_map(|prefix| lower.strip_prefix(prefix))
+        .unwrap_or(&lower);
+    closeout_domain::Grade::parse(rest).ok().map(Grade::from)
 }
 
 /// The grade as the inspectorate writes it.
 pub(crate) fn grade_name(grade: Grade) -> &'static str {
-    match grade {
-        Grade::Unspecified => "(not stated)",
-        Grade::Outstanding => "Outstanding",
-        Grade::Good => "Good",
-        Grade::Adequate => "Adequate",
-        Grade::RequiresImprovement => "Requires improvement",
-        Grade::Inadequate => "Inadequate",
-        Grade::Ungraded => "Ungraded",
-    }
+    wire::grade(grade as i32).map_or("(not stated)", closeout_domain::Grade::as_str)
 }
 
-/// First year of PEEL's five-tier scale (PEEL 2021/22).
-pub(crate) const PEEL_FIVE_TIER_FROM: i32 = 2021;
-/// First year of the fire and rescue inspections' five-tier scale (2023–25).
-pub(crate) const FRS_FIVE_TIER_FROM: i32 = 2023;
-
-/// The scale a report's grades are on: five-tier if any grade is *Adequate*
-/// (it exists on no other scale); otherwise five-tier from the programme's
-/// first five-tier year, four-tier before it or when the period is unknown.
+/// The scale a report's grades are on: the domain's rule
+/// ([`closeout_domain::GradeScale::for_inspection`]), with the fire and rescue
+/// programme read as fire and rescue services and any other as PEEL.
 pub(crate) fn scale_for(programme: &str, period: &str, any_adequate: bool) -> GradeScale {
-    if any_adequate {
-        return GradeScale::FiveTier;
-    }
-    let from = if programme == crate::identity::FRS_PROGRAMME {
-        FRS_FIVE_TIER_FROM
-    } else {
-        PEEL_FIVE_TIER_FROM
-    };
-    match text::first_year(period) {
-        Some(year) if year >= from => GradeScale::FiveTier,
-        _ => GradeScale::FourTier,
-    }
+    let kind = (programme == crate::identity::FRS_PROGRAMME)
+        .then_some(OrganisationKind::FireAndRescueService);
+    closeout_domain::GradeScale::for_inspection(kind, period, any_adequate).into()
 }
 
 #[cfg(test)]
@@ -96,13 +56,20 @@ mod tests {
     }
 
     #[test]
-    fn scales() {
-        assert_eq!(scale_for("PEEL", "2018/19", false), GradeScale::FourTier);
+    fn scales_follow_the_programme() {
         assert_eq!(scale_for("PEEL", "2021/22", false), GradeScale::FiveTier);
-        assert_eq!(scale_for("PEEL", "2023–25", false), GradeScale::FiveTier);
         assert_eq!(scale_for("FRS", "2021/22", false), GradeScale::FourTier);
         assert_eq!(scale_for("FRS", "2023–25", false), GradeScale::FiveTier);
+        assert_eq!(scale_for("", "2021/22", false), GradeScale::FiveTier);
         assert_eq!(scale_for("", "", true), GradeScale::FiveTier);
-        assert_eq!(scale_for("", "", false), GradeScale::FourTier);
+    }
+
+    #[test]
+    fn grade_names() {
+        assert_eq!(
+            grade_name(Grade::RequiresImprovement),
+            "Requires improvement"
+        );
+        assert_eq!(grade_name(Grade::Unspecified), "(not stated)");
     }
 }

@@ -69,11 +69,11 @@ pub(crate) fn identify(units: &[Unit]) -> Identity {
         .or_else(|| units.iter().find_map(|u| msg_owner(&u.text)))
         .or_else(|| most_mentioned_name(units));
     let organisation = name.map(|name| {
-        let kind = kind_from_name(&name);
+        let kind = closeout_domain::kind_from_name(&name);
         ParsedOrganisation {
-            id: slug_from_name(&name),
+            id: closeout_domain::slug_from_name(&name).to_string(),
             name,
-            kind: kind as i32,
+            kind: closeout_domain::wire::organisation_kind_to_wire(kind) as i32,
         }
     });
     let kind = organisation
@@ -415,46 +415,9 @@ fn names_in(text: &str) -> Vec<String> {
     names
 }
 
-/// The kind a body's name denotes.
-pub(crate) fn kind_from_name(name: &str) -> OrganisationKind {
-    let lower = name.to_lowercase();
-    let has = |w: &str| lower.split(|c: char| !c.is_alphanumeric()).any(|x| x == w);
-    if has("fire") {
-        OrganisationKind::FireAndRescueService
-    } else if has("police") || has("constabulary") {
-        OrganisationKind::PoliceForce
-    } else {
-        OrganisationKind::Unspecified
-    }
-}
-
-/// The organisation's slug: the domain's rule, so every service derives
-/// the same id from a name.
-pub(crate) fn slug_from_name(name: &str) -> String {
-    closeout_domain::slug_from_name(name).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn slugs() {
-        assert_eq!(
-            slug_from_name("Hertfordshire Constabulary"),
-            "hertfordshire"
-        );
-        assert_eq!(
-            slug_from_name("Hampshire and Isle of Wight Fire and Rescue Service"),
-            "hampshire-and-isle-of-wight"
-        );
-        assert_eq!(
-            slug_from_name("Devon & Cornwall Police"),
-            "devon-and-cornwall"
-        );
-        assert_eq!(slug_from_name("Police"), "police");
-        assert_eq!(slug_from_name("  "), "unnamed");
-    }
 
     #[test]
     fn msg_lists_split_only_between_names() {

@@ -138,35 +138,11 @@ fn is_edge_punctuation(c: char) -> bool {
     )
 }
 
-/// The month number (1..=12) of a month name, case-insensitive; also the
-/// three-letter abbreviations.
-pub(crate) fn month(word: &str) -> Option<u32> {
-    closeout_domain::deadline::month_number(&word.to_ascii_lowercase())
-}
-
-/// A four-digit year between 1900 and 2199.
-pub(crate) fn year(word: &str) -> Option<i32> {
-    if word.len() != 4 || !word.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    word.parse::<i32>()
-        .ok()
-        .filter(|y| (1900..2200).contains(y))
-}
-
-/// A day of the month as written ("31", "31st", "1st"), 1..=31.
-pub(crate) fn day(word: &str) -> Option<u32> {
-    let digits = word
-        .strip_suffix("st")
-        .or_else(|| word.strip_suffix("nd"))
-        .or_else(|| word.strip_suffix("rd"))
-        .or_else(|| word.strip_suffix("th"))
-        .unwrap_or(word);
-    if digits.is_empty() || digits.len() > 2 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse::<u32>().ok().filter(|d| (1..=31).contains(d))
-}
+// Months, years, days of the month and the first year of a period are the
+// domain's vocabulary, one rule for every crate.
+pub(crate) use closeout_domain::period::{
+    day_of_month as day, first_year, month_number as month, year,
+};
 
 /// An inspection period as written: "2018/19", "2021/22", "2023–25",
 /// "2023-2025", or a single year "2017". Returns the period as written.
@@ -189,12 +165,6 @@ fn split_period(word: &str) -> Option<(&str, &str)> {
         }
     }
     None
-}
-
-/// The first year of a period ("2018/19" → 2018), if it has one.
-pub(crate) fn first_year(period: &str) -> Option<i32> {
-    let head = split_period(period).map_or(period, |(a, _)| a);
-    year(head)
 }
 
 /// Every period-like word of `text`, in order, as byte ranges.
