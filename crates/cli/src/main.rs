@@ -5,6 +5,7 @@
 mod commands;
 mod error;
 mod output;
+mod parse;
 
 use clap::{Parser, Subcommand};
 use error::CliError;
@@ -22,7 +23,7 @@ enum Command {
     /// Work with inspection report files.
     Report(commands::report::ReportArgs),
     /// Import a report into the findings service.
-    Import(commands::findings::ImportArgs),
+    Import(commands::import::ImportArgs),
     /// List stored inspections.
     Inspections(commands::findings::InspectionsArgs),
     /// List stored findings.
@@ -34,7 +35,11 @@ enum Command {
     /// Compare an organisation with its most similar group and everyone.
     Peers(commands::metrics::PeersArgs),
     #[command(flatten)]
-    Tracker(commands::tracker::TrackerCommand),
+    Items(commands::items::ItemCommand),
+    #[command(flatten)]
+    Lifecycle(commands::lifecycle::LifecycleCommand),
+    /// Follow item changes as they happen (Ctrl-C to stop).
+    Watch(commands::watch::WatchArgs),
     #[command(flatten)]
     Proposals(commands::proposals::ProposalCommand),
     /// Run the whole system locally: databases, the three services, the
@@ -69,14 +74,16 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 .map_err(|e| CliError::Other(format!("starting the runtime: {e}")))?;
             runtime.block_on(async move {
                 match other {
-                    Command::Import(args) => commands::findings::import(args).await,
+                    Command::Import(args) => commands::import::run(args).await,
                     Command::Inspections(args) => commands::findings::inspections(args).await,
                     Command::Findings(args) => commands::findings::findings(args).await,
                     Command::Health(args) => commands::health::run(args).await,
                     Command::Dev(args) => commands::dev::run(args).await,
                     Command::Scorecard(args) => commands::metrics::scorecard(args).await,
                     Command::Peers(args) => commands::metrics::peers(args).await,
-                    Command::Tracker(command) => commands::tracker::run(command).await,
+                    Command::Items(command) => commands::items::run(command).await,
+                    Command::Lifecycle(command) => commands::lifecycle::run(command).await,
+                    Command::Watch(args) => commands::watch::run(args).await,
                     Command::Proposals(command) => commands::proposals::run(command).await,
                     Command::Report(_) | Command::Version => Ok(()),
                 }

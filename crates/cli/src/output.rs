@@ -1,6 +1,9 @@
-//! Output for people (aligned tables) and for programs (canonical JSON).
+//! Output for people (aligned tables, words for proto values) and for
+//! programs (canonical JSON). Every command group prints through these, so
+//! a status, a kind, a date or a time reads the same everywhere.
 
 use crate::error::CliError;
+use closeout_proto::{self as pb, FindingKind, ItemStatus};
 
 /// A plain text table with a header row; columns sized to their content.
 pub struct Table {
@@ -70,6 +73,63 @@ pub fn enum_words(name: &str, prefix: &str) -> String {
         .replace('_', " ")
 }
 
+/// Words for an item status: `in progress`.
+pub fn status_words(status: i32) -> String {
+    ItemStatus::try_from(status)
+        .map(|s| enum_words(s.as_str_name(), "ITEM_STATUS_"))
+        .unwrap_or_else(|_| format!("unknown status {status}"))
+}
+
+/// Words for a finding kind: `area for improvement`.
+pub fn kind_words(kind: i32) -> String {
+    FindingKind::try_from(kind)
+        .map(|k| enum_words(k.as_str_name(), "FINDING_KIND_"))
+        .unwrap_or_else(|_| format!("unknown kind {kind}"))
+}
+
+/// `YYYY-MM-DD`, or nothing for no date.
+pub fn date_words(date: Option<&pb::CalendarDate>) -> String {
+    date.map(pb::CalendarDate::iso).unwrap_or_default()
+}
+
+/// `YYYY-MM-DD HH:MM:SSZ` of a timestamp (UTC).
+pub fn time_words(seconds: Option<i64>) -> String {
+    let Some(seconds) = seconds else {
+        return String::new();
+    };
+    let days = seconds.div_euclid(86_400);
+    let secs = seconds.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// `text` on one line, at most `max` characters.
+pub fn shorten(text: &str, max: usize) -> String {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.chars().count() <= max {
+        text
+    } else {
+        format!(
+            "{}…",
+            text.chars().take(max.saturating_sub(1)).collect::<String>()
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +142,25 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "a          long header");
         assert_eq!(lines[1], "wide cell  x");
+    }
+
+    #[test]
+    fn formats_times_in_utc() {
+        assert_eq!(time_words(Some(1_568_246_400)), "2019-09-12 00:00:00Z");
+        assert_eq!(time_words(Some(0)), "1970-01-01 00:00:00Z");
+        assert_eq!(time_words(None), "");
+    }
+
+    #[test]
+    fn words_for_people() {
+        assert_eq!(shorten("a  b\nc", 10), "a b c");
+        assert_eq!(shorten("abcdef", 4), "abc…");
+        assert_eq!(status_words(ItemStatus::InProgress as i32), "in progress");
+        assert_eq!(
+            kind_words(FindingKind::CauseOfConcern as i32),
+            "cause of concern"
+        );
+        assert_eq!(status_words(99), "unknown status 99");
     }
 
     #[test]

@@ -1,14 +1,14 @@
-//! Commands against the findings service: `import`, `inspections`,
-//! `findings`.
+//! Commands that read the findings service: `inspections` and
+//! `findings`; and where the findings service is (also used by `import`).
 
 use crate::commands::{Identity, connect};
 use crate::error::CliError;
-use crate::output::{Table, enum_words, print_json};
+use crate::output::{Table, kind_words, print_json};
+use crate::parse;
 use clap::Args;
 use closeout_proto::findings_service_client::FindingsServiceClient;
 use closeout_proto::{
-    FindingKind, ImportReportRequest, ListFindingsRequest, ListFindingsResponse,
-    ListInspectionsRequest, ListInspectionsResponse,
+    ListFindingsRequest, ListFindingsResponse, ListInspectionsRequest, ListInspectionsResponse,
 };
 use tonic::transport::Channel;
 
@@ -27,58 +27,11 @@ pub struct FindingsServer {
 }
 
 impl FindingsServer {
-    async fn client(&self) -> Result<FindingsServiceClient<Channel>, CliError> {
+    /// A client of the findings service.
+    pub async fn client(&self) -> Result<FindingsServiceClient<Channel>, CliError> {
         Ok(FindingsServiceClient::new(connect(&self.addr).await?)
             .max_decoding_message_size(64 * 1024 * 1024))
     }
-}
-
-#[derive(Args)]
-pub struct ImportArgs {
-    /// The report file, as text.
-    file: String,
-    /// Replace an existing inspection's content with this document.
-    #[arg(long)]
-    replace: bool,
-    #[arg(long)]
-    json: bool,
-    #[command(flatten)]
-    server: FindingsServer,
-}
-
-pub async fn import(args: ImportArgs) -> Result<(), CliError> {
-    let text = crate::commands::report::read_report(&args.file)?;
-    let request = args.server.identity.request(ImportReportRequest {
-        text,
-        source_name: args.file.clone(),
-        replace: args.replace,
-    })?;
-    let response = args.server.client().await?.import_report(request).await?;
-    let response = response.into_inner();
-    if args.json {
-        return print_json("ImportReportResponse", &response);
-    }
-    let verb = if response.replaced {
-        "replaced"
-    } else if response.created {
-        "imported"
-    } else {
-        "already imported"
-    };
-    println!(
-        "{verb} {} as inspection {} ({}): {} judgments, {} findings, {} follow-ups, {} indicators",
-        args.file,
-        response.inspection_id,
-        response.organisation_id,
-        response.judgment_count,
-        response.finding_count,
-        response.follow_up_count,
-        response.indicator_count
-    );
-    for warning in &response.warnings {
-        println!("warning: {warning}");
-    }
-    Ok(())
 }
 
 #[derive(Args)]
@@ -86,6 +39,7 @@ pub struct InspectionsArgs {
     /// Only this organisation's inspections.
     #[arg(long)]
     org: Option<String>,
+    /// Print canonical JSON instead of a table.
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -149,29 +103,15 @@ pub struct FindingsArgs {
     /// recommendation, national-recommendation, noteworthy-practice.
     #[arg(long)]
     kind: Option<String>,
+    /// Print canonical JSON instead of a table.
     #[arg(long)]
     json: bool,
     #[command(flatten)]
     server: FindingsServer,
 }
 
-/// Parses a kebab-case finding kind as typed on the command line.
-pub fn parse_kind(text: &str) -> Result<FindingKind, CliError> {
-    let name = format!(
-        "FINDING_KIND_{}",
-        text.trim().to_ascii_uppercase().replace(['-', ' '], "_")
-    );
-    FindingKind::from_str_name(&name)
-        .filter(|k| *k != FindingKind::Unspecified)
-        .ok_or_else(|| {
-            CliError::Usage(format!(
-                "--kind {text:?} is not one of area-for-improvement, cause-of-concern, recommendation, national-recommendation, noteworthy-practice"
-            ))
-        })
-}
-
 pub async fn findings(args: FindingsArgs) -> Result<(), CliError> {
-    let kind = args.kind.as_deref().map(parse_kind).transpose()?;
+    let kind = args.kind.as_deref().map(parse::finding_kind).transpose()?;
     let mut client = args.server.client().await?;
     let mut all = ListFindingsResponse::default();
     let mut page_token = String::new();
@@ -195,9 +135,7 @@ pub async fn findings(args: FindingsArgs) -> Result<(), CliError> {
         return print_json("ListFindingsResponse", &all);
     }
     for (n, f) in all.findings.iter().enumerate() {
-        let kind = FindingKind::try_from(f.kind)
-            .map(|k| enum_words(k.as_str_name(), "FINDING_KIND_"))
-            .unwrap_or_else(|_| "unknown".into());
+        let kind = kind_words(f.kind);
         let due = f
             .due_date
             .as_ref()
@@ -219,19 +157,4 @@ pub async fn findings(args: FindingsArgs) -> Result<(), CliError> {
         println!("no findings");
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_kinds_from_the_command_line() {
-        assert_eq!(
-            parse_kind("area-for-improvement").unwrap(),
-            FindingKind::AreaForImprovement
-        );
-        assert!(parse_kind("unspecified").is_err());
-        assert!(parse_kind("nonsense").is_err());
-    }
 }

@@ -4,12 +4,13 @@
 
 use crate::commands::connect;
 use crate::error::CliError;
-use crate::output::{Table, enum_words, print_json};
+use crate::output::{Table, enum_words, kind_words, print_json, status_words};
+use crate::parse;
 use clap::Args;
 use closeout_proto::metrics_service_client::MetricsServiceClient;
 use closeout_proto::{
-    CalendarDate, FindingKind, GetPeerComparisonRequest, GetPeerComparisonResponse,
-    GetScorecardRequest, Grade, GradeScale, GradeTrend, HeadlineFigures, ItemStatus, Scorecard,
+    CalendarDate, GetPeerComparisonRequest, GetPeerComparisonResponse, GetScorecardRequest, Grade,
+    GradeScale, GradeTrend, HeadlineFigures, ItemStatus, Scorecard,
 };
 use tonic::transport::Channel;
 
@@ -59,30 +60,10 @@ pub struct PeersArgs {
     server: MetricsServer,
 }
 
-/// Parses `YYYY-MM-DD` (the server checks that the day exists).
-pub fn parse_date(text: &str) -> Result<CalendarDate, CliError> {
-    let bad = || CliError::Usage(format!("--as-of {text:?} is not a date like 2024-03-31"));
-    let parts: Vec<&str> = text.trim().split('-').collect();
-    let [y, m, d] = parts.as_slice() else {
-        return Err(bad());
-    };
-    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
-        return Err(bad());
-    }
-    let number = |s: &str| s.parse::<i32>().map_err(|_| bad());
-    let date = CalendarDate {
-        year: number(y)?,
-        month: number(m)?,
-        day: number(d)?,
-    };
-    if !(1..=12).contains(&date.month) || !(1..=31).contains(&date.day) {
-        return Err(bad());
-    }
-    Ok(date)
-}
-
 fn as_of(text: &Option<String>) -> Result<Option<CalendarDate>, CliError> {
-    text.as_deref().map(parse_date).transpose()
+    text.as_deref()
+        .map(|t| parse::date("--as-of", t))
+        .transpose()
 }
 
 pub async fn scorecard(args: ScorecardArgs) -> Result<(), CliError> {
@@ -117,18 +98,6 @@ pub async fn peers(args: PeersArgs) -> Result<(), CliError> {
     }
     print!("{}", render_peers(&args.organisation, &response));
     Ok(())
-}
-
-fn status_words(status: i32) -> String {
-    ItemStatus::try_from(status)
-        .map(|s| enum_words(s.as_str_name(), "ITEM_STATUS_"))
-        .unwrap_or_else(|_| format!("status {status}"))
-}
-
-fn kind_words(kind: i32) -> String {
-    FindingKind::try_from(kind)
-        .map(|k| enum_words(k.as_str_name(), "FINDING_KIND_"))
-        .unwrap_or_else(|_| format!("kind {kind}"))
 }
 
 fn grade_words(grade: i32) -> String {
@@ -356,21 +325,6 @@ pub fn render_peers(organisation: &str, response: &GetPeerComparisonResponse) ->
 mod tests {
     use super::*;
     use closeout_proto::{IndicatorComparison, PillarCount, QuestionGrade, StatusCount};
-
-    #[test]
-    fn dates_parse_or_say_what_is_expected() {
-        let d = parse_date("2019-10-05").unwrap();
-        assert_eq!((d.year, d.month, d.day), (2019, 10, 5));
-        for bad in [
-            "2019-13-01",
-            "2019/10/05",
-            "19-10-05",
-            "yesterday",
-            "2019-10-5",
-        ] {
-            assert!(parse_date(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn scorecard_reads_like_a_report() {

@@ -1,14 +1,21 @@
-//! One module per group of subcommands.
+//! One module per group of subcommands, and what they share: who acts
+//! ([`Identity`]), connecting to a service, and where the tracker is
+//! ([`TrackerServer`], used by items, lifecycle, watch and proposals).
 
 pub mod dev;
 pub mod findings;
 pub mod health;
+pub mod import;
+pub mod items;
+pub mod lifecycle;
 pub mod metrics;
 pub mod proposals;
 pub mod report;
-pub mod tracker;
+pub mod watch;
 
 use crate::error::CliError;
+use closeout_proto as pb;
+use closeout_proto::tracker_service_client::TrackerServiceClient;
 use closeout_service::auth::{ORGANISATION_HEADER, ROLE_HEADER, SUBJECT_HEADER};
 use tonic::transport::{Channel, Endpoint};
 
@@ -87,4 +94,42 @@ pub async fn connect(addr: &str) -> Result<Channel, CliError> {
             addr: uri,
             reason: e.to_string(),
         })
+}
+
+/// Where the tracker service is, who acts, and how to print.
+#[derive(clap::Args, Clone, Debug)]
+pub struct TrackerServer {
+    /// Tracker service address.
+    #[arg(
+        long,
+        env = "CLOSEOUT_TRACKER_ADDR",
+        default_value = "http://127.0.0.1:50052"
+    )]
+    pub addr: String,
+    /// Print canonical JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub identity: Identity,
+}
+
+impl TrackerServer {
+    /// A client of the tracker service.
+    pub async fn client(&self) -> Result<TrackerServiceClient<Channel>, CliError> {
+        Ok(TrackerServiceClient::new(connect(&self.addr).await?))
+    }
+
+    /// The tracked item `id`.
+    pub async fn item(&self, id: &str) -> Result<pb::TrackedItem, CliError> {
+        let request = self.identity.request(pb::GetItemRequest {
+            item_id: id.trim().to_string(),
+        })?;
+        self.client()
+            .await?
+            .get_item(request)
+            .await?
+            .into_inner()
+            .item
+            .ok_or_else(|| CliError::Other("the server answered without the item".into()))
+    }
 }

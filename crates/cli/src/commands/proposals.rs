@@ -5,14 +5,12 @@
 //! `closeout reject PROPOSAL --reason …` (the same command rejects an
 //! item's completion claim when given an item id; see [`reject_if_proposal`]).
 
-use crate::commands::connect;
-use crate::commands::tracker::TrackerServer;
+use crate::commands::TrackerServer;
 use crate::error::CliError;
-use crate::output::{Table, enum_words, print_json};
+use crate::output::{Table, enum_words, print_json, shorten, status_words as item_status_words};
+use crate::parse;
 use clap::{Args, Subcommand};
 use closeout_proto as pb;
-use closeout_proto::tracker_service_client::TrackerServiceClient;
-use tonic::transport::Channel;
 
 /// The proposal subcommands, flattened into the top-level ones.
 #[derive(Subcommand)]
@@ -75,25 +73,6 @@ pub async fn run(command: ProposalCommand) -> Result<(), CliError> {
     }
 }
 
-async fn client(server: &TrackerServer) -> Result<TrackerServiceClient<Channel>, CliError> {
-    Ok(TrackerServiceClient::new(connect(&server.addr).await?))
-}
-
-/// Parses a proposal status as typed: `auto-accepted`, `AUTO_ACCEPTED`.
-pub fn parse_status(text: &str) -> Result<pb::ProposalStatus, CliError> {
-    let name = format!(
-        "PROPOSAL_STATUS_{}",
-        text.trim().to_ascii_uppercase().replace(['-', ' '], "_")
-    );
-    pb::ProposalStatus::from_str_name(&name)
-        .filter(|s| *s != pb::ProposalStatus::Unspecified)
-        .ok_or_else(|| {
-            CliError::Usage(format!(
-                "--status {text:?} is not one of pending, accepted, rejected, auto-accepted"
-            ))
-        })
-}
-
 fn outcome_words(outcome: i32) -> String {
     pb::ProposalOutcome::try_from(outcome)
         .map(|o| enum_words(o.as_str_name(), "PROPOSAL_OUTCOME_"))
@@ -112,25 +91,6 @@ fn relation_words(relation: i32) -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-fn item_status_words(status: i32) -> String {
-    pb::ItemStatus::try_from(status)
-        .map(|s| enum_words(s.as_str_name(), "ITEM_STATUS_"))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
-/// `text` on one line, at most `max` characters.
-fn shorten(text: &str, max: usize) -> String {
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if text.chars().count() <= max {
-        text
-    } else {
-        format!(
-            "{}…",
-            text.chars().take(max.saturating_sub(1)).collect::<String>()
-        )
-    }
-}
-
 fn lines(p: &pb::ReconciliationProposal) -> String {
     match (p.line_start, p.line_end) {
         (0, _) => String::new(),
@@ -144,7 +104,7 @@ async fn fetch_all(
     server: &TrackerServer,
     request: pb::ListProposalsRequest,
 ) -> Result<pb::ListProposalsResponse, CliError> {
-    let mut client = client(server).await?;
+    let mut client = server.client().await?;
     let mut all = pb::ListProposalsResponse::default();
     let mut page_token = String::new();
     loop {
@@ -174,7 +134,11 @@ pub async fn find(
 }
 
 async fn list(args: ProposalsArgs) -> Result<(), CliError> {
-    let status = args.status.as_deref().map(parse_status).transpose()?;
+    let status = args
+        .status
+        .as_deref()
+        .map(parse::proposal_status)
+        .transpose()?;
     let all = fetch_all(
         &args.server,
         pb::ListProposalsRequest {
@@ -233,7 +197,9 @@ fn print_proposal(p: &pb::ReconciliationProposal) {
 
 async fn accept(args: AcceptArgs) -> Result<(), CliError> {
     let expected_version = version_of(&args.server, &args.id, args.version).await?;
-    let response = client(&args.server)
+    let response = args
+        .server
+        .client()
         .await?
         .accept_proposal(args.server.identity.request(pb::AcceptProposalRequest {
             proposal_id: args.id.trim().to_string(),
@@ -268,7 +234,7 @@ pub async fn reject_if_proposal(
     version: Option<u64>,
     reason: &str,
 ) -> Result<bool, CliError> {
-    let mut client = client(server).await?;
+    let mut client = server.client().await?;
     let item = client
         .get_item(server.identity.request(pb::GetItemRequest {
             item_id: id.trim().to_string(),
@@ -303,7 +269,9 @@ pub async fn reject_if_proposal(
 }
 
 async fn lineage(args: LineageArgs) -> Result<(), CliError> {
-    let response = client(&args.server)
+    let response = args
+        .server
+        .client()
         .await?
         .get_lineage(args.server.identity.request(pb::GetLineageRequest {
             item_id: args.id.trim().to_string(),
@@ -344,20 +312,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statuses_parse_as_typed() {
-        assert_eq!(
-            parse_status("auto-accepted").expect("valid"),
-            pb::ProposalStatus::AutoAccepted
-        );
-        assert_eq!(
-            parse_status("PENDING").expect("valid"),
-            pb::ProposalStatus::Pending
-        );
-        assert!(parse_status("unspecified").is_err());
-        assert!(parse_status("done").is_err());
-    }
-
-    #[test]
     fn words_for_people() {
         assert_eq!(
             outcome_words(pb::ProposalOutcome::PartiallyAddressed as i32),
@@ -367,8 +321,6 @@ mod tests {
             relation_words(pb::LinkRelation::ClosedBy as i32),
             "closed by"
         );
-        assert_eq!(shorten("a  b\nc", 10), "a b c");
-        assert_eq!(shorten("abcdef", 4), "abc…");
         let p = pb::ReconciliationProposal {
             line_start: 3,
             line_end: 5,
