@@ -22,4 +22,11 @@ pub enum ParseError {
          statements"
     )]
     NotAReport { found: String },
+    /// A value supplied alongside the text (`--published`, `--period`,
+    /// `--organisation`) is malformed.
+    #[error("the supplied {option} is not usable: {reason}")]
+    BadOption {
+        option: &'static str,
+        reason: String,
+    },
 }

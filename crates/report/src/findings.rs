@@ -29,9 +29,12 @@
 //! * Every finding takes the pillar and question of the unit it is written in
 //!   ([`crate::sections`]): the nearest preceding question heading.
 
-use closeout_proto::{FindingKind, ParsedFinding};
+use closeout_proto::{FindingKind, ParsedExplanation, ParsedFinding};
 
 use crate::deadline;
+use crate::explain::{Element, explanation};
+use crate::followups;
+use crate::profile::{self, Profile};
 use crate::sections::Outline;
 use crate::text::{self, fold};
 use crate::units::{Kind, Unit};
@@ -51,6 +54,10 @@ enum Section {
 pub(crate) struct Extracted {
     pub findings: Vec<ParsedFinding>,
     pub warnings: Vec<String>,
+    /// Earlier items quoted word for word (revisit letters): references to
+    /// them, not findings of this document.
+    pub references: Vec<ParsedFinding>,
+    pub explanations: Vec<ParsedExplanation>,
 }
 
 /// One list item before it becomes a finding.
@@ -64,8 +71,15 @@ struct Item {
 }
 
 /// Extracts every finding (see the module documentation).
-pub(crate) fn extract(units: &[Unit], outline: &Outline) -> Extracted {
+pub(crate) fn extract(units: &[Unit], outline: &Outline, profile: Option<Profile>) -> Extracted {
     let mut out = Extracted::default();
+    let mut rules: Vec<&'static str> = Vec::new();
+    let national = profile == Some(Profile::National);
+    let accelerated = profile == Some(Profile::LetterAcceleratedCauseOfConcern);
+    // National reports: whether the recommendations being read are addressed
+    // to every force or service (None until a heading says).
+    let mut audience_all: Option<bool> = None;
+    let mut causes: Vec<String> = Vec::new();
     let mut i = 0;
     while i < units.len() {
         let unit = &units[i];
@@ -73,10 +87,27 @@ pub(crate) fn extract(units: &[Unit], outline: &Outline) -> Extracted {
             i += 1;
             continue;
         }
+        let followed_by_heading = units.get(i + 1).is_some_and(Unit::is_heading);
+        if unit.is_prose() && is_boilerplate(&unit.text) {
+            out.explanations.push(explanation(
+                unit.first_line,
+                unit.last_line,
+                Element::Boilerplate,
+                "framework-boilerplate",
+                &unit.text,
+            ));
+            i += 1;
+            continue;
+        }
+        if national && unit.is_heading() {
+            if let Some(all) = recommendation_audience(&unit.text) {
+                audience_all = Some(all);
+            }
+        }
         match section_of(unit) {
             Some(Section::AreasForImprovement) => {
                 let (items, next) = list(units, i + 1);
-                if items.is_empty() {
+                if items.is_empty() && !followed_by_heading {
                     out.warnings.push(format!(
                         "“{}” at line {} is followed by no items",
                         unit.text, unit.first_line
@@ -85,15 +116,43 @@ pub(crate) fn extract(units: &[Unit], outline: &Outline) -> Extracted {
                 for item in items {
                     out.findings
                         .push(finding(FindingKind::AreaForImprovement, &item, "", outline));
+                    rules.push("improvement-list");
                 }
                 i = next.max(i + 1);
             }
             Some(Section::CauseOfConcern) => {
-                i = cause_of_concern(units, i, outline, &mut out);
+                i = cause_of_concern(units, i, outline, &mut out, &mut rules);
+            }
+            Some(Section::Recommendations) if accelerated && !causes.is_empty() => {
+                i = letter_recommendations(units, i + 1, &causes, outline, &mut out, &mut rules);
+            }
+            Some(Section::Recommendations) if national => {
+                let (items, next) = list(units, i + 1);
+                for item in items {
+                    let to_all = audience_all.unwrap_or(false)
+                        || profile::is_national_audience(&item.text)
+                        || is_present_national(&item.text);
+                    if to_all && audience_all != Some(false) {
+                        out.findings.push(finding(
+                            FindingKind::NationalRecommendation,
+                            &item,
+                            "",
+                            outline,
+                        ));
+                        rules.push("national-recommendation");
+                    } else {
+                        out.warnings.push(format!(
+                            "the recommendation at line {} is addressed to another body, not to every force or \
+                             service; it is not recorded as a finding",
+                            item.first_line
+                        ));
+                    }
+                }
+                i = next.max(i + 1);
             }
             Some(Section::Recommendations) => {
                 let (items, next) = list(units, i + 1);
-                if items.is_empty() {
+                if items.is_empty() && !followed_by_heading {
                     out.warnings.push(format!(
                         "“{}” at line {} is followed by no recommendations",
                         unit.text, unit.first_line
@@ -102,12 +161,14 @@ pub(crate) fn extract(units: &[Unit], outline: &Outline) -> Extracted {
                 for item in items {
                     out.findings
                         .push(finding(FindingKind::Recommendation, &item, "", outline));
+                    rules.push("recommendation-list");
                 }
                 i = next.max(i + 1);
             }
             Some(Section::National) => {
+                audience_all = Some(true);
                 let (items, next) = list(units, i + 1);
-                if items.is_empty() {
+                if items.is_empty() && !followed_by_heading {
                     out.warnings.push(format!(
                         "“{}” at line {} is followed by no recommendations",
                         unit.text, unit.first_line
@@ -120,11 +181,23 @@ pub(crate) fn extract(units: &[Unit], outline: &Outline) -> Extracted {
                         "",
                         outline,
                     ));
+                    rules.push("national-section");
                 }
                 i = next.max(i + 1);
             }
             Some(Section::Noteworthy) => {
-                let (text, first, last, next) = paragraphs(units, i + 1, false);
+                // The practice's own title may head its paragraphs.
+                let title = units
+                    .get(i + 1)
+                    .filter(|u| u.is_heading() && section_of(u).is_none());
+                let from = i + 1 + usize::from(title.is_some());
+                let (text, first, last, next) = paragraphs(units, from, false);
+                let (text, first) = match title {
+                    Some(t) if !text.is_empty() => (format!("{}. {text}", t.text), t.first_line),
+                    Some(t) => (t.text.clone(), t.first_line),
+                    None => (text, first),
+                };
+                let last = if last == 0 { first } else { last };
                 if !text.is_empty() {
                     let item = Item {
                         unit: i + 1,
@@ -135,6 +208,17 @@ pub(crate) fn extract(units: &[Unit], outline: &Outline) -> Extracted {
                     };
                     out.findings
                         .push(finding(FindingKind::NoteworthyPractice, &item, "", outline));
+                    rules.push("noteworthy-practice");
+                }
+                i = next.max(i + 1);
+            }
+            None if accelerated && unit.is_prose() && is_accelerated_intro(&unit.text) => {
+                let (items, next) = list(units, i + 1);
+                for item in items {
+                    causes.push(item.text.clone());
+                    out.findings
+                        .push(finding(FindingKind::CauseOfConcern, &item, "", outline));
+                    rules.push("accelerated-causes-of-concern");
                 }
                 i = next.max(i + 1);
             }
@@ -148,6 +232,7 @@ pub(crate) fn extract(units: &[Unit], outline: &Outline) -> Extracted {
                             "",
                             outline,
                         ));
+                        rules.push("we-recommend-all");
                     }
                     i = next.max(i + 1);
                 } else {
@@ -158,13 +243,189 @@ pub(crate) fn extract(units: &[Unit], outline: &Outline) -> Extracted {
                         "",
                         outline,
                     ));
+                    rules.push("we-recommend-all");
                     i += 1;
                 }
             }
             None => i += 1,
         }
     }
+    if profile == Some(Profile::LetterRevisit) {
+        // A revisit letter quotes the earlier items: references, not findings.
+        let (quoted, kept): (Vec<_>, Vec<_>) = out.findings.drain(..).zip(rules.drain(..)).partition(
+            |(f, _)| {
+                matches!(
+                    f.kind(),
+                    FindingKind::CauseOfConcern
+                        | FindingKind::Recommendation
+                        | FindingKind::AreaForImprovement
+                )
+            },
+        );
+        for (f, _) in quoted {
+            out.explanations.push(explanation(
+                f.line_start,
+                f.line_end,
+                Element::Reference,
+                "letter.quoted-earlier-item",
+                &format!("{}: {}", kind_word(f.kind()), f.text),
+            ));
+            out.references.push(f);
+        }
+        for (f, rule) in kept {
+            out.findings.push(f);
+            rules.push(rule);
+        }
+    }
+    let prefix = profile.map_or("report", rule_prefix);
+    for (f, rule) in out.findings.iter().zip(&rules) {
+        out.explanations.push(explanation(
+            f.line_start,
+            f.line_end,
+            Element::Finding,
+            &format!("{prefix}.{rule}"),
+            &format!("{}: {}", kind_word(f.kind()), f.text),
+        ));
+    }
     out
+}
+
+/// The first part of a rule name for a profile.
+fn rule_prefix(profile: Profile) -> &'static str {
+    if profile.is_frs() {
+        "frs"
+    } else if profile.is_letter() {
+        "letter"
+    } else if profile == Profile::National {
+        "national"
+    } else {
+        "peel"
+    }
+}
+
+/// A finding kind in the inspectorate's words.
+pub(crate) fn kind_word(kind: FindingKind) -> &'static str {
+    match kind {
+        FindingKind::AreaForImprovement => "area for improvement",
+        FindingKind::CauseOfConcern => "cause of concern",
+        FindingKind::Recommendation => "recommendation",
+        FindingKind::NationalRecommendation => "national recommendation",
+        FindingKind::NoteworthyPractice => "noteworthy practice",
+        FindingKind::Unspecified => "item",
+    }
+}
+
+/// The framework's statement of what every service (or force) should do,
+/// printed after or before a list: "All fire and rescue services should
+/// identify and assess …", "Each fire and rescue service should …",
+/// "National guidance says that each force should …". It directs no one in
+/// particular and sets no deadline, so it is not a finding.
+pub(crate) fn is_boilerplate(text: &str) -> bool {
+    let lower = fold(text);
+    const LEADS: &[&str] = &[
+        "all fire and rescue services should",
+        "each fire and rescue service should",
+        "every fire and rescue service should",
+        "all fire and rescue services must",
+        "national guidance says",
+        "national guidance states",
+    ];
+    LEADS.iter().any(|lead| lower.starts_with(lead)) && deadline::find(text).is_none()
+}
+
+/// A national report's heading saying to whom the recommendations after it
+/// are addressed: Some(true) for every force or service, Some(false) for
+/// another body ("Recommendation to the College of Policing").
+fn recommendation_audience(heading: &str) -> Option<bool> {
+    let lower = fold(heading);
+    let rest = ["recommendations to ", "recommendation to ", "recommendations for ", "recommendation for "]
+        .iter()
+        .find_map(|lead| lower.strip_prefix(lead))?;
+    Some(
+        rest.starts_with("all ")
+            || rest.starts_with("chief constables")
+            || rest.starts_with("every ")
+            || rest.starts_with("fire and rescue services"),
+    )
+}
+
+/// "We've decided to issue the service with two accelerated causes of
+/// concern:" — the causes follow as a list.
+fn is_accelerated_intro(text: &str) -> bool {
+    let lower = fold(text);
+    text.trim_end().ends_with(':')
+        && lower.contains("cause")
+        && lower.contains("concern")
+        && (lower.contains("decided to issue") || lower.contains("we are issuing") || lower.contains("we have issued"))
+}
+
+/// A letter's recommendations, grouped under sub-headings named after each
+/// cause of concern; each group's parent is the cause its heading names (or
+/// the cause in the same position). Returns the index after them.
+fn letter_recommendations(
+    units: &[Unit],
+    from: usize,
+    causes: &[String],
+    outline: &Outline,
+    out: &mut Extracted,
+    rules: &mut Vec<&'static str>,
+) -> usize {
+    let mut j = from;
+    let mut group = 0usize;
+    loop {
+        let mut heading: Option<&str> = None;
+        while let Some(u) = units.get(j).filter(|u| u.is_heading() && section_of(u).is_none()) {
+            heading = Some(&u.text);
+            j += 1;
+        }
+        let (items, next) = list(units, j);
+        if items.is_empty() {
+            return j;
+        }
+        let parent = heading
+            .and_then(|h| best_match(h, causes))
+            .or_else(|| causes.get(group).map(String::as_str))
+            .unwrap_or("");
+        for item in items {
+            out.findings
+                .push(finding(FindingKind::Recommendation, &item, parent, outline));
+            rules.push("letter-recommendations");
+        }
+        group += 1;
+        j = next;
+    }
+}
+
+/// Words too common in the inspectorate's prose to link two texts.
+const COMMON_WORDS: &[&str] = &[
+    "with", "that", "this", "have", "from", "their", "they", "were", "been", "should", "make",
+    "sure", "service", "force", "services", "forces", "which", "what", "will", "there", "these",
+    "those", "about", "into", "than", "them", "recommendation", "cause", "concern",
+];
+
+/// The candidate sharing the most words (of four letters or more) with
+/// `text`, if any shares one.
+pub(crate) fn best_match<'a>(text: &str, candidates: &'a [String]) -> Option<&'a str> {
+    let words = |t: &str| -> Vec<String> {
+        fold(t)
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.len() >= 4)
+            .map(str::to_string)
+            .collect()
+    };
+    let own: Vec<String> = words(text)
+        .into_iter()
+        .filter(|w| !COMMON_WORDS.contains(&w.as_str()))
+        .collect();
+    candidates
+        .iter()
+        .map(|c| {
+            let theirs = words(c);
+            (own.iter().filter(|w| theirs.contains(w)).count(), c)
+        })
+        .filter(|(score, _)| *score > 0)
+        .max_by_key(|(score, _)| *score)
+        .map(|(_, c)| c.as_str())
 }
 
 /// Reads a cause of concern at `heading` and its recommendations; returns the
@@ -174,6 +435,7 @@ fn cause_of_concern(
     heading: usize,
     outline: &Outline,
     out: &mut Extracted,
+    rules: &mut Vec<&'static str>,
 ) -> usize {
     let line = units.get(heading).map_or(0, |u| u.first_line);
     let (text, first, last, next) = paragraphs(units, heading + 1, true);
@@ -195,6 +457,7 @@ fn cause_of_concern(
     };
     out.findings
         .push(finding(FindingKind::CauseOfConcern, &cause, "", outline));
+    rules.push("cause-of-concern");
     let recommendations_at = match units.get(next) {
         Some(u) if section_of(u) == Some(Section::Recommendations) => Some(next + 1),
         Some(u) if is_introduction(&u.text) => Some(next),
@@ -215,6 +478,7 @@ fn cause_of_concern(
     for item in items {
         out.findings
             .push(finding(FindingKind::Recommendation, &item, &text, outline));
+        rules.push("cause-of-concern-recommendations");
     }
     after.max(start)
 }
@@ -264,7 +528,10 @@ fn section_of(unit: &Unit) -> Option<Section> {
         | "national recommendations"
         | "national recommendation"
         | "recommendations to all fire and rescue services"
-        | "recommendation to all fire and rescue services" => Section::National,
+        | "recommendation to all fire and rescue services"
+        | "recommendations to all chief constables"
+        | "recommendation to all chief constables"
+        | "recommendations to chief constables" => Section::National,
         "noteworthy practice" | "innovative practice" | "promising practice" => Section::Noteworthy,
         _ => return None,
     })
@@ -333,8 +600,13 @@ fn list(units: &[Unit], from: usize) -> (Vec<Item>, usize) {
                 j += 1;
                 continue;
             }
+            Kind::Text if is_boilerplate(&unit.text) || followups::refers_back(&unit.text) => {
+                false
+            }
             Kind::Text => {
-                is_directive(&unit.text) || (intro_seen && text::starts_lowercase(&unit.text))
+                is_directive(&unit.text)
+                    || is_present_national(&unit.text)
+                    || (intro_seen && text::starts_lowercase(&unit.text))
             }
             Kind::Row => false,
         };

@@ -50,13 +50,16 @@
 //!   complies", "has complied with", "good progress", "significant progress";
 //! * otherwise unclear.
 
-use closeout_proto::{FollowUpOutcome, ParsedFollowUp};
+use closeout_proto::{FindingKind, FollowUpOutcome, FollowUpScope, ParsedFinding, ParsedFollowUp};
 
+use crate::profile::Profile;
 use crate::sections::Outline;
 use crate::text::{self, Word, fold};
 use crate::units::{Kind, Unit};
 
 const PARTIAL: &[&str] = &[
+    "most but not all",
+    "but not all",
     "limited progress",
     "some progress",
     "complied with some of",
@@ -86,6 +89,12 @@ const NOT_ADDRESSED: &[&str] = &[
     "not been addressed",
     "not improved",
     "still not",
+    "still isn't",
+    "still isn’t",
+    "still doesn't",
+    "still don't",
+    "isn't being done",
+    "not been met",
 ];
 
 const ADDRESSED: &[&str] = &[
@@ -108,6 +117,17 @@ const ADDRESSED: &[&str] = &[
     "has complied with",
     "good progress",
     "significant progress",
+    "suitable progress",
+    "enough progress",
+    "now does this",
+    "has been met",
+    "have been met",
+    "closed this",
+    "close this cause of concern",
+    "closure of",
+    "is now closed",
+    "has introduced",
+    "discharge",
 ];
 
 /// Verbs with which the inspectorate refers to what it said before.
@@ -124,6 +144,10 @@ const REFERRING_VERBS: &[&str] = &[
     "asked",
     "concluded",
     "stated",
+    "had",
+    "issued",
+    "made",
+    "gave",
 ];
 
 /// How far past the referring paragraph an outcome is looked for, in
@@ -132,9 +156,19 @@ const MAX_PARAGRAPHS_AHEAD: usize = 3;
 /// The most units (paragraphs and list items) looked at past it.
 const MAX_UNITS_AHEAD: usize = 24;
 
-/// The outcome a sentence states, by the phrases of the module documentation.
+/// The outcome a sentence states, by the phrases of the module documentation;
+/// a contrast ("X has improved, but it has not yet …") whose first half is
+/// positive and second half negative is a partial outcome.
 pub(crate) fn classify(sentence: &str) -> Option<FollowUpOutcome> {
     let lower = fold(sentence);
+    if let Some(outcome) = contrast(&lower) {
+        return Some(outcome);
+    }
+    phrase_outcome(&lower)
+}
+
+/// The outcome by phrases alone, of a folded sentence.
+fn phrase_outcome(lower: &str) -> Option<FollowUpOutcome> {
     let has = |phrases: &[&str]| phrases.iter().any(|p| lower.contains(p));
     if has(PARTIAL) {
         Some(FollowUpOutcome::PartiallyAddressed)
@@ -147,12 +181,19 @@ pub(crate) fn classify(sentence: &str) -> Option<FollowUpOutcome> {
     }
 }
 
-/// The outcome of a backward-looking statement from the sentence it refers to.
-fn classify_present_position(sentence: &str) -> FollowUpOutcome {
-    if let Some(outcome) = classify(sentence) {
-        return outcome;
-    }
-    let lower = fold(sentence);
+/// "A, but B" where A is done and B is not (or A says "most … now"):
+/// partially addressed.
+fn contrast(lower: &str) -> Option<FollowUpOutcome> {
+    let (left, right) = lower.split_once(", but ")?;
+    let side = |t: &str| phrase_outcome(t).unwrap_or_else(|| position_of(t));
+    let left_done = side(left) == FollowUpOutcome::Addressed;
+    let most_now = left.starts_with("most ") && left.contains(" now ");
+    (left_done && (side(right) == FollowUpOutcome::NotAddressed || most_now))
+        .then_some(FollowUpOutcome::PartiallyAddressed)
+}
+
+/// Affirmative or negated present position of a folded clause.
+fn position_of(lower: &str) -> FollowUpOutcome {
     let negated = lower.contains("n't")
         || lower
             .split(|c: char| !c.is_ascii_alphanumeric())
@@ -164,26 +205,136 @@ fn classify_present_position(sentence: &str) -> FollowUpOutcome {
     }
 }
 
+/// The outcome of a backward-looking statement from the sentence it refers to.
+fn classify_present_position(sentence: &str) -> FollowUpOutcome {
+    if let Some(outcome) = classify(sentence) {
+        return outcome;
+    }
+    position_of(&fold(sentence))
+}
+
+/// How a referring sentence relates to the earlier item and its outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// The item is named here; the outcome follows ("In 2017, we said …").
+    Forward,
+    /// Refers to the sentence before it ("This was an area for improvement in 2017").
+    Backward,
+    /// Item and outcome in one sentence ("The service now does X, which was an
+    /// area for improvement at our 2018 inspection").
+    Inline,
+    /// A counted statement about every item of a kind ("discharge the three
+    /// causes of concern we found in our 2018 inspection").
+    Counted,
+    /// A statement about the items of a kind without item detail ("addressed
+    /// most but not all areas for improvement").
+    Summary,
+}
+
 /// What a referring sentence says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Trigger {
-    /// Refers to the sentence before it ("This was an area for improvement in 2017").
-    backward: bool,
-    /// "Last year": the period is derived from the inspection.
+    shape: Shape,
+    /// "Last year" / "our last inspection": the period is derived.
     last_year: bool,
     period: String,
     /// The report named, lowercased; empty if none.
     report: String,
+    /// Short rule name, for the explanation.
+    rule: &'static str,
+    /// For a counted statement: the count stated (0 if none).
+    count: u32,
+}
+
+impl Trigger {
+    fn new(shape: Shape, period: &str, report: String, rule: &'static str) -> Self {
+        Trigger {
+            shape,
+            last_year: false,
+            period: period.to_string(),
+            report,
+            rule,
+            count: 0,
+        }
+    }
+}
+
+/// Kinds of earlier item, as written.
+const ITEM_WORDS: &[&str] = &[
+    "area for improvement",
+    "areas for improvement",
+    "cause of concern",
+    "causes of concern",
+];
+
+/// A count written as a word or digits ("three", "3").
+fn count_word(word: &str) -> Option<u32> {
+    if let Ok(n) = word.parse::<u32>() {
+        return (n > 0 && n < 1000).then_some(n);
+    }
+    let n = match word {
+        "one" => 1,
+        "two" | "both" => 2,
+        "three" => 3,
+        "four" => 4,
+        "five" => 5,
+        "six" => 6,
+        "seven" => 7,
+        "eight" => 8,
+        "nine" => 9,
+        "ten" => 10,
+        "eleven" => 11,
+        "twelve" => 12,
+        _ => return None,
+    };
+    Some(n)
+}
+
+/// The period after "in our", "at our", "from our", "in" or "at" at the end
+/// of `tail` (a folded clause): (period, last_year).
+fn period_after(tail: &str) -> Option<(String, bool)> {
+    let words: Vec<&str> = tail
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '.' | ';' | ':'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    for (k, w) in words.iter().enumerate() {
+        if !matches!(*w, "in" | "at" | "from" | "since" | "during") {
+            continue;
+        }
+        let mut next = k + 1;
+        if words.get(next) == Some(&"our") || words.get(next) == Some(&"the") {
+            next += 1;
+        }
+        match words.get(next) {
+            Some(&"last") => return Some((String::new(), true)),
+            Some(p) if text::period(p).is_some() => return Some(((*p).to_string(), false)),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Whether a paragraph refers back to an earlier inspection's items (so it
+/// is a follow-up, not a new finding, even if it says "should").
+pub(crate) fn refers_back(paragraph: &str) -> bool {
+    let first = text::sentences(paragraph)
+        .first()
+        .and_then(|&(a, b)| paragraph.get(a..b))
+        .unwrap_or(paragraph);
+    trigger(first).is_some()
 }
 
 /// The trigger a sentence holds, if it refers back to an earlier item.
 fn trigger(sentence: &str) -> Option<Trigger> {
     let lower = sentence.to_ascii_lowercase();
+    let folded = fold(sentence);
     // Most sentences cannot refer back: skip them before splitting words.
-    let may_refer = ["in ", "last year", "this ", "these "]
+    let may_refer = ["in ", "last year", "this ", "these ", "we said in "]
         .iter()
         .any(|lead| lower.starts_with(lead))
-        || lower.contains("in our ");
+        || lower.contains("in our ")
+        || lower.contains("our last inspection")
+        || ITEM_WORDS.iter().any(|w| lower.contains(w));
     if !may_refer {
         return None;
     }
@@ -196,31 +347,123 @@ fn trigger(sentence: &str) -> Option<Trigger> {
     if matches!(
         first_two,
         ("this", "was") | ("these", "were") | ("this", "had")
-    ) && [
-        "area for improvement",
-        "areas for improvement",
-        "cause of concern",
-    ]
-    .iter()
-    .any(|p| lower.contains(p))
+    ) && ITEM_WORDS[..3].iter().any(|p| lower.contains(p))
     {
         let (period, report) = named_report(sentence, &all, &words)
             .or_else(|| first_period(sentence, &all).map(|p| (p, String::new())))?;
-        return Some(Trigger {
-            backward: true,
-            last_year: false,
-            period,
+        return Some(Trigger::new(
+            Shape::Backward,
+            &period,
             report,
-        });
+            "followup.this-was-an-item",
+        ));
+    }
+    // "I can now discharge the three causes of concern we found in our 2018
+    // inspection"; "This has resulted in the closure of the accelerated cause
+    // of concern about …"
+    if let Some(at) = folded.find("discharge the ") {
+        let rest = &folded[at + "discharge the ".len()..];
+        let mut rest_words = rest.split_whitespace();
+        let first = rest_words.next().unwrap_or("");
+        let count = count_word(first).unwrap_or(0);
+        if ITEM_WORDS.iter().any(|p| rest.contains(p)) {
+            let (period, last) = period_after(rest).unwrap_or_default();
+            let plural = rest.starts_with("causes") || rest.contains(" causes of concern") || rest.contains("areas for improvement");
+            let mut t = Trigger::new(
+                if count > 0 || plural {
+                    Shape::Counted
+                } else {
+                    Shape::Inline
+                },
+                &period,
+                String::new(),
+                "followup.counted-discharge",
+            );
+            t.last_year = last;
+            t.count = count;
+            return Some(t);
+        }
+    }
+    if folded.contains("closure of the") && ITEM_WORDS.iter().any(|p| folded.contains(p)) {
+        let (period, last) = period_after(&folded).unwrap_or_default();
+        let mut t = Trigger::new(Shape::Inline, &period, String::new(), "followup.closure-of");
+        t.last_year = last;
+        return Some(t);
+    }
+    // "The service has addressed most but not all areas for improvement from
+    // our 2018 inspection."
+    for lead in ["addressed most", "addressed some", "addressed many", "addressed all", "addressed the majority"] {
+        if let Some(at) = folded.find(lead) {
+            let rest = &folded[at..];
+            if ITEM_WORDS.iter().any(|p| rest.contains(p)) {
+                let (period, last) = period_after(rest).unwrap_or_default();
+                let all_of = lead == "addressed all";
+                let mut t = Trigger::new(
+                    if all_of { Shape::Counted } else { Shape::Summary },
+                    &period,
+                    String::new(),
+                    "followup.summary-statement",
+                );
+                t.last_year = last;
+                return Some(t);
+            }
+        }
+    }
+    // "…, which was an area for improvement at our 2018 inspection."
+    for marker in [
+        "which was an area for improvement",
+        "which were areas for improvement",
+        "which was a cause of concern",
+        "which was one of our areas for improvement",
+    ] {
+        if let Some(at) = folded.find(marker) {
+            let (period, last) = period_after(&folded[at + marker.len()..])?;
+            let mut t = Trigger::new(
+                Shape::Inline,
+                &period,
+                String::new(),
+                "followup.which-was-an-item",
+            );
+            t.last_year = last;
+            return Some(t);
+        }
+    }
+    // "The force's financial plans were an area for improvement in our
+    // 2018/19 inspection."
+    for marker in [
+        " was an area for improvement ",
+        " were an area for improvement ",
+        " were areas for improvement ",
+        " was a cause of concern ",
+    ] {
+        if let Some(at) = folded.find(marker)
+            && !folded.starts_with("this ")
+            && !folded.starts_with("these ")
+        {
+            let (period, last) = period_after(&folded[at + marker.len() - 1..])?;
+            let mut t = Trigger::new(
+                Shape::Forward,
+                &period,
+                String::new(),
+                "followup.subject-was-an-item",
+            );
+            t.last_year = last;
+            return Some(t);
+        }
     }
     // "Last year, we identified …"
     if first_two == ("last", "year") && w(2) == "we" && REFERRING_VERBS.contains(&w(3)) {
-        return Some(Trigger {
-            backward: false,
-            last_year: true,
-            period: String::new(),
-            report: String::new(),
-        });
+        let mut t = Trigger::new(Shape::Forward, "", String::new(), "followup.last-year");
+        t.last_year = true;
+        return Some(t);
+    }
+    // "We said in 2021/22 that the service should …"
+    if w(0) == "we"
+        && REFERRING_VERBS.contains(&w(1))
+        && w(2) == "in"
+        && let Some(p) = all.get(3).map(|x| x.of(sentence)).filter(|p| text::period(p).is_some())
+    {
+        return Some(Trigger::new(Shape::Forward, p, String::new(), "followup.we-said-in"));
     }
     // "In November 2017, we published our Crime Data Integrity inspection report"
     let published_ours = w(0) == "in"
@@ -231,32 +474,36 @@ fn trigger(sentence: &str) -> Option<Trigger> {
         && w(5) == "our";
     if published_ours {
         if let Some(end) = (6..words.len().min(14)).find(|&k| w(k) == "report") {
-            return Some(Trigger {
-                backward: false,
-                last_year: false,
-                period: w(2).to_string(),
-                report: report_name(sentence, &all[6..end]),
-            });
+            return Some(Trigger::new(
+                Shape::Forward,
+                w(2),
+                report_name(sentence, &all[6..end]),
+                "followup.we-published-our-report",
+            ));
         }
     }
-    // "In 2017, we identified …" / "In 2017, the force needed to …"
+    // "In 2017, we identified …" / "In 2017, the force needed to …" / "In
+    // 2015, HMIC found …"
     if w(0) == "in" && text::period(all.get(1).map_or("", |x| x.of(sentence))).is_some() {
         let by_us = w(2) == "we" && REFERRING_VERBS.contains(&w(3));
+        let by_inspectorate =
+            matches!(w(2), "hmic" | "hmicfrs") && REFERRING_VERBS.contains(&w(3));
         let of_force = w(2) == "the"
             && matches!(w(3), "force" | "service" | "constabulary")
             && matches!(w(4), "needed" | "had" | "was" | "were" | "needs");
         let of_it = w(2) == "it" && matches!(w(3), "needed" | "had");
-        if by_us || of_force || of_it {
-            return Some(Trigger {
-                backward: false,
-                last_year: false,
-                period: all.get(1).map_or("", |x| x.of(sentence)).to_string(),
-                report: String::new(),
-            });
+        if by_us || by_inspectorate || of_force || of_it {
+            return Some(Trigger::new(
+                Shape::Forward,
+                all.get(1).map_or("", |x| x.of(sentence)),
+                String::new(),
+                "followup.in-year-we-said",
+            ));
         }
     }
-    // "in our 2017 effectiveness report, we said …" and
-    // "… as areas for improvement in our 2017 efficiency report."
+    // "in our 2017 effectiveness report, we said …",
+    // "… as areas for improvement in our 2017 efficiency report", and
+    // "In our 2019 report on the police response to …, we recommended …".
     for k in 0..words.len() {
         if w(k) != "in" || w(k + 1) != "our" {
             continue;
@@ -279,24 +526,21 @@ fn trigger(sentence: &str) -> Option<Trigger> {
             end + 1
         };
         let referring = w(after) == "we" && REFERRING_VERBS.contains(&w(after + 1));
+        let about_report = k == 0
+            && w(after) == "on"
+            && (after..words.len().min(after + 16))
+                .any(|j| w(j) == "we" && REFERRING_VERBS.contains(&w(j + 1)));
         let as_item = {
             let before = lower.get(..all[k].start).unwrap_or("").trim_end();
-            [
-                "area for improvement",
-                "areas for improvement",
-                "cause of concern",
-                "causes of concern",
-            ]
-            .iter()
-            .any(|p| before.ends_with(p))
+            ITEM_WORDS.iter().any(|p| before.ends_with(p))
         };
-        if referring || as_item {
-            return Some(Trigger {
-                backward: false,
-                last_year: false,
-                period: period.to_string(),
-                report: report_name(sentence, &all[k + 3..end]),
-            });
+        if referring || about_report || as_item {
+            return Some(Trigger::new(
+                Shape::Forward,
+                period,
+                report_name(sentence, &all[k + 3..end]),
+                "followup.in-our-report",
+            ));
         }
     }
     None
@@ -346,6 +590,8 @@ pub(crate) fn extract(
     outline: &Outline,
     period: &str,
     published: &str,
+    profile: Option<Profile>,
+    references: &[ParsedFinding],
 ) -> Vec<ParsedFollowUp> {
     let sentences: Vec<Vec<(usize, usize)>> = units
         .iter()
@@ -358,11 +604,17 @@ pub(crate) fn extract(
             }
         })
         .collect();
+    if profile == Some(Profile::LetterRevisit) {
+        return revisit_outcomes(units, outline, &sentences, references);
+    }
     let sentence = |pos: Pos| sentence_at(units, &sentences, pos);
     let last_year = text::first_year(period)
         .or_else(|| published.get(..4).and_then(text::year))
         .map(|y| (y - 1).to_string())
         .unwrap_or_default();
+    let last_round = profile
+        .and_then(Profile::previous_round)
+        .map_or_else(|| last_year.clone(), str::to_string);
 
     let mut out = Vec::new();
     let mut resume: Pos = (0, 0);
@@ -371,19 +623,42 @@ pub(crate) fn extract(
             if (u, s) < resume {
                 continue;
             }
-            let Some(found) = trigger(sentence((u, s))) else {
+            let here = sentence((u, s));
+            let Some(found) = trigger(here) else {
                 continue;
             };
-            let (start, end, outcome) = if found.backward {
-                let Some(before) = previous_sentence(&sentences, units, (u, s)) else {
-                    continue;
-                };
-                (before, (u, s), classify_present_position(sentence(before)))
-            } else {
-                match find_outcome(units, &sentences, (u, s)) {
+            let (start, end, outcome) = match found.shape {
+                Shape::Backward => {
+                    let Some(before) = previous_sentence(&sentences, units, (u, s)) else {
+                        continue;
+                    };
+                    (before, (u, s), classify_present_position(sentence(before)))
+                }
+                Shape::Inline => {
+                    let lower = fold(here);
+                    let clause = lower.split(", which ").next().unwrap_or(&lower);
+                    let outcome = classify(&lower)
+                        .or_else(|| classify(clause))
+                        .unwrap_or_else(|| position_of(clause));
+                    ((u, s), (u, s), outcome)
+                }
+                Shape::Counted => (
+                    (u, s),
+                    (u, s),
+                    classify(here).unwrap_or(FollowUpOutcome::Unclear),
+                ),
+                Shape::Summary => {
+                    let outcome = match classify(here) {
+                        Some(FollowUpOutcome::NotAddressed) => FollowUpOutcome::NotAddressed,
+                        Some(_) => FollowUpOutcome::PartiallyAddressed,
+                        None => FollowUpOutcome::Unclear,
+                    };
+                    ((u, s), (u, s), outcome)
+                }
+                Shape::Forward => match find_outcome(units, &sentences, (u, s)) {
                     Some((end, outcome)) => ((u, s), end, outcome),
                     None => {
-                        let own = classify(sentence((u, s)));
+                        let own = classify(here);
                         let end = if own.is_some() {
                             (u, s)
                         } else {
@@ -391,30 +666,148 @@ pub(crate) fn extract(
                         };
                         ((u, s), end, own.unwrap_or(FollowUpOutcome::Unclear))
                     }
-                }
+                },
             };
             let report = if found.report.is_empty() {
                 outline.pillar_of(u).to_lowercase()
             } else {
                 found.report.clone()
             };
-            let referenced_period = if found.last_year {
-                last_year.clone()
-            } else {
+            let referenced_period = if !found.last_year {
                 found.period.clone()
+            } else if fold(here).contains("last inspection") {
+                last_round.clone()
+            } else {
+                last_year.clone()
             };
+            let (scope, stated_count) = match found.shape {
+                Shape::Counted => (FollowUpScope::AllOfKind, found.count),
+                Shape::Summary => (FollowUpScope::Summary, 0),
+                _ => (FollowUpScope::Item, 0),
+            };
+            let text = span_text(units, &sentences, start, end);
             out.push(ParsedFollowUp {
                 referenced_period,
                 referenced_report: report,
-                text: span_text(units, &sentences, start, end),
+                referenced_kind: referenced_kind(here).unwrap_or_else(|| {
+                    referenced_kind(&text).unwrap_or(FindingKind::Unspecified)
+                }) as i32,
+                text,
                 outcome: outcome as i32,
                 line_start: line_of(units, &sentences, start, true),
                 line_end: line_of(units, &sentences, end, false),
                 pillar: outline.pillar_of(u).to_string(),
                 question: outline.question_of(u).to_string(),
+                scope: scope as i32,
+                stated_count,
+                quoted_item: String::new(),
+                rule: found.rule.to_string(),
             });
             resume = (end.0, end.1 + 1).max((u, s + 1));
         }
+    }
+    out
+}
+
+/// The kind of earlier item a text speaks of, by its first mention.
+fn referenced_kind(text: &str) -> Option<FindingKind> {
+    let lower = fold(text);
+    let at = |p: &str| lower.find(p);
+    let mut found: Vec<(usize, FindingKind)> = Vec::new();
+    if let Some(i) = at("area for improvement").or_else(|| at("areas for improvement")) {
+        found.push((i, FindingKind::AreaForImprovement));
+    }
+    if let Some(i) = at("cause of concern").or_else(|| at("causes of concern")) {
+        found.push((i, FindingKind::CauseOfConcern));
+    }
+    if let Some(i) = at("recommend") {
+        let national = ["all forces", "chief constables", "all fire and rescue services"]
+            .iter()
+            .any(|p| lower.contains(p));
+        found.push((
+            i,
+            if national {
+                FindingKind::NationalRecommendation
+            } else {
+                FindingKind::Recommendation
+            },
+        ));
+    }
+    found.into_iter().min_by_key(|(i, _)| *i).map(|(_, k)| k)
+}
+
+/// Revisit letters: after the quoted earlier items, each paragraph that
+/// says what became of a recommendation or cause of concern ("This
+/// recommendation has been met", "we have closed this accelerated cause of
+/// concern", "remains a cause of concern") is a follow-up of the quoted item
+/// it shares most words with.
+fn revisit_outcomes(
+    units: &[Unit],
+    outline: &Outline,
+    sentences: &[Vec<(usize, usize)>],
+    references: &[ParsedFinding],
+) -> Vec<ParsedFollowUp> {
+    let after_quotes = references.iter().map(|r| r.line_end).max().unwrap_or(0);
+    // The earlier items' period: the first year in the letter before them.
+    let earlier_period = units
+        .iter()
+        .take_while(|u| u.first_line < references.iter().map(|r| r.line_start).min().unwrap_or(0))
+        .find_map(|u| {
+            text::words(&u.text)
+                .iter()
+                .map(|w| w.of(&u.text))
+                .find(|w| text::year(w).is_some())
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    let mut heading = "";
+    for (u, unit) in units.iter().enumerate() {
+        if unit.first_line <= after_quotes {
+            continue;
+        }
+        if unit.is_heading() {
+            heading = &unit.text;
+            continue;
+        }
+        let list = sentences.get(u).map_or(&[][..], Vec::as_slice);
+        let decided = list.iter().enumerate().find_map(|(k, &(a, b))| {
+            let sentence = unit.text.get(a..b)?;
+            let lower = fold(sentence);
+            let about_item = lower.contains("recommendation") || lower.contains("cause of concern");
+            if !about_item {
+                return None;
+            }
+            classify(sentence).map(|o| (k, o, referenced_kind(sentence)))
+        });
+        let Some((k, outcome, kind)) = decided else {
+            continue;
+        };
+        let kind = kind.unwrap_or(FindingKind::Unspecified);
+        let candidates: Vec<String> = references
+            .iter()
+            .filter(|r| kind == FindingKind::Unspecified || r.kind() == kind)
+            .map(|r| r.text.clone())
+            .collect();
+        let context = format!("{heading} {}", unit.text);
+        let quoted = crate::findings::best_match(&context, &candidates)
+            .unwrap_or("")
+            .to_string();
+        out.push(ParsedFollowUp {
+            referenced_period: earlier_period.clone(),
+            referenced_report: String::new(),
+            text: unit.text.clone(),
+            outcome: outcome as i32,
+            line_start: unit.first_line,
+            line_end: line_of(units, sentences, (u, k), false).max(unit.first_line),
+            pillar: outline.pillar_of(u).to_string(),
+            question: outline.question_of(u).to_string(),
+            referenced_kind: kind as i32,
+            scope: FollowUpScope::Item as i32,
+            stated_count: 0,
+            quoted_item: quoted,
+            rule: "letter.revisit-outcome".to_string(),
+        });
     }
     out
 }
@@ -582,8 +975,8 @@ mod tests {
         );
         let t = trigger("This was an area for improvement in 2017.");
         assert_eq!(
-            t.map(|t| (t.backward, t.period)),
-            Some((true, "2017".into()))
+            t.map(|t| (t.shape, t.period)),
+            Some((Shape::Backward, "2017".into()))
         );
         assert!(trigger("Last year, we identified some areas.").is_some_and(|t| t.last_year));
         assert!(trigger("In 2017, the force needed to review its use of video.").is_some());

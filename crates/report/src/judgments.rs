@@ -32,6 +32,8 @@ pub(crate) struct RawJudgment {
     pub last_inspected: String,
     /// 1-based line of the row or heading.
     pub line: u32,
+    /// Short rule name, for the explanation.
+    pub rule: &'static str,
 }
 
 /// The judgments of the summary table, if the report has one.
@@ -73,6 +75,7 @@ pub(crate) fn from_table(units: &[Unit], outline: &Outline) -> Option<Vec<RawJud
             grade,
             last_inspected,
             line: unit.first_line,
+            rule: "judgment.summary-table",
         });
     }
     (!out.is_empty()).then_some(out)
@@ -84,20 +87,34 @@ fn is_header(unit: &Unit) -> bool {
         .any(|c| c.eq_ignore_ascii_case("last inspected"))
 }
 
-/// The judgments of the graded question headings of the body.
+/// The judgments of the graded question headings of the body, each followed
+/// by the earlier round's judgment where the report states it ("… was good in
+/// its 2018/19 assessment"): a judgment carried over from that period.
 pub(crate) fn from_body(units: &[Unit], outline: &Outline, period: &str) -> Vec<RawJudgment> {
-    outline
-        .graded
-        .iter()
-        .map(|q| RawJudgment {
-            pillar: q
-                .pillar
-                .and_then(|p| PILLARS.get(p))
-                .map_or(String::new(), |p| (*p).to_string()),
+    let mut out = Vec::new();
+    for q in &outline.graded {
+        let pillar = q
+            .pillar
+            .and_then(|p| PILLARS.get(p))
+            .map_or(String::new(), |p| (*p).to_string());
+        out.push(RawJudgment {
+            pillar: pillar.clone(),
             question: q.name.clone(),
             grade: q.grade,
             last_inspected: q.carried_from.clone().unwrap_or_else(|| period.to_string()),
             line: units.get(q.unit).map_or(0, |u| u.first_line),
-        })
-        .collect()
+            rule: q.rule,
+        });
+        if let Some((grade, earlier, line)) = &q.previous {
+            out.push(RawJudgment {
+                pillar,
+                question: q.name.clone(),
+                grade: *grade,
+                last_inspected: earlier.clone(),
+                line: *line,
+                rule: "frs.previous-grade-sentence",
+            });
+        }
+    }
+    out
 }

@@ -34,22 +34,35 @@
 //! too little of a report in it is refused with a [`ParseError`].
 
 mod deadline;
+mod dating;
 mod error;
+mod explain;
 mod findings;
 mod followups;
+mod grade_sentences;
 mod grades;
 mod identity;
 mod indicators;
 mod judgments;
 mod lines;
+mod options;
+mod profile;
 mod sections;
 mod summary;
 mod text;
 mod units;
 
-use closeout_proto::{Grade, OrganisationKind, ParsedReport, PillarJudgment, QuestionJudgment};
+use closeout_proto::{
+    FollowUpOutcome, Grade, OrganisationKind, ParsedExplanation, ParsedInspection,
+    ParsedOrganisation, ParsedReport, PillarJudgment, QuestionJudgment,
+};
+
+use explain::Element;
+use profile::Profile;
 
 pub use error::ParseError;
+pub use explain::render_explanation;
+pub use options::ParseOptions;
 pub use summary::render_summary;
 
 /// The largest text the parser accepts, in bytes: far above any published
@@ -65,16 +78,91 @@ pub const MAX_REPORT_BYTES: usize = 32 * 1024 * 1024;
 /// gives a report, with `warnings` for what was expected and not found (a
 /// truncated report gives what it has).
 pub fn parse(text: &str) -> Result<ParsedReport, ParseError> {
+    parse_with(text, &ParseOptions::default())
+}
+
+/// Parses an inspection report's text, using `options` for what the document
+/// does not state (each use, and each supplied value the document
+/// contradicts, is a warning; the document wins).
+///
+/// Returns [`ParseError::BadOption`] for a malformed supplied value, and
+/// otherwise the errors of [`parse`].
+pub fn parse_with(text: &str, options: &ParseOptions) -> Result<ParsedReport, ParseError> {
+    options::check(options)?;
     check_text(text)?;
     let lines = lines::split(text);
     let units = units::build(&lines);
-    let identity = identity::identify(&units);
-    let kind = identity
-        .organisation
+    let identity::Identity {
+        mut organisation,
+        mut inspection,
+        most_similar_group,
+    } = identity::identify(&units);
+    let mut explanations: Vec<ParsedExplanation> = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
+
+    // A date the document states outside the usual places.
+    let mut published_rule = "identity.published";
+    let letter_date = dating::letter_date(&units);
+    if inspection.published.is_empty()
+        && let Some(found) = dating::last_updated(&units)
+    {
+        inspection.published = found.date;
+        published_rule = found.rule;
+    }
+    let mut detection = profile::detect(
+        &units,
+        &inspection.programme,
+        &inspection.period,
+        &inspection.published,
+        organisation.is_some(),
+    );
+    let profile_of = |d: &Option<profile::Detection>| d.as_ref().map(|d| d.profile);
+    if profile_of(&detection).is_some_and(Profile::is_letter) {
+        // A letter's date is its publication; its period is the letter's year.
+        if let Some(found) = letter_date {
+            inspection.published = found.date;
+            published_rule = found.rule;
+        }
+        if let Some(period) = profile_of(&detection)
+            .and_then(|p| dating::period_for(p, &inspection.published))
+        {
+            inspection.period = period;
+        }
+    }
+    if profile_of(&detection) == Some(Profile::National) {
+        organisation = None;
+    }
+    options::apply(&mut organisation, &mut inspection, &mut warnings, options);
+    if detection.is_none() {
+        detection = profile::detect(
+            &units,
+            &inspection.programme,
+            &inspection.period,
+            &inspection.published,
+            organisation.is_some(),
+        );
+    }
+    let profile = profile_of(&detection);
+    let mut period_rule = "identity.period";
+    if inspection.period.is_empty()
+        && let Some(period) = profile.and_then(|p| dating::period_for(p, &inspection.published))
+    {
+        inspection.period = period;
+        period_rule = "date.period-from-programme-and-date";
+    }
+    explain_identity(
+        &units,
+        detection.as_ref(),
+        organisation.as_ref(),
+        &inspection,
+        (published_rule, period_rule),
+        &mut explanations,
+    );
+
+    let kind = organisation
         .as_ref()
         .map_or(OrganisationKind::Unspecified, |o| o.kind());
-    let outline = sections::outline(&units, kind);
-    let inspection = identity.inspection;
+    let outline = sections::outline(&units, kind, profile);
     let period = inspection.period.clone();
 
     let table = judgments::from_table(&units, &outline);
@@ -96,28 +184,102 @@ pub fn parse(text: &str) -> Result<ParsedReport, ParseError> {
                 grade: p.grade as i32,
                 scale: scale as i32,
             });
+            explanations.push(explain::explanation(
+                p.line,
+                p.line,
+                Element::Judgment,
+                p.rule,
+                &format!("pillar {name}: {}", grades::grade_name(p.grade)),
+            ));
         }
     }
     let judgments: Vec<QuestionJudgment> = raw
         .iter()
-        .map(|j| QuestionJudgment {
-            pillar: j.pillar.clone(),
-            question: j.question.clone(),
-            grade: j.grade as i32,
-            scale: scale as i32,
-            last_inspected: j.last_inspected.clone(),
-            carried_over: !j.last_inspected.is_empty()
-                && !period.is_empty()
-                && j.last_inspected != period,
+        .map(|j| {
+            let carried_over =
+                !j.last_inspected.is_empty() && !period.is_empty() && j.last_inspected != period;
+            // A judgment of an earlier round is on that round's scale.
+            let scale = if carried_over {
+                grades::scale_for(
+                    &inspection.programme,
+                    &j.last_inspected,
+                    j.grade == Grade::Adequate,
+                )
+            } else {
+                scale
+            };
+            explanations.push(explain::explanation(
+                j.line,
+                j.line,
+                Element::Judgment,
+                j.rule,
+                &format!(
+                    "{}{}: {}{}",
+                    if j.pillar.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{} / ", j.pillar)
+                    },
+                    j.question,
+                    grades::grade_name(j.grade),
+                    if carried_over {
+                        format!(" (carried over from {})", j.last_inspected)
+                    } else {
+                        String::new()
+                    }
+                ),
+            ));
+            QuestionJudgment {
+                pillar: j.pillar.clone(),
+                question: j.question.clone(),
+                grade: j.grade as i32,
+                scale: scale as i32,
+                last_inspected: j.last_inspected.clone(),
+                carried_over,
+            }
         })
         .collect();
 
-    let extracted = findings::extract(&units, &outline);
-    let follow_ups = followups::extract(&units, &outline, &period, &inspection.published);
+    let extracted = findings::extract(&units, &outline, profile);
+    let follow_ups = followups::extract(
+        &units,
+        &outline,
+        &period,
+        &inspection.published,
+        profile,
+        &extracted.references,
+    );
     let indicators = indicators::extract(&units, &outline);
+    explanations.extend(extracted.explanations.iter().cloned());
+    for f in &follow_ups {
+        explanations.push(explain::explanation(
+            f.line_start,
+            f.line_end,
+            Element::FollowUp,
+            &f.rule,
+            &format!(
+                "{} ({}): {}",
+                outcome_word(f.outcome()),
+                if f.referenced_period.is_empty() {
+                    "earlier"
+                } else {
+                    f.referenced_period.as_str()
+                },
+                f.text
+            ),
+        ));
+    }
+    for i in &indicators {
+        explanations.push(explain::explanation(
+            i.line,
+            i.line,
+            Element::Indicator,
+            "indicator.context-figure",
+            &format!("{}: {} {}", i.measure, i.value, i.unit),
+        ));
+    }
 
-    let mut warnings = Vec::new();
-    if identity.organisation.is_none() {
+    if organisation.is_none() && profile != Some(Profile::National) {
         warnings.push(
             "no inspected organisation found (expected “An inspection of <name>” near the top)"
                 .to_string(),
@@ -164,8 +326,8 @@ pub fn parse(text: &str) -> Result<ParsedReport, ParseError> {
     }
     warnings.extend(extracted.warnings);
 
-    let report = ParsedReport {
-        organisation: identity.organisation,
+    let mut report = ParsedReport {
+        organisation,
         inspection: Some(inspection),
         pillars,
         judgments,
@@ -173,10 +335,103 @@ pub fn parse(text: &str) -> Result<ParsedReport, ParseError> {
         follow_ups,
         indicators,
         warnings,
-        most_similar_group: identity.most_similar_group,
+        most_similar_group,
+        profile: profile.map_or(String::new(), |p| p.id().to_string()),
+        explanations,
     };
+    report
+        .explanations
+        .sort_by_key(|e| (e.line_start, e.line_end));
     check_is_report(&report)?;
     Ok(report)
+}
+
+/// The outcome in a word or two, for the explanation.
+fn outcome_word(outcome: FollowUpOutcome) -> &'static str {
+    match outcome {
+        FollowUpOutcome::Addressed => "addressed",
+        FollowUpOutcome::PartiallyAddressed => "partially addressed",
+        FollowUpOutcome::NotAddressed => "not addressed",
+        FollowUpOutcome::Unclear | FollowUpOutcome::Unspecified => "unclear",
+    }
+}
+
+/// Explanation lines for the profile and the identity.
+fn explain_identity(
+    units: &[units::Unit],
+    detection: Option<&profile::Detection>,
+    organisation: Option<&ParsedOrganisation>,
+    inspection: &ParsedInspection,
+    (published_rule, period_rule): (&'static str, &'static str),
+    out: &mut Vec<ParsedExplanation>,
+) {
+    let line_of = |needle: &str| {
+        if needle.is_empty() {
+            return None;
+        }
+        units
+            .iter()
+            .find(|u| u.text.contains(needle))
+            .map(|u| u.first_line)
+    };
+    let first_line = units.first().map_or(1, |u| u.first_line);
+    if let Some(d) = detection {
+        let line = if d.line == 0 { first_line } else { d.line };
+        out.push(explain::explanation(
+            line,
+            line,
+            Element::Identity,
+            d.rule,
+            &format!("profile {}: {}", d.profile.id(), d.summary),
+        ));
+    }
+    if let Some(o) = organisation {
+        let line = line_of(&o.name).unwrap_or(first_line);
+        out.push(explain::explanation(
+            line,
+            line,
+            Element::Identity,
+            "identity.organisation",
+            &format!("organisation {} ({})", o.name, o.id),
+        ));
+    }
+    if !inspection.published.is_empty() {
+        let line = match published_rule {
+            "identity.published" => units
+                .iter()
+                .find(|u| {
+                    let lower = u.text.to_ascii_lowercase();
+                    lower.starts_with("published") || u.text.contains('©')
+                })
+                .map_or(first_line, |u| u.first_line),
+            _ => units
+                .iter()
+                .find(|u| {
+                    let lower = u.text.to_ascii_lowercase();
+                    lower.starts_with("last updated") || lower.starts_with("sent on")
+                })
+                .map_or(first_line, |u| u.first_line),
+        };
+        out.push(explain::explanation(
+            line,
+            line,
+            Element::Identity,
+            published_rule,
+            &format!("published {}", inspection.published),
+        ));
+    }
+    if !inspection.period.is_empty() {
+        let line = line_of(&inspection.period).unwrap_or(first_line);
+        out.push(explain::explanation(
+            line,
+            line,
+            Element::Identity,
+            period_rule,
+            &format!("{} period {}", inspection.programme, inspection.period)
+                .trim()
+                .to_string(),
+        ));
+    }
 }
 
 /// Refuses text that cannot be a report before any parsing.

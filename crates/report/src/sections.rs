@@ -27,6 +27,8 @@ use std::collections::HashSet;
 
 use closeout_proto::{Grade, OrganisationKind};
 
+use crate::grade_sentences;
+use crate::profile::Profile;
 use crate::text::{self, fold};
 use crate::units::{Kind, Unit};
 
@@ -50,6 +52,10 @@ pub(crate) struct Ctx {
 pub(crate) struct PillarGrade {
     pub pillar: usize,
     pub grade: Grade,
+    /// 1-based line of the heading or sentence that gave it.
+    pub line: u32,
+    /// Short rule name, for the explanation.
+    pub rule: &'static str,
 }
 
 /// A question's grade from a graded heading in the body.
@@ -62,6 +68,11 @@ pub(crate) struct GradedQuestion {
     pub unit: usize,
     /// The period of the earlier judgment carried over, if the report says so.
     pub carried_from: Option<String>,
+    /// Short rule name, for the explanation.
+    pub rule: &'static str,
+    /// The grade the body was given in an earlier round ("… was good in its
+    /// 2018/19 assessment"): grade, period, line.
+    pub previous: Option<(Grade, String, u32)>,
 }
 
 /// The report's structure.
@@ -72,6 +83,9 @@ pub(crate) struct Outline {
     pub questions: Vec<String>,
     pub pillar_grades: Vec<PillarGrade>,
     pub graded: Vec<GradedQuestion>,
+    /// Units of an "Our judgments" list (grade words followed by the
+    /// questions given that grade): a summary, not the questions themselves.
+    pub judgment_list: Option<(usize, usize)>,
 }
 
 impl Outline {
@@ -100,23 +114,46 @@ impl Outline {
 }
 
 /// Builds the outline (see the module documentation).
-pub(crate) fn outline(units: &[Unit], kind: OrganisationKind) -> Outline {
+pub(crate) fn outline(units: &[Unit], kind: OrganisationKind, profile: Option<Profile>) -> Outline {
     let mut out = Outline {
         ctx: Vec::with_capacity(units.len()),
+        judgment_list: judgment_list(units),
         ..Outline::default()
     };
+    let frs = profile.is_some_and(Profile::is_frs);
     let mut contents: HashSet<String> = HashSet::new();
     let mut pillar: Option<usize> = None;
     let mut question: Option<usize> = None;
     let mut in_contents = false;
+    let mut last_heading: Option<usize> = None;
     for (i, unit) in units.iter().enumerate() {
+        if out
+            .judgment_list
+            .is_some_and(|(from, to)| (from..to).contains(&i))
+        {
+            out.ctx.push(Ctx {
+                pillar,
+                question,
+                in_contents: true,
+            });
+            continue;
+        }
         if unit.is_heading() {
             let lower = fold(&unit.text);
             if lower == "contents" || lower == "table of contents" {
                 in_contents = true;
             } else {
                 in_contents = false;
-                let grade = units.get(i + 1).and_then(|next| next.grade);
+                let line_grade = units.get(i + 1).and_then(|next| next.grade);
+                let sentence_grade = if frs && line_grade.is_none() {
+                    units
+                        .get(i + 1)
+                        .filter(|next| next.kind == Kind::Text && !next.is_heading())
+                        .and_then(|next| grade_sentences::question_grade(&next.text))
+                } else {
+                    None
+                };
+                let grade = line_grade.or(sentence_grade);
                 if let Some(p) = pillar_heading(&unit.text, kind) {
                     pillar = Some(p);
                     question = None;
@@ -127,15 +164,45 @@ pub(crate) fn outline(units: &[Unit], kind: OrganisationKind) -> Outline {
                     if let Some(p) = pillar_question(&unit.text) {
                         pillar = Some(p);
                         question = None;
-                        out.pillar_grades.push(PillarGrade { pillar: p, grade });
+                        out.pillar_grades.push(PillarGrade {
+                            pillar: p,
+                            grade,
+                            line: unit.first_line,
+                            rule: "pillar.graded-question",
+                        });
+                    } else if is_overall_judgment(&lower) {
+                        let p = last_heading
+                            .and_then(|h| units.get(h))
+                            .and_then(|h| pillar_question(&h.text))
+                            .or(pillar);
+                        if let Some(p) = p {
+                            pillar = Some(p);
+                            out.pillar_grades.push(PillarGrade {
+                                pillar: p,
+                                grade,
+                                line: unit.first_line,
+                                rule: "pillar.overall-judgment",
+                            });
+                        }
                     } else {
                         let name = question_name(&unit.text);
+                        let after_grade = i + if line_grade.is_some() { 2 } else { 1 };
                         out.graded.push(GradedQuestion {
                             pillar,
                             name: name.clone(),
                             grade,
                             unit: i,
                             carried_from: units.get(i + 2).and_then(carried_from),
+                            rule: if line_grade.is_some() {
+                                "question.grade-line"
+                            } else {
+                                "frs.question-grade-sentence"
+                            },
+                            previous: if frs {
+                                previous_grade(units, after_grade)
+                            } else {
+                                None
+                            },
                         });
                         question = Some(out.questions.len());
                         out.questions.push(name);
@@ -148,12 +215,23 @@ pub(crate) fn outline(units: &[Unit], kind: OrganisationKind) -> Outline {
                     out.questions.push(unit.text.clone());
                 }
             }
+            last_heading = Some(i);
         } else if in_contents && unit.kind == Kind::Row {
             if let Some(entry) = contents_entry(unit) {
                 contents.insert(entry);
             }
         } else if in_contents && unit.kind != Kind::Row {
             in_contents = false;
+        } else if frs
+            && unit.kind == Kind::Text
+            && let Some((p, grade)) = grade_sentences::pillar_grade(&unit.text)
+        {
+            out.pillar_grades.push(PillarGrade {
+                pillar: p,
+                grade,
+                line: unit.first_line,
+                rule: "frs.pillar-grade-sentence",
+            });
         }
         out.ctx.push(Ctx {
             pillar,
@@ -162,6 +240,65 @@ pub(crate) fn outline(units: &[Unit], kind: OrganisationKind) -> Outline {
         });
     }
     out
+}
+
+/// How far after a question's grade a previous-grade sentence is looked for.
+const PREVIOUS_GRADE_UNITS: usize = 3;
+
+/// "… was good in its 2018/19 assessment" within a few paragraphs of `from`.
+fn previous_grade(units: &[Unit], from: usize) -> Option<(Grade, String, u32)> {
+    units
+        .iter()
+        .skip(from)
+        .take(PREVIOUS_GRADE_UNITS)
+        .take_while(|u| u.kind == Kind::Text && !u.is_heading() && u.grade.is_none())
+        .find_map(|u| {
+            grade_sentences::previous_grade(&u.text).map(|(g, p)| (g, p, u.first_line))
+        })
+}
+
+/// "Overall judgment" (PEEL 2014–2017): the pillar's grade follows.
+fn is_overall_judgment(lower: &str) -> bool {
+    matches!(
+        lower,
+        "overall judgment" | "overall judgement" | "overall grade"
+    )
+}
+
+/// The "Our judgments" list (PEEL 2021/22): a run of consecutive lines, with
+/// no blank line between them, that are grade words and headings, starting
+/// with a grade, holding at least two grades, right after "Our judgments" or
+/// "We have made the following graded judgments:". Returns the unit range.
+fn judgment_list(units: &[Unit]) -> Option<(usize, usize)> {
+    let mut i = 0;
+    while i < units.len() {
+        if units[i].grade.is_none() {
+            i += 1;
+            continue;
+        }
+        let mut end = i + 1;
+        let mut grades = 1;
+        while let Some(next) = units.get(end) {
+            let consecutive = next.first_line == units[end - 1].last_line.saturating_add(1);
+            if !consecutive || !(next.grade.is_some() || next.is_heading()) {
+                break;
+            }
+            grades += usize::from(next.grade.is_some());
+            end += 1;
+        }
+        let introduced = i
+            .checked_sub(1)
+            .and_then(|before| units.get(before))
+            .is_some_and(|before| {
+                let lower = fold(&before.text);
+                lower == "our judgments" || lower.contains("graded judgments")
+            });
+        if introduced && grades >= 2 && end - i >= 3 {
+            return Some((i, end));
+        }
+        i = end;
+    }
+    None
 }
 
 /// The pillar a heading names exactly ("People" only for fire and rescue
@@ -177,6 +314,11 @@ fn pillar_heading(text: &str, kind: OrganisationKind) -> Option<usize> {
 /// The pillar a pillar question asks about (see the module documentation).
 pub(crate) fn pillar_question(text: &str) -> Option<usize> {
     let lower = fold(text);
+    // "Overview – How effective is the force at keeping people safe …?"
+    let lower = ["overview – ", "overview - ", "overview: "]
+        .iter()
+        .find_map(|lead| lower.strip_prefix(lead))
+        .unwrap_or(&lower);
     let rest = lower.strip_prefix("how ")?;
     if !rest.ends_with('?') {
         return None;

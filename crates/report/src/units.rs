@@ -236,10 +236,20 @@ pub(crate) fn looks_like_heading(text: &str) -> bool {
     };
     let last = text.chars().last().unwrap_or(first);
     (first.is_uppercase() || first.is_ascii_digit())
+        && !is_date_line(text)
         && !matches!(last, '.' | ',' | ';' | ':' | '!')
         && text.chars().count() <= MAX_HEADING_CHARS
         && text.split_whitespace().count() <= MAX_HEADING_WORDS
         && !text.contains(". ")
+}
+
+/// A line that only dates the page ("Last updated 20/12/2018", "Published
+/// on: 9 June 2023", "Sent on"): never a heading, so never a question's name.
+pub(crate) fn is_date_line(text: &str) -> bool {
+    let lower = text.trim_start().to_ascii_lowercase();
+    ["last updated", "published on", "sent on", "updated on"]
+        .iter()
+        .any(|lead| lower.starts_with(lead))
 }
 
 #[cfg(test)]
