@@ -32,6 +32,25 @@ pub fn to_json_value<M: Message>(
     type_name: &str,
     message: &M,
 ) -> Result<serde_json::Value, JsonError> {
+    render(type_name, message, true)
+}
+
+/// Like [`to_json_value`], but fields without presence are printed even at
+/// their default (`"count": 0`, `"items": []`), as protobuf's
+/// `always_print_fields_with_no_presence` does: what the command line
+/// prints, so a script sees every count.
+pub fn to_json_value_all_fields<M: Message>(
+    type_name: &str,
+    message: &M,
+) -> Result<serde_json::Value, JsonError> {
+    render(type_name, message, false)
+}
+
+fn render<M: Message>(
+    type_name: &str,
+    message: &M,
+    skip_default_fields: bool,
+) -> Result<serde_json::Value, JsonError> {
     let full = crate::full_name(type_name);
     let descriptor = pool()
         .get_message_by_name(&full)
@@ -39,7 +58,7 @@ pub fn to_json_value<M: Message>(
     let dynamic = DynamicMessage::decode(descriptor, message.encode_to_vec().as_slice())
         .map_err(|e| JsonError(format!("re-decoding {full}: {e}")))?;
     let options = SerializeOptions::new()
-        .skip_default_fields(true)
+        .skip_default_fields(skip_default_fields)
         .stringify_64_bit_integers(true);
     dynamic
         .serialize_with_options(serde_json::value::Serializer, &options)
@@ -73,6 +92,21 @@ mod tests {
         assert_eq!(finding["kind"], "FINDING_KIND_AREA_FOR_IMPROVEMENT");
         assert_eq!(finding["lineStart"], 3);
         assert_eq!(finding["lineEnd"], 4);
+    }
+
+    #[test]
+    fn all_fields_prints_zero_counts_but_not_absent_messages() {
+        let count = crate::StatusCount {
+            status: crate::ItemStatus::AwaitingVerification as i32,
+            count: 0,
+        };
+        let value = to_json_value_all_fields("StatusCount", &count).unwrap();
+        assert_eq!(value["count"], 0);
+        assert_eq!(value["status"], "ITEM_STATUS_AWAITING_VERIFICATION");
+        assert!(to_json_value("StatusCount", &count).unwrap()["count"].is_null());
+        let card = to_json_value_all_fields("Scorecard", &crate::Scorecard::default()).unwrap();
+        assert_eq!(card["byStatus"], serde_json::json!([]));
+        assert!(card.get("asOf").is_none(), "a message field has presence");
     }
 
     #[test]
