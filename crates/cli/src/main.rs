@@ -50,6 +50,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    end_quietly_on_a_closed_pipe();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -57,6 +58,21 @@ fn main() -> std::process::ExitCode {
             eprintln!("closeout: {error}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Lets a closed pipe end the command quietly, as it ends `cat` or `ls`.
+/// Rust starts programs with SIGPIPE ignored, so a write to a reader that
+/// has gone away (`closeout items | head`) fails and `println!` panics
+/// with a backtrace; with the default action back, the kernel ends the
+/// process at that write instead, whatever command is printing. Sockets
+/// are unaffected: the standard library sends on them without SIGPIPE.
+fn end_quietly_on_a_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: runs first in `main`, before any other thread exists, and
+    // only sets one signal's disposition to its default.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

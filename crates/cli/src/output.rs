@@ -56,11 +56,25 @@ impl Table {
     }
 }
 
-/// Prints `message` (proto type `closeout.v1.<type_name>`) as canonical JSON.
+/// `message` (proto type `closeout.v1.<type_name>`) as canonical JSON,
+/// with every field that has no presence printed even at its default, so
+/// a script reads `"count": 0` rather than a missing key.
+fn json<M: prost::Message>(type_name: &str, message: &M) -> Result<serde_json::Value, CliError> {
+    closeout_proto::json::to_json_value_all_fields(type_name, message)
+        .map_err(|e| CliError::Other(e.to_string()))
+}
+
+/// Prints `message` as canonical JSON, pretty.
 pub fn print_json<M: prost::Message>(type_name: &str, message: &M) -> Result<(), CliError> {
-    let text = closeout_proto::json::to_json_pretty(type_name, message)
+    let text = serde_json::to_string_pretty(&json(type_name, message)?)
         .map_err(|e| CliError::Other(e.to_string()))?;
     println!("{text}");
+    Ok(())
+}
+
+/// Prints `message` as canonical JSON on one line (a stream of changes).
+pub fn print_json_line<M: prost::Message>(type_name: &str, message: &M) -> Result<(), CliError> {
+    println!("{}", json(type_name, message)?);
     Ok(())
 }
 
@@ -161,6 +175,25 @@ mod tests {
             "cause of concern"
         );
         assert_eq!(status_words(99), "unknown status 99");
+    }
+
+    #[test]
+    fn json_keeps_zero_counts() {
+        let response = pb::GetScorecardResponse {
+            scorecard: Some(pb::Scorecard {
+                organisation_id: "hertfordshire".into(),
+                by_status: vec![pb::StatusCount {
+                    status: ItemStatus::AwaitingVerification as i32,
+                    count: 0,
+                }],
+                ..Default::default()
+            }),
+        };
+        let value = json("GetScorecardResponse", &response).expect("renders");
+        let status = &value["scorecard"]["byStatus"][0];
+        assert_eq!(status["status"], "ITEM_STATUS_AWAITING_VERIFICATION");
+        assert_eq!(status["count"], 0);
+        assert_eq!(value["scorecard"]["overdue"], 0);
     }
 
     #[test]

@@ -12,6 +12,8 @@ use crate::parse;
 use clap::{Args, Subcommand};
 use closeout_proto as pb;
 use closeout_proto::tracker_service_client::TrackerServiceClient;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
 use tonic::transport::Channel;
 
 /// What a lifecycle command acts on.
@@ -63,8 +65,13 @@ pub enum LifecycleCommand {
         /// The note.
         text: String,
     },
-    /// Claim an item complete, with evidence (inspected body).
-    #[command(disable_version_flag = true)]
+    /// Claim an item complete, with evidence (inspected body). The evidence
+    /// document is named by its SHA-256: give the file (`--file`, hashed
+    /// here) or its hash (`--sha256`), one of the two.
+    #[command(
+        disable_version_flag = true,
+        group = clap::ArgGroup::new("evidence_hash").required(true).args(["file", "sha256"])
+    )]
     Claim {
         #[command(flatten)]
         target: Target,
@@ -74,9 +81,13 @@ pub enum LifecycleCommand {
         /// Where the evidence document is.
         #[arg(long, default_value = "")]
         uri: String,
-        /// Hex sha256 of the evidence document.
-        #[arg(long, default_value = "")]
-        sha256: String,
+        /// The evidence document, hashed (SHA-256) on this machine; the
+        /// file itself is not sent.
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// Hex SHA-256 of the evidence document, instead of --file.
+        #[arg(long, value_name = "HEX")]
+        sha256: Option<String>,
         #[arg(long, default_value = "")]
         note: String,
     },
@@ -89,8 +100,9 @@ pub enum LifecycleCommand {
         #[arg(long)]
         reference: String,
     },
-    /// Reject an item's completion claim, or a reconciliation proposal
-    /// when given a proposal's id (inspectorate).
+    /// Reject an item's completion claim, sending it back to in progress
+    /// (inspectorate). A reconciliation proposal is rejected with
+    /// `reject-proposal`.
     #[command(disable_version_flag = true)]
     Reject {
         #[command(flatten)]
@@ -161,9 +173,20 @@ pub async fn run(command: LifecycleCommand) -> Result<(), CliError> {
             target,
             evidence,
             uri,
+            file,
             sha256,
             note,
         } => {
+            let sha256 = match (file, sha256) {
+                (Some(file), None) => sha256_of_file(&file)?,
+                (None, Some(sha256)) => sha256,
+                _ => {
+                    return Err(CliError::Usage(
+                        "give the evidence as --file PATH or as --sha256 HEX, one of the two"
+                            .into(),
+                    ));
+                }
+            };
             let request = pb::ClaimCompletionRequest {
                 evidence: Some(Evidence {
                     description: evidence,
@@ -183,16 +206,6 @@ pub async fn run(command: LifecycleCommand) -> Result<(), CliError> {
             mutate(target, "verified", request).await
         }
         C::Reject { target, reason } => {
-            let proposal = crate::commands::proposals::reject_if_proposal(
-                &target.server,
-                &target.id,
-                target.version,
-                &reason,
-            )
-            .await?;
-            if proposal {
-                return Ok(());
-            }
             let request = pb::RejectClaimRequest {
                 reason,
                 ..Default::default()
@@ -215,6 +228,18 @@ pub async fn run(command: LifecycleCommand) -> Result<(), CliError> {
             mutate(target, "reopened", request).await
         }
     }
+}
+
+/// The lower-case hex SHA-256 of the file at `path`, read in pieces.
+pub fn sha256_of_file(path: &Path) -> Result<String, CliError> {
+    let failed = |e: std::io::Error| CliError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    let mut file = std::fs::File::open(path).map_err(failed)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(failed)?;
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// A lifecycle request: it names an item at a version and goes by one RPC
@@ -315,6 +340,45 @@ mod tests {
             }
             _ => panic!("parsed as another command"),
         }
+    }
+
+    #[test]
+    fn a_claim_names_its_evidence_by_file_or_by_hash_not_both() {
+        let by_hash = ["closeout", "claim", "abc", "--evidence", "Strategy"];
+        let both = Cli::try_parse_from(
+            by_hash
+                .iter()
+                .chain(&["--file", "a.pdf", "--sha256", "00"])
+                .copied(),
+        );
+        let error = both.err().expect("both refused").to_string();
+        assert!(
+            error.contains("--file") && error.contains("--sha256"),
+            "{error}"
+        );
+        let neither = Cli::try_parse_from(by_hash);
+        let error = neither.err().expect("neither refused").to_string();
+        assert!(
+            error.contains("--file") && error.contains("--sha256"),
+            "{error}"
+        );
+        let one = Cli::try_parse_from(by_hash.iter().chain(&["--file", "a.pdf"]).copied());
+        assert!(one.is_ok());
+    }
+
+    #[test]
+    fn a_file_is_hashed_with_sha256() {
+        let dir = std::env::temp_dir().join(format!("closeout-cli-sha-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("evidence.txt");
+        std::fs::write(&path, "abc").expect("write");
+        assert_eq!(
+            sha256_of_file(&path).expect("hashed"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let missing = sha256_of_file(&dir.join("missing.pdf")).unwrap_err();
+        assert!(missing.to_string().contains("missing.pdf"), "{missing}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -378,6 +378,7 @@ mod tests {
                 unit: "per 1,000".into(),
                 comparator: "England and Wales".into(),
                 comparator_value: Some(175.0),
+                ..Default::default()
             }],
             total_items: 6,
             ..Default::default()

@@ -1,9 +1,9 @@
 //! Commands about reconciliation proposals and lineage across inspections:
 //! `proposals` lists what a later inspection says happened to earlier
-//! items, `accept` applies a proposal, `lineage` shows an item's chain
-//! (carried from, superseded by, closed by). Rejecting a proposal is
-//! `closeout reject PROPOSAL --reason …` (the same command rejects an
-//! item's completion claim when given an item id; see [`reject_if_proposal`]).
+//! items, `accept` applies a proposal, `reject-proposal` turns it down
+//! with a reason, `lineage` shows an item's chain (carried from,
+//! superseded by, closed by). (`reject` is the lifecycle command that
+//! rejects an item's completion claim; it never touches a proposal.)
 
 use crate::commands::TrackerServer;
 use crate::error::CliError;
@@ -21,7 +21,23 @@ pub enum ProposalCommand {
     /// Accept a reconciliation proposal, applying it to its item
     /// (inspectorate).
     #[command(disable_version_flag = true)]
-    Accept(AcceptArgs),
+    Accept {
+        #[command(flatten)]
+        target: ProposalTarget,
+        /// A note recorded with the decision.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Reject a reconciliation proposal, leaving its item as it is
+    /// (inspectorate).
+    #[command(disable_version_flag = true)]
+    RejectProposal {
+        #[command(flatten)]
+        target: ProposalTarget,
+        /// Why the proposal is wrong, recorded with the decision.
+        #[arg(long)]
+        reason: String,
+    },
     /// Show an item's lineage across inspections.
     Lineage(LineageArgs),
 }
@@ -42,13 +58,12 @@ pub struct ProposalsArgs {
     server: TrackerServer,
 }
 
+/// The proposal a decision is about.
 #[derive(Args)]
-pub struct AcceptArgs {
+pub struct ProposalTarget {
     /// The proposal's id.
+    #[arg(value_name = "PROPOSAL")]
     id: String,
-    /// A note recorded with the decision.
-    #[arg(long, default_value = "")]
-    note: String,
     /// The proposal version the decision is based on; fetched if not given.
     #[arg(long = "version", value_name = "N")]
     version: Option<u64>,
@@ -68,7 +83,8 @@ pub struct LineageArgs {
 pub async fn run(command: ProposalCommand) -> Result<(), CliError> {
     match command {
         ProposalCommand::Proposals(args) => list(args).await,
-        ProposalCommand::Accept(args) => accept(args).await,
+        ProposalCommand::Accept { target, note } => accept(target, note).await,
+        ProposalCommand::RejectProposal { target, reason } => reject(target, reason).await,
         ProposalCommand::Lineage(args) => lineage(args).await,
     }
 }
@@ -171,15 +187,22 @@ async fn list(args: ProposalsArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The version to decide on: `--version`, or the proposal's current one.
-async fn version_of(server: &TrackerServer, id: &str, given: Option<u64>) -> Result<u64, CliError> {
-    if let Some(version) = given {
-        return Ok(version);
+impl ProposalTarget {
+    /// The proposal's id as sent.
+    fn id(&self) -> String {
+        self.id.trim().to_string()
     }
-    find(server, id)
-        .await?
-        .map(|p| p.version)
-        .ok_or_else(|| CliError::Other(format!("no proposal {id}")))
+
+    /// The version to decide on: `--version`, or the proposal's current one.
+    async fn version(&self) -> Result<u64, CliError> {
+        if let Some(version) = self.version {
+            return Ok(version);
+        }
+        find(&self.server, &self.id)
+            .await?
+            .map(|p| p.version)
+            .ok_or_else(|| CliError::Usage(format!("there is no proposal {:?}", self.id)))
+    }
 }
 
 fn print_proposal(p: &pb::ReconciliationProposal) {
@@ -195,20 +218,20 @@ fn print_proposal(p: &pb::ReconciliationProposal) {
     }
 }
 
-async fn accept(args: AcceptArgs) -> Result<(), CliError> {
-    let expected_version = version_of(&args.server, &args.id, args.version).await?;
-    let response = args
-        .server
+async fn accept(target: ProposalTarget, note: String) -> Result<(), CliError> {
+    let server = &target.server;
+    let request = pb::AcceptProposalRequest {
+        proposal_id: target.id(),
+        expected_version: target.version().await?,
+        note,
+    };
+    let response = server
         .client()
         .await?
-        .accept_proposal(args.server.identity.request(pb::AcceptProposalRequest {
-            proposal_id: args.id.trim().to_string(),
-            expected_version,
-            note: args.note.clone(),
-        })?)
+        .accept_proposal(server.identity.request(request)?)
         .await?
         .into_inner();
-    if args.server.json {
+    if server.json {
         return print_json("AcceptProposalResponse", &response);
     }
     if let Some(p) = &response.proposal {
@@ -225,47 +248,26 @@ async fn accept(args: AcceptArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Rejects proposal `id` with `reason` if `id` names a proposal and no
-/// item; returns whether it did. `closeout reject` calls it before treating
-/// its argument as an item whose completion claim is rejected.
-pub async fn reject_if_proposal(
-    server: &TrackerServer,
-    id: &str,
-    version: Option<u64>,
-    reason: &str,
-) -> Result<bool, CliError> {
-    let mut client = server.client().await?;
-    let item = client
-        .get_item(server.identity.request(pb::GetItemRequest {
-            item_id: id.trim().to_string(),
-        })?)
-        .await;
-    match item {
-        Ok(_) => return Ok(false),
-        Err(status)
-            if matches!(
-                status.code(),
-                tonic::Code::NotFound | tonic::Code::InvalidArgument
-            ) => {}
-        Err(status) => return Err(status.into()),
-    }
-    let Some(proposal) = find(server, id).await? else {
-        return Ok(false);
+async fn reject(target: ProposalTarget, reason: String) -> Result<(), CliError> {
+    let server = &target.server;
+    let request = pb::RejectProposalRequest {
+        proposal_id: target.id(),
+        expected_version: target.version().await?,
+        reason,
     };
-    let response = client
-        .reject_proposal(server.identity.request(pb::RejectProposalRequest {
-            proposal_id: proposal.id.clone(),
-            expected_version: version.unwrap_or(proposal.version),
-            reason: reason.to_string(),
-        })?)
+    let response = server
+        .client()
+        .await?
+        .reject_proposal(server.identity.request(request)?)
         .await?
         .into_inner();
     if server.json {
-        print_json("RejectProposalResponse", &response)?;
-    } else if let Some(p) = &response.proposal {
+        return print_json("RejectProposalResponse", &response);
+    }
+    if let Some(p) = &response.proposal {
         print_proposal(p);
     }
-    Ok(true)
+    Ok(())
 }
 
 async fn lineage(args: LineageArgs) -> Result<(), CliError> {

@@ -5,7 +5,7 @@
 use crate::commands::TrackerServer;
 use crate::commands::items::{describe, event_name};
 use crate::error::CliError;
-use crate::output::time_words;
+use crate::output::{print_json_line, time_words};
 use crate::parse;
 use clap::Args;
 use closeout_proto as pb;
@@ -41,9 +41,7 @@ pub async fn run(args: WatchArgs) -> Result<(), CliError> {
         .into_inner();
     while let Some(change) = stream.message().await? {
         if args.server.json {
-            let value = closeout_proto::json::to_json_value("WatchItemsResponse", &change)
-                .map_err(|e| CliError::Other(e.to_string()))?;
-            println!("{value}");
+            print_json_line("WatchItemsResponse", &change)?;
             continue;
         }
         let event = change.event.clone().unwrap_or_default();
