@@ -67,6 +67,7 @@ pub fn route_of(payload: &Payload) -> Route {
         Payload::ProposalMade(_) => route("tracker", "proposal", "made"),
         Payload::ProposalAccepted(_) => route("tracker", "proposal", "accepted"),
         Payload::ProposalRejected(_) => route("tracker", "proposal", "rejected"),
+        Payload::ProposalWithdrawn(_) => route("tracker", "proposal", "withdrawn"),
     }
 }
 
@@ -96,6 +97,7 @@ pub fn payload_name(payload: &Payload) -> &'static str {
         Payload::ProposalMade(_) => "ProposalMade",
         Payload::ProposalAccepted(_) => "ProposalAccepted",
         Payload::ProposalRejected(_) => "ProposalRejected",
+        Payload::ProposalWithdrawn(_) => "ProposalWithdrawn",
     }
 }
 

@@ -551,6 +551,11 @@ async fn insert_follow_up(
             line_end: u.line_end,
             pillar: u.pillar.clone(),
             question: u.question.clone(),
+            referenced_kind: u.referenced_kind,
+            scope: u.scope,
+            stated_count: u.stated_count,
+            quoted_item: u.quoted_item.clone(),
+            rule: u.rule.clone(),
         }),
     );
     Ok(id)

@@ -108,7 +108,8 @@ impl Fact {
             | Payload::OrganisationSucceeded(_)
             | Payload::ProposalMade(_)
             | Payload::ProposalAccepted(_)
-            | Payload::ProposalRejected(_) => Target::HistoryOnly,
+            | Payload::ProposalRejected(_)
+            | Payload::ProposalWithdrawn(_) => Target::HistoryOnly,
         }
     }
 }

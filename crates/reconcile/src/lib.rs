@@ -10,18 +10,44 @@
 //! proposals: a person accepts or rejects them in the tracker.
 //!
 //! Modules: [`text`] (sentences, tokens, stemming, stop words), [`index`]
-//! (TF-IDF), [`outcome`] (wording rules), [`matcher`] (combining the signals)
-//! and [`lineage`] (walking chains of links across inspections).
+//! (TF-IDF), [`outcome`] (wording rules), [`matcher`] (combining the signals
+//! per item), [`scope`] (statements about many items at once — counted and
+//! summary statements — and items quoted word for word by revisit letters,
+//! and a cause of concern's verdict carried to its recommendations),
+//! [`audience`] (whom a national recommendation is addressed to) and
+//! [`lineage`] (walking chains of links across inspections).
 
+pub mod audience;
 pub mod index;
 pub mod lineage;
 pub mod matcher;
 pub mod outcome;
+pub mod scope;
 pub mod text;
 
 use std::fmt;
 
-pub use matcher::propose;
+/// Proposes what happened to each open item; exactly one proposal per item,
+/// in the items' order. Pure and total: never panics, whatever the input.
+///
+/// Follow-ups about one item are matched item by item ([`matcher`]);
+/// counted, summary and quoted-item statements are then applied by
+/// [`scope`], which also carries a cause of concern's closure to its
+/// recommendations.
+pub fn propose(items: &[OpenItem], later: &LaterInspection, config: &MatchConfig) -> Vec<Proposal> {
+    let per_item = LaterInspection {
+        follow_ups: later
+            .follow_ups
+            .iter()
+            .filter(|f| f.is_about_one_item())
+            .cloned()
+            .collect(),
+        ..later.clone()
+    };
+    let mut proposals = matcher::propose(items, &per_item, config);
+    scope::apply(items, later, &mut proposals);
+    proposals
+}
 
 /// What kind of finding an item is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -52,6 +78,9 @@ pub struct OpenItem {
     /// "" for an integrated inspection or when unknown.
     pub inspection_report: String,
     pub addressed_to_all: bool,
+    /// For a recommendation: the id of the open item of its cause of
+    /// concern, if known; empty otherwise.
+    pub parent_id: String,
 }
 
 /// What a later report's follow-up statement says about earlier items, as the
@@ -63,6 +92,19 @@ pub enum FollowUpOutcome {
     NotAddressed,
     #[default]
     Unclear,
+}
+
+/// How much of an earlier inspection a follow-up statement speaks of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum FollowUpScope {
+    /// One earlier item (or the parser did not say).
+    #[default]
+    Item,
+    /// A counted statement ("discharge the three causes of concern we found
+    /// in our 2018 inspection"): every item of that kind and period.
+    AllOfKind,
+    /// No item detail ("addressed most but not all areas for improvement").
+    Summary,
 }
 
 /// A follow-up statement of the later report: prose that refers back to an
@@ -83,6 +125,23 @@ pub struct FollowUp {
     /// 1-based inclusive line span in the later report; 0 if unknown.
     pub line_start: u32,
     pub line_end: u32,
+    /// The kind of earlier item spoken of, if the statement names one.
+    pub referenced_kind: Option<ItemKind>,
+    pub scope: FollowUpScope,
+    /// The number of items the statement counts ("the three causes of
+    /// concern"); 0 if none.
+    pub stated_count: u32,
+    /// A revisit letter's word-for-word quotation of the earlier item (a
+    /// reference to it, not a new finding); empty if none.
+    pub quoted_item: String,
+}
+
+impl FollowUp {
+    /// Whether the item-by-item matcher reads this statement: not a counted
+    /// or summary statement, not a quotation of an earlier item.
+    pub fn is_about_one_item(&self) -> bool {
+        self.scope == FollowUpScope::Item && self.quoted_item.trim().is_empty()
+    }
 }
 
 /// A finding of the later report (area for improvement, cause of concern,

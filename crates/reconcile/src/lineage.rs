@@ -1,6 +1,7 @@
 //! Pure helpers to walk an item's lineage across inspections: the links the
 //! tracker records when it applies an accepted proposal (carried from,
-//! superseded by, closed by). Walks are cycle-safe and bounded.
+//! superseded by, closed by) and when an organisation is succeeded by
+//! another (handed over to). Walks are cycle-safe and bounded.
 
 use std::collections::HashSet;
 
@@ -13,6 +14,10 @@ pub enum LinkKind {
     SupersededBy,
     /// `from` was closed by the inspection (or letter) `to`.
     ClosedBy,
+    /// `from` was handed over to the successor organisation `to` (a merger
+    /// or a renamed force). A side branch: the walk forward prefers what the
+    /// item became, and the chain lists the hand-over beside it.
+    HandedOverTo,
 }
 
 /// A directed link between two ids.
@@ -25,10 +30,16 @@ pub struct Link {
 
 /// The links leaving `start` and then each following node, in order: what an
 /// item became (superseded by → superseded by → closed by). A node with several
-/// outgoing links follows the first one given. Stops at a cycle.
+/// outgoing links follows the first one given, hand-overs last. Stops at a
+/// cycle.
 pub fn forward<'a>(links: &'a [Link], start: &str) -> Vec<&'a Link> {
+    let ordered: Vec<&Link> = links
+        .iter()
+        .filter(|l| l.kind != LinkKind::HandedOverTo)
+        .chain(links.iter().filter(|l| l.kind == LinkKind::HandedOverTo))
+        .collect();
     walk(
-        links,
+        &ordered,
         start,
         |l| l.kind != LinkKind::CarriedFrom,
         |l| (&l.from, &l.to),
@@ -80,13 +91,20 @@ pub fn chain(links: &[Link], start: &str) -> Vec<String> {
     for l in forward(links, start) {
         ids.push(l.to.clone());
     }
+    // Hand-overs of any item of the chain, beside it.
+    let handed: Vec<String> = links
+        .iter()
+        .filter(|l| l.kind == LinkKind::HandedOverTo && ids.contains(&l.from))
+        .map(|l| l.to.clone())
+        .collect();
+    ids.extend(handed);
     let mut seen = HashSet::new();
     ids.retain(|id| seen.insert(id.clone()));
     ids
 }
 
 fn walk<'a>(
-    links: &'a [Link],
+    links: &[&'a Link],
     start: &str,
     keep: impl Fn(&Link) -> bool,
     ends: impl Fn(&Link) -> (&String, &String),
@@ -96,7 +114,11 @@ fn walk<'a>(
     seen.insert(start);
     let mut current = start.to_string();
     for _ in 0..links.len() {
-        let Some(link) = links.iter().find(|l| keep(l) && ends(l).0 == &current) else {
+        let Some(link) = links
+            .iter()
+            .copied()
+            .find(|l| keep(l) && ends(l).0 == &current)
+        else {
             break;
         };
         out.push(link);
@@ -140,6 +162,7 @@ mod tests {
                 LinkKind::CarriedFrom => "carried",
                 LinkKind::SupersededBy => "superseded",
                 LinkKind::ClosedBy => "closed",
+                LinkKind::HandedOverTo => "handed over",
             })
             .collect();
         assert_eq!(b, vec!["carried", "superseded"]);
@@ -148,6 +171,29 @@ mod tests {
             vec!["afi-2017", "afi-2019", "afi-2021", "peel-2023"]
         );
         assert_eq!(chain(&links, "afi-2017"), vec!["afi-2017", "afi-2019"]);
+    }
+
+    #[test]
+    fn hand_overs_sit_beside_the_chain() {
+        let links = vec![
+            link(
+                "afi-iow",
+                "hampshire-and-isle-of-wight",
+                LinkKind::HandedOverTo,
+            ),
+            link("afi-iow", "frs-2022", LinkKind::ClosedBy),
+        ];
+        let f: Vec<&str> = forward(&links, "afi-iow")
+            .iter()
+            .map(|l| l.to.as_str())
+            .collect();
+        assert_eq!(f, vec!["frs-2022"], "what the item became comes first");
+        assert_eq!(
+            chain(&links, "afi-iow"),
+            vec!["afi-iow", "frs-2022", "hampshire-and-isle-of-wight"]
+        );
+        let only = vec![link("a", "succ", LinkKind::HandedOverTo)];
+        assert_eq!(chain(&only, "a"), vec!["a", "succ"]);
     }
 
     #[test]

@@ -64,6 +64,14 @@ const NOT_ADDRESSED: &[&str] = &[
     "hasn t complied",
     "has yet to",
     "still needs to",
+    "still isn t being done",
+    "isn t being done",
+    "is not being done",
+    "remains a concern",
+    "not made suitable progress",
+    "hasn t made suitable progress",
+    "not made sufficient progress",
+    "insufficient progress",
 ];
 
 const PARTIAL: &[&str] = &[
@@ -84,6 +92,8 @@ const PARTIAL: &[&str] = &[
     "has a plan for",
     "improved slightly",
     "some improvement",
+    "most but not all",
+    "not all areas for improvement",
 ];
 
 const ADDRESSED: &[&str] = &[
@@ -110,6 +120,16 @@ const ADDRESSED: &[&str] = &[
     "has improved",
     "can now",
     "now has",
+    "discharge the",
+    "now discharge",
+    "have been discharged",
+    "has been discharged",
+    "closure of the",
+    "have closed",
+    "has been closed",
+    "have been closed",
+    "made suitable progress",
+    "made sufficient progress",
 ];
 
 /// Sentences that restate the earlier item rather than judge it.

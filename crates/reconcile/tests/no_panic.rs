@@ -3,8 +3,8 @@
 //! in 0..=1. A small xorshift generator stands in for proptest.
 
 use closeout_reconcile::{
-    FollowUp, FollowUpOutcome, ItemKind, LaterInspection, MatchConfig, NewFinding, OpenItem,
-    ProposalOutcome, propose,
+    FollowUp, FollowUpOutcome, FollowUpScope, ItemKind, LaterInspection, MatchConfig, NewFinding,
+    OpenItem, ProposalOutcome, propose,
 };
 
 struct Rng(u64);
@@ -113,6 +113,7 @@ fn arbitrary_inputs_never_panic() {
                     .pick(&["", "effectiveness", "crime data integrity", "?"])
                     .to_string(),
                 addressed_to_all: rng.below(2) == 0,
+                parent_id: format!("i{}", rng.below(6)),
             })
             .collect();
         let later = LaterInspection {
@@ -138,6 +139,14 @@ fn arbitrary_inputs_never_panic() {
                     question: rng.pick(&questions).to_string(),
                     line_start: line(&mut rng),
                     line_end: line(&mut rng),
+                    referenced_kind: [None, Some(kind(&mut rng))][rng.below(2)],
+                    scope: [
+                        FollowUpScope::Item,
+                        FollowUpScope::AllOfKind,
+                        FollowUpScope::Summary,
+                    ][rng.below(3)],
+                    stated_count: rng.below(4) as u32,
+                    quoted_item: [String::new(), text(&mut rng)][rng.below(2)].clone(),
                 })
                 .collect(),
             findings: (0..rng.below(4))

@@ -59,7 +59,20 @@ impl EventHandler for ItemOpener {
                 organisation_registered(tx, event, registered).await
             }
             Some(Payload::FollowUpRecorded(follow_up)) => {
-                crate::inspections::follow_up_recorded(tx, follow_up).await
+                crate::inspections::follow_up_recorded(tx, follow_up, event.aggregate_version).await
+            }
+            Some(Payload::InspectionReplaced(replaced)) => {
+                crate::reconciliation::inspection_replaced(
+                    tx,
+                    replaced,
+                    event.aggregate_version,
+                    &cause_of(event),
+                )
+                .await
+                .map(|_| ())
+            }
+            Some(Payload::OrganisationSucceeded(succeeded)) => {
+                organisation_succeeded(tx, event, succeeded).await
             }
             Some(Payload::InspectionPublished(published)) => {
                 inspection_published(tx, event, published).await
@@ -122,6 +135,7 @@ async fn finding_withdrawn(
             withdrawn.reason.as_str()
         }
     );
+    crate::inspections::finding_withdrawn(tx, withdrawn).await?;
     let cause = cause_of(event);
     for id in ids {
         let Some(mut item) = crate::store::lock_item(tx, id).await? else {
@@ -168,7 +182,11 @@ async fn finding_recorded(
 }
 
 /// Keeps a national recommendation and opens it for every organisation of
-/// its kind known so far.
+/// the kind it is addressed to known so far: its wording
+/// says whom ("chief constables should" → every police force, "all fire and
+/// rescue services should" → every fire and rescue service, both → kind 0,
+/// every organisation); failing that, the issuer's kind; failing that,
+/// police forces.
 async fn national_recommendation(
     tx: &mut PgConnection,
     finding: &pb::FindingRecorded,
@@ -179,10 +197,15 @@ async fn national_recommendation(
             .bind(&finding.organisation_id)
             .fetch_optional(&mut *tx)
             .await?;
-    // An issuer of unknown kind: the inspectorate we serve inspects forces.
-    let kind = issuer_kind
-        .filter(|k| *k != 0)
-        .unwrap_or(pb::OrganisationKind::PoliceForce as i16);
+    let audience = closeout_reconcile::audience::audience(&finding.text);
+    let kind = match (audience.police_forces, audience.fire_and_rescue_services) {
+        (true, true) => 0,
+        (true, false) => pb::OrganisationKind::PoliceForce as i16,
+        (false, true) => pb::OrganisationKind::FireAndRescueService as i16,
+        (false, false) => issuer_kind
+            .filter(|k| *k != 0)
+            .unwrap_or(pb::OrganisationKind::PoliceForce as i16),
+    };
     sqlx::query(
         "INSERT INTO national_findings (finding_id, organisation_kind, finding) \
          VALUES ($1, $2, $3) ON CONFLICT (finding_id) DO NOTHING",
@@ -192,14 +215,33 @@ async fn national_recommendation(
     .bind(finding.encode_to_vec())
     .execute(&mut *tx)
     .await?;
-    let recipients: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM organisations WHERE kind = 0 OR kind = $1 ORDER BY id")
-            .bind(kind)
-            .fetch_all(&mut *tx)
-            .await?;
+    let recipients: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM organisations WHERE kind = 0 OR $1 = 0 OR kind = $1 ORDER BY id",
+    )
+    .bind(kind)
+    .fetch_all(&mut *tx)
+    .await?;
     for organisation_id in recipients {
         open_item(tx, finding, &organisation_id, cause).await?;
     }
+    Ok(())
+}
+
+/// A predecessor organisation was succeeded by another: both become known,
+/// and the predecessor's open items are handed over (see
+/// `reconciliation::organisation_succeeded`).
+async fn organisation_succeeded(
+    tx: &mut PgConnection,
+    event: &pb::EventEnvelope,
+    succeeded: &pb::OrganisationSucceeded,
+) -> Result<(), TrackerError> {
+    check_organisation_id("predecessor_id", &succeeded.predecessor_id)?;
+    check_organisation_id("successor_id", &succeeded.successor_id)?;
+    lock_fan_out(tx).await?;
+    let cause = cause_of(event);
+    learn_organisation(tx, &succeeded.predecessor_id, "", 0, &cause).await?;
+    learn_organisation(tx, &succeeded.successor_id, "", 0, &cause).await?;
+    crate::reconciliation::organisation_succeeded(tx, succeeded, &cause).await?;
     Ok(())
 }
 
@@ -274,7 +316,7 @@ async fn learn_organisation(
     .await?;
     let pending: Vec<Vec<u8>> = sqlx::query_scalar(
         "SELECT n.finding FROM national_findings n JOIN organisations o ON o.id = $1 \
-         WHERE (o.kind = 0 OR o.kind = n.organisation_kind) \
+         WHERE (o.kind = 0 OR n.organisation_kind = 0 OR o.kind = n.organisation_kind) \
            AND NOT EXISTS (SELECT 1 FROM items i \
                            WHERE i.finding_id = n.finding_id AND i.organisation_id = $1) \
          ORDER BY n.recorded_at, n.finding_id",

@@ -3,7 +3,13 @@
 //! InspectionPublished), every finding (all kinds) and every follow-up
 //! statement — only the fields matching needs. Also turns them back into
 //! the matcher's inputs: the later inspection, and an organisation's open
-//! items from earlier inspections.
+//! items from earlier inspections — its predecessors' too (see
+//! `successions`), each recommendation with its cause of concern's item.
+//!
+//! A corrected document re-records the inspection's follow-ups under the
+//! inspection's next version: [`forget_replaced`] drops the older ones, and a
+//! withdrawn finding is forgotten, so that proposals made again read only
+//! the new text.
 
 use crate::error::TrackerError;
 use closeout_proto as pb;
@@ -83,8 +89,8 @@ pub async fn finding_recorded(
     .await?;
     sqlx::query(
         "INSERT INTO inspection_findings (finding_id, inspection_id, organisation_id, kind, \
-         pillar, question, text, line_start, line_end) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) \
-         ON CONFLICT (finding_id) DO NOTHING",
+         pillar, question, text, line_start, line_end, parent_finding_id) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT (finding_id) DO NOTHING",
     )
     .bind(&finding.finding_id)
     .bind(&finding.inspection_id)
@@ -95,15 +101,49 @@ pub async fn finding_recorded(
     .bind(&finding.text)
     .bind(line(finding.line_start))
     .bind(line(finding.line_end))
+    .bind(&finding.parent_finding_id)
     .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
-/// Keeps a follow-up statement.
+/// Forgets a finding a corrected document no longer contains: a new
+/// proposal must not be made from it.
+pub async fn finding_withdrawn(
+    tx: &mut PgConnection,
+    withdrawn: &pb::FindingWithdrawn,
+) -> Result<(), TrackerError> {
+    sqlx::query("DELETE FROM inspection_findings WHERE finding_id = $1")
+        .bind(&withdrawn.finding_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Drops the follow-up statements an inspection's corrected document (its
+/// version `version`) re-recorded: those of older versions.
+pub async fn forget_replaced(
+    tx: &mut PgConnection,
+    inspection_id: &str,
+    version: u64,
+) -> Result<u64, TrackerError> {
+    let version = i64::try_from(version).unwrap_or(i64::MAX);
+    Ok(
+        sqlx::query("DELETE FROM follow_ups WHERE inspection_id = $1 AND inspection_version < $2")
+            .bind(inspection_id)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// Keeps a follow-up statement, recorded under the inspection's version
+/// `inspection_version` (the envelope's aggregate version).
 pub async fn follow_up_recorded(
     tx: &mut PgConnection,
     follow_up: &pb::FollowUpRecorded,
+    inspection_version: u64,
 ) -> Result<(), TrackerError> {
     if follow_up.follow_up_id.is_empty() {
         return Err(TrackerError::invalid("follow_up_id", "is empty"));
@@ -119,7 +159,8 @@ pub async fn follow_up_recorded(
     sqlx::query(
         "INSERT INTO follow_ups (follow_up_id, inspection_id, organisation_id, \
          referenced_period, referenced_report, text, outcome, pillar, question, line_start, \
-         line_end) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) \
+         line_end, referenced_kind, scope, stated_count, quoted_item, inspection_version) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) \
          ON CONFLICT (follow_up_id) DO NOTHING",
     )
     .bind(&follow_up.follow_up_id)
@@ -133,6 +174,11 @@ pub async fn follow_up_recorded(
     .bind(&follow_up.question)
     .bind(line(follow_up.line_start))
     .bind(line(follow_up.line_end))
+    .bind(i16::try_from(follow_up.referenced_kind).unwrap_or(0))
+    .bind(i16::try_from(follow_up.scope).unwrap_or(0))
+    .bind(i32::try_from(follow_up.stated_count).unwrap_or(0))
+    .bind(&follow_up.quoted_item)
+    .bind(i64::try_from(inspection_version).unwrap_or(0))
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -156,6 +202,8 @@ pub struct InspectionRow {
     pub title: String,
     pub published: String,
     pub inspected_questions: Vec<String>,
+    /// Whether InspectionPublished has arrived.
+    pub announced: bool,
 }
 
 /// One inspection, if known.
@@ -164,8 +212,8 @@ pub async fn inspection(
     id: &str,
 ) -> Result<Option<InspectionRow>, TrackerError> {
     Ok(sqlx::query_as(
-        "SELECT id, organisation_id, programme, period, title, published, inspected_questions \
-         FROM inspections WHERE id = $1",
+        "SELECT id, organisation_id, programme, period, title, published, inspected_questions, \
+         announced FROM inspections WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(&mut *tx)
@@ -183,6 +231,10 @@ struct FollowUpRow {
     question: String,
     line_start: i32,
     line_end: i32,
+    referenced_kind: i16,
+    scope: i16,
+    stated_count: i32,
+    quoted_item: String,
 }
 
 #[derive(FromRow)]
@@ -211,7 +263,10 @@ pub async fn later_inspection(
             .await?;
     let follow_ups: Vec<FollowUpRow> = sqlx::query_as(
         "SELECT follow_up_id, referenced_period, referenced_report, text, outcome, pillar, \
-         question, line_start, line_end FROM follow_ups WHERE inspection_id = $1 \
+         question, line_start, line_end, referenced_kind, scope, stated_count, quoted_item \
+         FROM follow_ups WHERE inspection_id = $1 \
+           AND inspection_version = (SELECT max(inspection_version) FROM follow_ups \
+                                     WHERE inspection_id = $1) \
          ORDER BY line_start, follow_up_id",
     )
     .bind(&inspection.id)
@@ -241,6 +296,13 @@ pub async fn later_inspection(
                 question: f.question,
                 line_start: unline(f.line_start),
                 line_end: unline(f.line_end),
+                referenced_kind: match item_kind(f.referenced_kind) {
+                    rec::ItemKind::Other => None,
+                    kind => Some(kind),
+                },
+                scope: follow_up_scope(f.scope),
+                stated_count: u32::try_from(f.stated_count).unwrap_or(0),
+                quoted_item: f.quoted_item,
             })
             .collect(),
         findings: findings
@@ -269,26 +331,52 @@ struct OpenItemRow {
     programme: Option<String>,
     period: Option<String>,
     title: Option<String>,
+    parent_item_id: Option<Uuid>,
+    organisation_id: String,
 }
 
-/// The organisation's open items (not closed or superseded) from
-/// inspections other than `later` and not published in a later month
-/// (publication dates are "YYYY-MM" or "YYYY-MM-DD"), oldest first, as the
-/// matcher sees them.
+/// An organisation and every organisation it succeeded, directly or not
+/// (a merger of mergers), itself first; cycles and depth are bounded.
+pub async fn with_predecessors(
+    tx: &mut PgConnection,
+    organisation_id: &str,
+) -> Result<Vec<String>, TrackerError> {
+    Ok(sqlx::query_scalar(
+        "WITH RECURSIVE lineage(id, depth) AS ( \
+             SELECT $1::text, 0 \
+             UNION \
+             SELECT s.predecessor_id, l.depth + 1 FROM successions s \
+             JOIN lineage l ON s.successor_id = l.id WHERE l.depth < 16) \
+         SELECT id FROM lineage GROUP BY id ORDER BY min(depth), id",
+    )
+    .bind(organisation_id)
+    .fetch_all(&mut *tx)
+    .await?)
+}
+
+/// The open items (not closed or superseded) of the organisation and of
+/// every organisation it succeeded, from inspections other than `later` and
+/// not published in a later month (publication dates are "YYYY-MM" or
+/// "YYYY-MM-DD"), oldest first, as the matcher sees them; with the
+/// organisation each belongs to.
 pub async fn open_items_before(
     tx: &mut PgConnection,
     later: &InspectionRow,
-) -> Result<Vec<rec::OpenItem>, TrackerError> {
+) -> Result<Vec<(rec::OpenItem, String)>, TrackerError> {
+    let organisations = with_predecessors(tx, &later.organisation_id).await?;
     let rows: Vec<OpenItemRow> = sqlx::query_as(
         "SELECT i.id, i.kind, i.pillar, i.question, i.text, \
-                s.programme, s.period, s.title \
+                s.programme, s.period, s.title, p.id AS parent_item_id, i.organisation_id \
          FROM items i LEFT JOIN inspections s ON s.id = i.inspection_id \
-         WHERE i.organisation_id = $1 AND i.status = ANY($2) AND i.inspection_id <> $3 \
+         LEFT JOIN inspection_findings f ON f.finding_id = i.finding_id \
+         LEFT JOIN items p ON f.parent_finding_id <> '' AND p.finding_id = f.parent_finding_id \
+                          AND p.organisation_id = i.organisation_id \
+         WHERE i.organisation_id = ANY($1) AND i.status = ANY($2) AND i.inspection_id <> $3 \
            AND NOT (coalesce(s.published, '') <> '' AND $4 <> '' \
                     AND left(s.published, 7) > left($4, 7)) \
          ORDER BY i.opened_at, i.id",
     )
-    .bind(&later.organisation_id)
+    .bind(&organisations)
     .bind(crate::store::open_statuses())
     .bind(&later.id)
     .bind(&later.published)
@@ -300,7 +388,7 @@ pub async fn open_items_before(
             let kind = item_kind(r.kind);
             let programme = r.programme.unwrap_or_default();
             let title = r.title.unwrap_or_default();
-            rec::OpenItem {
+            let item = rec::OpenItem {
                 id: r.id.to_string(),
                 kind,
                 inspection_report: report_type(&programme, &title, &r.pillar),
@@ -309,7 +397,9 @@ pub async fn open_items_before(
                 text: r.text,
                 inspection_period: r.period.unwrap_or_default(),
                 addressed_to_all: kind == rec::ItemKind::NationalRecommendation,
-            }
+                parent_id: r.parent_item_id.map(|p| p.to_string()).unwrap_or_default(),
+            };
+            (item, r.organisation_id)
         })
         .collect())
 }
@@ -345,6 +435,14 @@ pub fn item_kind(kind: i16) -> rec::ItemKind {
         Ok(pb::FindingKind::NationalRecommendation) => rec::ItemKind::NationalRecommendation,
         Ok(pb::FindingKind::NoteworthyPractice) => rec::ItemKind::NoteworthyPractice,
         Ok(pb::FindingKind::Unspecified) | Err(_) => rec::ItemKind::Other,
+    }
+}
+
+fn follow_up_scope(scope: i16) -> rec::FollowUpScope {
+    match pb::FollowUpScope::try_from(i32::from(scope)) {
+        Ok(pb::FollowUpScope::AllOfKind) => rec::FollowUpScope::AllOfKind,
+        Ok(pb::FollowUpScope::Summary) => rec::FollowUpScope::Summary,
+        _ => rec::FollowUpScope::Item,
     }
 }
 

@@ -1,6 +1,8 @@
 //! Links across inspections (carried from, superseded by, closed by),
-//! recorded when a reconciliation proposal is accepted, and the lineage of
-//! an item: the chain through it, walked by `closeout_reconcile::lineage`.
+//! recorded when a reconciliation proposal is accepted, hand-overs to a
+//! successor organisation (recorded on OrganisationSucceeded; the link's
+//! target is the successor's id), and the lineage of an item: the chain
+//! through it, walked by `closeout_reconcile::lineage`.
 
 use crate::error::TrackerError;
 use crate::store;
@@ -56,6 +58,7 @@ fn kind_of(relation: i16) -> Option<LinkKind> {
         pb::LinkRelation::CarriedFrom => Some(LinkKind::CarriedFrom),
         pb::LinkRelation::SupersededBy => Some(LinkKind::SupersededBy),
         pb::LinkRelation::ClosedBy => Some(LinkKind::ClosedBy),
+        pb::LinkRelation::HandedOverTo => Some(LinkKind::HandedOverTo),
         pb::LinkRelation::Unspecified => None,
     }
 }

@@ -12,7 +12,9 @@
 //! | SUPERSEDED | Supersede by the matched finding (ItemSuperseded.superseding_item_id) | SUPERSEDED_BY the new item, and the new item CARRIED_FROM it |
 //! | NOT_ASSESSED | nothing | — |
 //!
-//! [`reject`] records the reason and leaves the item alone. Both need the
+//! [`reject`] records the reason and leaves the item alone. [`withdraw`]
+//! retires a pending proposal whose inspection was replaced by a corrected
+//! document (ProposalWithdrawn; the tracker then proposes again). Both need the
 //! inspectorate (the tracker itself for automatic acceptance), the
 //! proposal's version as the caller saw it (ABORTED otherwise) and a
 //! pending proposal (FAILED_PRECONDITION otherwise). The proposal's change,
@@ -115,8 +117,9 @@ pub fn parse_id(value: &str) -> Result<Uuid, TrackerError> {
     })
 }
 
-/// Stores a new pending proposal unless one exists for its item and
-/// inspection. Returns whether it was inserted.
+/// Stores a new pending proposal unless a standing one (pending or decided,
+/// not withdrawn) exists for its item and inspection. Returns whether it was
+/// inserted.
 pub async fn insert(
     tx: &mut PgConnection,
     proposal: &pb::ReconciliationProposal,
@@ -130,7 +133,7 @@ pub async fn insert(
         "INSERT INTO proposals (id, item_id, organisation_id, inspection_id, outcome, status, \
          score, rule, quotes, line_start, line_end, matched_finding_id, matched_follow_up_id, \
          created_at, version) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) \
-         ON CONFLICT (item_id, inspection_id) DO NOTHING",
+         ON CONFLICT (item_id, inspection_id) WHERE status <> 5 DO NOTHING",
     )
     .bind(id)
     .bind(item_id)
@@ -400,7 +403,9 @@ async fn command_for(
                 .copied()
                 .collect::<Vec<_>>()
                 .join(" ");
-            if name.is_empty() {
+            if name.is_empty() && !i.title.trim().is_empty() {
+                format!("{} (inspection {})", i.title.trim(), i.id)
+            } else if name.is_empty() {
                 format!("inspection {}", i.id)
             } else {
                 format!("{name} inspection {}", i.id)
@@ -439,6 +444,37 @@ async fn command_for(
         }),
         pb::ProposalOutcome::NotAssessed | pb::ProposalOutcome::Unspecified => None,
     })
+}
+
+/// Withdraws pending proposal `id` (its inspection was replaced by a
+/// corrected document) with `reason`, appending ProposalWithdrawn. A
+/// proposal no longer pending is left alone: a person's decision stands.
+pub async fn withdraw(
+    tx: &mut PgConnection,
+    id: Uuid,
+    reason: &str,
+    cause: &Cause,
+) -> Result<bool, TrackerError> {
+    let mut proposal = lock(tx, id).await?;
+    if proposal.status != pb::ProposalStatus::Pending as i32 {
+        return Ok(false);
+    }
+    let withdrawn = Payload::ProposalWithdrawn(pb::ProposalWithdrawn {
+        proposal_id: proposal.id.clone(),
+        item_id: proposal.item_id.clone(),
+        inspection_id: proposal.inspection_id.clone(),
+        reason: reason.to_string(),
+    });
+    record_decision(
+        tx,
+        &mut proposal,
+        pb::ProposalStatus::Withdrawn,
+        reason,
+        withdrawn,
+        cause,
+    )
+    .await?;
+    Ok(true)
 }
 
 /// Rejects proposal `id` at `expected_version` with `reason`; the item is

@@ -12,10 +12,19 @@
 //! NOT_ASSESSED, whose score measures no evidence) is accepted by the
 //! tracker itself, recorded as AUTO_ACCEPTED with ProposalAccepted
 //! `automatic = true`. A refusal of the state machine leaves it pending.
+//!
+//! An organisation that succeeded others (a merger, a renamed force; see
+//! [`organisation_succeeded`]) answers for their open items: its reports
+//! are reconciled against them too, and each of those items notes the
+//! hand-over in its history and lineage. When an inspection is replaced by
+//! a corrected document ([`inspection_replaced`]), its pending proposals
+//! are withdrawn (ProposalWithdrawn) and made again from the new text;
+//! proposals a person already decided stand.
 
 use crate::error::TrackerError;
 use crate::inspections;
 use crate::journal::{Cause, SOURCE_SERVICE};
+use crate::lineage::{self, NewLink};
 use crate::proposals;
 use closeout_proto::{self as pb, event_envelope::Payload};
 use closeout_reconcile::{MatchConfig, ProposalOutcome};
@@ -33,12 +42,32 @@ pub async fn inspection_published(
     let Some(later) = inspections::inspection(tx, &published.inspection_id).await? else {
         return Ok(0);
     };
-    let items = inspections::open_items_before(tx, &later).await?;
-    if items.is_empty() {
+    propose_for(tx, &later, cause).await
+}
+
+/// Proposes for every open item of the later inspection's organisation and
+/// of its predecessors that has no standing proposal from that inspection.
+async fn propose_for(
+    tx: &mut PgConnection,
+    later: &inspections::InspectionRow,
+    cause: &Cause,
+) -> Result<usize, TrackerError> {
+    let owned = inspections::open_items_before(tx, later).await?;
+    if owned.is_empty() {
         return Ok(0);
     }
-    let inspection = inspections::later_inspection(tx, &later).await?;
-    let made = closeout_reconcile::propose(&items, &inspection, &MatchConfig::default());
+    let items: Vec<closeout_reconcile::OpenItem> =
+        owned.iter().map(|(item, _)| item.clone()).collect();
+    let inspection = inspections::later_inspection(tx, later).await?;
+    let mut made = closeout_reconcile::propose(&items, &inspection, &MatchConfig::default());
+    for (p, (_, owner)) in made.iter_mut().zip(&owned) {
+        if *owner != later.organisation_id {
+            p.rule = format!(
+                "item of {owner}, handed over to {}: {}",
+                later.organisation_id, p.rule
+            );
+        }
+    }
     let threshold: Option<f64> = sqlx::query_scalar(
         "SELECT auto_accept_min_score FROM reconciliation_policy WHERE organisation_id = $1",
     )
@@ -98,6 +127,139 @@ pub async fn inspection_published(
         "reconciliation proposals made"
     );
     Ok(count)
+}
+
+/// A corrected document replaced inspection `replaced.inspection_id` (now at
+/// version `version`): forgets its older follow-up statements, withdraws
+/// every pending proposal it made (ProposalWithdrawn) and, once the
+/// inspection has been announced, proposes again from the new text.
+/// Returns (withdrawn, made). Replaying it withdraws nothing more: the
+/// proposals made again are pending and carry the new version's evidence,
+/// and the consumer records applied events.
+pub async fn inspection_replaced(
+    tx: &mut PgConnection,
+    replaced: &pb::InspectionReplaced,
+    version: u64,
+    cause: &Cause,
+) -> Result<(usize, usize), TrackerError> {
+    if replaced.inspection_id.is_empty() {
+        return Err(TrackerError::invalid("inspection_id", "is empty"));
+    }
+    inspections::forget_replaced(tx, &replaced.inspection_id, version).await?;
+    let pending: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM proposals WHERE inspection_id = $1 AND status = $2 ORDER BY id",
+    )
+    .bind(&replaced.inspection_id)
+    .bind(pb::ProposalStatus::Pending as i16)
+    .fetch_all(&mut *tx)
+    .await?;
+    let reason = format!(
+        "inspection {} was replaced by a corrected document (sha256 {}); the proposal is made \
+         again from the new text",
+        replaced.inspection_id,
+        if replaced.source_sha256.is_empty() {
+            "unknown"
+        } else {
+            replaced.source_sha256.as_str()
+        }
+    );
+    let mut withdrawn = 0;
+    for id in pending {
+        proposals::withdraw(tx, id, &reason, cause).await?;
+        withdrawn += 1;
+    }
+    let made = match inspections::inspection(tx, &replaced.inspection_id).await? {
+        Some(later) if later.announced => propose_for(tx, &later, cause).await?,
+        _ => 0,
+    };
+    tracing::info!(
+        inspection = %replaced.inspection_id,
+        withdrawn,
+        made,
+        "inspection replaced: proposals made again"
+    );
+    Ok((withdrawn, made))
+}
+
+/// Records that `succeeded.predecessor_id` was succeeded by
+/// `succeeded.successor_id` (once: recording it again changes nothing) and
+/// hands the predecessor's open items over: each gets a HANDED_OVER_TO link
+/// to the successor and a progress note in its history. Returns whether the
+/// succession was new.
+pub async fn organisation_succeeded(
+    tx: &mut PgConnection,
+    succeeded: &pb::OrganisationSucceeded,
+    cause: &Cause,
+) -> Result<bool, TrackerError> {
+    if succeeded.predecessor_id == succeeded.successor_id {
+        return Err(TrackerError::invalid(
+            "successor_id",
+            "an organisation cannot succeed itself",
+        ));
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO successions (predecessor_id, successor_id, effective_date, note) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(&succeeded.predecessor_id)
+    .bind(&succeeded.successor_id)
+    .bind(&succeeded.effective_date)
+    .bind(&succeeded.note)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(false);
+    }
+    let open: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM items WHERE organisation_id = $1 AND status = ANY($2) ORDER BY id",
+    )
+    .bind(&succeeded.predecessor_id)
+    .bind(crate::store::open_statuses())
+    .fetch_all(&mut *tx)
+    .await?;
+    let note = handover_note(succeeded);
+    for id in open {
+        let Some(mut item) = crate::store::lock_item(tx, id).await? else {
+            continue;
+        };
+        lineage::record(
+            tx,
+            NewLink {
+                from_item_id: &item.id,
+                to_id: &succeeded.successor_id,
+                relation: pb::LinkRelation::HandedOverTo,
+                organisation_id: &item.organisation_id,
+                inspection_id: "",
+                proposal_id: None,
+            },
+        )
+        .await?;
+        crate::commands::apply(
+            tx,
+            &mut item,
+            &closeout_domain::Command::NoteProgress { note: note.clone() },
+            cause,
+        )
+        .await?;
+    }
+    Ok(true)
+}
+
+/// The progress note of a handed-over item.
+fn handover_note(succeeded: &pb::OrganisationSucceeded) -> String {
+    let mut note = format!(
+        "Handed over to {}: {} was succeeded by it",
+        succeeded.successor_id, succeeded.predecessor_id
+    );
+    if !succeeded.effective_date.is_empty() {
+        note.push_str(&format!(" on {}", succeeded.effective_date));
+    }
+    if !succeeded.note.trim().is_empty() {
+        note.push_str(&format!(" ({})", succeeded.note.trim()));
+    }
+    note.push_str("; its later reports are reconciled against this item.");
+    note
 }
 
 /// ProposalMade, version 1 of the proposal aggregate, into the outbox.

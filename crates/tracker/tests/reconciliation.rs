@@ -196,6 +196,11 @@ fn scenario() -> Scenario {
                 line_end: f.line_end,
                 pillar: f.pillar.clone(),
                 question: f.question.clone(),
+                referenced_kind: f.referenced_kind,
+                scope: f.scope,
+                stated_count: f.stated_count,
+                quoted_item: f.quoted_item.clone(),
+                rule: f.rule.clone(),
             }),
         ));
     }

@@ -108,6 +108,7 @@ pub fn items(text: &str) -> Vec<Labelled> {
                     inspection_period: get(b, "period"),
                     inspection_report: get(b, "report"),
                     addressed_to_all: k == ItemKind::NationalRecommendation,
+                    ..Default::default()
                 },
                 label: ProposalOutcome::parse(&get(b, "label"))
                     .unwrap_or_else(|| panic!("bad label in {b:?}")),
@@ -149,6 +150,7 @@ pub fn later_from_parser(report: &str) -> LaterInspection {
             question: f.question.clone(),
             line_start: f.line_start,
             line_end: f.line_end,
+            ..Default::default()
         })
         .collect();
     let findings = parsed
@@ -219,6 +221,7 @@ pub fn later(text: &str, report: &str) -> LaterInspection {
                     question: get(&b, "question"),
                     line_start,
                     line_end,
+                    ..Default::default()
                 });
             }
             "finding" => {
