@@ -1,5 +1,7 @@
 //! The findings service's one error enum, and its single mapping onto the
-//! shared [`ApiError`] (and so onto gRPC status codes).
+//! shared [`ApiError`] (and so onto gRPC status codes). Errors that are
+//! already an [`ApiError`] (paging, identity, field checks) pass through
+//! unchanged: there is no mapping back.
 
 use closeout_service::ApiError;
 use closeout_service::error::FieldViolation;
@@ -61,15 +63,76 @@ impl From<FindingsError> for ApiError {
 
 impl From<ApiError> for FindingsError {
     fn from(error: ApiError) -> FindingsError {
-        match error {
-            ApiError::InvalidArgument(v) => FindingsError::Invalid(v),
-            other => FindingsError::Api(other),
-        }
+        FindingsError::Api(error)
     }
 }
 
 impl From<FindingsError> for tonic::Status {
     fn from(error: FindingsError) -> tonic::Status {
         ApiError::from(error).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::Code;
+    use tonic_types::StatusExt;
+
+    fn code(error: FindingsError) -> Code {
+        tonic::Status::from(error).code()
+    }
+
+    #[test]
+    fn each_error_has_its_code() {
+        assert_eq!(
+            code(FindingsError::invalid("text", "empty")),
+            Code::InvalidArgument
+        );
+        assert_eq!(
+            code(FindingsError::not_found("inspection", "x")),
+            Code::NotFound
+        );
+        assert_eq!(
+            code(FindingsError::Conflict("edited".into())),
+            Code::FailedPrecondition
+        );
+        assert_eq!(
+            code(FindingsError::AlreadyExists("dup".into())),
+            Code::AlreadyExists
+        );
+        assert_eq!(
+            code(FindingsError::PermissionDenied("no".into())),
+            Code::PermissionDenied
+        );
+        assert_eq!(code(FindingsError::Outbox("down".into())), Code::Internal);
+        assert_eq!(code(sqlx::Error::PoolTimedOut.into()), Code::Unavailable);
+    }
+
+    #[test]
+    fn shared_errors_pass_through_with_their_code_and_field() {
+        for (api, expected) in [
+            (
+                ApiError::Unauthenticated("who?".into()),
+                Code::Unauthenticated,
+            ),
+            (ApiError::AlreadyExists("dup".into()), Code::AlreadyExists),
+            (ApiError::Unavailable("db".into()), Code::Unavailable),
+            (ApiError::Aborted("stale".into()), Code::Aborted),
+            (
+                ApiError::ResourceExhausted("big".into()),
+                Code::ResourceExhausted,
+            ),
+        ] {
+            assert_eq!(code(FindingsError::from(api)), expected);
+        }
+        let status = tonic::Status::from(FindingsError::from(ApiError::invalid(
+            "page_token",
+            "not a token",
+        )));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_error_details();
+        let bad = details.bad_request().expect("field violations");
+        assert_eq!(bad.field_violations[0].field, "page_token");
     }
 }

@@ -1,24 +1,11 @@
 //! `closeout-findings`: runs the findings service until SIGTERM or Ctrl-C.
 
 use clap::Parser;
-use closeout_findings::{FindingsConfig, start};
+use closeout_findings::{FindingsConfig, SERVICE, start};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = FindingsConfig::parse();
-    let _telemetry = closeout_service::telemetry::init(config.common.log_format, "findings");
-    let running = match start(config, closeout_service::server::shutdown_signal()).await {
-        Ok(running) => running,
-        Err(error) => {
-            tracing::error!(%error, "findings service failed to start");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    match running.wait().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(%error, "findings service failed");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    let log_format = config.common.log_format;
+    closeout_service::run_main(&SERVICE, log_format, |signal| start(config, signal)).await
 }

@@ -2,7 +2,7 @@
 //! `closeout-metrics rebuild` drops its read models and replays the stream.
 
 use clap::{Parser, Subcommand};
-use closeout_metrics::{MetricsConfig, rebuild, start};
+use closeout_metrics::{MetricsConfig, SERVICE, rebuild, start};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -30,34 +30,21 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let _telemetry = closeout_service::telemetry::init(cli.config.common.log_format, "metrics");
-    match cli.command.unwrap_or(Command::Serve) {
+    let Cli { config, command } = Cli::parse();
+    let log_format = config.common.log_format;
+    match command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            closeout_service::run_main(&SERVICE, log_format, |signal| start(config, signal)).await
+        }
         Command::Rebuild { timeout_secs } => {
-            match rebuild(&cli.config, Duration::from_secs(timeout_secs)).await {
+            let _telemetry = closeout_service::telemetry::init(log_format, SERVICE.name);
+            match rebuild(&config, Duration::from_secs(timeout_secs)).await {
                 Ok(done) => {
                     tracing::info!(events = done.events, took = ?done.took, "rebuild complete");
                     ExitCode::SUCCESS
                 }
                 Err(error) => {
                     tracing::error!(%error, "rebuild failed");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        Command::Serve => {
-            let running = match start(cli.config, closeout_service::server::shutdown_signal()).await
-            {
-                Ok(running) => running,
-                Err(error) => {
-                    tracing::error!(%error, "metrics service failed to start");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match running.wait().await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    tracing::error!(%error, "metrics service failed");
                     ExitCode::FAILURE
                 }
             }

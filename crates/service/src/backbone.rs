@@ -1,24 +1,15 @@
 //! The first steps of every service's start-up, in one place: connect to
 //! its PostgreSQL database, apply its migrations and the outbox schema,
-//! connect to NATS and make sure the event stream exists.
+//! connect to NATS and make sure the event stream exists; and the health
+//! watch that follows both.
 
 use crate::config::CommonConfig;
+use crate::host::StartError;
 use closeout_bus::{Bus, BusConfig};
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 use std::time::Duration;
-
-/// Why the database or the event stream could not be reached or prepared.
-#[derive(Debug, thiserror::Error)]
-pub enum BackboneError {
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("migrations: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("event bus: {0}")]
-    Bus(#[from] closeout_bus::BusError),
-}
 
 /// The pool (migrated, with the outbox tables) and the bus (stream
 /// ensured) of `service` ("findings", …).
@@ -26,7 +17,7 @@ pub async fn connect(
     common: &CommonConfig,
     migrator: &Migrator,
     service: &str,
-) -> Result<(PgPool, Bus), BackboneError> {
+) -> Result<(PgPool, Bus), StartError> {
     let pool = PgPoolOptions::new()
         .max_connections(common.database_max_connections)
         .acquire_timeout(Duration::from_secs(5))
@@ -46,15 +37,15 @@ pub async fn connect(
     Ok((pool, bus))
 }
 
-/// Keeps `service_name`'s health SERVING exactly while PostgreSQL answers
-/// and NATS is connected (checked every two seconds).
+/// Keeps each of `service_names`' health SERVING exactly while PostgreSQL
+/// answers and NATS is connected (checked every two seconds).
 pub fn watch_health(
     reporter: tonic_health::server::HealthReporter,
-    service_name: &'static str,
+    service_names: Vec<&'static str>,
     pool: PgPool,
     bus: Bus,
 ) -> tokio::task::JoinHandle<()> {
-    crate::server::spawn_health_watch(reporter, service_name, Duration::from_secs(2), move || {
+    crate::server::spawn_health_watch(reporter, service_names, Duration::from_secs(2), move || {
         let pool = pool.clone();
         let bus = bus.clone();
         async move {

@@ -1,20 +1,22 @@
 //! Run-time pieces every Closeout service shares, so that each service
 //! crate holds only its own domain: configuration from flags and
 //! environment, tracing set-up, one mapping of errors to gRPC status codes,
-//! the caller's identity from request metadata, and a gRPC server with
-//! health, reflection and graceful shutdown, and Prometheus metrics on
-//! their own HTTP port.
+//! the caller's identity from request metadata, and the one service host
+//! ([`host`]): a gRPC server with health, reflection, graceful shutdown in
+//! one order, and Prometheus metrics on their own HTTP port.
 
 pub mod auth;
 pub mod backbone;
 pub mod bus_metrics;
 pub mod config;
 pub mod error;
-pub mod metrics_http;
+pub mod host;
 pub mod paging;
+pub mod prometheus;
 pub mod server;
 pub mod telemetry;
 
 pub use auth::caller;
 pub use config::CommonConfig;
 pub use error::ApiError;
+pub use host::{Host, Running, ServiceSpec, StartError, run_main};

@@ -1,7 +1,8 @@
-//! The gRPC server every service runs: its own service plus the standard
-//! health service (SERVING only while its dependencies answer) and server
-//! reflection (so `grpcurl` works without .proto files), bound to a
-//! listener so tests can use port 0, and stopped gracefully on a signal.
+//! The pieces of the gRPC server every service runs (assembled by
+//! `crate::host`): the standard health service (SERVING only while its
+//! dependencies answer), server reflection listing what the server serves
+//! (so `grpcurl` works without .proto files), the version header, TCP
+//! listeners with TCP_NODELAY, and the shutdown signal.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,29 +16,61 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
-/// Server reflection over every Closeout proto and the health proto.
-pub fn reflection_service() -> Result<
-    tonic_reflection::server::v1::ServerReflectionServer<
-        impl tonic_reflection::server::v1::ServerReflection,
-    >,
+/// The two server reflection services (v1, and v1alpha for older clients
+/// such as Python's grpcio-reflection), each listing exactly `served`
+/// (the gRPC services this server answers), the health service and
+/// reflection itself; every Closeout proto can be looked up by symbol.
+#[allow(clippy::type_complexity)]
+pub fn reflection_services(
+    served: &[&str],
+) -> Result<
+    (
+        tonic_reflection::server::v1::ServerReflectionServer<
+            impl tonic_reflection::server::v1::ServerReflection,
+        >,
+        tonic_reflection::server::v1alpha::ServerReflectionServer<
+            impl tonic_reflection::server::v1alpha::ServerReflection,
+        >,
+    ),
     tonic_reflection::server::Error,
 > {
-    tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(closeout_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
+    let builder = || {
+        let mut builder = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(closeout_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(
+                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+            );
+        for name in served.iter().copied().chain([
+            HEALTH_SERVICE,
+            REFLECTION_V1_SERVICE,
+            REFLECTION_V1ALPHA_SERVICE,
+        ]) {
+            builder = builder.with_service_name(name);
+        }
+        builder
+    };
+    Ok((builder().build_v1()?, builder().build_v1alpha()?))
 }
+
+/// The standard health service's name.
+pub const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+/// The reflection service's name (v1).
+pub const REFLECTION_V1_SERVICE: &str = "grpc.reflection.v1.ServerReflection";
+/// The reflection service's name (v1alpha).
+pub const REFLECTION_V1ALPHA_SERVICE: &str = "grpc.reflection.v1alpha.ServerReflection";
 
 /// Health-service name that is SERVING whenever the process runs.
 pub const LIVENESS_SERVICE: &str = "liveness";
 
-/// Keeps the health status of `service_name` (and of the whole server, the
-/// empty name) in step with `check`, polled every `every`, until the task
-/// is dropped. Starts NOT_SERVING so nothing is routed before the first
-/// successful check.
+/// Keeps the health status of each of `service_names` (and of the whole
+/// server, the empty name) in step with `check`, polled every `every`,
+/// until the task is aborted. Starts NOT_SERVING so nothing is routed
+/// before the first successful check.
 pub fn spawn_health_watch<F, Fut>(
     reporter: HealthReporter,
-    service_name: &'static str,
+    service_names: Vec<&'static str>,
     every: Duration,
     check: F,
 ) -> tokio::task::JoinHandle<()>
@@ -60,9 +93,10 @@ where
                 } else {
                     ServingStatus::NotServing
                 };
-                reporter.set_service_status(service_name, status).await;
-                reporter.set_service_status("", status).await;
-                tracing::info!(service = service_name, healthy, "health changed");
+                for name in service_names.iter().copied().chain([""]) {
+                    reporter.set_service_status(name, status).await;
+                }
+                tracing::info!(services = ?service_names, healthy, "health changed");
                 last = Some(healthy);
             }
             tokio::time::sleep(every).await;
@@ -145,48 +179,6 @@ where
                 .insert(VERSION_HEADER, http::HeaderValue::from_static(VERSION));
             Ok(response)
         })
-    }
-}
-
-/// A service started in the background (by its `main` or by a test): where
-/// it listens, and how to stop it gracefully or wait for it to end.
-pub struct Running<E> {
-    /// The address gRPC listens on (the real port when 0 was asked).
-    pub addr: std::net::SocketAddr,
-    /// The address of the Prometheus endpoint.
-    pub metrics_http_addr: std::net::SocketAddr,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), E>>,
-}
-
-impl<E: From<tokio::task::JoinError>> Running<E> {
-    /// Wraps a service task that stops when `shutdown` fires.
-    pub fn new(
-        addr: std::net::SocketAddr,
-        metrics_http_addr: std::net::SocketAddr,
-        shutdown: tokio::sync::oneshot::Sender<()>,
-        task: tokio::task::JoinHandle<Result<(), E>>,
-    ) -> Self {
-        Running {
-            addr,
-            metrics_http_addr,
-            shutdown: Some(shutdown),
-            task,
-        }
-    }
-
-    /// Stops gracefully and waits until everything is drained.
-    pub async fn stop(mut self) -> Result<(), E> {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        (&mut self.task).await?
-    }
-
-    /// Waits until the service stops on its own (a signal) or fails.
-    pub async fn wait(mut self) -> Result<(), E> {
-        let _keep_running = self.shutdown.take();
-        (&mut self.task).await?
     }
 }
 

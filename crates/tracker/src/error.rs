@@ -1,5 +1,7 @@
 //! The tracker service's one error enum, and its single mapping onto the
-//! shared [`ApiError`] (and so onto gRPC status codes).
+//! shared [`ApiError`] (and so onto gRPC status codes). Errors that are
+//! already an [`ApiError`] (paging, identity, field checks) pass through
+//! unchanged: there is no mapping back.
 
 use closeout_service::ApiError;
 use closeout_service::error::FieldViolation;
@@ -45,6 +47,9 @@ pub enum TrackerError {
     /// Stored data that does not decode (a bug or a manual edit).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// An error already in the shared form, passed on unchanged.
+    #[error("{0}")]
+    Api(ApiError),
 }
 
 impl TrackerError {
@@ -54,6 +59,23 @@ impl TrackerError {
             field: field.into(),
             description: description.into(),
         }])
+    }
+
+    /// The wrong fields this error names, whichever form it has.
+    fn violations_mut(&mut self) -> Option<&mut Vec<FieldViolation>> {
+        match self {
+            TrackerError::Invalid(v) | TrackerError::Api(ApiError::InvalidArgument(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Both errors' wrong fields when both are about fields, so the client
+    /// sees every problem at once; otherwise `self`.
+    pub fn merge(mut self, mut other: TrackerError) -> TrackerError {
+        if let (Some(mine), Some(theirs)) = (self.violations_mut(), other.violations_mut()) {
+            mine.append(theirs);
+        }
+        self
     }
 
     /// An unknown item.
@@ -80,24 +102,110 @@ impl From<TrackerError> for ApiError {
             TrackerError::Outbox(message) | TrackerError::Corrupt(message) => {
                 ApiError::Internal(message)
             }
+            TrackerError::Api(error) => error,
         }
     }
 }
 
 impl From<ApiError> for TrackerError {
     fn from(error: ApiError) -> TrackerError {
-        match error {
-            ApiError::InvalidArgument(v) => TrackerError::Invalid(v),
-            ApiError::Unauthenticated(m) => TrackerError::Unauthenticated(m),
-            ApiError::PermissionDenied(m) => TrackerError::PermissionDenied(m),
-            ApiError::NotFound { what, id } => TrackerError::NotFound { what, id },
-            other => TrackerError::Outbox(other.to_string()),
-        }
+        TrackerError::Api(error)
     }
 }
 
 impl From<TrackerError> for tonic::Status {
     fn from(error: TrackerError) -> tonic::Status {
         ApiError::from(error).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::Code;
+    use tonic_types::StatusExt;
+
+    fn code(error: TrackerError) -> Code {
+        tonic::Status::from(error).code()
+    }
+
+    #[test]
+    fn each_error_has_its_code() {
+        assert_eq!(
+            code(TrackerError::invalid("reason", "empty")),
+            Code::InvalidArgument
+        );
+        assert_eq!(code(TrackerError::item_not_found("x")), Code::NotFound);
+        assert_eq!(
+            code(TrackerError::IllegalTransition("closed".into())),
+            Code::FailedPrecondition
+        );
+        assert_eq!(
+            code(TrackerError::PermissionDenied("viewer".into())),
+            Code::PermissionDenied
+        );
+        assert_eq!(
+            code(TrackerError::Unauthenticated("who?".into())),
+            Code::Unauthenticated
+        );
+        let stale = TrackerError::StaleVersion {
+            item_id: "x".into(),
+            expected: 1,
+            actual: 2,
+        };
+        assert_eq!(code(stale), Code::Aborted);
+        assert_eq!(
+            code(TrackerError::Corrupt("bad row".into())),
+            Code::Internal
+        );
+        assert_eq!(code(sqlx::Error::PoolTimedOut.into()), Code::Unavailable);
+    }
+
+    #[test]
+    fn shared_errors_keep_their_code() {
+        // These became INTERNAL when shared errors were mapped back.
+        assert_eq!(
+            code(ApiError::AlreadyExists("dup".into()).into()),
+            Code::AlreadyExists
+        );
+        assert_eq!(
+            code(ApiError::Unavailable("db".into()).into()),
+            Code::Unavailable
+        );
+        assert_eq!(
+            code(ApiError::Aborted("stale".into()).into()),
+            Code::Aborted
+        );
+        assert_eq!(
+            code(ApiError::FailedPrecondition("state".into()).into()),
+            Code::FailedPrecondition
+        );
+        assert_eq!(
+            code(ApiError::ResourceExhausted("big".into()).into()),
+            Code::ResourceExhausted
+        );
+        assert_eq!(
+            code(ApiError::not_found("proposal", "p").into()),
+            Code::NotFound
+        );
+    }
+
+    #[test]
+    fn merged_field_errors_name_every_field() {
+        let merged = TrackerError::invalid("item_id", "not a UUID")
+            .merge(ApiError::invalid("reason", "too long").into());
+        let status = tonic::Status::from(merged);
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_error_details();
+        let fields: Vec<_> = details
+            .bad_request()
+            .expect("field violations")
+            .field_violations
+            .iter()
+            .map(|v| v.field.clone())
+            .collect();
+        assert_eq!(fields, ["item_id", "reason"]);
+        let not_fields = TrackerError::item_not_found("x").merge(TrackerError::invalid("a", "b"));
+        assert_eq!(code(not_fields), Code::NotFound);
     }
 }
