@@ -1,10 +1,11 @@
 //! Parses a report file and prints the summary (or the canonical JSON with
-//! `--json`): `cargo run -p closeout-report --example parse_file -- FILE [--json]`.
+//! `--json`, or the line-by-line explanation with `--explain`):
+//! `cargo run -p closeout-report --example parse_file -- FILE [--json|--explain]`.
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(path) = args.iter().find(|a| !a.starts_with("--")) else {
-        eprintln!("usage: parse_file FILE [--json]");
+        eprintln!("usage: parse_file FILE [--json|--explain]");
         std::process::exit(2);
     };
     let bytes = match std::fs::read(path) {
@@ -24,6 +25,9 @@ fn main() {
                     std::process::exit(1);
                 }
             }
+        }
+        Ok(report) if args.iter().any(|a| a == "--explain") => {
+            print!("{}", closeout_report::render_explanation(&report));
         }
         Ok(report) => print!("{}", closeout_report::render_summary(&report)),
         Err(e) => {

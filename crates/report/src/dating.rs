@@ -62,6 +62,20 @@ pub(crate) fn letter_date(units: &[Unit]) -> Option<Dated> {
             });
         }
     }
+    // A date on a line of its own before the salutation.
+    let salutation = units
+        .iter()
+        .position(|u| u.text.to_ascii_lowercase().starts_with("dear "))
+        .unwrap_or(0);
+    if let Some(found) = units[..salutation].iter().rev().find_map(|u| {
+        only_date(&u.text).map(|date| Dated {
+            date,
+            line: u.first_line,
+            rule: "date.letter-heading",
+        })
+    }) {
+        return Some(found);
+    }
     units.iter().rev().take(6).find_map(|u| {
         only_date(&u.text).map(|date| Dated {
             date,

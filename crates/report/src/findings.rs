@@ -76,10 +76,14 @@ pub(crate) fn extract(units: &[Unit], outline: &Outline, profile: Option<Profile
     let mut rules: Vec<&'static str> = Vec::new();
     let national = profile == Some(Profile::National);
     let accelerated = profile == Some(Profile::LetterAcceleratedCauseOfConcern);
+    let revisit = profile == Some(Profile::LetterRevisit);
     // National reports: whether the recommendations being read are addressed
     // to every force or service (None until a heading says).
     let mut audience_all: Option<bool> = None;
     let mut causes: Vec<String> = Vec::new();
+    // Under a recommendations heading, "All fire and rescue services should
+    // …" is a recommendation, not the framework's boilerplate.
+    let mut in_recommendations = false;
     let mut i = 0;
     while i < units.len() {
         let unit = &units[i];
@@ -88,7 +92,13 @@ pub(crate) fn extract(units: &[Unit], outline: &Outline, profile: Option<Profile
             continue;
         }
         let followed_by_heading = units.get(i + 1).is_some_and(Unit::is_heading);
-        if unit.is_prose() && is_boilerplate(&unit.text) {
+        if unit.is_heading() {
+            in_recommendations = matches!(
+                section_of(unit),
+                Some(Section::Recommendations | Section::National)
+            ) || recommendation_audience(&unit.text).is_some();
+        }
+        if !in_recommendations && unit.is_prose() && is_boilerplate(&unit.text) {
             out.explanations.push(explanation(
                 unit.first_line,
                 unit.last_line,
@@ -127,7 +137,7 @@ pub(crate) fn extract(units: &[Unit], outline: &Outline, profile: Option<Profile
                 i = letter_recommendations(units, i + 1, &causes, outline, &mut out, &mut rules);
             }
             Some(Section::Recommendations) if national => {
-                let (items, next) = list(units, i + 1);
+                let (items, next) = list_in(units, i + 1, false);
                 for item in items {
                     let to_all = audience_all.unwrap_or(false)
                         || profile::is_national_audience(&item.text)
@@ -209,6 +219,46 @@ pub(crate) fn extract(units: &[Unit], outline: &Outline, profile: Option<Profile
                     out.findings
                         .push(finding(FindingKind::NoteworthyPractice, &item, "", outline));
                     rules.push("noteworthy-practice");
+                }
+                i = next.max(i + 1);
+            }
+            // A revisit letter's "We said:" quotes the earlier cause of
+            // concern; "We made the following recommendations:" its
+            // recommendations (both references once read).
+            None if revisit && unit.kind == Kind::Text && fold(&unit.text).ends_with("we said:") => {
+                let (text, first, last, next) = paragraphs(units, i + 1, true);
+                if !text.is_empty() {
+                    let item = Item {
+                        unit: i + 1,
+                        text: text.clone(),
+                        first_line: first,
+                        last_line: last,
+                        deadline: String::new(),
+                    };
+                    let kind = if fold(&unit.text).contains("recommend") {
+                        FindingKind::Recommendation
+                    } else {
+                        FindingKind::CauseOfConcern
+                    };
+                    if kind == FindingKind::CauseOfConcern {
+                        causes.push(text);
+                    }
+                    out.findings.push(finding(kind, &item, "", outline));
+                    rules.push("quoted-item");
+                }
+                i = next.max(i + 1);
+            }
+            None if revisit
+                && unit.kind == Kind::Text
+                && is_introduction(&unit.text)
+                && fold(&unit.text).contains("recommendation") =>
+            {
+                let (items, next) = list(units, i);
+                let parent = causes.last().cloned().unwrap_or_default();
+                for item in items {
+                    out.findings
+                        .push(finding(FindingKind::Recommendation, &item, &parent, outline));
+                    rules.push("quoted-item");
                 }
                 i = next.max(i + 1);
             }
@@ -330,7 +380,10 @@ pub(crate) fn is_boilerplate(text: &str) -> bool {
         "national guidance says",
         "national guidance states",
     ];
-    LEADS.iter().any(|lead| lower.starts_with(lead)) && deadline::find(text).is_none()
+    let framework = lower.starts_with("the fire and rescue national framework")
+        && lower.contains(" should ");
+    (framework || LEADS.iter().any(|lead| lower.starts_with(lead)))
+        && deadline::find(text).is_none()
 }
 
 /// A national report's heading saying to whom the recommendations after it
@@ -578,6 +631,13 @@ fn is_none_statement(text: &str) -> bool {
 /// Reads list items from `from` (see the module documentation); returns them
 /// and the index of the first unit after the list.
 fn list(units: &[Unit], from: usize) -> (Vec<Item>, usize) {
+    list_in(units, from, true)
+}
+
+/// [`list`], where `framework_ends_list` says whether the framework's
+/// boilerplate ends the list (not under a recommendation heading, where "All
+/// fire and rescue services should …" is the recommendation itself).
+fn list_in(units: &[Unit], from: usize, framework_ends_list: bool) -> (Vec<Item>, usize) {
     let mut items: Vec<Item> = Vec::new();
     let mut group_start = 0;
     let mut intro_deadline: Option<String> = None;
@@ -600,7 +660,10 @@ fn list(units: &[Unit], from: usize) -> (Vec<Item>, usize) {
                 j += 1;
                 continue;
             }
-            Kind::Text if is_boilerplate(&unit.text) || followups::refers_back(&unit.text) => {
+            Kind::Text
+                if (framework_ends_list && is_boilerplate(&unit.text))
+                    || followups::refers_back(&unit.text) =>
+            {
                 false
             }
             Kind::Text => {

@@ -95,6 +95,22 @@ const NOT_ADDRESSED: &[&str] = &[
     "still don't",
     "isn't being done",
     "not been met",
+    "still happening",
+    "remains open",
+];
+
+/// Phrases saying the earlier item was not assessed this time: unclear.
+const NOT_ASSESSED: &[&str] = &[
+    "couldn't assess",
+    "could not assess",
+    "didn't assess",
+    "did not assess",
+    "didn't examine",
+    "did not examine",
+    "didn't inspect",
+    "did not inspect",
+    "not able to assess",
+    "will look at this again",
 ];
 
 const ADDRESSED: &[&str] = &[
@@ -122,7 +138,13 @@ const ADDRESSED: &[&str] = &[
     "now does this",
     "has been met",
     "have been met",
+    "has met this",
+    "has met the",
+    "have met this",
     "closed this",
+    "closed the cause of concern",
+    "closed the accelerated cause of concern",
+    "we closed",
     "close this cause of concern",
     "closure of",
     "is now closed",
@@ -170,11 +192,18 @@ pub(crate) fn classify(sentence: &str) -> Option<FollowUpOutcome> {
 /// The outcome by phrases alone, of a folded sentence.
 fn phrase_outcome(lower: &str) -> Option<FollowUpOutcome> {
     let has = |phrases: &[&str]| phrases.iter().any(|p| lower.contains(p));
-    if has(PARTIAL) {
+    if has(NOT_ASSESSED) {
+        Some(FollowUpOutcome::Unclear)
+    } else if has(PARTIAL) {
         Some(FollowUpOutcome::PartiallyAddressed)
     } else if has(NOT_ADDRESSED) {
         Some(FollowUpOutcome::NotAddressed)
     } else if has(ADDRESSED) {
+        Some(FollowUpOutcome::Addressed)
+    } else if lower.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w == "now")
+        && position_of(lower) == FollowUpOutcome::Addressed
+    {
+        // "The backlog has now been cleared", "All ten services now offer this."
         Some(FollowUpOutcome::Addressed)
     } else {
         None
@@ -329,7 +358,7 @@ fn trigger(sentence: &str) -> Option<Trigger> {
     let lower = sentence.to_ascii_lowercase();
     let folded = fold(sentence);
     // Most sentences cannot refer back: skip them before splitting words.
-    let may_refer = ["in ", "last year", "this ", "these ", "we said in "]
+    let may_refer = ["in ", "last year", "this ", "these ", "we said in ", "the accelerated "]
         .iter()
         .any(|lead| lower.starts_with(lead))
         || lower.contains("in our ")
@@ -408,6 +437,18 @@ fn trigger(sentence: &str) -> Option<Trigger> {
                 return Some(t);
             }
         }
+    }
+    // "The accelerated cause of concern about the mobilising system remains
+    // open."
+    if ["the accelerated cause of concern ", "the cause of concern ", "the area for improvement "]
+        .iter()
+        .any(|lead| folded.starts_with(lead))
+        && phrase_outcome(&folded).is_some()
+    {
+        let (period, last) = period_after(&folded).unwrap_or_default();
+        let mut t = Trigger::new(Shape::Inline, &period, String::new(), "followup.item-status");
+        t.last_year = last;
+        return Some(t);
     }
     // "…, which was an area for improvement at our 2018 inspection."
     for marker in [
@@ -673,12 +714,27 @@ pub(crate) fn extract(
             } else {
                 found.report.clone()
             };
-            let referenced_period = if !found.last_year {
-                found.period.clone()
-            } else if fold(here).contains("last inspection") {
-                last_round.clone()
+            let referenced_period = if found.last_year {
+                if fold(here).contains("last inspection") {
+                    last_round.clone()
+                } else {
+                    last_year.clone()
+                }
+            } else if found.period.is_empty() {
+                // "In August 2023, we issued … This has resulted in the closure
+                // of …": the year written earlier in the paragraph.
+                let before = sentences[u]
+                    .get(s)
+                    .and_then(|&(a, _)| units[u].text.get(..a))
+                    .unwrap_or("");
+                text::words(before)
+                    .iter()
+                    .map(|w| w.of(before))
+                    .find(|w| text::year(w).is_some())
+                    .unwrap_or("")
+                    .to_string()
             } else {
-                last_year.clone()
+                found.period.clone()
             };
             let (scope, stated_count) = match found.shape {
                 Shape::Counted => (FollowUpScope::AllOfKind, found.count),
@@ -749,8 +805,13 @@ fn revisit_outcomes(
 ) -> Vec<ParsedFollowUp> {
     let after_quotes = references.iter().map(|r| r.line_end).max().unwrap_or(0);
     // The earlier items' period: the first year in the letter before them.
+    let salutation = units
+        .iter()
+        .position(|u| fold(&u.text).starts_with("dear "))
+        .unwrap_or(0);
     let earlier_period = units
         .iter()
+        .skip(salutation)
         .take_while(|u| u.first_line < references.iter().map(|r| r.line_start).min().unwrap_or(0))
         .find_map(|u| {
             text::words(&u.text)

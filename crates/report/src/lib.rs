@@ -130,7 +130,10 @@ pub fn parse_with(text: &str, options: &ParseOptions) -> Result<ParsedReport, Pa
         }
     }
     if profile_of(&detection) == Some(Profile::National) {
+        // A national report inspects no one organisation, and belongs to no
+        // one programme's round.
         organisation = None;
+        inspection.programme = String::new();
     }
     options::apply(&mut organisation, &mut inspection, &mut warnings, options);
     if detection.is_none() {
@@ -285,7 +288,7 @@ pub fn parse_with(text: &str, options: &ParseOptions) -> Result<ParsedReport, Pa
                 .to_string(),
         );
     }
-    if inspection.programme.is_empty() {
+    if inspection.programme.is_empty() && profile != Some(Profile::National) {
         warnings.push(
             "no inspection programme found (expected “PEEL” or a fire and rescue inspection title)"
                 .to_string(),
@@ -302,7 +305,8 @@ pub fn parse_with(text: &str, options: &ParseOptions) -> Result<ParsedReport, Pa
                 .to_string(),
         );
     }
-    if judgments.is_empty() && pillars.is_empty() {
+    let graded_layout = !profile.is_some_and(|p| p.is_letter() || p == Profile::National);
+    if graded_layout && judgments.is_empty() && pillars.is_empty() {
         warnings.push(
             "no graded judgments found (expected an “Overall summary” table or headings followed by a grade)"
                 .to_string(),
@@ -488,6 +492,9 @@ fn check_is_report(report: &ParsedReport) -> Result<(), ParseError> {
     }
     if !report.findings.is_empty() || !report.follow_ups.is_empty() {
         found.push("findings".to_string());
+    }
+    if report.profile == "national" {
+        found.push("recommendations to every force or service".to_string());
     }
     if found.len() >= 2 {
         return Ok(());

@@ -144,7 +144,11 @@ pub(crate) fn outline(units: &[Unit], kind: OrganisationKind, profile: Option<Pr
                 in_contents = true;
             } else {
                 in_contents = false;
-                let line_grade = units.get(i + 1).and_then(|next| next.grade);
+                let list_follows = out.judgment_list.is_some_and(|(from, _)| from == i + 1);
+                let line_grade = units
+                    .get(i + 1)
+                    .and_then(|next| next.grade)
+                    .filter(|_| !list_follows);
                 let sentence_grade = if frs && line_grade.is_none() {
                     units
                         .get(i + 1)
@@ -335,10 +339,13 @@ pub(crate) fn pillar_question(text: &str) -> Option<usize> {
     if rest.starts_with("effective") {
         // "effective is the force at keeping …", "effectively does the force reduce …"
         let words: Vec<&str> = rest.split_whitespace().collect();
-        let mut k = 4;
-        if words.get(k) == Some(&"at") {
-            k += 1;
-        }
+        // "… is the force at keeping …", "… is the fire and rescue service at
+        // keeping …"; "… does the force reduce …"
+        let k = words
+            .iter()
+            .take(8)
+            .position(|w| *w == "at")
+            .map_or(4, |at| at + 1);
         let general = matches!(
             words.get(k).copied(),
             Some("keeping" | "keep" | "reducing" | "reduce")
@@ -408,10 +415,15 @@ fn contents_entry(row: &Unit) -> Option<String> {
 /// The period of a carried-over judgment: "… our judgment from the 2016
 /// effectiveness inspection has been carried over" → "2016".
 fn carried_from(unit: &Unit) -> Option<String> {
-    if unit.kind != Kind::Text {
+    if unit.kind != Kind::Text || unit.text.len() > 1000 {
         return None;
     }
     let lower = unit.text.to_ascii_lowercase();
+    // "Last inspected: 2017"
+    if let Some(rest) = lower.strip_prefix("last inspected") {
+        let rest = rest.trim_start_matches([':', ' ', '\u{a0}']).trim();
+        return text::period(rest).map(str::to_string);
+    }
     if !lower.contains("carried over") {
         return None;
     }

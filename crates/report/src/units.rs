@@ -243,11 +243,12 @@ pub(crate) fn looks_like_heading(text: &str) -> bool {
         && !text.contains(". ")
 }
 
-/// A line that only dates the page ("Last updated 20/12/2018", "Published
-/// on: 9 June 2023", "Sent on"): never a heading, so never a question's name.
+/// A line that only dates the page or a judgment ("Last updated 20/12/2018",
+/// "Published on: 9 June 2023", "Sent on", "Last inspected: 2017"): never a
+/// heading, so never a question's name.
 pub(crate) fn is_date_line(text: &str) -> bool {
     let lower = text.trim_start().to_ascii_lowercase();
-    ["last updated", "published on", "sent on", "updated on"]
+    ["last updated", "published on", "sent on", "updated on", "last inspected"]
         .iter()
         .any(|lead| lower.starts_with(lead))
 }
