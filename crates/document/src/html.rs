@@ -1,0 +1,486 @@
+//! Saved web pages: the inspectorate's publication pages and service
+//! assessment pages, read with a real HTML5 parser (html5ever through
+//! `scraper`, so unclosed tags and stray markup read as a browser reads them)
+//! and written as the parser's lines.
+//!
+//! * `h1`–`h6`, `p` and other blocks: one line each, blank lines between;
+//!   `br` ends a line.
+//! * `li`: `- item` (`1. item` in an `ol`), one line each, the list set off
+//!   by blank lines.
+//! * `tr`: its `th`/`td` cells joined by tabs (empty cells kept, `colspan`
+//!   repeated as empty cells), one line per row — the shape of the text
+//!   export, where a tab marks a table row.
+//! * `sup` holding a footnote number: a superscript digit, as in the text
+//!   export ("cases¹").
+//! * Dropped: scripts, styles, forms, images, navigation, the site header and
+//!   footer (a `header`/`footer` inside `main` or `article` is content and
+//!   kept), asides, cookie banners, breadcrumbs, skip links, share and print
+//!   links, and anything hidden. A "Last updated …" or "Published on …" line
+//!   inside something dropped is kept, because it dates the report.
+
+use ego_tree::NodeRef;
+use scraper::{ElementRef, Html, Node};
+
+use crate::writer::Writer;
+
+/// Deeper than this, an element's text is written inline without looking at
+/// its markup (html5ever builds any depth; the walk must not overflow the
+/// stack on a hostile page).
+const MAX_DEPTH: usize = 200;
+
+/// Most empty cells one `colspan` adds.
+const MAX_COLSPAN: usize = 32;
+
+/// The page's text as the parser reads it.
+pub(crate) fn to_text(markup: &str) -> String {
+    let document = Html::parse_document(markup);
+    let mut walker = Walker {
+        w: Writer::default(),
+        keep_chrome: false,
+    };
+    walker.children(*document.root_element(), 0);
+    walker.w.finish()
+}
+
+/// What an element is to the walk.
+enum Role {
+    /// Never text: scripts, styles, images, form controls.
+    Silent,
+    /// Site chrome: dropped, except its date lines.
+    Chrome,
+    Content,
+}
+
+struct Walker {
+    w: Writer,
+    /// Set while reading dropped chrome for its date lines.
+    keep_chrome: bool,
+}
+
+impl Walker {
+    fn children(&mut self, node: NodeRef<'_, Node>, depth: usize) {
+        for child in node.children() {
+            self.node(child, depth + 1);
+        }
+    }
+
+    fn node(&mut self, node: NodeRef<'_, Node>, depth: usize) {
+        match node.value() {
+            Node::Text(text) => self.w.inline(text),
+            Node::Element(_) => {
+                if let Some(element) = ElementRef::wrap(node) {
+                    self.element(element, depth);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn element(&mut self, element: ElementRef<'_>, depth: usize) {
+        match role(element) {
+            Role::Silent => return,
+            Role::Chrome if !self.keep_chrome => {
+                self.rescue_dates(element, depth);
+                return;
+            }
+            _ => {}
+        }
+        if depth > MAX_DEPTH {
+            for text in element.text() {
+                self.w.inline(text);
+            }
+            return;
+        }
+        let name = element.value().name();
+        match name {
+            "br" => self.w.flush(),
+            "ul" | "ol" | "menu" => self.list(element, name == "ol", depth),
+            "li" => {
+                self.w.flush();
+                self.item(element, "- ".to_string(), depth);
+            }
+            "table" => self.table(element, depth),
+            "sup" => {
+                let text: String = element.text().collect();
+                match superscript(text.trim()) {
+                    Some(digits) => self.w.inline(&digits),
+                    None => self.children(*element, depth),
+                }
+            }
+            _ if is_block(name) => {
+                self.w.blank();
+                self.children(*element, depth);
+                self.w.blank();
+            }
+            _ => self.children(*element, depth),
+        }
+    }
+
+    fn list(&mut self, list: ElementRef<'_>, ordered: bool, depth: usize) {
+        self.w.blank();
+        let mut number = 0usize;
+        for child in list.children() {
+            match ElementRef::wrap(child) {
+                Some(item) if item.value().name() == "li" => {
+                    if matches!(role(item), Role::Silent | Role::Chrome) && !self.keep_chrome {
+                        continue;
+                    }
+                    number += 1;
+                    let marker = if ordered {
+                        format!("{number}. ")
+                    } else {
+                        "- ".to_string()
+                    };
+                    self.item(item, marker, depth + 1);
+                }
+                _ => self.node(child, depth + 1),
+            }
+        }
+        self.w.blank();
+    }
+
+    /// A list item: its text on one line after the marker. Blocks inside it
+    /// (a `p`, a nested list) end the line without a blank line.
+    fn item(&mut self, item: ElementRef<'_>, marker: String, depth: usize) {
+        self.w.flush();
+        self.w.set_prefix(marker);
+        let mut inner = Walker {
+            w: Writer::default(),
+            keep_chrome: self.keep_chrome,
+        };
+        inner.children(*item, depth);
+        let text = inner.w.finish();
+        let mut first = true;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            if first {
+                self.w.inline(line);
+                self.w.flush();
+                first = false;
+            } else {
+                self.w.raw_line(line);
+            }
+        }
+        if first {
+            // An empty item: no line, and no marker left waiting.
+            self.w.set_prefix(String::new());
+        }
+    }
+
+    fn table(&mut self, table: ElementRef<'_>, depth: usize) {
+        self.w.blank();
+        let mut rows = Vec::new();
+        collect_rows(table, &mut rows, depth);
+        for part in rows {
+            match part {
+                TablePart::Caption(caption) => {
+                    let text = self.cell_text(caption, depth);
+                    if !text.is_empty() {
+                        self.w.raw_line(&text);
+                        self.w.blank();
+                    }
+                }
+                TablePart::Row(row) => {
+                    let mut cells: Vec<String> = Vec::new();
+                    for cell in row.child_elements() {
+                        let name = cell.value().name();
+                        if name != "td" && name != "th" {
+                            continue;
+                        }
+                        if matches!(role(cell), Role::Silent) {
+                            continue;
+                        }
+                        cells.push(self.cell_text(cell, depth));
+                        let span = cell
+                            .attr("colspan")
+                            .and_then(|s| s.trim().parse::<usize>().ok())
+                            .unwrap_or(1)
+                            .clamp(1, MAX_COLSPAN);
+                        cells.extend(std::iter::repeat_n(String::new(), span - 1));
+                    }
+                    if cells.iter().all(String::is_empty) {
+                        continue;
+                    }
+                    if cells.len() == 1 {
+                        // One cell is a line of prose, not a row.
+                        self.w.raw_line(&cells[0]);
+                    } else {
+                        self.w.raw_line(&cells.join("\t"));
+                    }
+                }
+            }
+        }
+        self.w.blank();
+    }
+
+    /// A cell's text on one line.
+    fn cell_text(&self, cell: ElementRef<'_>, depth: usize) -> String {
+        let mut inner = Walker {
+            w: Writer::default(),
+            keep_chrome: self.keep_chrome,
+        };
+        inner.children(*cell, depth + 1);
+        let text = inner.w.finish();
+        let words: Vec<&str> = text
+            .lines()
+            .map(|l| l.trim())
+            .filter(|l| !l.is_empty())
+            .collect();
+        words.join(" ").replace('\t', " ")
+    }
+
+    /// Writes the "Last updated …" and "Published on …" lines found inside
+    /// dropped chrome.
+    fn rescue_dates(&mut self, element: ElementRef<'_>, depth: usize) {
+        let mut inner = Walker {
+            w: Writer::default(),
+            keep_chrome: true,
+        };
+        inner.element(element, depth);
+        let text = inner.w.finish();
+        let dates: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|line| is_date_line(line))
+            .collect();
+        if !dates.is_empty() {
+            self.w.blank();
+            for line in dates {
+                self.w.raw_line(line.trim_start_matches("- "));
+            }
+            self.w.blank();
+        }
+    }
+}
+
+/// A table's caption or one of its rows, in document order (rows of nested
+/// tables excluded: they are read as their cell's text).
+enum TablePart<'a> {
+    Caption(ElementRef<'a>),
+    Row(ElementRef<'a>),
+}
+
+fn collect_rows<'a>(element: ElementRef<'a>, out: &mut Vec<TablePart<'a>>, depth: usize) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    for child in element.child_elements() {
+        match child.value().name() {
+            "caption" => out.push(TablePart::Caption(child)),
+            "tr" => out.push(TablePart::Row(child)),
+            "thead" | "tbody" | "tfoot" => collect_rows(child, out, depth + 1),
+            _ => {}
+        }
+    }
+}
+
+/// Whether a line dates the document.
+fn is_date_line(line: &str) -> bool {
+    let lower = line.trim_start_matches("- ").to_lowercase();
+    [
+        "last updated",
+        "published on",
+        "published:",
+        "date published",
+        "first published",
+    ]
+    .iter()
+    .any(|start| lower.starts_with(start))
+}
+
+fn is_block(name: &str) -> bool {
+    matches!(
+        name,
+        "address"
+            | "article"
+            | "blockquote"
+            | "body"
+            | "caption"
+            | "center"
+            | "dd"
+            | "details"
+            | "div"
+            | "dl"
+            | "dt"
+            | "fieldset"
+            | "figcaption"
+            | "figure"
+            | "footer"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "header"
+            | "hgroup"
+            | "hr"
+            | "html"
+            | "legend"
+            | "main"
+            | "p"
+            | "pre"
+            | "section"
+            | "summary"
+    )
+}
+
+/// Class and id fragments of site chrome.
+const CHROME_MARKERS: [&str; 16] = [
+    "cookie",
+    "consent",
+    "breadcrumb",
+    "skip-link",
+    "skiplink",
+    "skip-to",
+    "site-header",
+    "site-footer",
+    "navbar",
+    "menu",
+    "share",
+    "social",
+    "print-link",
+    "back-to-top",
+    "banner",
+    "feedback",
+];
+
+fn role(element: ElementRef<'_>) -> Role {
+    let e = element.value();
+    match e.name() {
+        "script" | "style" | "noscript" | "template" | "head" | "title" | "meta" | "link"
+        | "svg" | "math" | "iframe" | "object" | "embed" | "canvas" | "img" | "picture"
+        | "input" | "select" | "textarea" | "button" | "option" | "video" | "audio" | "map"
+        | "source" | "track" => return Role::Silent,
+        "nav" | "aside" | "form" | "dialog" => return Role::Chrome,
+        "header" | "footer" if !inside_content(element) => return Role::Chrome,
+        _ => {}
+    }
+    if e.attr("hidden").is_some()
+        || e.attr("aria-hidden")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    {
+        return Role::Chrome;
+    }
+    if let Some(role) = e.attr("role") {
+        let role = role.trim().to_ascii_lowercase();
+        if matches!(
+            role.as_str(),
+            "navigation" | "banner" | "contentinfo" | "search" | "dialog" | "alertdialog"
+        ) {
+            return Role::Chrome;
+        }
+    }
+    let marked = |value: &str| {
+        let value = value.to_ascii_lowercase();
+        CHROME_MARKERS.iter().any(|m| value.contains(m))
+    };
+    if e.id().is_some_and(marked) || e.classes().any(marked) {
+        return Role::Chrome;
+    }
+    Role::Content
+}
+
+/// Whether an element sits inside the page's content (`main`, `article` or
+/// an element with `role="main"`).
+fn inside_content(element: ElementRef<'_>) -> bool {
+    element.ancestors().any(|node| {
+        node.value().as_element().is_some_and(|e| {
+            matches!(e.name(), "main" | "article")
+                || e.attr("role")
+                    .is_some_and(|r| r.trim().eq_ignore_ascii_case("main"))
+        })
+    })
+}
+
+/// A footnote number as superscript digits (`"1"` → `"¹"`).
+fn superscript(text: &str) -> Option<String> {
+    if text.is_empty() || text.len() > 4 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(
+        text.chars()
+            .map(|c| match c {
+                '1' => '¹',
+                '2' => '²',
+                '3' => '³',
+                '0' => '⁰',
+                '4' => '⁴',
+                '5' => '⁵',
+                '6' => '⁶',
+                '7' => '⁷',
+                '8' => '⁸',
+                _ => '⁹',
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headings_paragraphs_lists_and_tables() {
+        let page = r##"<!DOCTYPE html><html><head><title>x</title><style>p{}</style></head>
+<body>
+<a class="govuk-skip-link" href="#main">Skip to main content</a>
+<div id="cookie-banner"><p>We use cookies.</p><button>Accept</button></div>
+<header class="site-header"><nav><ul><li><a href="/">Home</a></li></ul></nav></header>
+<ol class="breadcrumbs"><li>Home</li><li>Publications</li></ol>
+<main id="main"><article>
+<h1>PEEL: Police effectiveness,
+   efficiency and legitimacy 2018/19</h1>
+<p>Investigating   crime</p><p class="grade">Good</p>
+<h2>Areas for improvement</h2>
+<ul><li>The force needs to develop a <a href="#">cyber strategy</a>.</li>
+<li><p>The force should refresh guidance.</p></li></ul>
+<ol><li>One</li><li>Two</li></ol>
+<table><thead><tr><td></td><th>Effectiveness</th><td></td><th>Last inspected</th></tr></thead>
+<tbody><tr><td>Investigating crime</td><td>Good</td><td></td><td>2018/19</td></tr>
+<tr><td colspan="2">Spanned</td><td>x</td></tr></tbody></table>
+<p>Cases<sup>1</sup> and<br>a new line</p>
+</article></main>
+<footer class="site-footer"><p>© Crown copyright</p><p>Last updated: 20/12/2018</p></footer>
+<script>alert(1)</script>
+</body></html>"##;
+        let text = to_text(page);
+        assert_eq!(
+            text,
+            "PEEL: Police effectiveness, efficiency and legitimacy 2018/19\n\n\
+             Investigating crime\n\nGood\n\nAreas for improvement\n\n\
+             - The force needs to develop a cyber strategy.\n\
+             - The force should refresh guidance.\n\n\
+             1. One\n2. Two\n\n\
+             \tEffectiveness\t\tLast inspected\n\
+             Investigating crime\tGood\t\t2018/19\n\
+             Spanned\t\tx\n\n\
+             Cases¹ and\na new line\n\n\
+             Last updated: 20/12/2018\n"
+        );
+    }
+
+    #[test]
+    fn content_headers_are_kept_and_hidden_text_is_not() {
+        let page = "<body><article><header><h1>Title</h1><p>Published on: 14 June 2023</p></header>\
+                    <p hidden>secret</p><p aria-hidden=\"true\">icon</p><p>Body</p></article></body>";
+        assert_eq!(
+            to_text(page),
+            "Title\n\nPublished on: 14 June 2023\n\nBody\n"
+        );
+    }
+
+    #[test]
+    fn malformed_markup_reads_as_a_browser_reads_it() {
+        let text = to_text("<p>One<p>Two<ul><li>a<li>b</ul><table><tr><td>x<td>y</table>");
+        assert_eq!(text, "One\n\nTwo\n\n- a\n- b\n\nx\ty\n");
+    }
+
+    #[test]
+    fn deep_nesting_does_not_overflow() {
+        let depth = 1_000;
+        let page = format!("{}deep{}", "<div>".repeat(depth), "</div>".repeat(depth));
+        assert_eq!(to_text(&page), "deep\n");
+        let page = format!("{}deep", "<span><ul><li>".repeat(500));
+        assert!(to_text(&page).contains("deep"));
+    }
+}
