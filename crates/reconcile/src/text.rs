@@ -791,33 +791,19 @@ impl Porter {
 // ---------------------------------------------------------------------------
 // Comparing metadata.
 
-/// The first four-digit year in `text` ("2017", "2018/19" → 2018, "November 2017").
+/// The first year in `text` ("2017", "2018/19" → 2018, "November 2017"):
+/// the domain's one rule (`closeout_domain::period`), as an unsigned year.
 pub fn first_year(text: &str) -> Option<u32> {
-    years(text).first().copied()
+    closeout_domain::period::first_year(text).and_then(|y| u32::try_from(y).ok())
 }
 
-/// Every four-digit year (1900–2199) in `text`, in order.
+/// Every year in `text`, in order: the domain's one rule
+/// (`closeout_domain::period`).
 pub fn years(text: &str) -> Vec<u32> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i + 4 <= bytes.len() {
-        if bytes[i..i + 4].iter().all(u8::is_ascii_digit)
-            && (i == 0 || !bytes[i - 1].is_ascii_digit())
-            && (i + 4 == bytes.len() || !bytes[i + 4].is_ascii_digit())
-        {
-            let y = bytes[i..i + 4]
-                .iter()
-                .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
-            if (1900..2200).contains(&y) {
-                out.push(y);
-            }
-            i += 4;
-        } else {
-            i += 1;
-        }
-    }
-    out
+    closeout_domain::period::years(text)
+        .into_iter()
+        .filter_map(|y| u32::try_from(y).ok())
+        .collect()
 }
 
 /// Canonical name of an inspected report type: "effectiveness", "efficiency",
