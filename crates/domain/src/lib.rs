@@ -22,6 +22,6 @@ pub use grade::{Grade, GradeScale, NotComparable, Trend, compare};
 pub use ids::{FindingId, InspectionId, ItemId, ProposalId};
 pub use lifecycle::{
     Actor, Change, Command, CommandKind, Evidence, ItemState, ItemStatus, Refusal, Role, apply,
-    apply_all, decide, is_open, is_overdue,
+    apply_all, decide, evolve, is_open, is_overdue, mark_overdue,
 };
 pub use organisation::{OrganisationId, OrganisationKind, kind_from_name, slug_from_name};

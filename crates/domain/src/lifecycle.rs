@@ -3,7 +3,10 @@
 //! a command against the state and the actor and returns the changes to
 //! record (one per event) or a [`Refusal`]; [`apply`] folds a change into the
 //! state. A refusal therefore changes nothing, and replaying recorded changes
-//! rebuilds the state.
+//! rebuilds the state: [`evolve`] is the whole fold, from the change that
+//! opens an item ([`Change::Opened`]) through the scheduler's
+//! [`Change::MarkedOverdue`] ([`mark_overdue`] says when) to the commands'
+//! changes. The tracker projects its stored items with it.
 //!
 //! | command | allowed from | to | who |
 //! |---|---|---|---|
@@ -320,6 +323,9 @@ pub struct ItemState {
     pub closed_by_inspection: Option<InspectionId>,
     /// The finding that superseded the item, while it is superseded.
     pub superseded_by: Option<String>,
+    /// Its due date has passed while it was open, and that has been
+    /// announced (once per due date: a new due date clears it).
+    pub overdue: bool,
 }
 
 impl ItemState {
@@ -334,6 +340,7 @@ impl ItemState {
             closure_reference: None,
             closed_by_inspection: None,
             superseded_by: None,
+            overdue: false,
         }
     }
 }
@@ -344,9 +351,28 @@ pub fn is_overdue(state: &ItemState, today: NaiveDate) -> bool {
     state.status.is_open() && state.due_date.is_some_and(|due| due < today)
 }
 
+/// The change that announces a missed due date, when there is one to
+/// announce: the item is overdue on `today` and not yet marked (an item is
+/// marked once per due date).
+pub fn mark_overdue(state: &ItemState, today: NaiveDate) -> Option<Change> {
+    let due_date = state.due_date?;
+    (!state.overdue && is_overdue(state, today)).then_some(Change::MarkedOverdue { due_date })
+}
+
 /// One recorded change; each maps onto one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
+    /// The item was opened for an organisation, with the due date from its
+    /// finding's deadline clause if any. The first change of every item; it
+    /// starts the item afresh whatever came before.
+    Opened {
+        organisation: OrganisationId,
+        due_date: Option<NaiveDate>,
+    },
+    /// The due date passed while the item was open.
+    MarkedOverdue {
+        due_date: NaiveDate,
+    },
     /// Emitted for every change of status, after the command's own change.
     StatusChanged {
         from: ItemStatus,
@@ -390,6 +416,8 @@ impl Change {
     /// The change's name, as its event is called ("StatusChanged").
     pub fn name(&self) -> &'static str {
         match self {
+            Self::Opened { .. } => "ItemOpened",
+            Self::MarkedOverdue { .. } => "ItemOverdue",
             Self::StatusChanged { .. } => "StatusChanged",
             Self::OwnerAssigned { .. } => "OwnerAssigned",
             Self::DueDateChanged { .. } => "DueDateChanged",
@@ -561,13 +589,22 @@ pub fn decide(
 }
 
 /// Folds one recorded change into the state. Infallible: changes were
-/// checked by [`decide`] when recorded.
+/// checked by [`decide`] (or [`mark_overdue`]) when recorded.
 pub fn apply(state: &ItemState, change: &Change) -> ItemState {
     let mut next = state.clone();
     match change {
+        Change::Opened {
+            organisation,
+            due_date,
+        } => next = ItemState::open(organisation.clone(), *due_date),
+        Change::MarkedOverdue { .. } => next.overdue = true,
         Change::StatusChanged { to, .. } => next.status = *to,
         Change::OwnerAssigned { owner, .. } => next.owner = Some(owner.clone()),
-        Change::DueDateChanged { new, .. } => next.due_date = Some(*new),
+        Change::DueDateChanged { new, .. } => {
+            next.due_date = Some(*new);
+            // A new date may be missed again; that is announced again.
+            next.overdue = false;
+        }
         Change::ProgressNoted { .. } | Change::ClaimRejected { .. } => {}
         Change::CompletionClaimed { evidence, .. } => next.evidence.push(evidence.clone()),
         Change::Verified {
@@ -586,6 +623,23 @@ pub fn apply(state: &ItemState, change: &Change) -> ItemState {
         }
     }
     next
+}
+
+/// The fold of an item's whole history, one change at a time: `state` is
+/// None before the item is opened, when only [`Change::Opened`] applies
+/// (None is returned for any other change); after that, [`apply`].
+pub fn evolve(state: Option<&ItemState>, change: &Change) -> Option<ItemState> {
+    match (state, change) {
+        (Some(state), change) => Some(apply(state, change)),
+        (
+            None,
+            Change::Opened {
+                organisation,
+                due_date,
+            },
+        ) => Some(ItemState::open(organisation.clone(), *due_date)),
+        (None, _) => None,
+    }
 }
 
 /// Folds changes in order.

@@ -1,12 +1,50 @@
 //! Conversions between the domain's types and the wire types of
 //! `closeout-proto`, in one place so that every service reads and writes
-//! enums the same way. Domain → wire always succeeds; wire → domain gives
-//! None for UNSPECIFIED and for numbers the proto does not define (the
-//! caller decides whether that is an error, and names the field).
+//! them the same way: enums, dates, callers, evidence, a tracked item's
+//! lifecycle state, and an item's events as domain changes.
+//!
+//! Domain → wire always succeeds. Wire → domain gives None for an enum's
+//! UNSPECIFIED and for numbers the proto does not define (the caller decides
+//! whether that is an error); the richer conversions return a [`WireError`]
+//! naming the field.
 
-use closeout_proto as pb;
+use chrono::{Datelike, NaiveDate};
+use closeout_proto::{self as pb, event_envelope::Payload};
 
-use crate::{FindingKind, Grade, GradeScale, ItemStatus, OrganisationKind, Role};
+use crate::{
+    Actor, Change, CommandKind, Evidence, FindingKind, Grade, GradeScale, InspectionId, ItemState,
+    ItemStatus, OrganisationId, OrganisationKind, Role,
+};
+
+/// Why a wire value has no domain meaning.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("{field} is not set")]
+    Missing { field: &'static str },
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+fn invalid(field: &'static str, reason: impl ToString) -> WireError {
+    WireError::Invalid {
+        field,
+        reason: reason.to_string(),
+    }
+}
+
+/// A wire date as a calendar day; None when no such day exists.
+pub fn date(date: &pb::CalendarDate) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(
+        date.year,
+        u32::try_from(date.month).ok()?,
+        u32::try_from(date.day).ok()?,
+    )
+}
+
+/// A calendar day on the wire.
+pub fn calendar_date(date: NaiveDate) -> pb::CalendarDate {
+    pb::CalendarDate::new(date.year(), date.month(), date.day())
+}
 
 impl From<OrganisationKind> for pb::OrganisationKind {
     fn from(kind: OrganisationKind) -> Self {
@@ -142,6 +180,243 @@ pub fn role(value: i32) -> Option<Role> {
         pb::Role::Viewer => Some(Role::Viewer),
         pb::Role::System => Some(Role::System),
         pb::Role::Unspecified => None,
+    }
+}
+
+/// The domain's view of a caller: a role is required; the organisation, when
+/// given, must be a valid organisation id.
+pub fn actor(actor: &pb::Actor) -> Result<Actor, WireError> {
+    let role = role(actor.role).ok_or(WireError::Missing {
+        field: "actor.role",
+    })?;
+    let organisation = if actor.organisation_id.is_empty() {
+        None
+    } else {
+        Some(
+            OrganisationId::parse(&actor.organisation_id)
+                .map_err(|e| invalid("actor.organisation_id", e))?,
+        )
+    };
+    Ok(Actor {
+        subject: actor.subject.clone(),
+        role,
+        organisation,
+    })
+}
+
+/// Text that proto cannot leave null: empty means absent.
+fn some_text(text: &str) -> Option<String> {
+    Some(text.to_string()).filter(|t| !t.is_empty())
+}
+
+/// Evidence in the domain's terms (an empty link means none).
+pub fn evidence(evidence: &pb::Evidence) -> Evidence {
+    Evidence {
+        description: evidence.description.clone(),
+        uri: some_text(&evidence.uri),
+        sha256: evidence.sha256.clone(),
+    }
+}
+
+impl From<Evidence> for pb::Evidence {
+    fn from(evidence: Evidence) -> Self {
+        Self {
+            description: evidence.description,
+            uri: evidence.uri.unwrap_or_default(),
+            sha256: evidence.sha256,
+        }
+    }
+}
+
+/// The lifecycle state of a stored item. The item records the superseding
+/// *item* rather than the finding, and not the inspection that closed it:
+/// `superseded_by` is that item's id (present while the supersession stands
+/// and an item was found) and `closed_by_inspection` is None. The lifecycle
+/// reads neither.
+pub fn item_state(item: &pb::TrackedItem) -> Result<ItemState, WireError> {
+    Ok(ItemState {
+        status: item_status(item.status).ok_or(WireError::Missing { field: "status" })?,
+        organisation: OrganisationId::parse(&item.organisation_id)
+            .map_err(|e| invalid("organisation_id", e))?,
+        owner: some_text(&item.owner),
+        due_date: match &item.due_date {
+            Some(due) => Some(date(due).ok_or_else(|| invalid("due_date", due.iso()))?),
+            None => None,
+        },
+        evidence: item.evidence.iter().map(evidence).collect(),
+        closure_reference: some_text(&item.closure_reference),
+        closed_by_inspection: None,
+        superseded_by: some_text(&item.superseded_by_item_id),
+        overdue: item.overdue,
+    })
+}
+
+/// Writes a lifecycle state into a stored item: its status, organisation,
+/// owner, due date, overdue mark, evidence and closure reference. The
+/// superseding item's id is the caller's to set (the state names the
+/// finding); it is cleared here when the supersession no longer stands.
+pub fn write_state(state: &ItemState, item: &mut pb::TrackedItem) {
+    item.status = pb::ItemStatus::from(state.status) as i32;
+    item.organisation_id = state.organisation.as_str().to_string();
+    item.owner = state.owner.clone().unwrap_or_default();
+    item.due_date = state.due_date.map(calendar_date);
+    item.overdue = state.overdue;
+    item.evidence = state.evidence.iter().cloned().map(Into::into).collect();
+    item.closure_reference = state.closure_reference.clone().unwrap_or_default();
+    if state.superseded_by.is_none() {
+        item.superseded_by_item_id.clear();
+    }
+}
+
+/// The domain change an item event records; None for an event that is not a
+/// change of an item's lifecycle (a proposal, an organisation, a finding).
+pub fn change(payload: &Payload) -> Result<Option<Change>, WireError> {
+    let status = |value: i32, field| item_status(value).ok_or(WireError::Missing { field });
+    let day = |value: &Option<pb::CalendarDate>, field| match value {
+        Some(d) => date(d).map(Some).ok_or_else(|| invalid(field, d.iso())),
+        None => Ok(None),
+    };
+    Ok(Some(match payload {
+        Payload::ItemOpened(opened) => Change::Opened {
+            organisation: OrganisationId::parse(&opened.organisation_id)
+                .map_err(|e| invalid("organisation_id", e))?,
+            due_date: day(&opened.due_date, "due_date")?,
+        },
+        Payload::ItemOverdue(overdue) => Change::MarkedOverdue {
+            due_date: day(&overdue.due_date, "due_date")?
+                .ok_or(WireError::Missing { field: "due_date" })?,
+        },
+        Payload::StatusChanged(changed) => Change::StatusChanged {
+            from: status(changed.from, "from")?,
+            to: status(changed.to, "to")?,
+            command: CommandKind::ALL
+                .into_iter()
+                .find(|k| k.as_str() == changed.command)
+                .ok_or_else(|| invalid("command", &changed.command))?,
+            reason: some_text(&changed.reason),
+        },
+        Payload::OwnerAssigned(assigned) => Change::OwnerAssigned {
+            owner: assigned.owner.clone(),
+            previous: some_text(&assigned.previous_owner),
+        },
+        Payload::DueDateChanged(changed) => Change::DueDateChanged {
+            previous: day(&changed.previous_due_date, "previous_due_date")?,
+            new: day(&changed.due_date, "due_date")?
+                .ok_or(WireError::Missing { field: "due_date" })?,
+            reason: some_text(&changed.reason),
+        },
+        Payload::ProgressNoted(noted) => Change::ProgressNoted {
+            note: noted.note.clone(),
+        },
+        Payload::CompletionClaimed(claimed) => Change::CompletionClaimed {
+            evidence: claimed
+                .evidence
+                .as_ref()
+                .map(evidence)
+                .ok_or(WireError::Missing { field: "evidence" })?,
+            note: some_text(&claimed.note),
+        },
+        Payload::ClaimRejected(rejected) => Change::ClaimRejected {
+            reason: rejected.reason.clone(),
+        },
+        Payload::ItemVerified(verified) => Change::Verified {
+            closure_reference: verified.closure_reference.clone(),
+            closed_by_inspection: match verified.closed_by_inspection_id.as_str() {
+                "" => None,
+                id => Some(
+                    InspectionId::parse(id).map_err(|e| invalid("closed_by_inspection_id", e))?,
+                ),
+            },
+        },
+        Payload::ItemSuperseded(superseded) => Change::Superseded {
+            finding: superseded.superseding_finding_id.clone(),
+            reason: some_text(&superseded.reason),
+        },
+        Payload::ItemReopened(reopened) => Change::Reopened {
+            reason: reopened.reason.clone(),
+        },
+        _ => return Ok(None),
+    }))
+}
+
+/// The event that records `change` of item `item_id`. An ItemSuperseded
+/// names the superseding finding; its superseding item, which only the
+/// tracker can look up, is left empty for the caller to fill in.
+pub fn payload(item_id: &str, change: Change) -> Payload {
+    let item_id = item_id.to_string();
+    match change {
+        Change::Opened {
+            organisation,
+            due_date,
+        } => Payload::ItemOpened(pb::ItemOpened {
+            item_id,
+            organisation_id: organisation.as_str().to_string(),
+            due_date: due_date.map(calendar_date),
+            status: pb::ItemStatus::Open as i32,
+            ..Default::default()
+        }),
+        Change::MarkedOverdue { due_date } => Payload::ItemOverdue(pb::ItemOverdue {
+            item_id,
+            due_date: Some(calendar_date(due_date)),
+        }),
+        Change::StatusChanged {
+            from,
+            to,
+            command,
+            reason,
+        } => Payload::StatusChanged(pb::StatusChanged {
+            item_id,
+            from: pb::ItemStatus::from(from) as i32,
+            to: pb::ItemStatus::from(to) as i32,
+            command: command.as_str().to_string(),
+            reason: reason.unwrap_or_default(),
+        }),
+        Change::OwnerAssigned { owner, previous } => Payload::OwnerAssigned(pb::OwnerAssigned {
+            item_id,
+            owner,
+            previous_owner: previous.unwrap_or_default(),
+        }),
+        Change::DueDateChanged {
+            previous,
+            new,
+            reason,
+        } => Payload::DueDateChanged(pb::DueDateChanged {
+            item_id,
+            due_date: Some(calendar_date(new)),
+            previous_due_date: previous.map(calendar_date),
+            reason: reason.unwrap_or_default(),
+        }),
+        Change::ProgressNoted { note } => {
+            Payload::ProgressNoted(pb::ProgressNoted { item_id, note })
+        }
+        Change::CompletionClaimed { evidence, note } => {
+            Payload::CompletionClaimed(pb::CompletionClaimed {
+                item_id,
+                evidence: Some(evidence.into()),
+                note: note.unwrap_or_default(),
+            })
+        }
+        Change::ClaimRejected { reason } => {
+            Payload::ClaimRejected(pb::ClaimRejected { item_id, reason })
+        }
+        Change::Verified {
+            closure_reference,
+            closed_by_inspection,
+        } => Payload::ItemVerified(pb::ItemVerified {
+            item_id,
+            closure_reference,
+            closed_by_inspection_id: closed_by_inspection
+                .map(|i| i.to_string())
+                .unwrap_or_default(),
+            effective_date: None,
+        }),
+        Change::Superseded { finding, reason } => Payload::ItemSuperseded(pb::ItemSuperseded {
+            item_id,
+            superseding_finding_id: finding,
+            superseding_item_id: String::new(),
+            reason: reason.unwrap_or_default(),
+        }),
+        Change::Reopened { reason } => Payload::ItemReopened(pb::ItemReopened { item_id, reason }),
     }
 }
 

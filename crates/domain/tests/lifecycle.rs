@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 use closeout_domain::{
     Actor, Change, Command, CommandKind, Evidence, ItemState, ItemStatus, OrganisationId, Refusal,
-    Role, apply_all, decide, is_open, is_overdue,
+    Role, apply, apply_all, decide, evolve, is_open, is_overdue, mark_overdue,
 };
 use proptest::prelude::*;
 
@@ -506,6 +506,51 @@ fn open_and_overdue() {
         &ItemState::open(org("essex"), None),
         day(2030, 1, 1)
     ));
+}
+
+#[test]
+fn an_item_is_opened_then_marked_overdue_once_per_due_date() {
+    let opened = Change::Opened {
+        organisation: org("hertfordshire"),
+        due_date: Some(day(2020, 3, 31)),
+    };
+    assert_eq!(
+        evolve(None, &Change::ProgressNoted { note: "x".into() }),
+        None,
+        "nothing but Opened applies before an item exists"
+    );
+    let s = evolve(None, &opened).unwrap();
+    assert_eq!(s, item());
+    assert_eq!(mark_overdue(&s, day(2020, 3, 31)), None);
+    let marked = mark_overdue(&s, day(2020, 4, 1)).unwrap();
+    assert_eq!(
+        marked,
+        Change::MarkedOverdue {
+            due_date: day(2020, 3, 31)
+        }
+    );
+    let s = evolve(Some(&s), &marked).unwrap();
+    assert!(s.overdue);
+    assert_eq!(mark_overdue(&s, day(2020, 5, 1)), None, "marked once");
+    // A new due date clears the mark; missing it is announced again.
+    let s = apply(
+        &s,
+        &Change::DueDateChanged {
+            previous: Some(day(2020, 3, 31)),
+            new: day(2020, 6, 30),
+            reason: Some("agreed".into()),
+        },
+    );
+    assert!(!s.overdue);
+    assert!(mark_overdue(&s, day(2020, 7, 1)).is_some());
+    // Closed items are never overdue.
+    let closed = ItemState {
+        status: Closed,
+        ..s.clone()
+    };
+    assert_eq!(mark_overdue(&closed, day(2020, 7, 1)), None);
+    // Opening starts afresh.
+    assert_eq!(apply(&closed, &opened), item());
 }
 
 #[test]

@@ -128,11 +128,8 @@ pub struct FindingRow {
     pub line_end: i32,
 }
 
-/// Wire form of a calendar date.
-pub fn calendar_date(date: chrono::NaiveDate) -> pb::CalendarDate {
-    use chrono::Datelike;
-    pb::CalendarDate::new(date.year(), date.month(), date.day())
-}
+// Wire form of a calendar date: the domain's one conversion.
+pub use closeout_domain::wire::calendar_date;
 
 impl From<FindingRow> for pb::Finding {
     fn from(r: FindingRow) -> Self {

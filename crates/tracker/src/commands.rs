@@ -14,7 +14,7 @@
 use crate::error::TrackerError;
 use crate::journal::{Cause, Journal};
 use crate::store;
-use closeout_domain as domain;
+use closeout_domain::{self as domain, wire};
 use closeout_proto::{self as pb, event_envelope::Payload};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -27,6 +27,9 @@ pub struct Request {
     pub expected_version: u64,
     /// What to do, in the domain's terms.
     pub command: domain::Command,
+    /// A verification's effective date (checked by the caller), carried
+    /// into its `ItemVerified`.
+    pub effective_date: Option<pb::CalendarDate>,
 }
 
 /// Runs `request` for `cause.actor`; returns the item after it.
@@ -62,6 +65,11 @@ pub async fn execute(
     for change in changes {
         payloads.push(payload_of(&mut tx, &item, change).await?);
     }
+    for payload in &mut payloads {
+        if let Payload::ItemVerified(verified) = payload {
+            verified.effective_date.clone_from(&request.effective_date);
+        }
+    }
     Journal::append(&mut tx, &mut item, payloads, cause).await?;
     tx.commit().await?;
     Ok(item)
@@ -89,93 +97,25 @@ pub async fn apply(
     Journal::append(tx, item, payloads, cause).await
 }
 
-/// The domain's view of the caller. Roles outside the lifecycle (none
-/// given) are refused as unauthenticated.
+/// The domain's view of the caller (`closeout_domain::wire::actor`). A
+/// caller without a role, or acting for an organisation that is not a valid
+/// id, is refused as unauthenticated.
 pub fn domain_actor(actor: &pb::Actor) -> Result<domain::Actor, TrackerError> {
-    let role = match pb::Role::try_from(actor.role) {
-        Ok(pb::Role::Inspectorate) => domain::Role::Inspectorate,
-        Ok(pb::Role::InspectedBody) => domain::Role::InspectedBody,
-        Ok(pb::Role::Viewer) => domain::Role::Viewer,
-        Ok(pb::Role::System) => domain::Role::System,
-        Ok(pb::Role::Unspecified) | Err(_) => {
-            return Err(TrackerError::Unauthenticated(
-                "the caller has no role".into(),
-            ));
+    wire::actor(actor).map_err(|e| match e {
+        wire::WireError::Missing { .. } => {
+            TrackerError::Unauthenticated("the caller has no role".into())
         }
-    };
-    let organisation = if actor.organisation_id.is_empty() {
-        None
-    } else {
-        Some(
-            domain::OrganisationId::parse(&actor.organisation_id)
-                .map_err(|e| TrackerError::Unauthenticated(format!("caller organisation: {e}")))?,
-        )
-    };
-    Ok(domain::Actor {
-        subject: actor.subject.clone(),
-        role,
-        organisation,
+        wire::WireError::Invalid { reason, .. } => {
+            TrackerError::Unauthenticated(format!("caller organisation: {reason}"))
+        }
     })
 }
 
-/// A wire status in the domain's terms.
-pub fn domain_status(status: i32) -> Option<domain::ItemStatus> {
-    match pb::ItemStatus::try_from(status).ok()? {
-        pb::ItemStatus::Open => Some(domain::ItemStatus::Open),
-        pb::ItemStatus::InProgress => Some(domain::ItemStatus::InProgress),
-        pb::ItemStatus::AwaitingVerification => Some(domain::ItemStatus::AwaitingVerification),
-        pb::ItemStatus::Closed => Some(domain::ItemStatus::Closed),
-        pb::ItemStatus::Superseded => Some(domain::ItemStatus::Superseded),
-        pb::ItemStatus::Unspecified => None,
-    }
-}
-
-/// A domain status on the wire.
-pub fn wire_status(status: domain::ItemStatus) -> pb::ItemStatus {
-    match status {
-        domain::ItemStatus::Open => pb::ItemStatus::Open,
-        domain::ItemStatus::InProgress => pb::ItemStatus::InProgress,
-        domain::ItemStatus::AwaitingVerification => pb::ItemStatus::AwaitingVerification,
-        domain::ItemStatus::Closed => pb::ItemStatus::Closed,
-        domain::ItemStatus::Superseded => pb::ItemStatus::Superseded,
-    }
-}
-
-fn some_text(text: &str) -> Option<String> {
-    Some(text.to_string()).filter(|t| !t.is_empty())
-}
-
-/// Evidence in the domain's terms.
-pub fn domain_evidence(evidence: &pb::Evidence) -> domain::Evidence {
-    domain::Evidence {
-        description: evidence.description.clone(),
-        uri: some_text(&evidence.uri),
-        sha256: evidence.sha256.clone(),
-    }
-}
-
-fn wire_evidence(evidence: domain::Evidence) -> pb::Evidence {
-    pb::Evidence {
-        description: evidence.description,
-        uri: evidence.uri.unwrap_or_default(),
-        sha256: evidence.sha256,
-    }
-}
-
-/// What the state machine needs to know about a stored item.
+/// What the state machine needs to know about a stored item
+/// (`closeout_domain::wire::item_state`); a stored item it cannot read is
+/// corrupt.
 pub fn item_state(item: &pb::TrackedItem) -> Result<domain::ItemState, TrackerError> {
-    let corrupt = |what: &str| TrackerError::Corrupt(format!("item {}: {what}", item.id));
-    Ok(domain::ItemState {
-        status: domain_status(item.status).ok_or_else(|| corrupt("no status"))?,
-        organisation: domain::OrganisationId::parse(&item.organisation_id)
-            .map_err(|e| corrupt(&e.to_string()))?,
-        owner: some_text(&item.owner),
-        due_date: item.due_date.as_ref().and_then(store::naive_date),
-        evidence: item.evidence.iter().map(domain_evidence).collect(),
-        closure_reference: some_text(&item.closure_reference),
-        closed_by_inspection: None,
-        superseded_by: some_text(&item.superseded_by_item_id),
-    })
+    wire::item_state(item).map_err(|e| TrackerError::Corrupt(format!("item {}: {e}", item.id)))
 }
 
 fn refusal_error(refusal: domain::Refusal) -> TrackerError {
@@ -190,100 +130,32 @@ fn refusal_error(refusal: domain::Refusal) -> TrackerError {
     }
 }
 
-/// The event announcing one domain change of `item`.
+/// The event announcing one domain change of `item`
+/// (`closeout_domain::wire::payload`), with the superseding item looked up:
+/// the newer finding's item for the same organisation, if there is one.
 async fn payload_of(
     tx: &mut PgConnection,
     item: &pb::TrackedItem,
     change: domain::Change,
 ) -> Result<Payload, TrackerError> {
-    let item_id = item.id.clone();
-    Ok(match change {
-        domain::Change::StatusChanged {
-            from,
-            to,
-            command,
-            reason,
-        } => Payload::StatusChanged(pb::StatusChanged {
-            item_id,
-            from: wire_status(from) as i32,
-            to: wire_status(to) as i32,
-            command: command.as_str().to_string(),
-            reason: reason.unwrap_or_default(),
-        }),
-        domain::Change::OwnerAssigned { owner, previous } => {
-            Payload::OwnerAssigned(pb::OwnerAssigned {
-                item_id,
-                owner,
-                previous_owner: previous.unwrap_or_default(),
-            })
-        }
-        domain::Change::DueDateChanged {
-            previous,
-            new,
-            reason,
-        } => Payload::DueDateChanged(pb::DueDateChanged {
-            item_id,
-            due_date: Some(store::calendar_date(new)),
-            previous_due_date: previous.map(store::calendar_date),
-            reason: reason.unwrap_or_default(),
-        }),
-        domain::Change::ProgressNoted { note } => {
-            Payload::ProgressNoted(pb::ProgressNoted { item_id, note })
-        }
-        domain::Change::CompletionClaimed { evidence, note } => {
-            Payload::CompletionClaimed(pb::CompletionClaimed {
-                item_id,
-                evidence: Some(wire_evidence(evidence)),
-                note: note.unwrap_or_default(),
-            })
-        }
-        domain::Change::ClaimRejected { reason } => {
-            Payload::ClaimRejected(pb::ClaimRejected { item_id, reason })
-        }
-        domain::Change::Verified {
-            closure_reference,
-            closed_by_inspection,
-        } => Payload::ItemVerified(pb::ItemVerified {
-            item_id,
-            closure_reference,
-            closed_by_inspection_id: closed_by_inspection
-                .map(|i| i.to_string())
-                .unwrap_or_default(),
-        }),
-        domain::Change::Superseded { finding, reason } => {
-            // The newer finding's item for the same organisation, if open.
-            let superseding_item: Option<Uuid> = sqlx::query_scalar(
-                "SELECT id FROM items WHERE finding_id = $1 AND organisation_id = $2",
-            )
-            .bind(&finding)
-            .bind(&item.organisation_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            Payload::ItemSuperseded(pb::ItemSuperseded {
-                item_id,
-                superseding_finding_id: finding,
-                superseding_item_id: superseding_item.map(|i| i.to_string()).unwrap_or_default(),
-                reason: reason.unwrap_or_default(),
-            })
-        }
-        domain::Change::Reopened { reason } => {
-            Payload::ItemReopened(pb::ItemReopened { item_id, reason })
-        }
-    })
+    let mut payload = wire::payload(&item.id, change);
+    if let Payload::ItemSuperseded(superseded) = &mut payload {
+        let superseding_item: Option<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM items WHERE finding_id = $1 AND organisation_id = $2",
+        )
+        .bind(&superseded.superseding_finding_id)
+        .bind(&item.organisation_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        superseded.superseding_item_id =
+            superseding_item.map(|i| i.to_string()).unwrap_or_default();
+    }
+    Ok(payload)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn statuses_round_trip_between_wire_and_domain() {
-        for status in domain::ItemStatus::ALL {
-            assert_eq!(domain_status(wire_status(status) as i32), Some(status));
-        }
-        assert_eq!(domain_status(0), None);
-        assert_eq!(domain_status(99), None);
-    }
 
     #[test]
     fn the_state_machine_sees_the_stored_item() {

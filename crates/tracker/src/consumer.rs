@@ -165,19 +165,19 @@ async fn finding_recorded(
     let cause = cause_of(event);
     learn_organisation(tx, &finding.organisation_id, "", 0, &cause).await?;
     crate::inspections::finding_recorded(tx, finding).await?;
-    let kind = pb::FindingKind::try_from(finding.kind).unwrap_or(pb::FindingKind::Unspecified);
+    // Which kinds are tracked is the domain's rule (FindingKind::is_tracked).
+    let kind = closeout_domain::wire::finding_kind(finding.kind);
     match kind {
-        _ if finding.addressed_to_all || kind == pb::FindingKind::NationalRecommendation => {
+        _ if finding.addressed_to_all
+            || kind == Some(closeout_domain::FindingKind::NationalRecommendation) =>
+        {
             national_recommendation(tx, finding, &cause).await
         }
-        pb::FindingKind::AreaForImprovement
-        | pb::FindingKind::CauseOfConcern
-        | pb::FindingKind::Recommendation => {
+        Some(kind) if kind.is_tracked() => {
             open_item(tx, finding, &finding.organisation_id, &cause).await?;
             Ok(())
         }
-        pb::FindingKind::NoteworthyPractice | pb::FindingKind::Unspecified => Ok(()),
-        pb::FindingKind::NationalRecommendation => Ok(()),
+        _ => Ok(()),
     }
 }
 

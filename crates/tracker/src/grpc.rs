@@ -291,7 +291,7 @@ impl TrackerService for TrackerApi {
                     return None;
                 }
                 Some(Command::ClaimCompletion {
-                    evidence: commands::domain_evidence(&evidence),
+                    evidence: closeout_domain::wire::evidence(&evidence),
                     note: optional(&r.note),
                 })
             },

@@ -4,10 +4,17 @@
 //! writes the new state to `items`, appends the envelopes to the outbox and
 //! notifies WatchItems streams — all on the caller's transaction, so either
 //! everything is committed or nothing is.
+//!
+//! The state an event leads to is the domain's fold ([`project`] converts the
+//! event to a `closeout_domain::Change` and calls `closeout_domain::evolve`,
+//! i.e. `apply`), so the stored item is exactly what the state machine's own
+//! fold of the same history gives; the tracker only adds what surrounds the
+//! lifecycle (version, times, what the item is, links to other items).
 
 use crate::error::TrackerError;
 use crate::store;
 use crate::watch::CHANNEL;
+use closeout_domain::{self as domain, wire};
 use closeout_proto::{self as pb, event_envelope::Payload};
 use prost::Message;
 use sqlx::PgConnection;
@@ -81,7 +88,7 @@ impl Journal {
                 },
                 payload,
             );
-            project(item, &envelope);
+            project(item, &envelope)?;
             rows.push((status_before, item.status, item.encode_to_vec()));
             envelopes.push(envelope);
         }
@@ -128,66 +135,73 @@ impl Journal {
 }
 
 /// Folds one event into an item's state: the current-state projection of
-/// the history. The domain has decided the event is legal; this only
-/// records its effect.
-pub fn project(item: &mut pb::TrackedItem, envelope: &pb::EventEnvelope) {
+/// the history. The lifecycle (status, organisation, owner, due date,
+/// overdue mark, evidence, closure) is the domain's: the event's change is
+/// applied to the item's domain state with `closeout_domain::evolve`. Around
+/// it the item keeps its version and times, what it is (finding, kind,
+/// text, …, from ItemOpened) and the items it is linked to. Events that are
+/// not changes of an item move only its version and time. An event the
+/// domain cannot read, or one that does not apply (anything before the item
+/// is opened), is corrupt: the tracker wrote it itself.
+pub fn project(
+    item: &mut pb::TrackedItem,
+    envelope: &pb::EventEnvelope,
+) -> Result<(), TrackerError> {
     // PostgreSQL keeps microseconds; so does the state, to read back equal.
     let at = envelope.occurred_at.map(|t| prost_types::Timestamp {
         seconds: t.seconds,
         nanos: t.nanos - t.nanos % 1000,
     });
+    let corrupt = |what: String| {
+        TrackerError::Corrupt(format!(
+            "item {} version {}: {what}",
+            item.id, envelope.aggregate_version
+        ))
+    };
+    let Some(payload) = &envelope.payload else {
+        item.version = envelope.aggregate_version;
+        item.updated_at = at;
+        return Ok(());
+    };
+    if let Some(change) = wire::change(payload).map_err(|e| corrupt(e.to_string()))? {
+        let state = match change {
+            domain::Change::Opened { .. } => None,
+            _ => Some(wire::item_state(item).map_err(|e| corrupt(e.to_string()))?),
+        };
+        let next = domain::evolve(state.as_ref(), &change)
+            .ok_or_else(|| corrupt(format!("{} before the item was opened", change.name())))?;
+        wire::write_state(&next, item);
+    }
     item.version = envelope.aggregate_version;
     item.updated_at = at;
-    let Some(payload) = &envelope.payload else {
-        return;
-    };
     match payload {
         Payload::ItemOpened(opened) => {
-            item.organisation_id.clone_from(&opened.organisation_id);
             item.finding_id.clone_from(&opened.finding_id);
             item.inspection_id.clone_from(&opened.inspection_id);
             item.kind = opened.kind;
             item.pillar.clone_from(&opened.pillar);
             item.question.clone_from(&opened.question);
             item.text.clone_from(&opened.text);
-            item.due_date = opened.due_date;
-            item.status = opened.status;
             item.carried_from_item_id
                 .clone_from(&opened.carried_from_item_id);
             item.opened_at = at;
-        }
-        Payload::StatusChanged(changed) => item.status = changed.to,
-        Payload::OwnerAssigned(assigned) => item.owner.clone_from(&assigned.owner),
-        Payload::DueDateChanged(changed) => {
-            item.due_date = changed.due_date;
-            // A new date may be missed again; that raises a new event.
-            item.overdue = false;
-        }
-        Payload::CompletionClaimed(claimed) => {
-            if let Some(evidence) = &claimed.evidence {
-                item.evidence.push(evidence.clone());
-            }
-        }
-        Payload::ItemVerified(verified) => {
-            item.closure_reference
-                .clone_from(&verified.closure_reference);
         }
         Payload::ItemSuperseded(superseded) => {
             item.superseded_by_item_id
                 .clone_from(&superseded.superseding_item_id);
         }
-        Payload::ItemReopened(_) => {
-            item.closure_reference.clear();
-            item.superseded_by_item_id.clear();
-        }
-        Payload::ItemOverdue(_) => item.overdue = true,
         _ => {}
     }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
+    use proptest::prelude::*;
+
+    const ITEM: &str = "0190f4a2-0000-7000-8000-000000000001";
 
     fn envelope(version: u64, payload: Payload) -> pb::EventEnvelope {
         pb::EventEnvelope {
@@ -201,67 +215,257 @@ mod tests {
         }
     }
 
+    fn kent() -> domain::OrganisationId {
+        domain::OrganisationId::parse("kent").expect("valid id")
+    }
+
+    fn day(offset: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2020, 1, 1).expect("valid date") + chrono::Days::new(offset.into())
+    }
+
     #[test]
     fn projection_folds_events_into_the_state() {
-        let mut item = pb::TrackedItem::default();
-        project(
-            &mut item,
-            &envelope(
-                1,
-                Payload::ItemOpened(pb::ItemOpened {
-                    organisation_id: "kent".into(),
-                    status: pb::ItemStatus::Open as i32,
-                    due_date: Some(pb::CalendarDate::new(2020, 1, 1)),
-                    ..Default::default()
-                }),
-            ),
-        );
+        let mut item = pb::TrackedItem {
+            id: ITEM.into(),
+            ..Default::default()
+        };
+        let opened = pb::ItemOpened {
+            organisation_id: "kent".into(),
+            finding_id: "f1".into(),
+            text: "The force should review its vetting.".into(),
+            status: pb::ItemStatus::Open as i32,
+            due_date: Some(pb::CalendarDate::new(2020, 1, 1)),
+            ..Default::default()
+        };
+        project(&mut item, &envelope(1, Payload::ItemOpened(opened))).expect("opens");
         assert_eq!((item.version, item.organisation_id.as_str()), (1, "kent"));
+        assert_eq!(item.status, pb::ItemStatus::Open as i32);
+        assert_eq!(item.finding_id, "f1");
         assert_eq!(item.opened_at.map(|t| t.nanos), Some(123_456_000));
-        project(
-            &mut item,
-            &envelope(2, Payload::ItemOverdue(pb::ItemOverdue::default())),
-        );
+        let overdue = pb::ItemOverdue {
+            item_id: ITEM.into(),
+            due_date: Some(pb::CalendarDate::new(2020, 1, 1)),
+        };
+        project(&mut item, &envelope(2, Payload::ItemOverdue(overdue))).expect("marks");
         assert!(item.overdue);
-        project(
-            &mut item,
-            &envelope(
-                3,
-                Payload::DueDateChanged(pb::DueDateChanged {
-                    due_date: Some(pb::CalendarDate::new(2021, 1, 1)),
-                    ..Default::default()
-                }),
-            ),
-        );
+        let revised = pb::DueDateChanged {
+            due_date: Some(pb::CalendarDate::new(2021, 1, 1)),
+            previous_due_date: Some(pb::CalendarDate::new(2020, 1, 1)),
+            reason: "agreed".into(),
+            ..Default::default()
+        };
+        project(&mut item, &envelope(3, Payload::DueDateChanged(revised))).expect("revises");
         assert!(!item.overdue, "a new due date may be missed again");
-        project(
-            &mut item,
-            &envelope(
-                4,
-                Payload::StatusChanged(pb::StatusChanged {
-                    from: pb::ItemStatus::Open as i32,
-                    to: pb::ItemStatus::Closed as i32,
-                    ..Default::default()
-                }),
-            ),
-        );
-        project(
-            &mut item,
-            &envelope(
-                5,
-                Payload::ItemVerified(pb::ItemVerified {
-                    closure_reference: "letter".into(),
-                    ..Default::default()
-                }),
-            ),
-        );
+        let verified = pb::ItemVerified {
+            closure_reference: "letter".into(),
+            ..Default::default()
+        };
+        project(&mut item, &envelope(4, Payload::ItemVerified(verified))).expect("verifies");
+        let closed = pb::StatusChanged {
+            from: pb::ItemStatus::Open as i32,
+            to: pb::ItemStatus::Closed as i32,
+            command: "Verify".into(),
+            ..Default::default()
+        };
+        project(&mut item, &envelope(5, Payload::StatusChanged(closed))).expect("closes");
         assert_eq!(item.status, pb::ItemStatus::Closed as i32);
         assert_eq!(item.closure_reference, "letter");
-        project(
-            &mut item,
-            &envelope(6, Payload::ItemReopened(pb::ItemReopened::default())),
-        );
+        let reopened = pb::ItemReopened {
+            reason: "not done".into(),
+            ..Default::default()
+        };
+        project(&mut item, &envelope(6, Payload::ItemReopened(reopened))).expect("reopens");
         assert!(item.closure_reference.is_empty());
         assert_eq!(item.version, 6);
+    }
+
+    #[test]
+    fn an_event_the_domain_cannot_read_is_corrupt_and_changes_nothing() {
+        let mut item = pb::TrackedItem {
+            id: ITEM.into(),
+            ..Default::default()
+        };
+        let note = pb::ProgressNoted {
+            note: "early".into(),
+            ..Default::default()
+        };
+        assert!(matches!(
+            project(&mut item, &envelope(1, Payload::ProgressNoted(note))),
+            Err(TrackerError::Corrupt(_))
+        ));
+        let bad_status = pb::StatusChanged {
+            from: pb::ItemStatus::Open as i32,
+            to: 0,
+            command: "Start".into(),
+            ..Default::default()
+        };
+        assert!(matches!(
+            project(&mut item, &envelope(1, Payload::StatusChanged(bad_status))),
+            Err(TrackerError::Corrupt(_))
+        ));
+        assert_eq!(item.version, 0);
+    }
+
+    /// One step of an item's life: a command by someone on some day, or the
+    /// overdue scheduler running on some day.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Command {
+            role: domain::Role,
+            own_organisation: bool,
+            command: domain::Command,
+            today: u32,
+        },
+        OverdueRun {
+            today: u32,
+        },
+    }
+
+    fn text() -> impl Strategy<Value = String> + Clone {
+        prop::sample::select(vec!["", "  ", "plan agreed", " Letter 2021/07 "])
+            .prop_map(String::from)
+    }
+
+    fn command() -> impl Strategy<Value = domain::Command> {
+        use domain::Command as C;
+        let note = prop::option::of(text());
+        prop_oneof![
+            note.clone().prop_map(|note| C::Start { note }),
+            text().prop_map(|note| C::NoteProgress { note }),
+            text().prop_map(|owner| C::AssignOwner { owner }),
+            (0u32..400, prop::option::of(text())).prop_map(|(d, reason)| C::SetDueDate {
+                due_date: day(d),
+                reason
+            }),
+            (text(), any::<bool>(), note.clone()).prop_map(|(description, valid, note)| {
+                C::ClaimCompletion {
+                    evidence: domain::Evidence {
+                        description,
+                        uri: Some("https://example.org/plan.pdf".into()).filter(|_| valid),
+                        sha256: if valid { "AB".repeat(32) } else { "ab".into() },
+                    },
+                    note,
+                }
+            }),
+            text().prop_map(|reason| C::RejectClaim { reason }),
+            (text(), any::<bool>()).prop_map(|(closure_reference, by_inspection)| C::Verify {
+                closure_reference,
+                closed_by_inspection: by_inspection.then(|| {
+                    domain::InspectionId::parse("0190f4a2-0000-7000-8000-0000000000aa")
+                        .expect("valid id")
+                }),
+            }),
+            (
+                prop::sample::select(vec!["", "f2", "f3"]),
+                prop::option::of(text())
+            )
+                .prop_map(|(finding, reason)| C::Supersede {
+                    superseding_finding_id: finding.to_string(),
+                    reason
+                }),
+            text().prop_map(|reason| C::Reopen { reason }),
+        ]
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => (prop::sample::select(domain::Role::ALL.to_vec()), any::<bool>(), command(), 0u32..500)
+                .prop_map(|(role, own_organisation, command, today)| Step::Command {
+                    role,
+                    own_organisation,
+                    command,
+                    today,
+                }),
+            1 => (0u32..500).prop_map(|today| Step::OverdueRun { today }),
+        ]
+    }
+
+    /// What the tracker records for a change: its event, with the
+    /// superseding item filled in as the tracker looks it up.
+    fn recorded(change: domain::Change) -> Payload {
+        let mut payload = wire::payload(ITEM, change);
+        if let Payload::ItemSuperseded(superseded) = &mut payload
+            && !superseded.superseding_finding_id.is_empty()
+        {
+            superseded.superseding_item_id =
+                format!("item-of-{}", superseded.superseding_finding_id);
+        }
+        payload
+    }
+
+    /// Projects an event as the journal stores it: the envelope and the item
+    /// both go through their stored (encoded) form.
+    fn project_stored(item: &pb::TrackedItem, version: u64, payload: Payload) -> pb::TrackedItem {
+        let stored = envelope(version, payload).encode_to_vec();
+        let envelope = pb::EventEnvelope::decode(stored.as_slice()).expect("decodes");
+        let mut item = item.clone();
+        project(&mut item, &envelope).expect("the domain's own changes project");
+        pb::TrackedItem::decode(item.encode_to_vec().as_slice()).expect("decodes")
+    }
+
+    proptest! {
+        /// The stored journal and the state machine agree: random command
+        /// sequences go through `decide` → `apply` on the domain's state,
+        /// and through their recorded events → `project` on the stored
+        /// item; the tracker decides on the stored item, so both must
+        /// decide alike and end in the same state after every step.
+        #[test]
+        fn the_journal_projection_is_the_domain_fold(
+            initial_due in prop::option::of(0u32..200),
+            steps in prop::collection::vec(step(), 0..40),
+        ) {
+            let opened = domain::Change::Opened {
+                organisation: kent(),
+                due_date: initial_due.map(day),
+            };
+            let mut state = domain::evolve(None, &opened).expect("opens");
+            let mut item = pb::TrackedItem { id: ITEM.into(), ..Default::default() };
+            item = project_stored(&item, 1, recorded(opened));
+            let mut version = 1;
+            for step in steps {
+                let stored_state = wire::item_state(&item).expect("a projected item converts");
+                let changes = match step {
+                    Step::Command { role, own_organisation, command, today } => {
+                        let organisation = if own_organisation { "kent" } else { "essex" };
+                        let actor = domain::Actor {
+                            subject: "someone".into(),
+                            role,
+                            organisation: Some(
+                                domain::OrganisationId::parse(organisation).expect("valid id"),
+                            ),
+                        };
+                        let decided = domain::decide(&state, &actor, &command, day(today));
+                        prop_assert_eq!(
+                            &domain::decide(&stored_state, &actor, &command, day(today)),
+                            &decided
+                        );
+                        decided.unwrap_or_default()
+                    }
+                    Step::OverdueRun { today } => {
+                        let marked = domain::mark_overdue(&state, day(today));
+                        prop_assert_eq!(&domain::mark_overdue(&stored_state, day(today)), &marked);
+                        marked.into_iter().collect()
+                    }
+                };
+                for change in changes {
+                    state = domain::apply(&state, &change);
+                    version += 1;
+                    item = project_stored(&item, version, recorded(change));
+                }
+                prop_assert_eq!(item.version, version);
+                // What the stored item does not keep: the inspection that
+                // closed it, and the superseding finding (it keeps the item).
+                let expected = domain::ItemState {
+                    closed_by_inspection: None,
+                    superseded_by: state
+                        .superseded_by
+                        .as_ref()
+                        .filter(|finding| !finding.is_empty())
+                        .map(|finding| format!("item-of-{finding}")),
+                    ..state.clone()
+                };
+                prop_assert_eq!(wire::item_state(&item).expect("converts"), expected);
+            }
+        }
     }
 }

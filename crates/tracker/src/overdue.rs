@@ -14,7 +14,6 @@ use crate::error::TrackerError;
 use crate::journal::{Cause, Journal};
 use crate::store;
 use chrono::NaiveDate;
-use closeout_proto::{self as pb, event_envelope::Payload};
 use sqlx::PgPool;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -112,9 +111,10 @@ pub async fn run_once(pool: &PgPool, today: NaiveDate) -> Result<usize, TrackerE
             let Some(mut item) = store::lock_item(&mut tx, id).await? else {
                 continue;
             };
-            if item.overdue || !closeout_domain::is_overdue(&item_state(&item)?, today) {
+            // The domain's rule: overdue, and not yet announced.
+            let Some(change) = closeout_domain::mark_overdue(&item_state(&item)?, today) else {
                 continue;
-            }
+            };
             let updated =
                 sqlx::query("UPDATE items SET overdue = true WHERE id = $1 AND overdue = false")
                     .bind(id)
@@ -124,10 +124,7 @@ pub async fn run_once(pool: &PgPool, today: NaiveDate) -> Result<usize, TrackerE
             if updated != 1 {
                 continue;
             }
-            let event = Payload::ItemOverdue(pb::ItemOverdue {
-                item_id: item.id.clone(),
-                due_date: item.due_date,
-            });
+            let event = closeout_domain::wire::payload(&item.id, change);
             Journal::append(&mut tx, &mut item, vec![event], &cause).await?;
             marked += 1;
         }

@@ -3,7 +3,7 @@
 //! `journal`, which also writes the new state here in the same transaction.
 
 use crate::error::TrackerError;
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use closeout_proto as pb;
 use closeout_service::paging::Page;
 use prost::Message;
@@ -87,19 +87,8 @@ pub fn from_timestamp(at: Option<&prost_types::Timestamp>) -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
-/// A wire date.
-pub fn calendar_date(date: NaiveDate) -> pb::CalendarDate {
-    pb::CalendarDate::new(date.year(), date.month(), date.day())
-}
-
-/// A date from a wire date, if it is a real one.
-pub fn naive_date(date: &pb::CalendarDate) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(
-        date.year,
-        u32::try_from(date.month).ok()?,
-        u32::try_from(date.day).ok()?,
-    )
-}
+// Wire dates ↔ calendar days: the domain's one conversion.
+pub use closeout_domain::wire::{calendar_date, date as naive_date};
 
 /// Parses an item id; a malformed one is INVALID_ARGUMENT naming `field`.
 pub fn parse_item_id(field: &str, value: &str) -> Result<Uuid, TrackerError> {
