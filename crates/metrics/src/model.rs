@@ -158,9 +158,11 @@ pub struct ItemState {
     pub version: u64,
 }
 
-/// Closed or superseded items are not open.
+/// Open in the domain's sense (`closeout_domain::is_open`): not closed and
+/// not superseded. A status the wire does not name (not yet known) counts
+/// as open.
 pub fn status_is_open(status: i32) -> bool {
-    status != pb::ItemStatus::Closed as i32 && status != pb::ItemStatus::Superseded as i32
+    closeout_domain::wire::item_status(status).is_none_or(closeout_domain::is_open)
 }
 
 impl ItemState {

@@ -34,7 +34,7 @@
 use crate::model::{InspectionState, ItemState, Judgment, Snapshot};
 use crate::stats::{median, percentile};
 use chrono::NaiveDate;
-use closeout_domain::{Grade, GradeScale, NotComparable, PublishedDate, Trend, compare};
+use closeout_domain::{NotComparable, PublishedDate, Trend, compare};
 use closeout_proto as pb;
 use std::collections::{BTreeMap, HashMap};
 
@@ -179,31 +179,9 @@ pub fn scorecard(
     })
 }
 
-/// A wire date.
-pub fn calendar(date: NaiveDate) -> pb::CalendarDate {
-    use chrono::Datelike;
-    pb::CalendarDate::new(date.year(), date.month(), date.day())
-}
-
-fn domain_grade(grade: i32) -> Option<Grade> {
-    match pb::Grade::try_from(grade).ok()? {
-        pb::Grade::Outstanding => Some(Grade::Outstanding),
-        pb::Grade::Good => Some(Grade::Good),
-        pb::Grade::Adequate => Some(Grade::Adequate),
-        pb::Grade::RequiresImprovement => Some(Grade::RequiresImprovement),
-        pb::Grade::Inadequate => Some(Grade::Inadequate),
-        pb::Grade::Ungraded => Some(Grade::Ungraded),
-        pb::Grade::Unspecified => None,
-    }
-}
-
-fn domain_scale(scale: i32) -> Option<GradeScale> {
-    match pb::GradeScale::try_from(scale).ok()? {
-        pb::GradeScale::FourTier => Some(GradeScale::FourTier),
-        pb::GradeScale::FiveTier => Some(GradeScale::FiveTier),
-        pb::GradeScale::Unspecified => None,
-    }
-}
+// Wire dates, grades and scales: the domain's one conversion.
+pub use closeout_domain::wire::calendar_date as calendar;
+use closeout_domain::wire::{grade as domain_grade, grade_scale as domain_scale};
 
 /// How `later` stands against `earlier`; FIRST without an earlier one.
 pub fn grade_trend(earlier: Option<&Judgment>, later: &Judgment) -> pb::GradeTrend {
