@@ -20,9 +20,18 @@ pub const FILTER: &str = "tracker.v1.>";
 
 /// The consumer's configuration; `ack_wait` is how soon an event in
 /// flight when the process died is delivered again.
+///
+/// One event in flight at a time (`max_ack_pending` 1): JetStream then
+/// never hands over a later event while an earlier one is unacknowledged,
+/// so deliveries are queued in stream order even across a crash or a
+/// retried event (with more in flight, an event left unacknowledged by a
+/// dead process would come back after newer ones). Notification volumes
+/// are small; order matters more than throughput here.
 pub fn consumer_config(ack_wait: std::time::Duration) -> ConsumerConfig {
     let mut config = ConsumerConfig::new(DURABLE, &[FILTER]);
     config.ack_wait = ack_wait;
+    config.max_ack_pending = 1;
+    config.batch = 1;
     config
 }
 

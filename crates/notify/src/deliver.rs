@@ -242,7 +242,12 @@ async fn work(deliverer: Arc<Deliverer>, subscription: Uuid, mut stop: watch::Re
                 _ = tokio::time::sleep(wait) => continue,
             }
         }
-        let record = deliverer.attempt(&target, &head).await;
+        // On shutdown the attempt in hand is abandoned: the delivery stays
+        // pending and is sent again (same delivery id) after the restart.
+        let record = tokio::select! {
+            record = deliverer.attempt(&target, &head) => record,
+            _ = stop.changed() => break,
+        };
         if let Err(e) = store::record_attempt(pool, head.id, &record).await {
             // The attempt happened; without its record the delivery is
             // still pending and will be sent again (same delivery id).

@@ -23,6 +23,7 @@
 mod database;
 mod nats;
 mod postgres;
+pub mod smtp;
 
 pub use database::TestDatabase;
 pub use nats::{PrivateNats, TestBus, nats_server_binary};
