@@ -40,6 +40,16 @@ pub const PEEL_FIVE_TIER_FROM: i32 = 2021;
 pub const FIRE_AND_RESCUE_FIVE_TIER_FROM: i32 = 2023;
 
 impl Grade {
+    /// Every grade, best first (Ungraded last).
+    pub const ALL: [Grade; 6] = [
+        Self::Outstanding,
+        Self::Good,
+        Self::Adequate,
+        Self::RequiresImprovement,
+        Self::Inadequate,
+        Self::Ungraded,
+    ];
+
     /// Parses a grade as reports and people write it: case-insensitive,
     /// trimmed, with spaces, hyphens or underscores between words and an
     /// optional closing full stop ("Requires improvement.").
@@ -229,14 +239,7 @@ mod tests {
         assert_eq!(Grade::parse("Ungraded"), Ok(Grade::Ungraded));
         assert!(Grade::parse("Excellent").is_err());
         assert!(Grade::parse("").is_err());
-        for g in [
-            Grade::Outstanding,
-            Grade::Good,
-            Grade::Adequate,
-            Grade::RequiresImprovement,
-            Grade::Inadequate,
-            Grade::Ungraded,
-        ] {
+        for g in Grade::ALL {
             assert_eq!(Grade::parse(g.as_str()), Ok(g));
         }
     }

@@ -435,14 +435,7 @@ mod tests {
                 Some(kind)
             );
         }
-        for g in [
-            Grade::Outstanding,
-            Grade::Good,
-            Grade::Adequate,
-            Grade::RequiresImprovement,
-            Grade::Inadequate,
-            Grade::Ungraded,
-        ] {
+        for g in Grade::ALL {
             assert_eq!(grade(pb::Grade::from(g) as i32), Some(g));
         }
         for s in [GradeScale::FourTier, GradeScale::FiveTier] {
