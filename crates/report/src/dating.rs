@@ -141,19 +141,26 @@ mod tests {
     fn last_updated_lines() {
         let units = build(&split("Loamshire 2018/19\n\nLast updated 20/12/2018\n"));
         let found = last_updated(&units);
-        assert_eq!(found.map(|d| (d.date, d.line)), Some(("2018-12-20".to_string(), 3)));
+        assert_eq!(
+            found.map(|d| (d.date, d.line)),
+            Some(("2018-12-20".to_string(), 3))
+        );
         let units = build(&split("Last updated 31/02/x\n"));
         assert_eq!(last_updated(&units), None);
     }
 
     #[test]
     fn letter_dates() {
-        let units = build(&split("Sent on\n16 August 2023\n\nDear Chief Fire Officer,\n"));
+        let units = build(&split(
+            "Sent on\n16 August 2023\n\nDear Chief Fire Officer,\n",
+        ));
         assert_eq!(
             letter_date(&units).map(|d| d.date),
             Some("2023-08-16".to_string())
         );
-        let units = build(&split("Dear Sir,\n\nText.\n\nYours sincerely,\n\n12 February 2024\n"));
+        let units = build(&split(
+            "Dear Sir,\n\nText.\n\nYours sincerely,\n\n12 February 2024\n",
+        ));
         assert_eq!(
             letter_date(&units).map(|d| (d.date, d.rule)),
             Some(("2024-02-12".to_string(), "date.letter-closing"))

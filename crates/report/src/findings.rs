@@ -225,7 +225,10 @@ pub(crate) fn extract(units: &[Unit], outline: &Outline, profile: Option<Profile
             // A revisit letter's "We said:" quotes the earlier cause of
             // concern; "We made the following recommendations:" its
             // recommendations (both references once read).
-            None if revisit && unit.kind == Kind::Text && fold(&unit.text).ends_with("we said:") => {
+            None if revisit
+                && unit.kind == Kind::Text
+                && fold(&unit.text).ends_with("we said:") =>
+            {
                 let (text, first, last, next) = paragraphs(units, i + 1, true);
                 if !text.is_empty() {
                     let item = Item {
@@ -256,8 +259,12 @@ pub(crate) fn extract(units: &[Unit], outline: &Outline, profile: Option<Profile
                 let (items, next) = list(units, i);
                 let parent = causes.last().cloned().unwrap_or_default();
                 for item in items {
-                    out.findings
-                        .push(finding(FindingKind::Recommendation, &item, &parent, outline));
+                    out.findings.push(finding(
+                        FindingKind::Recommendation,
+                        &item,
+                        &parent,
+                        outline,
+                    ));
                     rules.push("quoted-item");
                 }
                 i = next.max(i + 1);
@@ -302,16 +309,18 @@ pub(crate) fn extract(units: &[Unit], outline: &Outline, profile: Option<Profile
     }
     if profile == Some(Profile::LetterRevisit) {
         // A revisit letter quotes the earlier items: references, not findings.
-        let (quoted, kept): (Vec<_>, Vec<_>) = out.findings.drain(..).zip(rules.drain(..)).partition(
-            |(f, _)| {
+        let (quoted, kept): (Vec<_>, Vec<_>) = out
+            .findings
+            .drain(..)
+            .zip(rules.drain(..))
+            .partition(|(f, _)| {
                 matches!(
                     f.kind(),
                     FindingKind::CauseOfConcern
                         | FindingKind::Recommendation
                         | FindingKind::AreaForImprovement
                 )
-            },
-        );
+            });
         for (f, _) in quoted {
             out.explanations.push(explanation(
                 f.line_start,
@@ -380,8 +389,8 @@ pub(crate) fn is_boilerplate(text: &str) -> bool {
         "national guidance says",
         "national guidance states",
     ];
-    let framework = lower.starts_with("the fire and rescue national framework")
-        && lower.contains(" should ");
+    let framework =
+        lower.starts_with("the fire and rescue national framework") && lower.contains(" should ");
     (framework || LEADS.iter().any(|lead| lower.starts_with(lead)))
         && deadline::find(text).is_none()
 }
@@ -391,9 +400,14 @@ pub(crate) fn is_boilerplate(text: &str) -> bool {
 /// another body ("Recommendation to the College of Policing").
 fn recommendation_audience(heading: &str) -> Option<bool> {
     let lower = fold(heading);
-    let rest = ["recommendations to ", "recommendation to ", "recommendations for ", "recommendation for "]
-        .iter()
-        .find_map(|lead| lower.strip_prefix(lead))?;
+    let rest = [
+        "recommendations to ",
+        "recommendation to ",
+        "recommendations for ",
+        "recommendation for ",
+    ]
+    .iter()
+    .find_map(|lead| lower.strip_prefix(lead))?;
     Some(
         rest.starts_with("all ")
             || rest.starts_with("chief constables")
@@ -409,7 +423,9 @@ fn is_accelerated_intro(text: &str) -> bool {
     text.trim_end().ends_with(':')
         && lower.contains("cause")
         && lower.contains("concern")
-        && (lower.contains("decided to issue") || lower.contains("we are issuing") || lower.contains("we have issued"))
+        && (lower.contains("decided to issue")
+            || lower.contains("we are issuing")
+            || lower.contains("we have issued"))
 }
 
 /// A letter's recommendations, grouped under sub-headings named after each
@@ -427,7 +443,10 @@ fn letter_recommendations(
     let mut group = 0usize;
     loop {
         let mut heading: Option<&str> = None;
-        while let Some(u) = units.get(j).filter(|u| u.is_heading() && section_of(u).is_none()) {
+        while let Some(u) = units
+            .get(j)
+            .filter(|u| u.is_heading() && section_of(u).is_none())
+        {
             heading = Some(&u.text);
             j += 1;
         }
@@ -451,9 +470,35 @@ fn letter_recommendations(
 
 /// Words too common in the inspectorate's prose to link two texts.
 const COMMON_WORDS: &[&str] = &[
-    "with", "that", "this", "have", "from", "their", "they", "were", "been", "should", "make",
-    "sure", "service", "force", "services", "forces", "which", "what", "will", "there", "these",
-    "those", "about", "into", "than", "them", "recommendation", "cause", "concern",
+    "with",
+    "that",
+    "this",
+    "have",
+    "from",
+    "their",
+    "they",
+    "were",
+    "been",
+    "should",
+    "make",
+    "sure",
+    "service",
+    "force",
+    "services",
+    "forces",
+    "which",
+    "what",
+    "will",
+    "there",
+    "these",
+    "those",
+    "about",
+    "into",
+    "than",
+    "them",
+    "recommendation",
+    "cause",
+    "concern",
 ];
 
 /// The candidate sharing the most words (of four letters or more) with

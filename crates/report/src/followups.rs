@@ -200,7 +200,9 @@ fn phrase_outcome(lower: &str) -> Option<FollowUpOutcome> {
         Some(FollowUpOutcome::NotAddressed)
     } else if has(ADDRESSED) {
         Some(FollowUpOutcome::Addressed)
-    } else if lower.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w == "now")
+    } else if lower
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|w| w == "now")
         && position_of(lower) == FollowUpOutcome::Addressed
     {
         // "The backlog has now been cleared", "All ten services now offer this."
@@ -358,9 +360,16 @@ fn trigger(sentence: &str) -> Option<Trigger> {
     let lower = sentence.to_ascii_lowercase();
     let folded = fold(sentence);
     // Most sentences cannot refer back: skip them before splitting words.
-    let may_refer = ["in ", "last year", "this ", "these ", "we said in ", "the accelerated "]
-        .iter()
-        .any(|lead| lower.starts_with(lead))
+    let may_refer = [
+        "in ",
+        "last year",
+        "this ",
+        "these ",
+        "we said in ",
+        "the accelerated ",
+    ]
+    .iter()
+    .any(|lead| lower.starts_with(lead))
         || lower.contains("in our ")
         || lower.contains("our last inspection")
         || ITEM_WORDS.iter().any(|w| lower.contains(w));
@@ -397,7 +406,9 @@ fn trigger(sentence: &str) -> Option<Trigger> {
         let count = count_word(first).unwrap_or(0);
         if ITEM_WORDS.iter().any(|p| rest.contains(p)) {
             let (period, last) = period_after(rest).unwrap_or_default();
-            let plural = rest.starts_with("causes") || rest.contains(" causes of concern") || rest.contains("areas for improvement");
+            let plural = rest.starts_with("causes")
+                || rest.contains(" causes of concern")
+                || rest.contains("areas for improvement");
             let mut t = Trigger::new(
                 if count > 0 || plural {
                     Shape::Counted
@@ -421,14 +432,24 @@ fn trigger(sentence: &str) -> Option<Trigger> {
     }
     // "The service has addressed most but not all areas for improvement from
     // our 2018 inspection."
-    for lead in ["addressed most", "addressed some", "addressed many", "addressed all", "addressed the majority"] {
+    for lead in [
+        "addressed most",
+        "addressed some",
+        "addressed many",
+        "addressed all",
+        "addressed the majority",
+    ] {
         if let Some(at) = folded.find(lead) {
             let rest = &folded[at..];
             if ITEM_WORDS.iter().any(|p| rest.contains(p)) {
                 let (period, last) = period_after(rest).unwrap_or_default();
                 let all_of = lead == "addressed all";
                 let mut t = Trigger::new(
-                    if all_of { Shape::Counted } else { Shape::Summary },
+                    if all_of {
+                        Shape::Counted
+                    } else {
+                        Shape::Summary
+                    },
                     &period,
                     String::new(),
                     "followup.summary-statement",
@@ -440,13 +461,22 @@ fn trigger(sentence: &str) -> Option<Trigger> {
     }
     // "The accelerated cause of concern about the mobilising system remains
     // open."
-    if ["the accelerated cause of concern ", "the cause of concern ", "the area for improvement "]
-        .iter()
-        .any(|lead| folded.starts_with(lead))
+    if [
+        "the accelerated cause of concern ",
+        "the cause of concern ",
+        "the area for improvement ",
+    ]
+    .iter()
+    .any(|lead| folded.starts_with(lead))
         && phrase_outcome(&folded).is_some()
     {
         let (period, last) = period_after(&folded).unwrap_or_default();
-        let mut t = Trigger::new(Shape::Inline, &period, String::new(), "followup.item-status");
+        let mut t = Trigger::new(
+            Shape::Inline,
+            &period,
+            String::new(),
+            "followup.item-status",
+        );
         t.last_year = last;
         return Some(t);
     }
@@ -502,9 +532,17 @@ fn trigger(sentence: &str) -> Option<Trigger> {
     if w(0) == "we"
         && REFERRING_VERBS.contains(&w(1))
         && w(2) == "in"
-        && let Some(p) = all.get(3).map(|x| x.of(sentence)).filter(|p| text::period(p).is_some())
+        && let Some(p) = all
+            .get(3)
+            .map(|x| x.of(sentence))
+            .filter(|p| text::period(p).is_some())
     {
-        return Some(Trigger::new(Shape::Forward, p, String::new(), "followup.we-said-in"));
+        return Some(Trigger::new(
+            Shape::Forward,
+            p,
+            String::new(),
+            "followup.we-said-in",
+        ));
     }
     // "In November 2017, we published our Crime Data Integrity inspection report"
     let published_ours = w(0) == "in"
@@ -527,8 +565,7 @@ fn trigger(sentence: &str) -> Option<Trigger> {
     // 2015, HMIC found …"
     if w(0) == "in" && text::period(all.get(1).map_or("", |x| x.of(sentence))).is_some() {
         let by_us = w(2) == "we" && REFERRING_VERBS.contains(&w(3));
-        let by_inspectorate =
-            matches!(w(2), "hmic" | "hmicfrs") && REFERRING_VERBS.contains(&w(3));
+        let by_inspectorate = matches!(w(2), "hmic" | "hmicfrs") && REFERRING_VERBS.contains(&w(3));
         let of_force = w(2) == "the"
             && matches!(w(3), "force" | "service" | "constabulary")
             && matches!(w(4), "needed" | "had" | "was" | "were" | "needs");
@@ -745,9 +782,9 @@ pub(crate) fn extract(
             out.push(ParsedFollowUp {
                 referenced_period,
                 referenced_report: report,
-                referenced_kind: referenced_kind(here).unwrap_or_else(|| {
-                    referenced_kind(&text).unwrap_or(FindingKind::Unspecified)
-                }) as i32,
+                referenced_kind: referenced_kind(here)
+                    .unwrap_or_else(|| referenced_kind(&text).unwrap_or(FindingKind::Unspecified))
+                    as i32,
                 text,
                 outcome: outcome as i32,
                 line_start: line_of(units, &sentences, start, true),
@@ -777,9 +814,13 @@ fn referenced_kind(text: &str) -> Option<FindingKind> {
         found.push((i, FindingKind::CauseOfConcern));
     }
     if let Some(i) = at("recommend") {
-        let national = ["all forces", "chief constables", "all fire and rescue services"]
-            .iter()
-            .any(|p| lower.contains(p));
+        let national = [
+            "all forces",
+            "chief constables",
+            "all fire and rescue services",
+        ]
+        .iter()
+        .any(|p| lower.contains(p));
         found.push((
             i,
             if national {

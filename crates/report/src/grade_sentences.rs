@@ -48,7 +48,9 @@ fn first_sentence(text: &str) -> Option<String> {
     if text.len() > MAX_GRADE_SENTENCE * 2 {
         return None;
     }
-    let end = text::sentences(text).first().map_or(text.len(), |&(_, e)| e);
+    let end = text::sentences(text)
+        .first()
+        .map_or(text.len(), |&(_, e)| e);
     let sentence = text.get(..end)?;
     (sentence.len() <= MAX_GRADE_SENTENCE).then(|| fold(sentence))
 }
@@ -88,7 +90,13 @@ pub(crate) fn previous_grade(text: &str) -> Option<(Grade, String)> {
         return None;
     }
     let mut rest = &sentence[at + " was ".len()..];
-    for lead in ["graded as ", "graded ", "judged to be ", "judged as ", "judged "] {
+    for lead in [
+        "graded as ",
+        "graded ",
+        "judged to be ",
+        "judged as ",
+        "judged ",
+    ] {
         if let Some(r) = rest.strip_prefix(lead) {
             rest = r;
             break;
@@ -191,7 +199,10 @@ mod tests {
             ),
             Some((Grade::Inadequate, "2021/22".to_string()))
         );
-        assert_eq!(previous_grade("The service was good in its response."), None);
+        assert_eq!(
+            previous_grade("The service was good in its response."),
+            None
+        );
     }
 
     #[test]
@@ -209,9 +220,14 @@ mod tests {
             Some((1, Grade::Good))
         );
         assert_eq!(
-            pillar_grade("The extent to which the service looks after its people requires improvement."),
+            pillar_grade(
+                "The extent to which the service looks after its people requires improvement."
+            ),
             Some((3, Grade::RequiresImprovement))
         );
-        assert_eq!(pillar_grade("The extent to which it matters is unclear."), None);
+        assert_eq!(
+            pillar_grade("The extent to which it matters is unclear."),
+            None
+        );
     }
 }

@@ -5,9 +5,10 @@
 //! Rules:
 //! * **Title block**: the first run of up to four heading-like lines at the top
 //!   (leading sentences, such as a fixture's "synthetic" notice, are skipped;
-//!   "Contents" or a "Published" line ends it). The title is those lines joined
-//!   with " – ", except that a line that is only the programme's name is joined
-//!   with ": ". The sample's block `PEEL` / `Police effectiveness, efficiency
+//!   "Contents", a letter's "Letter information" or a "Published" line ends
+//!   it; a "Last updated" line is not heading-like, so it ends it too). The
+//!   title is those lines joined with " – ", except that a line that is only
+//!   the programme's name is joined with ": ". The sample's block `PEEL` / `Police effectiveness, efficiency
 //!   and legitimacy 2018/19` / `An inspection of Hertfordshire Constabulary`
 //!   gives "PEEL: Police effectiveness, efficiency and legitimacy 2018/19 – An
 //!   inspection of Hertfordshire Constabulary".
@@ -27,7 +28,8 @@
 //!   "2023–25"), else the first in a line near the top that says PEEL.
 //! * **Published**: a "Published on: 9 June 2023" line gives "2023-06-09";
 //!   otherwise the closing "September 2019 | ©HMICFRS 2019" line gives
-//!   "2019-09".
+//!   "2019-09". A page's "Last updated 20/12/2018" and a letter's date are
+//!   read in [`crate::dating`], where the layout is known.
 
 use std::collections::HashMap;
 
@@ -111,6 +113,7 @@ fn title_block(units: &[Unit]) -> Vec<usize> {
         let lower = fold(&unit.text);
         let ends_block = unit.kind != Kind::Text
             || lower == "contents"
+            || lower == "letter information"
             || lower.starts_with("published")
             || !unit.is_heading();
         if ends_block {

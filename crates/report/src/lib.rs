@@ -33,8 +33,8 @@
 //! What the parser expected and did not find goes into `warnings`; a text with
 //! too little of a report in it is refused with a [`ParseError`].
 
-mod deadline;
 mod dating;
+mod deadline;
 mod error;
 mod explain;
 mod findings;
@@ -123,8 +123,8 @@ pub fn parse_with(text: &str, options: &ParseOptions) -> Result<ParsedReport, Pa
             inspection.published = found.date;
             published_rule = found.rule;
         }
-        if let Some(period) = profile_of(&detection)
-            .and_then(|p| dating::period_for(p, &inspection.published))
+        if let Some(period) =
+            profile_of(&detection).and_then(|p| dating::period_for(p, &inspection.published))
         {
             inspection.period = period;
         }
@@ -284,7 +284,8 @@ pub fn parse_with(text: &str, options: &ParseOptions) -> Result<ParsedReport, Pa
 
     if organisation.is_none() && profile != Some(Profile::National) {
         warnings.push(
-            "no inspected organisation found (expected “An inspection of <name>” near the top)"
+            "no inspected organisation found (expected “An inspection of <name>” near the top); \
+             supply it with --organisation <id>, e.g. --organisation avon-and-somerset"
                 .to_string(),
         );
     }
@@ -295,13 +296,17 @@ pub fn parse_with(text: &str, options: &ParseOptions) -> Result<ParsedReport, Pa
         );
     }
     if period.is_empty() {
-        warnings
-            .push("no inspection period found (expected e.g. “2018/19” in the title)".to_string());
+        warnings.push(
+            "no inspection period found (expected e.g. “2018/19” in the title); supply it with \
+             --period, e.g. --period 2018/19"
+                .to_string(),
+        );
     }
     if inspection.published.is_empty() {
         warnings.push(
-            "no publication date found (expected a closing “<Month> <year> | ©HMICFRS <year>” line or \
-             “Published on: <date>”); the text may be truncated"
+            "no publication date found (expected “Published on: <date>”, “Last updated DD/MM/YYYY”, \
+             a letter's date or a closing “<Month> <year> | ©HMICFRS <year>” line); the text may be \
+             truncated; supply it with --published, e.g. --published 2018-12-20"
                 .to_string(),
         );
     }
@@ -431,9 +436,7 @@ fn explain_identity(
             line,
             Element::Identity,
             period_rule,
-            &format!("{} period {}", inspection.programme, inspection.period)
-                .trim()
-                .to_string(),
+            format!("{} period {}", inspection.programme, inspection.period).trim(),
         ));
     }
 }

@@ -114,8 +114,16 @@ pub(crate) fn detect(
                 phrases.iter().any(|p| lower.contains(p))
             })
         };
-        let issues = says(&["decided to issue", "we are issuing", "we have issued the service with"]);
-        let revisit = says(&["we revisited", "revisit letter", "this letter sets out what we found"]);
+        let issues = says(&[
+            "decided to issue",
+            "we are issuing",
+            "we have issued the service with",
+        ]);
+        let revisit = says(&[
+            "we revisited",
+            "revisit letter",
+            "this letter sets out what we found",
+        ]);
         let profile = if revisit && !issues {
             Profile::LetterRevisit
         } else {
@@ -206,13 +214,34 @@ mod tests {
 
     #[test]
     fn rounds_by_programme_and_year() {
-        assert_eq!(detect_in("x", "PEEL", "2016", true), Some(Profile::Peel2014To17));
-        assert_eq!(detect_in("x", "PEEL", "2018/19", true), Some(Profile::Peel2018To19));
-        assert_eq!(detect_in("x", "PEEL", "2021/22", true), Some(Profile::Peel2021To22));
-        assert_eq!(detect_in("x", "PEEL", "2023–25", true), Some(Profile::Peel2023To25));
-        assert_eq!(detect_in("x", "FRS", "2018/19", true), Some(Profile::Frs2018To19));
-        assert_eq!(detect_in("x", "FRS", "2021/22", true), Some(Profile::Frs2021To22));
-        assert_eq!(detect_in("x", "FRS", "2023–25", true), Some(Profile::Frs2023To25));
+        assert_eq!(
+            detect_in("x", "PEEL", "2016", true),
+            Some(Profile::Peel2014To17)
+        );
+        assert_eq!(
+            detect_in("x", "PEEL", "2018/19", true),
+            Some(Profile::Peel2018To19)
+        );
+        assert_eq!(
+            detect_in("x", "PEEL", "2021/22", true),
+            Some(Profile::Peel2021To22)
+        );
+        assert_eq!(
+            detect_in("x", "PEEL", "2023–25", true),
+            Some(Profile::Peel2023To25)
+        );
+        assert_eq!(
+            detect_in("x", "FRS", "2018/19", true),
+            Some(Profile::Frs2018To19)
+        );
+        assert_eq!(
+            detect_in("x", "FRS", "2021/22", true),
+            Some(Profile::Frs2021To22)
+        );
+        assert_eq!(
+            detect_in("x", "FRS", "2023–25", true),
+            Some(Profile::Frs2023To25)
+        );
         assert_eq!(detect_in("x", "", "2023", true), None);
     }
 
@@ -224,9 +253,15 @@ mod tests {
             Some(Profile::LetterAcceleratedCauseOfConcern)
         );
         let revisit = "Dear Chief Constable,\n\nWe revisited the force in January.\n";
-        assert_eq!(detect_in(revisit, "", "", true), Some(Profile::LetterRevisit));
+        assert_eq!(
+            detect_in(revisit, "", "", true),
+            Some(Profile::LetterRevisit)
+        );
         let national = "Recommendations\n\nBy 31 October 2024, chief constables should act.\n";
         assert_eq!(detect_in(national, "", "", false), Some(Profile::National));
-        assert_eq!(detect_in(national, "PEEL", "2024", true), Some(Profile::Peel2023To25));
+        assert_eq!(
+            detect_in(national, "PEEL", "2024", true),
+            Some(Profile::Peel2023To25)
+        );
     }
 }

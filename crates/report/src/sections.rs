@@ -256,9 +256,7 @@ fn previous_grade(units: &[Unit], from: usize) -> Option<(Grade, String, u32)> {
         .skip(from)
         .take(PREVIOUS_GRADE_UNITS)
         .take_while(|u| u.kind == Kind::Text && !u.is_heading() && u.grade.is_none())
-        .find_map(|u| {
-            grade_sentences::previous_grade(&u.text).map(|(g, p)| (g, p, u.first_line))
-        })
+        .find_map(|u| grade_sentences::previous_grade(&u.text).map(|(g, p)| (g, p, u.first_line)))
 }
 
 /// "Overall judgment" (PEEL 2014–2017): the pillar's grade follows.

@@ -50,6 +50,15 @@ fn header(out: &mut String, report: &ParsedReport) {
     if !inspection.title.is_empty() {
         wrap(out, &inspection.title, "Title: ", "       ");
     }
+    let _ = writeln!(
+        out,
+        "Layout: {}",
+        if report.profile.is_empty() {
+            "not recognised"
+        } else {
+            report.profile.as_str()
+        }
+    );
     if !report.most_similar_group.is_empty() {
         wrap(
             out,

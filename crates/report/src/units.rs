@@ -248,9 +248,15 @@ pub(crate) fn looks_like_heading(text: &str) -> bool {
 /// heading, so never a question's name.
 pub(crate) fn is_date_line(text: &str) -> bool {
     let lower = text.trim_start().to_ascii_lowercase();
-    ["last updated", "published on", "sent on", "updated on", "last inspected"]
-        .iter()
-        .any(|lead| lower.starts_with(lead))
+    [
+        "last updated",
+        "published on",
+        "sent on",
+        "updated on",
+        "last inspected",
+    ]
+    .iter()
+    .any(|lead| lower.starts_with(lead))
 }
 
 #[cfg(test)]

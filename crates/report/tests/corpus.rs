@@ -97,7 +97,9 @@ fn found(report: &ParsedReport, key: &str) -> Option<Value> {
         "published" => text(&inspection.published),
         "pillar_judgments" => count(report.pillars.len()),
         "question_judgments" => count(report.judgments.len()),
-        "carried_over_judgments" => count(report.judgments.iter().filter(|j| j.carried_over).count()),
+        "carried_over_judgments" => {
+            count(report.judgments.iter().filter(|j| j.carried_over).count())
+        }
         "areas_for_improvement" => count(findings_of(report, FindingKind::AreaForImprovement)),
         "causes_of_concern" => count(findings_of(report, FindingKind::CauseOfConcern)),
         "recommendations" => count(findings_of(report, FindingKind::Recommendation)),
@@ -141,8 +143,8 @@ fn compare(counts_path: &Path) -> Result<(String, Rows), String> {
     let counts: toml::Table = counts_text
         .parse()
         .map_err(|e| format!("{}: {e}", counts_path.display()))?;
-    let text = std::fs::read_to_string(&text_path)
-        .map_err(|e| format!("{}: {e}", text_path.display()))?;
+    let text =
+        std::fs::read_to_string(&text_path).map_err(|e| format!("{}: {e}", text_path.display()))?;
     let report = closeout_report::parse(&text)
         .map_err(|e| format!("{}: does not parse: {e}", text_path.display()))?;
     let mut rows = Rows::new();
@@ -179,7 +181,10 @@ fn every_corpus_document_matches_its_hand_counts() {
             .display()
             .to_string();
         match compare(path) {
-            Ok((profile, rows)) => by_profile.entry(profile).or_default().push((document, rows)),
+            Ok((profile, rows)) => by_profile
+                .entry(profile)
+                .or_default()
+                .push((document, rows)),
             Err(e) => failures.push(e),
         }
     }
@@ -188,7 +193,11 @@ fn every_corpus_document_matches_its_hand_counts() {
         let _ = writeln!(out, "\n== profile {profile} ==");
         for (document, rows) in documents {
             let _ = writeln!(out, "-- {document}");
-            let _ = writeln!(out, "  {:<32} | {:>22} | {:>22} |", "key", "counted", "found");
+            let _ = writeln!(
+                out,
+                "  {:<32} | {:>22} | {:>22} |",
+                "key", "counted", "found"
+            );
             for (key, counted, found) in rows {
                 let shown = found
                     .as_ref()
@@ -201,7 +210,9 @@ fn every_corpus_document_matches_its_hand_counts() {
                     if ok { "" } else { "MISMATCH" }
                 );
                 if !ok {
-                    failures.push(format!("{document}: {key}: counted {counted}, found {shown}"));
+                    failures.push(format!(
+                        "{document}: {key}: counted {counted}, found {shown}"
+                    ));
                 }
             }
         }
