@@ -3,6 +3,8 @@
 CREATE ROLE findings LOGIN PASSWORD 'findings';
 CREATE ROLE tracker LOGIN PASSWORD 'tracker';
 CREATE ROLE metrics LOGIN PASSWORD 'metrics';
+CREATE ROLE notify LOGIN PASSWORD 'notify';
 CREATE DATABASE findings OWNER findings;
 CREATE DATABASE tracker OWNER tracker;
 CREATE DATABASE metrics OWNER metrics;
+CREATE DATABASE notify OWNER notify;

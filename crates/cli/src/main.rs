@@ -45,6 +45,8 @@ enum Command {
     /// Run the whole system locally: databases, the three services, the
     /// sample report and its scorecard, until Ctrl-C.
     Dev(commands::dev::DevArgs),
+    /// Signed webhooks and e-mail about item changes (notify service).
+    Subscriptions(commands::subscriptions::SubscriptionsArgs),
     /// Print the version of this client.
     Version,
 }
@@ -95,6 +97,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     Command::Findings(args) => commands::findings::findings(args).await,
                     Command::Health(args) => commands::health::run(args).await,
                     Command::Dev(args) => commands::dev::run(args).await,
+                    Command::Subscriptions(args) => commands::subscriptions::run(args).await,
                     Command::Scorecard(args) => commands::metrics::scorecard(args).await,
                     Command::Peers(args) => commands::metrics::peers(args).await,
                     Command::Items(command) => commands::items::run(command).await,

@@ -1,6 +1,7 @@
 //! `closeout dev`: the whole system on one machine, for trying it out.
 //! Checks PostgreSQL and NATS, creates each service's database, starts the
-//! three service binaries (found next to this one) as child processes with
+//! four service binaries (found next to this one; notify with its log-only
+//! sink on, so deliveries show in the log) as child processes with
 //! their logs prefixed, imports the sample report, prints its scorecard and
 //! the addresses to connect to, and stops everything cleanly on Ctrl-C.
 //! Running it again reuses the databases; the import is then a no-op.
@@ -43,10 +44,11 @@ pub struct DevArgs {
         default_value = "nats://127.0.0.1:4222"
     )]
     nats_url: String,
-    /// First of three consecutive gRPC ports (findings, tracker, metrics).
+    /// First of four consecutive gRPC ports (findings, tracker, metrics,
+    /// notify).
     #[arg(long, default_value_t = 50051)]
     base_port: u16,
-    /// First of three consecutive Prometheus ports.
+    /// First of four consecutive Prometheus ports.
     #[arg(long, default_value_t = 9091)]
     base_metrics_port: u16,
     /// Import this report instead of the built-in sample.
@@ -146,6 +148,10 @@ fn spawn(service: &Service, binary: &Path, args: &DevArgs) -> Result<Child, CliE
             "CLOSEOUT_METRICS_HTTP_ADDR",
             format!("127.0.0.1:{}", service.metrics_port),
         )
+        // The notify service also writes every delivery to its log, and
+        // accepts plain-http webhooks to this machine.
+        .env("CLOSEOUT_NOTIFY_LOG_SINK", "true")
+        .env("CLOSEOUT_NOTIFY_ALLOW_LOOPBACK_HTTP", "true")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .stdin(Stdio::null())
@@ -262,6 +268,13 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
             port: args.base_port + 2,
             metrics_port: args.base_metrics_port + 2,
         },
+        Service {
+            name: "notify",
+            binary: "closeout-notify",
+            database: "closeout_notify",
+            port: args.base_port + 3,
+            metrics_port: args.base_metrics_port + 3,
+        },
     ];
     let binaries = services
         .iter()
@@ -376,8 +389,15 @@ async fn run_started(
     println!("  tracker   {tracker_addr}   (CLOSEOUT_TRACKER_ADDR)");
     println!("  metrics   {metrics_addr}   (CLOSEOUT_METRICS_ADDR)");
     println!(
-        "  Prometheus: http://127.0.0.1:{}/metrics, :{}, :{}",
-        services[0].metrics_port, services[1].metrics_port, services[2].metrics_port
+        "  notify    http://127.0.0.1:{}   (CLOSEOUT_NOTIFY_ADDR; deliveries in its log)",
+        services[3].port
+    );
+    println!(
+        "  Prometheus: http://127.0.0.1:{}/metrics, :{}, :{}, :{}",
+        services[0].metrics_port,
+        services[1].metrics_port,
+        services[2].metrics_port,
+        services[3].metrics_port
     );
     println!("  NATS      {}   (events on closeout.>)", args.nats_url);
     println!("Try: closeout items --org {organisation}    closeout watch --org {organisation}");

@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod proposals;
 pub mod report;
+pub mod subscriptions;
 pub mod watch;
 
 use crate::error::CliError;
