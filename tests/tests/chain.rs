@@ -133,6 +133,7 @@ async fn the_sample_report_flows_from_import_to_scorecard() {
                 item_id: cyber.id.clone(),
                 expected_version: claimed.version,
                 closure_reference: "HMICFRS closure letter 2020-01".into(),
+                ..Default::default()
             },
         ))
         .await

@@ -1,6 +1,9 @@
-//! The MetricsService gRPC surface: checks each request, builds the
-//! snapshot the question needs (the live read models, or the history folded
-//! up to the end of the as-of day) and hands it to [`crate::queries`].
+//! The MetricsService gRPC surface: checks each request (every argument
+//! before anything is read), builds the snapshot the question needs (the
+//! live read models, or the history folded as of the end of the as-of day,
+//! dated by the documents and the recorded actions) and hands it to
+//! [`crate::queries`]. The three list-like answers are paged as every List
+//! call is (`closeout_service::paging`).
 
 use crate::error::MetricsError;
 use crate::model::Snapshot;
@@ -9,6 +12,7 @@ use crate::store::{self, Scope};
 use chrono::{NaiveDate, Utc};
 use closeout_proto::{self as pb, metrics_service_server::MetricsService};
 use closeout_service::error::Violations;
+use closeout_service::paging::Page;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
@@ -24,25 +28,26 @@ impl MetricsApi {
     }
 
     /// The snapshot a query reads and the day it answers for: the live read
-    /// models and today (UTC) without `as_of`, else the history up to the
-    /// end of that day.
+    /// models and today (UTC) without `as_of` (reports published after today
+    /// not yet counted), else the history as of the end of that day.
     async fn snapshot(
         &self,
         as_of: Option<NaiveDate>,
         scope: Scope<'_>,
     ) -> Result<(Snapshot, NaiveDate), MetricsError> {
         match as_of {
-            None => Ok((
-                store::load_live(&self.pool, scope).await?,
-                Utc::now().date_naive(),
-            )),
-            Some(day) => {
-                let end = end_of_day(day);
-                Ok((
-                    store::load_history(&self.pool, end, scope.organisation).await?,
-                    day,
-                ))
+            None => {
+                let today = Utc::now().date_naive();
+                let mut snapshot = store::load_live(&self.pool, scope).await?;
+                snapshot.inspections.retain(|_, i| {
+                    crate::model::published_on(&i.meta.published).is_none_or(|d| d <= today)
+                });
+                Ok((snapshot, today))
             }
+            Some(day) => Ok((
+                store::load_history(&self.pool, day, scope.organisation).await?,
+                day,
+            )),
         }
     }
 
@@ -59,6 +64,17 @@ impl MetricsApi {
         check_organisation(&mut v, organisation_id);
         let as_of = check_as_of(&mut v, "as_of", as_of);
         v.into_result().map_err(MetricsError::from)?;
+        self.checked_snapshot(organisation_id, as_of, everyone)
+            .await
+    }
+
+    /// [`Self::organisation_snapshot`] once the arguments are checked.
+    async fn checked_snapshot(
+        &self,
+        organisation_id: &str,
+        as_of: Option<NaiveDate>,
+        everyone: bool,
+    ) -> Result<(Snapshot, NaiveDate), MetricsError> {
         let scope = if everyone {
             Scope::default()
         } else {
@@ -69,15 +85,6 @@ impl MetricsApi {
         };
         self.snapshot(as_of, scope).await
     }
-}
-
-/// The first instant after `day` (UTC).
-pub fn end_of_day(day: NaiveDate) -> chrono::DateTime<Utc> {
-    day.succ_opt()
-        .unwrap_or(day)
-        .and_hms_opt(0, 0, 0)
-        .unwrap_or_default()
-        .and_utc()
 }
 
 /// Checks an optional as-of date.
@@ -98,6 +105,30 @@ fn check_as_of(
         );
     }
     parsed
+}
+
+/// Checks the organisation, the as-of date and the page together, before
+/// anything is read.
+fn check_paged(
+    organisation_id: &str,
+    as_of: Option<&pb::CalendarDate>,
+    page_size: i32,
+    page_token: &str,
+) -> Result<(Option<NaiveDate>, Page), MetricsError> {
+    let mut v = Violations::default();
+    check_organisation(&mut v, organisation_id);
+    let as_of = check_as_of(&mut v, "as_of", as_of);
+    v.into_result()?;
+    Ok((as_of, Page::parse(page_size, page_token)?))
+}
+
+/// One page of a computed answer and the token of the next ("" at the end).
+pub fn page_of<T>(all: Vec<T>, page: Page) -> (Vec<T>, String) {
+    let skip = usize::try_from(page.offset).unwrap_or(usize::MAX);
+    let take = usize::try_from(page.fetch()).unwrap_or(usize::MAX);
+    let mut rows: Vec<T> = all.into_iter().skip(skip).take(take).collect();
+    let next = page.finish(&mut rows);
+    (rows, next)
 }
 
 /// Checks a required organisation id.
@@ -139,13 +170,17 @@ impl MetricsService for MetricsApi {
         }
         let as_of = check_as_of(&mut v, "as_of", r.as_of.as_ref());
         v.into_result().map_err(MetricsError::from)?;
+        let page = Page::parse(r.page_size, &r.page_token).map_err(MetricsError::from)?;
         let scope = Scope {
             organisation: Some(r.organisation_id.as_str()).filter(|o| !o.is_empty()),
             content: false,
         };
         let (snapshot, _) = self.snapshot(as_of, scope).await?;
+        let all = queries::closure_stats(&snapshot, &r.organisation_id, &r.programme);
+        let (inspections, next_page_token) = page_of(all, page);
         Ok(Response::new(pb::GetClosureStatsResponse {
-            inspections: queries::closure_stats(&snapshot, &r.organisation_id, &r.programme),
+            inspections,
+            next_page_token,
         }))
     }
 
@@ -154,11 +189,11 @@ impl MetricsService for MetricsApi {
         request: Request<pb::GetPeerComparisonRequest>,
     ) -> Reply<pb::GetPeerComparisonResponse> {
         let r = request.into_inner();
-        let (snapshot, _) = self
+        let (snapshot, day) = self
             .organisation_snapshot(&r.organisation_id, r.as_of.as_ref(), true)
             .await?;
-        let response =
-            queries::peer_comparison(&snapshot, &r.organisation_id).map_err(MetricsError::from)?;
+        let response = queries::peer_comparison(&snapshot, &r.organisation_id, day)
+            .map_err(MetricsError::from)?;
         Ok(Response::new(response))
     }
 
@@ -167,12 +202,22 @@ impl MetricsService for MetricsApi {
         request: Request<pb::GetGradeHistoryRequest>,
     ) -> Reply<pb::GetGradeHistoryResponse> {
         let r = request.into_inner();
+        let (as_of, page) = check_paged(
+            &r.organisation_id,
+            r.as_of.as_ref(),
+            r.page_size,
+            &r.page_token,
+        )?;
         let (snapshot, _) = self
-            .organisation_snapshot(&r.organisation_id, r.as_of.as_ref(), false)
+            .checked_snapshot(&r.organisation_id, as_of, false)
             .await?;
-        let points =
+        let all =
             queries::grade_history(&snapshot, &r.organisation_id).map_err(MetricsError::from)?;
-        Ok(Response::new(pb::GetGradeHistoryResponse { points }))
+        let (points, next_page_token) = page_of(all, page);
+        Ok(Response::new(pb::GetGradeHistoryResponse {
+            points,
+            next_page_token,
+        }))
     }
 
     async fn get_indicator_series(
@@ -180,12 +225,22 @@ impl MetricsService for MetricsApi {
         request: Request<pb::GetIndicatorSeriesRequest>,
     ) -> Reply<pb::GetIndicatorSeriesResponse> {
         let r = request.into_inner();
+        let (as_of, page) = check_paged(
+            &r.organisation_id,
+            r.as_of.as_ref(),
+            r.page_size,
+            &r.page_token,
+        )?;
         let (snapshot, _) = self
-            .organisation_snapshot(&r.organisation_id, r.as_of.as_ref(), false)
+            .checked_snapshot(&r.organisation_id, as_of, false)
             .await?;
-        let points = queries::indicator_series(&snapshot, &r.organisation_id, &r.measure)
+        let all = queries::indicator_series(&snapshot, &r.organisation_id, &r.measure)
             .map_err(MetricsError::from)?;
-        Ok(Response::new(pb::GetIndicatorSeriesResponse { points }))
+        let (points, next_page_token) = page_of(all, page);
+        Ok(Response::new(pb::GetIndicatorSeriesResponse {
+            points,
+            next_page_token,
+        }))
     }
 }
 
@@ -194,9 +249,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn end_of_day_is_the_next_midnight() {
-        let day = NaiveDate::from_ymd_opt(2020, 2, 29).unwrap_or_default();
-        assert_eq!(end_of_day(day).to_rfc3339(), "2020-03-01T00:00:00+00:00");
+    fn pages_of_a_computed_answer() {
+        let all: Vec<u32> = (1..=5).collect();
+        let first = Page::parse(2, "").expect("first page");
+        let (rows, next) = page_of(all.clone(), first);
+        assert_eq!((rows, next.as_str()), (vec![1, 2], "o2"));
+        let last = Page::parse(2, "o4").expect("last page");
+        assert_eq!(page_of(all.clone(), last), (vec![5], String::new()));
+        let beyond = Page::parse(2, "o9").expect("beyond");
+        assert_eq!(page_of(all, beyond), (vec![], String::new()));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! Both the live read model (the tables kept up to date by the consumers,
 //! see [`crate::store`]) and the as-of queries (which fold the stored event
-//! history up to a date, see [`Snapshot::fold`]) go through the functions of
+//! history as of a date, see [`Snapshot::as_of`]) go through the functions of
 //! this module, so they cannot disagree.
 //!
 //! Versions: every event carries the version of its aggregate after it.
@@ -17,11 +17,20 @@
 //!   a replacement re-records everything at the next version
 //!   ([`apply_inspection`] returns the [`ContentChange`] to make).
 //! * An **organisation** keeps the registration of the highest version.
+//!
+//! Dates: history is measured from the documents and the recorded actions,
+//! not from when Closeout received them (see [`Snapshot::as_of`]). An
+//! inspection counts from its publication date ([`published_on`]); an item
+//! from its inspection's ([`Snapshot::opened_on`]); a closure from the
+//! verification's effective date, else the publication date of the
+//! inspection that closed it, else the day it was recorded
+//! ([`Snapshot::closed_on`]).
 
 use chrono::{DateTime, NaiveDate, Utc};
+use closeout_domain::PublishedDate;
 use closeout_proto::event_envelope::Payload;
 use closeout_proto::{self as pb, EventEnvelope};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// An envelope checked for what the read models need.
 #[derive(Clone, Debug, PartialEq)]
@@ -155,6 +164,8 @@ pub struct ItemState {
     pub overdue: bool,
     /// Set when a later inspection closed it.
     pub closed_by_inspection_id: String,
+    /// The effective date its last verification recorded, if any.
+    pub verified_on: Option<NaiveDate>,
     pub version: u64,
 }
 
@@ -171,9 +182,10 @@ impl ItemState {
         status_is_open(self.status)
     }
 
-    /// Overdue counts only while open.
-    pub fn is_overdue(&self) -> bool {
-        self.is_open() && self.overdue
+    /// Open and past its due date on `day` (due on a day: overdue from the
+    /// day after), the tracker's rule applied to any day in history.
+    pub fn overdue_on(&self, day: NaiveDate) -> bool {
+        self.is_open() && self.due_date.is_some_and(|due| due < day)
     }
 
     /// Folds one event of this item in (events must come in version order).
@@ -215,8 +227,12 @@ impl ItemState {
             Payload::ItemVerified(v) => {
                 self.closed_by_inspection_id
                     .clone_from(&v.closed_by_inspection_id);
+                self.verified_on = v.effective_date.as_ref().and_then(calendar_date);
             }
-            Payload::ItemReopened(_) => self.closed_by_inspection_id.clear(),
+            Payload::ItemReopened(_) => {
+                self.closed_by_inspection_id.clear();
+                self.verified_on = None;
+            }
             Payload::ItemOverdue(_) => self.overdue = true,
             _ => {}
         }
@@ -257,11 +273,68 @@ pub fn fold_item<'a>(facts: impl IntoIterator<Item = &'a Fact>) -> ItemState {
     state
 }
 
-/// A wire date as a calendar date; `None` when unset or impossible.
-pub fn calendar_date(date: &pb::CalendarDate) -> Option<NaiveDate> {
-    let month = u32::try_from(date.month).ok()?;
-    let day = u32::try_from(date.day).ok()?;
-    NaiveDate::from_ymd_opt(date.year, month, day)
+/// The first day a report's publication date ("2019-09", "2019-09-27")
+/// covers; `None` when it does not read as a date.
+pub fn published_on(published: &str) -> Option<NaiveDate> {
+    PublishedDate::parse(published).ok().map(|d| d.earliest())
+}
+
+// A wire date as a calendar date (`None` when impossible): the domain's one
+// conversion.
+pub use closeout_domain::wire::date as calendar_date;
+
+/// The effective day of each of one item's events (in version order), as
+/// [`Snapshot::as_of`] defines it. `dates` holds every inspection's date,
+/// `item_inspection` every item's inspection.
+fn effective_days(
+    facts: &[&Fact],
+    dates: &BTreeMap<String, NaiveDate>,
+    item_inspection: &HashMap<&str, &str>,
+) -> Vec<NaiveDate> {
+    let date_of = |inspection: &str| dates.get(inspection).copied();
+    let opened = facts.iter().find_map(|f| match &f.payload {
+        Payload::ItemOpened(o) => {
+            Some(date_of(&o.inspection_id).unwrap_or_else(|| f.occurred_at.date_naive()))
+        }
+        _ => None,
+    });
+    let mut days: Vec<NaiveDate> = Vec::with_capacity(facts.len());
+    let mut previous: Option<(&Fact, NaiveDate)> = None;
+    for fact in facts {
+        let recorded = fact.occurred_at.date_naive();
+        let day = match &fact.payload {
+            Payload::ItemOpened(o) => date_of(&o.inspection_id).unwrap_or(recorded),
+            Payload::ItemVerified(v) => v
+                .effective_date
+                .as_ref()
+                .and_then(calendar_date)
+                .or_else(|| {
+                    Some(v.closed_by_inspection_id.as_str())
+                        .filter(|id| !id.is_empty())
+                        .and_then(date_of)
+                })
+                .unwrap_or(recorded),
+            Payload::ItemSuperseded(s) => item_inspection
+                .get(s.superseding_item_id.as_str())
+                .and_then(|inspection| date_of(inspection))
+                .unwrap_or(recorded),
+            Payload::StatusChanged(_) => match previous {
+                Some((
+                    before @ Fact {
+                        payload: Payload::ItemVerified(_) | Payload::ItemSuperseded(_),
+                        ..
+                    },
+                    before_day,
+                )) if before.version + 1 == fact.version => before_day,
+                _ => recorded,
+            },
+            _ => recorded,
+        };
+        let day = opened.map_or(day, |o| day.max(o));
+        previous = Some((fact, day));
+        days.push(day);
+    }
+    days
 }
 
 // ---------------------------------------------------------- inspections
@@ -500,11 +573,34 @@ pub struct Snapshot {
     pub organisations: BTreeMap<String, OrganisationState>,
     pub inspections: BTreeMap<String, InspectionState>,
     pub items: BTreeMap<String, ItemState>,
+    /// Organisations known at any time (set by [`Snapshot::as_of`], so that
+    /// a day before anything is known answers empty figures, not "unknown").
+    pub ever_known: BTreeSet<String>,
+    /// Inspections the snapshot knows the dates of but does not count
+    /// (another organisation's report that opened items of this one, a
+    /// national report): used only to date items.
+    pub dating: BTreeMap<String, NaiveDate>,
 }
 
 impl Snapshot {
-    /// Folds events, in any order and with duplicates, into read models.
-    pub fn fold(facts: impl IntoIterator<Item = Fact>) -> Snapshot {
+    /// The snapshot as things stood at the end of `day`, from events in any
+    /// order (duplicates count once), dated by what they record:
+    ///
+    /// * organisation registrations are timeless (the newest version);
+    /// * an inspection and its content count from its publication date
+    ///   (the newest version's content: a corrected document replaces the
+    ///   text as if it had always read so); one whose date does not read
+    ///   counts from the day its first event was recorded;
+    /// * an item's events count from their effective day: `ItemOpened` the
+    ///   publication date of its inspection; `ItemVerified` its
+    ///   `effective_date`, else the publication date of the inspection that
+    ///   closed it; `ItemSuperseded` the publication date of the
+    ///   superseding item's inspection; the `StatusChanged` of the same
+    ///   command (the next version) the same day; every other event the day
+    ///   it was recorded. No event counts before the item's opening day.
+    ///   The item is the fold, in version order, of its events that count
+    ///   by `day`.
+    pub fn as_of(facts: impl IntoIterator<Item = Fact>, day: NaiveDate) -> Snapshot {
         let mut seen = HashSet::new();
         let mut facts: Vec<Fact> = facts
             .into_iter()
@@ -512,20 +608,104 @@ impl Snapshot {
             .collect();
         facts.sort_by(fold_order);
         let mut snapshot = Snapshot::default();
+        let mut first_seen: HashMap<String, NaiveDate> = HashMap::new();
+        let mut item_facts: BTreeMap<String, Vec<&Fact>> = BTreeMap::new();
         for fact in &facts {
             match fact.target() {
                 Target::Organisation(id) => {
                     apply_organisation(snapshot.organisations.entry(id).or_default(), fact);
                 }
                 Target::Inspection(id) => {
+                    let recorded = fact.occurred_at.date_naive();
+                    first_seen
+                        .entry(id.clone())
+                        .and_modify(|d| *d = (*d).min(recorded))
+                        .or_insert(recorded);
                     snapshot.inspections.entry(id).or_default().apply(fact);
                 }
-                Target::Item(id) => snapshot.items.entry(id).or_default().apply(fact),
+                Target::Item(id) => item_facts.entry(id).or_default().push(fact),
                 Target::HistoryOnly => {}
             }
         }
+        // Every inspection's date, counted or not.
+        let dates: BTreeMap<String, NaiveDate> = snapshot
+            .inspections
+            .iter()
+            .filter_map(|(id, inspection)| {
+                published_on(&inspection.meta.published)
+                    .or_else(|| first_seen.get(id).copied())
+                    .map(|d| (id.clone(), d))
+            })
+            .collect();
+        // The inspection each item came from, for supersessions.
+        let item_inspection: HashMap<&str, &str> = item_facts
+            .iter()
+            .flat_map(|(id, facts)| {
+                facts.iter().filter_map(move |f| match &f.payload {
+                    Payload::ItemOpened(o) => Some((id.as_str(), o.inspection_id.as_str())),
+                    _ => None,
+                })
+            })
+            .collect();
+        for (id, facts) in &item_facts {
+            let days = effective_days(facts, &dates, &item_inspection);
+            let mut state = ItemState::default();
+            for (fact, effective) in facts.iter().zip(days) {
+                if effective <= day {
+                    state.apply(fact);
+                }
+            }
+            if state.opened {
+                snapshot.items.insert(id.clone(), state);
+            }
+        }
+        snapshot.ever_known = snapshot.organisation_ids().into_iter().collect();
+        for (id, date) in &dates {
+            if *date > day {
+                snapshot.inspections.remove(id);
+            }
+        }
+        snapshot.dating = dates;
         snapshot.normalise();
         snapshot
+    }
+
+    /// The day an inspection counts from: its publication date, else (an
+    /// inspection known only to date items) the recorded date.
+    pub fn inspection_date(&self, inspection_id: &str) -> Option<NaiveDate> {
+        self.inspections
+            .get(inspection_id)
+            .and_then(|i| published_on(&i.meta.published))
+            .or_else(|| self.dating.get(inspection_id).copied())
+    }
+
+    /// The day an item came to exist: its report's publication date, else
+    /// the day it was opened.
+    pub fn opened_on(&self, item: &ItemState) -> Option<NaiveDate> {
+        self.inspection_date(&item.inspection_id)
+            .or_else(|| item.opened_at.map(|t| t.date_naive()))
+    }
+
+    /// The day a closed item was closed: the verification's effective date,
+    /// else the publication date of the inspection that closed it, else the
+    /// day the closure was recorded; never before it was opened. `None`
+    /// unless closed.
+    pub fn closed_on(&self, item: &ItemState) -> Option<NaiveDate> {
+        if item.status != pb::ItemStatus::Closed as i32 {
+            return None;
+        }
+        let closed = item
+            .verified_on
+            .or_else(|| {
+                Some(item.closed_by_inspection_id.as_str())
+                    .filter(|id| !id.is_empty())
+                    .and_then(|id| self.inspection_date(id))
+            })
+            .or_else(|| item.closed_at.map(|t| t.date_naive()))?;
+        Some(match self.opened_on(item) {
+            Some(opened) => closed.max(opened),
+            None => closed,
+        })
     }
 
     /// Canonical order of every inspection's children.
@@ -535,9 +715,11 @@ impl Snapshot {
         }
     }
 
-    /// True if anything is known about the organisation.
+    /// True if anything is known about the organisation (at any time, for
+    /// an as-of snapshot).
     pub fn knows(&self, organisation_id: &str) -> bool {
-        self.organisations.contains_key(organisation_id)
+        self.ever_known.contains(organisation_id)
+            || self.organisations.contains_key(organisation_id)
             || self
                 .items
                 .values()
@@ -546,6 +728,37 @@ impl Snapshot {
                 .inspections
                 .values()
                 .any(|i| i.meta.organisation_id == organisation_id)
+    }
+
+    /// True if the organisation has an inspection or an opened item in this
+    /// snapshot (a registration alone does not count).
+    pub fn has_history(&self, organisation_id: &str) -> bool {
+        self.items
+            .values()
+            .any(|i| i.opened && i.organisation_id == organisation_id)
+            || self
+                .inspections
+                .values()
+                .any(|i| i.meta.organisation_id == organisation_id)
+    }
+
+    /// Organisations with an inspection or an opened item, sorted.
+    pub fn organisations_with_history(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .items
+            .values()
+            .filter(|i| i.opened)
+            .map(|i| i.organisation_id.clone())
+            .chain(
+                self.inspections
+                    .values()
+                    .map(|i| i.meta.organisation_id.clone()),
+            )
+            .filter(|id| !id.is_empty())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
     }
 
     /// Every organisation known: registered, or with items or inspections.
@@ -661,7 +874,10 @@ pub(crate) mod tests {
         assert_eq!(state.opened_at, Some(at("2020-01-01")));
         assert_eq!(state.closed_at, Some(at("2020-03-01")));
         assert!(state.overdue);
-        assert!(!state.is_overdue(), "closed items are not overdue");
+        assert!(
+            !state.overdue_on(NaiveDate::MAX),
+            "closed items are not overdue"
+        );
         assert_eq!(state.version, 4);
         assert_eq!(state.item_id, "a");
     }
@@ -978,6 +1194,124 @@ pub(crate) mod tests {
         }
     }
 
+    fn day(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("test day")
+    }
+
+    fn inspection_published(id: &str, published: &str, recorded: &str) -> Fact {
+        fact(
+            &format!("p-{id}"),
+            id,
+            1,
+            recorded,
+            Payload::InspectionPublished(pb::InspectionPublished {
+                inspection_id: id.into(),
+                organisation_id: "herts".into(),
+                programme: "PEEL".into(),
+                published: published.into(),
+                ..Default::default()
+            }),
+        )
+    }
+
+    /// Reports of 2019-09 and 2022-06 imported in 2026: item `a` of the
+    /// first, started in 2026, verified in 2026 with a closure letter of
+    /// 2020-01-15; item `b` of the first closed by the second report.
+    fn backfilled() -> Vec<Fact> {
+        let verified = |item: &str, effective: Option<pb::CalendarDate>, by: &str| {
+            Payload::ItemVerified(pb::ItemVerified {
+                item_id: item.into(),
+                closure_reference: "letter".into(),
+                closed_by_inspection_id: by.into(),
+                effective_date: effective,
+            })
+        };
+        vec![
+            inspection_published("i1", "2019-09", "2026-11-01"),
+            inspection_published("i2", "2022-06", "2026-11-01"),
+            fact("a1", "a", 1, "2026-11-02", opened("a")),
+            fact(
+                "a2",
+                "a",
+                2,
+                "2026-11-03",
+                status("a", S::Open, S::InProgress),
+            ),
+            fact(
+                "a3",
+                "a",
+                3,
+                "2026-11-04",
+                verified("a", Some(pb::CalendarDate::new(2020, 1, 15)), ""),
+            ),
+            fact(
+                "a4",
+                "a",
+                4,
+                "2026-11-04",
+                status("a", S::InProgress, S::Closed),
+            ),
+            fact("b1", "b", 1, "2026-11-02", opened("b")),
+            fact("b2", "b", 2, "2026-11-05", verified("b", None, "i2")),
+            fact("b3", "b", 3, "2026-11-05", status("b", S::Open, S::Closed)),
+        ]
+    }
+
+    #[test]
+    fn as_of_dates_items_by_their_report_and_closures_by_what_they_record() {
+        let facts = backfilled();
+        let before = Snapshot::as_of(facts.clone(), day("2019-08-31"));
+        assert!(before.items.is_empty(), "nothing before publication");
+        assert!(before.inspections.is_empty());
+        assert!(before.knows("herts"), "known at some time");
+
+        let published = Snapshot::as_of(facts.clone(), day("2019-09-01"));
+        assert_eq!(published.items.len(), 2);
+        assert_eq!(
+            published.items["a"].status,
+            S::Open as i32,
+            "started in 2026"
+        );
+        assert_eq!(published.inspections.len(), 1);
+        let a = &published.items["a"];
+        assert_eq!(published.opened_on(a), Some(day("2019-09-01")));
+
+        let letter = Snapshot::as_of(facts.clone(), day("2020-01-15"));
+        let a = &letter.items["a"];
+        assert_eq!(a.status, S::Closed as i32);
+        assert_eq!(letter.closed_on(a), Some(day("2020-01-15")));
+        assert_eq!(letter.items["b"].status, S::Open as i32);
+
+        let later = Snapshot::as_of(facts.clone(), day("2022-06-01"));
+        let b = &later.items["b"];
+        assert_eq!(b.status, S::Closed as i32);
+        assert_eq!(later.closed_on(b), Some(day("2022-06-01")));
+
+        let mut reversed = facts;
+        reversed.reverse();
+        assert_eq!(
+            Snapshot::as_of(reversed, day("2020-01-15")),
+            letter,
+            "arrival order does not matter"
+        );
+    }
+
+    #[test]
+    fn overdue_is_the_due_date_passed_on_the_day() {
+        let item = ItemState {
+            status: S::InProgress as i32,
+            due_date: Some(day("2020-03-31")),
+            ..Default::default()
+        };
+        assert!(!item.overdue_on(day("2020-03-31")), "due that day");
+        assert!(item.overdue_on(day("2020-04-01")));
+        let closed = ItemState {
+            status: S::Closed as i32,
+            ..item
+        };
+        assert!(!closed.overdue_on(day("2021-01-01")));
+    }
+
     #[test]
     fn snapshot_fold_routes_events_to_their_models() {
         let mut facts = item_history();
@@ -988,7 +1322,7 @@ pub(crate) mod tests {
             "2019-09-01",
             judgment("j1", "Q", pb::Grade::Good),
         ));
-        let snapshot = Snapshot::fold(facts);
+        let snapshot = Snapshot::as_of(facts, NaiveDate::MAX);
         assert_eq!(snapshot.items.len(), 1);
         assert_eq!(snapshot.inspections["i1"].judgments.len(), 1);
         assert!(snapshot.knows("herts"));

@@ -3,26 +3,35 @@
 //! read-model tables) and as-of queries (a snapshot folded from the event
 //! history up to the end of that day).
 //!
-//! Definitions:
+//! Definitions (dates are those of the documents and of the recorded
+//! actions, see [`Snapshot::as_of`], never the day of the import):
 //!
 //! * **open**: neither closed nor superseded. **closure rate**: closed ÷
 //!   (open + closed); superseded items count in neither (0 with no items).
-//! * **age** of an open item: whole days from the day it was opened (its
-//!   `ItemOpened`) to the as-of day (today for live queries).
-//!   **days to close**: whole days from the day it was opened to the day it
-//!   was (last) closed. Medians and the 90th percentile are defined in
-//!   [`crate::stats`].
-//! * **overdue**: open, and an `ItemOverdue` raised since its last due-date
-//!   change (the tracker's judgement, as the events tell it).
+//! * **age** of an open item: whole days from the day it came to exist (its
+//!   report's publication date, [`Snapshot::opened_on`]) to the as-of day
+//!   (today for live queries). **days to close**: whole days from that day
+//!   to the day it was (last) closed ([`Snapshot::closed_on`]). Medians and
+//!   the 90th percentile are defined in [`crate::stats`].
+//! * **overdue**: open and past its due date on the as-of day (due on a day:
+//!   overdue from the day after), the tracker's rule.
 //! * **inspection order**: by publication date (the first day of the month
-//!   when only a month is given), then the text, then the id.
+//!   when only a month is given), then the text, the period and the title
+//!   (so that import order never decides), then the id.
 //! * **closed by the next inspection**: an item of an inspection counts when
 //!   it is closed and either it was closed no later than the publication
 //!   date of the next inspection of the same organisation (the last day of
 //!   the month when only a month is given) or that next inspection is the
-//!   one that closed it (`ItemVerified.closed_by_inspection_id`). When there
-//!   is no next inspection yet, every item closed by the as-of day counts,
-//!   and `next_inspection_id` is empty.
+//!   one that closed it (`ItemVerified.closed_by_inspection_id`). While there
+//!   is no next inspection (as of the day), nothing counts: 0, and
+//!   `next_inspection_id` is empty.
+//! * **organisations** of a peer group: those with an inspection or an open
+//!   item as of the day; a most-similar-group member never heard of does
+//!   not count.
+//! * **measures** match ignoring case and runs of white space.
+//! * **comparator**: a recorded comparator that is a date ("31 March 2014",
+//!   a workforce table comparing the organisation with itself) reads as
+//!   [`SAME_ORGANISATION`] with that date as `comparator_period`.
 //! * **grade trend**: the latest judgment of a (pillar, question) against
 //!   the judgment of the closest earlier inspection that graded it itself
 //!   (not carried over); compared with `closeout_domain::compare`, so
@@ -31,7 +40,7 @@
 //! * **indicators** on a scorecard: per measure, the value of the latest
 //!   inspection that reported it.
 
-use crate::model::{InspectionState, ItemState, Judgment, Snapshot};
+use crate::model::{Indicator, InspectionState, ItemState, Judgment, Snapshot};
 use crate::stats::{median, percentile};
 use chrono::NaiveDate;
 use closeout_domain::{NotComparable, PublishedDate, Trend, compare};
@@ -47,6 +56,9 @@ pub struct UnknownOrganisation(pub String);
 pub const MOST_SIMILAR_GROUP: &str = "most-similar-group";
 /// Group name of all organisations in a peer comparison.
 pub const ALL_ORGANISATIONS: &str = "all";
+/// Comparator of an indicator compared with the organisation's own value
+/// at an earlier date.
+pub const SAME_ORGANISATION: &str = "same organisation";
 
 const STATUSES: [pb::ItemStatus; 5] = [
     pb::ItemStatus::Open,
@@ -70,15 +82,16 @@ fn is_closed(item: &ItemState) -> bool {
     item.status == pb::ItemStatus::Closed as i32
 }
 
-/// Whole days from opening to closing; `None` unless closed.
-fn days_to_close(item: &ItemState) -> Option<i64> {
-    let opened = item.opened_at?.date_naive();
-    let closed = item.closed_at?.date_naive();
-    is_closed(item).then(|| (closed - opened).num_days().max(0))
+/// Whole days from the report's publication to the closure; `None` unless
+/// closed.
+fn days_to_close(snapshot: &Snapshot, item: &ItemState) -> Option<i64> {
+    let opened = snapshot.opened_on(item)?;
+    let closed = snapshot.closed_on(item)?;
+    Some((closed - opened).num_days().max(0))
 }
 
-fn open_age(item: &ItemState, as_of: NaiveDate) -> Option<f64> {
-    let opened = item.opened_at?.date_naive();
+fn open_age(snapshot: &Snapshot, item: &ItemState, as_of: NaiveDate) -> Option<f64> {
+    let opened = snapshot.opened_on(item)?;
     item.is_open()
         .then(|| (as_of - opened).num_days().max(0) as f64)
 }
@@ -92,14 +105,19 @@ fn check_known(snapshot: &Snapshot, organisation_id: &str) -> Result<(), Unknown
 }
 
 /// Sort key of an inspection in time.
-fn inspection_order(inspection: &InspectionState) -> (NaiveDate, String, String) {
+fn inspection_order(inspection: &InspectionState) -> (NaiveDate, [String; 4]) {
     let date = PublishedDate::parse(&inspection.meta.published)
         .map(|d| d.earliest())
         .unwrap_or(NaiveDate::MIN);
+    let meta = &inspection.meta;
     (
         date,
-        inspection.meta.published.clone(),
-        inspection.meta.inspection_id.clone(),
+        [
+            meta.published.clone(),
+            meta.period.clone(),
+            meta.title.clone(),
+            meta.inspection_id.clone(),
+        ],
     )
 }
 
@@ -152,10 +170,13 @@ pub fn scorecard(
             pillar.closed += 1;
         }
     }
-    let ages: Vec<f64> = items.iter().filter_map(|i| open_age(i, as_of)).collect();
+    let ages: Vec<f64> = items
+        .iter()
+        .filter_map(|i| open_age(snapshot, i, as_of))
+        .collect();
     let closing: Vec<f64> = items
         .iter()
-        .filter_map(|i| days_to_close(i))
+        .filter_map(|i| days_to_close(snapshot, i))
         .map(|d| d as f64)
         .collect();
 
@@ -169,7 +190,7 @@ pub fn scorecard(
             .map(|(kind, count)| pb::KindCount { kind, count })
             .collect(),
         by_pillar: pillars.into_values().collect(),
-        overdue: items.iter().filter(|i| i.is_overdue()).count() as u32,
+        overdue: items.iter().filter(|i| i.overdue_on(as_of)).count() as u32,
         median_open_age_days: median(&ages),
         p90_open_age_days: percentile(&ages, 90.0),
         median_days_to_close: median(&closing),
@@ -246,20 +267,43 @@ fn latest_grades(inspections: &[&InspectionState]) -> Vec<pb::QuestionGrade> {
         .collect()
 }
 
+/// A measure as matched: lower case, runs of white space as one space.
+pub fn measure_key(measure: &str) -> String {
+    measure
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// Who an indicator is compared with and the comparator's own period: a
+/// recorded comparator that is a date is the organisation itself at that
+/// date.
+pub fn comparator_of(indicator: &Indicator) -> (String, String) {
+    let recorded = indicator.comparator.trim();
+    if !recorded.is_empty() && PublishedDate::parse(recorded).is_ok() {
+        (SAME_ORGANISATION.to_string(), recorded.to_string())
+    } else {
+        (indicator.comparator.clone(), String::new())
+    }
+}
+
 /// Per measure, the latest inspection's value, in that inspection's order.
 fn latest_indicators(inspections: &[&InspectionState]) -> Vec<pb::IndicatorComparison> {
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for inspection in inspections.iter().rev() {
         for n in &inspection.indicators {
-            if seen.insert(n.measure.clone()) {
+            if seen.insert(measure_key(&n.measure)) {
+                let (comparator, comparator_period) = comparator_of(n);
                 out.push(pb::IndicatorComparison {
                     measure: n.measure.clone(),
                     period: n.period.clone(),
                     value: n.value,
                     unit: n.unit.clone(),
-                    comparator: n.comparator.clone(),
+                    comparator,
                     comparator_value: n.comparator_value,
+                    comparator_period,
                 });
             }
         }
@@ -300,19 +344,17 @@ pub fn closure_stats(
                 .collect();
             let closed_by_next = mine
                 .iter()
-                .filter(|i| match (next, i.closed_at) {
-                    (_, None) => false,
-                    _ if !is_closed(i) => false,
-                    (None, Some(_)) => true,
+                .filter(|i| match (next, snapshot.closed_on(i)) {
+                    (None, _) | (_, None) => false,
                     (Some(n), Some(closed)) => {
                         i.closed_by_inspection_id == n.meta.inspection_id
-                            || deadline.is_some_and(|d| closed.date_naive() <= d)
+                            || deadline.is_some_and(|d| closed <= d)
                     }
                 })
                 .count() as u32;
             let mut days: Vec<u32> = mine
                 .iter()
-                .filter_map(|i| days_to_close(i))
+                .filter_map(|i| days_to_close(snapshot, i))
                 .map(|d| u32::try_from(d).unwrap_or(u32::MAX))
                 .collect();
             days.sort_unstable();
@@ -335,6 +377,8 @@ pub fn closure_stats(
 }
 
 fn headline<'a>(
+    snapshot: &Snapshot,
+    day: NaiveDate,
     group: &str,
     organisations: usize,
     items: impl Iterator<Item = &'a ItemState>,
@@ -345,13 +389,13 @@ fn headline<'a>(
         if item.is_open() {
             open += 1;
         }
-        if item.is_overdue() {
+        if item.overdue_on(day) {
             overdue += 1;
         }
         if is_closed(item) {
             closed += 1;
         }
-        if let Some(days) = days_to_close(item) {
+        if let Some(days) = days_to_close(snapshot, item) {
             closing.push(days as f64);
         }
     }
@@ -372,10 +416,12 @@ fn headline<'a>(
 }
 
 /// Headline figures for the organisation, its most similar group (the
-/// organisations its registration names, without itself) and everyone.
+/// organisations its registration names, without itself, that anything is
+/// known of as of `day`) and everyone, as of `day`.
 pub fn peer_comparison(
     snapshot: &Snapshot,
     organisation_id: &str,
+    day: NaiveDate,
 ) -> Result<pb::GetPeerComparisonResponse, UnknownOrganisation> {
     check_known(snapshot, organisation_id)?;
     let mut group: Vec<String> = snapshot
@@ -383,24 +429,30 @@ pub fn peer_comparison(
         .get(organisation_id)
         .map(|o| o.most_similar_group.clone())
         .unwrap_or_default();
-    group.retain(|id| id != organisation_id && !id.is_empty());
+    group.retain(|id| id != organisation_id && !id.is_empty() && snapshot.has_history(id));
     group.sort();
     group.dedup();
     let opened = || snapshot.items.values().filter(|i| i.opened);
     Ok(pb::GetPeerComparisonResponse {
         organisation: Some(headline(
+            snapshot,
+            day,
             organisation_id,
             1,
             opened().filter(|i| i.organisation_id == organisation_id),
         )),
         most_similar_group: Some(headline(
+            snapshot,
+            day,
             MOST_SIMILAR_GROUP,
             group.len(),
             opened().filter(|i| group.contains(&i.organisation_id)),
         )),
         all_organisations: Some(headline(
+            snapshot,
+            day,
             ALL_ORGANISATIONS,
-            snapshot.organisation_ids().len(),
+            snapshot.organisations_with_history().len(),
             opened(),
         )),
     })
@@ -430,32 +482,38 @@ pub fn grade_history(
         .collect())
 }
 
-/// The values of one measure (every measure when empty, grouped by
-/// measure) over the organisation's inspections, oldest first.
+/// The values of one measure (matched by [`measure_key`]; every measure
+/// when empty, grouped by measure) over the organisation's inspections,
+/// oldest first; each point names its measure.
 pub fn indicator_series(
     snapshot: &Snapshot,
     organisation_id: &str,
     measure: &str,
 ) -> Result<Vec<pb::IndicatorPoint>, UnknownOrganisation> {
     check_known(snapshot, organisation_id)?;
+    let wanted = measure_key(measure);
     let mut points: Vec<(String, pb::IndicatorPoint)> = inspections_of(snapshot, organisation_id)
         .into_iter()
         .flat_map(|inspection| {
+            let wanted = wanted.clone();
             inspection
                 .indicators
                 .iter()
-                .filter(|n| measure.is_empty() || n.measure == measure)
+                .filter(move |n| wanted.is_empty() || measure_key(&n.measure) == wanted)
                 .map(move |n| {
+                    let (comparator, comparator_period) = comparator_of(n);
                     (
-                        n.measure.clone(),
+                        measure_key(&n.measure),
                         pb::IndicatorPoint {
                             inspection_id: inspection.meta.inspection_id.clone(),
                             published: inspection.meta.published.clone(),
                             period: n.period.clone(),
                             value: n.value,
                             unit: n.unit.clone(),
-                            comparator: n.comparator.clone(),
+                            comparator,
                             comparator_value: n.comparator_value,
+                            measure: n.measure.clone(),
+                            comparator_period,
                         },
                     )
                 })
@@ -505,12 +563,186 @@ mod tests {
         );
     }
 
+    use crate::model::tests::fact;
+    use crate::model::{Fact, Indicator};
+    use closeout_proto::event_envelope::Payload;
+
+    fn day(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("test day")
+    }
+
+    fn published(org: &str, id: &str, published: &str) -> Fact {
+        let mut f = fact(
+            &format!("p-{id}"),
+            id,
+            1,
+            "2026-11-01",
+            Payload::InspectionPublished(pb::InspectionPublished {
+                inspection_id: id.into(),
+                organisation_id: org.into(),
+                programme: "PEEL".into(),
+                period: published.into(),
+                published: published.into(),
+                ..Default::default()
+            }),
+        );
+        f.organisation_id = org.into();
+        f
+    }
+
+    fn item(org: &str, id: &str, inspection: &str) -> Fact {
+        let mut f = fact(
+            &format!("o-{id}"),
+            id,
+            1,
+            "2026-11-02",
+            Payload::ItemOpened(pb::ItemOpened {
+                item_id: id.into(),
+                organisation_id: org.into(),
+                inspection_id: inspection.into(),
+                kind: pb::FindingKind::AreaForImprovement as i32,
+                status: pb::ItemStatus::Open as i32,
+                ..Default::default()
+            }),
+        );
+        f.organisation_id = org.into();
+        f
+    }
+
+    fn closed(id: &str, effective: &str) -> Vec<Fact> {
+        let effective = day(effective);
+        vec![
+            fact(
+                &format!("v-{id}"),
+                id,
+                2,
+                "2026-11-03",
+                Payload::ItemVerified(pb::ItemVerified {
+                    item_id: id.into(),
+                    closure_reference: "letter".into(),
+                    effective_date: Some(calendar(effective)),
+                    ..Default::default()
+                }),
+            ),
+            fact(
+                &format!("s-{id}"),
+                id,
+                3,
+                "2026-11-03",
+                Payload::StatusChanged(pb::StatusChanged {
+                    item_id: id.into(),
+                    to: pb::ItemStatus::Closed as i32,
+                    ..Default::default()
+                }),
+            ),
+        ]
+    }
+
+    #[test]
+    fn closure_by_the_next_inspection_needs_a_next_inspection() {
+        let mut facts = vec![
+            published("herts", "i1", "2019-09"),
+            item("herts", "a", "i1"),
+        ];
+        facts.extend(closed("a", "2020-01-15"));
+        let alone = Snapshot::as_of(facts.clone(), day("2021-01-01"));
+        let stats = closure_stats(&alone, "herts", "");
+        assert_eq!(stats.len(), 1);
+        assert_eq!(stats[0].closed_by_next_inspection, 0, "no next inspection");
+        assert_eq!(stats[0].next_inspection_id, "");
+        assert_eq!(
+            stats[0].days_to_close,
+            vec![136],
+            "2019-09-01 to 2020-01-15"
+        );
+
+        facts.push(published("herts", "i2", "2021-07"));
+        let next = Snapshot::as_of(facts, day("2021-07-01"));
+        let stats = closure_stats(&next, "herts", "");
+        assert_eq!(stats[0].closed_by_next_inspection, 1);
+        assert_eq!(stats[0].next_inspection_id, "i2");
+    }
+
+    #[test]
+    fn peers_count_only_organisations_known_by_the_day() {
+        let registration = fact(
+            "r-herts",
+            "herts",
+            1,
+            "2026-11-01",
+            Payload::OrganisationRegistered(pb::OrganisationRegistered {
+                organisation: Some(pb::Organisation {
+                    id: "herts".into(),
+                    most_similar_group: ["kent", "essex", "surrey", "herts"]
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect(),
+                    ..Default::default()
+                }),
+            }),
+        );
+        let facts = vec![
+            registration,
+            published("herts", "i1", "2019-09"),
+            published("kent", "k1", "2021-03"),
+            item("kent", "k", "k1"),
+        ];
+        let early = Snapshot::as_of(facts.clone(), day("2020-01-01"));
+        let peers = peer_comparison(&early, "herts", day("2020-01-01")).expect("known");
+        let group = peers.most_similar_group.expect("group");
+        assert_eq!(group.organisations, 0, "none of the group is known yet");
+        assert_eq!(peers.all_organisations.expect("all").organisations, 1);
+        let later = Snapshot::as_of(facts, day("2021-03-31"));
+        let peers = peer_comparison(&later, "herts", day("2021-03-31")).expect("known");
+        let group = peers.most_similar_group.expect("group");
+        assert_eq!((group.organisations, group.open_items), (1, 1));
+    }
+
+    #[test]
+    fn measures_match_ignoring_case_and_dates_are_not_comparators() {
+        let workforce = Indicator {
+            measure: "Police  Officer".into(),
+            comparator: "31 March 2014".into(),
+            comparator_value: Some(1927.0),
+            ..Default::default()
+        };
+        assert_eq!(
+            comparator_of(&workforce),
+            (SAME_ORGANISATION.to_string(), "31 March 2014".to_string())
+        );
+        let national = Indicator {
+            comparator: "England and Wales".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            comparator_of(&national),
+            ("England and Wales".to_string(), String::new())
+        );
+        assert_eq!(
+            measure_key(" Police  officer "),
+            measure_key("POLICE OFFICER")
+        );
+    }
+
+    #[test]
+    fn an_as_of_before_anything_is_an_empty_scorecard() {
+        let facts = vec![
+            published("herts", "i1", "2019-09"),
+            item("herts", "a", "i1"),
+        ];
+        let snapshot = Snapshot::as_of(facts, day("2014-03-31"));
+        let card = scorecard(&snapshot, "herts", day("2014-03-31")).expect("known later");
+        assert_eq!(card.total_items, 0);
+        assert!(card.by_status.iter().all(|s| s.count == 0));
+        assert!(card.grades.is_empty());
+    }
+
     #[test]
     fn unknown_organisations_are_refused() {
         let snapshot = Snapshot::default();
         let day = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap_or_default();
         assert!(scorecard(&snapshot, "nobody", day).is_err());
-        assert!(peer_comparison(&snapshot, "nobody").is_err());
+        assert!(peer_comparison(&snapshot, "nobody", day).is_err());
         assert!(grade_history(&snapshot, "nobody").is_err());
         assert!(indicator_series(&snapshot, "nobody", "").is_err());
         assert!(closure_stats(&snapshot, "nobody", "").is_empty());

@@ -11,6 +11,7 @@ use crate::model::{
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use closeout_proto::EventEnvelope;
+use closeout_proto::event_envelope::Payload;
 use prost::Message;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
@@ -215,14 +216,15 @@ async fn apply_item(tx: &mut PgConnection, id: &str, fact: &Fact) -> Result<(), 
     sqlx::query(
         "INSERT INTO items (id, organisation_id, inspection_id, finding_id, kind, pillar, \
          question, status, opened, opened_at, closed_at, due_date, overdue, \
-         closed_by_inspection_id, version) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) \
+         closed_by_inspection_id, version, verified_on) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) \
          ON CONFLICT (id) DO UPDATE SET organisation_id = EXCLUDED.organisation_id, \
          inspection_id = EXCLUDED.inspection_id, finding_id = EXCLUDED.finding_id, \
          kind = EXCLUDED.kind, pillar = EXCLUDED.pillar, question = EXCLUDED.question, \
          status = EXCLUDED.status, opened = EXCLUDED.opened, opened_at = EXCLUDED.opened_at, \
          closed_at = EXCLUDED.closed_at, due_date = EXCLUDED.due_date, \
          overdue = EXCLUDED.overdue, closed_by_inspection_id = EXCLUDED.closed_by_inspection_id, \
-         version = EXCLUDED.version",
+         version = EXCLUDED.version, verified_on = EXCLUDED.verified_on",
     )
     .bind(id)
     .bind(&state.organisation_id)
@@ -239,6 +241,7 @@ async fn apply_item(tx: &mut PgConnection, id: &str, fact: &Fact) -> Result<(), 
     .bind(state.overdue)
     .bind(&state.closed_by_inspection_id)
     .bind(db_version(state.version))
+    .bind(state.verified_on)
     .execute(tx)
     .await?;
     Ok(())
@@ -306,6 +309,7 @@ fn item_from(row: &PgRow) -> Result<ItemState, sqlx::Error> {
         due_date: row.try_get::<Option<NaiveDate>, _>("due_date")?,
         overdue: row.try_get("overdue")?,
         closed_by_inspection_id: row.try_get("closed_by_inspection_id")?,
+        verified_on: row.try_get::<Option<NaiveDate>, _>("verified_on")?,
         version: version(row.try_get("version")?),
     })
 }
@@ -354,6 +358,25 @@ pub async fn load_live(pool: &PgPool, scope: Scope<'_>) -> Result<Snapshot, sqlx
             },
         );
     }
+    // Inspections of other organisations that opened this one's items (a
+    // national report) or closed them: only their dates, to date the items.
+    if org.is_some() {
+        let rows = sqlx::query(
+            "SELECT id, published FROM inspections WHERE organisation_id <> $1 AND id IN \
+             (SELECT inspection_id FROM items WHERE organisation_id = $1 \
+              UNION SELECT closed_by_inspection_id FROM items WHERE organisation_id = $1)",
+        )
+        .bind(org)
+        .fetch_all(pool)
+        .await?;
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            let published: String = row.try_get("published")?;
+            if let Some(day) = model::published_on(&published) {
+                snapshot.dating.insert(id, day);
+            }
+        }
+    }
     if scope.content {
         let join = "JOIN inspections i ON i.id = c.inspection_id \
                     WHERE ($1::text IS NULL OR i.organisation_id = $1)";
@@ -398,23 +421,57 @@ pub async fn load_live(pool: &PgPool, scope: Scope<'_>) -> Result<Snapshot, sqlx
     Ok(snapshot)
 }
 
-/// The snapshot as things stood just before `end`, folded from the stored
-/// history (one organisation's events, or everyone's). Content is folded
-/// whatever the scope says.
+/// The snapshot as things stood at the end of `day`, folded from the
+/// stored history (one organisation's events and the events of the other
+/// organisations' inspections its items refer to, or everyone's) and dated
+/// by what the events record ([`Snapshot::as_of`]), not by when they were
+/// received. Content is folded whatever the scope says.
 pub async fn load_history(
     pool: &PgPool,
-    end: DateTime<Utc>,
+    day: NaiveDate,
     organisation: Option<&str>,
 ) -> Result<Snapshot, sqlx::Error> {
     let rows: Vec<Vec<u8>> = sqlx::query_scalar(
-        "SELECT envelope FROM events WHERE occurred_at < $1 \
-         AND ($2::text IS NULL OR organisation_id = $2)",
+        "SELECT envelope FROM events WHERE ($1::text IS NULL OR organisation_id = $1)",
     )
-    .bind(end)
     .bind(organisation)
     .fetch_all(pool)
     .await?;
-    Ok(Snapshot::fold(decode_all(rows)))
+    let mut facts = decode_all(rows);
+    if organisation.is_some() {
+        let mut referred: Vec<String> = facts
+            .iter()
+            .flat_map(|f| match &f.payload {
+                Payload::ItemOpened(o) => vec![o.inspection_id.clone()],
+                Payload::ItemVerified(v) => vec![v.closed_by_inspection_id.clone()],
+                _ => Vec::new(),
+            })
+            .filter(|id| !id.is_empty())
+            .collect();
+        referred.sort();
+        referred.dedup();
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT envelope FROM events WHERE aggregate_id = ANY($1) \
+             AND organisation_id IS DISTINCT FROM $2 AND event_type LIKE '%InspectionPublished'",
+        )
+        .bind(&referred)
+        .bind(organisation)
+        .fetch_all(pool)
+        .await?;
+        // Only their dates: folded into `dating`, not counted as the
+        // organisation's inspections.
+        let others = decode_all(rows);
+        let mut snapshot = Snapshot::as_of(facts.drain(..).chain(others.iter().cloned()), day);
+        for fact in &others {
+            if let Payload::InspectionPublished(p) = &fact.payload
+                && p.organisation_id != organisation.unwrap_or_default()
+            {
+                snapshot.inspections.remove(&p.inspection_id);
+            }
+        }
+        return Ok(snapshot);
+    }
+    Ok(Snapshot::as_of(facts, day))
 }
 
 /// Number of events in the history (for the Prometheus endpoint).

@@ -119,7 +119,8 @@ async fn every_figure_of_every_query() {
     let mut client = h.client().await;
     let herts = "hertfordshire";
 
-    // ---- as of 2019-07-01: I1 only; A closed, B overdue, C open.
+    // ---- as of 2019-07-01: I1 only; A closed, B overdue, C open. Ages and
+    // days to close count from I1's publication (2018-03-01).
     let card = scorecard(&mut client, herts, Some("2019-07-01")).await;
     assert_eq!(card.as_of, Some(date("2019-07-01")));
     assert_eq!(card.total_items, 3);
@@ -142,9 +143,9 @@ async fn every_figure_of_every_query() {
         vec![("Effectiveness", 1, 1, 2), ("Legitimacy", 1, 0, 1)]
     );
     assert_eq!(card.overdue, 1);
-    assert_eq!(card.median_open_age_days, 456.0);
-    assert_eq!(card.p90_open_age_days, 456.0);
-    assert_eq!(card.median_days_to_close, 426.0);
+    assert_eq!(card.median_open_age_days, 487.0);
+    assert_eq!(card.p90_open_age_days, 487.0);
+    assert_eq!(card.median_days_to_close, 457.0);
     assert_eq!(
         grades(&card),
         vec![
@@ -172,16 +173,17 @@ async fn every_figure_of_every_query() {
     assert_eq!(card.indicators[0].comparator_value, Some(170.0));
     assert_eq!(card.indicators[0].comparator, "England and Wales");
 
-    // ---- as of 2019-10-05: I2 version 1 (before its replacement).
+    // ---- as of 2019-10-05: I2 as corrected (a replacement reads as if the
+    // document always said so); B closed by I2 as of I2's publication.
     let card = scorecard(&mut client, herts, Some("2019-10-05")).await;
     assert_eq!(card.total_items, 5);
     assert_eq!(
         statuses(&card),
         vec![
-            (S::Open, 4),
+            (S::Open, 3),
             (S::InProgress, 0),
             (S::AwaitingVerification, 0),
-            (S::Closed, 1),
+            (S::Closed, 2),
             (S::Superseded, 0)
         ]
     );
@@ -198,13 +200,13 @@ async fn every_figure_of_every_query() {
         vec![
             ("Effectiveness", 2, 1, 3),
             ("Efficiency", 1, 0, 1),
-            ("Legitimacy", 1, 0, 1)
+            ("Legitimacy", 0, 1, 1)
         ]
     );
-    assert_eq!(card.overdue, 1);
-    assert_eq!(card.median_open_age_days, 278.0);
-    assert_eq!(card.p90_open_age_days, 552.0);
-    assert_eq!(card.median_days_to_close, 426.0);
+    assert_eq!(card.overdue, 0, "B closed, D not yet due");
+    assert_eq!(card.median_open_age_days, 34.0);
+    assert_eq!(card.p90_open_age_days, 583.0);
+    assert_eq!(card.median_days_to_close, 503.0);
     assert_eq!(
         grades(&card),
         vec![
@@ -218,7 +220,7 @@ async fn every_figure_of_every_query() {
             ),
             (
                 "Effectiveness/Investigating crime".into(),
-                G::Good,
+                G::Outstanding,
                 T::Improved,
                 G::RequiresImprovement,
                 "2017".into(),
@@ -234,7 +236,7 @@ async fn every_figure_of_every_query() {
             ),
         ]
     );
-    assert_eq!(card.indicators[0].value, 143.0);
+    assert_eq!(card.indicators[0].value, 144.0);
 
     // ---- as of 2023-01-01: everything has happened.
     let card = scorecard(&mut client, herts, Some("2023-01-01")).await;
@@ -266,9 +268,9 @@ async fn every_figure_of_every_query() {
         ]
     );
     assert_eq!(card.overdue, 1, "D, overdue again after its new due date");
-    assert_eq!(card.median_open_age_days, 1188.0);
-    assert_eq!(card.p90_open_age_days, 1188.0);
-    assert_eq!(card.median_days_to_close, 496.5);
+    assert_eq!(card.median_open_age_days, 1218.0);
+    assert_eq!(card.p90_open_age_days, 1218.0);
+    assert_eq!(card.median_days_to_close, 503.0);
     assert_eq!(
         grades(&card),
         vec![
@@ -317,7 +319,7 @@ async fn every_figure_of_every_query() {
     assert_eq!(live.grades, card.grades);
     assert_eq!(live.indicators, card.indicators);
     assert_eq!(live.overdue, card.overdue);
-    assert!(live.median_open_age_days > 1188.0);
+    assert!(live.median_open_age_days > 1218.0);
 
     // ---- closure statistics.
     let closure = |org: &str, day: Option<&str>| {
@@ -330,6 +332,7 @@ async fn every_figure_of_every_query() {
                     organisation_id: org,
                     programme: String::new(),
                     as_of,
+                    ..Default::default()
                 })
                 .await
                 .expect("closure stats")
@@ -361,8 +364,8 @@ async fn every_figure_of_every_query() {
                 3,
                 2,
                 ids.i2.clone(),
-                vec![426, 567],
-                496.5
+                vec![457, 549],
+                503.0
             ),
             (
                 ids.i2.clone(),
@@ -387,9 +390,13 @@ async fn every_figure_of_every_query() {
     assert_eq!(closure(herts, None).await, stats, "live = final");
     let early = closure(herts, Some("2019-07-01")).await;
     assert_eq!(early.len(), 1);
-    assert_eq!((early[0].items, early[0].closed_by_next_inspection), (3, 1));
+    assert_eq!(
+        (early[0].items, early[0].closed_by_next_inspection),
+        (3, 0),
+        "no next inspection yet"
+    );
     assert_eq!(early[0].next_inspection_id, "");
-    assert_eq!(early[0].days_to_close, vec![426]);
+    assert_eq!(early[0].days_to_close, vec![457]);
     let everyone = closure("", None).await;
     assert_eq!(everyone.len(), 4, "three of Hertfordshire's and Kent's");
     let kent = everyone
@@ -402,13 +409,15 @@ async fn every_figure_of_every_query() {
             kent.closed_by_next_inspection,
             kent.days_to_close.clone()
         ),
-        (2, 1, vec![10])
+        (2, 0, vec![41]),
+        "no next inspection of Kent"
     );
     let other = client
         .get_closure_stats(pb::GetClosureStatsRequest {
             organisation_id: herts.into(),
             programme: "Crime data integrity".into(),
             as_of: None,
+            ..Default::default()
         })
         .await
         .expect("closure stats")
@@ -438,15 +447,15 @@ async fn every_figure_of_every_query() {
     };
     assert_eq!(
         figures(&peers.organisation),
-        (herts.into(), 1, 3, 2, 1, 0.4, 496.5)
+        (herts.into(), 1, 3, 2, 1, 0.4, 503.0)
     );
     assert_eq!(
         figures(&peers.most_similar_group),
-        ("most-similar-group".into(), 2, 2, 1, 1, 1.0 / 3.0, 10.0)
+        ("most-similar-group".into(), 2, 2, 1, 1, 1.0 / 3.0, 41.0)
     );
     assert_eq!(
         figures(&peers.all_organisations),
-        ("all".into(), 3, 5, 3, 2, 0.375, 426.0)
+        ("all".into(), 3, 5, 3, 2, 0.375, 457.0)
     );
     let early = client
         .get_peer_comparison(pb::GetPeerComparisonRequest {
@@ -458,15 +467,16 @@ async fn every_figure_of_every_query() {
         .into_inner();
     assert_eq!(
         figures(&early.organisation),
-        (herts.into(), 1, 2, 1, 1, 1.0 / 3.0, 426.0)
+        (herts.into(), 1, 2, 1, 1, 1.0 / 3.0, 457.0)
     );
     assert_eq!(
         figures(&early.most_similar_group),
-        ("most-similar-group".into(), 2, 1, 1, 1, 0.5, 10.0)
+        ("most-similar-group".into(), 1, 1, 1, 1, 0.5, 41.0),
+        "Essex is not known before 2020"
     );
     assert_eq!(
         figures(&early.all_organisations),
-        ("all".into(), 2, 3, 2, 2, 0.4, 218.0)
+        ("all".into(), 2, 3, 2, 2, 0.4, 249.0)
     );
 
     // ---- grade history.
@@ -478,6 +488,7 @@ async fn every_figure_of_every_query() {
                 .get_grade_history(pb::GetGradeHistoryRequest {
                     organisation_id: "hertfordshire".into(),
                     as_of,
+                    ..Default::default()
                 })
                 .await
                 .expect("grade history")
@@ -552,7 +563,13 @@ async fn every_figure_of_every_query() {
                 "2018-03"
             ),
             g("2018/19", "", G::Good, false, "2019-09"),
-            g("2018/19", "Investigating crime", G::Good, false, "2019-09"),
+            g(
+                "2018/19",
+                "Investigating crime",
+                G::Outstanding,
+                false,
+                "2019-09"
+            ),
             g(
                 "2018/19",
                 "Protecting vulnerable people",
@@ -574,6 +591,7 @@ async fn every_figure_of_every_query() {
                     organisation_id: "hertfordshire".into(),
                     measure,
                     as_of,
+                    ..Default::default()
                 })
                 .await
                 .expect("indicator series")
@@ -592,10 +610,10 @@ async fn every_figure_of_every_query() {
         ]
     );
     assert_eq!(
-        series(Some("2019-10-05"), MEASURE).await,
+        series(Some("2019-09-30"), MEASURE).await,
         vec![
             ("2018-03".into(), 150.0, Some(170.0)),
-            ("2019-09".into(), 143.0, Some(175.0))
+            ("2019-09".into(), 144.0, Some(175.0))
         ]
     );
     assert_eq!(
@@ -674,6 +692,7 @@ async fn bad_requests_name_the_field_and_unknown_organisations_are_not_found() {
             .get_grade_history(pb::GetGradeHistoryRequest {
                 organisation_id: "nobody".into(),
                 as_of: Some(pb::CalendarDate::new(2020, 1, 1)),
+                ..Default::default()
             })
             .await
             .expect_err("unknown"),

@@ -41,6 +41,19 @@ impl TrackerApi {
         expected_version: u64,
         command: Result<Command, TrackerError>,
     ) -> Result<pb::TrackedItem, Status> {
+        self.run_dated(metadata, item_id, expected_version, command, None)
+            .await
+    }
+
+    /// [`Self::run`] with a verification's effective date.
+    async fn run_dated(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        item_id: &str,
+        expected_version: u64,
+        command: Result<Command, TrackerError>,
+        effective_date: Option<pb::CalendarDate>,
+    ) -> Result<pb::TrackedItem, Status> {
         let actor = caller(metadata)?;
         let item_id = parse_item_id("item_id", item_id);
         let (item_id, command) = match (item_id, command) {
@@ -55,6 +68,7 @@ impl TrackerApi {
                 item_id,
                 expected_version,
                 command,
+                effective_date,
             },
             &cause,
         )
@@ -309,14 +323,29 @@ impl TrackerService for TrackerApi {
         request: Request<pb::VerifyItemRequest>,
     ) -> Reply<pb::VerifyItemResponse> {
         let (metadata, _, r) = request.into_parts();
-        let command = checked(&[("closure_reference", &r.closure_reference)], |_| {
+        let command = checked(&[("closure_reference", &r.closure_reference)], |v| {
+            if let Some(date) = &r.effective_date {
+                match closeout_domain::wire::date(date) {
+                    None => v.add("effective_date", "is not a calendar date"),
+                    Some(day) if day > chrono::Utc::now().date_naive() => {
+                        v.add("effective_date", "must not be after today")
+                    }
+                    Some(_) => {}
+                }
+            }
             Some(Command::Verify {
                 closure_reference: r.closure_reference.clone(),
                 closed_by_inspection: None,
             })
         });
         let item = self
-            .run(&metadata, &r.item_id, r.expected_version, command)
+            .run_dated(
+                &metadata,
+                &r.item_id,
+                r.expected_version,
+                command,
+                r.effective_date,
+            )
             .await?;
         Ok(Response::new(pb::VerifyItemResponse { item: Some(item) }))
     }

@@ -190,6 +190,7 @@ async fn an_item_goes_through_every_transition() {
             item_id: id.clone(),
             expected_version: 13,
             closure_reference: "Closure letter 2020/17".into(),
+            ..Default::default()
         }))
         .await
         .expect("verify")
@@ -450,6 +451,7 @@ async fn refused_commands_change_nothing() {
                 item_id: id.clone(),
                 expected_version: 1,
                 closure_reference: "self-certified".into(),
+                ..Default::default()
             },
             FORCE,
         ))

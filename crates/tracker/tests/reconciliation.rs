@@ -641,6 +641,7 @@ async fn a_later_inspection_proposes_and_people_decide() {
         item_id: changed.item_id.clone(),
         expected_version: items["H02"].version,
         closure_reference: "closure letter".into(),
+        ..Default::default()
     }))
     .await
     .expect("closed by hand");

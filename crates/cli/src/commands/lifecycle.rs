@@ -99,6 +99,10 @@ pub enum LifecycleCommand {
         /// Closure reference: a letter, a revisit, a later inspection.
         #[arg(long)]
         reference: String,
+        /// The day the closure took effect (the closure letter's date),
+        /// YYYY-MM-DD; default: today.
+        #[arg(long)]
+        effective_date: Option<String>,
     },
     /// Reject an item's completion claim, sending it back to in progress
     /// (inspectorate). A reconciliation proposal is rejected with
@@ -198,9 +202,16 @@ pub async fn run(command: LifecycleCommand) -> Result<(), CliError> {
             };
             mutate(target, "claimed complete", request).await
         }
-        C::Verify { target, reference } => {
+        C::Verify {
+            target,
+            reference,
+            effective_date,
+        } => {
             let request = pb::VerifyItemRequest {
                 closure_reference: reference,
+                effective_date: effective_date
+                    .map(|d| parse::date("--effective-date", &d))
+                    .transpose()?,
                 ..Default::default()
             };
             mutate(target, "verified", request).await

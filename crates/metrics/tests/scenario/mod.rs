@@ -13,17 +13,22 @@
 //! * I3, PEEL 2021/22, published 2022-06: Investigating crime Adequate
 //!   (five-tier).
 //! * Items: A (I1, AFI, Effectiveness) opened 2018-04-01, started, closed
-//!   2019-06-01; B (I1, AFI, Legitimacy) opened 2018-04-01, overdue
-//!   2018-10-01, closed by I2 on 2019-10-20; C (I1, cause of concern,
-//!   Effectiveness) superseded 2019-10-20; D (I2, AFI, Effectiveness) opened
-//!   2019-10-01, started, overdue, new due date, overdue again 2021-01-01;
+//!   2019-06-01; B (I1, AFI, Legitimacy, due 2018-09-30) opened 2018-04-01,
+//!   overdue 2018-10-01, closed by I2 on 2019-10-20; C (I1, cause of
+//!   concern, Effectiveness) superseded 2019-10-20; D (I2, AFI,
+//!   Effectiveness, due 2020-03-31) opened 2019-10-01, started, overdue, new
+//!   due date 2020-12-31, overdue again 2021-01-01;
 //!   E (I2, recommendation, Efficiency) opened 2019-10-01, claimed, closed
 //!   2020-03-01, reopened 2020-06-01; F (I3, AFI, Effectiveness) opened
 //!   2022-07-01.
 //!
 //! Kent (most similar group: Hertfordshire): inspection K published
-//! 2018-12; K1 opened 2019-01-01 closed 2019-01-11; K2 opened 2019-01-01,
-//! overdue 2019-06-01. Essex (never registered): X1 opened 2020-01-01.
+//! 2018-12; K1 opened 2019-01-01 closed 2019-01-11; K2 (due 2019-05-31)
+//! opened 2019-01-01, overdue 2019-06-01.
+//!
+//! The days above are the days events were recorded; the figures count
+//! from the documents' dates (an item from its report's publication, B's
+//! closure from I2's) as the metrics define history. Essex (never registered): X1 opened 2020-01-01.
 
 #![allow(dead_code)]
 
@@ -282,8 +287,19 @@ impl ItemEvents {
                 item_id: id,
                 closure_reference: "letter".into(),
                 closed_by_inspection_id: by_inspection.into(),
+                ..Default::default()
             }),
         )
+    }
+
+    /// Sets the due date the item was opened with.
+    fn due(&mut self, day: &str) -> &mut Self {
+        if let Some(Payload::ItemOpened(opened)) =
+            self.events.first_mut().and_then(|e| e.payload.as_mut())
+        {
+            opened.due_date = Some(date(day));
+        }
+        self
     }
 
     fn overdue(&mut self, day: &str) -> &mut Self {
@@ -499,7 +515,8 @@ pub fn history(ids: &Ids) -> Vec<EventEnvelope> {
         "Legitimacy",
         "2018-04-01",
     );
-    item.overdue("2018-10-01")
+    item.due("2018-09-30")
+        .overdue("2018-10-01")
         .verified("2019-10-20", &ids.i2)
         .status("2019-10-20", S::Open, S::Closed);
     items.push(item);
@@ -528,7 +545,8 @@ pub fn history(ids: &Ids) -> Vec<EventEnvelope> {
         "Effectiveness",
         "2019-10-01",
     );
-    item.status("2019-11-01", S::Open, S::InProgress)
+    item.due("2020-03-31")
+        .status("2019-11-01", S::Open, S::InProgress)
         .overdue("2020-04-01")
         .push(
             "2020-05-01",
@@ -590,7 +608,7 @@ pub fn history(ids: &Ids) -> Vec<EventEnvelope> {
         "Legitimacy",
         "2019-01-01",
     );
-    item.overdue("2019-06-01");
+    item.due("2019-05-31").overdue("2019-06-01");
     items.push(item);
     let x1 = Uuid::now_v7().to_string();
     items.push(ItemEvents::open(
@@ -739,6 +757,7 @@ pub async fn all_answers(h: &Harness) -> Vec<String> {
                     organisation_id: org.into(),
                     programme: String::new(),
                     as_of,
+                    ..Default::default()
                 })
                 .await
                 .map(|r| r.into_inner())
@@ -757,6 +776,7 @@ pub async fn all_answers(h: &Harness) -> Vec<String> {
                 .get_grade_history(pb::GetGradeHistoryRequest {
                     organisation_id: org.into(),
                     as_of,
+                    ..Default::default()
                 })
                 .await
                 .map(|r| r.into_inner())
@@ -767,6 +787,7 @@ pub async fn all_answers(h: &Harness) -> Vec<String> {
                     organisation_id: org.into(),
                     measure: MEASURE.into(),
                     as_of,
+                    ..Default::default()
                 })
                 .await
                 .map(|r| r.into_inner())
