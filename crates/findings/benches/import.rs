@@ -10,7 +10,7 @@ use closeout_findings::{FindingsConfig, start};
 use closeout_proto::findings_service_client::FindingsServiceClient;
 use closeout_proto::{self as pb};
 use closeout_service::config::{CommonConfig, LogFormat};
-use closeout_testkit::{TestBus, TestDatabase};
+use closeout_testkit::{TestBus, TestDatabase, inspectorate};
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
@@ -40,14 +40,6 @@ where
         task.await.expect("bench task");
     }
     CALLS as f64 / started.elapsed().as_secs_f64()
-}
-
-fn inspectorate<T>(message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("x-closeout-role", "inspectorate".parse().expect("ascii"));
-    request
 }
 
 #[tokio::main]

@@ -110,15 +110,9 @@ impl Harness {
     }
 }
 
+/// The testkit's `as_role`, for no particular organisation.
 fn as_role<T>(role: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("x-closeout-role", role.parse().unwrap());
-    request
-        .metadata_mut()
-        .insert("x-closeout-subject", "inspector:test".parse().unwrap());
-    request
+    closeout_testkit::as_role(role, "", message)
 }
 
 fn import_request(text: &str) -> pb::ImportReportRequest {

@@ -1,12 +1,18 @@
 //! Feeds the known history of `scenario` to the service through a test
 //! stream (out of order, with duplicates and a poison message) and checks
-//! every figure of every query, live and as of days in the middle.
+//! every figure of every query, live and as of days in the middle: one
+//! behaviour per test, each on its own fed service.
 
 mod scenario;
 
 use closeout_proto as pb;
-use scenario::{Harness, MEASURE, S, date};
+use pb::FindingKind as K;
+use pb::Grade as G;
+use pb::GradeTrend as T;
+use pb::metrics_service_client::MetricsServiceClient;
+use scenario::{Harness, Ids, MEASURE, S, date};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic::transport::Channel;
 
 fn statuses(card: &pb::Scorecard) -> Vec<(S, u32)> {
     card.by_status
@@ -67,7 +73,7 @@ async fn scorecard(
 async fn scrape(addr: std::net::SocketAddr) -> String {
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
         .await
         .expect("write");
     let mut text = String::new();
@@ -75,12 +81,17 @@ async fn scrape(addr: std::net::SocketAddr) -> String {
     text
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_figure_of_every_query() {
-    use pb::FindingKind as K;
-    use pb::Grade as G;
-    use pb::GradeTrend as T;
+/// A service fed the whole scenario as life would feed it: the first half
+/// before it starts, the rest while it runs, duplicates under the same and
+/// under another message id, and a message that can never be applied.
+struct Fed {
+    h: Harness,
+    ids: Ids,
+    events: Vec<pb::EventEnvelope>,
+    client: MetricsServiceClient<Channel>,
+}
 
+async fn fed() -> Fed {
     let mut h = Harness::new().await;
     let ids = scenario::new_ids();
     let events = scenario::history(&ids);
@@ -109,17 +120,35 @@ async fn every_figure_of_every_query() {
         .await
         .expect("publish poison");
     h.caught_up().await;
+    let client = h.client().await;
+    Fed {
+        h,
+        ids,
+        events,
+        client,
+    }
+}
+
+const HERTS: &str = "hertfordshire";
+
+/// Duplicates are skipped and the poison message is not stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_event_is_stored_once_despite_duplicates_and_poison() {
+    let Fed { h, events, .. } = fed().await;
 
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(h.db.pool())
         .await
         .expect("count");
     assert_eq!(stored as usize, events.len(), "each event stored once");
+    h.cleanup().await;
+}
 
-    let mut client = h.client().await;
-    let herts = "hertfordshire";
-
-    // ---- as of 2019-07-01: I1 only; A closed, B overdue, C open. Ages and
+/// As of 2019-07-01 only the first inspection is known: A closed, B overdue, C open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scorecard_as_of_the_first_inspection() {
+    let Fed { h, mut client, .. } = fed().await;
+    let herts = HERTS;
     // days to close count from I1's publication (2018-03-01).
     let card = scorecard(&mut client, herts, Some("2019-07-01")).await;
     assert_eq!(card.as_of, Some(date("2019-07-01")));
@@ -172,8 +201,14 @@ async fn every_figure_of_every_query() {
     assert_eq!(card.indicators[0].value, 150.0);
     assert_eq!(card.indicators[0].comparator_value, Some(170.0));
     assert_eq!(card.indicators[0].comparator, "England and Wales");
+    h.cleanup().await;
+}
 
-    // ---- as of 2019-10-05: I2 as corrected (a replacement reads as if the
+/// As of 2019-10-05 the second inspection is known in its first version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scorecard_as_of_the_second_inspection_before_its_replacement() {
+    let Fed { h, mut client, .. } = fed().await;
+    let herts = HERTS;
     // document always said so); B closed by I2 as of I2's publication.
     let card = scorecard(&mut client, herts, Some("2019-10-05")).await;
     assert_eq!(card.total_items, 5);
@@ -237,8 +272,14 @@ async fn every_figure_of_every_query() {
         ]
     );
     assert_eq!(card.indicators[0].value, 144.0);
+    h.cleanup().await;
+}
 
-    // ---- as of 2023-01-01: everything has happened.
+/// As of 2023-01-01 everything has happened; grades of the two scales are not compared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scorecard_once_everything_has_happened() {
+    let Fed { h, mut client, .. } = fed().await;
+    let herts = HERTS;
     let card = scorecard(&mut client, herts, Some("2023-01-01")).await;
     assert_eq!(card.total_items, 6);
     assert_eq!(
@@ -307,8 +348,15 @@ async fn every_figure_of_every_query() {
     );
     assert_eq!(card.grades[0].period, "2021/22");
     assert_eq!(card.indicators[0].value, 144.0, "the replacement's value");
+    h.cleanup().await;
+}
 
-    // ---- live: the same counts as the final state; ages run to today.
+/// The live scorecard has the final counts; its ages run to today.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_scorecard_is_the_fold_of_the_history() {
+    let Fed { h, mut client, .. } = fed().await;
+    let herts = HERTS;
+    let card = scorecard(&mut client, herts, Some("2023-01-01")).await;
     let live = scorecard(&mut client, herts, None).await;
     let today = chrono::Utc::now().date_naive();
     let today_text = today.format("%Y-%m-%d").to_string();
@@ -320,8 +368,14 @@ async fn every_figure_of_every_query() {
     assert_eq!(live.indicators, card.indicators);
     assert_eq!(live.overdue, card.overdue);
     assert!(live.median_open_age_days > 1218.0);
+    h.cleanup().await;
+}
 
-    // ---- closure statistics.
+/// Closure statistics: what each inspection's items became by the next one; live equals the final state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closure_statistics_follow_each_inspection_to_the_next() {
+    let Fed { h, ids, client, .. } = fed().await;
+    let herts = HERTS;
     let closure = |org: &str, day: Option<&str>| {
         let mut client = client.clone();
         let org = org.to_string();
@@ -388,6 +442,32 @@ async fn every_figure_of_every_query() {
         ]
     );
     assert_eq!(closure(herts, None).await, stats, "live = final");
+    h.cleanup().await;
+}
+
+/// Closure statistics as of a day before the next inspection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closure_statistics_as_of_an_early_day() {
+    let Fed { h, client, .. } = fed().await;
+    let herts = HERTS;
+    let closure = |org: &str, day: Option<&str>| {
+        let mut client = client.clone();
+        let org = org.to_string();
+        let as_of = day.map(date);
+        async move {
+            client
+                .get_closure_stats(pb::GetClosureStatsRequest {
+                    organisation_id: org,
+                    programme: String::new(),
+                    as_of,
+                    ..Default::default()
+                })
+                .await
+                .expect("closure stats")
+                .into_inner()
+                .inspections
+        }
+    };
     let early = closure(herts, Some("2019-07-01")).await;
     assert_eq!(early.len(), 1);
     assert_eq!(
@@ -397,6 +477,31 @@ async fn every_figure_of_every_query() {
     );
     assert_eq!(early[0].next_inspection_id, "");
     assert_eq!(early[0].days_to_close, vec![457]);
+    h.cleanup().await;
+}
+
+/// Closure statistics of every organisation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closure_statistics_of_every_organisation() {
+    let Fed { h, client, .. } = fed().await;
+    let closure = |org: &str, day: Option<&str>| {
+        let mut client = client.clone();
+        let org = org.to_string();
+        let as_of = day.map(date);
+        async move {
+            client
+                .get_closure_stats(pb::GetClosureStatsRequest {
+                    organisation_id: org,
+                    programme: String::new(),
+                    as_of,
+                    ..Default::default()
+                })
+                .await
+                .expect("closure stats")
+                .into_inner()
+                .inspections
+        }
+    };
     let everyone = closure("", None).await;
     assert_eq!(everyone.len(), 4, "three of Hertfordshire's and Kent's");
     let kent = everyone
@@ -412,6 +517,14 @@ async fn every_figure_of_every_query() {
         (2, 0, vec![41]),
         "no next inspection of Kent"
     );
+    h.cleanup().await;
+}
+
+/// Closure statistics of a programme with no inspections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closure_statistics_of_another_programme_are_empty() {
+    let Fed { h, mut client, .. } = fed().await;
+    let herts = HERTS;
     let other = client
         .get_closure_stats(pb::GetClosureStatsRequest {
             organisation_id: herts.into(),
@@ -423,16 +536,14 @@ async fn every_figure_of_every_query() {
         .expect("closure stats")
         .into_inner();
     assert!(other.inspections.is_empty());
+    h.cleanup().await;
+}
 
-    // ---- peer comparison.
-    let peers = client
-        .get_peer_comparison(pb::GetPeerComparisonRequest {
-            organisation_id: herts.into(),
-            as_of: None,
-        })
-        .await
-        .expect("peers")
-        .into_inner();
+/// Peer comparison: the organisation, its most similar group, everyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_comparison_live() {
+    let Fed { h, mut client, .. } = fed().await;
+    let herts = HERTS;
     let figures = |f: &Option<pb::HeadlineFigures>| {
         let f = f.clone().expect("figures");
         (
@@ -445,6 +556,14 @@ async fn every_figure_of_every_query() {
             f.median_days_to_close,
         )
     };
+    let peers = client
+        .get_peer_comparison(pb::GetPeerComparisonRequest {
+            organisation_id: herts.into(),
+            as_of: None,
+        })
+        .await
+        .expect("peers")
+        .into_inner();
     assert_eq!(
         figures(&peers.organisation),
         (herts.into(), 1, 3, 2, 1, 0.4, 503.0)
@@ -457,6 +576,26 @@ async fn every_figure_of_every_query() {
         figures(&peers.all_organisations),
         ("all".into(), 3, 5, 3, 2, 0.375, 457.0)
     );
+    h.cleanup().await;
+}
+
+/// Peer comparison as of 2019-07-01.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_comparison_as_of_an_early_day() {
+    let Fed { h, mut client, .. } = fed().await;
+    let herts = HERTS;
+    let figures = |f: &Option<pb::HeadlineFigures>| {
+        let f = f.clone().expect("figures");
+        (
+            f.group,
+            f.organisations,
+            f.open_items,
+            f.closed_items,
+            f.overdue_items,
+            f.closure_rate,
+            f.median_days_to_close,
+        )
+    };
     let early = client
         .get_peer_comparison(pb::GetPeerComparisonRequest {
             organisation_id: herts.into(),
@@ -478,8 +617,13 @@ async fn every_figure_of_every_query() {
         figures(&early.all_organisations),
         ("all".into(), 2, 3, 2, 2, 0.4, 249.0)
     );
+    h.cleanup().await;
+}
 
-    // ---- grade history.
+/// Grade history: every published grade, carried-over ones marked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grade_history_live() {
+    let Fed { h, client, .. } = fed().await;
     let history = |day: Option<&str>| {
         let mut client = client.clone();
         let as_of = day.map(date);
@@ -551,6 +695,49 @@ async fn every_figure_of_every_query() {
             ),
         ]
     );
+    h.cleanup().await;
+}
+
+/// Grade history as of a day before the 2018/19 report was replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grade_history_as_of_before_a_replacement() {
+    let Fed { h, client, .. } = fed().await;
+    let history = |day: Option<&str>| {
+        let mut client = client.clone();
+        let as_of = day.map(date);
+        async move {
+            client
+                .get_grade_history(pb::GetGradeHistoryRequest {
+                    organisation_id: "hertfordshire".into(),
+                    as_of,
+                    ..Default::default()
+                })
+                .await
+                .expect("grade history")
+                .into_inner()
+                .points
+                .into_iter()
+                .map(|p| {
+                    (
+                        p.period,
+                        p.question,
+                        pb::Grade::try_from(p.grade).expect("grade"),
+                        p.carried_over,
+                        p.published,
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let g = |period: &str, question: &str, grade, carried: bool, published: &str| {
+        (
+            period.to_string(),
+            question.to_string(),
+            grade,
+            carried,
+            published.to_string(),
+        )
+    };
     assert_eq!(
         history(Some("2019-10-05")).await,
         vec![
@@ -579,8 +766,13 @@ async fn every_figure_of_every_query() {
             ),
         ]
     );
+    h.cleanup().await;
+}
 
-    // ---- indicator series.
+/// Indicator series: the replacement's value live, the first value before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indicator_series_live_and_before_a_replacement() {
+    let Fed { h, client, .. } = fed().await;
     let series = |day: Option<&str>, measure: &str| {
         let mut client = client.clone();
         let as_of = day.map(date);
@@ -616,14 +808,54 @@ async fn every_figure_of_every_query() {
             ("2019-09".into(), 144.0, Some(175.0))
         ]
     );
+    h.cleanup().await;
+}
+
+/// Indicator series: an empty measure means all, an unknown one none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indicator_series_filters_by_measure() {
+    let Fed { h, client, .. } = fed().await;
+    let series = |day: Option<&str>, measure: &str| {
+        let mut client = client.clone();
+        let as_of = day.map(date);
+        let measure = measure.to_string();
+        async move {
+            client
+                .get_indicator_series(pb::GetIndicatorSeriesRequest {
+                    organisation_id: "hertfordshire".into(),
+                    measure,
+                    as_of,
+                    ..Default::default()
+                })
+                .await
+                .expect("indicator series")
+                .into_inner()
+                .points
+                .into_iter()
+                .map(|p| (p.published, p.value, p.comparator_value))
+                .collect::<Vec<_>>()
+        }
+    };
     assert_eq!(
         series(None, "").await.len(),
         2,
         "empty measure: all of them"
     );
     assert!(series(None, "no such measure").await.is_empty());
+    h.cleanup().await;
+}
 
-    // ---- Prometheus: consumers, dead letters, RPC counts by method and code.
+/// Prometheus: consumers, dead letters, RPC counts by method and code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_counts_dead_letters_lag_and_calls() {
+    let Fed {
+        h,
+        events,
+        mut client,
+        ..
+    } = fed().await;
+    // One call that answers and one that does not.
+    scorecard(&mut client, HERTS, None).await;
     let _ = client
         .get_scorecard(pb::GetScorecardRequest {
             organisation_id: "nobody".into(),
@@ -657,7 +889,6 @@ async fn every_figure_of_every_query() {
         )),
         "{text}"
     );
-
     h.cleanup().await;
 }
 

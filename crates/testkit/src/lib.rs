@@ -13,6 +13,9 @@
 //! * [`PrivateNats`]: a `nats-server` of the test's own, on a free port,
 //!   which the test may stop and restart (the shared servers are never
 //!   stopped by a test).
+//! * [`Caller`], [`as_role`], [`inspectorate`], [`inspected_body`]: a call
+//!   as someone; [`eventually`], [`poll`], [`wait_until`]: waiting for what
+//!   happens later.
 //!
 //! Leftovers of killed test runs (no destructor ran) are swept: databases
 //! and streams named with a UUID v7 older than [`STALE_AFTER`] are dropped
@@ -20,11 +23,15 @@
 //!
 //! Setup failures panic with a message: they are the test's failure.
 
+mod calls;
 mod database;
 mod nats;
 mod postgres;
 pub mod smtp;
 
+pub use calls::{
+    Caller, EVENTUALLY, as_role, eventually, inspected_body, inspectorate, poll, wait_until,
+};
 pub use database::TestDatabase;
 pub use nats::{PrivateNats, TestBus, nats_server_binary};
 pub use postgres::PrivatePostgres;

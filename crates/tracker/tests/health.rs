@@ -4,7 +4,6 @@
 mod support;
 
 use closeout_testkit::{PrivateNats, TestBus, TestDatabase};
-use std::time::{Duration, Instant};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
@@ -14,22 +13,21 @@ async fn wait_for(addr: std::net::SocketAddr, wanted: ServingStatus) {
         .connect()
         .await
         .expect("connect");
-    let mut health = HealthClient::new(channel);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let status = health
-            .check(HealthCheckRequest {
-                service: closeout_tracker::SERVICE_NAME.into(),
-            })
-            .await
-            .map(|r| r.into_inner().status)
-            .unwrap_or_default();
-        if status == wanted as i32 {
-            return;
+    let health = HealthClient::new(channel);
+    closeout_testkit::eventually(&format!("health {wanted:?}"), || {
+        let mut health = health.clone();
+        async move {
+            let status = health
+                .check(HealthCheckRequest {
+                    service: closeout_tracker::SERVICE_NAME.into(),
+                })
+                .await
+                .map(|r| r.into_inner().status)
+                .unwrap_or_default();
+            (status == wanted as i32).then_some(())
         }
-        assert!(Instant::now() < deadline, "health never became {wanted:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,6 @@
 
 use closeout_service::config::{CommonConfig, LogFormat};
 use closeout_testkit::{TestBus, TestDatabase};
-use std::time::Duration;
 
 /// The reference report (HMICFRS, OGL v3.0; tests/fixtures/NOTICE.md).
 pub const SAMPLE: &str = include_str!("../../fixtures/peel-2018-19-hertfordshire.txt");
@@ -65,38 +64,6 @@ pub async fn start_metrics(db: &TestDatabase, bus: &TestBus) -> closeout_metrics
     .unwrap()
 }
 
-/// `message` as `role` (for an inspected body, of `organisation`).
-pub fn as_role<T>(role: &str, organisation: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    let metadata = request.metadata_mut();
-    metadata.insert("x-closeout-role", role.parse().unwrap());
-    if !organisation.is_empty() {
-        metadata.insert("x-closeout-organisation", organisation.parse().unwrap());
-    }
-    metadata.insert("x-closeout-subject", "e2e".parse().unwrap());
-    request
-}
-
-/// `message` as the inspectorate.
-pub fn inspectorate<T>(message: T) -> tonic::Request<T> {
-    as_role("inspectorate", "", message)
-}
-
-/// Polls `probe` until it returns Some, for at most 30 s.
-pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
+/// Calling as a role and waiting are the testkit's.
+#[allow(unused_imports)] // each test binary uses its own part
+pub use closeout_testkit::{as_role, eventually, inspectorate};

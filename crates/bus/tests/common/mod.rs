@@ -6,9 +6,7 @@
 use closeout_bus::{EventEnvelope, EventHandler, EventMeta, HandlerError, Payload, new_event};
 use closeout_proto::{Actor, FindingRecorded, ItemOpened, Role};
 use sqlx::{PgConnection, PgPool};
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 pub fn actor() -> Actor {
     Actor {
@@ -127,20 +125,5 @@ impl EventHandler for Effects {
     }
 }
 
-/// Polls `check` every 50 ms until it is true; false after `timeout`.
-pub async fn wait_until<F, Fut>(timeout: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if check().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+/// Polling with a deadline is the testkit's.
+pub use closeout_testkit::wait_until;

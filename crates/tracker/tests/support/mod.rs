@@ -12,7 +12,6 @@ use closeout_service::config::LogFormat;
 use closeout_testkit::{TestBus, TestDatabase};
 use closeout_tracker::{RunningTracker, TrackerConfig};
 use std::future::Future;
-use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 
 /// One test's world: its database, its stream, the service and a client.
@@ -150,49 +149,26 @@ impl World {
     }
 }
 
-/// Polls `check` until it gives a value (10 s at most).
-pub async fn eventually<T, F, Fut>(mut check: F) -> T
+#[allow(unused_imports)] // not every test binary calls as the inspectorate
+pub use closeout_testkit::inspectorate;
+
+/// The testkit's `eventually`, for a tracker condition.
+pub async fn eventually<T, F, Fut>(check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "condition not met within 10 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    closeout_testkit::eventually("a tracker condition", check).await
 }
 
-/// Request metadata of a caller.
+/// The testkit's `as_role`, message first as these tests write it.
 pub fn as_role<T>(message: T, role: &str, organisation: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("x-closeout-role", role.parse().expect("ascii"));
-    if !organisation.is_empty() {
-        request.metadata_mut().insert(
-            "x-closeout-organisation",
-            organisation.parse().expect("ascii"),
-        );
-    }
-    request.metadata_mut().insert(
-        "x-closeout-subject",
-        format!("test:{role}").parse().expect("ascii"),
-    );
-    request
+    closeout_testkit::as_role(role, organisation, message)
 }
 
-/// The inspectorate.
-pub fn inspectorate<T>(message: T) -> tonic::Request<T> {
-    as_role(message, "inspectorate", "")
-}
-
-/// The inspected body `organisation`.
+/// The testkit's `inspected_body`, message first as these tests write it.
 pub fn body<T>(message: T, organisation: &str) -> tonic::Request<T> {
-    as_role(message, "inspected-body", organisation)
+    closeout_testkit::inspected_body(organisation, message)
 }
 
 /// An envelope as the findings service would publish it.
