@@ -48,6 +48,7 @@ async fn the_sample_report_flows_from_import_to_scorecard() {
                 text: SAMPLE.into(),
                 source_name: "peel-2018-19-hertfordshire.txt".into(),
                 replace: false,
+                ..Default::default()
             },
         ))
         .await

@@ -24,6 +24,7 @@ fn import(text: &str, name: &str) -> tonic::Request<pb::ImportReportRequest> {
         text: text.into(),
         source_name: name.into(),
         replace: false,
+        ..Default::default()
     })
 }
 

@@ -90,6 +90,7 @@ async fn main() {
                 text,
                 source_name: "bench".into(),
                 replace: false,
+                ..Default::default()
             }))
             .await
             .expect("import")

@@ -51,6 +51,11 @@ impl EventBatch {
         self.events.push(event);
     }
 
+    /// Who the events are by.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
     /// The events collected so far.
     pub fn events(&self) -> &[EventEnvelope] {
         &self.events

@@ -9,6 +9,7 @@ use crate::store::{
     self, ChildFilter, FindingRow, FollowUpRow, IndicatorRow, JudgmentRow,
     check_organisation_filter, parse_id,
 };
+use crate::successions;
 use closeout_proto::{self as pb, findings_service_server::FindingsService};
 use closeout_service::caller;
 use closeout_service::paging::Page;
@@ -59,9 +60,11 @@ impl FindingsService for FindingsApi {
     ) -> Reply<pb::ImportReportResponse> {
         let batch = inspectorate(&request)?;
         let request = request.into_inner();
-        let report = import::parse_request(&request, &self.policy)?;
-        let response = import::import(&self.pool, &request, &report, batch).await?;
+        let read = import::parse_request(&request, &self.policy)?;
+        let response = import::import(&self.pool, &request, &read, batch).await?;
         tracing::info!(
+            media_type = %response.media_type,
+            profile = %response.profile,
             inspection = %response.inspection_id,
             organisation = %response.organisation_id,
             created = response.created,
@@ -77,9 +80,10 @@ impl FindingsService for FindingsApi {
         request: Request<pb::ParseReportRequest>,
     ) -> Reply<pb::ParseReportResponse> {
         let request = request.into_inner();
-        let report = import::read_report(&request.text, &request.source_name, &self.policy)?;
+        let read = import::read_report(import::Document::of_parse(&request), &self.policy)?;
         Ok(Response::new(pb::ParseReportResponse {
-            report: Some(report),
+            report: Some(read.report),
+            media_type: read.media_type,
         }))
     }
 
@@ -287,6 +291,35 @@ impl FindingsService for FindingsApi {
         Ok(Response::new(pb::ListIndicatorsResponse {
             indicators,
             next_page_token,
+        }))
+    }
+
+    async fn record_succession(
+        &self,
+        request: Request<pb::RecordSuccessionRequest>,
+    ) -> Reply<pb::RecordSuccessionResponse> {
+        let batch = inspectorate(&request)?;
+        let recorded_by = batch.actor().subject.clone();
+        let response =
+            successions::record(&self.pool, request.into_inner(), batch, &recorded_by).await?;
+        if let Some(s) = &response.succession {
+            tracing::info!(
+                predecessor = %s.predecessor_id,
+                successor = %s.successor_id,
+                created = response.created,
+                "succession recorded"
+            );
+        }
+        Ok(Response::new(response))
+    }
+
+    async fn list_successions(
+        &self,
+        request: Request<pb::ListSuccessionsRequest>,
+    ) -> Reply<pb::ListSuccessionsResponse> {
+        let r = request.into_inner();
+        Ok(Response::new(pb::ListSuccessionsResponse {
+            successions: successions::list(&self.pool, &r.organisation_id).await?,
         }))
     }
 }

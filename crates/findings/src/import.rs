@@ -34,80 +34,211 @@ impl Default for ImportPolicy {
 }
 
 /// Hex sha256 of a document.
-pub fn sha256_hex(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
 }
 
-/// Checks a report's text and source name and parses it; nothing is
-/// written. ParseReport stops here; ImportReport also needs the report to
+/// A document as a request gives it: text, or bytes with a media type, and
+/// the values supplied for what it does not state.
+#[derive(Clone, Copy, Debug)]
+pub struct Document<'a> {
+    pub text: &'a str,
+    pub content: &'a [u8],
+    pub media_type: &'a str,
+    pub source_name: &'a str,
+    pub overrides: Option<&'a pb::ReportOverrides>,
+}
+
+impl<'a> Document<'a> {
+    pub fn of_import(request: &'a pb::ImportReportRequest) -> Self {
+        Document {
+            text: &request.text,
+            content: &request.content,
+            media_type: &request.media_type,
+            source_name: &request.source_name,
+            overrides: request.overrides.as_ref(),
+        }
+    }
+
+    pub fn of_parse(request: &'a pb::ParseReportRequest) -> Self {
+        Document {
+            text: &request.text,
+            content: &request.content,
+            media_type: &request.media_type,
+            source_name: &request.source_name,
+            overrides: request.overrides.as_ref(),
+        }
+    }
+}
+
+/// A document read: the text the parser read (stored, so line numbers
+/// point into it), the sha256 of the document as given, its media type,
+/// the original bytes when they are not that text, and the parsed report.
+#[derive(Debug)]
+pub struct ReadReport {
+    pub text: String,
+    pub sha256: String,
+    pub media_type: String,
+    pub original: Option<Vec<u8>>,
+    pub report: pb::ParsedReport,
+}
+
+/// Checks a document and its fields, turns it into text
+/// (`closeout-document`) and parses it with the supplied overrides; nothing
+/// is written. ParseReport stops here; ImportReport also needs the report to
 /// say who and what was inspected ([`parse_request`]).
 pub fn read_report(
-    text: &str,
-    source_name: &str,
+    document: Document<'_>,
     policy: &ImportPolicy,
-) -> Result<pb::ParsedReport, FindingsError> {
+) -> Result<ReadReport, FindingsError> {
     let mut violations = closeout_service::error::Violations::default();
-    if text.len() > policy.max_report_bytes {
+    let (field, bytes) = if document.content.is_empty() {
+        ("text", document.text.as_bytes())
+    } else {
+        ("content", document.content)
+    };
+    if !document.text.is_empty() && !document.content.is_empty() {
+        violations.add("content", "give the report as text or as content, not both");
+    } else if bytes.len() > policy.max_report_bytes {
         violations.add(
-            "text",
+            field,
             format!(
                 "report is {} bytes, larger than the limit of {} bytes",
-                text.len(),
+                bytes.len(),
                 policy.max_report_bytes
             ),
         );
-    } else if text.trim().is_empty() {
-        violations.add("text", "must contain the report's text");
+    } else if bytes.iter().all(u8::is_ascii_whitespace) {
+        violations.add(
+            "text",
+            "must contain the report's text (or give content with its media_type)",
+        );
     }
-    if source_name.chars().count() > 1024 {
+    if document.source_name.chars().count() > 1024 {
         violations.add("source_name", "must be at most 1024 characters");
     }
-    if source_name.chars().any(char::is_control) {
+    if document.source_name.chars().any(char::is_control) {
         violations.add("source_name", "must not contain control characters");
     }
+    if document.media_type.chars().count() > 255
+        || document.media_type.chars().any(char::is_control)
+    {
+        violations.add("media_type", "must be a media type such as application/pdf");
+    }
     violations.into_result()?;
-    closeout_report::parse(text)
-        .map_err(|e| FindingsError::invalid("text", format!("not a readable report: {e}")))
+
+    let media_type = if !document.media_type.trim().is_empty() {
+        document.media_type.trim().to_string()
+    } else if document.content.is_empty() {
+        closeout_document::TEXT_PLAIN.to_string()
+    } else {
+        closeout_document::media_type_of(std::path::Path::new(document.source_name), bytes)
+            .to_string()
+    };
+    let text = closeout_document::to_text(bytes, &media_type).map_err(|e| match e {
+        closeout_document::DocumentError::UnsupportedMediaType(_) => {
+            FindingsError::invalid("media_type", e.to_string())
+        }
+        other => FindingsError::invalid(field, format!("cannot read the document: {other}")),
+    })?;
+    let overrides = document.overrides.cloned().unwrap_or_default();
+    let given = |value: &str| {
+        let value = value.trim();
+        (!value.is_empty()).then(|| value.to_string())
+    };
+    let options = closeout_report::ParseOptions {
+        published: given(&overrides.published),
+        period: given(&overrides.period),
+        organisation: given(&overrides.organisation),
+    };
+    let report = closeout_report::parse_with(&text, &options).map_err(|e| match e {
+        closeout_report::ParseError::BadOption { option, .. } => {
+            FindingsError::invalid(format!("overrides.{option}"), e.to_string())
+        }
+        other => FindingsError::invalid(field, format!("not a readable report: {other}")),
+    })?;
+    let essence = media_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let original = (essence != closeout_document::TEXT_PLAIN).then(|| bytes.to_vec());
+    Ok(ReadReport {
+        sha256: sha256_hex(bytes),
+        text,
+        media_type: essence,
+        original,
+        report,
+    })
 }
 
+/// What an import needs that a report may not state, and the override that
+/// supplies it.
+const REQUIRED: [(&str, &str, &str); 3] = [
+    (
+        "does not name the inspected organisation",
+        "--organisation ID",
+        "organisation",
+    ),
+    (
+        "does not state its inspection period",
+        "--period 2018/19",
+        "period",
+    ),
+    (
+        "does not state its publication date",
+        "--published YYYY-MM-DD",
+        "published",
+    ),
+];
+
 /// Checks an import request and parses its report; nothing is written.
+/// Where the report does not say who or what was inspected, the error names
+/// the flag and field that supply it.
 pub fn parse_request(
     request: &pb::ImportReportRequest,
     policy: &ImportPolicy,
-) -> Result<pb::ParsedReport, FindingsError> {
-    let report = read_report(&request.text, &request.source_name, policy)?;
-    let mut missing = Vec::new();
-    let organisation = report.organisation.clone().unwrap_or_default();
-    let inspection = report.inspection.clone().unwrap_or_default();
-    if organisation.id.is_empty() {
-        missing.push("the inspected organisation");
+) -> Result<ReadReport, FindingsError> {
+    let read = read_report(Document::of_import(request), policy)?;
+    let organisation = read.report.organisation.clone().unwrap_or_default();
+    let inspection = read.report.inspection.clone().unwrap_or_default();
+    let mut violations = closeout_service::error::Violations::default();
+    let missing = [
+        organisation.id.is_empty(),
+        inspection.period.is_empty(),
+        inspection.published.is_empty(),
+    ];
+    for ((problem, flag, field), missing) in REQUIRED.iter().zip(missing) {
+        if missing {
+            violations.add(
+                format!("overrides.{field}"),
+                format!(
+                    "the report {problem}; pass {flag} (ImportReportRequest.overrides.{field})"
+                ),
+            );
+        }
     }
     if inspection.programme.is_empty() {
-        missing.push("the inspection programme");
-    }
-    if inspection.period.is_empty() {
-        missing.push("the inspection period");
-    }
-    if inspection.published.is_empty() {
-        missing.push("the publication date");
-    }
-    if !missing.is_empty() {
-        return Err(FindingsError::invalid(
+        violations.add(
             "text",
-            format!("the report does not state {}", missing.join(", ")),
-        ));
+            "the report does not state its inspection programme (PEEL, or a fire and rescue \
+             service inspection); it may not be an inspection report",
+        );
     }
-    Ok(report)
+    violations.into_result()?;
+    Ok(read)
 }
 
 /// Stores a parsed report; see the module documentation for the rules.
 pub async fn import(
     pool: &PgPool,
     request: &pb::ImportReportRequest,
-    report: &pb::ParsedReport,
+    read: &ReadReport,
     mut batch: EventBatch,
 ) -> Result<pb::ImportReportResponse, FindingsError> {
-    let sha = sha256_hex(&request.text);
+    let report = &read.report;
+    let sha = read.sha256.clone();
     let organisation = report.organisation.clone().unwrap_or_default();
     let inspection = report.inspection.clone().unwrap_or_default();
     let mut tx = pool.begin().await?;
@@ -138,6 +269,8 @@ pub async fn import(
         follow_up_count: report.follow_ups.len() as u32,
         indicator_count: report.indicators.len() as u32,
         warnings: report.warnings.clone(),
+        media_type: read.media_type.clone(),
+        profile: report.profile.clone(),
         ..Default::default()
     };
 
@@ -159,7 +292,7 @@ pub async fn import(
             )));
         }
         Some((id, previous_sha, version)) => {
-            store_source(&mut tx, &sha, request).await?;
+            store_source(&mut tx, request, read).await?;
             replace(
                 &mut tx,
                 id,
@@ -176,7 +309,7 @@ pub async fn import(
         }
         None => {
             register_organisation(&mut tx, report, &mut batch).await?;
-            store_source(&mut tx, &sha, request).await?;
+            store_source(&mut tx, request, read).await?;
             let id = Uuid::now_v7();
             sqlx::query(
                 "INSERT INTO inspections (id, organisation_id, programme, period, title, published, \
@@ -308,19 +441,24 @@ fn judgments_of(report: &pb::ParsedReport) -> Vec<pb::QuestionJudgment> {
         .collect()
 }
 
+/// Keeps the document: the text the parser read, and the original bytes
+/// when they were a web page or a PDF.
 async fn store_source(
     tx: &mut PgConnection,
-    sha: &str,
     request: &pb::ImportReportRequest,
+    read: &ReadReport,
 ) -> Result<(), FindingsError> {
+    let size = read.original.as_ref().map_or(read.text.len(), Vec::len);
     sqlx::query(
-        "INSERT INTO source_documents (sha256, source_name, body, size_bytes) \
-         VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING",
+        "INSERT INTO source_documents (sha256, source_name, body, size_bytes, media_type, original) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (sha256) DO NOTHING",
     )
-    .bind(sha)
+    .bind(&read.sha256)
     .bind(&request.source_name)
-    .bind(&request.text)
-    .bind(request.text.len() as i32)
+    .bind(&read.text)
+    .bind(i32::try_from(size).unwrap_or(i32::MAX))
+    .bind(&read.media_type)
+    .bind(read.original.as_deref())
     .execute(tx)
     .await?;
     Ok(())

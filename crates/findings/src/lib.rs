@@ -13,6 +13,7 @@ pub(crate) mod grpc;
 pub(crate) mod import;
 pub(crate) mod record;
 pub(crate) mod store;
+pub mod successions;
 
 use clap::Parser;
 use closeout_proto::findings_service_server::FindingsServiceServer;
@@ -57,6 +58,12 @@ pub async fn start(
 ) -> Result<RunningFindings, StartError> {
     let mut host = Host::connect(&SERVICE, &config.common, config.metrics_http_addr).await?;
     host.publish_outbox();
+    // Known successions (data/successions.toml), applied idempotently.
+    let known = successions::known(successions::KNOWN)
+        .map_err(|e| StartError::Service(format!("known successions: {e}")))?;
+    successions::apply_known(host.pool(), &known)
+        .await
+        .map_err(|e| StartError::Service(format!("applying known successions: {e}")))?;
     let api = grpc::FindingsApi::new(
         host.pool().clone(),
         import::ImportPolicy {

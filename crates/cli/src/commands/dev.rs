@@ -328,6 +328,7 @@ async fn run_started(
             text,
             source_name: source.clone(),
             replace: false,
+            ..Default::default()
         })?)
         .await?
         .into_inner();

@@ -29,6 +29,7 @@ pub async fn run(args: ImportArgs) -> Result<(), CliError> {
         text,
         source_name: args.file.clone(),
         replace: args.replace,
+        ..Default::default()
     })?;
     let response = args.server.client().await?.import_report(request).await?;
     let response = response.into_inner();
