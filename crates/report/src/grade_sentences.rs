@@ -3,7 +3,7 @@
 //! * a **pillar** grade: "The extent to which the service is effective at
 //!   keeping people safe and secure from fire and other risks requires
 //!   improvement." / "… is efficient at … is good." / "… looks after its
-//!   people is good.";
+//!   people is good."; also "<Service>'s overall effectiveness is good.";
 //! * a **question** grade: "Loamshire Fire and Rescue Service is good at
 //!   understanding risk.", "… requires improvement at protecting the public
 //!   through fire regulation.", "… is inadequate in the way it promotes its
@@ -119,6 +119,15 @@ pub(crate) fn previous_grade(text: &str) -> Option<(Grade, String)> {
 /// A pillar grade sentence: the pillar (index into `sections::PILLARS`) and
 /// its grade.
 pub(crate) fn pillar_grade(text: &str) -> Option<(usize, Grade)> {
+    if text.contains(" overall ") && text.len() <= MAX_GRADE_SENTENCE * 8 {
+        let found = text::sentences(text)
+            .iter()
+            .filter_map(|&(a, b)| text.get(a..b))
+            .find_map(|sentence| overall_grade(&fold(sentence)));
+        if found.is_some() {
+            return found;
+        }
+    }
     let sentence = first_sentence(text)?;
     let rest = sentence.strip_prefix("the extent to which the ")?;
     let body_end = rest.find(' ')?;
@@ -149,6 +158,24 @@ pub(crate) fn pillar_grade(text: &str) -> Option<(usize, Grade)> {
         grade
     };
     Some((pillar, grade))
+}
+
+/// "Dorset & Wiltshire Fire and Rescue Service's overall effectiveness is
+/// good." (a folded sentence).
+fn overall_grade(sentence: &str) -> Option<(usize, Grade)> {
+    let at = sentence.find("'s overall ")?;
+    if !is_body(&sentence[..at]) {
+        return None;
+    }
+    let rest = &sentence[at + "'s overall ".len()..];
+    let (pillar, after) = [("effectiveness is ", 0), ("efficiency is ", 1)]
+        .iter()
+        .find_map(|(lead, p)| rest.strip_prefix(lead).map(|after| (*p, after)))?;
+    let (grade, tail) = grade_at(after)?;
+    tail.trim()
+        .trim_end_matches('.')
+        .is_empty()
+        .then_some((pillar, grade))
 }
 
 #[cfg(test)]
@@ -229,5 +256,12 @@ mod tests {
             pillar_grade("The extent to which it matters is unclear."),
             None
         );
+        assert_eq!(
+            pillar_grade(
+                "Dorset & Wiltshire Fire and Rescue Service’s overall effectiveness is good."
+            ),
+            Some((0, Grade::Good))
+        );
+        assert_eq!(pillar_grade("Its overall effectiveness is good."), None);
     }
 }

@@ -30,7 +30,7 @@ use closeout_proto::{Grade, OrganisationKind};
 use crate::grade_sentences;
 use crate::profile::Profile;
 use crate::text::{self, fold};
-use crate::units::{Kind, Unit};
+use crate::units::{Kind, Unit, is_date_line};
 
 /// Pillar names, in report order.
 pub(crate) const PILLARS: [&str; 4] = ["Effectiveness", "Efficiency", "Legitimacy", "People"];
@@ -144,14 +144,24 @@ pub(crate) fn outline(units: &[Unit], kind: OrganisationKind, profile: Option<Pr
                 in_contents = true;
             } else {
                 in_contents = false;
-                let list_follows = out.judgment_list.is_some_and(|(from, _)| from == i + 1);
+                // The unit after the heading, past a "Last updated" line (the
+                // fire and rescue pages put one between a question and its
+                // grade).
+                let next = i
+                    + 1
+                    + units
+                        .iter()
+                        .skip(i + 1)
+                        .take_while(|u| u.kind == Kind::Text && is_date_line(&u.text))
+                        .count();
+                let list_follows = out.judgment_list.is_some_and(|(from, _)| from == next);
                 let line_grade = units
-                    .get(i + 1)
+                    .get(next)
                     .and_then(|next| next.grade)
                     .filter(|_| !list_follows);
                 let sentence_grade = if frs && line_grade.is_none() {
                     units
-                        .get(i + 1)
+                        .get(next)
                         .filter(|next| next.kind == Kind::Text && !next.is_heading())
                         .and_then(|next| grade_sentences::question_grade(&next.text))
                 } else {
@@ -190,13 +200,13 @@ pub(crate) fn outline(units: &[Unit], kind: OrganisationKind, profile: Option<Pr
                         }
                     } else {
                         let name = question_name(&unit.text);
-                        let after_grade = i + if line_grade.is_some() { 2 } else { 1 };
+                        let after_grade = next + usize::from(line_grade.is_some());
                         out.graded.push(GradedQuestion {
                             pillar,
                             name: name.clone(),
                             grade,
                             unit: i,
-                            carried_from: units.get(i + 2).and_then(carried_from),
+                            carried_from: units.get(next + 1).and_then(carried_from),
                             rule: if line_grade.is_some() {
                                 "question.grade-line"
                             } else {

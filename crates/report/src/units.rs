@@ -226,6 +226,9 @@ fn non_empty(text: &str) -> Option<&str> {
 const MAX_HEADING_CHARS: usize = 120;
 /// Most words in a heading.
 const MAX_HEADING_WORDS: usize = 18;
+/// Most words in a question heading ("How effective is the fire and rescue
+/// service at keeping people safe and secure from fire and other risks?").
+const MAX_QUESTION_HEADING_WORDS: usize = 26;
 
 /// Whether a line reads as a heading: short, starting with a capital letter or
 /// digit, one sentence at most, and not ending with `.`, `,`, `;`, `:` or `!`
@@ -239,7 +242,12 @@ pub(crate) fn looks_like_heading(text: &str) -> bool {
         && !is_date_line(text)
         && !matches!(last, '.' | ',' | ';' | ':' | '!')
         && text.chars().count() <= MAX_HEADING_CHARS
-        && text.split_whitespace().count() <= MAX_HEADING_WORDS
+        && text.split_whitespace().count()
+            <= if last == '?' {
+                MAX_QUESTION_HEADING_WORDS
+            } else {
+                MAX_HEADING_WORDS
+            }
         && !text.contains(". ")
 }
 
