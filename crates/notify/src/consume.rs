@@ -31,7 +31,7 @@ pub fn consumer_config(ack_wait: std::time::Duration) -> ConsumerConfig {
     let mut config = ConsumerConfig::new(DURABLE, &[FILTER]);
     config.ack_wait = ack_wait;
     config.max_ack_pending = 1;
-    config.batch = 1;
+    config.batch = 16;
     config
 }
 
