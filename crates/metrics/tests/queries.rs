@@ -81,6 +81,103 @@ async fn scrape(addr: std::net::SocketAddr) -> String {
     text
 }
 
+type Client = MetricsServiceClient<Channel>;
+
+/// Closure statistics of `org` (empty: every organisation) as of `day`.
+async fn closure(client: &Client, org: &str, day: Option<&str>) -> Vec<pb::InspectionClosure> {
+    client
+        .clone()
+        .get_closure_stats(pb::GetClosureStatsRequest {
+            organisation_id: org.to_string(),
+            programme: String::new(),
+            as_of: day.map(date),
+            ..Default::default()
+        })
+        .await
+        .expect("closure stats")
+        .into_inner()
+        .inspections
+}
+
+/// A group's headline figures, to compare in one go.
+fn figures(f: &Option<pb::HeadlineFigures>) -> (String, u32, u32, u32, u32, f64, f64) {
+    let f = f.clone().expect("figures");
+    (
+        f.group,
+        f.organisations,
+        f.open_items,
+        f.closed_items,
+        f.overdue_items,
+        f.closure_rate,
+        f.median_days_to_close,
+    )
+}
+
+/// One point of a grade history: period, question, grade, carried over,
+/// published.
+type GradePoint = (String, String, pb::Grade, bool, String);
+
+/// Hertfordshire's grade history as of `day`.
+async fn history(client: &Client, day: Option<&str>) -> Vec<GradePoint> {
+    client
+        .clone()
+        .get_grade_history(pb::GetGradeHistoryRequest {
+            organisation_id: "hertfordshire".into(),
+            as_of: day.map(date),
+            ..Default::default()
+        })
+        .await
+        .expect("grade history")
+        .into_inner()
+        .points
+        .into_iter()
+        .map(|p| {
+            (
+                p.period,
+                p.question,
+                pb::Grade::try_from(p.grade).expect("grade"),
+                p.carried_over,
+                p.published,
+            )
+        })
+        .collect()
+}
+
+/// A grade point as written in the expectations.
+fn g(period: &str, question: &str, grade: pb::Grade, carried: bool, published: &str) -> GradePoint {
+    (
+        period.to_string(),
+        question.to_string(),
+        grade,
+        carried,
+        published.to_string(),
+    )
+}
+
+/// Hertfordshire's series of `measure` (empty: all) as of `day`:
+/// published, value, comparator.
+async fn series(
+    client: &Client,
+    day: Option<&str>,
+    measure: &str,
+) -> Vec<(String, f64, Option<f64>)> {
+    client
+        .clone()
+        .get_indicator_series(pb::GetIndicatorSeriesRequest {
+            organisation_id: "hertfordshire".into(),
+            measure: measure.to_string(),
+            as_of: day.map(date),
+            ..Default::default()
+        })
+        .await
+        .expect("indicator series")
+        .into_inner()
+        .points
+        .into_iter()
+        .map(|p| (p.published, p.value, p.comparator_value))
+        .collect()
+}
+
 /// A service fed the whole scenario as life would feed it: the first half
 /// before it starts, the rest while it runs, duplicates under the same and
 /// under another message id, and a message that can never be applied.
@@ -376,25 +473,7 @@ async fn live_scorecard_is_the_fold_of_the_history() {
 async fn closure_statistics_follow_each_inspection_to_the_next() {
     let Fed { h, ids, client, .. } = fed().await;
     let herts = HERTS;
-    let closure = |org: &str, day: Option<&str>| {
-        let mut client = client.clone();
-        let org = org.to_string();
-        let as_of = day.map(date);
-        async move {
-            client
-                .get_closure_stats(pb::GetClosureStatsRequest {
-                    organisation_id: org,
-                    programme: String::new(),
-                    as_of,
-                    ..Default::default()
-                })
-                .await
-                .expect("closure stats")
-                .into_inner()
-                .inspections
-        }
-    };
-    let stats = closure(herts, Some("2023-01-01")).await;
+    let stats = closure(&client, herts, Some("2023-01-01")).await;
     let summary: Vec<_> = stats
         .iter()
         .map(|s| {
@@ -441,7 +520,7 @@ async fn closure_statistics_follow_each_inspection_to_the_next() {
             ),
         ]
     );
-    assert_eq!(closure(herts, None).await, stats, "live = final");
+    assert_eq!(closure(&client, herts, None).await, stats, "live = final");
     h.cleanup().await;
 }
 
@@ -450,25 +529,7 @@ async fn closure_statistics_follow_each_inspection_to_the_next() {
 async fn closure_statistics_as_of_an_early_day() {
     let Fed { h, client, .. } = fed().await;
     let herts = HERTS;
-    let closure = |org: &str, day: Option<&str>| {
-        let mut client = client.clone();
-        let org = org.to_string();
-        let as_of = day.map(date);
-        async move {
-            client
-                .get_closure_stats(pb::GetClosureStatsRequest {
-                    organisation_id: org,
-                    programme: String::new(),
-                    as_of,
-                    ..Default::default()
-                })
-                .await
-                .expect("closure stats")
-                .into_inner()
-                .inspections
-        }
-    };
-    let early = closure(herts, Some("2019-07-01")).await;
+    let early = closure(&client, herts, Some("2019-07-01")).await;
     assert_eq!(early.len(), 1);
     assert_eq!(
         (early[0].items, early[0].closed_by_next_inspection),
@@ -484,25 +545,7 @@ async fn closure_statistics_as_of_an_early_day() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closure_statistics_of_every_organisation() {
     let Fed { h, client, .. } = fed().await;
-    let closure = |org: &str, day: Option<&str>| {
-        let mut client = client.clone();
-        let org = org.to_string();
-        let as_of = day.map(date);
-        async move {
-            client
-                .get_closure_stats(pb::GetClosureStatsRequest {
-                    organisation_id: org,
-                    programme: String::new(),
-                    as_of,
-                    ..Default::default()
-                })
-                .await
-                .expect("closure stats")
-                .into_inner()
-                .inspections
-        }
-    };
-    let everyone = closure("", None).await;
+    let everyone = closure(&client, "", None).await;
     assert_eq!(everyone.len(), 4, "three of Hertfordshire's and Kent's");
     let kent = everyone
         .iter()
@@ -544,18 +587,6 @@ async fn closure_statistics_of_another_programme_are_empty() {
 async fn peer_comparison_live() {
     let Fed { h, mut client, .. } = fed().await;
     let herts = HERTS;
-    let figures = |f: &Option<pb::HeadlineFigures>| {
-        let f = f.clone().expect("figures");
-        (
-            f.group,
-            f.organisations,
-            f.open_items,
-            f.closed_items,
-            f.overdue_items,
-            f.closure_rate,
-            f.median_days_to_close,
-        )
-    };
     let peers = client
         .get_peer_comparison(pb::GetPeerComparisonRequest {
             organisation_id: herts.into(),
@@ -584,18 +615,6 @@ async fn peer_comparison_live() {
 async fn peer_comparison_as_of_an_early_day() {
     let Fed { h, mut client, .. } = fed().await;
     let herts = HERTS;
-    let figures = |f: &Option<pb::HeadlineFigures>| {
-        let f = f.clone().expect("figures");
-        (
-            f.group,
-            f.organisations,
-            f.open_items,
-            f.closed_items,
-            f.overdue_items,
-            f.closure_rate,
-            f.median_days_to_close,
-        )
-    };
     let early = client
         .get_peer_comparison(pb::GetPeerComparisonRequest {
             organisation_id: herts.into(),
@@ -624,44 +643,8 @@ async fn peer_comparison_as_of_an_early_day() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grade_history_live() {
     let Fed { h, client, .. } = fed().await;
-    let history = |day: Option<&str>| {
-        let mut client = client.clone();
-        let as_of = day.map(date);
-        async move {
-            client
-                .get_grade_history(pb::GetGradeHistoryRequest {
-                    organisation_id: "hertfordshire".into(),
-                    as_of,
-                    ..Default::default()
-                })
-                .await
-                .expect("grade history")
-                .into_inner()
-                .points
-                .into_iter()
-                .map(|p| {
-                    (
-                        p.period,
-                        p.question,
-                        pb::Grade::try_from(p.grade).expect("grade"),
-                        p.carried_over,
-                        p.published,
-                    )
-                })
-                .collect::<Vec<_>>()
-        }
-    };
-    let g = |period: &str, question: &str, grade, carried: bool, published: &str| {
-        (
-            period.to_string(),
-            question.to_string(),
-            grade,
-            carried,
-            published.to_string(),
-        )
-    };
     assert_eq!(
-        history(None).await,
+        history(&client, None).await,
         vec![
             g("2017", "", G::Good, false, "2018-03"),
             g(
@@ -702,44 +685,8 @@ async fn grade_history_live() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grade_history_as_of_before_a_replacement() {
     let Fed { h, client, .. } = fed().await;
-    let history = |day: Option<&str>| {
-        let mut client = client.clone();
-        let as_of = day.map(date);
-        async move {
-            client
-                .get_grade_history(pb::GetGradeHistoryRequest {
-                    organisation_id: "hertfordshire".into(),
-                    as_of,
-                    ..Default::default()
-                })
-                .await
-                .expect("grade history")
-                .into_inner()
-                .points
-                .into_iter()
-                .map(|p| {
-                    (
-                        p.period,
-                        p.question,
-                        pb::Grade::try_from(p.grade).expect("grade"),
-                        p.carried_over,
-                        p.published,
-                    )
-                })
-                .collect::<Vec<_>>()
-        }
-    };
-    let g = |period: &str, question: &str, grade, carried: bool, published: &str| {
-        (
-            period.to_string(),
-            question.to_string(),
-            grade,
-            carried,
-            published.to_string(),
-        )
-    };
     assert_eq!(
-        history(Some("2019-10-05")).await,
+        history(&client, Some("2019-10-05")).await,
         vec![
             g("2017", "", G::Good, false, "2018-03"),
             g(
@@ -773,36 +720,15 @@ async fn grade_history_as_of_before_a_replacement() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn indicator_series_live_and_before_a_replacement() {
     let Fed { h, client, .. } = fed().await;
-    let series = |day: Option<&str>, measure: &str| {
-        let mut client = client.clone();
-        let as_of = day.map(date);
-        let measure = measure.to_string();
-        async move {
-            client
-                .get_indicator_series(pb::GetIndicatorSeriesRequest {
-                    organisation_id: "hertfordshire".into(),
-                    measure,
-                    as_of,
-                    ..Default::default()
-                })
-                .await
-                .expect("indicator series")
-                .into_inner()
-                .points
-                .into_iter()
-                .map(|p| (p.published, p.value, p.comparator_value))
-                .collect::<Vec<_>>()
-        }
-    };
     assert_eq!(
-        series(None, MEASURE).await,
+        series(&client, None, MEASURE).await,
         vec![
             ("2018-03".into(), 150.0, Some(170.0)),
             ("2019-09".into(), 144.0, Some(175.0))
         ]
     );
     assert_eq!(
-        series(Some("2019-09-30"), MEASURE).await,
+        series(&client, Some("2019-09-30"), MEASURE).await,
         vec![
             ("2018-03".into(), 150.0, Some(170.0)),
             ("2019-09".into(), 144.0, Some(175.0))
@@ -815,33 +741,12 @@ async fn indicator_series_live_and_before_a_replacement() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn indicator_series_filters_by_measure() {
     let Fed { h, client, .. } = fed().await;
-    let series = |day: Option<&str>, measure: &str| {
-        let mut client = client.clone();
-        let as_of = day.map(date);
-        let measure = measure.to_string();
-        async move {
-            client
-                .get_indicator_series(pb::GetIndicatorSeriesRequest {
-                    organisation_id: "hertfordshire".into(),
-                    measure,
-                    as_of,
-                    ..Default::default()
-                })
-                .await
-                .expect("indicator series")
-                .into_inner()
-                .points
-                .into_iter()
-                .map(|p| (p.published, p.value, p.comparator_value))
-                .collect::<Vec<_>>()
-        }
-    };
     assert_eq!(
-        series(None, "").await.len(),
+        series(&client, None, "").await.len(),
         2,
         "empty measure: all of them"
     );
-    assert!(series(None, "no such measure").await.is_empty());
+    assert!(series(&client, None, "no such measure").await.is_empty());
     h.cleanup().await;
 }
 
