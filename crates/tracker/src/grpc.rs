@@ -95,13 +95,7 @@ fn request_id(metadata: &tonic::metadata::MetadataMap) -> String {
 
 /// Both sets of field violations, so the client sees every problem.
 fn merge(a: TrackerError, b: TrackerError) -> TrackerError {
-    match (a, b) {
-        (TrackerError::Invalid(mut x), TrackerError::Invalid(y)) => {
-            x.extend(y);
-            TrackerError::Invalid(x)
-        }
-        (a, _) => a,
-    }
+    a.merge(b)
 }
 
 /// Checks free text: at most [`MAX_TEXT`] characters, no control
