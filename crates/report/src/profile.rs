@@ -6,12 +6,14 @@
 //! reported in `ParsedReport.profile` and the explanation.
 //!
 //! Rules, first match wins:
-//! 1. **Letters**: a "Dear …" salutation near the top. A letter that says it
+//! 1. **Letters**: a "Dear …" salutation (or the publication page's "Letter
+//!    information" block) near the top. A letter that says it
 //!    has "decided to issue" causes of concern is an accelerated
 //!    cause-of-concern letter; one that speaks of a revisit ("revisited",
 //!    "revisit letter") is a revisit letter; otherwise accelerated.
-//! 2. **National**: no inspected organisation, and recommendations addressed to
-//!    "chief constables", "all forces" or "all fire and rescue services".
+//! 2. **National**: no inspected organisation (or no programme), and
+//!    recommendations addressed to "chief constables", "all forces" or "all
+//!    fire and rescue services".
 //! 3. **Fire and rescue**: the FRS programme; the round from the period's first
 //!    year (or the publication year): 2018–2020 → 2018/19, 2021–2022 →
 //!    2021/22, 2023 on → 2023–25.
@@ -103,11 +105,10 @@ pub(crate) fn detect(
     published: &str,
     has_organisation: bool,
 ) -> Option<Detection> {
-    if let Some(salutation) = units
-        .iter()
-        .take(SALUTATION_UNITS)
-        .find(|u| fold(&u.text).starts_with("dear ") && u.text.len() < 80)
-    {
+    if let Some(salutation) = units.iter().take(SALUTATION_UNITS).find(|u| {
+        let lower = fold(&u.text);
+        (lower.starts_with("dear ") && u.text.len() < 80) || lower == "letter information"
+    }) {
         let says = |phrases: &[&str]| {
             units.iter().any(|u| {
                 let lower = fold(&u.text);
@@ -140,7 +141,7 @@ pub(crate) fn detect(
             summary: format!("a letter (“{}”)", salutation.text),
         });
     }
-    if !has_organisation
+    if (!has_organisation || programme.is_empty())
         && let Some(national) = units.iter().find(|u| is_national_audience(&u.text))
     {
         return Some(Detection {
