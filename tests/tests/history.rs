@@ -476,6 +476,44 @@ async fn ten_years_imported_in_any_order_give_the_same_answers() {
         assert!(card.median_open_age_days > 0.0, "{organisation}");
     }
 
+    // Closure statistics of everyone, in pages of two.
+    let closure = |page_token: String| {
+        let mut m = in_order.m.clone();
+        async move {
+            m.get_closure_stats(pb::GetClosureStatsRequest {
+                page_size: 2,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+        }
+    };
+    let whole = in_order
+        .m
+        .clone()
+        .get_closure_stats(pb::GetClosureStatsRequest {
+            page_size: 500,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(whole.inspections.len() > 4 && whole.next_page_token.is_empty());
+    let mut paged = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = closure(token).await;
+        assert!(page.inspections.len() <= 2);
+        paged.extend(page.inspections);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(paged, whole.inspections);
+
     in_order.stop().await;
     out_of_order.stop().await;
 }
