@@ -22,8 +22,11 @@ struct Cli {
 enum Command {
     /// Work with inspection report files.
     Report(commands::report::ReportArgs),
-    /// Import a report into the findings service.
+    /// Import reports (files, or folders of .txt, .html and .pdf files)
+    /// into the findings service.
     Import(commands::import::ImportArgs),
+    /// Organisations that merged or were renamed: record and list.
+    Successions(commands::successions::SuccessionsArgs),
     /// List stored inspections.
     Inspections(commands::findings::InspectionsArgs),
     /// List stored findings.
@@ -93,6 +96,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             runtime.block_on(async move {
                 match other {
                     Command::Import(args) => commands::import::run(args).await,
+                    Command::Successions(args) => commands::successions::run(args).await,
                     Command::Inspections(args) => commands::findings::inspections(args).await,
                     Command::Findings(args) => commands::findings::findings(args).await,
                     Command::Health(args) => commands::health::run(args).await,

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod proposals;
 pub mod report;
 pub mod subscriptions;
+pub mod successions;
 pub mod watch;
 
 use crate::error::CliError;
