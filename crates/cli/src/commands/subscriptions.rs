@@ -84,8 +84,8 @@ struct CreateArgs {
     #[arg(long = "org", value_delimiter = ',')]
     organisations: Vec<String>,
     /// Subject pattern relative to the prefix, e.g. "tracker.v1.item.*.kent".
-    #[arg(long, default_value = "")]
-    subject: String,
+    #[arg(long = "subject", default_value = "")]
+    subject_filter: String,
     /// What the subscription is for.
     #[arg(long, default_value = "")]
     description: String,
@@ -271,7 +271,7 @@ async fn create(args: CreateArgs) -> Result<(), CliError> {
     };
     let request = pb::CreateSubscriptionRequest {
         events: events.into_iter().map(|e| e as i32).collect(),
-        subject_filter: args.subject,
+        subject_filter: args.subject_filter,
         organisation_ids: args.organisations,
         target: Some(target),
         description: args.description,
@@ -462,6 +462,12 @@ async fn redeliver(args: RedeliverArgs) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_arguments_are_consistent() {
+        use clap::{Args, Command};
+        SubscriptionsArgs::augment_args(Command::new("subscriptions")).debug_assert();
+    }
 
     #[test]
     fn events_by_their_command_line_names() {
