@@ -26,6 +26,25 @@
 //!   earlier one (see [`crate::followups`]).
 //! * **Noteworthy practice**: the paragraphs after a "Noteworthy practice" (or
 //!   "Innovative practice", "Promising practice") heading, as one finding.
+//! * **Framework boilerplate** ("All fire and rescue services should identify
+//!   and assess …", "Each fire and rescue service should …", "National
+//!   guidance says that each force should …", "The Fire and Rescue National
+//!   Framework … should …"), before or after a list, directs no one in
+//!   particular: it ends a list and is explained as boilerplate, not a
+//!   finding (under a recommendations heading it is the recommendation).
+//!   A paragraph that refers back to an earlier inspection ("In 2018, we said
+//!   the service should …") ends a list too: it is a follow-up.
+//! * **Letters**: an accelerated cause-of-concern letter's causes are the items
+//!   after "We've decided to issue the service with two accelerated causes of
+//!   concern:"; its recommendations are grouped under sub-headings, each
+//!   group's parent the cause its heading names. A revisit letter's quoted
+//!   causes and recommendations ("Cause of concern" sections, "We said:",
+//!   "We made the following recommendations:") are `references`, not
+//!   findings.
+//! * **National reports**: under "Recommendations to all chief constables" (or
+//!   "… all fire and rescue services"), each "Recommendation N" is a
+//!   NATIONAL_RECOMMENDATION; one to another body ("Recommendation to the
+//!   College of Policing") is not recorded (a warning says so).
 //! * Every finding takes the pillar and question of the unit it is written in
 //!   ([`crate::sections`]): the nearest preceding question heading.
 

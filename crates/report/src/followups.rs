@@ -13,7 +13,25 @@
 //!   report";
 //! * "Last year, we identified …";
 //! * and, looking backwards, "This was an area for improvement in 2017",
-//!   whose subject is the sentence before it.
+//!   whose subject is the sentence before it;
+//! * in fire and rescue wording: "In 2018, we had a cause of concern about …",
+//!   "We said in 2021/22 that …", "In 2015, HMIC found …", "In our 2019
+//!   report on …, we recommended …", "The force's plans were an area for
+//!   improvement in our 2018/19 inspection";
+//! * inline, item and outcome in one sentence: "The service has made suitable
+//!   progress in …, which was an area for improvement at our 2018
+//!   inspection" (also "… in our last inspection": the previous round),
+//!   "This has resulted in the closure of the accelerated cause of concern
+//!   about …", "The accelerated cause of concern about … remains open";
+//! * counted (scope ALL_OF_KIND, with the count): "I can now discharge the
+//!   three causes of concern we found in our 2018 inspection";
+//! * summary (scope SUMMARY, never ADDRESSED): "The service has addressed
+//!   most but not all areas for improvement from our 2018 inspection".
+//!
+//! Revisit letters quote the earlier items (read as references by
+//! [`crate::findings`]); each later paragraph that says what became of a
+//! recommendation or cause of concern is a follow-up whose `quoted_item` is
+//! the quoted item it shares most words with.
 //!
 //! **Referenced report and period**: the period is the year written; the
 //! report is the words between it and "report"/"inspection", lowercased
@@ -34,7 +52,11 @@
 //! "lacks") and NOT_ADDRESSED when it negates it.
 //!
 //! **Outcome phrases**, tried in this order, first match wins:
-//! * partially addressed: "limited progress", "some progress", "complied with
+//! * unclear (not assessed this time): "didn't examine", "couldn't assess",
+//!   "didn't inspect", "will look at this again";
+//! * partially addressed: "most but not all", "but not all", a contrast whose
+//!   first half is done and second is not ("X has improved, but it has not
+//!   yet …"; "Most forces now …, but …"), "limited progress", "some progress", "complied with
 //!   some of", "partly", "partially", "not yet fully", "not fully", "more work
 //!   to do", and a plan that is not yet carried out ("now has a plan", "has a
 //!   plan for", "has plans to address", "is developing a plan");
@@ -47,7 +69,11 @@
 //!   consistently", "includes this detail", "has since improved", "has since
 //!   made", "can now", "has addressed", "has been addressed", "have been
 //!   addressed", "has improved", "has acted on", "now complies", "fully
-//!   complies", "has complied with", "good progress", "significant progress";
+//!   complies", "has complied with", "good progress", "significant progress",
+//!   "suitable progress", "enough progress", "has been met", "has met this",
+//!   "closed this", "closure of", "discharge", and a sentence that states a
+//!   present position with "now" and no negation ("The backlog has now been
+//!   cleared");
 //! * otherwise unclear.
 
 use closeout_proto::{FindingKind, FollowUpOutcome, FollowUpScope, ParsedFinding, ParsedFollowUp};

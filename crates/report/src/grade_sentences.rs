@@ -3,12 +3,13 @@
 //! * a **pillar** grade: "The extent to which the service is effective at
 //!   keeping people safe and secure from fire and other risks requires
 //!   improvement." / "… is efficient at … is good." / "… looks after its
-//!   people is good."; also "<Service>'s overall effectiveness is good.";
+//!   people is good."; also "Loamshire Fire and Rescue Service's overall
+//!   effectiveness is good.";
 //! * a **question** grade: "Loamshire Fire and Rescue Service is good at
 //!   understanding risk.", "… requires improvement at protecting the public
 //!   through fire regulation.", "… is inadequate in the way it promotes its
 //!   values and culture." — the subject is the service (or force), the verb
-//!   "is <grade> at|in|for" or "requires improvement at|in";
+//!   "is (grade) at/in/for" or "requires improvement at/in";
 //! * the **previous** grade: "Loamshire Fire and Rescue Service was good in
 //!   its 2018/19 assessment." / "… was graded as requires improvement in its
 //!   2018/19 assessment." / "… was inadequate at promoting the right values

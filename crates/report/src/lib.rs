@@ -19,16 +19,26 @@
 //! The pipeline, one module each:
 //! 1. `lines`: numbered lines (Windows line endings and a byte-order mark
 //!    removed without shifting line numbers), links reduced to their words;
-//! 2. `units`: paragraphs, list items and table rows, headings and grade lines;
+//! 2. `units`: paragraphs, list items and table rows, headings and grade lines
+//!    (a "Last updated" line is a date, never a heading);
 //! 3. `identity`: organisation, programme, period, title, publication date,
-//!    most similar group;
-//! 4. `sections`: the pillar and question every unit belongs to, and the
-//!    graded headings;
-//! 5. `judgments`: the "Overall summary" table (or the graded headings);
-//! 6. `findings` (with `deadline`): the items to act on;
-//! 7. `followups`: what the report says about earlier items;
-//! 8. `indicators`: the "Force in context" figures;
-//! 9. `summary`: the text rendering for people.
+//!    most similar group; `dating`: the dates a page or letter states
+//!    elsewhere ("Last updated 20/12/2018", "Sent on"), and a period from the
+//!    programme and date;
+//! 4. `profile`: which of the inspectorate's layouts the text is (PEEL
+//!    2014–17 … 2023–25, fire and rescue 2018/19 … 2023–25, letters,
+//!    national reports); `options`: what the caller supplies where the
+//!    document is silent ([`ParseOptions`]);
+//! 5. `sections` (with `grade_sentences`): the pillar and question every unit
+//!    belongs to, and the graded headings and grade sentences;
+//! 6. `judgments`: the "Overall summary" table (or the graded headings, and
+//!    the previous grades they state);
+//! 7. `findings` (with `deadline`): the items to act on, the framework's
+//!    boilerplate that is not one, and a revisit letter's quoted items;
+//! 8. `followups`: what the report says about earlier items;
+//! 9. `indicators`: the "Force in context" figures;
+//! 10. `summary` and `explain`: the text renderings for people — the summary,
+//!     and line by line which rule read what ([`render_explanation`]).
 //!
 //! What the parser expected and did not find goes into `warnings`; a text with
 //! too little of a report in it is refused with a [`ParseError`].

@@ -20,8 +20,20 @@
 //!   ungraded, inside a pillar: "Armed policing" in PEEL 2018/19 is inspected
 //!   but its heading carries no grade.
 //! * The line after a grade that says "… our judgment from the 2016
-//!   effectiveness inspection has been carried over" gives the year the
-//!   judgment was last made.
+//!   effectiveness inspection has been carried over" (or "Last inspected:
+//!   2017") gives the year the judgment was last made.
+//! * Fire and rescue layouts: a heading followed by a grade sentence
+//!   ("Loamshire Fire and Rescue Service is good at understanding risk.") is
+//!   a graded question, and a previous-grade sentence under it ("… was good
+//!   in its 2018/19 assessment") the earlier round's judgment; "The extent to
+//!   which the service is effective … is good." grades a pillar (see
+//!   [`crate::grade_sentences`]). A "Last updated" line between a question
+//!   and its grade is skipped.
+//! * PEEL 2014–2017: "Overall judgment" followed by a grade grades the pillar
+//!   of the question heading before it ("Overview – How effective is the
+//!   force at keeping people safe and reducing crime?").
+//! * The "Our judgments" list (grade words each followed by the questions
+//!   given that grade) is a summary: its lines are not graded headings.
 
 use std::collections::HashSet;
 
