@@ -158,6 +158,8 @@ async fn the_sample_report_flows_from_import_to_scorecard() {
 
     // The scorecard, as counted by hand: 7 areas for improvement; one
     // closed (Effectiveness), one in progress (Legitimacy), five open.
+    // The findings events (indicators) and the tracker's reach the metrics
+    // service by two consumers: wait for both.
     let indicator_count = imported.indicator_count as usize;
     let card = eventually("the scorecard to show both changes", || {
         let mut client = metrics_client.clone();
@@ -173,12 +175,10 @@ async fn the_sample_report_flows_from_import_to_scorecard() {
                 .scorecard?;
             let status: BTreeMap<i32, u32> =
                 card.by_status.iter().map(|s| (s.status, s.count)).collect();
-            // The findings events (indicators) and the tracker's reach the
-            // metrics service by two consumers: wait for both.
             (status.get(&(ItemStatus::Closed as i32)) == Some(&1)
                 && status.get(&(ItemStatus::InProgress as i32)) == Some(&1)
                 && card.indicators.len() == indicator_count)
-            .then_some(card)
+                .then_some(card)
         }
     })
     .await;
