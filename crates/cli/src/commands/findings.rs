@@ -1,7 +1,7 @@
 //! Commands that read the findings service: `inspections` and
 //! `findings`; and where the findings service is (also used by `import`).
 
-use crate::commands::{Identity, connect};
+use crate::commands::{Identity, connect, every_page};
 use crate::error::CliError;
 use crate::output::{Table, kind_words, print_json};
 use crate::parse;
@@ -47,23 +47,25 @@ pub struct InspectionsArgs {
 }
 
 pub async fn inspections(args: InspectionsArgs) -> Result<(), CliError> {
-    let mut client = args.server.client().await?;
-    let mut all = ListInspectionsResponse::default();
-    let mut page_token = String::new();
-    loop {
+    let client = args.server.client().await?;
+    let inspections = every_page(|page_token| {
+        let mut client = client.clone();
         let request = args.server.identity.request(ListInspectionsRequest {
             organisation_id: args.org.clone().unwrap_or_default(),
             page_size: 200,
-            page_token: page_token.clone(),
+            page_token,
             ..Default::default()
-        })?;
-        let page = client.list_inspections(request).await?.into_inner();
-        all.inspections.extend(page.inspections);
-        if page.next_page_token.is_empty() {
-            break;
+        });
+        async move {
+            let page = client.list_inspections(request?).await?.into_inner();
+            Ok((page.inspections, page.next_page_token))
         }
-        page_token = page.next_page_token;
-    }
+    })
+    .await?;
+    let all = ListInspectionsResponse {
+        inspections,
+        ..Default::default()
+    };
     if args.json {
         return print_json("ListInspectionsResponse", &all);
     }
@@ -112,25 +114,27 @@ pub struct FindingsArgs {
 
 pub async fn findings(args: FindingsArgs) -> Result<(), CliError> {
     let kind = args.kind.as_deref().map(parse::finding_kind).transpose()?;
-    let mut client = args.server.client().await?;
-    let mut all = ListFindingsResponse::default();
-    let mut page_token = String::new();
-    loop {
+    let client = args.server.client().await?;
+    let findings = every_page(|page_token| {
+        let mut client = client.clone();
         let request = args.server.identity.request(ListFindingsRequest {
             organisation_id: args.org.clone().unwrap_or_default(),
             inspection_id: args.inspection.clone().unwrap_or_default(),
             kind: kind.map(|k| k as i32).unwrap_or_default(),
             page_size: 200,
-            page_token: page_token.clone(),
+            page_token,
             ..Default::default()
-        })?;
-        let page = client.list_findings(request).await?.into_inner();
-        all.findings.extend(page.findings);
-        if page.next_page_token.is_empty() {
-            break;
+        });
+        async move {
+            let page = client.list_findings(request?).await?.into_inner();
+            Ok((page.findings, page.next_page_token))
         }
-        page_token = page.next_page_token;
-    }
+    })
+    .await?;
+    let all = ListFindingsResponse {
+        findings,
+        ..Default::default()
+    };
     if args.json {
         return print_json("ListFindingsResponse", &all);
     }

@@ -1,7 +1,7 @@
 //! Commands that read tracked items: `items` lists them, `item` shows one,
 //! `history` shows every event of one (what, who, when, why).
 
-use crate::commands::TrackerServer;
+use crate::commands::{TrackerServer, every_page};
 use crate::error::CliError;
 use crate::output::{Table, date_words, kind_words, print_json, shorten, status_words, time_words};
 use crate::parse;
@@ -62,10 +62,9 @@ pub async fn run(command: ItemCommand) -> Result<(), CliError> {
 async fn items(args: ItemsArgs) -> Result<(), CliError> {
     let statuses = parse::item_statuses(&args.status)?;
     let kind = args.kind.as_deref().map(parse::finding_kind).transpose()?;
-    let mut client = args.server.client().await?;
-    let mut all = pb::ListItemsResponse::default();
-    let mut page_token = String::new();
-    loop {
+    let client = args.server.client().await?;
+    let items = every_page(|page_token| {
+        let mut client = client.clone();
         let request = args.server.identity.request(pb::ListItemsRequest {
             organisation_id: args.org.clone().unwrap_or_default(),
             statuses: statuses.clone(),
@@ -73,15 +72,18 @@ async fn items(args: ItemsArgs) -> Result<(), CliError> {
             inspection_id: args.inspection.clone().unwrap_or_default(),
             overdue_only: args.overdue,
             page_size: 200,
-            page_token: page_token.clone(),
-        })?;
-        let page = client.list_items(request).await?.into_inner();
-        all.items.extend(page.items);
-        if page.next_page_token.is_empty() {
-            break;
+            page_token,
+        });
+        async move {
+            let page = client.list_items(request?).await?.into_inner();
+            Ok((page.items, page.next_page_token))
         }
-        page_token = page.next_page_token;
-    }
+    })
+    .await?;
+    let all = pb::ListItemsResponse {
+        items,
+        ..Default::default()
+    };
     if args.server.json {
         return print_json("ListItemsResponse", &all);
     }
@@ -218,22 +220,24 @@ pub fn event_name(event: &pb::EventEnvelope) -> String {
 }
 
 async fn history(args: ItemArgs) -> Result<(), CliError> {
-    let mut client = args.server.client().await?;
-    let mut all = pb::GetItemHistoryResponse::default();
-    let mut page_token = String::new();
-    loop {
+    let client = args.server.client().await?;
+    let events = every_page(|page_token| {
+        let mut client = client.clone();
         let request = args.server.identity.request(pb::GetItemHistoryRequest {
             item_id: args.id.clone(),
             page_size: 500,
-            page_token: page_token.clone(),
-        })?;
-        let page = client.get_item_history(request).await?.into_inner();
-        all.events.extend(page.events);
-        if page.next_page_token.is_empty() {
-            break;
+            page_token,
+        });
+        async move {
+            let page = client.get_item_history(request?).await?.into_inner();
+            Ok((page.events, page.next_page_token))
         }
-        page_token = page.next_page_token;
-    }
+    })
+    .await?;
+    let all = pb::GetItemHistoryResponse {
+        events,
+        ..Default::default()
+    };
     if args.server.json {
         return print_json("GetItemHistoryResponse", &all);
     }

@@ -135,3 +135,23 @@ impl TrackerServer {
             .ok_or_else(|| CliError::Other("the server answered without the item".into()))
     }
 }
+
+/// Every entry of a paged listing: `page` is called with each page token in
+/// turn, from the first (empty), and answers that page's entries and the
+/// next token, until the server answers no next token.
+pub async fn every_page<T, F, Fut>(mut page: F) -> Result<Vec<T>, CliError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, String), CliError>>,
+{
+    let mut all = Vec::new();
+    let mut token = String::new();
+    loop {
+        let (entries, next) = page(token).await?;
+        all.extend(entries);
+        if next.is_empty() {
+            return Ok(all);
+        }
+        token = next;
+    }
+}

@@ -5,7 +5,7 @@
 //! superseded by, closed by). (`reject` is the lifecycle command that
 //! rejects an item's completion claim; it never touches a proposal.)
 
-use crate::commands::TrackerServer;
+use crate::commands::{TrackerServer, every_page};
 use crate::error::CliError;
 use crate::output::{Table, enum_words, print_json, shorten, status_words as item_status_words};
 use crate::parse;
@@ -120,24 +120,24 @@ async fn fetch_all(
     server: &TrackerServer,
     request: pb::ListProposalsRequest,
 ) -> Result<pb::ListProposalsResponse, CliError> {
-    let mut client = server.client().await?;
-    let mut all = pb::ListProposalsResponse::default();
-    let mut page_token = String::new();
-    loop {
-        let page = client
-            .list_proposals(server.identity.request(pb::ListProposalsRequest {
-                page_size: 500,
-                page_token: page_token.clone(),
-                ..request.clone()
-            })?)
-            .await?
-            .into_inner();
-        all.proposals.extend(page.proposals);
-        if page.next_page_token.is_empty() {
-            return Ok(all);
+    let client = server.client().await?;
+    let proposals = every_page(|page_token| {
+        let mut client = client.clone();
+        let request = server.identity.request(pb::ListProposalsRequest {
+            page_size: 500,
+            page_token,
+            ..request.clone()
+        });
+        async move {
+            let page = client.list_proposals(request?).await?.into_inner();
+            Ok((page.proposals, page.next_page_token))
         }
-        page_token = page.next_page_token;
-    }
+    })
+    .await?;
+    Ok(pb::ListProposalsResponse {
+        proposals,
+        ..Default::default()
+    })
 }
 
 /// The proposal with id `id`, if there is one.
