@@ -397,3 +397,116 @@ fn metric(text: &str, name: &str) -> f64 {
         })
         .unwrap_or(0.0)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overdue_items_and_proposals_reach_the_subscriptions_that_asked() {
+    let env = Env::new().await;
+    let notify = closeout_notify::start(env.config(None), std::future::pending())
+        .await
+        .expect("notify starts");
+    let mut client = client(notify.addr).await;
+    let both = Receiver::always(200).await;
+    let overdue_by_subject = Receiver::always(200).await;
+    let mut ids = Vec::new();
+    for (receiver, events, subject) in [
+        (&both, vec![Ev::ItemOverdue, Ev::ProposalMade], ""),
+        (
+            &overdue_by_subject,
+            vec![Ev::ItemOverdue, Ev::ProposalMade, Ev::StatusChanged],
+            "tracker.v1.item.overdue.*",
+        ),
+    ] {
+        let request = pb::CreateSubscriptionRequest {
+            subject_filter: subject.into(),
+            ..webhook(&receiver.url(), &events, &[])
+        };
+        ids.push(
+            client
+                .create_subscription(inspectorate(request))
+                .await
+                .expect("CreateSubscription")
+                .into_inner()
+                .subscription
+                .expect("subscription")
+                .id,
+        );
+    }
+    let mut history = item_history("essex", 1);
+    let item_id = match &history[0].payload {
+        Some(closeout_bus::Payload::ItemOpened(opened)) => opened.item_id.clone(),
+        _ => unreachable!("the history starts with the opening"),
+    };
+    let mut overdue = history[1].clone();
+    overdue.event_id = uuid::Uuid::now_v7().to_string();
+    overdue.event_type = "closeout.v1.ItemOverdue".into();
+    overdue.payload = Some(closeout_bus::Payload::ItemOverdue(pb::ItemOverdue {
+        item_id: item_id.clone(),
+        due_date: Some(pb::CalendarDate {
+            year: 2026,
+            month: 1,
+            day: 31,
+        }),
+    }));
+    let mut proposal = history[1].clone();
+    proposal.event_id = uuid::Uuid::now_v7().to_string();
+    proposal.event_type = "closeout.v1.ProposalMade".into();
+    proposal.aggregate_type = "proposal".into();
+    proposal.payload = Some(closeout_bus::Payload::ProposalMade(pb::ProposalMade {
+        proposal_id: "p-1".into(),
+        item_id,
+        outcome: pb::ProposalOutcome::Addressed as i32,
+        score: 0.91,
+        ..Default::default()
+    }));
+    history.push(overdue.clone());
+    history.push(proposal.clone());
+    publish(&env.bus, &history).await;
+
+    eventually("both deliveries", WAIT, || async {
+        count(
+            &deliveries(&client, &ids[0]).await,
+            pb::DeliveryStatus::Delivered,
+        ) == 2
+    })
+    .await;
+    let types: Vec<String> = both
+        .requests()
+        .iter()
+        .map(|r| r.header("Closeout-Event-Type").to_string())
+        .collect();
+    assert_eq!(
+        types,
+        vec!["closeout.v1.ItemOverdue", "closeout.v1.ProposalMade"]
+    );
+    let summaries: Vec<String> = both
+        .requests()
+        .iter()
+        .map(|r| r.json()["summary"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        summaries[0].contains("is overdue (due 2026-01-31)"),
+        "{}",
+        summaries[0]
+    );
+    assert!(
+        summaries[1].contains("addressed (score 0.91)"),
+        "{}",
+        summaries[1]
+    );
+
+    // The subject filter lets only the overdue event through.
+    eventually("the overdue delivery", WAIT, || async {
+        count(
+            &deliveries(&client, &ids[1]).await,
+            pb::DeliveryStatus::Delivered,
+        ) == 1
+    })
+    .await;
+    let requests = overdue_by_subject.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].header("Closeout-Event-Id"), overdue.event_id);
+    assert_eq!(deliveries(&client, &ids[1]).await.len(), 1);
+
+    notify.stop().await.expect("notify stops");
+    env.cleanup().await;
+}
