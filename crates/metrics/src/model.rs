@@ -1297,6 +1297,44 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_supersession_counts_from_the_superseding_report() {
+        let mut newer = opened("n");
+        if let Payload::ItemOpened(o) = &mut newer {
+            o.inspection_id = "i2".into();
+        }
+        let facts = vec![
+            inspection_published("i1", "2019-09", "2026-11-01"),
+            inspection_published("i2", "2022-06", "2026-11-01"),
+            fact("c1", "c", 1, "2026-11-02", opened("c")),
+            fact("n1", "n", 1, "2026-11-02", newer),
+            fact(
+                "c2",
+                "c",
+                2,
+                "2026-11-03",
+                Payload::ItemSuperseded(pb::ItemSuperseded {
+                    item_id: "c".into(),
+                    superseding_item_id: "n".into(),
+                    ..Default::default()
+                }),
+            ),
+            fact(
+                "c3",
+                "c",
+                3,
+                "2026-11-03",
+                status("c", S::Open, S::Superseded),
+            ),
+        ];
+        let before = Snapshot::as_of(facts.clone(), day("2022-05-31"));
+        assert_eq!(before.items["c"].status, S::Open as i32);
+        assert!(!before.items.contains_key("n"));
+        let after = Snapshot::as_of(facts, day("2022-06-01"));
+        assert_eq!(after.items["c"].status, S::Superseded as i32);
+        assert_eq!(after.items["n"].status, S::Open as i32);
+    }
+
+    #[test]
     fn overdue_is_the_due_date_passed_on_the_day() {
         let item = ItemState {
             status: S::InProgress as i32,
