@@ -173,6 +173,36 @@ pub fn read_report(
     })
 }
 
+/// The organisation a national or thematic report is stored under: the
+/// inspectorate that issued it. Its recommendations are addressed to every
+/// force or service, and the tracker opens them for each.
+pub const NATIONAL_ISSUER: &str = "hmicfrs";
+
+/// A national report (profile "national") names no inspected organisation
+/// and no inspection programme: it is stored under the inspectorate, in the
+/// programme "national", with a warning saying so. An organisation supplied
+/// with `--organisation` still wins.
+fn national_issuer(report: &mut pb::ParsedReport) {
+    if report.profile != "national" {
+        return;
+    }
+    if report.organisation.as_ref().is_none_or(|o| o.id.is_empty()) {
+        report.organisation = Some(pb::ParsedOrganisation {
+            id: NATIONAL_ISSUER.to_string(),
+            name: "HM Inspectorate of Constabulary and Fire & Rescue Services".to_string(),
+            kind: pb::OrganisationKind::Unspecified as i32,
+        });
+        report.warnings.push(format!(
+            "a national report: stored under the inspectorate ({NATIONAL_ISSUER}); its \
+             recommendations are addressed to every force or service"
+        ));
+    }
+    let inspection = report.inspection.get_or_insert_with(Default::default);
+    if inspection.programme.is_empty() {
+        inspection.programme = "national".to_string();
+    }
+}
+
 /// What an import needs that a report may not state, and the override that
 /// supplies it.
 const REQUIRED: [(&str, &str, &str); 3] = [
@@ -200,7 +230,8 @@ pub fn parse_request(
     request: &pb::ImportReportRequest,
     policy: &ImportPolicy,
 ) -> Result<ReadReport, FindingsError> {
-    let read = read_report(Document::of_import(request), policy)?;
+    let mut read = read_report(Document::of_import(request), policy)?;
+    national_issuer(&mut read.report);
     let organisation = read.report.organisation.clone().unwrap_or_default();
     let inspection = read.report.inspection.clone().unwrap_or_default();
     let mut violations = closeout_service::error::Violations::default();

@@ -351,6 +351,48 @@ async fn what_a_report_does_not_state_is_named_with_its_flag_and_accepted_when_g
 }
 
 #[tokio::test]
+async fn a_national_report_is_stored_under_the_inspectorate() {
+    let mut h = Harness::start().await;
+    let national = include_str!(
+        "../../report/tests/fixtures/corpus/national/police-digital-evidence-2024.txt"
+    );
+    let imported = h
+        .client
+        .import_report(inspectorate(pb::ImportReportRequest {
+            text: national.into(),
+            source_name: "police-digital-evidence-2024.txt".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(imported.created);
+    assert_eq!(imported.organisation_id, "hmicfrs");
+    assert_eq!(imported.profile, "national");
+    assert!(imported.finding_count > 0);
+    assert!(
+        imported
+            .warnings
+            .iter()
+            .any(|w| w.contains("national report")),
+        "{:?}",
+        imported.warnings
+    );
+    let findings = h
+        .client
+        .list_findings(pb::ListFindingsRequest {
+            inspection_id: imported.inspection_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .findings;
+    assert!(findings.iter().all(|f| f.addressed_to_all), "{findings:?}");
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn documents_that_cannot_be_read_are_refused_with_the_reason() {
     let h = Harness::start().await;
     let mut client = h.client.clone();
