@@ -250,7 +250,7 @@ async fn lock(tx: &mut PgConnection) -> Result<(), FindingsError> {
 }
 
 /// RecordSuccession: both organisations must be known here, of one kind.
-pub async fn record(
+pub(crate) async fn record(
     pool: &PgPool,
     request: pb::RecordSuccessionRequest,
     mut batch: EventBatch,
@@ -324,7 +324,7 @@ pub async fn record(
 }
 
 /// ListSuccessions, oldest effective date first.
-pub async fn list(
+pub(crate) async fn list(
     pool: &PgPool,
     organisation_id: &str,
 ) -> Result<Vec<pb::Succession>, FindingsError> {
@@ -344,7 +344,7 @@ pub async fn list(
 /// announced, unless one of its organisations is known here as another
 /// kind (its id then names a different body) or it would close a cycle —
 /// those are skipped with a warning. Returns how many were added.
-pub async fn apply_known(pool: &PgPool, known: &[Known]) -> Result<usize, FindingsError> {
+pub(crate) async fn apply_known(pool: &PgPool, known: &[Known]) -> Result<usize, FindingsError> {
     let mut added = 0;
     for entry in known {
         let succession = &entry.succession;
