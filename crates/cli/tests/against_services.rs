@@ -129,6 +129,7 @@ async fn a_person_follows_items_and_decides_with_the_command_line() {
         .refused(&["reject", proposal_id, "--reason", "not what it says"])
         .await;
     assert!(refusal.starts_with("closeout: NotFound"), "{refusal}");
+    assert!(refusal.contains("closeout reject-proposal"), "{refusal}");
     let still = closeout.proposals().await;
     let same = still
         .iter()

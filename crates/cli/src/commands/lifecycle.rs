@@ -221,7 +221,9 @@ pub async fn run(command: LifecycleCommand) -> Result<(), CliError> {
                 reason,
                 ..Default::default()
             };
-            mutate(target, "claim rejected", request).await
+            mutate(target, "claim rejected", request)
+                .await
+                .map_err(not_an_item_hint)
         }
         C::Supersede { target, by, reason } => {
             let request = pb::SupersedeItemRequest {
@@ -251,6 +253,20 @@ pub fn sha256_of_file(path: &Path) -> Result<String, CliError> {
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher).map_err(failed)?;
     Ok(hex::encode(hasher.finalize()))
+}
+
+/// `reject` names items only: when the id is no item, say how a
+/// reconciliation proposal is rejected.
+fn not_an_item_hint(error: CliError) -> CliError {
+    match error {
+        CliError::Rpc { code, message } if code == "NotFound" => CliError::Rpc {
+            code,
+            message: format!(
+                "{message} (a reconciliation proposal is rejected with `closeout reject-proposal`)"
+            ),
+        },
+        other => other,
+    }
 }
 
 /// A lifecycle request: it names an item at a version and goes by one RPC
@@ -390,6 +406,20 @@ mod tests {
         let missing = sha256_of_file(&dir.join("missing.pdf")).unwrap_err();
         assert!(missing.to_string().contains("missing.pdf"), "{missing}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn rejecting_what_is_no_item_points_to_reject_proposal() {
+        let hinted = not_an_item_hint(CliError::Rpc {
+            code: "NotFound".into(),
+            message: "item p-1 not found".into(),
+        });
+        assert!(
+            hinted.to_string().contains("closeout reject-proposal"),
+            "{hinted}"
+        );
+        let other = not_an_item_hint(CliError::Usage("bad".into()));
+        assert_eq!(other.to_string(), "bad");
     }
 
     #[test]
