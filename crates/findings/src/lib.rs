@@ -8,8 +8,8 @@
 //! FindingsService.
 
 pub(crate) mod error;
-// Public only because `EventBatch::events` is unused (dead code) outside
-// tests; make it pub(crate) once that method goes.
+// Public only because `EventBatch::events` is never called (dead code);
+// make it pub(crate) once that method goes.
 pub mod events;
 pub(crate) mod grpc;
 pub(crate) mod import;
