@@ -110,24 +110,52 @@ impl Deliverer {
     }
 }
 
-/// The running dispatcher and its workers.
+/// The running dispatcher with its workers, and the digest schedule.
 pub struct Dispatcher {
     stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Dispatcher {
     /// Starts the dispatcher and the digest schedule.
     pub fn spawn(deliverer: Arc<Deliverer>) -> Dispatcher {
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(dispatch(deliverer, stop_rx));
-        Dispatcher { stop, task }
+        let tasks = vec![
+            tokio::spawn(dispatch(deliverer.clone(), stop_rx.clone())),
+            tokio::spawn(digests(deliverer, stop_rx)),
+        ];
+        Dispatcher { stop, tasks }
     }
 
-    /// Stops: workers finish the attempt in hand (at most the timeout).
+    /// Stops; an attempt in hand is abandoned (it stays pending).
     pub async fn stop(self) {
         self.stop.send_replace(true);
-        let _ = self.task.await;
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Once a minute, sends the digests due (see [`latest_digest_time`]).
+async fn digests(deliverer: Arc<Deliverer>, mut stop: watch::Receiver<bool>) {
+    if deliverer.mailer.is_none() {
+        return;
+    }
+    loop {
+        let cutoff = latest_digest_time(Utc::now(), deliverer.settings.digest_hour);
+        let run = send_digests(&deliverer, cutoff);
+        tokio::select! {
+            _ = stop.changed() => return,
+            result = run => {
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "sending digests failed");
+                }
+            }
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+        }
     }
 }
 
@@ -156,7 +184,6 @@ async fn dispatch(deliverer: Arc<Deliverer>, mut stop: watch::Receiver<bool>) {
         tracing::warn!("no delivery notifications; polling only");
     }
     let mut workers: HashMap<Uuid, JoinHandle<()>> = HashMap::new();
-    let mut next_digest = Instant::now();
     loop {
         if *stop.borrow() {
             break;
@@ -171,13 +198,6 @@ async fn dispatch(deliverer: Arc<Deliverer>, mut stop: watch::Receiver<bool>) {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "looking for pending deliveries failed"),
-        }
-        if Instant::now() >= next_digest {
-            next_digest = Instant::now() + Duration::from_secs(60);
-            let cutoff = latest_digest_time(Utc::now(), deliverer.settings.digest_hour);
-            if let Err(e) = send_digests(&deliverer, cutoff).await {
-                tracing::warn!(error = %e, "sending digests failed");
-            }
         }
         tokio::select! {
             _ = stop.changed() => break,
