@@ -59,6 +59,9 @@ pub struct DeliverySettings {
     pub digest_hour: u32,
     /// Also write every delivery outcome to the log at info level.
     pub log_sink: bool,
+    /// Which receiver addresses webhooks may reach (checked again at
+    /// every connection, after DNS).
+    pub addresses: rules::AddressPolicy,
 }
 
 /// The Prometheus counters of deliveries.
@@ -93,6 +96,9 @@ impl Deliverer {
             .connect_timeout(settings.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("closeout-notify/", env!("CARGO_PKG_VERSION")))
+            .dns_resolver(Arc::new(GuardedResolver {
+                policy: settings.addresses,
+            }))
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
         Ok(Deliverer {
@@ -107,6 +113,30 @@ impl Deliverer {
 
     fn lease_seconds(&self) -> f64 {
         (self.settings.timeout + Duration::from_secs(5)).as_secs_f64()
+    }
+}
+
+/// Resolves receiver host names and keeps only the addresses the policy
+/// permits, so a name pointing into the internal network is refused at
+/// connection time (whatever it resolved to when the subscription was
+/// made).
+struct GuardedResolver {
+    policy: rules::AddressPolicy,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.policy;
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let found = tokio::net::lookup_host((host.as_str(), 0)).await?;
+            let permitted: Vec<std::net::SocketAddr> =
+                found.filter(|a| policy.permits(a.ip())).collect();
+            if permitted.is_empty() {
+                return Err(format!("{host} resolves to no public address").into());
+            }
+            Ok(Box::new(permitted.into_iter()) as reqwest::dns::Addrs)
+        })
     }
 }
 
@@ -404,6 +434,20 @@ impl Deliverer {
                 };
             }
         };
+        // An address written into the URL is not resolved: check it here.
+        let literal = reqwest::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().and_then(rules::ip_literal));
+        if let Some(ip) = literal
+            && !self.settings.addresses.permits(ip)
+        {
+            return Tried {
+                verdict: Verdict::Refused,
+                status_code: 0,
+                error: format!("{ip} is not an address webhooks may reach"),
+                channel: "webhook",
+            };
+        }
         let t = Utc::now().timestamp();
         let answer = self
             .http

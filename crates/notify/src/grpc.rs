@@ -25,17 +25,17 @@ pub const MAX_DESCRIPTION_CHARS: usize = 500;
 #[derive(Clone, Debug)]
 pub struct NotifyApi {
     pool: PgPool,
-    /// Plain-http webhooks to loopback addresses are accepted.
-    allow_loopback_http: bool,
+    /// Which webhook receivers are accepted.
+    addresses: rules::AddressPolicy,
     /// An SMTP server is configured.
     email_enabled: bool,
 }
 
 impl NotifyApi {
-    pub fn new(pool: PgPool, allow_loopback_http: bool, email_enabled: bool) -> Self {
+    pub fn new(pool: PgPool, addresses: rules::AddressPolicy, email_enabled: bool) -> Self {
         NotifyApi {
             pool,
-            allow_loopback_http,
+            addresses,
             email_enabled,
         }
     }
@@ -151,7 +151,7 @@ impl NotifyApi {
                 (None, None, EmailMode::Unspecified)
             }
             Some(pb::create_subscription_request::Target::WebhookUrl(url)) => {
-                if let Err(e) = rules::check_webhook_url(url, self.allow_loopback_http) {
+                if let Err(e) = rules::check_webhook_url(url, self.addresses) {
                     violations.add("webhook_url", e);
                 }
                 (Some(url.clone()), None, EmailMode::Unspecified)

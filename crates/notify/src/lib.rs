@@ -52,6 +52,11 @@ pub struct DeliveryOptions {
     /// tests only; otherwise webhooks must be https).
     #[arg(long, env = "CLOSEOUT_NOTIFY_ALLOW_LOOPBACK_HTTP")]
     pub allow_loopback_http: bool,
+    /// Accept webhooks to private and link-local addresses (receivers on
+    /// an internal network). Off: only public addresses, so a subscriber
+    /// cannot make the service call into its own network.
+    #[arg(long, env = "CLOSEOUT_NOTIFY_ALLOW_PRIVATE_WEBHOOKS")]
+    pub allow_private_webhooks: bool,
     /// Longest wait for a webhook answer or an SMTP exchange, in
     /// milliseconds.
     #[arg(long, env = "CLOSEOUT_NOTIFY_TIMEOUT_MS", default_value_t = 10_000)]
@@ -85,6 +90,7 @@ impl Default for DeliveryOptions {
             log_sink: false,
             console_url: None,
             allow_loopback_http: false,
+            allow_private_webhooks: false,
             timeout_ms: 10_000,
             max_attempts: 8,
             retry_base_ms: 1_000,
@@ -97,6 +103,14 @@ impl Default for DeliveryOptions {
 }
 
 impl DeliveryOptions {
+    /// Which receiver addresses webhooks may reach.
+    pub fn addresses(&self) -> rules::AddressPolicy {
+        rules::AddressPolicy {
+            allow_loopback: self.allow_loopback_http,
+            allow_private: self.allow_private_webhooks,
+        }
+    }
+
     /// The settings of the delivery workers.
     pub fn settings(&self) -> deliver::DeliverySettings {
         deliver::DeliverySettings {
@@ -110,6 +124,7 @@ impl DeliveryOptions {
             console_url: self.console_url.clone().filter(|u| !u.is_empty()),
             digest_hour: self.digest_hour.min(23),
             log_sink: self.log_sink,
+            addresses: self.addresses(),
         }
     }
 }
@@ -180,7 +195,7 @@ pub async fn start(
 
     host.serve(NotifyServiceServer::new(grpc::NotifyApi::new(
         pool,
-        config.delivery.allow_loopback_http,
+        config.delivery.addresses(),
         email_enabled,
     )));
     host.start(signal).await

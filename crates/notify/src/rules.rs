@@ -8,6 +8,7 @@ use closeout_proto::event_envelope::Payload;
 use closeout_proto::{EventEnvelope, ItemStatus, ProposalOutcome, Role, SubscriptionEvent};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// The kinds of subscription event `event` counts as (none for events a
@@ -150,10 +151,66 @@ pub fn scoped_organisations(
     Ok(vec![caller_organisation.to_string()])
 }
 
+/// Which receiver addresses webhooks may reach. By default only public
+/// addresses: a subscriber must not be able to make the service call
+/// inside its own network (cloud metadata, admin ports): server-side
+/// request forgery.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AddressPolicy {
+    /// Loopback receivers, also over plain http (development and tests).
+    pub allow_loopback: bool,
+    /// Private, link-local and other non-public receivers (a deployment
+    /// whose receivers sit on an internal network).
+    pub allow_private: bool,
+}
+
+impl AddressPolicy {
+    /// True if a webhook may be sent to `ip`.
+    pub fn permits(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        if ip.is_loopback() {
+            return self.allow_loopback;
+        }
+        is_public(ip) || (self.allow_private && !ip.is_unspecified() && !ip.is_multicast())
+    }
+}
+
+/// True for addresses reachable on the public internet: not private,
+/// shared (CGNAT), link-local, loopback, unspecified, multicast,
+/// broadcast, documentation or unique-local.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
 /// Checks a webhook URL: `https://`, or `http://` to a loopback host when
-/// `allow_loopback_http` (local development and tests). No credentials in
+/// the policy allows loopback (local development and tests); an address
+/// written into the URL must be one the policy permits. No credentials in
 /// the URL; the signature authenticates.
-pub fn check_webhook_url(url: &str, allow_loopback_http: bool) -> Result<(), String> {
+pub fn check_webhook_url(url: &str, policy: AddressPolicy) -> Result<(), String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a URL ({e})"))?;
     let host = parsed.host_str().unwrap_or_default();
     if host.is_empty() {
@@ -162,10 +219,21 @@ pub fn check_webhook_url(url: &str, allow_loopback_http: bool) -> Result<(), Str
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err("must not carry credentials; receivers verify the signature instead".into());
     }
+    if let Some(ip) = ip_literal(host)
+        && !policy.permits(ip)
+    {
+        return Err(format!(
+            "{ip} is not a public address; webhooks go to public receivers only"
+        ));
+    }
+    let loopback = is_loopback(host);
     match parsed.scheme() {
+        "https" if loopback && !policy.allow_loopback => Err(
+            "loopback receivers are allowed only in development (--allow-loopback-http)".into(),
+        ),
         "https" => Ok(()),
-        "http" if allow_loopback_http && is_loopback(host) => Ok(()),
-        "http" if is_loopback(host) => Err(
+        "http" if policy.allow_loopback && loopback => Ok(()),
+        "http" if loopback => Err(
             "plain http is allowed only to loopback addresses in development (--allow-loopback-http)"
                 .into(),
         ),
@@ -174,12 +242,16 @@ pub fn check_webhook_url(url: &str, allow_loopback_http: bool) -> Result<(), Str
     }
 }
 
+/// The address written in a URL's host, if it is one (`[::1]` included).
+pub fn ip_literal(host: &str) -> Option<IpAddr> {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .ok()
+}
+
 fn is_loopback(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost") || ip_literal(host).is_some_and(|ip| ip.is_loopback())
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -550,14 +622,58 @@ mod tests {
 
     #[test]
     fn webhook_urls() {
-        assert!(check_webhook_url("https://example.org/hook", false).is_ok());
-        assert!(check_webhook_url("http://example.org/hook", true).is_err());
-        assert!(check_webhook_url("http://127.0.0.1:8080/hook", true).is_ok());
-        assert!(check_webhook_url("http://[::1]:8080/hook", true).is_ok());
-        assert!(check_webhook_url("http://localhost/hook", false).is_err());
-        assert!(check_webhook_url("https://u:p@example.org/", false).is_err());
-        assert!(check_webhook_url("ftp://example.org/", false).is_err());
-        assert!(check_webhook_url("not a url", false).is_err());
+        let public = AddressPolicy::default();
+        let dev = AddressPolicy {
+            allow_loopback: true,
+            allow_private: false,
+        };
+        assert!(check_webhook_url("https://example.org/hook", public).is_ok());
+        assert!(check_webhook_url("http://example.org/hook", dev).is_err());
+        assert!(check_webhook_url("http://127.0.0.1:8080/hook", dev).is_ok());
+        assert!(check_webhook_url("http://[::1]:8080/hook", dev).is_ok());
+        assert!(check_webhook_url("http://localhost/hook", public).is_err());
+        assert!(check_webhook_url("https://localhost/hook", public).is_err());
+        assert!(check_webhook_url("https://127.0.0.1/hook", public).is_err());
+        assert!(check_webhook_url("https://u:p@example.org/", public).is_err());
+        assert!(check_webhook_url("ftp://example.org/", public).is_err());
+        assert!(check_webhook_url("not a url", public).is_err());
+    }
+
+    #[test]
+    fn only_public_receivers_unless_allowed() {
+        let public = AddressPolicy::default();
+        for address in [
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "127.0.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+            "224.0.0.1",
+        ] {
+            let ip: IpAddr = address.parse().unwrap();
+            assert!(!public.permits(ip), "{address}");
+        }
+        for address in ["93.184.216.34", "2606:2800:220:1::1"] {
+            assert!(public.permits(address.parse().unwrap()), "{address}");
+        }
+        let internal = AddressPolicy {
+            allow_loopback: false,
+            allow_private: true,
+        };
+        assert!(internal.permits("10.1.2.3".parse().unwrap()));
+        assert!(!internal.permits("127.0.0.1".parse().unwrap()));
+        assert!(!internal.permits("0.0.0.0".parse().unwrap()));
+        assert!(
+            check_webhook_url("https://169.254.169.254/latest/meta-data", public)
+                .is_err_and(|e| e.contains("not a public address"))
+        );
+        assert!(check_webhook_url("https://10.0.0.8/hook", internal).is_ok());
     }
 
     #[test]

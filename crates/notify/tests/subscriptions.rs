@@ -237,6 +237,20 @@ async fn bad_subscriptions_are_refused_and_change_nothing() {
             "webhook_url",
         ),
         (
+            webhook(
+                "https://169.254.169.254/latest/meta-data",
+                &[Ev::StatusChanged],
+                &[],
+            ),
+            Code::InvalidArgument,
+            "not a public address",
+        ),
+        (
+            webhook("https://localhost/hook", &[Ev::StatusChanged], &[]),
+            Code::InvalidArgument,
+            "webhook_url",
+        ),
+        (
             webhook("not a url", &[Ev::StatusChanged], &[]),
             Code::InvalidArgument,
             "webhook_url",

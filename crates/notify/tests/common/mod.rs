@@ -58,6 +58,7 @@ impl Env {
                 log_sink: true,
                 console_url: Some("https://console.example".into()),
                 allow_loopback_http: true,
+                allow_private_webhooks: false,
                 timeout_ms: 1_000,
                 max_attempts: 5,
                 retry_base_ms: 20,
