@@ -370,14 +370,33 @@ fn role(element: ElementRef<'_>) -> Role {
             return Role::Chrome;
         }
     }
-    let marked = |value: &str| {
-        let value = value.to_ascii_lowercase();
-        CHROME_MARKERS.iter().any(|m| value.contains(m))
-    };
+    let marked = |value: &str| CHROME_MARKERS.iter().any(|m| marks(value, m));
     if e.id().is_some_and(marked) || e.classes().any(marked) {
         return Role::Chrome;
     }
     Role::Content
+}
+
+/// Whether a class or id names the marker: the marker's words appear in a
+/// row among the value's words (split at `-` and `_`), the last one
+/// possibly plural — "govuk-skip-link", "cookie-banner__accept" and
+/// "breadcrumbs" are chrome; "shared-content" is not "share".
+fn marks(value: &str, marker: &str) -> bool {
+    let value = value.to_ascii_lowercase();
+    let words: Vec<&str> = value.split(['-', '_']).filter(|w| !w.is_empty()).collect();
+    let wanted: Vec<&str> = marker.split('-').collect();
+    if wanted.is_empty() || words.len() < wanted.len() {
+        return false;
+    }
+    words.windows(wanted.len()).any(|window| {
+        window
+            .iter()
+            .zip(&wanted)
+            .enumerate()
+            .all(|(i, (word, want))| {
+                *word == *want || (i + 1 == wanted.len() && word.strip_suffix('s') == Some(*want))
+            })
+    })
 }
 
 /// Whether an element sits inside the page's content (`main`, `article` or
@@ -473,6 +492,22 @@ mod tests {
     fn malformed_markup_reads_as_a_browser_reads_it() {
         let text = to_text("<p>One<p>Two<ul><li>a<li>b</ul><table><tr><td>x<td>y</table>");
         assert_eq!(text, "One\n\nTwo\n\n- a\n- b\n\nx\ty\n");
+    }
+
+    #[test]
+    fn chrome_is_told_by_whole_words() {
+        assert!(marks("govuk-skip-link", "skip-link"));
+        assert!(marks("cookie-banner__accept", "cookie"));
+        assert!(marks("breadcrumbs", "breadcrumb"));
+        assert!(marks("Site-Header", "site-header"));
+        assert!(!marks("shared-content", "share"));
+        assert!(!marks("menus-and-more", "menu-and"));
+        assert_eq!(
+            to_text(
+                "<main><div class=\"shared-content\"><p>Kept</p></div><div class=\"share-links\">Share</div></main>"
+            ),
+            "Kept\n"
+        );
     }
 
     #[test]
