@@ -199,3 +199,63 @@ async fn session(stream: TcpStream, store: Arc<Mutex<Vec<ReceivedMail>>>) -> std
         write.write_all(reply).await?;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_addresses_and_headers() {
+        assert_eq!(address_of(" <a@b.example> SIZE=100"), "a@b.example");
+        assert_eq!(address_of("a@b.example"), "a@b.example");
+        let mail = ReceivedMail {
+            data: "Subject: one\r\n two\r\nTo: x@y\r\n\r\nbody\r\n".into(),
+            ..Default::default()
+        };
+        assert_eq!(mail.header("subject").as_deref(), Some("one two"));
+        assert_eq!(mail.header("To").as_deref(), Some("x@y"));
+        assert_eq!(mail.header("From"), None);
+        assert_eq!(mail.body(), "body\r\n");
+    }
+
+    #[tokio::test]
+    async fn keeps_what_a_client_sends() {
+        let sink = SmtpSink::start().await;
+        let stream = TcpStream::connect(sink.addr()).await.expect("connect");
+        let (read, mut write) = stream.into_split();
+        let mut lines = BufReader::new(read).lines();
+        let mut expect = async |code: &str| {
+            loop {
+                let line = lines.next_line().await.expect("read").expect("a line");
+                if line.starts_with(&format!("{code} ")) {
+                    return;
+                }
+                assert!(line.starts_with(&format!("{code}-")), "{line}");
+            }
+        };
+        expect("220").await;
+        for (command, code) in [
+            ("EHLO test", "250"),
+            ("MAIL FROM:<a@example>", "250"),
+            ("RCPT TO:<b@example>", "250"),
+            ("DATA", "354"),
+        ] {
+            write
+                .write_all(format!("{command}\r\n").as_bytes())
+                .await
+                .expect("write");
+            expect(code).await;
+        }
+        write
+            .write_all(b"Subject: hi\r\n\r\n..dot\r\n.\r\nQUIT\r\n")
+            .await
+            .expect("write");
+        expect("250").await;
+        expect("221").await;
+        let messages = sink.messages();
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0].from, "a@example");
+        assert_eq!(messages[0].to, vec!["b@example".to_string()]);
+        assert_eq!(messages[0].body(), ".dot\r\n");
+    }
+}
