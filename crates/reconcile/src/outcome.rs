@@ -72,6 +72,29 @@ const NOT_ADDRESSED: &[&str] = &[
     "hasn t made suitable progress",
     "not made sufficient progress",
     "insufficient progress",
+    "hasn t met",
+    "has not met",
+    "hasn t yet met",
+    "has not yet met",
+    "hasn t been met",
+    "has not been met",
+    "haven t been met",
+    "have not been met",
+    "remains open",
+    "remain open",
+    "still hasn t",
+    "still has not",
+    "still haven t",
+    "still have not",
+    "still isn t",
+    "still is not",
+    "still aren t",
+    "still are not",
+    "still not",
+    "still don t",
+    "still do not",
+    "still doesn t",
+    "still does not",
 ];
 
 const PARTIAL: &[&str] = &[
@@ -130,6 +153,16 @@ const ADDRESSED: &[&str] = &[
     "have been closed",
     "made suitable progress",
     "made sufficient progress",
+    "has been met",
+    "have been met",
+    "has met this recommendation",
+    "has met the recommendation",
+    "has met these recommendations",
+    "has now been met",
+    "closed the cause of concern",
+    "closed this cause of concern",
+    "closed the accelerated cause of concern",
+    "closed this accelerated cause of concern",
 ];
 
 /// Sentences that restate the earlier item rather than judge it.
@@ -176,12 +209,63 @@ fn classify_unchecked(padded: &str) -> Option<WordingMatch> {
     ];
     for (wording, phrases) in lists {
         for phrase in phrases {
-            if padded.contains(&format!(" {phrase} ")) {
-                return Some(WordingMatch { wording, phrase });
-            }
+            let Some(at) = padded.find(&format!(" {phrase} ")) else {
+                continue;
+            };
+            return Some(temper(padded, WordingMatch { wording, phrase }, at));
         }
     }
     None
+}
+
+/// Words after "but" that say a shortfall remains.
+const SHORTFALL: &[&str] = &[
+    " still ",
+    " not ",
+    " isn t ",
+    " aren t ",
+    " doesn t ",
+    " don t ",
+    " hasn t ",
+    " haven t ",
+    " few ",
+    " inconsistent ",
+];
+
+/// A verdict with a contrast is partial: "It has improved its response …,
+/// but its response to … is still inconsistent" and "… better understanding
+/// …, but some still don't show them" are neither addressed nor not
+/// addressed. `at` is where the verdict's phrase was found.
+fn temper(padded: &str, m: WordingMatch, at: usize) -> WordingMatch {
+    const CONTRAST: &str = "but (a shortfall follows)";
+    let contrast = |after: &str| SHORTFALL.iter().any(|w| after.contains(w));
+    match m.wording {
+        Wording::Addressed => match padded.find(" but ") {
+            Some(b) if contrast(&padded[b..]) => WordingMatch {
+                wording: Wording::PartiallyAddressed,
+                phrase: CONTRAST,
+            },
+            _ => m,
+        },
+        // "… but some still don't …", "made some progress …, but it hasn't
+        // yet met it": progress, then a shortfall.
+        Wording::NotAddressed => match padded.find(" but ") {
+            Some(b)
+                if b < at
+                    && (m.phrase.starts_with("still ")
+                        || classify_unchecked(&padded[..=b]).is_some_and(|p| {
+                            matches!(p.wording, Wording::PartiallyAddressed | Wording::Addressed)
+                        })) =>
+            {
+                WordingMatch {
+                    wording: Wording::PartiallyAddressed,
+                    phrase: CONTRAST,
+                }
+            }
+            _ => m,
+        },
+        _ => m,
+    }
 }
 
 /// The year a follow-up refers to, from its wording when the parser gave
@@ -241,6 +325,35 @@ mod tests {
         ] {
             assert_eq!(verdict(s), Some(Wording::PartiallyAddressed), "{s}");
         }
+    }
+
+    #[test]
+    fn a_contrast_makes_a_verdict_partial() {
+        for s in [
+            "It has improved its response to children assessed as high risk, but its response to \
+             children assessed as lower risk is still inconsistent.",
+            "Staff have a better understanding of the values, which was an area for improvement \
+             at our 2018/19 inspection, but some still don't show them in their behaviour.",
+            "The service now issues more enforcement notices, but it still doesn't follow up \
+             every notice it issues.",
+            "The force has made some progress against this recommendation, but it hasn't yet \
+             met it.",
+        ] {
+            assert_eq!(verdict(s), Some(Wording::PartiallyAddressed), "{s}");
+        }
+        for s in [
+            "Staff still don't have confidence in the grievance procedures, which was an area \
+             for improvement at our 2018/19 inspection.",
+            "The counter-corruption unit still doesn't assess all the intelligence it receives \
+             promptly, which was an area for improvement.",
+        ] {
+            assert_eq!(verdict(s), Some(Wording::NotAddressed), "{s}");
+        }
+        assert_eq!(
+            verdict("The force has made these improvements, but it has more to do on data."),
+            Some(Wording::Addressed),
+            "a contrast with no shortfall word"
+        );
     }
 
     #[test]

@@ -22,12 +22,23 @@
 //!   period with no other evidence get PARTIALLY_ADDRESSED when the summary
 //!   speaks of progress, NOT_ASSESSED otherwise — never ADDRESSED.
 //!
+//! * **A cause of concern named by its subject** ("This has resulted in the
+//!   closure of the accelerated cause of concern about site-specific risk
+//!   information", "In 2018, we had a cause of concern about the service's
+//!   protection work … We closed the cause of concern"): a statement about
+//!   one item that names a cause of concern and gives a verdict applies to
+//!   the open cause of concern of that year it is nearest to (TF-IDF
+//!   cosine), when it is the only one of the year the statement names or
+//!   clearly the nearest ([`NAMED_MARGIN`]); only to causes of concern the
+//!   matcher found no evidence for.
+//!
 //! Last, a cause of concern proposed ADDRESSED closes its recommendations'
 //! proposals too (those without evidence of their own), each quoting the
 //! cause of concern's sentences.
 
+use crate::index::Index;
 use crate::outcome::{self, Wording};
-use crate::text::{first_year, normalise, split_sentences};
+use crate::text::{Analyzer, first_year, normalise, split_sentences};
 use crate::{
     FollowUp, FollowUpOutcome, FollowUpScope, ItemKind, LaterInspection, OpenItem, Proposal,
     ProposalOutcome,
@@ -36,6 +47,15 @@ use crate::{
 /// Minimum word overlap (Dice coefficient of the two texts' word lists) for
 /// a quotation to be an item's own text.
 pub const QUOTE_SIMILARITY: f64 = 0.8;
+
+/// How far ahead (in cosine) of every other cause of concern of its year
+/// the nearest one must be for a statement naming "the cause of concern
+/// about …" to be about it.
+pub const NAMED_MARGIN: f64 = 0.1;
+
+/// The least cosine for a statement naming a cause of concern to be about
+/// the nearest one, when the year has several.
+pub const NAMED_MIN_SIMILARITY: f64 = 0.15;
 
 /// What decided a proposal so far, weakest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -46,6 +66,8 @@ enum Evidence {
     Summary,
     /// A cause of concern's verdict carried to its recommendation.
     Parent,
+    /// A statement naming a cause of concern by its subject.
+    Named,
     /// A follow-up about this one item.
     OwnFollowUp,
     Counted,
@@ -84,6 +106,9 @@ pub fn apply(items: &[OpenItem], later: &LaterInspection, proposals: &mut [Propo
         .filter(|f| f.scope == FollowUpScope::AllOfKind && !quoted(f))
     {
         counted(items, fu, later_year, proposals, &mut evidence);
+    }
+    for fu in later.follow_ups.iter().filter(|f| f.is_about_one_item()) {
+        named_cause_of_concern(items, later, fu, later_year, proposals, &mut evidence);
     }
     for fu in later.follow_ups.iter().filter(quoted) {
         quotation(items, fu, proposals, &mut evidence);
@@ -367,6 +392,81 @@ fn counted(
         );
         evidence[i] = Evidence::Counted;
     }
+}
+
+fn named_cause_of_concern(
+    items: &[OpenItem],
+    later: &LaterInspection,
+    fu: &FollowUp,
+    later_year: Option<u32>,
+    proposals: &mut [Proposal],
+    evidence: &mut [Evidence],
+) {
+    let n = format!(" {} ", normalise(&fu.text));
+    if !n.contains(" cause of concern ") {
+        return;
+    }
+    let Some((wording, how, sentence)) = verdict(fu) else {
+        return;
+    };
+    let year = year_of(fu, later_year);
+    let candidates = of_kind_and_year(items, ItemKind::CauseOfConcern, year);
+    if candidates.is_empty() {
+        return;
+    }
+    let analyzer = Analyzer::new([later.organisation.as_str()]);
+    let terms: Vec<Vec<String>> = candidates
+        .iter()
+        .map(|&i| analyzer.terms(&items[i].text))
+        .collect();
+    let statement = analyzer.terms(&crate::text::remove_report_references(&fu.text));
+    let index = Index::new(
+        terms
+            .iter()
+            .map(Vec::as_slice)
+            .chain(std::iter::once(statement.as_slice())),
+    );
+    let target = index.vector(&statement);
+    let mut sims: Vec<(usize, f64)> = candidates
+        .iter()
+        .zip(&terms)
+        .map(|(&i, t)| (i, index.vector(t).cosine(&target)))
+        .collect();
+    sims.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let (best, sim) = sims[0];
+    // The only open cause of concern of the year the statement names is the
+    // one it speaks of, whatever its words ("the accelerated cause of
+    // concern about how the force responds to the public"); of several, the
+    // clearly nearest.
+    let clear = match sims.get(1) {
+        None => year.is_some() || sim > 0.0,
+        Some(&(_, second)) => sim >= NAMED_MIN_SIMILARITY && sim >= second + NAMED_MARGIN,
+    };
+    if !clear || evidence[best] >= Evidence::Named {
+        return;
+    }
+    let alone = if sims.len() == 1 {
+        format!("the only open cause of concern of {}", describe_year(year))
+    } else {
+        format!(
+            "the nearest of {} open causes of concern of {}",
+            sims.len(),
+            describe_year(year)
+        )
+    };
+    let rule = format!(
+        "follow-up {} names a cause of concern ({how}); {alone} (lexical {sim:.2})",
+        fu.id
+    );
+    set(
+        &mut proposals[best],
+        fu,
+        to_outcome(wording),
+        0.75,
+        rule,
+        quotes_of(fu, &sentence),
+    );
+    evidence[best] = Evidence::Named;
 }
 
 /// The lower-case words of a text, for comparing quotations.
@@ -686,6 +786,66 @@ mod tests {
             ..Default::default()
         };
         let out = outcomes(&items, &later(vec![fu]));
+        assert!(out.iter().all(|(_, o)| *o != ProposalOutcome::Addressed));
+    }
+
+    #[test]
+    fn a_cause_of_concern_named_by_its_subject_is_closed_with_its_recommendations() {
+        let items = vec![
+            item(
+                "c1",
+                ItemKind::CauseOfConcern,
+                "2023",
+                "",
+                "The service doesn't have an effective process for gathering and recording \
+                 site-specific risk information.",
+            ),
+            item(
+                "r1",
+                ItemKind::Recommendation,
+                "2023",
+                "c1",
+                "identify all the premises that need a site-specific risk visit;",
+            ),
+            item(
+                "c2",
+                ItemKind::CauseOfConcern,
+                "2023",
+                "",
+                "The service's mobilising system regularly fails during 999 calls.",
+            ),
+        ];
+        let closed = FollowUp {
+            id: "n1".into(),
+            referenced_period: "2023".into(),
+            text: "This has resulted in the closure of the accelerated cause of concern about \
+                   site-specific risk information."
+                .into(),
+            ..Default::default()
+        };
+        let open = FollowUp {
+            id: "n2".into(),
+            text: "The accelerated cause of concern about the service's mobilising system \
+                   remains open."
+                .into(),
+            ..Default::default()
+        };
+        let out = outcomes(&items, &later(vec![closed.clone(), open]));
+        assert_eq!(
+            out,
+            vec![
+                ("c1".to_string(), ProposalOutcome::Addressed),
+                ("r1".to_string(), ProposalOutcome::Addressed),
+                ("c2".to_string(), ProposalOutcome::NotAddressed),
+            ]
+        );
+        // A statement that is not clearly about one of several causes of
+        // the year changes nothing.
+        let vague = FollowUp {
+            text: "We have closed this accelerated cause of concern.".into(),
+            ..closed
+        };
+        let out = outcomes(&items, &later(vec![vague]));
         assert!(out.iter().all(|(_, o)| *o != ProposalOutcome::Addressed));
     }
 

@@ -16,7 +16,10 @@
 //! An organisation that succeeded others (a merger, a renamed force; see
 //! [`organisation_succeeded`]) answers for their open items: its reports
 //! are reconciled against them too, and each of those items notes the
-//! hand-over in its history and lineage. When an inspection is replaced by
+//! hand-over in its history and lineage — when the succession is recorded,
+//! or, for an item the predecessor opened later (its older report imported
+//! after the merger was recorded), when the successor's report is
+//! reconciled. When an inspection is replaced by
 //! a corrected document ([`inspection_replaced`]), its pending proposals
 //! are withdrawn (ProposalWithdrawn) and made again from the new text;
 //! proposals a person already decided stand.
@@ -52,6 +55,31 @@ async fn propose_for(
     later: &inspections::InspectionRow,
     cause: &Cause,
 ) -> Result<usize, TrackerError> {
+    // Items a predecessor opened after its succession was recorded (its
+    // older report imported late) are handed over now.
+    let successions: Vec<(String, String, String, String)> = sqlx::query_as(
+        "WITH RECURSIVE chain(predecessor_id, successor_id, effective_date, note, depth) AS ( \
+             SELECT predecessor_id, successor_id, effective_date, note, 0 FROM successions \
+             WHERE successor_id = $1 \
+             UNION \
+             SELECT s.predecessor_id, s.successor_id, s.effective_date, s.note, c.depth + 1 \
+             FROM successions s JOIN chain c ON s.successor_id = c.predecessor_id \
+             WHERE c.depth < 16) \
+         SELECT DISTINCT predecessor_id, successor_id, effective_date, note FROM chain \
+         ORDER BY predecessor_id, successor_id",
+    )
+    .bind(&later.organisation_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (predecessor_id, successor_id, effective_date, note) in successions {
+        let succeeded = pb::OrganisationSucceeded {
+            predecessor_id,
+            successor_id,
+            effective_date,
+            note,
+        };
+        hand_over(tx, &succeeded, cause).await?;
+    }
     let owned = inspections::open_items_before(tx, later).await?;
     if owned.is_empty() {
         return Ok(0);
@@ -183,9 +211,8 @@ pub async fn inspection_replaced(
 
 /// Records that `succeeded.predecessor_id` was succeeded by
 /// `succeeded.successor_id` (once: recording it again changes nothing) and
-/// hands the predecessor's open items over: each gets a HANDED_OVER_TO link
-/// to the successor and a progress note in its history. Returns whether the
-/// succession was new.
+/// hands the predecessor's open items over (see [`hand_over`]). Returns
+/// whether the succession was new.
 pub async fn organisation_succeeded(
     tx: &mut PgConnection,
     succeeded: &pb::OrganisationSucceeded,
@@ -208,16 +235,31 @@ pub async fn organisation_succeeded(
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    if inserted == 0 {
-        return Ok(false);
-    }
+    hand_over(tx, succeeded, cause).await?;
+    Ok(inserted == 1)
+}
+
+/// Hands the predecessor's open items that are not handed over yet to the
+/// successor: each gets a HANDED_OVER_TO link to the successor and a
+/// progress note in its history, once. Returns how many were handed over.
+async fn hand_over(
+    tx: &mut PgConnection,
+    succeeded: &pb::OrganisationSucceeded,
+    cause: &Cause,
+) -> Result<usize, TrackerError> {
     let open: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM items WHERE organisation_id = $1 AND status = ANY($2) ORDER BY id",
+        "SELECT i.id FROM items i WHERE i.organisation_id = $1 AND i.status = ANY($2) \
+           AND NOT EXISTS (SELECT 1 FROM item_links l WHERE l.from_item_id = i.id::text \
+                           AND l.to_id = $3 AND l.relation = $4) \
+         ORDER BY i.id",
     )
     .bind(&succeeded.predecessor_id)
     .bind(crate::store::open_statuses())
+    .bind(&succeeded.successor_id)
+    .bind(pb::LinkRelation::HandedOverTo as i16)
     .fetch_all(&mut *tx)
     .await?;
+    let count = open.len();
     let note = handover_note(succeeded);
     for id in open {
         let Some(mut item) = crate::store::lock_item(tx, id).await? else {
@@ -243,7 +285,7 @@ pub async fn organisation_succeeded(
         )
         .await?;
     }
-    Ok(true)
+    Ok(count)
 }
 
 /// The progress note of a handed-over item.

@@ -435,7 +435,11 @@ async fn a_corrected_document_withdraws_its_proposals_and_proposes_again() {
         "{}",
         new.rule
     );
-    assert!(new.quotes.iter().any(|q| q.contains("remains")));
+    assert!(
+        new.quotes.iter().any(|q| q.contains("still aren't")),
+        "{:?}",
+        new.quotes
+    );
     let withdrawn: Vec<_> = outbox(&world)
         .await
         .into_iter()
