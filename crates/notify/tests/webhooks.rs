@@ -510,3 +510,72 @@ async fn overdue_items_and_proposals_reach_the_subscriptions_that_asked() {
     notify.stop().await.expect("notify stops");
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paused_subscription_gets_nothing_until_resumed() {
+    let env = Env::new().await;
+    let notify = closeout_notify::start(env.config(None), std::future::pending())
+        .await
+        .expect("notify starts");
+    let mut client = client(notify.addr).await;
+    let paused = Receiver::always(200).await;
+    let marker = Receiver::always(200).await;
+    let mut ids = Vec::new();
+    for (receiver, org) in [(&paused, "kent"), (&marker, "essex")] {
+        ids.push(
+            client
+                .create_subscription(inspectorate(webhook(
+                    &receiver.url(),
+                    &[Ev::StatusChanged],
+                    &[org],
+                )))
+                .await
+                .expect("CreateSubscription")
+                .into_inner()
+                .subscription
+                .expect("subscription")
+                .id,
+        );
+    }
+    client
+        .pause_subscription(inspectorate(pb::PauseSubscriptionRequest {
+            subscription_id: ids[0].clone(),
+        }))
+        .await
+        .expect("pause");
+    let while_paused = item_history("kent", 2);
+    publish(&env.bus, &while_paused).await;
+    // Events are consumed in stream order: once the marker is delivered,
+    // the events before it have been considered.
+    publish(&env.bus, &item_history("essex", 1)).await;
+    eventually("the marker", WAIT, || async {
+        count(
+            &deliveries(&client, &ids[1]).await,
+            pb::DeliveryStatus::Delivered,
+        ) == 1
+    })
+    .await;
+    assert!(deliveries(&client, &ids[0]).await.is_empty());
+
+    client
+        .resume_subscription(inspectorate(pb::ResumeSubscriptionRequest {
+            subscription_id: ids[0].clone(),
+        }))
+        .await
+        .expect("resume");
+    let after = item_history("kent", 1);
+    publish(&env.bus, &after).await;
+    eventually("the delivery after resuming", WAIT, || async {
+        count(
+            &deliveries(&client, &ids[0]).await,
+            pb::DeliveryStatus::Delivered,
+        ) == 1
+    })
+    .await;
+    let requests = paused.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].header("Closeout-Event-Id"), after[1].event_id);
+
+    notify.stop().await.expect("notify stops");
+    env.cleanup().await;
+}
