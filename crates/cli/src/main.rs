@@ -34,9 +34,9 @@ enum Command {
     /// Check a service's gRPC health (exit 0 only when SERVING).
     Health(commands::health::HealthArgs),
     /// Print an organisation's scorecard (metrics service).
-    Scorecard(commands::metrics::ScorecardArgs),
+    Scorecard(commands::metrics::OrganisationArgs),
     /// Compare an organisation with its most similar group and everyone.
-    Peers(commands::metrics::PeersArgs),
+    Peers(commands::metrics::OrganisationArgs),
     #[command(flatten)]
     Items(commands::items::ItemCommand),
     #[command(flatten)]

@@ -32,8 +32,9 @@ impl MetricsServer {
     }
 }
 
+/// What `scorecard` and `peers` ask about: an organisation, as of a day.
 #[derive(Args)]
-pub struct ScorecardArgs {
+pub struct OrganisationArgs {
     /// Organisation id, e.g. `hertfordshire`.
     organisation: String,
     /// Answer as things stood at the end of this day (YYYY-MM-DD, UTC).
@@ -46,27 +47,13 @@ pub struct ScorecardArgs {
     server: MetricsServer,
 }
 
-#[derive(Args)]
-pub struct PeersArgs {
-    /// Organisation id, e.g. `hertfordshire`.
-    organisation: String,
-    /// Answer as things stood at the end of this day (YYYY-MM-DD, UTC).
-    #[arg(long = "as-of")]
-    as_of: Option<String>,
-    /// Print canonical JSON instead of a table.
-    #[arg(long)]
-    json: bool,
-    #[command(flatten)]
-    server: MetricsServer,
-}
-
 fn as_of(text: &Option<String>) -> Result<Option<CalendarDate>, CliError> {
     text.as_deref()
         .map(|t| parse::date("--as-of", t))
         .transpose()
 }
 
-pub async fn scorecard(args: ScorecardArgs) -> Result<(), CliError> {
+pub async fn scorecard(args: OrganisationArgs) -> Result<(), CliError> {
     let request = GetScorecardRequest {
         organisation_id: args.organisation.clone(),
         as_of: as_of(&args.as_of)?,
@@ -81,7 +68,7 @@ pub async fn scorecard(args: ScorecardArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-pub async fn peers(args: PeersArgs) -> Result<(), CliError> {
+pub async fn peers(args: OrganisationArgs) -> Result<(), CliError> {
     let request = GetPeerComparisonRequest {
         organisation_id: args.organisation.clone(),
         as_of: as_of(&args.as_of)?,
