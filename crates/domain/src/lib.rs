@@ -5,6 +5,7 @@
 //! tested exhaustively. Conversions to and from the wire types live in one
 //! module, [`wire`].
 
+pub mod authorisation;
 pub mod deadline;
 pub mod error;
 pub mod finding;
