@@ -271,7 +271,7 @@ mod tests {
             );
             count += 1;
         }
-        assert_eq!(count, 23);
+        assert_eq!(count, 24);
     }
 
     #[test]
