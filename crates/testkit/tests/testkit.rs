@@ -1,7 +1,7 @@
 //! The testkit cleans up after itself, and a private NATS keeps its
 //! JetStream data across a restart.
 
-use closeout_testkit::{PrivateNats, TestBus, TestDatabase};
+use closeout_testkit::{PrivateNats, TestBus, TestDatabase, wait_until};
 use std::time::Duration;
 
 async fn database_exists(name: &str) -> bool {
@@ -98,11 +98,10 @@ async fn private_nats_restarts_with_its_jetstream_data() {
     assert!(nats.is_running());
 
     // The bus reconnects by itself; the stream and its message survived.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !bus.is_healthy() {
-        assert!(tokio::time::Instant::now() < deadline, "bus reconnects");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert!(
+        wait_until(Duration::from_secs(10), || async { bus.is_healthy() }).await,
+        "bus reconnects"
+    );
     let stream = bus
         .jetstream()
         .get_stream(&test_bus.config().stream_name)
