@@ -183,3 +183,65 @@ async fn a_daily_digest_lists_a_recipients_events_in_one_message() {
     notify.stop().await.expect("notify stops");
     env.cleanup().await;
 }
+
+/// Starts the service on `smtp`, subscribes an address to status changes,
+/// publishes one change and waits until its delivery settles.
+async fn one_mail(smtp: &SmtpSink) -> (Env, pb::Delivery) {
+    let env = Env::new().await;
+    let notify = closeout_notify::start(env.config(Some(smtp.port())), std::future::pending())
+        .await
+        .expect("notify starts");
+    let mut client = client(notify.addr).await;
+    let id = client
+        .create_subscription(inspectorate(email(
+            "owner@kent.example",
+            pb::EmailMode::PerEvent,
+            &[Ev::StatusChanged],
+            &[],
+        )))
+        .await
+        .expect("CreateSubscription")
+        .into_inner()
+        .subscription
+        .expect("subscription")
+        .id;
+    publish(&env.bus, &item_history("kent", 1)).await;
+    eventually("the delivery settled", WAIT, || async {
+        deliveries(&client, &id)
+            .await
+            .iter()
+            .any(|d| d.status != pb::DeliveryStatus::Pending as i32)
+    })
+    .await;
+    let delivery = deliveries(&client, &id).await.remove(0);
+    notify.stop().await.expect("notify stops");
+    (env, delivery)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_temporary_smtp_failure_is_retried() {
+    let smtp = SmtpSink::refusing_first(2, 451).await;
+    let (env, delivery) = one_mail(&smtp).await;
+    assert_eq!(delivery.status, pb::DeliveryStatus::Delivered as i32);
+    let codes: Vec<u32> = delivery.attempts.iter().map(|a| a.status_code).collect();
+    assert_eq!(codes, vec![451, 451, 250]);
+    assert_eq!(smtp.refused(), 2);
+    assert_eq!(smtp.messages().len(), 1);
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_smtp_refusal_is_dead_lettered_at_once() {
+    let smtp = SmtpSink::refusing_first(1, 550).await;
+    let (env, delivery) = one_mail(&smtp).await;
+    assert_eq!(delivery.status, pb::DeliveryStatus::Dead as i32);
+    assert_eq!(delivery.attempts.len(), 1);
+    assert_eq!(delivery.attempts[0].status_code, 550);
+    assert!(
+        delivery.last_error.contains("SMTP"),
+        "{}",
+        delivery.last_error
+    );
+    assert!(smtp.messages().is_empty());
+    env.cleanup().await;
+}

@@ -56,35 +56,60 @@ impl ReceivedMail {
     }
 }
 
+/// What the sink answers to the end of a message.
+#[derive(Clone, Copy, Debug)]
+struct Refusals {
+    /// Refuse this many messages (the first ones)…
+    count: usize,
+    /// …with this reply code (4xx: try again later, 5xx: never).
+    code: u16,
+}
+
 /// A running SMTP sink; stops when dropped.
 pub struct SmtpSink {
     addr: SocketAddr,
     received: Arc<Mutex<Vec<ReceivedMail>>>,
+    refused: Arc<Mutex<usize>>,
     task: JoinHandle<()>,
 }
 
 impl SmtpSink {
-    /// Starts listening on a free port of 127.0.0.1.
+    /// Starts listening on a free port of 127.0.0.1, accepting everything.
     pub async fn start() -> SmtpSink {
+        SmtpSink::refusing_first(0, 250).await
+    }
+
+    /// Like [`SmtpSink::start`], but answers the first `count` messages
+    /// with `code` (e.g. 451, a temporary failure, or 550, a permanent
+    /// one) instead of keeping them.
+    pub async fn refusing_first(count: usize, code: u16) -> SmtpSink {
         let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
             .expect("binding the test SMTP server");
         let addr = listener.local_addr().expect("test SMTP address");
         let received = Arc::new(Mutex::new(Vec::new()));
-        let store = received.clone();
+        let refused = Arc::new(Mutex::new(0));
+        let refusals = Refusals { count, code };
+        let (store, refused_so_far) = (received.clone(), refused.clone());
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let store = store.clone();
+                let (store, refused_so_far) = (store.clone(), refused_so_far.clone());
                 tokio::spawn(async move {
-                    let _ = session(stream, store).await;
+                    let _ = session(stream, store, refused_so_far, refusals).await;
                 });
             }
         });
         SmtpSink {
             addr,
             received,
+            refused,
             task,
         }
+    }
+
+    /// How many messages were refused.
+    pub fn refused(&self) -> usize {
+        *self.refused.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Where it listens.
@@ -133,7 +158,12 @@ fn address_of(argument: &str) -> String {
     inner.to_string()
 }
 
-async fn session(stream: TcpStream, store: Arc<Mutex<Vec<ReceivedMail>>>) -> std::io::Result<()> {
+async fn session(
+    stream: TcpStream,
+    store: Arc<Mutex<Vec<ReceivedMail>>>,
+    refused: Arc<Mutex<usize>>,
+    refusals: Refusals,
+) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     write
@@ -180,6 +210,20 @@ async fn session(stream: TcpStream, store: Arc<Mutex<Vec<ReceivedMail>>>) -> std
                 data.push_str("\r\n");
             }
             mail.data = data;
+            let refuse = {
+                let mut so_far = refused.lock().unwrap_or_else(|e| e.into_inner());
+                let refuse = *so_far < refusals.count;
+                if refuse {
+                    *so_far += 1;
+                }
+                refuse
+            };
+            if refuse {
+                mail = ReceivedMail::default();
+                let reply = format!("{} Refused by the test\r\n", refusals.code);
+                write.write_all(reply.as_bytes()).await?;
+                continue;
+            }
             store
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
