@@ -7,7 +7,7 @@
 
 use crate::profile::Profile;
 use crate::text;
-use crate::units::Unit;
+use crate::units::{Unit, starts_with_ignoring_case};
 
 /// A date found in the text: "YYYY-MM-DD" or "YYYY-MM", with its line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,11 +20,10 @@ pub(crate) struct Dated {
 /// "Last updated 20/12/2018" (or "Last updated 20 December 2018").
 pub(crate) fn last_updated(units: &[Unit]) -> Option<Dated> {
     units.iter().find_map(|u| {
-        let lower = u.text.to_ascii_lowercase();
-        let rest = u.text.get("last updated".len()..)?;
-        if !lower.starts_with("last updated") || u.text.len() > 60 {
+        if u.text.len() > 60 || !starts_with_ignoring_case(&u.text, "last updated") {
             return None;
         }
+        let rest = u.text.get("last updated".len()..)?;
         let rest = rest.trim_start_matches([':', ' ', '\u{a0}']).trim();
         let date = numeric_date(rest).or_else(|| written_date(rest))?;
         Some(Dated {
@@ -39,8 +38,7 @@ pub(crate) fn last_updated(units: &[Unit]) -> Option<Dated> {
 /// else the last line near the end that is only a date (under the signature).
 pub(crate) fn letter_date(units: &[Unit]) -> Option<Dated> {
     for (i, u) in units.iter().enumerate() {
-        let lower = u.text.to_ascii_lowercase();
-        if !lower.starts_with("sent on") || u.text.len() > 60 {
+        if u.text.len() > 60 || !starts_with_ignoring_case(&u.text, "sent on") {
             continue;
         }
         let rest = u.text.get("sent on".len()..).unwrap_or("");
@@ -65,7 +63,7 @@ pub(crate) fn letter_date(units: &[Unit]) -> Option<Dated> {
     // A date on a line of its own before the salutation.
     let salutation = units
         .iter()
-        .position(|u| u.text.to_ascii_lowercase().starts_with("dear "))
+        .position(|u| starts_with_ignoring_case(&u.text, "dear "))
         .unwrap_or(0);
     if let Some(found) = units[..salutation].iter().rev().find_map(|u| {
         only_date(&u.text).map(|date| Dated {

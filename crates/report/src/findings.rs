@@ -399,7 +399,6 @@ pub(crate) fn kind_word(kind: FindingKind) -> &'static str {
 /// "National guidance says that each force should …". It directs no one in
 /// particular and sets no deadline, so it is not a finding.
 pub(crate) fn is_boilerplate(text: &str) -> bool {
-    let lower = fold(text);
     const LEADS: &[&str] = &[
         "all fire and rescue services should",
         "each fire and rescue service should",
@@ -408,10 +407,10 @@ pub(crate) fn is_boilerplate(text: &str) -> bool {
         "national guidance says",
         "national guidance states",
     ];
-    let framework =
-        lower.starts_with("the fire and rescue national framework") && lower.contains(" should ");
-    (framework || LEADS.iter().any(|lead| lower.starts_with(lead)))
-        && deadline::find(text).is_none()
+    // Only the opening words matter, compared without folding the text.
+    let starts = |lead: &str| crate::units::starts_with_ignoring_case(text, lead);
+    let framework = starts("the fire and rescue national framework") && text.contains(" should ");
+    (framework || LEADS.iter().any(|lead| starts(lead))) && deadline::find(text).is_none()
 }
 
 /// A national report's heading saying to whom the recommendations after it
@@ -656,6 +655,9 @@ fn section_of(unit: &Unit) -> Option<Section> {
 
 /// A present-tense recommendation to every force or service.
 fn is_present_national(text: &str) -> bool {
+    if !crate::units::starts_with_ignoring_case(text, "we recommend that") {
+        return false;
+    }
     let lower = fold(text);
     lower.starts_with("we recommend that")
         && [

@@ -374,54 +374,22 @@ fn period_after(tail: &str) -> Option<(String, bool)> {
 /// Whether a paragraph refers back to an earlier inspection's items (so it
 /// is a follow-up, not a new finding, even if it says "should").
 pub(crate) fn refers_back(paragraph: &str) -> bool {
-    let first = text::sentences(paragraph)
-        .first()
-        .and_then(|&(a, b)| paragraph.get(a..b))
+    // The first sentence, roughly: up to the first ". " (enough to read how
+    // the paragraph opens, and far cheaper than splitting every sentence).
+    let first = paragraph
+        .find(". ")
+        .and_then(|end| paragraph.get(..=end))
         .unwrap_or(paragraph);
     trigger(first).is_some()
 }
 
-/// The trigger a sentence holds, if it refers back to an earlier item.
-fn trigger(sentence: &str) -> Option<Trigger> {
-    let lower = sentence.to_ascii_lowercase();
-    let folded = fold(sentence);
-    // Most sentences cannot refer back: skip them before splitting words.
-    let may_refer = [
-        "in ",
-        "last year",
-        "this ",
-        "these ",
-        "we said in ",
-        "the accelerated ",
-    ]
-    .iter()
-    .any(|lead| lower.starts_with(lead))
-        || lower.contains("in our ")
-        || lower.contains("our last inspection")
-        || ITEM_WORDS.iter().any(|w| lower.contains(w));
-    if !may_refer {
-        return None;
-    }
-    let all = text::words(sentence);
-    let words: Vec<&str> = all.iter().map(|w| w.of(&lower)).collect();
-    let w = |k: usize| words.get(k).copied().unwrap_or("");
-    let first_two = (w(0), w(1));
-
-    // "This was an area for improvement in 2017"
-    if matches!(
-        first_two,
-        ("this", "was") | ("these", "were") | ("this", "had")
-    ) && ITEM_WORDS[..3].iter().any(|p| lower.contains(p))
-    {
-        let (period, report) = named_report(sentence, &all, &words)
-            .or_else(|| first_period(sentence, &all).map(|p| (p, String::new())))?;
-        return Some(Trigger::new(
-            Shape::Backward,
-            &period,
-            report,
-            "followup.this-was-an-item",
-        ));
-    }
+/// The fire and rescue (and later PEEL) statements that name the kind of
+/// item in the sentence itself: counted ("discharge the three causes of
+/// concern …"), closure, summary ("addressed most but not all areas for
+/// improvement …"), inline ("…, which was an area for improvement at our 2018
+/// inspection") and subject-first ("X was an area for improvement in our
+/// 2018/19 inspection"). `folded` is the folded sentence.
+fn item_trigger(folded: &str) -> Option<Trigger> {
     // "I can now discharge the three causes of concern we found in our 2018
     // inspection"; "This has resulted in the closure of the accelerated cause
     // of concern about …"
@@ -451,7 +419,7 @@ fn trigger(sentence: &str) -> Option<Trigger> {
         }
     }
     if folded.contains("closure of the") && ITEM_WORDS.iter().any(|p| folded.contains(p)) {
-        let (period, last) = period_after(&folded).unwrap_or_default();
+        let (period, last) = period_after(folded).unwrap_or_default();
         let mut t = Trigger::new(Shape::Inline, &period, String::new(), "followup.closure-of");
         t.last_year = last;
         return Some(t);
@@ -494,9 +462,9 @@ fn trigger(sentence: &str) -> Option<Trigger> {
     ]
     .iter()
     .any(|lead| folded.starts_with(lead))
-        && phrase_outcome(&folded).is_some()
+        && phrase_outcome(folded).is_some()
     {
-        let (period, last) = period_after(&folded).unwrap_or_default();
+        let (period, last) = period_after(folded).unwrap_or_default();
         let mut t = Trigger::new(
             Shape::Inline,
             &period,
@@ -547,6 +515,65 @@ fn trigger(sentence: &str) -> Option<Trigger> {
             t.last_year = last;
             return Some(t);
         }
+    }
+    None
+}
+
+/// Whether a lowercased sentence speaks of an earlier report ("in our", "our
+/// last") and whether it names a kind of item ("for improvement", "of
+/// concern"). This runs on every sentence, so it is kept cheap.
+fn mentions_earlier(lower: &str) -> (bool, bool) {
+    // "our" and "of"/"for" are common; the item words are not: look for
+    // those first.
+    let item = lower.contains("improvement") && lower.contains("for improvement")
+        || lower.contains("concern") && lower.contains("of concern");
+    let earlier =
+        lower.contains("our ") && (lower.contains("in our ") || lower.contains("our last"));
+    (earlier, item)
+}
+
+/// The trigger a sentence holds, if it refers back to an earlier item.
+fn trigger(sentence: &str) -> Option<Trigger> {
+    let lower = sentence.to_ascii_lowercase();
+    let (earlier, item) = mentions_earlier(&lower);
+    // Most sentences cannot refer back: skip them before splitting words.
+    let may_refer = [
+        "in ",
+        "last year",
+        "this ",
+        "these ",
+        "we said in ",
+        "the accelerated ",
+    ]
+    .iter()
+    .any(|lead| lower.starts_with(lead))
+        || earlier
+        || item;
+    if !may_refer {
+        return None;
+    }
+    let all = text::words(sentence);
+    let words: Vec<&str> = all.iter().map(|w| w.of(&lower)).collect();
+    let w = |k: usize| words.get(k).copied().unwrap_or("");
+    let first_two = (w(0), w(1));
+
+    // "This was an area for improvement in 2017"
+    if matches!(
+        first_two,
+        ("this", "was") | ("these", "were") | ("this", "had")
+    ) && item
+    {
+        let (period, report) = named_report(sentence, &all, &words)
+            .or_else(|| first_period(sentence, &all).map(|p| (p, String::new())))?;
+        return Some(Trigger::new(
+            Shape::Backward,
+            &period,
+            report,
+            "followup.this-was-an-item",
+        ));
+    }
+    if item && let Some(found) = item_trigger(&fold(sentence)) {
+        return Some(found);
     }
     // "Last year, we identified …"
     if first_two == ("last", "year") && w(2) == "we" && REFERRING_VERBS.contains(&w(3)) {

@@ -112,7 +112,6 @@ pub fn parse_with(text: &str, options: &ParseOptions) -> Result<ParsedReport, Pa
 
     // A date the document states outside the usual places.
     let mut published_rule = "identity.published";
-    let letter_date = dating::letter_date(&units);
     if inspection.published.is_empty()
         && let Some(found) = dating::last_updated(&units)
     {
@@ -129,7 +128,7 @@ pub fn parse_with(text: &str, options: &ParseOptions) -> Result<ParsedReport, Pa
     let profile_of = |d: &Option<profile::Detection>| d.as_ref().map(|d| d.profile);
     if profile_of(&detection).is_some_and(Profile::is_letter) {
         // A letter's date is its publication; its period is the letter's year.
-        if let Some(found) = letter_date {
+        if let Some(found) = dating::letter_date(&units) {
             inspection.published = found.date;
             published_rule = found.rule;
         }

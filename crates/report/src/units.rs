@@ -255,7 +255,7 @@ pub(crate) fn looks_like_heading(text: &str) -> bool {
 /// "Published on: 9 June 2023", "Sent on", "Last inspected: 2017"): never a
 /// heading, so never a question's name.
 pub(crate) fn is_date_line(text: &str) -> bool {
-    let lower = text.trim_start().to_ascii_lowercase();
+    let text = text.trim_start();
     [
         "last updated",
         "published on",
@@ -264,7 +264,14 @@ pub(crate) fn is_date_line(text: &str) -> bool {
         "last inspected",
     ]
     .iter()
-    .any(|lead| lower.starts_with(lead))
+    .any(|lead| starts_with_ignoring_case(text, lead))
+}
+
+/// Whether `text` starts with the ASCII `lead`, ignoring ASCII case.
+pub(crate) fn starts_with_ignoring_case(text: &str, lead: &str) -> bool {
+    text.as_bytes()
+        .get(..lead.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(lead.as_bytes()))
 }
 
 #[cfg(test)]
