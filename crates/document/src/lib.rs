@@ -36,7 +36,9 @@
 //!   gap between rows or with cells that span columns (rows and cells run
 //!   together), text in figures and charts, and fonts without a Unicode
 //!   mapping (their glyphs come out as the wrong letters). Encrypted PDFs are
-//!   refused.
+//!   refused, and so are PDFs whose drawings draw themselves (the extractor
+//!   would recurse without end). Compressed streams are inflated whole, so
+//!   the size limit bounds the file, not what it inflates to.
 
 mod html;
 mod pdf;

@@ -26,7 +26,10 @@
 //! left-aligned columns, text in figures is read as loose lines, and glyphs
 //! of fonts without a Unicode mapping come out wrong. `pdf-extract` may
 //! panic on malformed files; that is caught and reported as an unreadable
-//! PDF.
+//! PDF. It follows drawings (form XObjects) by recursion, so a PDF whose
+//! drawings draw themselves, or nest deeper than 32, is refused before
+//! extraction ([`check_drawings`]). Compressed streams are inflated whole:
+//! the input limit bounds the file, not what its streams inflate to.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -77,6 +80,7 @@ fn glyphs(bytes: &[u8]) -> Result<Vec<Page>, DocumentError> {
             "the PDF is encrypted; save an unprotected copy".to_string(),
         ));
     }
+    check_drawings(&document)?;
     let mut collector = Collector::default();
     match pdf_extract::output_doc(&document, &mut collector) {
         Ok(()) => {}
@@ -88,6 +92,146 @@ fn glyphs(bytes: &[u8]) -> Result<Vec<Page>, DocumentError> {
         Err(e) => return Err(DocumentError::Pdf(e.to_string())),
     }
     Ok(collector.pages)
+}
+
+/// Deepest nesting of drawings (form XObjects) accepted.
+const MAX_FORM_DEPTH: usize = 32;
+
+/// Refuses a PDF whose drawings (form XObjects) draw themselves, directly or
+/// through others, or nest deeper than [`MAX_FORM_DEPTH`]: the extractor
+/// follows them by recursion, which would never end. A form without its own
+/// resources uses those of whatever draws it, so it may draw anything listed
+/// beside it; that is counted as drawing them.
+fn check_drawings(document: &pdf_extract::Document) -> Result<(), DocumentError> {
+    use pdf_extract::{Object, ObjectId};
+    use std::collections::{BTreeMap, BTreeSet};
+
+    let resolve = |object: &Object| -> Option<Object> {
+        match object {
+            Object::Reference(id) => document.objects.get(id).cloned(),
+            other => Some(other.clone()),
+        }
+    };
+    // The XObjects a resources dictionary lists.
+    let listed = |resources: &Object| -> Vec<ObjectId> {
+        let Some(Object::Dictionary(resources)) = resolve(resources) else {
+            return Vec::new();
+        };
+        let Some(xobjects) = resources.get(b"XObject").ok().and_then(resolve) else {
+            return Vec::new();
+        };
+        let Object::Dictionary(xobjects) = xobjects else {
+            return Vec::new();
+        };
+        xobjects
+            .iter()
+            .filter_map(|(_, v)| v.as_reference().ok())
+            .collect()
+    };
+    let mut own: BTreeMap<ObjectId, Vec<ObjectId>> = BTreeMap::new();
+    let mut inheriting: BTreeSet<ObjectId> = BTreeSet::new();
+    let mut siblings: Vec<Vec<ObjectId>> = Vec::new();
+    for (id, object) in &document.objects {
+        let dict = match object {
+            Object::Stream(stream) => &stream.dict,
+            Object::Dictionary(dict) => dict,
+            _ => continue,
+        };
+        let is_form = dict
+            .get(b"Subtype")
+            .ok()
+            .and_then(|s| s.as_name().ok())
+            .is_some_and(|s| s == b"Form");
+        let draws = match object {
+            Object::Stream(stream) if is_form => draws_anything(stream),
+            _ => false,
+        };
+        if is_form && !draws {
+            // A form whose content uses no `Do` draws no other drawing.
+            siblings.push(Vec::new());
+            continue;
+        }
+        match dict.get(b"Resources") {
+            Ok(resources) => {
+                let refs = listed(resources);
+                if is_form {
+                    own.insert(*id, refs.clone());
+                }
+                siblings.push(refs);
+            }
+            Err(_) if is_form => {
+                inheriting.insert(*id);
+            }
+            Err(_) => {}
+        }
+    }
+    if own.is_empty() && inheriting.is_empty() {
+        return Ok(());
+    }
+    let mut edges: BTreeMap<ObjectId, BTreeSet<ObjectId>> = BTreeMap::new();
+    for (id, refs) in &own {
+        edges.entry(*id).or_default().extend(refs);
+    }
+    for refs in &siblings {
+        for id in refs.iter().filter(|r| inheriting.contains(r)) {
+            edges.entry(*id).or_default().extend(refs);
+        }
+    }
+    // Depth-first, without recursion: colour 1 = on the path, 2 = done.
+    let mut colour: BTreeMap<ObjectId, u8> = BTreeMap::new();
+    for start in edges.keys() {
+        if colour.contains_key(start) {
+            continue;
+        }
+        let mut stack: Vec<(ObjectId, Vec<ObjectId>)> =
+            vec![(*start, edges[start].iter().copied().collect())];
+        colour.insert(*start, 1);
+        while let Some((node, pending)) = stack.last_mut() {
+            let node = *node;
+            match pending.pop() {
+                Some(next) => match colour.get(&next) {
+                    Some(1) => {
+                        return Err(DocumentError::Pdf(
+                            "its drawings refer to themselves in a loop; it cannot be read"
+                                .to_string(),
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        colour.insert(next, 1);
+                        let children = edges
+                            .get(&next)
+                            .map(|e| e.iter().copied().collect())
+                            .unwrap_or_default();
+                        stack.push((next, children));
+                        if stack.len() > MAX_FORM_DEPTH {
+                            return Err(DocumentError::Pdf(format!(
+                                "its drawings nest more than {MAX_FORM_DEPTH} deep; it cannot be read"
+                            )));
+                        }
+                    }
+                },
+                None => {
+                    colour.insert(node, 2);
+                    stack.pop();
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether a content stream uses the `Do` operator (draws an XObject).
+/// Content that cannot be decompressed counts as drawing.
+fn draws_anything(stream: &pdf_extract::Stream) -> bool {
+    let content = stream
+        .decompressed_content()
+        .unwrap_or_else(|_| stream.content.clone());
+    content
+        .split(|b| {
+            b.is_ascii_whitespace() || matches!(b, b'/' | b'[' | b']' | b'(' | b')' | b'<' | b'>')
+        })
+        .any(|token| token == b"Do")
 }
 
 #[derive(Default)]
@@ -644,6 +788,68 @@ mod tests {
             text,
             "The force has since made investments and it can now Comprehensively analyse data.\n"
         );
+    }
+
+    /// A one-page PDF whose page draws form `F1`; `form` makes the form's
+    /// content and resources.
+    fn pdf_with_form(self_referencing: bool) -> Vec<u8> {
+        use pdf_extract::{Dictionary, Document, Object, Stream};
+        let mut doc = Document::with_version("1.5");
+        let pages_id = doc.new_object_id();
+        let form_id = doc.new_object_id();
+        let mut xobjects = Dictionary::new();
+        xobjects.set("F1", Object::Reference(form_id));
+        let mut resources = Dictionary::new();
+        resources.set("XObject", Object::Dictionary(xobjects));
+        let mut form = Dictionary::new();
+        form.set("Type", Object::Name(b"XObject".to_vec()));
+        form.set("Subtype", Object::Name(b"Form".to_vec()));
+        form.set(
+            "BBox",
+            Object::Array(vec![0.into(), 0.into(), 100.into(), 100.into()]),
+        );
+        let form_content: &[u8] = if self_referencing {
+            form.set("Resources", Object::Dictionary(resources.clone()));
+            b"/F1 Do"
+        } else {
+            b""
+        };
+        doc.objects.insert(
+            form_id,
+            Object::Stream(Stream::new(form, form_content.to_vec())),
+        );
+        let content_id = doc.add_object(Stream::new(Dictionary::new(), b"/F1 Do".to_vec()));
+        let mut page = Dictionary::new();
+        page.set("Type", Object::Name(b"Page".to_vec()));
+        page.set("Parent", Object::Reference(pages_id));
+        page.set("Resources", Object::Dictionary(resources));
+        page.set("Contents", Object::Reference(content_id));
+        page.set(
+            "MediaBox",
+            Object::Array(vec![0.into(), 0.into(), 612.into(), 792.into()]),
+        );
+        let page_id = doc.add_object(page);
+        let mut pages = Dictionary::new();
+        pages.set("Type", Object::Name(b"Pages".to_vec()));
+        pages.set("Kids", Object::Array(vec![Object::Reference(page_id)]));
+        pages.set("Count", Object::Integer(1));
+        doc.objects.insert(pages_id, Object::Dictionary(pages));
+        let mut catalog = Dictionary::new();
+        catalog.set("Type", Object::Name(b"Catalog".to_vec()));
+        catalog.set("Pages", Object::Reference(pages_id));
+        let catalog_id = doc.add_object(catalog);
+        doc.trailer.set("Root", Object::Reference(catalog_id));
+        let mut bytes = Vec::new();
+        doc.save_to(&mut bytes).expect("saves");
+        bytes
+    }
+
+    #[test]
+    fn a_drawing_that_draws_itself_is_refused_not_followed_forever() {
+        let err = to_text(&pdf_with_form(true)).unwrap_err();
+        assert!(err.to_string().contains("loop"), "{err}");
+        // The same page with a form that draws nothing reads (no text).
+        assert_eq!(to_text(&pdf_with_form(false)).unwrap(), "");
     }
 
     #[test]
