@@ -273,7 +273,7 @@ pub(crate) fn extract(units: &[Unit], outline: &Outline, profile: Option<Profile
             None if revisit
                 && unit.kind == Kind::Text
                 && is_introduction(&unit.text)
-                && fold(&unit.text).contains("recommendation") =>
+                && fold(&unit.text).contains("recommend") =>
             {
                 let (items, next) = list(units, i);
                 let parent = causes.last().cloned().unwrap_or_default();

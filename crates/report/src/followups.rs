@@ -226,13 +226,18 @@ fn phrase_outcome(lower: &str) -> Option<FollowUpOutcome> {
         Some(FollowUpOutcome::NotAddressed)
     } else if has(ADDRESSED) {
         Some(FollowUpOutcome::Addressed)
-    } else if lower
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .any(|w| w == "now")
-        && position_of(lower) == FollowUpOutcome::Addressed
-    {
-        // "The backlog has now been cleared", "All ten services now offer this."
-        Some(FollowUpOutcome::Addressed)
+    } else if position_of(lower) == FollowUpOutcome::Addressed {
+        // "The backlog has now been cleared", "All ten services now offer
+        // this." — but "The force is now reviewing it" is work in progress.
+        let mut words = lower
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty());
+        let after_now = words.by_ref().find(|w| *w == "now").map(|_| words.next());
+        match after_now {
+            Some(Some(next)) if next.ends_with("ing") => Some(FollowUpOutcome::PartiallyAddressed),
+            Some(_) => Some(FollowUpOutcome::Addressed),
+            None => None,
+        }
     } else {
         None
     }
@@ -1094,6 +1099,24 @@ mod tests {
             Some(FollowUpOutcome::PartiallyAddressed)
         );
         assert_eq!(classify("The force is good at this."), None);
+        assert_eq!(
+            classify("The backlog has now been cleared."),
+            Some(FollowUpOutcome::Addressed)
+        );
+        assert_eq!(
+            classify("The force is now reviewing its approach."),
+            Some(FollowUpOutcome::PartiallyAddressed)
+        );
+        assert_eq!(
+            classify(
+                "Its understanding has improved, but it has not yet used this to set priorities."
+            ),
+            Some(FollowUpOutcome::PartiallyAddressed)
+        );
+        assert_eq!(
+            classify("We didn't examine the results of this review."),
+            Some(FollowUpOutcome::Unclear)
+        );
     }
 
     #[test]
