@@ -138,9 +138,11 @@ pub struct FollowUp {
 
 impl FollowUp {
     /// Whether the item-by-item matcher reads this statement: not a counted
-    /// or summary statement, not a quotation of an earlier item.
+    /// or summary statement. (A revisit letter's statement about a quoted
+    /// item is read by the matcher too: the quotation is further evidence,
+    /// see [`scope`].)
     pub fn is_about_one_item(&self) -> bool {
-        self.scope == FollowUpScope::Item && self.quoted_item.trim().is_empty()
+        self.scope == FollowUpScope::Item
     }
 }
 

@@ -10,7 +10,10 @@
 //!   item whose text it nearly repeats ([`QUOTE_SIMILARITY`], word overlap),
 //!   and the letter's verdict ("This has resulted in the closure of …" →
 //!   ADDRESSED, "… remains a cause of concern" → NOT_ADDRESSED) applies to
-//!   that item. The strongest evidence: it overrides anything else.
+//!   that item — unless the item-by-item matcher already matched a
+//!   statement to it by its own words (a letter's statements are read by the
+//!   matcher too; a quotation attributed to the wrong statement must not
+//!   overrule what the statements say).
 //! * **Counted statements** ("I can now discharge the three causes of
 //!   concern we found in our 2018 inspection"): the verdict applies to every
 //!   open item of that kind and period — for causes of concern, their
@@ -478,7 +481,10 @@ fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Dice coefficient of two word lists (multiset overlap), in `0..=1`.
+/// How nearly two texts repeat each other, in `0..=1`: the Dice
+/// coefficient of their word lists (multiset overlap), or, when the shorter
+/// has at least six words, the share of its words the longer contains (a
+/// quotation without the lead-in "Within three months, the force should").
 pub fn overlap(a: &str, b: &str) -> f64 {
     let (a, b) = (words(a), words(b));
     if a.is_empty() || b.is_empty() {
@@ -492,7 +498,13 @@ pub fn overlap(a: &str, b: &str) -> f64 {
             shared += 1;
         }
     }
-    (2 * shared) as f64 / (a.len() + b.len()) as f64
+    let dice = (2 * shared) as f64 / (a.len() + b.len()) as f64;
+    let shorter = a.len().min(b.len());
+    if shorter >= 6 {
+        dice.max(shared as f64 / shorter as f64)
+    } else {
+        dice
+    }
 }
 
 fn quotation(
@@ -510,6 +522,9 @@ fn quotation(
         .filter(|(i, sim)| *sim >= QUOTE_SIMILARITY && kind_fits(&items[*i]))
         .max_by(|a, b| a.1.total_cmp(&b.1));
     let Some((i, sim)) = best else { return };
+    if evidence[i] >= Evidence::OwnFollowUp {
+        return;
+    }
     let Some((wording, how, sentence)) = verdict(fu) else {
         return;
     };
@@ -777,6 +792,56 @@ mod tests {
     }
 
     #[test]
+    fn a_misattributed_quotation_does_not_overrule_the_statements() {
+        let items = vec![
+            item(
+                "r1",
+                ItemKind::Recommendation,
+                "2024",
+                "",
+                "Within three months, the force should make sure it has enough call handlers to \
+                 answer emergency calls within ten seconds.",
+            ),
+            item(
+                "r2",
+                ItemKind::Recommendation,
+                "2024",
+                "",
+                "Within three months, the force should introduce a process to call back people \
+                 who abandon a non-emergency call.",
+            ),
+        ];
+        let quote = items[0].text.clone();
+        let first = FollowUp {
+            id: "f1".into(),
+            referenced_period: "2024".into(),
+            quoted_item: quote.clone(),
+            text: "The force answered 92 percent of emergency calls within ten seconds. The force \
+                   has met this recommendation."
+                .into(),
+            ..Default::default()
+        };
+        let second = FollowUp {
+            id: "f2".into(),
+            referenced_period: "2024".into(),
+            // The parser gave it the first recommendation's quotation.
+            quoted_item: quote,
+            text: "The force now calls back everyone who abandons a non-emergency call. The \
+                   force hasn't met this recommendation."
+                .into(),
+            ..Default::default()
+        };
+        let out = outcomes(&items, &later(vec![first, second]));
+        assert_eq!(
+            out,
+            vec![
+                ("r1".to_string(), ProposalOutcome::Addressed),
+                ("r2".to_string(), ProposalOutcome::NotAddressed),
+            ]
+        );
+    }
+
+    #[test]
     fn a_quotation_of_nothing_known_changes_nothing() {
         let items = fire_items();
         let fu = FollowUp {
@@ -863,6 +928,13 @@ mod tests {
             "a mix reads as the other"
         );
         assert!(overlap("a b c", "a b c") > 0.99);
+        assert!(
+            overlap(
+                "introduce a process to call back people who abandon a call",
+                "Within three months, the force should introduce a process to call back people \
+                 who abandon a call."
+            ) > 0.99
+        );
         assert_eq!(overlap("", "a"), 0.0);
     }
 }

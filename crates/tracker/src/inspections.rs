@@ -358,7 +358,9 @@ pub async fn with_predecessors(
 /// every organisation it succeeded, from inspections other than `later` and
 /// not published in a later month (publication dates are "YYYY-MM" or
 /// "YYYY-MM-DD"), oldest first, as the matcher sees them; with the
-/// organisation each belongs to.
+/// organisation each belongs to. A recommendation's cause of concern is the
+/// one its finding names, else the only cause of concern of its inspection
+/// (a letter written without bullets does not link them).
 pub async fn open_items_before(
     tx: &mut PgConnection,
     later: &InspectionRow,
@@ -366,7 +368,12 @@ pub async fn open_items_before(
     let organisations = with_predecessors(tx, &later.organisation_id).await?;
     let rows: Vec<OpenItemRow> = sqlx::query_as(
         "SELECT i.id, i.kind, i.pillar, i.question, i.text, \
-                s.programme, s.period, s.title, p.id AS parent_item_id, i.organisation_id \
+                s.programme, s.period, s.title, i.organisation_id, \
+                coalesce(p.id, CASE WHEN i.kind = $5 THEN \
+                    (SELECT (array_agg(c.id))[1] FROM items c \
+                     WHERE c.inspection_id = i.inspection_id \
+                       AND c.organisation_id = i.organisation_id AND c.kind = $6 \
+                     HAVING count(*) = 1) END) AS parent_item_id \
          FROM items i LEFT JOIN inspections s ON s.id = i.inspection_id \
          LEFT JOIN inspection_findings f ON f.finding_id = i.finding_id \
          LEFT JOIN items p ON f.parent_finding_id <> '' AND p.finding_id = f.parent_finding_id \
@@ -380,6 +387,8 @@ pub async fn open_items_before(
     .bind(crate::store::open_statuses())
     .bind(&later.id)
     .bind(&later.published)
+    .bind(pb::FindingKind::Recommendation as i16)
+    .bind(pb::FindingKind::CauseOfConcern as i16)
     .fetch_all(&mut *tx)
     .await?;
     Ok(rows
