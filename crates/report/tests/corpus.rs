@@ -1,6 +1,6 @@
 //! The layout corpus (tests/fixtures/corpus, issue 11): every document is
 //! parsed and compared with a careful reader's hand counts in its sibling
-//! `<name>.counts.toml` (keys: /work/notes/corpus.md, rules: the corpus
+//! `<name>.counts.toml` (keys and counting rules: the corpus
 //! README). One table per profile, key | counted | found, is printed (run
 //! with `--nocapture` to see it); any difference fails the test.
 
@@ -38,6 +38,20 @@ fn count_files() -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// The layout profiles (ids fixed by the corpus contract).
+const PROFILES: &[&str] = &[
+    "peel-2014-17",
+    "peel-2018-19",
+    "peel-2021-22",
+    "peel-2023-25",
+    "frs-2018-19",
+    "frs-2021-22",
+    "frs-2023-25",
+    "letter-accelerated-cause-of-concern",
+    "letter-revisit",
+    "national",
+];
 
 /// A value as the counts file writes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,6 +231,26 @@ fn every_corpus_document_matches_its_hand_counts() {
             }
         }
     }
+    // Every layout is covered by at least two documents.
+    for profile in PROFILES {
+        let documents = by_profile.get(*profile).map_or(0, Vec::len);
+        if documents < 2 {
+            failures.push(format!(
+                "profile {profile}: {documents} document(s) in the corpus, expected at least 2"
+            ));
+        }
+    }
+    let keys: usize = by_profile
+        .values()
+        .flat_map(|documents| documents.iter().map(|(_, rows)| rows.len()))
+        .sum();
+    let _ = writeln!(
+        out,
+        "\n{} documents, {} profiles, {keys} counted keys, {} mismatch(es)",
+        files.len(),
+        by_profile.len(),
+        failures.len()
+    );
     println!("{out}");
     assert!(
         failures.is_empty(),
