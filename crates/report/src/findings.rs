@@ -486,6 +486,11 @@ fn letter_recommendations(
     }
 }
 
+/// Most words of a text compared when linking texts.
+const MATCH_WORDS: usize = 120;
+/// Most candidates a text is compared with.
+const MATCH_CANDIDATES: usize = 200;
+
 /// Words too common in the inspectorate's prose to link two texts.
 const COMMON_WORDS: &[&str] = &[
     "with",
@@ -521,11 +526,14 @@ const COMMON_WORDS: &[&str] = &[
 
 /// The candidate sharing the most words (of four letters or more) with
 /// `text`, if any shares one.
-pub(crate) fn best_match<'a>(text: &str, candidates: &'a [String]) -> Option<&'a str> {
+pub(crate) fn best_match<'a, S: AsRef<str>>(text: &str, candidates: &'a [S]) -> Option<&'a str> {
+    // Bounded, so that an adversarial letter with thousands of quoted items
+    // and paragraphs stays linear.
     let words = |t: &str| -> Vec<String> {
         fold(t)
             .split(|c: char| !c.is_alphanumeric())
             .filter(|w| w.len() >= 4)
+            .take(MATCH_WORDS)
             .map(str::to_string)
             .collect()
     };
@@ -533,15 +541,17 @@ pub(crate) fn best_match<'a>(text: &str, candidates: &'a [String]) -> Option<&'a
         .into_iter()
         .filter(|w| !COMMON_WORDS.contains(&w.as_str()))
         .collect();
-    candidates
-        .iter()
-        .map(|c| {
-            let theirs = words(c);
-            (own.iter().filter(|w| theirs.contains(w)).count(), c)
-        })
-        .filter(|(score, _)| *score > 0)
-        .max_by_key(|(score, _)| *score)
-        .map(|(_, c)| c.as_str())
+    let mut best: Option<(usize, &str)> = None;
+    for candidate in candidates.iter().take(MATCH_CANDIDATES) {
+        let candidate = candidate.as_ref();
+        let theirs = words(candidate);
+        let score = own.iter().filter(|w| theirs.contains(w)).count();
+        // Ties go to the first.
+        if score > 0 && best.is_none_or(|(top, _)| score > top) {
+            best = Some((score, candidate));
+        }
+    }
+    best.map(|(_, c)| c)
 }
 
 /// Reads a cause of concern at `heading` and its recommendations; returns the

@@ -944,10 +944,10 @@ fn revisit_outcomes(
             continue;
         };
         let kind = kind.unwrap_or(FindingKind::Unspecified);
-        let candidates: Vec<String> = references
+        let candidates: Vec<&str> = references
             .iter()
             .filter(|r| kind == FindingKind::Unspecified || r.kind() == kind)
-            .map(|r| r.text.clone())
+            .map(|r| r.text.as_str())
             .collect();
         let context = format!("{heading} {}", unit.text);
         let quoted = crate::findings::best_match(&context, &candidates)
