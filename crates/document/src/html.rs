@@ -31,6 +31,87 @@ const MAX_DEPTH: usize = 200;
 /// Most empty cells one `colspan` adds.
 const MAX_COLSPAN: usize = 32;
 
+/// Most elements open inside each other that a page may have. Real pages
+/// nest a few dozen deep; the HTML5 tree builder's work grows with the
+/// depth for every tag, so a hostile page of deep nesting is refused first.
+const MAX_NESTING: usize = 512;
+
+/// Elements that never hold others (void) or that the next sibling closes
+/// implicitly: they do not deepen a page however they are written.
+const NOT_NESTING: [&str; 32] = [
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+    "wbr", "param", "keygen", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup",
+    "thead", "tbody", "tfoot", "colgroup", "caption", "html", "head", "body",
+];
+
+/// Refuses markup whose elements nest deeper than [`MAX_NESTING`], counted
+/// from its tags without building the tree.
+pub(crate) fn check_nesting(markup: &str) -> Result<(), crate::DocumentError> {
+    let bytes = markup.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    let name_at = |start: usize| -> String {
+        bytes[start..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-' || **b == b':')
+            .take(64)
+            .map(|b| b.to_ascii_lowercase() as char)
+            .collect()
+    };
+    let find = |from: usize, needle: &[u8]| -> Option<usize> {
+        bytes
+            .get(from..)?
+            .windows(needle.len())
+            .position(|w| w.eq_ignore_ascii_case(needle))
+            .map(|p| from + p)
+    };
+    while let Some(offset) = bytes
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'<'))
+    {
+        let at = i + offset;
+        let next = bytes.get(at + 1).copied().unwrap_or(b' ');
+        if bytes[at..].starts_with(b"<!--") {
+            i = find(at + 4, b"-->").map_or(bytes.len(), |end| end + 3);
+            continue;
+        }
+        if next == b'/' {
+            let name = name_at(at + 2);
+            if !name.is_empty() && !NOT_NESTING.contains(&name.as_str()) {
+                depth = depth.saturating_sub(1);
+            }
+            i = at + 2;
+            continue;
+        }
+        if !next.is_ascii_alphabetic() {
+            i = at + 1;
+            continue;
+        }
+        let name = name_at(at + 1);
+        let end = find(at + 1, b">").unwrap_or(bytes.len());
+        let self_closing = end > 0 && bytes.get(end - 1) == Some(&b'/');
+        if matches!(
+            name.as_str(),
+            "script" | "style" | "textarea" | "title" | "xmp"
+        ) {
+            // Raw text: skip to the closing tag.
+            let close = format!("</{name}");
+            i = find(end, close.as_bytes()).unwrap_or(bytes.len());
+            continue;
+        }
+        if !self_closing && !NOT_NESTING.contains(&name.as_str()) {
+            depth += 1;
+            if depth > MAX_NESTING {
+                return Err(crate::DocumentError::NotText(format!(
+                    "the page nests elements more than {MAX_NESTING} deep; it is not a saved report page"
+                )));
+            }
+        }
+        i = end.max(at + 1);
+    }
+    Ok(())
+}
+
 /// The page's text as the parser reads it.
 pub(crate) fn to_text(markup: &str) -> String {
     let document = Html::parse_document(markup);
@@ -508,6 +589,22 @@ mod tests {
             ),
             "Kept\n"
         );
+    }
+
+    #[test]
+    fn nesting_is_counted_from_the_tags() {
+        let deep = format!("{}x{}", "<div>".repeat(600), "</div>".repeat(600));
+        let err = check_nesting(&deep).unwrap_err();
+        assert!(err.to_string().contains("512"), "{err}");
+        // Siblings, void and implicitly closed elements, comments and
+        // scripts do not deepen a page.
+        let wide = "<div>x</div>".repeat(5_000)
+            + &"<p>a<br><li>b<img src=x><td>c".repeat(5_000)
+            + &"<span/>".repeat(5_000)
+            + "<!-- <div><div><div> -->"
+            + &format!("<script>{}</script>", "<div>".repeat(5_000));
+        assert!(check_nesting(&wide).is_ok());
+        assert!(check_nesting("<div><div></div></div>< notatag <<<").is_ok());
     }
 
     #[test]

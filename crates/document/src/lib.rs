@@ -106,7 +106,11 @@ pub fn to_text(bytes: &[u8], media_type: &str) -> Result<String, DocumentError> 
     };
     let text = match kind {
         TEXT_PLAIN | "text/markdown" => plain::to_text(bytes)?,
-        TEXT_HTML | "application/xhtml+xml" => html::to_text(&plain::decode(bytes)),
+        TEXT_HTML | "application/xhtml+xml" => {
+            let markup = plain::decode(bytes);
+            html::check_nesting(&markup)?;
+            html::to_text(&markup)
+        }
         APPLICATION_PDF => pdf::to_text(bytes)?,
         other => return Err(DocumentError::UnsupportedMediaType(other.to_string())),
     };

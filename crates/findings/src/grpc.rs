@@ -60,7 +60,15 @@ impl FindingsService for FindingsApi {
     ) -> Reply<pb::ImportReportResponse> {
         let batch = inspectorate(&request)?;
         let request = request.into_inner();
-        let read = import::parse_request(&request, &self.policy)?;
+        let policy = self.policy.clone();
+        // Reading a PDF or a large page is CPU work: off the async workers.
+        let (request, read) = tokio::task::spawn_blocking(move || {
+            let read = import::parse_request(&request, &policy);
+            (request, read)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("reading the report failed: {e}")))?;
+        let read = read?;
         let response = import::import(&self.pool, &request, &read, batch).await?;
         tracing::info!(
             media_type = %response.media_type,
@@ -80,7 +88,12 @@ impl FindingsService for FindingsApi {
         request: Request<pb::ParseReportRequest>,
     ) -> Reply<pb::ParseReportResponse> {
         let request = request.into_inner();
-        let read = import::read_report(import::Document::of_parse(&request), &self.policy)?;
+        let policy = self.policy.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            import::read_report(import::Document::of_parse(&request), &policy)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("reading the report failed: {e}")))??;
         Ok(Response::new(pb::ParseReportResponse {
             report: Some(read.report),
             media_type: read.media_type,
