@@ -218,16 +218,14 @@ impl Verifier {
         if role == Role::Viewer
             && let Some(Value::Array(list)) = claims.get(&m.organisations)
         {
-            {
-                for value in list {
-                    let id = value.as_str().ok_or_else(|| {
-                        bad(format!("{} claim holds a non-text value", m.organisations))
-                    })?;
-                    viewer_organisations.push(
-                        OrganisationId::parse(id)
-                            .map_err(|e| bad(format!("{} claim: {e}", m.organisations)))?,
-                    );
-                }
+            for value in list {
+                let id = value.as_str().ok_or_else(|| {
+                    bad(format!("{} claim holds a non-text value", m.organisations))
+                })?;
+                viewer_organisations.push(
+                    OrganisationId::parse(id)
+                        .map_err(|e| bad(format!("{} claim: {e}", m.organisations)))?,
+                );
             }
         }
         Identity::new(subject, role, organisation, viewer_organisations)

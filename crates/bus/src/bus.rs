@@ -42,6 +42,48 @@ pub struct BusConfig {
     pub startup_timeout: Duration,
     /// Client name shown by the server's monitoring, e.g. the service name.
     pub client_name: String,
+    /// Credentials and TLS for the connection (none by default).
+    pub security: NatsSecurity,
+}
+
+/// How the connection to NATS proves who it is and is encrypted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NatsSecurity {
+    /// A user credentials file (`.creds`: JWT and nkey seed).
+    pub credentials_file: Option<std::path::PathBuf>,
+    /// An nkey seed (`SU…`) for nkey authentication.
+    pub nkey_seed: Option<String>,
+    /// Refuse a connection without TLS.
+    pub require_tls: bool,
+    /// PEM CA certificates the server's certificate is checked against.
+    pub root_certificates: Option<std::path::PathBuf>,
+    /// PEM client certificate and key (mutual TLS).
+    pub client_certificate: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+impl NatsSecurity {
+    /// `options` with these credentials and TLS settings.
+    pub async fn apply(&self, mut options: ConnectOptions) -> Result<ConnectOptions> {
+        if let Some(path) = &self.credentials_file {
+            options = options
+                .credentials_file(path)
+                .await
+                .map_err(|e| BusError::Config(format!("NATS credentials {}: {e}", path.display())))?;
+        }
+        if let Some(seed) = &self.nkey_seed {
+            options = options.nkey(seed.clone());
+        }
+        if self.require_tls {
+            options = options.require_tls(true);
+        }
+        if let Some(path) = &self.root_certificates {
+            options = options.add_root_certificates(path.clone());
+        }
+        if let Some((cert, key)) = &self.client_certificate {
+            options = options.add_client_certificate(cert.clone(), key.clone());
+        }
+        Ok(options)
+    }
 }
 
 impl Default for BusConfig {
@@ -54,6 +96,7 @@ impl Default for BusConfig {
             request_timeout: Duration::from_secs(5),
             startup_timeout: Duration::from_secs(30),
             client_name: "closeout".into(),
+            security: NatsSecurity::default(),
         }
     }
 }
@@ -104,7 +147,10 @@ impl Bus {
     /// retries the first connection and reconnects forever afterwards.
     pub async fn connect(config: BusConfig) -> Result<Bus> {
         config.validate()?;
-        let client = ConnectOptions::new()
+        let client = config
+            .security
+            .apply(ConnectOptions::new())
+            .await?
             .name(&config.client_name)
             .retry_on_initial_connect()
             .max_reconnects(None)

@@ -38,7 +38,7 @@ pub mod relay;
 pub mod subject;
 pub mod trace;
 
-pub use bus::{Bus, BusConfig, MIN_DUPLICATE_WINDOW, event_headers};
+pub use bus::{Bus, BusConfig, MIN_DUPLICATE_WINDOW, NatsSecurity, event_headers};
 pub use closeout_proto::EventEnvelope;
 pub use closeout_proto::event_envelope::Payload;
 pub use consumer::{

@@ -50,6 +50,8 @@ enum Command {
     Dev(commands::dev::DevArgs),
     /// Signed webhooks and e-mail about item changes (notify service).
     Subscriptions(commands::subscriptions::SubscriptionsArgs),
+    /// Bearer tokens: mint one with a signing key.
+    Token(commands::token::TokenArgs),
     /// Print the version of this client.
     Version,
 }
@@ -84,6 +86,7 @@ fn end_quietly_on_a_closed_pipe() {
 fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Report(args) => commands::report::run(args),
+        Command::Token(args) => commands::token::run(args),
         Command::Version => {
             println!("closeout {}", closeout_service::server::VERSION);
             Ok(())
@@ -108,7 +111,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     Command::Lifecycle(command) => commands::lifecycle::run(command).await,
                     Command::Watch(args) => commands::watch::run(args).await,
                     Command::Proposals(command) => commands::proposals::run(command).await,
-                    Command::Report(_) | Command::Version => Ok(()),
+                    Command::Report(_) | Command::Token(_) | Command::Version => Ok(()),
                 }
             })
         }

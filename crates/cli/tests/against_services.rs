@@ -32,9 +32,13 @@ impl Closeout {
             .args(args)
             .env("CLOSEOUT_FINDINGS_ADDR", &self.findings)
             .env("CLOSEOUT_TRACKER_ADDR", &self.tracker)
-            .env_remove("CLOSEOUT_ROLE")
-            .env_remove("CLOSEOUT_ORGANISATION")
-            .env("CLOSEOUT_SUBJECT", "cli-test");
+            .env_remove("CLOSEOUT_AS_ROLE")
+            .env(
+                "CLOSEOUT_TOKEN",
+                closeout_testkit::Caller::inspectorate()
+                    .subject("cli-test")
+                    .token(),
+            );
         command
     }
 
@@ -161,7 +165,8 @@ async fn a_person_follows_items_and_decides_with_the_command_line() {
         .find(|i| i["status"] == "ITEM_STATUS_OPEN")
         .expect("an open item");
     let item_id = text(&item["id"]).to_string();
-    let body = ["--role", "inspected-body", "--as-org", "hertfordshire"];
+    let body_token = closeout_testkit::Caller::inspected_body("hertfordshire").token();
+    let body = ["--token", body_token.as_str()];
     let start = [&["start", &item_id, "--json"][..], &body[..]].concat();
     let started = closeout.json(&start).await;
     assert_eq!(started["status"], "ITEM_STATUS_IN_PROGRESS");

@@ -19,8 +19,12 @@ async fn closeout(findings: &str, args: &[&str]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_closeout"))
         .args(args)
         .env("CLOSEOUT_FINDINGS_ADDR", findings)
-        .env("CLOSEOUT_ROLE", "inspectorate")
-        .env("CLOSEOUT_SUBJECT", "cli-test")
+        .env(
+            "CLOSEOUT_TOKEN",
+            closeout_testkit::Caller::inspectorate()
+                .subject("cli-test")
+                .token(),
+        )
         .output()
         .await
         .expect("closeout runs")

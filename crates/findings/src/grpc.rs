@@ -10,6 +10,7 @@ use crate::store::{
     check_organisation_filter, parse_id,
 };
 use crate::successions;
+use closeout_domain::authorisation::Action;
 use closeout_proto::{self as pb, findings_service_server::FindingsService};
 use closeout_service::caller;
 use closeout_service::paging::Page;
@@ -29,25 +30,20 @@ impl FindingsApi {
     }
 }
 
-/// Only the inspectorate publishes and records findings.
-fn inspectorate<T>(request: &Request<T>) -> Result<EventBatch, FindingsError> {
-    let actor = caller(request.metadata())?;
-    if actor.role != pb::Role::Inspectorate as i32 {
-        return Err(FindingsError::PermissionDenied(format!(
-            "only the inspectorate records inspections and findings; {} is a {}",
-            actor.subject,
-            closeout_service::auth::role_name(
-                pb::Role::try_from(actor.role).unwrap_or(pb::Role::Unspecified)
-            )
-        )));
-    }
-    let correlation_id = request
-        .metadata()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+/// The verified caller, if the rules table lets it take `action`
+/// (only the inspectorate, or a service, publishes and records findings),
+/// with the batch its events go in.
+fn inspectorate<T>(request: &Request<T>, action: Action) -> Result<EventBatch, FindingsError> {
+    closeout_service::auth::authorise(request, action)?;
+    let actor = caller(request)?;
+    let correlation_id = closeout_service::auth::request_id(request.metadata());
     Ok(EventBatch::new(actor, correlation_id))
+}
+
+/// Published findings are public record: any verified caller reads them.
+fn reader<T>(request: &Request<T>) -> Result<(), Status> {
+    closeout_service::auth::authorise(request, Action::ReadFindings)?;
+    Ok(())
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -58,7 +54,7 @@ impl FindingsService for FindingsApi {
         &self,
         request: Request<pb::ImportReportRequest>,
     ) -> Reply<pb::ImportReportResponse> {
-        let batch = inspectorate(&request)?;
+        let batch = inspectorate(&request, Action::ImportReport)?;
         let request = request.into_inner();
         let policy = self.policy.clone();
         // Reading a PDF or a large page is CPU work: off the async workers.
@@ -87,6 +83,7 @@ impl FindingsService for FindingsApi {
         &self,
         request: Request<pb::ParseReportRequest>,
     ) -> Reply<pb::ParseReportResponse> {
+        closeout_service::auth::authorise(&request, Action::ParseReport)?;
         let request = request.into_inner();
         let policy = self.policy.clone();
         let read = tokio::task::spawn_blocking(move || {
@@ -104,6 +101,7 @@ impl FindingsService for FindingsApi {
         &self,
         request: Request<pb::GetOrganisationRequest>,
     ) -> Reply<pb::GetOrganisationResponse> {
+        reader(&request)?;
         let id = request.into_inner().organisation_id;
         if id.is_empty() {
             return Err(FindingsError::invalid("organisation_id", "is required").into());
@@ -119,6 +117,7 @@ impl FindingsService for FindingsApi {
         &self,
         request: Request<pb::ListOrganisationsRequest>,
     ) -> Reply<pb::ListOrganisationsResponse> {
+        reader(&request)?;
         let r = request.into_inner();
         let page = Page::parse(r.page_size, &r.page_token).map_err(FindingsError::from)?;
         if pb::OrganisationKind::try_from(r.kind).is_err() {
@@ -140,7 +139,7 @@ impl FindingsService for FindingsApi {
         &self,
         request: Request<pb::RecordOrganisationRequest>,
     ) -> Reply<pb::RecordOrganisationResponse> {
-        let batch = inspectorate(&request)?;
+        let batch = inspectorate(&request, Action::RecordFindings)?;
         Ok(Response::new(
             record::record_organisation(&self.pool, request.into_inner(), batch).await?,
         ))
@@ -150,6 +149,7 @@ impl FindingsService for FindingsApi {
         &self,
         request: Request<pb::GetInspectionRequest>,
     ) -> Reply<pb::GetInspectionResponse> {
+        reader(&request)?;
         let id = parse_id("inspection_id", &request.into_inner().inspection_id)?;
         let inspection = store::get_inspection(&self.pool, id).await?;
         Ok(Response::new(pb::GetInspectionResponse {
@@ -161,6 +161,7 @@ impl FindingsService for FindingsApi {
         &self,
         request: Request<pb::ListInspectionsRequest>,
     ) -> Reply<pb::ListInspectionsResponse> {
+        reader(&request)?;
         let r = request.into_inner();
         let page = Page::parse(r.page_size, &r.page_token).map_err(FindingsError::from)?;
         check_organisation_filter("organisation_id", &r.organisation_id)?;
@@ -176,7 +177,7 @@ impl FindingsService for FindingsApi {
         &self,
         request: Request<pb::RecordInspectionRequest>,
     ) -> Reply<pb::RecordInspectionResponse> {
-        let batch = inspectorate(&request)?;
+        let batch = inspectorate(&request, Action::RecordFindings)?;
         Ok(Response::new(
             record::record_inspection(&self.pool, request.into_inner(), batch).await?,
         ))
@@ -186,6 +187,7 @@ impl FindingsService for FindingsApi {
         &self,
         request: Request<pb::GetJudgmentRequest>,
     ) -> Reply<pb::GetJudgmentResponse> {
+        reader(&request)?;
         let id = parse_id("judgment_id", &request.into_inner().judgment_id)?;
         let judgment = store::get::<JudgmentRow>(&self.pool, id).await?;
         Ok(Response::new(pb::GetJudgmentResponse {
@@ -197,6 +199,7 @@ impl FindingsService for FindingsApi {
         &self,
         request: Request<pb::ListJudgmentsRequest>,
     ) -> Reply<pb::ListJudgmentsResponse> {
+        reader(&request)?;
         let r = request.into_inner();
         let page = Page::parse(r.page_size, &r.page_token).map_err(FindingsError::from)?;
         let filter =
@@ -213,6 +216,7 @@ impl FindingsService for FindingsApi {
         &self,
         request: Request<pb::GetFindingRequest>,
     ) -> Reply<pb::GetFindingResponse> {
+        reader(&request)?;
         let id = parse_id("finding_id", &request.into_inner().finding_id)?;
         let finding = store::get::<FindingRow>(&self.pool, id).await?;
         Ok(Response::new(pb::GetFindingResponse {
@@ -224,6 +228,7 @@ impl FindingsService for FindingsApi {
         &self,
         request: Request<pb::ListFindingsRequest>,
     ) -> Reply<pb::ListFindingsResponse> {
+        reader(&request)?;
         let r = request.into_inner();
         let page = Page::parse(r.page_size, &r.page_token).map_err(FindingsError::from)?;
         let known = pb::FindingKind::try_from(r.kind).is_ok();
@@ -242,7 +247,7 @@ impl FindingsService for FindingsApi {
         &self,
         request: Request<pb::RecordFindingRequest>,
     ) -> Reply<pb::RecordFindingResponse> {
-        let batch = inspectorate(&request)?;
+        let batch = inspectorate(&request, Action::RecordFindings)?;
         Ok(Response::new(
             record::record_finding(&self.pool, request.into_inner(), batch).await?,
         ))
@@ -252,6 +257,7 @@ impl FindingsService for FindingsApi {
         &self,
         request: Request<pb::GetFollowUpRequest>,
     ) -> Reply<pb::GetFollowUpResponse> {
+        reader(&request)?;
         let id = parse_id("follow_up_id", &request.into_inner().follow_up_id)?;
         let follow_up = store::get::<FollowUpRow>(&self.pool, id).await?;
         Ok(Response::new(pb::GetFollowUpResponse {
@@ -263,6 +269,7 @@ impl FindingsService for FindingsApi {
         &self,
         request: Request<pb::ListFollowUpsRequest>,
     ) -> Reply<pb::ListFollowUpsResponse> {
+        reader(&request)?;
         let r = request.into_inner();
         let page = Page::parse(r.page_size, &r.page_token).map_err(FindingsError::from)?;
         let known = pb::FollowUpOutcome::try_from(r.outcome).is_ok();
@@ -284,6 +291,7 @@ impl FindingsService for FindingsApi {
         &self,
         request: Request<pb::GetIndicatorRequest>,
     ) -> Reply<pb::GetIndicatorResponse> {
+        reader(&request)?;
         let id = parse_id("indicator_id", &request.into_inner().indicator_id)?;
         let indicator = store::get::<IndicatorRow>(&self.pool, id).await?;
         Ok(Response::new(pb::GetIndicatorResponse {
@@ -295,6 +303,7 @@ impl FindingsService for FindingsApi {
         &self,
         request: Request<pb::ListIndicatorsRequest>,
     ) -> Reply<pb::ListIndicatorsResponse> {
+        reader(&request)?;
         let r = request.into_inner();
         let page = Page::parse(r.page_size, &r.page_token).map_err(FindingsError::from)?;
         let filter = ChildFilter::new(&r.organisation_id, &r.inspection_id)?
@@ -311,7 +320,7 @@ impl FindingsService for FindingsApi {
         &self,
         request: Request<pb::RecordSuccessionRequest>,
     ) -> Reply<pb::RecordSuccessionResponse> {
-        let batch = inspectorate(&request)?;
+        let batch = inspectorate(&request, Action::RecordSuccession)?;
         let recorded_by = batch.actor().subject.clone();
         let response =
             successions::record(&self.pool, request.into_inner(), batch, &recorded_by).await?;
@@ -330,6 +339,7 @@ impl FindingsService for FindingsApi {
         &self,
         request: Request<pb::ListSuccessionsRequest>,
     ) -> Reply<pb::ListSuccessionsResponse> {
+        reader(&request)?;
         let r = request.into_inner();
         Ok(Response::new(pb::ListSuccessionsResponse {
             successions: successions::list(&self.pool, &r.organisation_id).await?,

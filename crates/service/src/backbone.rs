@@ -18,10 +18,12 @@ pub async fn connect(
     migrator: &Migrator,
     service: &str,
 ) -> Result<(PgPool, Bus), StartError> {
+    let options = crate::tls::database_options(common).map_err(StartError::Config)?;
+    let security = crate::tls::nats_security(&common.tls).map_err(StartError::Config)?;
     let pool = PgPoolOptions::new()
         .max_connections(common.database_max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        .connect(&common.database_url)
+        .connect_with(options)
         .await?;
     migrator.run(&pool).await?;
     closeout_bus::outbox::install_schema(&pool).await?;
@@ -30,6 +32,7 @@ pub async fn connect(
         stream_name: common.stream_name.clone(),
         subject_prefix: common.subject_prefix.clone(),
         client_name: format!("closeout-{service}"),
+        security,
         ..Default::default()
     })
     .await?;

@@ -1,7 +1,10 @@
 //! The one service host. Every Closeout service runs the same way: connect
 //! to its database and the event stream, serve its gRPC services with
-//! health, reflection, the version header, tracing and RPC figures, serve
-//! Prometheus on its own port, and on a signal stop in one order. A
+//! health, bearer-token authentication (`crate::auth::AuthLayer`), the
+//! version header, tracing and RPC figures (over TLS when configured),
+//! serve Prometheus on its own address (loopback by default) and server
+//! reflection on another (off unless configured), and on a signal stop in
+//! one order. A
 //! service declares only its own parts, on a [`Host`]:
 //!
 //! ```ignore
@@ -55,8 +58,9 @@ pub struct ServiceSpec {
 }
 
 impl ServiceSpec {
-    /// A service listening on all interfaces at `grpc_port` and
-    /// `metrics_http_port` by default.
+    /// A service listening on all interfaces at `grpc_port` and, for
+    /// Prometheus, on loopback only at `metrics_http_port` by default
+    /// (figures are for the operator, not the public).
     pub const fn new(
         name: &'static str,
         grpc_port: u16,
@@ -64,10 +68,11 @@ impl ServiceSpec {
         migrator: &'static Migrator,
     ) -> Self {
         let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
         ServiceSpec {
             name,
             default_grpc_addr: SocketAddr::new(any, grpc_port),
-            default_metrics_http_addr: SocketAddr::new(any, metrics_http_port),
+            default_metrics_http_addr: SocketAddr::new(loopback, metrics_http_port),
             migrator,
         }
     }
@@ -106,6 +111,9 @@ pub struct Host {
     spec: &'static ServiceSpec,
     grpc_addr: SocketAddr,
     metrics_http_addr: SocketAddr,
+    reflection_addr: Option<SocketAddr>,
+    auth: crate::auth::AuthLayer,
+    tls: Option<tonic::transport::ServerTlsConfig>,
     pool: PgPool,
     bus: Bus,
     routes: tonic::service::RoutesBuilder,
@@ -133,11 +141,16 @@ impl Host {
         common: &CommonConfig,
         metrics_http_addr: SocketAddr,
     ) -> Result<Host, StartError> {
+        let verifier = common.auth.verifier().map_err(StartError::Config)?;
+        let tls = crate::tls::server_config(&common.tls).map_err(StartError::Config)?;
         let (pool, bus) = crate::backbone::connect(common, spec.migrator, spec.name).await?;
         Ok(Host {
             spec,
             grpc_addr: common.grpc_addr.unwrap_or(spec.default_grpc_addr),
             metrics_http_addr,
+            reflection_addr: common.reflection_addr,
+            auth: crate::auth::AuthLayer::new(verifier),
+            tls,
             pool,
             bus,
             routes: Default::default(),
@@ -243,6 +256,9 @@ impl Host {
             spec,
             grpc_addr,
             metrics_http_addr,
+            reflection_addr,
+            auth,
+            tls,
             pool,
             bus,
             mut routes,
@@ -276,12 +292,36 @@ impl Host {
         let (reporter, health) = tonic_health::server::health_reporter();
         let health_task =
             crate::backbone::watch_health(reporter, served.clone(), pool.clone(), bus);
+        routes.add_service(health.clone());
 
-        routes
-            .add_service(health)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha);
+        // Reflection (with health) on its own address, apart from the API.
+        let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
+        let reflection = match reflection_addr {
+            None => None,
+            Some(addr) => {
+                let listener = crate::server::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?;
+                let bound = listener
+                    .local_addr()
+                    .map_err(|source| StartError::Bind { addr, source })?;
+                let mut stopping = stopping_rx.clone();
+                let server = tonic::transport::Server::builder()
+                    .add_service(health)
+                    .add_service(reflection_v1)
+                    .add_service(reflection_v1alpha)
+                    .serve_with_incoming_shutdown(crate::server::incoming(listener), async move {
+                        let _ = stopping.wait_for(|stop| *stop).await;
+                    });
+                Some((bound, tokio::spawn(server)))
+            }
+        };
+        let reflection_addr = reflection.as_ref().map(|(addr, _)| *addr);
 
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = tls {
+            builder = builder.tls_config(tls)?;
+        }
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let name = spec.name;
         let task = tokio::spawn(async move {
@@ -290,18 +330,23 @@ impl Host {
                     _ = shutdown_rx => {},
                     _ = signal => {},
                 }
+                let _ = stopping_tx.send(true);
                 for hook in on_signal {
                     hook();
                 }
             };
-            tracing::info!(service = name, addr = %local, prometheus = %metrics_addr, "listening");
-            let served = tonic::transport::Server::builder()
+            tracing::info!(service = name, addr = %local, prometheus = %metrics_addr, reflection = ?reflection_addr, "listening");
+            let served = builder
                 .trace_fn(crate::telemetry::grpc_request_span)
                 .layer(rpc_figures)
                 .layer(crate::server::VersionLayer)
+                .layer(auth)
                 .add_routes(routes.routes())
                 .serve_with_incoming_shutdown(crate::server::incoming(listener), stop)
                 .await;
+            if let Some((_, reflection)) = reflection {
+                let _ = reflection.await;
+            }
             health_task.abort();
             for stop in after_serving {
                 stop.await;
@@ -319,6 +364,7 @@ impl Host {
         Ok(Running {
             addr: local,
             metrics_http_addr: metrics_addr,
+            reflection_addr,
             shutdown: Some(shutdown_tx),
             task,
         })
@@ -333,6 +379,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The address of the Prometheus endpoint.
     pub metrics_http_addr: SocketAddr,
+    /// The address server reflection answers on, if it is on.
+    pub reflection_addr: Option<SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), StartError>>,
 }

@@ -1,7 +1,8 @@
 //! Run-time pieces every Closeout service shares, so that each service
 //! crate holds only its own domain: configuration from flags and
 //! environment, tracing set-up, one mapping of errors to gRPC status codes,
-//! the caller's identity from request metadata, and the one service host
+//! the caller's verified identity (one bearer-token layer), TLS and
+//! credentials for every connection, and the one service host
 //! ([`host`]): a gRPC server with health, reflection, graceful shutdown in
 //! one order, and Prometheus metrics on their own HTTP port.
 
@@ -15,6 +16,7 @@ pub mod paging;
 pub mod prometheus;
 pub mod server;
 pub mod telemetry;
+pub mod tls;
 
 pub use auth::caller;
 pub use config::CommonConfig;

@@ -1,6 +1,8 @@
-//! The service host end to end, with a stand-in gRPC service: reflection
-//! (v1 and v1alpha) lists exactly what the server serves, health names it,
-//! Prometheus counts its calls, and it stops cleanly.
+//! The service host end to end, with a stand-in gRPC service: every call
+//! needs a bearer token (health stays open), reflection (v1 and v1alpha)
+//! answers only on its own address and lists exactly what the server
+//! serves, health names it, Prometheus counts its calls, gRPC can be
+//! served over TLS with client certificates, and it stops cleanly.
 
 use closeout_service::config::{CommonConfig, LogFormat};
 use closeout_service::{Host, ServiceSpec};
@@ -43,6 +45,20 @@ async fn channel(addr: std::net::SocketAddr) -> Channel {
         .connect()
         .await
         .expect("connect")
+}
+
+/// Calls the stand-in (as GetScorecard) with `token`, if any; its status.
+async fn stand_in_call(channel: Channel, token: Option<&str>) -> tonic::Status {
+    let mut client = closeout_proto::metrics_service_client::MetricsServiceClient::new(channel);
+    let message = closeout_proto::GetScorecardRequest::default();
+    let request = match token {
+        Some(token) => closeout_testkit::with_token(token, message),
+        None => tonic::Request::new(message),
+    };
+    client
+        .get_scorecard(request)
+        .await
+        .expect_err("the stand-in answers UNIMPLEMENTED")
 }
 
 async fn listed_v1(channel: Channel) -> Vec<String> {
@@ -128,6 +144,11 @@ async fn one_server_lists_only_what_it_serves() {
         subject_prefix: bus.subject_prefix,
         database_max_connections: 2,
         log_format: LogFormat::Text,
+        auth: closeout_service::config::AuthConfig::trusting(vec![
+            closeout_testkit::token_public_key().to_path_buf(),
+        ]),
+        tls: Default::default(),
+        reflection_addr: Some("127.0.0.1:0".parse().expect("address")),
     };
     let mut host = Host::connect(&SPEC, &common, "127.0.0.1:0".parse().expect("address"))
         .await
@@ -141,8 +162,30 @@ async fn one_server_lists_only_what_it_serves() {
         "grpc.reflection.v1.ServerReflection",
         "grpc.reflection.v1alpha.ServerReflection",
     ];
-    assert_eq!(listed_v1(channel(running.addr).await).await, expected);
-    assert_eq!(listed_v1alpha(channel(running.addr).await).await, expected);
+    let reflection = running.reflection_addr.expect("reflection is on");
+    assert_ne!(reflection, running.addr);
+    assert_eq!(listed_v1(channel(reflection).await).await, expected);
+    assert_eq!(listed_v1alpha(channel(reflection).await).await, expected);
+
+    // The API address does not answer reflection, and every call there
+    // needs a valid bearer token.
+    let mut on_api = tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient::new(
+        channel(running.addr).await,
+    );
+    let refused = on_api
+        .server_reflection_info(futures::stream::iter(Vec::<
+            tonic_reflection::pb::v1::ServerReflectionRequest,
+        >::new()))
+        .await
+        .expect_err("no reflection on the API address");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    let status = stand_in_call(channel(running.addr).await, None).await;
+    assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+    let status = stand_in_call(channel(running.addr).await, Some("not.a.jwt")).await;
+    assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+    let token = closeout_testkit::Caller::viewer().token();
+    let status = stand_in_call(channel(running.addr).await, Some(&token)).await;
+    assert_eq!(status.code(), tonic::Code::Unimplemented, "{status:?}");
 
     // The served service has a health status of its own, SERVING once
     // PostgreSQL and NATS answer.
@@ -164,12 +207,19 @@ async fn one_server_lists_only_what_it_serves() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    // Prometheus counts the reflection calls by method and code.
+    // Prometheus counts the API's calls by method and code, refused ones
+    // included.
     let text = scrape(running.metrics_http_addr).await;
     assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
     assert!(
         text.contains(
-            "closeout_rpc_requests_total{method=\"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo\",code=\"OK\"} 1\n"
+            "closeout_rpc_requests_total{method=\"/closeout.v1.MetricsService/GetScorecard\",code=\"UNAUTHENTICATED\"} 2\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "closeout_rpc_requests_total{method=\"/closeout.v1.MetricsService/GetScorecard\",code=\"UNIMPLEMENTED\"} 1\n"
         ),
         "{text}"
     );

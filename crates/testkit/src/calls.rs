@@ -1,13 +1,62 @@
 //! Calling a service as someone, and waiting for what happens later.
 //!
 //! Every integration and end-to-end test calls the services as a role
-//! (the caller's identity travels as `x-closeout-*` metadata) and waits for
-//! eventually-consistent results (an event consumed, a read model caught
-//! up). One set of helpers, one argument order: the caller first, the
-//! message last.
+//! and waits for eventually-consistent results (an event consumed, a read
+//! model caught up). One set of helpers, one argument order: the caller
+//! first, the message last.
+//!
+//! The caller's identity is a real bearer token (`authorization: Bearer`),
+//! minted with a key pair generated once per test process; services under
+//! test trust its public key ([`token_public_key`], which the tests'
+//! service configurations pass as `--auth-public-key`). Tests of refused
+//! tokens mint their own with [`token_signing_key`] or another key.
 
+use closeout_auth::{Claims, SigningKey};
 use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
+
+/// How long a test token is valid.
+pub const TOKEN_TTL: Duration = Duration::from_secs(3600);
+
+/// The key id of the test key pair.
+pub const TEST_KEY_ID: &str = "closeout-test";
+
+struct TestKeys {
+    signing: SigningKey,
+    public_key: PathBuf,
+    // Keeps the directory holding the public key for the process's life.
+    _dir: tempfile::TempDir,
+}
+
+fn test_keys() -> &'static TestKeys {
+    static KEYS: OnceLock<TestKeys> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let pair = closeout_auth::generate_ed25519(TEST_KEY_ID).expect("generating the test key");
+        let dir = tempfile::tempdir().expect("a directory for the test key");
+        let public_key = dir.path().join(format!("{TEST_KEY_ID}.pem"));
+        std::fs::write(&public_key, &pair.public_pem).expect("writing the test public key");
+        let signing = SigningKey::from_pem(pair.private_pem.as_bytes(), Some(TEST_KEY_ID.into()))
+            .expect("loading the test signing key");
+        TestKeys {
+            signing,
+            public_key,
+            _dir: dir,
+        }
+    })
+}
+
+/// The PEM public key file services under test verify tokens with (the
+/// same for every test of the process).
+pub fn token_public_key() -> &'static Path {
+    &test_keys().public_key
+}
+
+/// The key [`Caller`]s' tokens are signed with.
+pub fn token_signing_key() -> &'static SigningKey {
+    &test_keys().signing
+}
 
 /// How long [`eventually`] waits before the test fails.
 pub const EVENTUALLY: Duration = Duration::from_secs(30);
@@ -56,25 +105,42 @@ impl Caller {
         self
     }
 
-    /// `message` with this caller's metadata.
-    ///
-    /// Panics (failing the test) if a value is not valid metadata.
-    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        let metadata = request.metadata_mut();
-        let mut put = |key: &'static str, value: &str| {
-            if !value.is_empty() {
-                let value = value
-                    .parse()
-                    .unwrap_or_else(|_| panic!("{key} {value:?} is not ASCII metadata"));
-                metadata.insert(key, value);
-            }
-        };
-        put("x-closeout-role", &self.role);
-        put("x-closeout-organisation", &self.organisation);
-        put("x-closeout-subject", &self.subject);
-        request
+    /// The claims of this caller's token: its role as written (so a test
+    /// can send a role the service refuses), its organisation if any.
+    pub fn claims(&self) -> Claims {
+        // The role is replaced below; any role gives the other defaults.
+        let mut claims = Claims::new(
+            &self.subject,
+            closeout_auth::Role::Viewer,
+            Some(self.organisation.as_str()).filter(|o| !o.is_empty()),
+            TOKEN_TTL,
+        );
+        claims.role = self.role.clone();
+        claims
     }
+
+    /// A bearer token for this caller, signed with the test key.
+    pub fn token(&self) -> String {
+        closeout_auth::mint(token_signing_key(), &self.claims()).expect("minting a test token")
+    }
+
+    /// `message` with this caller's bearer token.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        with_token(&self.token(), message)
+    }
+}
+
+/// `message` carrying `token` as `authorization: Bearer` (any text, so a
+/// test can send a forged or malformed one).
+///
+/// Panics (failing the test) if the token is not valid metadata.
+pub fn with_token<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let value = format!("Bearer {token}")
+        .parse()
+        .unwrap_or_else(|_| panic!("token {token:?} is not ASCII metadata"));
+    request.metadata_mut().insert("authorization", value);
+    request
 }
 
 /// `message` as `role` (for an inspected body, of `organisation`; empty:
@@ -152,33 +218,28 @@ mod tests {
             .map(str::to_string)
     }
 
+    fn verify(request: &tonic::Request<()>) -> Result<closeout_auth::Identity, String> {
+        let token = metadata(request, "authorization").expect("a token");
+        let mut keys = closeout_auth::KeySet::new();
+        keys.add_file(token_public_key()).map_err(|e| e.to_string())?;
+        closeout_auth::Verifier::new(keys, Default::default())
+            .verify(token.trim_start_matches("Bearer "))
+            .map_err(|e| e.to_string())
+    }
+
     #[test]
-    fn callers_carry_role_organisation_and_subject() {
-        let request = inspected_body("hertfordshire", ());
-        assert_eq!(
-            metadata(&request, "x-closeout-role").as_deref(),
-            Some("inspected-body")
-        );
-        assert_eq!(
-            metadata(&request, "x-closeout-organisation").as_deref(),
-            Some("hertfordshire")
-        );
-        assert_eq!(
-            metadata(&request, "x-closeout-subject").as_deref(),
-            Some("test:inspected-body")
-        );
-        let request = inspectorate(());
-        assert_eq!(metadata(&request, "x-closeout-organisation"), None);
-        let request = Caller::viewer().subject("reader:ann").request(());
-        assert_eq!(
-            metadata(&request, "x-closeout-subject").as_deref(),
-            Some("reader:ann")
-        );
-        let request = as_role("nobody", "", ());
-        assert_eq!(
-            metadata(&request, "x-closeout-role").as_deref(),
-            Some("nobody")
-        );
+    fn callers_carry_verifiable_tokens() {
+        let who = verify(&inspected_body("hertfordshire", ())).unwrap();
+        assert_eq!(who.role, closeout_auth::Role::InspectedBody);
+        assert_eq!(who.organisation.unwrap().as_str(), "hertfordshire");
+        assert_eq!(who.subject, "test:inspected-body");
+        let who = verify(&inspectorate(())).unwrap();
+        assert_eq!(who.organisation, None);
+        let who = verify(&Caller::viewer().subject("reader:ann").request(())).unwrap();
+        assert_eq!(who.subject, "reader:ann");
+        assert!(verify(&as_role("nobody", "", ())).is_err());
+        assert!(verify(&as_role("inspected-body", "", ())).is_err());
+        assert!(metadata(&inspectorate(()), "x-closeout-role").is_none());
     }
 
     #[tokio::test]

@@ -14,7 +14,8 @@
 //!   which the test may stop and restart (the shared servers are never
 //!   stopped by a test).
 //! * [`Caller`], [`as_role`], [`inspectorate`], [`inspected_body`]: a call
-//!   as someone; [`eventually`], [`poll`], [`wait_until`]: waiting for what
+//!   as someone, with a real bearer token signed by a per-process test key
+//!   that services under test trust ([`token_public_key`]); [`eventually`], [`poll`], [`wait_until`]: waiting for what
 //!   happens later.
 //!
 //! Leftovers of killed test runs (no destructor ran) are swept: databases
@@ -30,7 +31,8 @@ mod postgres;
 pub mod smtp;
 
 pub use calls::{
-    Caller, EVENTUALLY, as_role, eventually, inspected_body, inspectorate, poll, wait_until,
+    Caller, EVENTUALLY, TEST_KEY_ID, TOKEN_TTL, as_role, eventually, inspected_body,
+    inspectorate, poll, token_public_key, token_signing_key, wait_until, with_token,
 };
 pub use database::TestDatabase;
 pub use nats::{PrivateNats, TestBus, nats_server_binary};

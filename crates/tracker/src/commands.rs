@@ -46,12 +46,12 @@ pub async fn execute(
     let state = item_state(&item)?;
     let today = chrono::Utc::now().date_naive();
     let decided = domain::decide(&state, &actor, &request.command, today);
-    if let Err(
-        refusal
-        @ (domain::Refusal::NotPermitted { .. } | domain::Refusal::WrongOrganisation { .. }),
-    ) = &decided
-    {
+    if let Err(refusal @ domain::Refusal::NotPermitted { .. }) = &decided {
         return Err(TrackerError::PermissionDenied(refusal.to_string()));
+    }
+    // Another organisation's item does not exist for an inspected body.
+    if let Err(domain::Refusal::WrongOrganisation { .. }) = &decided {
+        return Err(TrackerError::item_not_found(request.item_id.to_string()));
     }
     if item.version != request.expected_version {
         return Err(TrackerError::StaleVersion {

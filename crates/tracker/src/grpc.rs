@@ -8,9 +8,10 @@ use crate::journal::Cause;
 use crate::store::{self, ItemFilter, parse_item_id};
 use crate::watch::{WatchFilter, Watchers};
 use crate::{lineage, proposals};
-use closeout_domain::Command;
+use closeout_domain::authorisation::{self, Action, OutOfScope, Scope};
+use closeout_domain::{Command, CommandKind};
 use closeout_proto::{self as pb, tracker_service_server::TrackerService};
-use closeout_service::caller;
+use closeout_service::auth::{actor_of, allow, authorise, identity_in};
 use closeout_service::error::Violations;
 use closeout_service::paging::Page;
 use sqlx::PgPool;
@@ -25,42 +26,67 @@ const MAX_TEXT: usize = 10_000;
 pub struct TrackerApi {
     pool: PgPool,
     watchers: Watchers,
+    max_due_date_extension_days: u32,
 }
+
+/// A request's metadata and extensions (where the verified caller is).
+type Who<'a> = (&'a tonic::metadata::MetadataMap, &'a tonic::Extensions);
 
 impl TrackerApi {
     /// The service over `pool`, streaming changes through `watchers`.
     pub fn new(pool: PgPool, watchers: Watchers) -> Self {
-        TrackerApi { pool, watchers }
+        TrackerApi {
+            pool,
+            watchers,
+            max_due_date_extension_days: crate::DEFAULT_MAX_DUE_DATE_EXTENSION_DAYS,
+        }
     }
 
-    /// Runs a lifecycle command for the caller of `metadata`.
+    /// How far past the current due date an inspected body may move it.
+    pub fn with_max_due_date_extension(mut self, days: u32) -> Self {
+        self.max_due_date_extension_days = days;
+        self
+    }
+
+    /// Runs a lifecycle command of `kind` for the verified caller.
     async fn run(
         &self,
-        metadata: &tonic::metadata::MetadataMap,
+        who: Who<'_>,
+        kind: CommandKind,
         item_id: &str,
         expected_version: u64,
         command: Result<Command, TrackerError>,
     ) -> Result<pb::TrackedItem, Status> {
-        self.run_dated(metadata, item_id, expected_version, command, None)
+        self.run_dated(who, kind, item_id, expected_version, command, None)
             .await
     }
 
-    /// [`Self::run`] with a verification's effective date.
+    /// [`Self::run`] with a verification's effective date. The rules table
+    /// is asked first (PERMISSION_DENIED before anything is looked up); an
+    /// inspected body's command on another organisation's item is
+    /// NOT_FOUND (the commands module).
     async fn run_dated(
         &self,
-        metadata: &tonic::metadata::MetadataMap,
+        (metadata, extensions): Who<'_>,
+        kind: CommandKind,
         item_id: &str,
         expected_version: u64,
         command: Result<Command, TrackerError>,
         effective_date: Option<pb::CalendarDate>,
     ) -> Result<pb::TrackedItem, Status> {
-        let actor = caller(metadata)?;
+        let identity = identity_in(extensions)?;
+        allow(identity, Action::Command(kind))?;
+        let actor = actor_of(identity);
         let item_id = parse_item_id("item_id", item_id);
         let (item_id, command) = match (item_id, command) {
             (Ok(id), Ok(command)) => (id, command),
             (Err(a), Err(b)) => return Err(merge(a, b).into()),
             (Err(e), _) | (_, Err(e)) => return Err(e.into()),
         };
+        if let Command::SetDueDate { due_date, reason } = &command {
+            self.check_due_date(identity, item_id, expected_version, *due_date, reason.as_deref())
+                .await?;
+        }
         let cause = Cause::new(actor, request_id(metadata));
         let item = commands::execute(
             &self.pool,
@@ -80,6 +106,74 @@ impl TrackerApi {
             "command applied"
         );
         Ok(item)
+    }
+}
+
+impl TrackerApi {
+    /// The item `id` if the caller's `scope` admits its organisation; an
+    /// item outside it is NOT_FOUND, exactly like one that does not exist.
+    async fn item_in_scope(&self, scope: &Scope, id: uuid::Uuid) -> Result<pb::TrackedItem, Status> {
+        let item = store::get_item(&self.pool, id).await?;
+        if !scope.admits(&item.organisation_id) {
+            return Err(TrackerError::item_not_found(id.to_string()).into());
+        }
+        Ok(item)
+    }
+
+    /// The bounds of a due-date revision (the domain's
+    /// `check_due_date_revision`), against the item as the caller last saw
+    /// it; a changed item is left to the command's version check.
+    async fn check_due_date(
+        &self,
+        identity: &authorisation::Identity,
+        item_id: uuid::Uuid,
+        expected_version: u64,
+        due_date: chrono::NaiveDate,
+        reason: Option<&str>,
+    ) -> Result<(), Status> {
+        let scope = allow(identity, Action::ReadItems)?;
+        let item = self.item_in_scope(&scope, item_id).await?;
+        if item.version != expected_version {
+            return Ok(());
+        }
+        let current = item.due_date.as_ref().and_then(store::naive_date);
+        let today = chrono::Utc::now().date_naive();
+        authorisation::check_due_date_revision(
+            identity.role,
+            current,
+            due_date,
+            reason,
+            self.max_due_date_extension_days,
+            today,
+        )
+        .map_err(|refusal| match refusal {
+            authorisation::DueDateRefusal::NoReason => {
+                TrackerError::invalid("reason", refusal.to_string()).into()
+            }
+            authorisation::DueDateRefusal::BeyondExtension { .. } => {
+                Status::from(TrackerError::PermissionDenied(refusal.to_string()))
+            }
+        })
+    }
+}
+
+/// The one organisation a listing or stream runs for, given the one the
+/// caller asked for ("" for any) and its scope: "" for all; an
+/// organisation outside the scope is PERMISSION_DENIED (organisations are
+/// public; their items are not).
+fn narrowed(scope: &Scope, asked: String) -> Result<String, Status> {
+    match scope.narrow(&asked) {
+        Ok(None) => Ok(String::new()),
+        Ok(Some(mut list)) if list.len() == 1 => Ok(list.pop().unwrap_or_default()),
+        Ok(Some(_)) => Err(TrackerError::invalid(
+            "organisation_id",
+            "name one of the organisations your credential is scoped to",
+        )
+        .into()),
+        Err(OutOfScope) => Err(TrackerError::PermissionDenied(format!(
+            "your credential does not cover organisation {asked}'s items"
+        ))
+        .into()),
     }
 }
 
@@ -152,8 +246,9 @@ type Reply<T> = Result<Response<T>, Status>;
 #[tonic::async_trait]
 impl TrackerService for TrackerApi {
     async fn get_item(&self, request: Request<pb::GetItemRequest>) -> Reply<pb::GetItemResponse> {
+        let scope = authorise(&request, Action::ReadItems)?;
         let id = parse_item_id("item_id", &request.into_inner().item_id)?;
-        let item = store::get_item(&self.pool, id).await?;
+        let item = self.item_in_scope(&scope, id).await?;
         Ok(Response::new(pb::GetItemResponse { item: Some(item) }))
     }
 
@@ -161,7 +256,9 @@ impl TrackerService for TrackerApi {
         &self,
         request: Request<pb::ListItemsRequest>,
     ) -> Reply<pb::ListItemsResponse> {
+        let scope = authorise(&request, Action::ReadItems)?;
         let r = request.into_inner();
+        let organisation_id = narrowed(&scope, r.organisation_id.clone())?;
         let page = Page::parse(r.page_size, &r.page_token)?;
         let mut v = Violations::default();
         let statuses = statuses(&mut v, &r.statuses);
@@ -175,7 +272,7 @@ impl TrackerService for TrackerApi {
         };
         v.into_result()?;
         let filter = ItemFilter {
-            organisation_id: r.organisation_id,
+            organisation_id,
             statuses,
             kind,
             inspection_id: r.inspection_id,
@@ -192,9 +289,11 @@ impl TrackerService for TrackerApi {
         &self,
         request: Request<pb::GetItemHistoryRequest>,
     ) -> Reply<pb::GetItemHistoryResponse> {
+        let scope = authorise(&request, Action::ReadItems)?;
         let r = request.into_inner();
         let id = parse_item_id("item_id", &r.item_id)?;
         let page = Page::parse(r.page_size, &r.page_token)?;
+        self.item_in_scope(&scope, id).await?;
         let (events, next_page_token) = store::history(&self.pool, id, page).await?;
         Ok(Response::new(pb::GetItemHistoryResponse {
             events,
@@ -206,14 +305,14 @@ impl TrackerService for TrackerApi {
         &self,
         request: Request<pb::AssignOwnerRequest>,
     ) -> Reply<pb::AssignOwnerResponse> {
-        let (metadata, _, r) = request.into_parts();
+        let (metadata, extensions, r) = request.into_parts();
         let command = checked(&[("owner", &r.owner)], |_| {
             Some(Command::AssignOwner {
                 owner: r.owner.clone(),
             })
         });
         let item = self
-            .run(&metadata, &r.item_id, r.expected_version, command)
+            .run((&metadata, &extensions), CommandKind::AssignOwner, &r.item_id, r.expected_version, command)
             .await?;
         Ok(Response::new(pb::AssignOwnerResponse { item: Some(item) }))
     }
@@ -222,7 +321,7 @@ impl TrackerService for TrackerApi {
         &self,
         request: Request<pb::SetDueDateRequest>,
     ) -> Reply<pb::SetDueDateResponse> {
-        let (metadata, _, r) = request.into_parts();
+        let (metadata, extensions, r) = request.into_parts();
         let command = checked(&[("reason", &r.reason)], |v| {
             let Some(date) = &r.due_date else {
                 v.add("due_date", "is required");
@@ -244,7 +343,7 @@ impl TrackerService for TrackerApi {
             })
         });
         let item = self
-            .run(&metadata, &r.item_id, r.expected_version, command)
+            .run((&metadata, &extensions), CommandKind::SetDueDate, &r.item_id, r.expected_version, command)
             .await?;
         Ok(Response::new(pb::SetDueDateResponse { item: Some(item) }))
     }
@@ -253,14 +352,14 @@ impl TrackerService for TrackerApi {
         &self,
         request: Request<pb::StartItemRequest>,
     ) -> Reply<pb::StartItemResponse> {
-        let (metadata, _, r) = request.into_parts();
+        let (metadata, extensions, r) = request.into_parts();
         let command = checked(&[("note", &r.note)], |_| {
             Some(Command::Start {
                 note: optional(&r.note),
             })
         });
         let item = self
-            .run(&metadata, &r.item_id, r.expected_version, command)
+            .run((&metadata, &extensions), CommandKind::Start, &r.item_id, r.expected_version, command)
             .await?;
         Ok(Response::new(pb::StartItemResponse { item: Some(item) }))
     }
@@ -269,14 +368,14 @@ impl TrackerService for TrackerApi {
         &self,
         request: Request<pb::NoteProgressRequest>,
     ) -> Reply<pb::NoteProgressResponse> {
-        let (metadata, _, r) = request.into_parts();
+        let (metadata, extensions, r) = request.into_parts();
         let command = checked(&[("note", &r.note)], |_| {
             Some(Command::NoteProgress {
                 note: r.note.clone(),
             })
         });
         let item = self
-            .run(&metadata, &r.item_id, r.expected_version, command)
+            .run((&metadata, &extensions), CommandKind::NoteProgress, &r.item_id, r.expected_version, command)
             .await?;
         Ok(Response::new(pb::NoteProgressResponse { item: Some(item) }))
     }
@@ -285,7 +384,7 @@ impl TrackerService for TrackerApi {
         &self,
         request: Request<pb::ClaimCompletionRequest>,
     ) -> Reply<pb::ClaimCompletionResponse> {
-        let (metadata, _, r) = request.into_parts();
+        let (metadata, extensions, r) = request.into_parts();
         let evidence = r.evidence.clone().unwrap_or_default();
         let command = checked(
             &[
@@ -305,7 +404,7 @@ impl TrackerService for TrackerApi {
             },
         );
         let item = self
-            .run(&metadata, &r.item_id, r.expected_version, command)
+            .run((&metadata, &extensions), CommandKind::ClaimCompletion, &r.item_id, r.expected_version, command)
             .await?;
         Ok(Response::new(pb::ClaimCompletionResponse {
             item: Some(item),
@@ -316,7 +415,7 @@ impl TrackerService for TrackerApi {
         &self,
         request: Request<pb::VerifyItemRequest>,
     ) -> Reply<pb::VerifyItemResponse> {
-        let (metadata, _, r) = request.into_parts();
+        let (metadata, extensions, r) = request.into_parts();
         let command = checked(&[("closure_reference", &r.closure_reference)], |v| {
             if let Some(date) = &r.effective_date {
                 match closeout_domain::wire::date(date) {
@@ -334,7 +433,8 @@ impl TrackerService for TrackerApi {
         });
         let item = self
             .run_dated(
-                &metadata,
+                (&metadata, &extensions),
+                CommandKind::Verify,
                 &r.item_id,
                 r.expected_version,
                 command,
@@ -348,14 +448,14 @@ impl TrackerService for TrackerApi {
         &self,
         request: Request<pb::RejectClaimRequest>,
     ) -> Reply<pb::RejectClaimResponse> {
-        let (metadata, _, r) = request.into_parts();
+        let (metadata, extensions, r) = request.into_parts();
         let command = checked(&[("reason", &r.reason)], |_| {
             Some(Command::RejectClaim {
                 reason: r.reason.clone(),
             })
         });
         let item = self
-            .run(&metadata, &r.item_id, r.expected_version, command)
+            .run((&metadata, &extensions), CommandKind::RejectClaim, &r.item_id, r.expected_version, command)
             .await?;
         Ok(Response::new(pb::RejectClaimResponse { item: Some(item) }))
     }
@@ -364,7 +464,7 @@ impl TrackerService for TrackerApi {
         &self,
         request: Request<pb::SupersedeItemRequest>,
     ) -> Reply<pb::SupersedeItemResponse> {
-        let (metadata, _, r) = request.into_parts();
+        let (metadata, extensions, r) = request.into_parts();
         let command = checked(
             &[
                 ("superseding_finding_id", &r.superseding_finding_id),
@@ -378,7 +478,7 @@ impl TrackerService for TrackerApi {
             },
         );
         let item = self
-            .run(&metadata, &r.item_id, r.expected_version, command)
+            .run((&metadata, &extensions), CommandKind::Supersede, &r.item_id, r.expected_version, command)
             .await?;
         Ok(Response::new(pb::SupersedeItemResponse {
             item: Some(item),
@@ -389,14 +489,14 @@ impl TrackerService for TrackerApi {
         &self,
         request: Request<pb::ReopenItemRequest>,
     ) -> Reply<pb::ReopenItemResponse> {
-        let (metadata, _, r) = request.into_parts();
+        let (metadata, extensions, r) = request.into_parts();
         let command = checked(&[("reason", &r.reason)], |_| {
             Some(Command::Reopen {
                 reason: r.reason.clone(),
             })
         });
         let item = self
-            .run(&metadata, &r.item_id, r.expected_version, command)
+            .run((&metadata, &extensions), CommandKind::Reopen, &r.item_id, r.expected_version, command)
             .await?;
         Ok(Response::new(pb::ReopenItemResponse { item: Some(item) }))
     }
@@ -405,7 +505,9 @@ impl TrackerService for TrackerApi {
         &self,
         request: Request<pb::ListProposalsRequest>,
     ) -> Reply<pb::ListProposalsResponse> {
+        let scope = authorise(&request, Action::ReadProposals)?;
         let r = request.into_inner();
+        let organisation_id = narrowed(&scope, r.organisation_id.clone())?;
         let page = Page::parse(r.page_size, &r.page_token)?;
         let status = match pb::ProposalStatus::try_from(r.status) {
             Ok(pb::ProposalStatus::Unspecified) => None,
@@ -419,7 +521,7 @@ impl TrackerService for TrackerApi {
             }
         };
         let filter = proposals::ProposalFilter {
-            organisation_id: r.organisation_id,
+            organisation_id,
             inspection_id: r.inspection_id,
             status,
         };
@@ -434,8 +536,9 @@ impl TrackerService for TrackerApi {
         &self,
         request: Request<pb::AcceptProposalRequest>,
     ) -> Reply<pb::AcceptProposalResponse> {
-        let (metadata, _, r) = request.into_parts();
-        let actor = caller(&metadata)?;
+        let (metadata, extensions, r) = request.into_parts();
+        let actor = actor_of(identity_in(&extensions)?);
+        allow(identity_in(&extensions)?, Action::DecideProposal)?;
         let mut v = Violations::default();
         text(&mut v, "note", &r.note);
         let id = proposals::parse_id(&r.proposal_id);
@@ -461,8 +564,9 @@ impl TrackerService for TrackerApi {
         &self,
         request: Request<pb::RejectProposalRequest>,
     ) -> Reply<pb::RejectProposalResponse> {
-        let (metadata, _, r) = request.into_parts();
-        let actor = caller(&metadata)?;
+        let (metadata, extensions, r) = request.into_parts();
+        let actor = actor_of(identity_in(&extensions)?);
+        allow(identity_in(&extensions)?, Action::DecideProposal)?;
         let mut v = Violations::default();
         text(&mut v, "reason", &r.reason);
         let id = proposals::parse_id(&r.proposal_id);
@@ -487,7 +591,9 @@ impl TrackerService for TrackerApi {
         &self,
         request: Request<pb::GetLineageRequest>,
     ) -> Reply<pb::GetLineageResponse> {
+        let scope = authorise(&request, Action::ReadItems)?;
         let id = parse_item_id("item_id", &request.into_inner().item_id)?;
+        self.item_in_scope(&scope, id).await?;
         Ok(Response::new(lineage::of_item(&self.pool, id).await?))
     }
 
@@ -497,7 +603,9 @@ impl TrackerService for TrackerApi {
         &self,
         request: Request<pb::WatchItemsRequest>,
     ) -> Reply<Self::WatchItemsStream> {
+        let scope = authorise(&request, Action::WatchItems)?;
         let r = request.into_inner();
+        let organisation_id = narrowed(&scope, r.organisation_id.clone())?;
         let mut v = Violations::default();
         let statuses = statuses(&mut v, &r.statuses);
         if i64::try_from(r.after_sequence).is_err() {
@@ -508,7 +616,7 @@ impl TrackerService for TrackerApi {
         }
         v.into_result()?;
         Ok(Response::new(self.watchers.stream(WatchFilter {
-            organisation_id: r.organisation_id,
+            organisation_id,
             statuses,
             after_sequence: r.after_sequence,
         })))

@@ -58,6 +58,8 @@ pub const DEFAULT_CONSUMER_NAME: &str = "tracker-findings";
 pub const DEFAULT_OVERDUE_INTERVAL_SECS: u64 = 60;
 /// Default milliseconds between the back-stop polls of WatchItems streams.
 pub const DEFAULT_WATCH_POLL_MS: u64 = 1000;
+/// Default days an inspected body may move a due date by itself.
+pub const DEFAULT_MAX_DUE_DATE_EXTENSION_DAYS: u32 = 90;
 
 /// Configuration of `closeout-tracker`.
 #[derive(Clone, Debug, Parser)]
@@ -90,6 +92,11 @@ pub struct TrackerConfig {
     #[arg(long, env = "CLOSEOUT_AUTO_ACCEPT", default_value = "")]
     pub auto_accept: String,
 
+    /// Days past the current due date (or today) an inspected body may
+    /// move a due date by itself; later dates need the inspectorate.
+    #[arg(long, env = "CLOSEOUT_MAX_DUE_DATE_EXTENSION_DAYS", default_value_t = DEFAULT_MAX_DUE_DATE_EXTENSION_DAYS)]
+    pub max_due_date_extension_days: u32,
+
     /// Address of the Prometheus text endpoint (`GET /metrics`).
     #[arg(long, env = "CLOSEOUT_METRICS_HTTP_ADDR", default_value_t = SERVICE.default_metrics_http_addr)]
     pub metrics_http_addr: SocketAddr,
@@ -105,6 +112,7 @@ impl TrackerConfig {
             overdue_today: None,
             watch_poll_ms: DEFAULT_WATCH_POLL_MS,
             auto_accept: String::new(),
+            max_due_date_extension_days: DEFAULT_MAX_DUE_DATE_EXTENSION_DAYS,
             metrics_http_addr: SERVICE.default_metrics_http_addr,
         }
     }
@@ -140,8 +148,9 @@ pub async fn start(
     );
     // Open WatchItems streams never end on their own.
     host.on_shutdown_signal(move || watchers_handle.stop());
-    host.serve(TrackerServiceServer::new(grpc::TrackerApi::new(
-        pool, watchers,
-    )));
+    host.serve(TrackerServiceServer::new(
+        grpc::TrackerApi::new(pool, watchers)
+            .with_max_due_date_extension(config.max_due_date_extension_days),
+    ));
     host.start(signal).await
 }

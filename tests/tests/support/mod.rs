@@ -21,6 +21,11 @@ pub fn common(db: &TestDatabase, bus: &TestBus) -> CommonConfig {
         subject_prefix: bus.subject_prefix,
         database_max_connections: 5,
         log_format: LogFormat::Text,
+        auth: closeout_service::config::AuthConfig::trusting(vec![
+            closeout_testkit::token_public_key().to_path_buf(),
+        ]),
+        tls: Default::default(),
+        reflection_addr: None,
     }
 }
 

@@ -5,6 +5,13 @@
 //! their logs prefixed, imports the sample report, prints its scorecard and
 //! the addresses to connect to, and stops everything cleanly on Ctrl-C.
 //! Running it again reuses the databases; the import is then a no-op.
+//!
+//! Identity: a development Ed25519 key pair is generated once in the state
+//! directory (`$XDG_STATE_HOME/closeout/dev`, else
+//! `~/.local/state/closeout/dev`); the services trust its public key, and
+//! one token per role (inspectorate, inspected body of the sample's
+//! organisation, viewer) is written to the credentials file the CLI reads
+//! and printed. Reflection answers on loopback ports of its own.
 
 use crate::commands::{Identity, connect};
 use crate::error::CliError;
@@ -57,6 +64,72 @@ pub struct DevArgs {
     /// Start, import, print, then stop instead of waiting for Ctrl-C.
     #[arg(long)]
     once: bool,
+    /// Where the development key pair is kept (default
+    /// $XDG_STATE_HOME/closeout/dev or ~/.local/state/closeout/dev).
+    #[arg(long, env = "CLOSEOUT_DEV_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// Credentials file to write the tokens to (default
+    /// $XDG_CONFIG_HOME/closeout/credentials.toml).
+    #[arg(long, env = "CLOSEOUT_CREDENTIALS")]
+    credentials: Option<PathBuf>,
+}
+
+/// How long the tokens `closeout dev` prints are valid.
+const DEV_TOKEN_TTL: Duration = Duration::from_secs(7 * 86_400);
+
+/// The development key pair: where the public key is, and the signing key.
+struct DevKey {
+    public_key: PathBuf,
+    signing: closeout_auth::SigningKey,
+}
+
+fn state_dir(args: &DevArgs) -> Result<PathBuf, CliError> {
+    if let Some(dir) = &args.state_dir {
+        return Ok(dir.clone());
+    }
+    std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".local").join("state"))
+        })
+        .map(|base| base.join("closeout").join("dev"))
+        .ok_or_else(|| CliError::Usage("no state directory: pass --state-dir".into()))
+}
+
+/// The development key pair in `dir` (`dev.pem`, `dev.pub.pem`), made on
+/// first use. Development only: anyone with the state directory can mint
+/// tokens for these services.
+fn dev_key(dir: &Path) -> Result<DevKey, CliError> {
+    let private = dir.join("dev.pem");
+    let public_key = dir.join("dev.pub.pem");
+    let file_error = |path: &Path, e: &dyn std::fmt::Display| CliError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    if !private.exists() || !public_key.exists() {
+        std::fs::create_dir_all(dir).map_err(|e| file_error(dir, &e))?;
+        let pair =
+            closeout_auth::generate_ed25519("dev").map_err(|e| CliError::Other(e.to_string()))?;
+        crate::commands::token::write_private(&private, pair.private_pem.as_bytes())
+            .map_err(|e| file_error(&private, &e))?;
+        std::fs::write(&public_key, &pair.public_pem).map_err(|e| file_error(&public_key, &e))?;
+        println!("generated a development signing key in {}", dir.display());
+    }
+    let signing = closeout_auth::SigningKey::from_file(&private)
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    Ok(DevKey {
+        public_key,
+        signing,
+    })
+}
+
+/// A development token for `role` (of `org` for an inspected body).
+fn dev_token(key: &DevKey, role: &str, org: Option<&str>) -> Result<String, CliError> {
+    let claims = crate::commands::token::claims(role, org, &format!("dev:{role}"), DEV_TOKEN_TTL)?;
+    closeout_auth::mint(&key.signing, &claims).map_err(|e| CliError::Other(e.to_string()))
 }
 
 struct Service {
@@ -136,8 +209,18 @@ fn sibling_binary(name: &str) -> Result<PathBuf, CliError> {
     }
 }
 
-fn spawn(service: &Service, binary: &Path, args: &DevArgs) -> Result<Child, CliError> {
+fn spawn(
+    service: &Service,
+    binary: &Path,
+    args: &DevArgs,
+    public_key: &Path,
+) -> Result<Child, CliError> {
     let mut child = Command::new(binary)
+        .env("CLOSEOUT_AUTH_PUBLIC_KEYS", public_key)
+        .env(
+            "CLOSEOUT_REFLECTION_ADDR",
+            format!("127.0.0.1:{}", service.port + 100),
+        )
         .env(
             "CLOSEOUT_DATABASE_URL",
             database_url(&args.postgres_url, service.database),
@@ -283,11 +366,12 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     for service in &services {
         create_database(&args.postgres_url, service.database).await?;
     }
+    let key = dev_key(&state_dir(&args)?)?;
     let mut children = Vec::new();
     for (service, binary) in services.iter().zip(&binaries) {
-        children.push(spawn(service, binary, &args)?);
+        children.push(spawn(service, binary, &args, &key.public_key)?);
     }
-    let result = run_started(&args, &services, &mut children).await;
+    let result = run_started(&args, &services, &mut children, &key).await;
     stop_all(&mut children).await;
     println!("closeout dev: stopped");
     result
@@ -297,6 +381,7 @@ async fn run_started(
     args: &DevArgs,
     services: &[Service],
     children: &mut [Child],
+    key: &DevKey,
 ) -> Result<(), CliError> {
     for service in services {
         wait_serving(
@@ -313,11 +398,7 @@ async fn run_started(
             "peel-2018-19-hertfordshire.txt (built in)".to_string(),
         ),
     };
-    let identity = Identity {
-        role: "inspectorate".into(),
-        organisation: String::new(),
-        subject: "closeout-dev".into(),
-    };
+    let identity = Identity::with_token(dev_token(key, "inspectorate", None)?);
     let findings_addr = format!("http://127.0.0.1:{}", services[0].port);
     let tracker_addr = format!("http://127.0.0.1:{}", services[1].port);
     let metrics_addr = format!("http://127.0.0.1:{}", services[2].port);
@@ -352,19 +433,19 @@ async fn run_started(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let card = loop {
         let items = tracker
-            .list_items(pb::ListItemsRequest {
+            .list_items(identity.request(pb::ListItemsRequest {
                 organisation_id: organisation.clone(),
                 page_size: 500,
                 ..Default::default()
-            })
+            })?)
             .await
             .map(|r| r.into_inner().items.len())
             .unwrap_or(0);
         let card = metrics
-            .get_scorecard(pb::GetScorecardRequest {
+            .get_scorecard(identity.request(pb::GetScorecardRequest {
                 organisation_id: organisation.clone(),
                 as_of: None,
-            })
+            })?)
             .await
             .ok()
             .and_then(|r| r.into_inner().scorecard);
@@ -401,6 +482,47 @@ async fn run_started(
         services[3].metrics_port
     );
     println!("  NATS      {}   (events on closeout.>)", args.nats_url);
+    println!(
+        "  reflection (grpcurl): 127.0.0.1:{}, :{}, :{}, :{}",
+        services[0].port + 100,
+        services[1].port + 100,
+        services[2].port + 100,
+        services[3].port + 100
+    );
+    let mut credentials = crate::commands::token::Credentials::default();
+    for (role, org) in [
+        ("inspectorate", None),
+        ("inspected-body", Some(organisation.as_str())),
+        ("viewer", None),
+    ] {
+        credentials
+            .tokens
+            .insert(role.to_string(), dev_token(key, role, org)?);
+    }
+    let credentials_path = match &args.credentials {
+        Some(path) => Some(path.clone()),
+        None => crate::commands::token::default_credentials_path(),
+    };
+    println!();
+    println!("Development tokens (valid 7 days; signed by {}):", key.public_key.display());
+    for (role, token) in &credentials.tokens {
+        let who = if role == "inspected-body" {
+            format!("{role} ({organisation})")
+        } else {
+            role.clone()
+        };
+        println!("  {who}:\n    {token}");
+    }
+    match &credentials_path {
+        Some(path) => {
+            credentials.save(path)?;
+            println!(
+                "Written to {}: the CLI uses the inspectorate token; --as-role inspected-body or --as-role viewer picks another.",
+                path.display()
+            );
+        }
+        None => println!("No credentials file (no $HOME): pass --token or set CLOSEOUT_TOKEN."),
+    }
     println!("Try: closeout items --org {organisation}    closeout watch --org {organisation}");
     if args.once {
         return Ok(());

@@ -13,66 +13,59 @@ pub mod proposals;
 pub mod report;
 pub mod subscriptions;
 pub mod successions;
+pub mod token;
 pub mod watch;
 
 use crate::error::CliError;
 use closeout_proto as pb;
 use closeout_proto::tracker_service_client::TrackerServiceClient;
-use closeout_service::auth::{ORGANISATION_HEADER, ROLE_HEADER, SUBJECT_HEADER};
 use tonic::transport::{Channel, Endpoint};
 
-/// Who the command line acts as, sent as request metadata.
-#[derive(clap::Args, Clone, Debug)]
+/// Who the command line acts as: a bearer token, from `--token`, else
+/// `CLOSEOUT_TOKEN`, else the credentials file `closeout dev` writes (the
+/// inspectorate's entry unless `--as-role` picks another). No default
+/// identity: without a token a command stops and says how to get one.
+#[derive(clap::Args, Clone, Debug, Default)]
 pub struct Identity {
-    /// Role to act in: inspectorate, inspected-body or viewer.
-    #[arg(
-        long,
-        env = "CLOSEOUT_ROLE",
-        default_value = "inspectorate",
-        global = true
-    )]
-    pub role: String,
-    /// Organisation an inspected body acts for.
-    #[arg(
-        long = "as-org",
-        env = "CLOSEOUT_ORGANISATION",
-        default_value = "",
-        global = true
-    )]
-    pub organisation: String,
-    /// Who is acting, for the audit trail.
-    #[arg(
-        long = "as",
-        env = "CLOSEOUT_SUBJECT",
-        default_value = "",
-        global = true
-    )]
-    pub subject: String,
+    /// Bearer token to call with.
+    #[arg(long, env = "CLOSEOUT_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+    /// Which credentials-file token to use: inspectorate (the default),
+    /// inspected-body or viewer.
+    #[arg(long = "as-role", env = "CLOSEOUT_AS_ROLE", global = true)]
+    pub as_role: Option<String>,
+    /// Credentials file (default $XDG_CONFIG_HOME/closeout/credentials.toml
+    /// or ~/.config/closeout/credentials.toml).
+    #[arg(long, env = "CLOSEOUT_CREDENTIALS", global = true)]
+    pub credentials: Option<std::path::PathBuf>,
 }
 
 impl Identity {
-    /// Wraps a request with the identity metadata.
+    /// The identity of exactly `token`.
+    pub fn with_token(token: impl Into<String>) -> Identity {
+        Identity {
+            token: Some(token.into()),
+            ..Identity::default()
+        }
+    }
+
+    /// The bearer token this identity calls with.
+    pub fn token(&self) -> Result<String, CliError> {
+        token::resolve(
+            self.token.as_deref(),
+            self.as_role.as_deref(),
+            self.credentials.as_deref(),
+        )
+    }
+
+    /// Wraps a request with `authorization: Bearer <token>`.
     pub fn request<T>(&self, message: T) -> Result<tonic::Request<T>, CliError> {
+        let token = self.token()?;
         let mut request = tonic::Request::new(message);
-        let metadata = request.metadata_mut();
-        let mut put = |key: &'static str, value: &str| -> Result<(), CliError> {
-            if value.is_empty() {
-                return Ok(());
-            }
-            let value = value
-                .parse()
-                .map_err(|_| CliError::Usage(format!("{key} must be ASCII: {value:?}")))?;
-            metadata.insert(key, value);
-            Ok(())
-        };
-        put(ROLE_HEADER, &self.role)?;
-        put(ORGANISATION_HEADER, &self.organisation)?;
-        let subject = if self.subject.is_empty() {
-            std::env::var("USER").unwrap_or_default()
-        } else {
-            self.subject.clone()
-        };
-        put(SUBJECT_HEADER, &subject)?;
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| CliError::Usage("the token must be ASCII text".into()))?;
+        request.metadata_mut().insert("authorization", value);
         Ok(request)
     }
 }

@@ -657,6 +657,11 @@ impl Harness {
                 subject_prefix: bus_config.subject_prefix.clone(),
                 database_max_connections: 5,
                 log_format: LogFormat::Text,
+                auth: closeout_service::config::AuthConfig::trusting(vec![
+                    closeout_testkit::token_public_key().to_path_buf(),
+                ]),
+                tls: Default::default(),
+                reflection_addr: None,
             },
             metrics_http_addr: "127.0.0.1:0".parse().expect("address"),
         };

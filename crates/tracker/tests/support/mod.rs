@@ -34,6 +34,11 @@ pub fn config(db: &TestDatabase, test_bus: &TestBus) -> TrackerConfig {
         subject_prefix: bus.subject_prefix,
         database_max_connections: 10,
         log_format: LogFormat::Text,
+        auth: closeout_service::config::AuthConfig::trusting(vec![
+            closeout_testkit::token_public_key().to_path_buf(),
+        ]),
+        tls: Default::default(),
+        reflection_addr: None,
     });
     config.watch_poll_ms = 200;
     config.metrics_http_addr = "127.0.0.1:0".parse().expect("address");

@@ -1,0 +1,250 @@
+//! gRPC over TLS (rustls) with client certificates, from configuration: a
+//! CA, a server and a client certificate are generated (rcgen); a client
+//! with the client certificate completes the handshake and is then asked
+//! for its bearer token like any other; a client without one is refused
+//! at the handshake. Also: the NATS and PostgreSQL options reach their
+//! client builders (a credentials file that is not there, a PostgreSQL
+//! root certificate that did not sign the server's, both stop start-up).
+
+use closeout_service::config::{AuthConfig, CommonConfig, LogFormat, TlsConfig};
+use closeout_service::{Host, ServiceSpec, StartError};
+use closeout_testkit::{TestBus, TestDatabase};
+use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+use std::convert::Infallible;
+use std::task::{Context, Poll};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+
+static NO_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate::Migrator::DEFAULT;
+const SPEC: ServiceSpec = ServiceSpec::new("tls-test", 0, 0, &NO_MIGRATIONS);
+
+/// Answers every call UNIMPLEMENTED, under the metrics service's name.
+#[derive(Clone)]
+struct StandIn;
+
+impl tonic::server::NamedService for StandIn {
+    const NAME: &'static str = "closeout.v1.MetricsService";
+}
+
+impl tower_service::Service<http::Request<tonic::body::Body>> for StandIn {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<tonic::body::Body>) -> Self::Future {
+        std::future::ready(Ok(tonic::Status::unimplemented("stand-in").into_http()))
+    }
+}
+
+fn common(db: &TestDatabase, bus: &TestBus) -> CommonConfig {
+    let bus = bus.config();
+    CommonConfig {
+        database_url: db.url().to_string(),
+        nats_url: bus.nats_url,
+        grpc_addr: Some("127.0.0.1:0".parse().expect("address")),
+        stream_name: bus.stream_name,
+        subject_prefix: bus.subject_prefix,
+        database_max_connections: 2,
+        log_format: LogFormat::Text,
+        auth: AuthConfig::trusting(vec![closeout_testkit::token_public_key().to_path_buf()]),
+        tls: TlsConfig::default(),
+        reflection_addr: None,
+    }
+}
+
+struct Pki {
+    ca: String,
+    server_cert: String,
+    server_key: String,
+    client_cert: String,
+    client_key: String,
+}
+
+fn pki() -> Pki {
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
+    let leaf = |name: &str, purpose: ExtendedKeyUsagePurpose| {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(vec![name.to_string()]).expect("params");
+        params.extended_key_usages = vec![purpose];
+        let cert = params.signed_by(&key, &ca, &ca_key).expect("certificate");
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server_cert, server_key) = leaf("localhost", ExtendedKeyUsagePurpose::ServerAuth);
+    let (client_cert, client_key) = leaf("test-client", ExtendedKeyUsagePurpose::ClientAuth);
+    Pki {
+        ca: ca.pem(),
+        server_cert,
+        server_key,
+        client_cert,
+        client_key,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_is_served_over_tls_with_client_certificates() {
+    let db = TestDatabase::create().await;
+    let bus = TestBus::new();
+    let pki = pki();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    };
+    let mut config = common(&db, &bus);
+    config.tls.grpc_tls_cert = Some(write("server.pem", &pki.server_cert));
+    config.tls.grpc_tls_key = Some(write("server.key", &pki.server_key));
+    config.tls.grpc_tls_client_ca = Some(write("ca.pem", &pki.ca));
+    let mut host = Host::connect(&SPEC, &config, "127.0.0.1:0".parse().expect("address"))
+        .await
+        .expect("connects");
+    host.serve(StandIn);
+    let running = host.start(std::future::pending()).await.expect("starts");
+    let port = running.addr.port();
+
+    let endpoint = |with_client_cert: bool| {
+        let mut tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&pki.ca))
+            .domain_name("localhost");
+        if with_client_cert {
+            tls = tls.identity(Identity::from_pem(&pki.client_cert, &pki.client_key));
+        }
+        Endpoint::from_shared(format!("https://127.0.0.1:{port}"))
+            .expect("endpoint")
+            .tls_config(tls)
+            .expect("client TLS")
+    };
+
+    // With a client certificate: the handshake completes; the call is
+    // then judged by its token.
+    let channel = endpoint(true).connect().await.expect("TLS handshake");
+    let mut client = closeout_proto::metrics_service_client::MetricsServiceClient::new(channel);
+    let anonymous = client
+        .get_scorecard(closeout_proto::GetScorecardRequest::default())
+        .await
+        .expect_err("no token");
+    assert_eq!(anonymous.code(), tonic::Code::Unauthenticated);
+    let with_token = client
+        .get_scorecard(closeout_testkit::inspectorate(
+            closeout_proto::GetScorecardRequest::default(),
+        ))
+        .await
+        .expect_err("the stand-in answers UNIMPLEMENTED");
+    assert_eq!(with_token.code(), tonic::Code::Unimplemented);
+
+    // Without one: refused before any call is made.
+    let refused = match endpoint(false).connect().await {
+        Err(_) => true,
+        Ok(channel) => closeout_proto::metrics_service_client::MetricsServiceClient::new(channel)
+            .get_scorecard(closeout_testkit::inspectorate(
+                closeout_proto::GetScorecardRequest::default(),
+            ))
+            .await
+            .is_err_and(|s| s.code() == tonic::Code::Unavailable || s.code() == tonic::Code::Unknown),
+    };
+    assert!(refused, "a client without a certificate got through");
+
+    // Plain text to a TLS port does not get an answer either.
+    let plain = Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+        .expect("endpoint")
+        .connect()
+        .await;
+    if let Ok(channel) = plain {
+        let status = closeout_proto::metrics_service_client::MetricsServiceClient::new(channel)
+            .get_scorecard(closeout_testkit::inspectorate(
+                closeout_proto::GetScorecardRequest::default(),
+            ))
+            .await
+            .expect_err("plain text is not served");
+        assert_ne!(status.code(), tonic::Code::Unimplemented);
+    }
+
+    running.stop().await.expect("stops cleanly");
+    db.drop_database().await;
+    bus.cleanup().await;
+}
+
+#[tokio::test]
+async fn nats_and_postgres_security_options_reach_their_clients() {
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        common: CommonConfig,
+    }
+    // The flags parse into the shared configuration…
+    let flags = Flags::parse_from([
+        "test",
+        "--database-url",
+        "postgres://root@127.0.0.1:5432/postgres",
+        "--auth-public-key",
+        "a.pem,b.json",
+        "--nats-credentials",
+        "/nonexistent/closeout.creds",
+        "--nats-tls-ca",
+        "/etc/nats/ca.pem",
+        "--database-ssl-mode",
+        "require",
+    ]);
+    let config = flags.common;
+    assert_eq!(config.auth.public_keys.len(), 2);
+    let security = closeout_service::tls::nats_security(&config.tls).expect("NATS options");
+    assert!(security.require_tls);
+    assert_eq!(
+        security.root_certificates.as_deref(),
+        Some(std::path::Path::new("/etc/nats/ca.pem"))
+    );
+    let options = closeout_service::tls::database_options(&config).expect("database options");
+    assert!(format!("{options:?}").contains("Require"), "{options:?}");
+    assert!(
+        closeout_service::tls::database_options(&CommonConfig {
+            tls: TlsConfig {
+                database_ssl_mode: Some("sometimes".into()),
+                ..TlsConfig::default()
+            },
+            ..config.clone()
+        })
+        .is_err()
+    );
+
+    // …and reach the clients: a credentials file that is not there stops
+    // the NATS client; sslmode=require stops PostgreSQL, which here
+    // speaks no TLS.
+    let db = TestDatabase::create().await;
+    let bus = TestBus::new();
+    let mut nats = common(&db, &bus);
+    nats.tls.nats_credentials = Some("/nonexistent/closeout.creds".into());
+    let error = Host::connect(&SPEC, &nats, "127.0.0.1:0".parse().expect("address"))
+        .await
+        .expect_err("no credentials file");
+    assert!(matches!(&error, StartError::Bus(_)), "{error}");
+    assert!(error.to_string().contains("closeout.creds"), "{error}");
+    // PostgreSQL over TLS, checked against a root certificate that did not
+    // sign the server's: refused at the handshake (sslmode=require alone
+    // connects, as the local server has TLS on).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("root.pem");
+    std::fs::write(&root, pki().ca).expect("write");
+    let mut postgres = common(&db, &bus);
+    postgres.tls.database_ssl_mode = Some("verify-ca".into());
+    postgres.tls.database_ssl_root_cert = Some(root);
+    let error = Host::connect(&SPEC, &postgres, "127.0.0.1:0".parse().expect("address"))
+        .await
+        .expect_err("the server's certificate is not from this root");
+    assert!(matches!(&error, StartError::Database(_)), "{error}");
+    let mut keyless = common(&db, &bus);
+    keyless.auth = AuthConfig::default();
+    let error = Host::connect(&SPEC, &keyless, "127.0.0.1:0".parse().expect("address"))
+        .await
+        .expect_err("no token keys");
+    assert!(error.to_string().contains("no token keys"), "{error}");
+    db.drop_database().await;
+    bus.cleanup().await;
+}
