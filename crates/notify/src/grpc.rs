@@ -309,7 +309,7 @@ impl NotifyApi {
 }
 
 fn who<T>(request: &Request<T>) -> Result<Actor, Status> {
-    closeout_service::caller(request.metadata()).map_err(Status::from)
+    closeout_service::caller(request).map_err(Status::from)
 }
 
 #[tonic::async_trait]

@@ -5,14 +5,12 @@
 
 #![allow(dead_code)]
 
+use clap::Parser;
 use closeout_bus::{Bus, Payload};
 use closeout_notify::email::{SmtpOptions, SmtpTls};
 use closeout_notify::{DeliveryOptions, NotifyConfig};
 use closeout_proto::notify_service_client::NotifyServiceClient;
 use closeout_proto::{self as pb, EventEnvelope, ItemStatus};
-use closeout_service::CommonConfig;
-use closeout_service::auth::{ORGANISATION_HEADER, ROLE_HEADER, SUBJECT_HEADER};
-use closeout_service::config::LogFormat;
 use closeout_testkit::{TestBus, TestDatabase};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -43,39 +41,47 @@ impl Env {
     /// retries, plain http to loopback allowed, the log sink on.
     pub fn config(&self, smtp_port: Option<u16>) -> NotifyConfig {
         let bus = self.test_bus.config();
-        NotifyConfig {
-            common: CommonConfig {
-                database_url: self.db.url().to_string(),
-                nats_url: bus.nats_url,
-                grpc_addr: Some("127.0.0.1:0".parse().expect("address")),
-                stream_name: bus.stream_name,
-                subject_prefix: bus.subject_prefix,
-                database_max_connections: 10,
-                log_format: LogFormat::Text,
-            },
-            metrics_http_addr: "127.0.0.1:0".parse().expect("address"),
-            delivery: DeliveryOptions {
-                log_sink: true,
-                console_url: Some("https://console.example".into()),
-                allow_loopback_http: true,
-                allow_private_webhooks: false,
-                timeout_ms: 1_000,
-                max_attempts: 5,
-                retry_base_ms: 20,
-                retry_max_ms: 200,
-                digest_hour: 7,
-                poll_ms: 100,
-                ack_wait_secs: 2,
-            },
-            smtp: SmtpOptions {
-                smtp_host: smtp_port.map(|_| "127.0.0.1".to_string()),
-                smtp_port: smtp_port.unwrap_or(25),
-                smtp_tls: SmtpTls::None,
-                smtp_username: None,
-                smtp_password: None,
-                smtp_from: "Closeout <closeout@localhost>".into(),
-            },
-        }
+        // Parsed like the binary's flags, so options added to the shared
+        // configuration keep their defaults here.
+        let mut config = NotifyConfig::parse_from([
+            "closeout-notify",
+            "--database-url",
+            self.db.url(),
+            "--nats-url",
+            &bus.nats_url,
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--stream-name",
+            &bus.stream_name,
+            "--subject-prefix",
+            &bus.subject_prefix,
+            "--metrics-http-addr",
+            "127.0.0.1:0",
+            "--auth-public-key",
+            &closeout_testkit::token_public_key().display().to_string(),
+        ]);
+        config.delivery = DeliveryOptions {
+            log_sink: true,
+            console_url: Some("https://console.example".into()),
+            allow_loopback_http: true,
+            allow_private_webhooks: false,
+            timeout_ms: 1_000,
+            max_attempts: 5,
+            retry_base_ms: 20,
+            retry_max_ms: 200,
+            digest_hour: 7,
+            poll_ms: 100,
+            ack_wait_secs: 2,
+        };
+        config.smtp = SmtpOptions {
+            smtp_host: smtp_port.map(|_| "127.0.0.1".to_string()),
+            smtp_port: smtp_port.unwrap_or(25),
+            smtp_tls: SmtpTls::None,
+            smtp_username: None,
+            smtp_password: None,
+            smtp_from: "Closeout <closeout@localhost>".into(),
+        };
+        config
     }
 
     pub async fn cleanup(self) {
@@ -94,22 +100,10 @@ pub async fn client(addr: SocketAddr) -> NotifyServiceClient<Channel> {
     NotifyServiceClient::new(channel)
 }
 
-/// A request carrying an identity: `role` and, for an inspected body, its
-/// organisation.
-pub fn as_role<T>(role: &str, organisation: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    let metadata = request.metadata_mut();
-    metadata.insert(ROLE_HEADER, role.parse().expect("ascii"));
-    if !organisation.is_empty() {
-        metadata.insert(ORGANISATION_HEADER, organisation.parse().expect("ascii"));
-    }
-    metadata.insert(SUBJECT_HEADER, "test".parse().expect("ascii"));
-    request
-}
-
-pub fn inspectorate<T>(message: T) -> tonic::Request<T> {
-    as_role("inspectorate", "", message)
-}
+/// Calls as someone: the shared helpers, so the tests follow however
+/// Closeout proves identity.
+#[allow(unused_imports)]
+pub use closeout_testkit::{as_role, inspectorate};
 
 /// A webhook subscription request.
 pub fn webhook(
