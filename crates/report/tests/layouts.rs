@@ -313,3 +313,84 @@ fn non_reports_are_still_refused() {
         );
     }
 }
+
+const ACCELERATED: &str = include_str!(
+    "fixtures/corpus/letter-accelerated-cause-of-concern/midshire-2023-accelerated.txt"
+);
+const NATIONAL: &str = include_str!("fixtures/corpus/national/police-digital-evidence-2024.txt");
+
+#[test]
+fn an_accelerated_letter_links_each_recommendation_to_its_cause() {
+    let report = parsed(ACCELERATED);
+    assert_eq!(report.profile, "letter-accelerated-cause-of-concern");
+    let inspection = report.inspection.clone().unwrap_or_default();
+    assert_eq!(
+        (inspection.published.as_str(), inspection.period.as_str()),
+        ("2023-08-16", "2023")
+    );
+    let causes: Vec<&str> = report
+        .findings
+        .iter()
+        .filter(|f| f.kind() == FindingKind::CauseOfConcern)
+        .map(|f| f.text.as_str())
+        .collect();
+    assert_eq!(causes.len(), 2);
+    for f in report
+        .findings
+        .iter()
+        .filter(|f| f.kind() == FindingKind::Recommendation)
+    {
+        let expected = if f.line_start < 57 {
+            causes[0]
+        } else {
+            causes[1]
+        };
+        assert_eq!(
+            f.parent, expected,
+            "recommendation at line {}",
+            f.line_start
+        );
+        assert!(
+            !f.deadline.is_empty(),
+            "recommendation at line {}",
+            f.line_start
+        );
+    }
+    assert!(
+        report.findings[2..]
+            .iter()
+            .filter(|f| f.line_start > 57)
+            .all(|f| f.deadline == "immediately")
+    );
+}
+
+#[test]
+fn a_national_report_names_no_organisation_and_skips_other_bodies() {
+    let report = parsed(NATIONAL);
+    assert_eq!(report.profile, "national");
+    assert_eq!(report.organisation, None);
+    let inspection = report.inspection.clone().unwrap_or_default();
+    assert_eq!(inspection.programme, "");
+    assert_eq!(inspection.period, "2024");
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|f| f.kind() == FindingKind::NationalRecommendation)
+    );
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|f| !f.text.contains("College of Policing should")),
+        "a recommendation to the College of Policing is not one to every force"
+    );
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("line 64") && w.contains("another body")),
+        "{:?}",
+        report.warnings
+    );
+}
