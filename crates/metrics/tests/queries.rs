@@ -6,6 +6,7 @@
 mod scenario;
 
 use closeout_proto as pb;
+use closeout_testkit::inspectorate;
 use pb::FindingKind as K;
 use pb::Grade as G;
 use pb::GradeTrend as T;
@@ -59,10 +60,10 @@ async fn scorecard(
     day: Option<&str>,
 ) -> pb::Scorecard {
     client
-        .get_scorecard(pb::GetScorecardRequest {
+        .get_scorecard(inspectorate(pb::GetScorecardRequest {
             organisation_id: org.into(),
             as_of: day.map(date),
-        })
+        }))
         .await
         .expect("scorecard")
         .into_inner()
@@ -87,12 +88,12 @@ type Client = MetricsServiceClient<Channel>;
 async fn closure(client: &Client, org: &str, day: Option<&str>) -> Vec<pb::InspectionClosure> {
     client
         .clone()
-        .get_closure_stats(pb::GetClosureStatsRequest {
+        .get_closure_stats(inspectorate(pb::GetClosureStatsRequest {
             organisation_id: org.to_string(),
             programme: String::new(),
             as_of: day.map(date),
             ..Default::default()
-        })
+        }))
         .await
         .expect("closure stats")
         .into_inner()
@@ -121,11 +122,11 @@ type GradePoint = (String, String, pb::Grade, bool, String);
 async fn history(client: &Client, day: Option<&str>) -> Vec<GradePoint> {
     client
         .clone()
-        .get_grade_history(pb::GetGradeHistoryRequest {
+        .get_grade_history(inspectorate(pb::GetGradeHistoryRequest {
             organisation_id: "hertfordshire".into(),
             as_of: day.map(date),
             ..Default::default()
-        })
+        }))
         .await
         .expect("grade history")
         .into_inner()
@@ -163,12 +164,12 @@ async fn series(
 ) -> Vec<(String, f64, Option<f64>)> {
     client
         .clone()
-        .get_indicator_series(pb::GetIndicatorSeriesRequest {
+        .get_indicator_series(inspectorate(pb::GetIndicatorSeriesRequest {
             organisation_id: "hertfordshire".into(),
             measure: measure.to_string(),
             as_of: day.map(date),
             ..Default::default()
-        })
+        }))
         .await
         .expect("indicator series")
         .into_inner()
@@ -569,12 +570,12 @@ async fn closure_statistics_of_another_programme_are_empty() {
     let Fed { h, mut client, .. } = fed().await;
     let herts = HERTS;
     let other = client
-        .get_closure_stats(pb::GetClosureStatsRequest {
+        .get_closure_stats(inspectorate(pb::GetClosureStatsRequest {
             organisation_id: herts.into(),
             programme: "Crime data integrity".into(),
             as_of: None,
             ..Default::default()
-        })
+        }))
         .await
         .expect("closure stats")
         .into_inner();
@@ -588,10 +589,10 @@ async fn peer_comparison_live() {
     let Fed { h, mut client, .. } = fed().await;
     let herts = HERTS;
     let peers = client
-        .get_peer_comparison(pb::GetPeerComparisonRequest {
+        .get_peer_comparison(inspectorate(pb::GetPeerComparisonRequest {
             organisation_id: herts.into(),
             as_of: None,
-        })
+        }))
         .await
         .expect("peers")
         .into_inner();
@@ -616,10 +617,10 @@ async fn peer_comparison_as_of_an_early_day() {
     let Fed { h, mut client, .. } = fed().await;
     let herts = HERTS;
     let early = client
-        .get_peer_comparison(pb::GetPeerComparisonRequest {
+        .get_peer_comparison(inspectorate(pb::GetPeerComparisonRequest {
             organisation_id: herts.into(),
             as_of: Some(date("2019-07-01")),
-        })
+        }))
         .await
         .expect("peers")
         .into_inner();
@@ -762,10 +763,10 @@ async fn prometheus_counts_dead_letters_lag_and_calls() {
     // One call that answers and one that does not.
     scorecard(&mut client, HERTS, None).await;
     let _ = client
-        .get_scorecard(pb::GetScorecardRequest {
+        .get_scorecard(inspectorate(pb::GetScorecardRequest {
             organisation_id: "nobody".into(),
             as_of: None,
-        })
+        }))
         .await;
     let prometheus = h.service.as_ref().expect("running").metrics_http_addr;
     let text = scrape(prometheus).await;
@@ -803,10 +804,10 @@ async fn bad_requests_name_the_field_and_unknown_organisations_are_not_found() {
     h.start().await;
     let mut client = h.client().await;
     let missing = client
-        .get_scorecard(pb::GetScorecardRequest {
+        .get_scorecard(inspectorate(pb::GetScorecardRequest {
             organisation_id: String::new(),
             as_of: Some(pb::CalendarDate::new(2021, 2, 29)),
-        })
+        }))
         .await
         .expect_err("invalid");
     assert_eq!(missing.code(), tonic::Code::InvalidArgument);
@@ -818,25 +819,25 @@ async fn bad_requests_name_the_field_and_unknown_organisations_are_not_found() {
     assert!(missing.message().contains("as_of"), "{}", missing.message());
     for status in [
         client
-            .get_peer_comparison(pb::GetPeerComparisonRequest {
+            .get_peer_comparison(inspectorate(pb::GetPeerComparisonRequest {
                 organisation_id: "nobody".into(),
                 as_of: None,
-            })
+            }))
             .await
             .expect_err("unknown"),
         client
-            .get_grade_history(pb::GetGradeHistoryRequest {
+            .get_grade_history(inspectorate(pb::GetGradeHistoryRequest {
                 organisation_id: "nobody".into(),
                 as_of: Some(pb::CalendarDate::new(2020, 1, 1)),
                 ..Default::default()
-            })
+            }))
             .await
             .expect_err("unknown"),
     ] {
         assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
     }
     let empty = client
-        .get_closure_stats(pb::GetClosureStatsRequest::default())
+        .get_closure_stats(inspectorate(pb::GetClosureStatsRequest::default()))
         .await
         .expect("closure stats of nothing")
         .into_inner();
