@@ -134,6 +134,11 @@ impl Harness {
     }
 }
 
+/// `message` as a viewer: anyone verified reads findings.
+fn viewer<T>(message: T) -> tonic::Request<T> {
+    as_role("viewer", "", message)
+}
+
 fn document(content: &[u8], source_name: &str) -> pb::ImportReportRequest {
     pb::ImportReportRequest {
         content: content.to_vec(),
@@ -158,10 +163,10 @@ async fn web_pages_and_pdfs_import_as_their_text_does() {
     // ParseReport: the same judgments and findings from all three.
     let text = h
         .client
-        .parse_report(pb::ParseReportRequest {
+        .parse_report(inspectorate(pb::ParseReportRequest {
             text: SAMPLE.into(),
             ..Default::default()
-        })
+        }))
         .await
         .unwrap()
         .into_inner();
@@ -176,7 +181,7 @@ async fn web_pages_and_pdfs_import_as_their_text_does() {
     ] {
         let parsed = h
             .client
-            .parse_report(parse_of(content, media_type))
+            .parse_report(inspectorate(parse_of(content, media_type)))
             .await
             .unwrap()
             .into_inner();
@@ -324,9 +329,9 @@ async fn what_a_report_does_not_state_is_named_with_its_flag_and_accepted_when_g
     );
     let inspection = h
         .client
-        .get_inspection(pb::GetInspectionRequest {
+        .get_inspection(viewer(pb::GetInspectionRequest {
             inspection_id: imported.inspection_id.clone(),
-        })
+        }))
         .await
         .unwrap()
         .into_inner()
@@ -337,14 +342,14 @@ async fn what_a_report_does_not_state_is_named_with_its_flag_and_accepted_when_g
     // An override the document contradicts is not used; the document wins.
     let parsed = h
         .client
-        .parse_report(pb::ParseReportRequest {
+        .parse_report(inspectorate(pb::ParseReportRequest {
             text: SAMPLE.into(),
             overrides: Some(pb::ReportOverrides {
                 period: "2017".into(),
                 ..Default::default()
             }),
             ..Default::default()
-        })
+        }))
         .await
         .unwrap()
         .into_inner()
@@ -385,10 +390,10 @@ async fn a_national_report_is_stored_under_the_inspectorate() {
     );
     let findings = h
         .client
-        .list_findings(pb::ListFindingsRequest {
+        .list_findings(viewer(pb::ListFindingsRequest {
             inspection_id: imported.inspection_id.clone(),
             ..Default::default()
-        })
+        }))
         .await
         .unwrap()
         .into_inner()
@@ -488,9 +493,9 @@ async fn successions_known_and_recorded() {
     // The known ones are there from the start, announced once each.
     let known = h
         .client
-        .list_successions(pb::ListSuccessionsRequest {
+        .list_successions(viewer(pb::ListSuccessionsRequest {
             organisation_id: "hampshire-and-isle-of-wight".into(),
-        })
+        }))
         .await
         .unwrap()
         .into_inner()
@@ -665,7 +670,7 @@ async fn successions_known_and_recorded() {
 
     let all = h
         .client
-        .list_successions(pb::ListSuccessionsRequest::default())
+        .list_successions(viewer(pb::ListSuccessionsRequest::default()))
         .await
         .unwrap()
         .into_inner()
@@ -673,9 +678,9 @@ async fn successions_known_and_recorded() {
     assert_eq!(all.len(), 3);
     let err = h
         .client
-        .list_successions(pb::ListSuccessionsRequest {
+        .list_successions(viewer(pb::ListSuccessionsRequest {
             organisation_id: "Not An Id".into(),
-        })
+        }))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
