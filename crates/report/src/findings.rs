@@ -522,6 +522,12 @@ const COMMON_WORDS: &[&str] = &[
     "recommendation",
     "cause",
     "concern",
+    "where",
+    "within",
+    "months",
+    "because",
+    "still",
+    "made",
 ];
 
 /// The candidate sharing the most words (of four letters or more) with
@@ -529,18 +535,26 @@ const COMMON_WORDS: &[&str] = &[
 pub(crate) fn best_match<'a, S: AsRef<str>>(text: &str, candidates: &'a [S]) -> Option<&'a str> {
     // Bounded, so that an adversarial letter with thousands of quoted items
     // and paragraphs stays linear.
+    // Words of four letters or more, without a plural "s" ("calls" and
+    // "call", "abandons" and "abandon" are the same word here), each once.
     let words = |t: &str| -> Vec<String> {
-        fold(t)
+        let mut out: Vec<String> = Vec::new();
+        for word in fold(t)
             .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| w.len() >= 4)
+            .filter(|w| w.len() >= 4 && !COMMON_WORDS.contains(w))
             .take(MATCH_WORDS)
-            .map(str::to_string)
-            .collect()
+        {
+            let stem = match word.strip_suffix('s') {
+                Some(stem) if stem.len() >= 4 && !stem.ends_with('s') => stem,
+                _ => word,
+            };
+            if !out.iter().any(|w| w == stem) {
+                out.push(stem.to_string());
+            }
+        }
+        out
     };
-    let own: Vec<String> = words(text)
-        .into_iter()
-        .filter(|w| !COMMON_WORDS.contains(&w.as_str()))
-        .collect();
+    let own = words(text);
     let mut best: Option<(usize, &str)> = None;
     for candidate in candidates.iter().take(MATCH_CANDIDATES) {
         let candidate = candidate.as_ref();

@@ -6,7 +6,9 @@
 
 use std::fmt::Write as _;
 
-use closeout_proto::{FindingKind, FollowUpOutcome, GradeScale, OrganisationKind, ParsedReport};
+use closeout_proto::{
+    FindingKind, FollowUpOutcome, FollowUpScope, GradeScale, OrganisationKind, ParsedReport,
+};
 
 use crate::grades::grade_name;
 
@@ -160,6 +162,29 @@ fn follow_ups(out: &mut String, report: &ParsedReport) {
             span(f.line_start, f.line_end)
         );
         wrap(out, &f.text, "     ", "     ");
+        let kinds = plural_kind(f.referenced_kind());
+        match f.scope() {
+            FollowUpScope::AllOfKind if f.stated_count > 0 => {
+                let _ = writeln!(
+                    out,
+                    "     (counted: all {} {kinds} of that inspection)",
+                    f.stated_count
+                );
+            }
+            FollowUpScope::AllOfKind => {
+                let _ = writeln!(out, "     (every one of that inspection's {kinds})");
+            }
+            FollowUpScope::Summary => {
+                let _ = writeln!(
+                    out,
+                    "     (a summary of that inspection's {kinds}; no item named)"
+                );
+            }
+            FollowUpScope::Item | FollowUpScope::Unspecified => {}
+        }
+        if !f.quoted_item.is_empty() {
+            wrap(out, &f.quoted_item, "     Quoted earlier item: ", "       ");
+        }
     }
 }
 
@@ -231,6 +256,18 @@ fn kind_name(kind: FindingKind) -> &'static str {
         FindingKind::NationalRecommendation => "National recommendation",
         FindingKind::NoteworthyPractice => "Noteworthy practice",
         FindingKind::Unspecified => "Finding",
+    }
+}
+
+/// A kind of item in the plural, as a sentence speaks of them.
+fn plural_kind(kind: FindingKind) -> &'static str {
+    match kind {
+        FindingKind::AreaForImprovement => "areas for improvement",
+        FindingKind::CauseOfConcern => "causes of concern",
+        FindingKind::Recommendation => "recommendations",
+        FindingKind::NationalRecommendation => "national recommendations",
+        FindingKind::NoteworthyPractice => "noteworthy practices",
+        FindingKind::Unspecified => "items",
     }
 }
 

@@ -394,3 +394,34 @@ fn a_national_report_names_no_organisation_and_skips_other_bodies() {
         report.warnings
     );
 }
+
+#[test]
+fn revisit_outcomes_link_to_the_item_they_speak_of() {
+    let report = parsed(include_str!(
+        "fixtures/corpus/letter-revisit/wessex-2025-revisit.txt"
+    ));
+    let quoted: Vec<(u32, &str)> = report
+        .follow_ups
+        .iter()
+        .map(|f| (f.line_start, f.quoted_item.as_str()))
+        .collect();
+    let starts = |line: u32, lead: &str| quoted.iter().any(|(l, q)| *l == line && q.contains(lead));
+    assert!(starts(42, "enough call handlers"), "{quoted:#?}");
+    assert!(starts(44, "call back people who abandon"), "{quoted:#?}");
+    assert!(
+        starts(46, "review how its call handlers assess risk"),
+        "{quoted:#?}"
+    );
+    assert!(
+        starts(48, "control room supervisors monitor"),
+        "{quoted:#?}"
+    );
+    assert!(starts(50, "isn't answering emergency"), "{quoted:#?}");
+    // The earlier letter's year, not this letter's.
+    assert!(
+        report
+            .follow_ups
+            .iter()
+            .all(|f| f.referenced_period == "2024")
+    );
+}
