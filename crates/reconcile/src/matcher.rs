@@ -7,7 +7,8 @@
 //!    - the follow-up's referenced year and report do not contradict the
 //!      item's (a follow-up about "our 2017 effectiveness report" cannot be
 //!      about a 2016 item or a legitimacy item; unknown on either side is
-//!      neutral),
+//!      neutral; "in our 2018/19 and 2021/22 inspections" refers to both
+//!      years),
 //!    - the TF-IDF cosine of item and clause reaches `min_similarity`, and
 //!    - the clause is about *this* item: every other open item that matches
 //!      the clause nearly as well (within `margin`) must leave this item a
@@ -122,6 +123,10 @@ type RawClause<'d> = (usize, usize, String, Option<&'d Sentence>, Vec<String>);
 /// What is known about a follow-up as a whole.
 struct FollowUpInfo {
     year: Option<u32>,
+    /// Every earlier year the follow-up refers to: its year, and the years
+    /// before the later inspection its text names ("an area for improvement
+    /// in our 2018/19 and 2021/22 inspections").
+    years: Vec<u32>,
     report: String,
     question: String,
     pillar: String,
@@ -617,8 +622,8 @@ impl Ctx<'_> {
         } else {
             1.0
         };
-        let (year_s, year_d) = match (it.year, info.year) {
-            (Some(a), Some(b)) if a == b => (1.0, format!("year {a} matches")),
+        let (year_s, year_d) = match it.year {
+            Some(a) if info.years.contains(&a) => (1.0, format!("year {a} matches")),
             _ => (0.5, "year unknown".to_string()),
         };
         let (report_s, report_d) = if !it.report.is_empty() && it.report == info.report {
@@ -890,8 +895,9 @@ fn kind_allowed(it: &Item, clause: &Clause, info: &FollowUpInfo) -> bool {
 }
 
 fn compatible(it: &Item, info: &FollowUpInfo) -> bool {
-    if let (Some(a), Some(b)) = (it.year, info.year)
-        && a != b
+    if let Some(a) = it.year
+        && !info.years.is_empty()
+        && !info.years.contains(&a)
     {
         return false;
     }
@@ -970,8 +976,15 @@ fn follow_up_info(
     } else {
         Vec::new()
     };
+    let mut years: Vec<u32> = year.into_iter().collect();
+    for y in text::years(&fu.text) {
+        if later_year.is_none_or(|later| y < later) && !years.contains(&y) {
+            years.push(y);
+        }
+    }
     FollowUpInfo {
         year,
+        years,
         report,
         question: canonical_question(&fu.question),
         pillar: normalise(&fu.pillar),

@@ -35,6 +35,12 @@
 //!   clearly the nearest ([`NAMED_MARGIN`]); only to causes of concern the
 //!   matcher found no evidence for.
 //!
+//! * **A statement about one item** ("This recommendation has been met")
+//!   that the matcher gave to several items (a sentence about one
+//!   recommendation that mentions another's words, "tested it twice with
+//!   control room staff") is kept by one: the item its quotation repeats,
+//!   else the best-scored; the others go back to having no evidence.
+//!
 //! Last, a cause of concern proposed ADDRESSED closes its recommendations'
 //! proposals too (those without evidence of their own), each quoting the
 //! cause of concern's sentences.
@@ -95,6 +101,7 @@ pub fn apply(items: &[OpenItem], later: &LaterInspection, proposals: &mut [Propo
             }
         })
         .collect();
+    one_item_each(items, later, proposals, &mut evidence);
     let quoted = |f: &&FollowUp| !f.quoted_item.trim().is_empty();
     for fu in later
         .follow_ups
@@ -394,6 +401,85 @@ fn counted(
             quotes_of(fu, &sentence),
         );
         evidence[i] = Evidence::Counted;
+    }
+}
+
+/// Phrases by which a statement says it speaks of one item, and the kind
+/// of that item. (Not "this cause of concern": a statement about a cause of
+/// concern speaks of its recommendations too.)
+const SINGULAR: &[(&str, ItemKind)] = &[
+    (" this recommendation ", ItemKind::Recommendation),
+    (" this area for improvement ", ItemKind::AreaForImprovement),
+    (
+        " it remains an area for improvement ",
+        ItemKind::AreaForImprovement,
+    ),
+];
+
+/// Words by which a statement says it speaks of several items.
+const PLURAL: &[&str] = &[" recommendations ", " areas for improvement ", " both "];
+
+fn one_item_each(
+    items: &[OpenItem],
+    later: &LaterInspection,
+    proposals: &mut [Proposal],
+    evidence: &mut [Evidence],
+) {
+    for fu in &later.follow_ups {
+        let n = format!(" {} ", normalise(&fu.text));
+        let Some(&(_, kind)) = SINGULAR.iter().find(|(p, _)| n.contains(p)) else {
+            continue;
+        };
+        if PLURAL.iter().any(|p| n.contains(p)) {
+            continue;
+        }
+        let claimed: Vec<usize> = (0..items.len())
+            .filter(|&i| {
+                items[i].kind == kind
+                    && evidence[i] == Evidence::OwnFollowUp
+                    && proposals[i].matched_follow_up_id.as_deref() == Some(fu.id.as_str())
+            })
+            .collect();
+        if claimed.len() < 2 {
+            continue;
+        }
+        let by_quote = (!fu.quoted_item.trim().is_empty())
+            .then(|| {
+                claimed
+                    .iter()
+                    .copied()
+                    .map(|i| (i, overlap(&fu.quoted_item, &items[i].text)))
+                    .filter(|(_, sim)| *sim >= QUOTE_SIMILARITY)
+                    .max_by(|a, b| a.1.total_cmp(&b.1))
+                    .map(|(i, _)| i)
+            })
+            .flatten();
+        let Some(keeper) = by_quote.or_else(|| {
+            claimed
+                .iter()
+                .copied()
+                .max_by(|&a, &b| proposals[a].score.total_cmp(&proposals[b].score))
+        }) else {
+            continue;
+        };
+        for i in claimed {
+            if i == keeper {
+                continue;
+            }
+            let p = &mut proposals[i];
+            p.rule = format!(
+                "follow-up {} speaks of one item and is nearer item {} (not used: {})",
+                fu.id, items[keeper].id, p.rule
+            );
+            p.outcome = ProposalOutcome::NotAssessed;
+            p.score = 0.4;
+            p.quotes.clear();
+            p.line_start = 0;
+            p.line_end = 0;
+            p.matched_follow_up_id = None;
+            p.matched_finding_id = None;
+            evidence[i] = Evidence::None;
+        }
     }
 }
 
@@ -839,6 +925,62 @@ mod tests {
                 ("r2".to_string(), ProposalOutcome::NotAddressed),
             ]
         );
+    }
+
+    #[test]
+    fn a_statement_about_one_recommendation_is_kept_by_one() {
+        let items = vec![
+            item(
+                "r1",
+                ItemKind::Recommendation,
+                "2023",
+                "",
+                "put in place a tested fallback arrangement for when the mobilising system fails;",
+            ),
+            item(
+                "r2",
+                ItemKind::Recommendation,
+                "2023",
+                "",
+                "make sure control room staff are trained in the fallback arrangement.",
+            ),
+        ];
+        let fu = FollowUp {
+            id: "f".into(),
+            referenced_period: "2023".into(),
+            text: "The service has put in place a fallback arrangement for when the mobilising \
+                   system fails, and it has tested it twice with control room staff. This \
+                   recommendation has been met."
+                .into(),
+            ..Default::default()
+        };
+        let first = Proposal {
+            item_id: "r1".into(),
+            outcome: ProposalOutcome::Addressed,
+            score: 0.95,
+            rule: "matcher".into(),
+            quotes: vec![fu.text.clone()],
+            line_start: 52,
+            line_end: 52,
+            matched_follow_up_id: Some("f".into()),
+            matched_finding_id: None,
+        };
+        let second = Proposal {
+            item_id: "r2".into(),
+            score: 0.9,
+            ..first.clone()
+        };
+        let mut proposals = vec![first, second];
+        apply(&items, &later(vec![fu]), &mut proposals);
+        assert_eq!(proposals[0].outcome, ProposalOutcome::Addressed);
+        assert_eq!(
+            proposals[1].outcome,
+            ProposalOutcome::NotAssessed,
+            "{}",
+            proposals[1].rule
+        );
+        assert!(proposals[1].rule.contains("speaks of one item"));
+        assert!(proposals[1].quotes.is_empty());
     }
 
     #[test]
