@@ -15,6 +15,19 @@
 //!    dies between commit and ack, the redelivery finds the row and is
 //!    acked without effect, so every event is applied exactly once.
 //!
+//! **Batches.** When several messages are waiting, the task takes up to
+//! `batch` of them at once (never waiting for more than are already
+//! there) and applies them in ONE transaction: the event ids are inserted
+//! into `closeout_applied_events` with one statement (those already there,
+//! or repeated within the batch, are skipped), the [`BatchHandler`] gets
+//! the rest in stream order, the transaction commits, then every message
+//! is acked (the acks in flight together). If anything in the batch fails,
+//! the transaction is rolled back and the batch's messages are applied one
+//! at a time as above, so one bad event is retried or dead-lettered alone
+//! and never holds back the others. An [`EventHandler`] is applied per
+//! event within the batch's transaction; a [`BatchHandler`] sees the whole
+//! batch (e.g. for multi-row statements).
+//!
 //! A handler error is [`HandlerError::Transient`] (rolled back, negatively
 //! acked with a growing delay, retried) or [`HandlerError::Permanent`]. A
 //! permanent error, or a transient one on the `max_failures`-th delivery,
@@ -47,7 +60,7 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use async_nats::jetstream::{AckKind, Message};
 use closeout_proto::EventEnvelope;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use prost::Message as _;
 use sqlx::{PgConnection, PgPool};
 use std::future::Future;
@@ -116,6 +129,45 @@ impl<H: EventHandler> EventHandler for Arc<H> {
     }
 }
 
+/// Applies a batch of events, in stream order, inside the consumer's
+/// transaction (which also records them all as applied). An error rolls
+/// the whole batch back; the consumer then applies its events one at a
+/// time (as a batch of one each), so an error names one event.
+pub trait BatchHandler: Send + Sync + 'static {
+    fn handle_batch<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        events: &'a [EventEnvelope],
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a;
+}
+
+impl<H: BatchHandler> BatchHandler for Arc<H> {
+    fn handle_batch<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        events: &'a [EventEnvelope],
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a {
+        (**self).handle_batch(tx, events)
+    }
+}
+
+/// An [`EventHandler`] as a [`BatchHandler`]: each event in turn, on the
+/// batch's transaction.
+pub struct PerEvent<H>(pub H);
+
+impl<H: EventHandler> BatchHandler for PerEvent<H> {
+    async fn handle_batch(
+        &self,
+        tx: &mut PgConnection,
+        events: &[EventEnvelope],
+    ) -> Result<(), HandlerError> {
+        for event in events {
+            self.0.handle(&mut *tx, event).await?;
+        }
+        Ok(())
+    }
+}
+
 /// What a consumer reads and how patiently.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConsumerConfig {
@@ -131,7 +183,8 @@ pub struct ConsumerConfig {
     pub ack_wait: Duration,
     /// Deliveries with a transient handler error before dead-lettering.
     pub max_failures: u32,
-    /// Messages asked for per pull request.
+    /// Messages asked for per pull request, and the most applied in one
+    /// transaction.
     pub batch: usize,
     /// First redelivery delay after a transient failure; doubles per
     /// delivery up to `max_retry_delay`.
@@ -263,6 +316,16 @@ impl Consumer {
         config: ConsumerConfig,
         handler: H,
     ) -> Result<ConsumerHandle> {
+        Consumer::spawn_batched(pool, bus, config, PerEvent(handler))
+    }
+
+    /// Like [`Consumer::spawn`], with a handler that takes whole batches.
+    pub fn spawn_batched<H: BatchHandler>(
+        pool: PgPool,
+        bus: Bus,
+        config: ConsumerConfig,
+        handler: H,
+    ) -> Result<ConsumerHandle> {
         config.validate()?;
         let (stop, stop_rx) = watch::channel(false);
         let stats = Arc::new(ConsumerStats::default());
@@ -339,7 +402,15 @@ enum Failure {
 const MIN_RESTART_DELAY: Duration = Duration::from_millis(100);
 const MAX_RESTART_DELAY: Duration = Duration::from_secs(5);
 
-impl<H: EventHandler> Shared<H> {
+/// A message that decoded, waiting in a batch.
+struct Decoded {
+    message: Message,
+    event: EventEnvelope,
+    event_id: Uuid,
+    delivered: u64,
+}
+
+impl<H: BatchHandler> Shared<H> {
     async fn run(&self, durable: String, filter: String, mut stop: watch::Receiver<bool>) {
         let mut delay = MIN_RESTART_DELAY;
         loop {
@@ -355,10 +426,31 @@ impl<H: EventHandler> Shared<H> {
                     };
                     match next {
                         Some(Ok(message)) => {
-                            self.process(message).await;
+                            // Whatever else is already here joins the batch.
+                            let mut batch = vec![message];
+                            let mut ended = None;
+                            while batch.len() < self.config.batch {
+                                match messages.next().now_or_never() {
+                                    Some(Some(Ok(message))) => batch.push(message),
+                                    Some(Some(Err(e))) => {
+                                        ended = Some(e.to_string());
+                                        break;
+                                    }
+                                    Some(None) => {
+                                        ended = Some("message stream ended".to_string());
+                                        break;
+                                    }
+                                    None => break,
+                                }
+                            }
+                            self.process_batch(batch).await;
                             delay = MIN_RESTART_DELAY;
                             if *stop.borrow() {
                                 return;
+                            }
+                            if let Some(reason) = ended {
+                                tracing::warn!(consumer = %durable, reason, "message stream failed; re-subscribing");
+                                break;
                             }
                         }
                         Some(Err(e)) => {
@@ -415,6 +507,125 @@ impl<H: EventHandler> Shared<H> {
             .map_err(|e| BusError::nats("pull", e))
     }
 
+    /// Applies several messages in one transaction (see the module
+    /// documentation); one at a time if that fails.
+    async fn process_batch(&self, messages: Vec<Message>) {
+        if messages.len() == 1 {
+            for message in messages {
+                self.process(message).await;
+            }
+            return;
+        }
+        let mut decoded = Vec::with_capacity(messages.len());
+        for message in messages {
+            if let Some(one) = self.decode(message).await {
+                decoded.push(one);
+            }
+        }
+        if decoded.is_empty() {
+            return;
+        }
+        let span = tracing::info_span!(
+            "events",
+            consumer = %self.config.durable_name,
+            count = decoded.len()
+        );
+        match self.apply_batch(&decoded).instrument(span).await {
+            Ok(applied) => {
+                let acks = decoded.iter().map(|one| one.message.double_ack());
+                for result in futures::future::join_all(acks).await {
+                    if let Err(e) = result {
+                        // Committed; the redelivery will be a duplicate.
+                        tracing::warn!(error = %e, "ack failed after commit");
+                    }
+                }
+                let duplicates = decoded.len().saturating_sub(applied) as u64;
+                self.stats
+                    .applied
+                    .fetch_add(applied as u64, Ordering::Relaxed);
+                self.stats
+                    .duplicates
+                    .fetch_add(duplicates, Ordering::Relaxed);
+            }
+            Err(failure) => {
+                let reason = match &failure {
+                    Failure::Handler(e) => e.to_string(),
+                    Failure::Database(e) => e.to_string(),
+                };
+                tracing::info!(
+                    count = decoded.len(),
+                    error = %reason,
+                    "batch failed; applying its events one at a time"
+                );
+                for one in decoded {
+                    self.settle_traced(&one.message, one.event_id, &one.event, one.delivered)
+                        .await;
+                }
+            }
+        }
+    }
+
+    /// Decodes a message; one that cannot be applied is dead-lettered.
+    async fn decode(&self, message: Message) -> Option<Decoded> {
+        let delivered = message
+            .info()
+            .map(|info| u64::try_from(info.delivered).unwrap_or(1))
+            .unwrap_or(1);
+        let event = match EventEnvelope::decode(message.payload.clone()) {
+            Ok(event) => event,
+            Err(e) => {
+                let reason = format!("undecodable event envelope: {e}");
+                self.dead_letter(&message, None, delivered, &reason).await;
+                return None;
+            }
+        };
+        let Ok(event_id) = Uuid::parse_str(&event.event_id) else {
+            let reason = format!("event id {:?} is not a UUID", event.event_id);
+            self.dead_letter(&message, Some(&event.event_id), delivered, &reason)
+                .await;
+            return None;
+        };
+        Some(Decoded {
+            message,
+            event,
+            event_id,
+            delivered,
+        })
+    }
+
+    /// Records the batch's events as applied and runs the handler on those
+    /// not applied before, in one transaction. Returns how many it applied.
+    async fn apply_batch(&self, batch: &[Decoded]) -> Result<usize, Failure> {
+        let ids: Vec<Uuid> = batch.iter().map(|one| one.event_id).collect();
+        let mut tx = self.pool.begin().await.map_err(Failure::Database)?;
+        let inserted: Vec<Uuid> = sqlx::query_scalar(
+            "INSERT INTO closeout_applied_events (consumer, event_id)
+             SELECT $1, id FROM UNNEST($2::uuid[]) AS e(id)
+             ON CONFLICT DO NOTHING RETURNING event_id",
+        )
+        .bind(&self.config.durable_name)
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(Failure::Database)?;
+        let mut fresh: std::collections::HashSet<Uuid> = inserted.into_iter().collect();
+        // In stream order; an event repeated within the batch once.
+        let events: Vec<EventEnvelope> = batch
+            .iter()
+            .filter(|one| fresh.remove(&one.event_id))
+            .map(|one| one.event.clone())
+            .collect();
+        if events.is_empty() {
+            return Ok(0); // all applied before: dropping `tx` rolls back
+        }
+        self.handler
+            .handle_batch(&mut tx, &events)
+            .await
+            .map_err(Failure::Handler)?;
+        tx.commit().await.map_err(Failure::Database)?;
+        Ok(events.len())
+    }
+
     async fn process(&self, message: Message) {
         let delivered = message
             .info()
@@ -448,6 +659,32 @@ impl<H: EventHandler> Shared<H> {
             crate::trace::set_remote_parent(&span, traceparent.as_str());
         }
         self.settle(&message, event_id, &event, delivered)
+            .instrument(span)
+            .await;
+    }
+
+    /// [`Self::settle`] in the event's own span, joined to its trace.
+    async fn settle_traced(
+        &self,
+        message: &Message,
+        event_id: Uuid,
+        event: &EventEnvelope,
+        delivered: u64,
+    ) {
+        let span = tracing::info_span!(
+            "event",
+            consumer = %self.config.durable_name,
+            %event_id,
+            event_type = %event.event_type
+        );
+        if let Some(traceparent) = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(crate::event::HEADER_TRACEPARENT))
+        {
+            crate::trace::set_remote_parent(&span, traceparent.as_str());
+        }
+        self.settle(message, event_id, event, delivered)
             .instrument(span)
             .await;
     }
@@ -515,7 +752,7 @@ impl<H: EventHandler> Shared<H> {
             return Ok(Outcome::Duplicate);
         }
         self.handler
-            .handle(&mut tx, event)
+            .handle_batch(&mut tx, std::slice::from_ref(event))
             .await
             .map_err(Failure::Handler)?;
         tx.commit().await.map_err(Failure::Database)?;
