@@ -1,13 +1,15 @@
 //! `NotifyService` over gRPC: checks the caller and the request, then
-//! calls the store. Who may do what: the inspectorate manages every
+//! calls the store. Who may manage subscriptions is the domain's rules
+//! table (`Action::ManageSubscriptions`): the inspectorate every
 //! subscription; an inspected body only those it owns, which cover only
-//! its own organisation; a viewer lists only. Bad input is refused before
+//! its own organisation. A viewer lists only. Bad input is refused before
 //! anything is written.
 
 use crate::email;
 use crate::rules::{self, TEST_EVENT_TYPE};
 use crate::store::{self, NewDelivery, SubscriptionRow};
 use chrono::Utc;
+use closeout_domain::authorisation::{Action, Scope};
 use closeout_proto::notify_service_server::NotifyService;
 use closeout_proto::{self as pb, Actor, EmailMode, EventEnvelope, Role};
 use closeout_service::ApiError;
@@ -63,13 +65,42 @@ fn may_view(actor: &Actor, subscription: &SubscriptionRow) -> Result<(), ApiErro
     }
 }
 
-fn may_manage(actor: &Actor, subscription: &SubscriptionRow) -> Result<(), ApiError> {
-    match role_of(actor) {
-        Role::Inspectorate => Ok(()),
-        Role::InspectedBody => may_view(actor, subscription),
-        _ => Err(ApiError::PermissionDenied(
-            "a viewer may only list subscriptions and deliveries".into(),
-        )),
+/// A caller the rules table lets manage subscriptions, and the
+/// organisations it may manage them for.
+struct Manager {
+    actor: Actor,
+    scope: Scope,
+}
+
+impl Manager {
+    /// The organisations of a limited scope, as text.
+    fn organisations(&self) -> Option<Vec<String>> {
+        match &self.scope {
+            Scope::All => None,
+            Scope::Only(list) => Some(list.iter().map(|o| o.as_str().to_string()).collect()),
+        }
+    }
+}
+
+/// The caller of `request`, if the rules table lets it manage
+/// subscriptions (a viewer may not: it lists only).
+fn manager<T>(request: &Request<T>) -> Result<Manager, Status> {
+    let actor = who(request)?;
+    let scope = closeout_service::auth::authorise(request, Action::ManageSubscriptions)?;
+    Ok(Manager { actor, scope })
+}
+
+fn may_manage(manager: &Manager, subscription: &SubscriptionRow) -> Result<(), ApiError> {
+    match manager.organisations() {
+        Some(own) if !own.contains(&subscription.owner_organisation_id) => {
+            Err(ApiError::PermissionDenied(format!(
+                "subscription {} belongs to {}; you manage only {}'s",
+                subscription.id,
+                owner_words(subscription),
+                own.join(", ")
+            )))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -118,15 +149,10 @@ impl NotifyApi {
 
     async fn create(
         &self,
-        actor: &Actor,
+        manager: &Manager,
         request: pb::CreateSubscriptionRequest,
     ) -> Result<pb::CreateSubscriptionResponse, ApiError> {
-        let role = role_of(actor);
-        if !matches!(role, Role::Inspectorate | Role::InspectedBody) {
-            return Err(ApiError::PermissionDenied(
-                "a viewer may only list subscriptions".into(),
-            ));
-        }
+        let actor = &manager.actor;
         let mut violations = Violations::default();
         if let Err(e) = rules::check_events(&request.events) {
             violations.add("events", e);
@@ -180,15 +206,16 @@ impl NotifyApi {
                 "e-mail is not configured on this notify service (--smtp-host)".into(),
             ));
         }
+        let allowed = manager.organisations();
         let organisation_ids =
-            rules::scoped_organisations(role, &actor.organisation_id, &request.organisation_ids)
-                .map_err(|other| {
+            rules::scoped_organisations(allowed.as_deref(), &request.organisation_ids).map_err(
+                |other| {
                     ApiError::PermissionDenied(format!(
-                        "an inspected body may subscribe only to its own organisation's events \
-                         ({}), not {other}'s",
-                        actor.organisation_id
+                        "you may subscribe only to {}'s events, not {other}'s",
+                        allowed.unwrap_or_default().join(", ")
                     ))
-                })?;
+                },
+            )?;
         let mut events = request.events.clone();
         events.sort_unstable();
         events.dedup();
@@ -201,7 +228,10 @@ impl NotifyApi {
             email_address,
             email_mode: email_mode as i32,
             state: pb::SubscriptionState::Active as i32,
-            owner_organisation_id: owner_scope(actor).unwrap_or_default().to_string(),
+            owner_organisation_id: manager
+                .organisations()
+                .and_then(|own| own.into_iter().next())
+                .unwrap_or_default(),
             created_by: actor.subject.clone(),
             description: request.description.clone(),
             created_at: Utc::now(),
@@ -217,21 +247,22 @@ impl NotifyApi {
 
     async fn set_state(
         &self,
-        actor: &Actor,
+        manager: &Manager,
         id: &str,
         state: pb::SubscriptionState,
     ) -> Result<pb::Subscription, ApiError> {
         let subscription = self.subscription("subscription_id", id).await?;
-        may_manage(actor, &subscription)?;
+        may_manage(manager, &subscription)?;
         let row = store::set_state(&self.pool, subscription.id, state)
             .await?
             .ok_or_else(|| ApiError::not_found("subscription", id))?;
         Ok(row.to_proto())
     }
 
-    async fn test_fire(&self, actor: &Actor, id: &str) -> Result<pb::Delivery, ApiError> {
+    async fn test_fire(&self, manager: &Manager, id: &str) -> Result<pb::Delivery, ApiError> {
+        let actor = &manager.actor;
         let subscription = self.subscription("subscription_id", id).await?;
-        may_manage(actor, &subscription)?;
+        may_manage(manager, &subscription)?;
         if subscription.state != pb::SubscriptionState::Active as i32 {
             return Err(ApiError::FailedPrecondition(format!(
                 "subscription {} is paused; resume it first",
@@ -279,7 +310,8 @@ impl NotifyApi {
         self.delivery(delivery_id).await
     }
 
-    async fn redeliver(&self, actor: &Actor, id: &str) -> Result<pb::Delivery, ApiError> {
+    async fn redeliver(&self, manager: &Manager, id: &str) -> Result<pb::Delivery, ApiError> {
+        let actor = &manager.actor;
         let id = parse_id("delivery_id", id)?;
         let delivery = store::get_delivery(&self.pool, id)
             .await?
@@ -287,7 +319,7 @@ impl NotifyApi {
         let subscription = store::get_subscription(&self.pool, delivery.subscription_id)
             .await?
             .ok_or_else(|| ApiError::not_found("delivery", id.to_string()))?;
-        may_manage(actor, &subscription)?;
+        may_manage(manager, &subscription)?;
         if delivery.status != pb::DeliveryStatus::Dead as i32 {
             let status = pb::DeliveryStatus::try_from(delivery.status)
                 .map(|s| {
@@ -318,9 +350,9 @@ impl NotifyService for NotifyApi {
         &self,
         request: Request<pb::CreateSubscriptionRequest>,
     ) -> Result<Response<pb::CreateSubscriptionResponse>, Status> {
-        let actor = who(&request)?;
+        let manager = manager(&request)?;
         Ok(Response::new(
-            self.create(&actor, request.into_inner()).await?,
+            self.create(&manager, request.into_inner()).await?,
         ))
     }
 
@@ -357,10 +389,10 @@ impl NotifyService for NotifyApi {
         &self,
         request: Request<pb::PauseSubscriptionRequest>,
     ) -> Result<Response<pb::PauseSubscriptionResponse>, Status> {
-        let actor = who(&request)?;
+        let manager = manager(&request)?;
         let subscription = self
             .set_state(
-                &actor,
+                &manager,
                 &request.get_ref().subscription_id,
                 pb::SubscriptionState::Paused,
             )
@@ -374,10 +406,10 @@ impl NotifyService for NotifyApi {
         &self,
         request: Request<pb::ResumeSubscriptionRequest>,
     ) -> Result<Response<pb::ResumeSubscriptionResponse>, Status> {
-        let actor = who(&request)?;
+        let manager = manager(&request)?;
         let subscription = self
             .set_state(
-                &actor,
+                &manager,
                 &request.get_ref().subscription_id,
                 pb::SubscriptionState::Active,
             )
@@ -391,11 +423,12 @@ impl NotifyService for NotifyApi {
         &self,
         request: Request<pb::DeleteSubscriptionRequest>,
     ) -> Result<Response<pb::DeleteSubscriptionResponse>, Status> {
-        let actor = who(&request)?;
+        let manager = manager(&request)?;
+        let actor = &manager.actor;
         let subscription = self
             .subscription("subscription_id", &request.get_ref().subscription_id)
             .await?;
-        may_manage(&actor, &subscription)?;
+        may_manage(&manager, &subscription)?;
         if !store::delete_subscription(&self.pool, subscription.id)
             .await
             .map_err(ApiError::from)?
@@ -410,9 +443,9 @@ impl NotifyService for NotifyApi {
         &self,
         request: Request<pb::TestFireSubscriptionRequest>,
     ) -> Result<Response<pb::TestFireSubscriptionResponse>, Status> {
-        let actor = who(&request)?;
+        let manager = manager(&request)?;
         let delivery = self
-            .test_fire(&actor, &request.get_ref().subscription_id)
+            .test_fire(&manager, &request.get_ref().subscription_id)
             .await?;
         Ok(Response::new(pb::TestFireSubscriptionResponse {
             delivery: Some(delivery),
@@ -477,9 +510,9 @@ impl NotifyService for NotifyApi {
         &self,
         request: Request<pb::RedeliverDeadLetterRequest>,
     ) -> Result<Response<pb::RedeliverDeadLetterResponse>, Status> {
-        let actor = who(&request)?;
+        let manager = manager(&request)?;
         let delivery = self
-            .redeliver(&actor, &request.get_ref().delivery_id)
+            .redeliver(&manager, &request.get_ref().delivery_id)
             .await?;
         Ok(Response::new(pb::RedeliverDeadLetterResponse {
             delivery: Some(delivery),

@@ -129,26 +129,32 @@ pub fn check_events(events: &[i32]) -> Result<(), String> {
     Ok(())
 }
 
-/// The organisations a subscription created by `role` (acting for
-/// `caller_organisation`) may cover, after defaults: an inspected body's
-/// subscription covers exactly its own organisation (an empty list means
-/// that); the inspectorate's any, empty meaning all. `Err` names the
-/// organisation an inspected body may not subscribe to.
+/// The organisations a new subscription covers, given the organisations
+/// its creator may manage (`None`: all) and those it asked for: within a
+/// limited scope an empty request means the whole scope (an inspected
+/// body: its own organisation) and anything outside it is refused (`Err`
+/// names the first such organisation); with no limit the request stands,
+/// empty meaning every organisation.
 pub fn scoped_organisations(
-    role: Role,
-    caller_organisation: &str,
+    allowed: Option<&[String]>,
     requested: &[String],
 ) -> Result<Vec<String>, String> {
-    if role != Role::InspectedBody {
-        let mut list = requested.to_vec();
-        list.sort();
-        list.dedup();
-        return Ok(list);
-    }
-    if let Some(other) = requested.iter().find(|o| *o != caller_organisation) {
-        return Err(other.clone());
-    }
-    Ok(vec![caller_organisation.to_string()])
+    let mut list = match allowed {
+        None => requested.to_vec(),
+        Some(allowed) => {
+            if let Some(other) = requested.iter().find(|o| !allowed.contains(o)) {
+                return Err(other.clone());
+            }
+            if requested.is_empty() {
+                allowed.to_vec()
+            } else {
+                requested.to_vec()
+            }
+        }
+    };
+    list.sort();
+    list.dedup();
+    Ok(list)
 }
 
 /// Which receiver addresses webhooks may reach. By default only public
@@ -602,22 +608,24 @@ mod tests {
 
     #[test]
     fn inspected_bodies_subscribe_to_their_own_organisation_only() {
+        let kent = ["kent".to_string()];
         assert_eq!(
-            scoped_organisations(Role::InspectedBody, "kent", &[]),
+            scoped_organisations(Some(&kent), &[]),
             Ok(vec!["kent".to_string()])
         );
         assert_eq!(
-            scoped_organisations(Role::InspectedBody, "kent", &["essex".into()]),
+            scoped_organisations(Some(&kent), &["essex".into()]),
             Err("essex".to_string())
         );
         assert_eq!(
-            scoped_organisations(Role::Inspectorate, "", &["kent".into(), "kent".into()]),
-            Ok(vec!["kent".to_string()])
+            scoped_organisations(Some(&kent), &["kent".into(), "essex".into()]),
+            Err("essex".to_string())
         );
         assert_eq!(
-            scoped_organisations(Role::Inspectorate, "", &[]),
-            Ok(vec![])
+            scoped_organisations(None, &["kent".into(), "kent".into()]),
+            Ok(vec!["kent".to_string()])
         );
+        assert_eq!(scoped_organisations(None, &[]), Ok(vec![]));
     }
 
     #[test]
