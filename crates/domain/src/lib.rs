@@ -14,6 +14,7 @@ pub mod ids;
 pub mod lifecycle;
 pub mod organisation;
 pub mod period;
+pub mod text;
 pub mod wire;
 
 pub use deadline::{DeadlineError, PublishedDate, due_date, find_deadline_clause};

@@ -59,6 +59,11 @@ impl OrganisationId {
                 "only lowercase ASCII letters, digits and hyphens are allowed",
             ));
         }
+        if value.starts_with('-') || value.ends_with('-') || value.contains("--") {
+            return Err(invalid(
+                "hyphens only between letters or digits (no leading, trailing or doubled hyphen)",
+            ));
+        }
         Ok(Self(value.to_string()))
     }
 
@@ -118,7 +123,8 @@ const SUFFIXES: &[&str] = &[
 /// that is only a suffix ("Police") keeps it, and a name with no letters or
 /// digits at all becomes "unnamed".
 pub fn slug_from_name(name: &str) -> OrganisationId {
-    let mut base = name.trim().to_lowercase();
+    // Look-alikes collide: NFKC, with zero-width and bidi controls removed.
+    let mut base = crate::text::normalise_name(name).trim().to_lowercase();
     base = base.split_whitespace().collect::<Vec<_>>().join(" ");
     if let Some(rest) = base.strip_prefix("the ") {
         base = rest.to_string();
@@ -254,11 +260,24 @@ mod tests {
     }
 
     #[test]
+    fn look_alike_names_collide() {
+        let plain = slug_from_name("Hertfordshire Constabulary");
+        assert_eq!(plain.as_str(), "hertfordshire");
+        for name in [
+            "Hertford\u{202E}shire Constabulary",
+            "Hertford\u{200B}shire Constabulary",
+            "\u{FEFF}Ｈｅｒｔｆｏｒｄｓｈｉｒｅ Constabulary",
+        ] {
+            assert_eq!(slug_from_name(name), plain, "{name:?}");
+        }
+    }
+
+    #[test]
     fn id_validation() {
         assert!(OrganisationId::parse("avon-and-somerset").is_ok());
         assert!(OrganisationId::parse("a").is_ok());
         assert!(OrganisationId::parse(&"a".repeat(64)).is_ok());
-        for bad in ["", "Essex", "essex police", "essex.police", "ésséx"] {
+        for bad in ["", "Essex", "essex police", "essex.police", "ésséx", "-", "a--b", "-a", "a-"] {
             assert!(OrganisationId::parse(bad).is_err(), "{bad:?}");
         }
         assert!(OrganisationId::parse(&"a".repeat(65)).is_err());
