@@ -11,7 +11,7 @@ mod support;
 
 use closeout_proto::{self as pb, event_envelope::Payload};
 use prost::Message;
-use support::{World, eventually, findings_event, organisation_registered};
+use support::{World, eventually, findings_event, inspectorate, organisation_registered};
 
 /// FindingRecorded with everything the tests vary.
 fn finding(
@@ -97,15 +97,55 @@ fn published(organisation: &str, inspection: &str) -> pb::EventEnvelope {
     )
 }
 
+/// Every item of `organisation`, as the inspectorate sees them.
+async fn items(world: &World, organisation: &str) -> Vec<pb::TrackedItem> {
+    world
+        .client
+        .clone()
+        .list_items(inspectorate(pb::ListItemsRequest {
+            organisation_id: organisation.into(),
+            page_size: 100,
+            ..Default::default()
+        }))
+        .await
+        .expect("list items")
+        .into_inner()
+        .items
+}
+
+/// Waits until `organisation` has at least `count` items; returns them.
+async fn wait_for_items(world: &World, organisation: &str, count: usize) -> Vec<pb::TrackedItem> {
+    eventually(|| async {
+        let all = items(world, organisation).await;
+        (all.len() >= count).then_some(all)
+    })
+    .await
+}
+
+/// An item's history.
+async fn history(world: &World, item_id: &str) -> Vec<pb::EventEnvelope> {
+    world
+        .client
+        .clone()
+        .get_item_history(inspectorate(pb::GetItemHistoryRequest {
+            item_id: item_id.into(),
+            ..Default::default()
+        }))
+        .await
+        .expect("history")
+        .into_inner()
+        .events
+}
+
 async fn proposals(world: &World, inspection: &str) -> Vec<pb::ReconciliationProposal> {
     world
         .client
         .clone()
-        .list_proposals(pb::ListProposalsRequest {
+        .list_proposals(inspectorate(pb::ListProposalsRequest {
             inspection_id: inspection.into(),
             page_size: 100,
             ..Default::default()
-        })
+        }))
         .await
         .expect("list proposals")
         .into_inner()
@@ -191,7 +231,7 @@ async fn a_counted_statement_closes_every_cause_of_its_period_and_their_recommen
         "2018/19",
     );
     world.publish(&[e1, e2, e3, e4, e5]).await;
-    let items = world.wait_for_items(org, 5).await;
+    let items = wait_for_items(&world, org, 5).await;
 
     let later = uuid::Uuid::now_v7().to_string();
     world
@@ -265,7 +305,7 @@ async fn a_successor_answers_for_its_predecessors_items_and_lineage_shows_the_ha
         "2018/19",
     );
     world.publish(&[e]).await;
-    let items = world.wait_for_items(old, 1).await;
+    let items = wait_for_items(&world, old, 1).await;
     let item = items[0].clone();
 
     let succeeded = findings_event(
@@ -286,7 +326,7 @@ async fn a_successor_answers_for_its_predecessors_items_and_lineage_shows_the_ha
     };
     world.publish(&[succeeded, again]).await;
     eventually(|| async {
-        let history = world.history(&item.id).await;
+        let history = history(&world, &item.id).await;
         (history.len() >= 2).then_some(())
     })
     .await;
@@ -324,7 +364,7 @@ async fn a_successor_answers_for_its_predecessors_items_and_lineage_shows_the_ha
     );
     assert!(p.rule.contains("handed over"), "{}", p.rule);
 
-    let history = world.history(&item.id).await;
+    let history = history(&world, &item.id).await;
     let notes = history
         .iter()
         .filter(|e| {
@@ -335,9 +375,9 @@ async fn a_successor_answers_for_its_predecessors_items_and_lineage_shows_the_ha
     let lineage = world
         .client
         .clone()
-        .get_lineage(pb::GetLineageRequest {
+        .get_lineage(inspectorate(pb::GetLineageRequest {
             item_id: item.id.clone(),
-        })
+        }))
         .await
         .expect("lineage")
         .into_inner();
@@ -366,7 +406,7 @@ async fn a_corrected_document_withdraws_its_proposals_and_proposes_again() {
         "2018/19",
     );
     world.publish(&[e]).await;
-    world.wait_for_items(org, 1).await;
+    wait_for_items(&world, org, 1).await;
 
     let later = uuid::Uuid::now_v7().to_string();
     world
@@ -484,8 +524,8 @@ async fn national_recommendations_fan_out_to_the_kind_they_are_addressed_to() {
         "2024",
     );
     world.publish(&[fire, police]).await;
-    let police_items = world.wait_for_items("barsetshire", 1).await;
-    let fire_items = world.wait_for_items("loamshire", 1).await;
+    let police_items = wait_for_items(&world, "barsetshire", 1).await;
+    let fire_items = wait_for_items(&world, "loamshire", 1).await;
     // A fire and rescue service learned later gets the fire one only.
     world
         .publish(&[organisation_registered(
@@ -493,7 +533,7 @@ async fn national_recommendations_fan_out_to_the_kind_they_are_addressed_to() {
             pb::OrganisationKind::FireAndRescueService,
         )])
         .await;
-    let late = world.wait_for_items("midshire", 1).await;
+    let late = wait_for_items(&world, "midshire", 1).await;
     // Give any wrong fan-out the chance to show: a later event is applied
     // after the earlier ones.
     world
@@ -502,25 +542,10 @@ async fn national_recommendations_fan_out_to_the_kind_they_are_addressed_to() {
             pb::OrganisationKind::PoliceForce,
         )])
         .await;
-    world.wait_for_items("wessex", 1).await;
-    let police_items_now = world
-        .items(pb::ListItemsRequest {
-            organisation_id: "barsetshire".into(),
-            ..Default::default()
-        })
-        .await;
-    let fire_items_now = world
-        .items(pb::ListItemsRequest {
-            organisation_id: "loamshire".into(),
-            ..Default::default()
-        })
-        .await;
-    let late_now = world
-        .items(pb::ListItemsRequest {
-            organisation_id: "midshire".into(),
-            ..Default::default()
-        })
-        .await;
+    wait_for_items(&world, "wessex", 1).await;
+    let police_items_now = items(&world, "barsetshire").await;
+    let fire_items_now = items(&world, "loamshire").await;
+    let late_now = items(&world, "midshire").await;
     assert_eq!(police_items_now.len(), 1, "{police_items:?}");
     assert!(police_items_now[0].text.contains("chief constables"));
     assert_eq!(fire_items_now.len(), 1, "{fire_items:?}");
