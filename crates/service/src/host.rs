@@ -341,6 +341,7 @@ impl Host {
                 .layer(rpc_figures)
                 .layer(crate::server::VersionLayer)
                 .layer(auth)
+                .layer(crate::limits::LimitsLayer::from_env())
                 .add_routes(routes.routes())
                 .serve_with_incoming_shutdown(crate::server::incoming(listener), stop)
                 .await;

@@ -12,6 +12,7 @@ pub mod bus_metrics;
 pub mod config;
 pub mod error;
 pub mod host;
+pub mod limits;
 pub mod paging;
 pub mod prometheus;
 pub mod server;

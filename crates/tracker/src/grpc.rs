@@ -27,6 +27,8 @@ pub struct TrackerApi {
     pool: PgPool,
     watchers: Watchers,
     max_due_date_extension_days: u32,
+    /// Open WatchItems streams per caller, bounded.
+    streams: closeout_service::limits::StreamSlots,
 }
 
 /// A request's metadata and extensions (where the verified caller is).
@@ -39,6 +41,7 @@ impl TrackerApi {
             pool,
             watchers,
             max_due_date_extension_days: crate::DEFAULT_MAX_DUE_DATE_EXTENSION_DAYS,
+            streams: closeout_service::limits::StreamSlots::from_env(),
         }
     }
 
@@ -195,13 +198,15 @@ fn merge(a: TrackerError, b: TrackerError) -> TrackerError {
 /// Checks free text: at most [`MAX_TEXT`] characters, no control
 /// characters but newlines and tabs. Emptiness is the domain's to judge.
 fn text(v: &mut Violations, field: &str, value: &str) {
-    if value.chars().count() > MAX_TEXT {
-        v.add(field, format!("must be at most {MAX_TEXT} characters"));
-    } else if value
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
-        v.add(field, "must not contain control characters");
+    use closeout_domain::text as limits;
+    let checked = match field {
+        "evidence.uri" => limits::check_evidence_uri(value),
+        "owner" => limits::check_line(value, limits::MAX_SHORT_TEXT),
+        f if f.ends_with("_id") => limits::check_line(value, limits::MAX_ID),
+        _ => limits::check_text(value, MAX_TEXT),
+    };
+    if let Err(problem) = checked {
+        v.add(field, problem.to_string());
     }
 }
 
@@ -261,6 +266,8 @@ impl TrackerService for TrackerApi {
         let organisation_id = narrowed(&scope, r.organisation_id.clone())?;
         let page = Page::parse(r.page_size, &r.page_token)?;
         let mut v = Violations::default();
+        text(&mut v, "organisation_id", &r.organisation_id);
+        text(&mut v, "inspection_id", &r.inspection_id);
         let statuses = statuses(&mut v, &r.statuses);
         let kind = match pb::FindingKind::try_from(r.kind) {
             Ok(pb::FindingKind::Unspecified) => None,
@@ -337,6 +344,10 @@ impl TrackerService for TrackerApi {
                 );
                 return None;
             };
+            if let Err(problem) = closeout_domain::text::check_due_year(due_date) {
+                v.add("due_date", problem.to_string());
+                return None;
+            }
             Some(Command::SetDueDate {
                 due_date,
                 reason: optional(&r.reason),
@@ -597,16 +608,22 @@ impl TrackerService for TrackerApi {
         Ok(Response::new(lineage::of_item(&self.pool, id).await?))
     }
 
-    type WatchItemsStream = ReceiverStream<Result<pb::WatchItemsResponse, Status>>;
+    type WatchItemsStream = closeout_service::limits::Guarded<
+        ReceiverStream<Result<pb::WatchItemsResponse, Status>>,
+    >;
 
     async fn watch_items(
         &self,
         request: Request<pb::WatchItemsRequest>,
     ) -> Reply<Self::WatchItemsStream> {
         let scope = authorise(&request, Action::WatchItems)?;
+        let subject = closeout_service::auth::identity(&request)
+            .map(|who| who.subject.clone())
+            .map_err(TrackerError::from)?;
         let r = request.into_inner();
         let organisation_id = narrowed(&scope, r.organisation_id.clone())?;
         let mut v = Violations::default();
+        text(&mut v, "organisation_id", &r.organisation_id);
         let statuses = statuses(&mut v, &r.statuses);
         if i64::try_from(r.after_sequence).is_err() {
             v.add(
@@ -615,10 +632,14 @@ impl TrackerService for TrackerApi {
             );
         }
         v.into_result()?;
-        Ok(Response::new(self.watchers.stream(WatchFilter {
+        let slot = self.streams.acquire(&subject)?;
+        let stream = self.watchers.stream(WatchFilter {
             organisation_id,
             statuses,
             after_sequence: r.after_sequence,
-        })))
+        });
+        Ok(Response::new(closeout_service::limits::Guarded::new(
+            stream, slot,
+        )))
     }
 }
