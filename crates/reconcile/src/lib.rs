@@ -5,9 +5,11 @@
 //! or not assessed — with the sentences that justify it, their line span, a
 //! score and the rule that produced it.
 //!
-//! The crate is pure: no I/O, no clock, no randomness, no dependency on the
-//! generated protobuf types (the tracker converts). Proposals are only
-//! proposals: a person accepts or rejects them in the tracker.
+//! The crate is pure: no I/O, no clock, no randomness; its types are its
+//! own, not the generated protobuf ones (the tracker converts), and years
+//! and periods are read by the domain's one rule (`closeout_domain::period`).
+//! Proposals are only proposals: a person accepts or rejects them in the
+//! tracker.
 //!
 //! Modules: [`text`] (sentences, tokens, stemming, stop words), [`index`]
 //! (TF-IDF), [`outcome`] (wording rules), [`matcher`] (combining the signals
