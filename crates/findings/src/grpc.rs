@@ -22,11 +22,35 @@ use tonic::{Request, Response, Status};
 pub struct FindingsApi {
     pool: PgPool,
     policy: ImportPolicy,
+    /// Reports read at once (a read's working set is many times its
+    /// size): `CLOSEOUT_MAX_CONCURRENT_PARSES`, default 2.
+    parses: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// Reports read at once unless configured.
+pub const DEFAULT_MAX_CONCURRENT_PARSES: usize = 2;
 
 impl FindingsApi {
     pub fn new(pool: PgPool, policy: ImportPolicy) -> Self {
-        FindingsApi { pool, policy }
+        let parses = std::env::var("CLOSEOUT_MAX_CONCURRENT_PARSES")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(DEFAULT_MAX_CONCURRENT_PARSES);
+        FindingsApi {
+            pool,
+            policy,
+            parses: std::sync::Arc::new(tokio::sync::Semaphore::new(parses)),
+        }
+    }
+
+    /// Waits for a turn to read a report (bounded by the call deadline).
+    async fn parse_turn(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Status> {
+        self.parses
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Status::unavailable("the service is stopping"))
     }
 }
 
@@ -57,9 +81,11 @@ impl FindingsService for FindingsApi {
         let batch = inspectorate(&request, Action::ImportReport)?;
         let request = request.into_inner();
         let policy = self.policy.clone();
+        let turn = self.parse_turn().await?;
         // Reading a PDF or a large page is CPU work: off the async workers.
         let (request, read) = tokio::task::spawn_blocking(move || {
             let read = import::parse_request(&request, &policy);
+            drop(turn);
             (request, read)
         })
         .await
@@ -86,8 +112,12 @@ impl FindingsService for FindingsApi {
         closeout_service::auth::authorise(&request, Action::ParseReport)?;
         let request = request.into_inner();
         let policy = self.policy.clone();
+        let turn = self.parse_turn().await?;
         let read = tokio::task::spawn_blocking(move || {
-            import::read_report(import::Document::of_parse(&request), &policy)
+            let read = import::read_report(import::Document::of_parse(&request), &policy);
+            drop(request);
+            drop(turn);
+            read
         })
         .await
         .map_err(|e| Status::internal(format!("reading the report failed: {e}")))??;

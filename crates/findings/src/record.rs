@@ -18,13 +18,8 @@ const MAX_NAME: usize = 300;
 fn check_text(v: &mut Violations, field: &str, value: &str, required: bool, max: usize) {
     if required && value.trim().is_empty() {
         v.add(field, "is required");
-    } else if value.chars().count() > max {
-        v.add(field, format!("must be at most {max} characters"));
-    } else if value
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
-        v.add(field, "must not contain control characters");
+    } else if let Err(problem) = closeout_domain::text::check_text(value, max) {
+        v.add(field, problem.to_string());
     }
 }
 

@@ -72,10 +72,8 @@ pub fn check(
             format!("{effective_date:?} is not a date written YYYY-MM-DD"),
         );
     }
-    if note.chars().count() > MAX_NOTE {
-        v.add("note", format!("must be at most {MAX_NOTE} characters"));
-    } else if note.chars().any(|c| c.is_control() && c != '\n') {
-        v.add("note", "must not contain control characters");
+    if let Err(problem) = closeout_domain::text::check_text(note, MAX_NOTE) {
+        v.add("note", problem.to_string());
     }
     v.into_result()?;
     let Some(effective_date) = date else {
