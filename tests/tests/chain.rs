@@ -10,18 +10,15 @@ use closeout_proto::tracker_service_client::TrackerServiceClient;
 use closeout_proto::{self as pb, FindingKind, Grade, ItemStatus};
 use closeout_testkit::{TestBus, TestDatabase};
 use std::collections::BTreeMap;
-use tonic::transport::Channel;
+// Every call carries a token (a viewer's unless the request has its own).
+use closeout_testkit::AuthChannel as Channel;
 
 mod support;
 
 use support::{SAMPLE, as_role, eventually, start_findings, start_metrics, start_tracker};
 
 async fn channel(addr: std::net::SocketAddr) -> Channel {
-    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
+    closeout_testkit::connect_authenticated(addr).await
 }
 
 #[tokio::test]

@@ -132,7 +132,8 @@ fn start_replica(
     for (key, value) in env.iter_mut() {
         *value = value
             .replace("@postgres:5432", &format!("@127.0.0.1:{}", postgres.port()))
-            .replace("nats://nats:4222", nats_url);
+            .replace("nats://nats:4222", nats_url)
+            .replace("/etc/closeout/dev", DEV_KEYS);
         if key == "CLOSEOUT_GRPC_ADDR" {
             compose_grpc_port = port_of(value);
             *value = format!("127.0.0.1:{grpc_port}");
@@ -175,9 +176,42 @@ fn start_replica(
     }
 }
 
+/// Where compose mounts `deploy/dev` (the development-only token keys).
+const DEV_KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/dev");
+
+/// A token minted with the development key, by the CLI as an operator
+/// would.
+fn dev_token(bin: &Path) -> String {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN
+        .get_or_init(|| {
+            let out = Command::new(bin.join("closeout"))
+                .args([
+                    "token",
+                    "mint",
+                    "--key",
+                    &format!("{DEV_KEYS}/dev-token-key.pem"),
+                    "--role",
+                    "inspectorate",
+                    "--sub",
+                    "compose-test",
+                ])
+                .output()
+                .expect("closeout token mint runs");
+            assert!(
+                out.status.success(),
+                "token mint: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        })
+        .clone()
+}
+
 fn closeout(bin: &Path, args: &[&str]) -> std::process::Output {
     Command::new(bin.join("closeout"))
         .args(args)
+        .env("CLOSEOUT_TOKEN", dev_token(bin))
         .env_remove("CLOSEOUT_ROLE")
         .output()
         .expect("closeout runs")
@@ -288,14 +322,7 @@ async fn the_compose_file_runs_the_real_binaries() {
     let sample = workspace_root().join("tests/fixtures/peel-2018-19-hertfordshire.txt");
     let imported = closeout(
         &bin,
-        &[
-            "import",
-            sample.to_str().unwrap(),
-            "--addr",
-            &findings,
-            "--role",
-            "inspectorate",
-        ],
+        &["import", sample.to_str().unwrap(), "--addr", &findings],
     );
     assert!(
         imported.status.success(),

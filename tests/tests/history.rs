@@ -25,7 +25,8 @@ use closeout_proto::tracker_service_client::TrackerServiceClient;
 use closeout_proto::{self as pb, ItemStatus};
 use closeout_testkit::{TestBus, TestDatabase};
 use std::collections::BTreeMap;
-use tonic::transport::Channel;
+// Every call carries a token (a viewer's unless the request has its own).
+use closeout_testkit::AuthChannel as Channel;
 
 mod support;
 
@@ -104,11 +105,7 @@ fn date(day: &str) -> pb::CalendarDate {
 }
 
 async fn channel(addr: std::net::SocketAddr) -> Channel {
-    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
+    closeout_testkit::connect_authenticated(addr).await
 }
 
 /// Findings, tracker and metrics with their own databases on one private

@@ -38,12 +38,10 @@ async fn a_later_report_reconciles_the_earlier_items_and_acceptance_closes_them(
     let (findings_db, tracker_db) = (TestDatabase::create().await, TestDatabase::create().await);
     let findings = start_findings(&findings_db, &bus).await;
     let tracker = start_tracker(&tracker_db, &bus).await;
-    let mut findings_client = FindingsServiceClient::connect(format!("http://{}", findings.addr))
-        .await
-        .unwrap();
-    let mut tracker_client = TrackerServiceClient::connect(format!("http://{}", tracker.addr))
-        .await
-        .unwrap();
+    let mut findings_client =
+        FindingsServiceClient::new(closeout_testkit::connect_authenticated(findings.addr).await);
+    let mut tracker_client =
+        TrackerServiceClient::new(closeout_testkit::connect_authenticated(tracker.addr).await);
 
     // The 2017 effectiveness and efficiency reports: same programme and
     // year, two inspections.
@@ -58,7 +56,7 @@ async fn a_later_report_reconciles_the_earlier_items_and_acceptance_closes_them(
         .unwrap()
         .into_inner();
     assert_ne!(effectiveness.inspection_id, efficiency.inspection_id);
-    let list = |client: &TrackerServiceClient<tonic::transport::Channel>| {
+    let list = |client: &TrackerServiceClient<closeout_testkit::AuthChannel>| {
         let mut client = client.clone();
         async move {
             client

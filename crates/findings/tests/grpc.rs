@@ -13,7 +13,6 @@ use prost_reflect::{DescriptorPool, DynamicMessage};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 use tonic::Code;
-use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
 const SAMPLE: &str = include_str!("../../../tests/fixtures/peel-2018-19-hertfordshire.txt");
@@ -22,7 +21,7 @@ struct Harness {
     db: TestDatabase,
     bus: TestBus,
     running: RunningFindings,
-    client: FindingsServiceClient<Channel>,
+    client: FindingsServiceClient<closeout_testkit::AuthChannel>,
     events: async_nats::Subscriber,
 }
 
@@ -56,9 +55,12 @@ impl Harness {
             max_report_bytes,
         };
         let running = start(config, std::future::pending()).await.unwrap();
-        let client = FindingsServiceClient::connect(format!("http://{}", running.addr))
-            .await
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", running.addr))
             .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let client = FindingsServiceClient::new(closeout_testkit::authenticated(channel))
             .max_decoding_message_size(64 * 1024 * 1024)
             .max_encoding_message_size(64 * 1024 * 1024);
         Harness {
@@ -455,8 +457,9 @@ async fn refuses_bad_input_with_the_right_code_and_writes_nothing() {
     assert_eq!(field_of(&status), "text");
 
     // No identity; a viewer; an inspected body.
-    let status = h
-        .client
+    let status = FindingsServiceClient::connect(format!("http://{}", h.running.addr))
+        .await
+        .unwrap()
         .import_report(tonic::Request::new(import_request(SAMPLE)))
         .await
         .unwrap_err();
@@ -567,7 +570,7 @@ async fn replacing_a_document_records_and_announces_only_the_differences() {
         .unwrap()
         .into_inner();
     let _ = h.receive(10_000, Duration::from_secs(3)).await;
-    let list = |client: &mut FindingsServiceClient<Channel>| {
+    let list = |client: &mut FindingsServiceClient<closeout_testkit::AuthChannel>| {
         let mut client = client.clone();
         let id = first.inspection_id.clone();
         async move {

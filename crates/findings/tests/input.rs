@@ -14,7 +14,6 @@ use futures::StreamExt;
 use prost::Message;
 use std::time::Duration;
 use tonic::Code;
-use tonic::transport::Channel;
 
 const SAMPLE: &str = include_str!("../../../tests/fixtures/peel-2018-19-hertfordshire.txt");
 const SAMPLE_HTML: &[u8] =
@@ -25,7 +24,7 @@ struct Harness {
     db: TestDatabase,
     bus: TestBus,
     running: RunningFindings,
-    client: FindingsServiceClient<Channel>,
+    client: FindingsServiceClient<closeout_testkit::AuthChannel>,
     events: async_nats::Subscriber,
 }
 
@@ -51,10 +50,15 @@ fn config(db: &TestDatabase, bus: &TestBus) -> FindingsConfig {
     }
 }
 
-async fn client_of(running: &RunningFindings) -> FindingsServiceClient<Channel> {
-    FindingsServiceClient::connect(format!("http://{}", running.addr))
-        .await
+async fn client_of(
+    running: &RunningFindings,
+) -> FindingsServiceClient<closeout_testkit::AuthChannel> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", running.addr))
         .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    FindingsServiceClient::new(closeout_testkit::authenticated(channel))
         .max_decoding_message_size(64 * 1024 * 1024)
         .max_encoding_message_size(64 * 1024 * 1024)
 }

@@ -142,12 +142,23 @@ fn check_organisation(v: &mut Violations, id: &str) {
 
 type Reply<T> = Result<Response<T>, Status>;
 
+/// Metrics are aggregates of published findings: any verified caller reads
+/// them (the rules table, `closeout_domain::authorisation`).
+fn reader<T>(request: &Request<T>) -> Result<(), Status> {
+    closeout_service::auth::authorise(
+        request,
+        closeout_domain::authorisation::Action::ReadMetrics,
+    )?;
+    Ok(())
+}
+
 #[tonic::async_trait]
 impl MetricsService for MetricsApi {
     async fn get_scorecard(
         &self,
         request: Request<pb::GetScorecardRequest>,
     ) -> Reply<pb::GetScorecardResponse> {
+        reader(&request)?;
         let r = request.into_inner();
         let (snapshot, day) = self
             .organisation_snapshot(&r.organisation_id, r.as_of.as_ref(), false)
@@ -163,6 +174,7 @@ impl MetricsService for MetricsApi {
         &self,
         request: Request<pb::GetClosureStatsRequest>,
     ) -> Reply<pb::GetClosureStatsResponse> {
+        reader(&request)?;
         let r = request.into_inner();
         let mut v = Violations::default();
         if r.organisation_id.len() > 100 {
@@ -188,6 +200,7 @@ impl MetricsService for MetricsApi {
         &self,
         request: Request<pb::GetPeerComparisonRequest>,
     ) -> Reply<pb::GetPeerComparisonResponse> {
+        reader(&request)?;
         let r = request.into_inner();
         let (snapshot, day) = self
             .organisation_snapshot(&r.organisation_id, r.as_of.as_ref(), true)
@@ -201,6 +214,7 @@ impl MetricsService for MetricsApi {
         &self,
         request: Request<pb::GetGradeHistoryRequest>,
     ) -> Reply<pb::GetGradeHistoryResponse> {
+        reader(&request)?;
         let r = request.into_inner();
         let (as_of, page) = check_paged(
             &r.organisation_id,
@@ -224,6 +238,7 @@ impl MetricsService for MetricsApi {
         &self,
         request: Request<pb::GetIndicatorSeriesRequest>,
     ) -> Reply<pb::GetIndicatorSeriesResponse> {
+        reader(&request)?;
         let r = request.into_inner();
         let (as_of, page) = check_paged(
             &r.organisation_id,

@@ -13,7 +13,8 @@ use pb::GradeTrend as T;
 use pb::metrics_service_client::MetricsServiceClient;
 use scenario::{Harness, Ids, MEASURE, S, date};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tonic::transport::Channel;
+// Every call carries a token (a viewer's unless the request has its own).
+use closeout_testkit::AuthChannel as Channel;
 
 fn statuses(card: &pb::Scorecard) -> Vec<(S, u32)> {
     card.by_status
@@ -55,7 +56,7 @@ fn grades(
 }
 
 async fn scorecard(
-    client: &mut pb::metrics_service_client::MetricsServiceClient<tonic::transport::Channel>,
+    client: &mut pb::metrics_service_client::MetricsServiceClient<Channel>,
     org: &str,
     day: Option<&str>,
 ) -> pb::Scorecard {

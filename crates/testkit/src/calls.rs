@@ -130,6 +130,60 @@ impl Caller {
     }
 }
 
+/// A client channel whose calls carry a default caller's token unless the
+/// request already has one: for tests whose reads need a verified caller
+/// but are about something else (`Client::new(authenticated(channel))`).
+pub type AuthChannel =
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, DefaultCaller>;
+
+/// The interceptor of [`AuthChannel`]: adds its caller's token to requests
+/// that carry none.
+#[derive(Clone, Debug)]
+pub struct DefaultCaller {
+    header: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+}
+
+impl tonic::service::Interceptor for DefaultCaller {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if !request.metadata().contains_key("authorization") {
+            request
+                .metadata_mut()
+                .insert("authorization", self.header.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// `channel` with `caller`'s token on every call that has none.
+pub fn authenticated_as(channel: tonic::transport::Channel, caller: &Caller) -> AuthChannel {
+    let header = format!("Bearer {}", caller.token())
+        .parse()
+        .expect("a token is ASCII metadata");
+    tonic::service::interceptor::InterceptedService::new(channel, DefaultCaller { header })
+}
+
+/// `channel` with a viewer's token on every call that has none: reads
+/// work, writes still need their own caller.
+pub fn authenticated(channel: tonic::transport::Channel) -> AuthChannel {
+    authenticated_as(channel, &Caller::viewer())
+}
+
+/// A channel to the service at `addr` (`host:port`) with a viewer's token
+/// on every call that has none ([`authenticated`]).
+///
+/// Panics (failing the test) if the service cannot be reached.
+pub async fn connect_authenticated(addr: std::net::SocketAddr) -> AuthChannel {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("an endpoint")
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
+    authenticated(channel)
+}
+
 /// `message` carrying `token` as `authorization: Bearer` (any text, so a
 /// test can send a forged or malformed one).
 ///
@@ -221,7 +275,8 @@ mod tests {
     fn verify(request: &tonic::Request<()>) -> Result<closeout_auth::Identity, String> {
         let token = metadata(request, "authorization").expect("a token");
         let mut keys = closeout_auth::KeySet::new();
-        keys.add_file(token_public_key()).map_err(|e| e.to_string())?;
+        keys.add_file(token_public_key())
+            .map_err(|e| e.to_string())?;
         closeout_auth::Verifier::new(keys, Default::default())
             .verify(token.trim_start_matches("Bearer "))
             .map_err(|e| e.to_string())

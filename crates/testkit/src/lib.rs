@@ -31,8 +31,9 @@ mod postgres;
 pub mod smtp;
 
 pub use calls::{
-    Caller, EVENTUALLY, TEST_KEY_ID, TOKEN_TTL, as_role, eventually, inspected_body,
-    inspectorate, poll, token_public_key, token_signing_key, wait_until, with_token,
+    AuthChannel, Caller, DefaultCaller, EVENTUALLY, TEST_KEY_ID, TOKEN_TTL, as_role, authenticated,
+    authenticated_as, connect_authenticated, eventually, inspected_body, inspectorate, poll,
+    token_public_key, token_signing_key, wait_until, with_token,
 };
 pub use database::TestDatabase;
 pub use nats::{PrivateNats, TestBus, nats_server_binary};

@@ -2,7 +2,7 @@
 //! Rendering is separate from the calls so it can be tested without a
 //! server.
 
-use crate::commands::connect;
+use crate::commands::{Identity, connect};
 use crate::error::CliError;
 use crate::output::{Table, enum_words, kind_words, print_json, status_words};
 use crate::parse;
@@ -24,6 +24,8 @@ pub struct MetricsServer {
         default_value = "http://127.0.0.1:50053"
     )]
     pub addr: String,
+    #[command(flatten)]
+    pub identity: Identity,
 }
 
 impl MetricsServer {
@@ -54,10 +56,10 @@ fn as_of(text: &Option<String>) -> Result<Option<CalendarDate>, CliError> {
 }
 
 pub async fn scorecard(args: OrganisationArgs) -> Result<(), CliError> {
-    let request = GetScorecardRequest {
+    let request = args.server.identity.request(GetScorecardRequest {
         organisation_id: args.organisation.clone(),
         as_of: as_of(&args.as_of)?,
-    };
+    })?;
     let response = args.server.client().await?.get_scorecard(request).await?;
     let response = response.into_inner();
     if args.json {
@@ -69,10 +71,10 @@ pub async fn scorecard(args: OrganisationArgs) -> Result<(), CliError> {
 }
 
 pub async fn peers(args: OrganisationArgs) -> Result<(), CliError> {
-    let request = GetPeerComparisonRequest {
+    let request = args.server.identity.request(GetPeerComparisonRequest {
         organisation_id: args.organisation.clone(),
         as_of: as_of(&args.as_of)?,
-    };
+    })?;
     let response = args
         .server
         .client()

@@ -193,9 +193,8 @@ pub fn claims(
     let org = org.map(str::trim).filter(|o| !o.is_empty());
     let mut claims = match parsed {
         closeout_auth::Role::InspectedBody => {
-            let org = org.ok_or_else(|| {
-                CliError::Usage("an inspected-body token needs --org".into())
-            })?;
+            let org =
+                org.ok_or_else(|| CliError::Usage("an inspected-body token needs --org".into()))?;
             Claims::new(subject, parsed, Some(org), ttl)
         }
         _ => Claims::new(subject, parsed, None, ttl),
@@ -216,7 +215,12 @@ pub fn run(args: TokenArgs) -> Result<(), CliError> {
         .or_else(|| std::env::var("USER").ok())
         .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| CliError::Usage("--sub is required (no $USER)".into()))?;
-    let mut claims = claims(&args.role, args.org.as_deref(), &subject, parse_ttl(&args.ttl)?)?;
+    let mut claims = claims(
+        &args.role,
+        args.org.as_deref(),
+        &subject,
+        parse_ttl(&args.ttl)?,
+    )?;
     claims.iss = args.issuer;
     claims.aud = args.audience;
     let token = closeout_auth::mint(&key, &claims).map_err(|e| CliError::Other(e.to_string()))?;
@@ -252,7 +256,9 @@ mod tests {
             Err(CliError::Usage(m)) if m.contains("closeout dev")
         ));
         let mut credentials = Credentials::default();
-        credentials.tokens.insert("inspectorate".into(), "tok-i".into());
+        credentials
+            .tokens
+            .insert("inspectorate".into(), "tok-i".into());
         credentials.tokens.insert("viewer".into(), "tok-v".into());
         credentials.save(&path).unwrap();
         assert_eq!(resolve(None, None, Some(&path)).unwrap(), "tok-i");

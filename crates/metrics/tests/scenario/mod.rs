@@ -693,10 +693,10 @@ impl Harness {
 
     pub async fn client(
         &self,
-    ) -> pb::metrics_service_client::MetricsServiceClient<tonic::transport::Channel> {
-        pb::metrics_service_client::MetricsServiceClient::connect(format!("http://{}", self.addr()))
-            .await
-            .expect("connect to metrics")
+    ) -> pb::metrics_service_client::MetricsServiceClient<closeout_testkit::AuthChannel> {
+        pb::metrics_service_client::MetricsServiceClient::new(
+            closeout_testkit::connect_authenticated(self.addr()).await,
+        )
     }
 
     /// Publishes events as they are, each with its id as message id.

@@ -12,7 +12,8 @@ use closeout_service::config::LogFormat;
 use closeout_testkit::{TestBus, TestDatabase};
 use closeout_tracker::{RunningTracker, TrackerConfig};
 use std::future::Future;
-use tonic::transport::Channel;
+// Every call carries a token (a viewer's unless the request has its own).
+use closeout_testkit::AuthChannel as Channel;
 
 /// One test's world: its database, its stream, the service and a client.
 pub struct World {
@@ -56,12 +57,7 @@ pub async fn start(config: TrackerConfig) -> (RunningTracker, TrackerServiceClie
 
 /// A client of the service at `addr`.
 pub async fn connect(addr: std::net::SocketAddr) -> TrackerServiceClient<Channel> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connecting to the tracker");
-    TrackerServiceClient::new(channel)
+    TrackerServiceClient::new(closeout_testkit::connect_authenticated(addr).await)
 }
 
 impl World {
