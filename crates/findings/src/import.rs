@@ -357,28 +357,21 @@ pub async fn import(
             .execute(&mut *tx)
             .await?;
             let context = Context::new(id, &organisation.id, &inspection, 1);
+            let mut children = Children::default();
             let mut parents = HashMap::new();
             for (ordinal, judgment) in judgments_of(report).iter().enumerate() {
-                insert_judgment(&mut tx, &context, ordinal, judgment, &mut batch).await?;
+                children.judgment(&context, ordinal, judgment, &mut batch);
             }
             for (ordinal, finding) in report.findings.iter().enumerate() {
-                insert_finding(
-                    &mut tx,
-                    &context,
-                    ordinal,
-                    finding,
-                    &mut parents,
-                    None,
-                    &mut batch,
-                )
-                .await?;
+                children.finding(&context, ordinal, finding, &mut parents, None, &mut batch);
             }
             for (ordinal, follow_up) in report.follow_ups.iter().enumerate() {
-                insert_follow_up(&mut tx, &context, ordinal, follow_up, &mut batch).await?;
+                children.follow_up(&context, ordinal, follow_up, &mut batch);
             }
             for (ordinal, indicator) in report.indicators.iter().enumerate() {
-                insert_indicator(&mut tx, &context, ordinal, indicator, &mut batch).await?;
+                children.indicator(&context, ordinal, indicator, &mut batch);
             }
+            children.write(&mut tx, &context).await?;
             // Announced last: a consumer that sees it has seen the rest.
             batch.push(
                 &organisation.id,
@@ -548,52 +541,6 @@ async fn register_organisation(
     Ok(())
 }
 
-async fn insert_judgment(
-    tx: &mut PgConnection,
-    context: &Context,
-    ordinal: usize,
-    j: &pb::QuestionJudgment,
-    batch: &mut EventBatch,
-) -> Result<Uuid, FindingsError> {
-    let id = Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO judgments (id, inspection_id, organisation_id, ordinal, pillar, question, \
-         grade, scale, last_inspected, carried_over) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
-    )
-    .bind(id)
-    .bind(context.id)
-    .bind(&context.organisation_id)
-    .bind(ordinal as i32)
-    .bind(&j.pillar)
-    .bind(&j.question)
-    .bind(j.grade as i16)
-    .bind(j.scale as i16)
-    .bind(&j.last_inspected)
-    .bind(j.carried_over)
-    .execute(tx)
-    .await?;
-    batch.push(
-        &context.organisation_id,
-        "inspection",
-        context.id.to_string(),
-        context.version,
-        Payload::JudgmentRecorded(pb::JudgmentRecorded {
-            judgment_id: id.to_string(),
-            inspection_id: context.id.to_string(),
-            organisation_id: context.organisation_id.clone(),
-            pillar: j.pillar.clone(),
-            question: j.question.clone(),
-            grade: j.grade,
-            scale: j.scale,
-            last_inspected: j.last_inspected.clone(),
-            carried_over: j.carried_over,
-            published: context.published.clone(),
-            period: context.period.clone(),
-        }),
-    );
-    Ok(id)
-}
-
 /// Derives the due date of a finding from its deadline clause and the
 /// publication date. An unrecognised clause leaves the date unset (the
 /// clause is kept as written) rather than refusing a real report.
@@ -607,172 +554,377 @@ pub fn due_date_of(deadline: &str, published: &str) -> Option<chrono::NaiveDate>
         .flatten()
 }
 
-async fn insert_finding(
-    tx: &mut PgConnection,
-    context: &Context,
-    ordinal: usize,
-    f: &pb::ParsedFinding,
-    parents: &mut HashMap<String, Uuid>,
-    keep_id: Option<Uuid>,
-    batch: &mut EventBatch,
-) -> Result<Uuid, FindingsError> {
-    let id = keep_id.unwrap_or_else(Uuid::now_v7);
-    let due = due_date_of(&f.deadline, &context.published);
-    let parent = if f.parent.is_empty() {
-        None
-    } else {
-        parents.get(&f.parent).copied()
-    };
-    let addressed_to_all = f.kind == pb::FindingKind::NationalRecommendation as i32;
-    sqlx::query(
-        "INSERT INTO findings (id, inspection_id, organisation_id, ordinal, kind, pillar, question, \
-         text, deadline, due_date, parent_finding_id, addressed_to_all, line_start, line_end) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
-    )
-    .bind(id)
-    .bind(context.id)
-    .bind(&context.organisation_id)
-    .bind(ordinal as i32)
-    .bind(f.kind as i16)
-    .bind(&f.pillar)
-    .bind(&f.question)
-    .bind(&f.text)
-    .bind(&f.deadline)
-    .bind(due)
-    .bind(parent)
-    .bind(addressed_to_all)
-    .bind(f.line_start as i32)
-    .bind(f.line_end as i32)
-    .execute(tx)
-    .await?;
-    if f.kind == pb::FindingKind::CauseOfConcern as i32 {
-        parents.insert(f.text.clone(), id);
-    }
-    if keep_id.is_none() {
+/// An inspection's child rows, gathered column by column and written with
+/// one multi-row statement per table (`UNNEST` of arrays): an import is a
+/// handful of round trips whatever the report's length, instead of one per
+/// judgment, finding, follow-up and indicator.
+#[derive(Default)]
+struct Children {
+    judgments: JudgmentColumns,
+    findings: FindingColumns,
+    follow_ups: FollowUpColumns,
+    indicators: IndicatorColumns,
+}
+
+#[derive(Default)]
+struct JudgmentColumns {
+    id: Vec<Uuid>,
+    ordinal: Vec<i32>,
+    pillar: Vec<String>,
+    question: Vec<String>,
+    grade: Vec<i16>,
+    scale: Vec<i16>,
+    last_inspected: Vec<String>,
+    carried_over: Vec<bool>,
+}
+
+#[derive(Default)]
+struct FindingColumns {
+    id: Vec<Uuid>,
+    ordinal: Vec<i32>,
+    kind: Vec<i16>,
+    pillar: Vec<String>,
+    question: Vec<String>,
+    text: Vec<String>,
+    deadline: Vec<String>,
+    due_date: Vec<Option<chrono::NaiveDate>>,
+    parent: Vec<Option<Uuid>>,
+    addressed_to_all: Vec<bool>,
+    line_start: Vec<i32>,
+    line_end: Vec<i32>,
+}
+
+#[derive(Default)]
+struct FollowUpColumns {
+    id: Vec<Uuid>,
+    ordinal: Vec<i32>,
+    referenced_period: Vec<String>,
+    referenced_report: Vec<String>,
+    text: Vec<String>,
+    outcome: Vec<i16>,
+    pillar: Vec<String>,
+    question: Vec<String>,
+    line_start: Vec<i32>,
+    line_end: Vec<i32>,
+}
+
+#[derive(Default)]
+struct IndicatorColumns {
+    id: Vec<Uuid>,
+    ordinal: Vec<i32>,
+    measure: Vec<String>,
+    period: Vec<String>,
+    value: Vec<f64>,
+    unit: Vec<String>,
+    comparator: Vec<String>,
+    comparator_value: Vec<Option<f64>>,
+}
+
+impl Children {
+    /// Adds a judgment and its JudgmentRecorded event.
+    fn judgment(
+        &mut self,
+        context: &Context,
+        ordinal: usize,
+        j: &pb::QuestionJudgment,
+        batch: &mut EventBatch,
+    ) -> Uuid {
+        let id = Uuid::now_v7();
+        let rows = &mut self.judgments;
+        rows.id.push(id);
+        rows.ordinal.push(ordinal as i32);
+        rows.pillar.push(j.pillar.clone());
+        rows.question.push(j.question.clone());
+        rows.grade.push(j.grade as i16);
+        rows.scale.push(j.scale as i16);
+        rows.last_inspected.push(j.last_inspected.clone());
+        rows.carried_over.push(j.carried_over);
         batch.push(
             &context.organisation_id,
-            "finding",
-            id.to_string(),
-            1,
-            Payload::FindingRecorded(pb::FindingRecorded {
-                finding_id: id.to_string(),
+            "inspection",
+            context.id.to_string(),
+            context.version,
+            Payload::JudgmentRecorded(pb::JudgmentRecorded {
+                judgment_id: id.to_string(),
                 inspection_id: context.id.to_string(),
                 organisation_id: context.organisation_id.clone(),
-                kind: f.kind,
-                pillar: f.pillar.clone(),
-                question: f.question.clone(),
-                text: f.text.clone(),
-                deadline: f.deadline.clone(),
-                due_date: due.map(crate::store::calendar_date),
-                parent_finding_id: parent.map(|p| p.to_string()).unwrap_or_default(),
-                addressed_to_all,
-                line_start: f.line_start,
-                line_end: f.line_end,
+                pillar: j.pillar.clone(),
+                question: j.question.clone(),
+                grade: j.grade,
+                scale: j.scale,
+                last_inspected: j.last_inspected.clone(),
+                carried_over: j.carried_over,
+                published: context.published.clone(),
                 period: context.period.clone(),
+            }),
+        );
+        id
+    }
+
+    /// Adds a finding (keeping `keep_id` when a replacement keeps it, and
+    /// then announcing nothing) and its FindingRecorded event. A
+    /// recommendation names its cause of concern by text; causes of concern
+    /// come first in a report, so `parents` already holds it.
+    #[allow(clippy::too_many_arguments)]
+    fn finding(
+        &mut self,
+        context: &Context,
+        ordinal: usize,
+        f: &pb::ParsedFinding,
+        parents: &mut HashMap<String, Uuid>,
+        keep_id: Option<Uuid>,
+        batch: &mut EventBatch,
+    ) -> Uuid {
+        let id = keep_id.unwrap_or_else(Uuid::now_v7);
+        let due = due_date_of(&f.deadline, &context.published);
+        let parent = if f.parent.is_empty() {
+            None
+        } else {
+            parents.get(&f.parent).copied()
+        };
+        let addressed_to_all = f.kind == pb::FindingKind::NationalRecommendation as i32;
+        let rows = &mut self.findings;
+        rows.id.push(id);
+        rows.ordinal.push(ordinal as i32);
+        rows.kind.push(f.kind as i16);
+        rows.pillar.push(f.pillar.clone());
+        rows.question.push(f.question.clone());
+        rows.text.push(f.text.clone());
+        rows.deadline.push(f.deadline.clone());
+        rows.due_date.push(due);
+        rows.parent.push(parent);
+        rows.addressed_to_all.push(addressed_to_all);
+        rows.line_start.push(f.line_start as i32);
+        rows.line_end.push(f.line_end as i32);
+        if f.kind == pb::FindingKind::CauseOfConcern as i32 {
+            parents.insert(f.text.clone(), id);
+        }
+        if keep_id.is_none() {
+            batch.push(
+                &context.organisation_id,
+                "finding",
+                id.to_string(),
+                1,
+                Payload::FindingRecorded(pb::FindingRecorded {
+                    finding_id: id.to_string(),
+                    inspection_id: context.id.to_string(),
+                    organisation_id: context.organisation_id.clone(),
+                    kind: f.kind,
+                    pillar: f.pillar.clone(),
+                    question: f.question.clone(),
+                    text: f.text.clone(),
+                    deadline: f.deadline.clone(),
+                    due_date: due.map(crate::store::calendar_date),
+                    parent_finding_id: parent.map(|p| p.to_string()).unwrap_or_default(),
+                    addressed_to_all,
+                    line_start: f.line_start,
+                    line_end: f.line_end,
+                    period: context.period.clone(),
+                    published: context.published.clone(),
+                }),
+            );
+        }
+        id
+    }
+
+    /// Adds a follow-up statement and its FollowUpRecorded event.
+    fn follow_up(
+        &mut self,
+        context: &Context,
+        ordinal: usize,
+        u: &pb::ParsedFollowUp,
+        batch: &mut EventBatch,
+    ) -> Uuid {
+        let id = Uuid::now_v7();
+        let rows = &mut self.follow_ups;
+        rows.id.push(id);
+        rows.ordinal.push(ordinal as i32);
+        rows.referenced_period.push(u.referenced_period.clone());
+        rows.referenced_report.push(u.referenced_report.clone());
+        rows.text.push(u.text.clone());
+        rows.outcome.push(u.outcome as i16);
+        rows.pillar.push(u.pillar.clone());
+        rows.question.push(u.question.clone());
+        rows.line_start.push(u.line_start as i32);
+        rows.line_end.push(u.line_end as i32);
+        batch.push(
+            &context.organisation_id,
+            "inspection",
+            context.id.to_string(),
+            context.version,
+            Payload::FollowUpRecorded(pb::FollowUpRecorded {
+                follow_up_id: id.to_string(),
+                inspection_id: context.id.to_string(),
+                organisation_id: context.organisation_id.clone(),
+                referenced_period: u.referenced_period.clone(),
+                referenced_report: u.referenced_report.clone(),
+                text: u.text.clone(),
+                outcome: u.outcome,
+                line_start: u.line_start,
+                line_end: u.line_end,
+                pillar: u.pillar.clone(),
+                question: u.question.clone(),
+                referenced_kind: u.referenced_kind,
+                scope: u.scope,
+                stated_count: u.stated_count,
+                quoted_item: u.quoted_item.clone(),
+                rule: u.rule.clone(),
+            }),
+        );
+        id
+    }
+
+    /// Adds a context indicator and its IndicatorRecorded event.
+    fn indicator(
+        &mut self,
+        context: &Context,
+        ordinal: usize,
+        n: &pb::ParsedIndicator,
+        batch: &mut EventBatch,
+    ) -> Uuid {
+        let id = Uuid::now_v7();
+        let rows = &mut self.indicators;
+        rows.id.push(id);
+        rows.ordinal.push(ordinal as i32);
+        rows.measure.push(n.measure.clone());
+        rows.period.push(n.period.clone());
+        rows.value.push(n.value);
+        rows.unit.push(n.unit.clone());
+        rows.comparator.push(n.comparator.clone());
+        rows.comparator_value.push(n.comparator_value);
+        batch.push(
+            &context.organisation_id,
+            "inspection",
+            context.id.to_string(),
+            context.version,
+            Payload::IndicatorRecorded(pb::IndicatorRecorded {
+                indicator_id: id.to_string(),
+                inspection_id: context.id.to_string(),
+                organisation_id: context.organisation_id.clone(),
+                measure: n.measure.clone(),
+                period: n.period.clone(),
+                value: n.value,
+                unit: n.unit.clone(),
+                comparator: n.comparator.clone(),
+                comparator_value: n.comparator_value,
                 published: context.published.clone(),
             }),
         );
+        id
     }
-    Ok(id)
-}
 
-async fn insert_follow_up(
-    tx: &mut PgConnection,
-    context: &Context,
-    ordinal: usize,
-    u: &pb::ParsedFollowUp,
-    batch: &mut EventBatch,
-) -> Result<Uuid, FindingsError> {
-    let id = Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO follow_ups (id, inspection_id, organisation_id, ordinal, referenced_period, \
-         referenced_report, text, outcome, pillar, question, line_start, line_end) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
-    )
-    .bind(id)
-    .bind(context.id)
-    .bind(&context.organisation_id)
-    .bind(ordinal as i32)
-    .bind(&u.referenced_period)
-    .bind(&u.referenced_report)
-    .bind(&u.text)
-    .bind(u.outcome as i16)
-    .bind(&u.pillar)
-    .bind(&u.question)
-    .bind(u.line_start as i32)
-    .bind(u.line_end as i32)
-    .execute(tx)
-    .await?;
-    batch.push(
-        &context.organisation_id,
-        "inspection",
-        context.id.to_string(),
-        context.version,
-        Payload::FollowUpRecorded(pb::FollowUpRecorded {
-            follow_up_id: id.to_string(),
-            inspection_id: context.id.to_string(),
-            organisation_id: context.organisation_id.clone(),
-            referenced_period: u.referenced_period.clone(),
-            referenced_report: u.referenced_report.clone(),
-            text: u.text.clone(),
-            outcome: u.outcome,
-            line_start: u.line_start,
-            line_end: u.line_end,
-            pillar: u.pillar.clone(),
-            question: u.question.clone(),
-            referenced_kind: u.referenced_kind,
-            scope: u.scope,
-            stated_count: u.stated_count,
-            quoted_item: u.quoted_item.clone(),
-            rule: u.rule.clone(),
-        }),
-    );
-    Ok(id)
-}
-
-async fn insert_indicator(
-    tx: &mut PgConnection,
-    context: &Context,
-    ordinal: usize,
-    n: &pb::ParsedIndicator,
-    batch: &mut EventBatch,
-) -> Result<Uuid, FindingsError> {
-    let id = Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO indicators (id, inspection_id, organisation_id, ordinal, measure, period, \
-         value, unit, comparator, comparator_value) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
-    )
-    .bind(id)
-    .bind(context.id)
-    .bind(&context.organisation_id)
-    .bind(ordinal as i32)
-    .bind(&n.measure)
-    .bind(&n.period)
-    .bind(n.value)
-    .bind(&n.unit)
-    .bind(&n.comparator)
-    .bind(n.comparator_value)
-    .execute(tx)
-    .await?;
-    batch.push(
-        &context.organisation_id,
-        "inspection",
-        context.id.to_string(),
-        context.version,
-        Payload::IndicatorRecorded(pb::IndicatorRecorded {
-            indicator_id: id.to_string(),
-            inspection_id: context.id.to_string(),
-            organisation_id: context.organisation_id.clone(),
-            measure: n.measure.clone(),
-            period: n.period.clone(),
-            value: n.value,
-            unit: n.unit.clone(),
-            comparator: n.comparator.clone(),
-            comparator_value: n.comparator_value,
-            published: context.published.clone(),
-        }),
-    );
-    Ok(id)
+    /// Writes every gathered row of `context`'s inspection: one statement
+    /// per table that has rows. A recommendation's parent is in the same
+    /// statement as it; PostgreSQL checks the reference at the statement's
+    /// end.
+    async fn write(&self, tx: &mut PgConnection, context: &Context) -> Result<(), FindingsError> {
+        let j = &self.judgments;
+        if !j.id.is_empty() {
+            sqlx::query(
+                "INSERT INTO judgments (id, inspection_id, organisation_id, ordinal, pillar, \
+                 question, grade, scale, last_inspected, carried_over) \
+                 SELECT id, $1, $2, ord, pillar, question, grade, scale, last_inspected, carried \
+                 FROM UNNEST($3::uuid[], $4::int4[], $5::text[], $6::text[], $7::int2[], \
+                 $8::int2[], $9::text[], $10::bool[]) \
+                 AS r(id, ord, pillar, question, grade, scale, last_inspected, carried)",
+            )
+            .bind(context.id)
+            .bind(&context.organisation_id)
+            .bind(&j.id)
+            .bind(&j.ordinal)
+            .bind(&j.pillar)
+            .bind(&j.question)
+            .bind(&j.grade)
+            .bind(&j.scale)
+            .bind(&j.last_inspected)
+            .bind(&j.carried_over)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let f = &self.findings;
+        if !f.id.is_empty() {
+            sqlx::query(
+                "INSERT INTO findings (id, inspection_id, organisation_id, ordinal, kind, pillar, \
+                 question, text, deadline, due_date, parent_finding_id, addressed_to_all, \
+                 line_start, line_end) \
+                 SELECT id, $1, $2, ord, kind, pillar, question, text, deadline, due, parent, \
+                 everyone, line_start, line_end \
+                 FROM UNNEST($3::uuid[], $4::int4[], $5::int2[], $6::text[], $7::text[], \
+                 $8::text[], $9::text[], $10::date[], $11::uuid[], $12::bool[], $13::int4[], \
+                 $14::int4[]) \
+                 AS r(id, ord, kind, pillar, question, text, deadline, due, parent, everyone, \
+                 line_start, line_end)",
+            )
+            .bind(context.id)
+            .bind(&context.organisation_id)
+            .bind(&f.id)
+            .bind(&f.ordinal)
+            .bind(&f.kind)
+            .bind(&f.pillar)
+            .bind(&f.question)
+            .bind(&f.text)
+            .bind(&f.deadline)
+            .bind(&f.due_date)
+            .bind(&f.parent)
+            .bind(&f.addressed_to_all)
+            .bind(&f.line_start)
+            .bind(&f.line_end)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let u = &self.follow_ups;
+        if !u.id.is_empty() {
+            sqlx::query(
+                "INSERT INTO follow_ups (id, inspection_id, organisation_id, ordinal, \
+                 referenced_period, referenced_report, text, outcome, pillar, question, \
+                 line_start, line_end) \
+                 SELECT id, $1, $2, ord, ref_period, ref_report, text, outcome, pillar, question, \
+                 line_start, line_end \
+                 FROM UNNEST($3::uuid[], $4::int4[], $5::text[], $6::text[], $7::text[], \
+                 $8::int2[], $9::text[], $10::text[], $11::int4[], $12::int4[]) \
+                 AS r(id, ord, ref_period, ref_report, text, outcome, pillar, question, \
+                 line_start, line_end)",
+            )
+            .bind(context.id)
+            .bind(&context.organisation_id)
+            .bind(&u.id)
+            .bind(&u.ordinal)
+            .bind(&u.referenced_period)
+            .bind(&u.referenced_report)
+            .bind(&u.text)
+            .bind(&u.outcome)
+            .bind(&u.pillar)
+            .bind(&u.question)
+            .bind(&u.line_start)
+            .bind(&u.line_end)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let n = &self.indicators;
+        if !n.id.is_empty() {
+            sqlx::query(
+                "INSERT INTO indicators (id, inspection_id, organisation_id, ordinal, measure, \
+                 period, value, unit, comparator, comparator_value) \
+                 SELECT id, $1, $2, ord, measure, period, value, unit, comparator, compared \
+                 FROM UNNEST($3::uuid[], $4::int4[], $5::text[], $6::text[], $7::float8[], \
+                 $8::text[], $9::text[], $10::float8[]) \
+                 AS r(id, ord, measure, period, value, unit, comparator, compared)",
+            )
+            .bind(context.id)
+            .bind(&context.organisation_id)
+            .bind(&n.id)
+            .bind(&n.ordinal)
+            .bind(&n.measure)
+            .bind(&n.period)
+            .bind(&n.value)
+            .bind(&n.unit)
+            .bind(&n.comparator)
+            .bind(&n.comparator_value)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(())
+    }
 }
 
 /// Replaces an inspection's content with a corrected document. Findings
@@ -837,6 +989,7 @@ async fn replace(
     .execute(&mut *tx)
     .await?;
 
+    let mut children = Children::default();
     let mut parents = HashMap::new();
     for (ordinal, f) in report.findings.iter().enumerate() {
         let key = (
@@ -849,7 +1002,7 @@ async fn replace(
         if kept.is_none() {
             differences.push(format!("finding added: {}", f.text));
         }
-        insert_finding(&mut *tx, &context, ordinal, f, &mut parents, kept, batch).await?;
+        children.finding(&context, ordinal, f, &mut parents, kept, batch);
     }
     for ((_, _, _, text), finding_id) in old_by_key {
         differences.push(format!("finding withdrawn: {text}"));
@@ -867,14 +1020,15 @@ async fn replace(
         );
     }
     for (ordinal, j) in judgments_of(report).iter().enumerate() {
-        insert_judgment(&mut *tx, &context, ordinal, j, batch).await?;
+        children.judgment(&context, ordinal, j, batch);
     }
     for (ordinal, u) in report.follow_ups.iter().enumerate() {
-        insert_follow_up(&mut *tx, &context, ordinal, u, batch).await?;
+        children.follow_up(&context, ordinal, u, batch);
     }
     for (ordinal, n) in report.indicators.iter().enumerate() {
-        insert_indicator(&mut *tx, &context, ordinal, n, batch).await?;
+        children.indicator(&context, ordinal, n, batch);
     }
+    children.write(&mut *tx, &context).await?;
     differences.push(format!(
         "document replaced: sha256 {previous_sha} -> {sha}; {} judgments, {} follow-ups, {} indicators re-recorded",
         report.pillars.len() + report.judgments.len(),
