@@ -2,8 +2,12 @@
 //! its own error enum and converts it into [`ApiError`]; this module decides
 //! the code, the message and the structured details.
 
+use std::collections::HashMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
+
+/// The ErrorInfo domain of every Closeout error.
+pub const DOMAIN: &str = "closeout.v1";
 
 /// An error as a gRPC client should see it.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +33,29 @@ pub enum ApiError {
     /// A concurrent change won (stale expected version).
     #[error("{0}")]
     Aborted(String),
+    /// A concurrent change won: the caller's expected version of `resource`
+    /// `id` is stale. ABORTED with ErrorInfo (reason `STALE_VERSION`,
+    /// metadata `current_version`) and a PreconditionFailure.
+    #[error("{message}")]
+    Stale {
+        resource: &'static str,
+        id: String,
+        current_version: u64,
+        message: String,
+    },
+    /// The current state refuses the command. FAILED_PRECONDITION with
+    /// ErrorInfo (reason `ILLEGAL_TRANSITION`, metadata `status`, `command`
+    /// and `allowed_commands`, comma-separated) and a PreconditionFailure.
+    #[error("{message}")]
+    Refused {
+        /// The state the thing is in, e.g. `ITEM_STATUS_CLOSED`.
+        status: String,
+        /// The refused command, e.g. `VerifyItem`.
+        command: String,
+        /// The commands the state allows.
+        allowed: Vec<String>,
+        message: String,
+    },
     /// A size or rate limit was exceeded.
     #[error("{0}")]
     ResourceExhausted(String),
@@ -83,7 +110,8 @@ impl ApiError {
             ApiError::FailedPrecondition(_) => Code::FailedPrecondition,
             ApiError::PermissionDenied(_) => Code::PermissionDenied,
             ApiError::Unauthenticated(_) => Code::Unauthenticated,
-            ApiError::Aborted(_) => Code::Aborted,
+            ApiError::Aborted(_) | ApiError::Stale { .. } => Code::Aborted,
+            ApiError::Refused { .. } => Code::FailedPrecondition,
             ApiError::ResourceExhausted(_) => Code::ResourceExhausted,
             ApiError::Unavailable(_) => Code::Unavailable,
             ApiError::Internal(_) => Code::Internal,
@@ -100,6 +128,57 @@ impl From<ApiError> for Status {
                     details.add_bad_request_violation(v.field.clone(), v.description.clone());
                 }
                 Status::with_error_details(Code::InvalidArgument, error.to_string(), details)
+            }
+            ApiError::NotFound { what, id } => {
+                let mut details = ErrorDetails::new();
+                details.set_resource_info(*what, id.clone(), "", error.to_string());
+                Status::with_error_details(Code::NotFound, error.to_string(), details)
+            }
+            ApiError::Stale {
+                resource,
+                id,
+                current_version,
+                message,
+            } => {
+                let mut details = ErrorDetails::new();
+                details.set_error_info(
+                    "STALE_VERSION",
+                    DOMAIN,
+                    HashMap::from([
+                        ("current_version".to_string(), current_version.to_string()),
+                        ("resource_type".to_string(), resource.to_string()),
+                        ("resource_name".to_string(), id.clone()),
+                    ]),
+                );
+                details.add_precondition_failure_violation(
+                    "VERSION",
+                    format!("{resource}/{id}"),
+                    format!("current version is {current_version}"),
+                );
+                Status::with_error_details(Code::Aborted, message.clone(), details)
+            }
+            ApiError::Refused {
+                status,
+                command,
+                allowed,
+                message,
+            } => {
+                let mut details = ErrorDetails::new();
+                details.set_error_info(
+                    "ILLEGAL_TRANSITION",
+                    DOMAIN,
+                    HashMap::from([
+                        ("status".to_string(), status.clone()),
+                        ("command".to_string(), command.clone()),
+                        ("allowed_commands".to_string(), allowed.join(",")),
+                    ]),
+                );
+                details.add_precondition_failure_violation(
+                    "STATUS",
+                    status.clone(),
+                    format!("allowed commands: {}", allowed.join(", ")),
+                );
+                Status::with_error_details(Code::FailedPrecondition, message.clone(), details)
             }
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
@@ -156,6 +235,51 @@ mod tests {
         let details = status.get_error_details();
         let bad = details.bad_request().expect("bad request details");
         assert_eq!(bad.field_violations[0].field, "text");
+    }
+
+    #[test]
+    fn not_found_names_the_resource() {
+        let status: Status = ApiError::not_found("item", "abc").into();
+        assert_eq!(status.code(), Code::NotFound);
+        let details = status.get_error_details();
+        let info = details.resource_info().expect("resource info");
+        assert_eq!(info.resource_type, "item");
+        assert_eq!(info.resource_name, "abc");
+    }
+
+    #[test]
+    fn stale_carries_the_current_version() {
+        let status: Status = ApiError::Stale {
+            resource: "item",
+            id: "x".into(),
+            current_version: 7,
+            message: "stale".into(),
+        }
+        .into();
+        assert_eq!(status.code(), Code::Aborted);
+        let details = status.get_error_details();
+        let info = details.error_info().expect("error info");
+        assert_eq!(info.metadata["current_version"], "7");
+        assert!(details.precondition_failure().is_some());
+    }
+
+    #[test]
+    fn refused_names_the_status_and_the_allowed_commands() {
+        let status: Status = ApiError::Refused {
+            status: "ITEM_STATUS_CLOSED".into(),
+            command: "VerifyItem".into(),
+            allowed: vec!["ReopenItem".into()],
+            message: "closed".into(),
+        }
+        .into();
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        let info = status
+            .get_error_details()
+            .error_info()
+            .cloned()
+            .expect("info");
+        assert_eq!(info.metadata["status"], "ITEM_STATUS_CLOSED");
+        assert_eq!(info.metadata["allowed_commands"], "ReopenItem");
     }
 
     #[test]

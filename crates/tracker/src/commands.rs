@@ -5,14 +5,16 @@
 //! A refused command writes nothing.
 //!
 //! Order of the checks: the caller's role and organisation (PERMISSION
-//! DENIED, revealing nothing about the item), then the expected version
-//! (ABORTED), then the transition (FAILED_PRECONDITION) and the command's
-//! fields (INVALID_ARGUMENT). Concurrent commands on one item are
+//! DENIED, revealing nothing about the item), then the command's fields
+//! (INVALID_ARGUMENT, whatever the version), then the expected version
+//! (ABORTED, carrying the current version), then the transition
+//! (FAILED_PRECONDITION, naming the status and the commands it allows). Concurrent commands on one item are
 //! serialised by `SELECT … FOR UPDATE`: the second sees the first's new
 //! version and is refused with ABORTED.
 
 use crate::error::TrackerError;
 use crate::journal::{Cause, Journal};
+use crate::lineage::{self, NewLink};
 use crate::store;
 use closeout_domain::{self as domain, wire};
 use closeout_proto::{self as pb, event_envelope::Payload};
@@ -45,7 +47,20 @@ pub async fn execute(
         .ok_or_else(|| TrackerError::item_not_found(request.item_id.to_string()))?;
     let state = item_state(&item)?;
     let today = chrono::Utc::now().date_naive();
-    let decided = domain::decide(&state, &actor, &request.command, today);
+    let mut command = request.command.clone();
+    let mut superseding = None;
+    if let domain::Command::Supersede {
+        superseding_finding_id,
+        ..
+    } = &mut command
+    {
+        let found = superseding_item(&mut tx, &item, superseding_finding_id).await?;
+        if let Ok(newer) = &found {
+            superseding_finding_id.clone_from(&newer.finding_id);
+        }
+        superseding = Some(found);
+    }
+    let decided = domain::decide(&state, &actor, &command, today);
     if let Err(refusal @ domain::Refusal::NotPermitted { .. }) = &decided {
         return Err(TrackerError::PermissionDenied(refusal.to_string()));
     }
@@ -53,6 +68,16 @@ pub async fn execute(
     if let Err(domain::Refusal::WrongOrganisation { .. }) = &decided {
         return Err(TrackerError::item_not_found(request.item_id.to_string()));
     }
+    // The command's own arguments are judged before the version, so a bad
+    // argument is INVALID_ARGUMENT whichever version the caller sent.
+    if let Err(refusal @ domain::Refusal::Invalid { .. }) = &decided {
+        return Err(refusal_error(refusal.clone()));
+    }
+    let superseding = match superseding {
+        Some(Err(wrong)) => return Err(wrong),
+        Some(Ok(newer)) => Some(newer),
+        None => None,
+    };
     if item.version != request.expected_version {
         return Err(TrackerError::StaleVersion {
             item_id: item.id.clone(),
@@ -60,7 +85,7 @@ pub async fn execute(
             actual: item.version,
         });
     }
-    let changes = decided.map_err(refusal_error)?;
+    let changes = decided.map_err(refused_in_status)?;
     let mut payloads = Vec::with_capacity(changes.len());
     for change in changes {
         payloads.push(payload_of(&mut tx, &item, change).await?);
@@ -71,8 +96,81 @@ pub async fn execute(
         }
     }
     Journal::append(&mut tx, &mut item, payloads, cause).await?;
+    if let Some(newer) = &superseding {
+        for (from, to, relation) in [
+            (&item.id, &newer.id, pb::LinkRelation::SupersededBy),
+            (&newer.id, &item.id, pb::LinkRelation::CarriedFrom),
+        ] {
+            lineage::record(
+                &mut tx,
+                NewLink {
+                    from_item_id: from,
+                    to_id: to,
+                    relation,
+                    organisation_id: &item.organisation_id,
+                    inspection_id: &newer.inspection_id,
+                    proposal_id: None,
+                },
+            )
+            .await?;
+        }
+    }
     tx.commit().await?;
     Ok(item)
+}
+
+/// The item that supersedes `item`: the one of the same organisation whose
+/// finding id (or item id) is `named`. The outer error is the database's;
+/// the inner one names `superseding_finding_id` when `named` is unknown,
+/// another organisation's, or `item` itself.
+async fn superseding_item(
+    tx: &mut PgConnection,
+    item: &pb::TrackedItem,
+    named: &str,
+) -> Result<Result<Superseding, TrackerError>, TrackerError> {
+    const FIELD: &str = "superseding_finding_id";
+    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT id::text, finding_id, inspection_id, organisation_id FROM items \
+         WHERE finding_id = $1 OR id::text = $1",
+    )
+    .bind(named)
+    .fetch_all(&mut *tx)
+    .await?;
+    let ours = rows
+        .iter()
+        .find(|(_, _, _, organisation)| *organisation == item.organisation_id);
+    Ok(match ours {
+        Some((id, _, _, _)) if *id == item.id => Err(TrackerError::invalid(
+            FIELD,
+            format!("{named} is the superseded item's own finding"),
+        )),
+        Some((id, finding_id, inspection_id, _)) => Ok(Superseding {
+            id: id.clone(),
+            finding_id: finding_id.clone(),
+            inspection_id: inspection_id.clone(),
+        }),
+        None if rows.is_empty() => Err(TrackerError::invalid(
+            FIELD,
+            format!(
+                "{named} names no finding or item of organisation {}",
+                item.organisation_id
+            ),
+        )),
+        None => Err(TrackerError::invalid(
+            FIELD,
+            format!(
+                "{named} belongs to another organisation, not {}",
+                item.organisation_id
+            ),
+        )),
+    })
+}
+
+/// The newer item a supersession points at.
+struct Superseding {
+    id: String,
+    finding_id: String,
+    inspection_id: String,
 }
 
 /// Runs `command` for `cause.actor` on `item`, already locked on `tx`, with
@@ -127,6 +225,41 @@ fn refusal_error(refusal: domain::Refusal) -> TrackerError {
             TrackerError::PermissionDenied(refusal.to_string())
         }
         domain::Refusal::Invalid { field, reason } => TrackerError::invalid(*field, reason.clone()),
+    }
+}
+
+/// The RPC that issues `kind`, as a client calls it.
+pub fn rpc_name(kind: domain::CommandKind) -> &'static str {
+    use domain::CommandKind as K;
+    match kind {
+        K::Start => "StartItem",
+        K::NoteProgress => "NoteProgress",
+        K::AssignOwner => "AssignOwner",
+        K::SetDueDate => "SetDueDate",
+        K::ClaimCompletion => "ClaimCompletion",
+        K::RejectClaim => "RejectClaim",
+        K::Verify => "VerifyItem",
+        K::Supersede => "SupersedeItem",
+        K::Reopen => "ReopenItem",
+    }
+}
+
+/// [`refusal_error`] for a caller's own command: an illegal transition
+/// names the item's status and the commands that status allows.
+fn refused_in_status(refusal: domain::Refusal) -> TrackerError {
+    let domain::Refusal::IllegalTransition { command, status } = &refusal else {
+        return refusal_error(refusal);
+    };
+    let allowed = domain::CommandKind::ALL
+        .into_iter()
+        .filter(|kind| kind.allowed_from().contains(status))
+        .map(|kind| rpc_name(kind).to_string())
+        .collect();
+    TrackerError::RefusedInStatus {
+        status: pb::ItemStatus::from(*status).as_str_name().to_string(),
+        command: rpc_name(*command).to_string(),
+        allowed,
+        message: refusal.to_string(),
     }
 }
 

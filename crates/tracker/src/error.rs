@@ -18,6 +18,15 @@ pub enum TrackerError {
     /// The state machine refuses the command in the item's state.
     #[error("{0}")]
     IllegalTransition(String),
+    /// The state machine refuses a caller's command in the item's status;
+    /// names the status and the commands (RPC names) that status allows.
+    #[error("{message}")]
+    RefusedInStatus {
+        status: String,
+        command: String,
+        allowed: Vec<String>,
+        message: String,
+    },
     /// The caller's role or organisation may not do this.
     #[error("{0}")]
     PermissionDenied(String),
@@ -93,11 +102,39 @@ impl From<TrackerError> for ApiError {
             TrackerError::Invalid(violations) => ApiError::InvalidArgument(violations),
             TrackerError::NotFound { what, id } => ApiError::NotFound { what, id },
             TrackerError::IllegalTransition(message) => ApiError::FailedPrecondition(message),
+            TrackerError::RefusedInStatus {
+                status,
+                command,
+                allowed,
+                message,
+            } => ApiError::Refused {
+                status,
+                command,
+                allowed,
+                message,
+            },
             TrackerError::PermissionDenied(message) => ApiError::PermissionDenied(message),
             TrackerError::Unauthenticated(message) => ApiError::Unauthenticated(message),
-            stale @ (TrackerError::StaleVersion { .. } | TrackerError::StaleProposal { .. }) => {
-                ApiError::Aborted(stale.to_string())
-            }
+            TrackerError::StaleVersion {
+                ref item_id,
+                actual,
+                ..
+            } => ApiError::Stale {
+                resource: "item",
+                id: item_id.clone(),
+                current_version: actual,
+                message: error.to_string(),
+            },
+            TrackerError::StaleProposal {
+                ref proposal_id,
+                actual,
+                ..
+            } => ApiError::Stale {
+                resource: "proposal",
+                id: proposal_id.clone(),
+                current_version: actual,
+                message: error.to_string(),
+            },
             TrackerError::Database(e) => e.into(),
             TrackerError::Outbox(message) | TrackerError::Corrupt(message) => {
                 ApiError::Internal(message)
