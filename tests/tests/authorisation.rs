@@ -320,7 +320,7 @@ async fn identities_are_proved_and_scoped() {
         month: 6,
         day: 30,
     };
-    let current = item.due_date.clone();
+    let current = item.due_date;
     let set = |caller: &Caller, due_date: pb::CalendarDate, reason: &str, version: u64| {
         caller.request(pb::SetDueDateRequest {
             item_id: item.id.clone(),
@@ -332,7 +332,7 @@ async fn identities_are_proved_and_scoped() {
     let too_far = tracker
         .set_due_date(set(
             &herts_body,
-            far.clone(),
+            far,
             "need more time",
             item.version,
         ))
