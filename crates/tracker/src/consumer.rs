@@ -16,6 +16,7 @@
 use crate::error::TrackerError;
 use crate::journal::{Cause, Journal};
 use crate::store;
+use closeout_bus::consumer::BatchHandler;
 use closeout_bus::{Bus, ConsumerConfig, ConsumerHandle, EventHandler, HandlerError};
 use closeout_proto::{self as pb, event_envelope::Payload};
 use prost::Message;
@@ -36,16 +37,30 @@ pub fn spawn(
     bus: Bus,
     durable_name: &str,
 ) -> Result<ConsumerHandle, closeout_bus::BusError> {
-    closeout_bus::Consumer::spawn(
-        pool,
-        bus,
-        ConsumerConfig::new(durable_name, &[FILTER]),
-        ItemOpener,
-    )
+    let mut config = ConsumerConfig::new(durable_name, &[FILTER]);
+    // A report's findings arrive together: apply them in large batches.
+    config.batch = 256;
+    config.max_ack_pending = 1024;
+    closeout_bus::Consumer::spawn_batched(pool, bus, config, ItemOpener)
 }
 
 /// The event handler: opens items from findings events.
 pub struct ItemOpener;
+
+/// A batch of findings events is applied in one transaction, each event
+/// in stream order as [`EventHandler::handle`] applies it alone.
+impl BatchHandler for ItemOpener {
+    async fn handle_batch(
+        &self,
+        tx: &mut PgConnection,
+        events: &[pb::EventEnvelope],
+    ) -> Result<(), HandlerError> {
+        for event in events {
+            self.handle(&mut *tx, event).await?;
+        }
+        Ok(())
+    }
+}
 
 impl EventHandler for ItemOpener {
     async fn handle(

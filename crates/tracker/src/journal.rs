@@ -1,9 +1,11 @@
 //! The event-sourced write path. Every change of an item is a list of
 //! payloads; [`Journal::append`] turns each into an envelope at the next
 //! version, folds it into the item's state, stores it in `item_events`,
-//! writes the new state to `items`, appends the envelopes to the outbox and
-//! notifies WatchItems streams — all on the caller's transaction, so either
-//! everything is committed or nothing is.
+//! writes the new state to `items` and appends the envelopes to the outbox
+//! (whose NOTIFY at commit also wakes WatchItems streams) — all on the
+//! caller's transaction, so either everything is committed or nothing is.
+//! No lock is shared between items: WatchItems derives its order from
+//! transaction ids (`watch_xid`, see `watch`).
 //!
 //! The state an event leads to is the domain's fold ([`project`] converts the
 //! event to a `closeout_domain::Change` and calls `closeout_domain::evolve`,
@@ -13,7 +15,6 @@
 
 use crate::error::TrackerError;
 use crate::store;
-use crate::watch::CHANNEL;
 use closeout_domain::{self as domain, wire};
 use closeout_proto::{self as pb, event_envelope::Payload};
 use prost::Message;
@@ -24,11 +25,6 @@ use uuid::Uuid;
 pub const SOURCE_SERVICE: &str = "tracker";
 /// The aggregate type of tracked items.
 pub const AGGREGATE: &str = "item";
-
-/// Advisory lock key held while item events are inserted, so sequence
-/// numbers become visible in order (a watcher that has seen sequence n can
-/// never later find a committed m < n). Arbitrary, fixed: "trk-log".
-const LOG_LOCK: i64 = 0x0074_726b_2d6c_6f67;
 
 /// Who caused a change and why, shared by the events of one change.
 #[derive(Clone, Debug)]
@@ -94,44 +90,83 @@ impl Journal {
         }
         // Items first (the events reference them), then the log in order.
         store::save_item(tx, item).await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(LOG_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        for (envelope, (status_before, status_after, item_after)) in envelopes.iter().zip(rows) {
-            let actor = envelope.actor.clone().unwrap_or_default();
-            let event_id = Uuid::parse_str(&envelope.event_id)
-                .map_err(|_| TrackerError::Corrupt("event id is not a UUID".into()))?;
-            sqlx::query(
-                "INSERT INTO item_events (item_id, version, event_id, event_type, \
-                 organisation_id, actor_subject, actor_role, occurred_at, status_before, \
-                 status_after, envelope, item_after) \
-                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
-            )
-            .bind(item_id)
-            .bind(envelope.aggregate_version as i64)
-            .bind(event_id)
-            .bind(&envelope.event_type)
-            .bind(&envelope.organisation_id)
-            .bind(&actor.subject)
-            .bind(actor.role as i16)
-            .bind(store::from_timestamp(envelope.occurred_at.as_ref()))
-            .bind(status_before as i16)
-            .bind(status_after as i16)
-            .bind(envelope.encode_to_vec())
-            .bind(item_after)
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_events(tx, item_id, &envelopes, rows).await?;
+        // The outbox's NOTIFY (sent at commit) also wakes WatchItems.
         closeout_bus::outbox::append(&mut *tx, &envelopes)
             .await
             .map_err(|e| TrackerError::Outbox(e.to_string()))?;
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(CHANNEL)
-            .execute(&mut *tx)
-            .await?;
         Ok(envelopes)
     }
+}
+
+/// Inserts the events of one item, in order, with one statement. No lock
+/// is taken: each row's `watch_xid` is this transaction's id, raised to the
+/// item's previous event's, which is what WatchItems orders and releases
+/// by (see `watch`); `sequence` only breaks ties.
+async fn insert_events(
+    tx: &mut PgConnection,
+    item_id: Uuid,
+    envelopes: &[pb::EventEnvelope],
+    rows: Vec<(i32, i32, Vec<u8>)>,
+) -> Result<(), TrackerError> {
+    let n = envelopes.len();
+    let mut versions = Vec::with_capacity(n);
+    let mut event_ids = Vec::with_capacity(n);
+    let mut types = Vec::with_capacity(n);
+    let mut organisations = Vec::with_capacity(n);
+    let mut subjects = Vec::with_capacity(n);
+    let mut roles = Vec::with_capacity(n);
+    let mut times = Vec::with_capacity(n);
+    let mut before = Vec::with_capacity(n);
+    let mut after = Vec::with_capacity(n);
+    let mut encoded = Vec::with_capacity(n);
+    let mut items_after = Vec::with_capacity(n);
+    for (envelope, (status_before, status_after, item_after)) in envelopes.iter().zip(rows) {
+        let actor = envelope.actor.clone().unwrap_or_default();
+        versions.push(i64::try_from(envelope.aggregate_version).unwrap_or(i64::MAX));
+        event_ids.push(
+            Uuid::parse_str(&envelope.event_id)
+                .map_err(|_| TrackerError::Corrupt("event id is not a UUID".into()))?,
+        );
+        types.push(envelope.event_type.clone());
+        organisations.push(envelope.organisation_id.clone());
+        subjects.push(actor.subject);
+        roles.push(actor.role as i16);
+        times.push(store::from_timestamp(envelope.occurred_at.as_ref()));
+        before.push(status_before as i16);
+        after.push(status_after as i16);
+        encoded.push(envelope.encode_to_vec());
+        items_after.push(item_after);
+    }
+    sqlx::query(
+        "INSERT INTO item_events (item_id, version, event_id, event_type, organisation_id, \
+         actor_subject, actor_role, occurred_at, status_before, status_after, envelope, \
+         item_after, watch_xid) \
+         SELECT $1, v, id, typ, org, subj, role, at, sb, sa, env, after, \
+                greatest(pg_current_xact_id(), \
+                         (SELECT watch_xid FROM item_events WHERE item_id = $1 \
+                          ORDER BY version DESC LIMIT 1)) \
+         FROM UNNEST($2::bigint[], $3::uuid[], $4::text[], $5::text[], $6::text[], \
+                     $7::smallint[], $8::timestamptz[], $9::smallint[], $10::smallint[], \
+                     $11::bytea[], $12::bytea[]) \
+              WITH ORDINALITY AS e(v, id, typ, org, subj, role, at, sb, sa, env, after, ord) \
+         ORDER BY ord",
+    )
+    .bind(item_id)
+    .bind(&versions)
+    .bind(&event_ids)
+    .bind(&types)
+    .bind(&organisations)
+    .bind(&subjects)
+    .bind(&roles)
+    .bind(&times)
+    .bind(&before)
+    .bind(&after)
+    .bind(&encoded)
+    .bind(&items_after)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 /// Folds one event into an item's state: the current-state projection of

@@ -106,12 +106,14 @@ async fn watch_sees_every_change_in_order_across_a_reconnect() {
     seen.extend(take(&mut stream, 1).await);
     quiet(&mut stream).await;
 
-    // Every change once, in the order of the log, each with its item.
+    // Every change once, in the order of the log (the order WatchItems
+    // releases it in: `watch_xid`, then `sequence`), each with its item.
     let sequences: Vec<u64> = seen.iter().map(|c| c.sequence).collect();
-    let logged: Vec<i64> = sqlx::query_scalar("SELECT sequence FROM item_events ORDER BY sequence")
-        .fetch_all(world.db.pool())
-        .await
-        .expect("log");
+    let logged: Vec<i64> =
+        sqlx::query_scalar("SELECT sequence FROM item_events ORDER BY watch_xid, sequence")
+            .fetch_all(world.db.pool())
+            .await
+            .expect("log");
     assert_eq!(
         sequences,
         logged.iter().map(|s| *s as u64).collect::<Vec<_>>()
@@ -244,7 +246,7 @@ async fn concurrent_writers_are_streamed_without_gaps() {
     }
     quiet(&mut stream).await;
     let logged: Vec<i64> = sqlx::query_scalar(
-        "SELECT sequence FROM item_events WHERE sequence > $1 ORDER BY sequence",
+        "SELECT sequence FROM item_events WHERE sequence > $1 ORDER BY watch_xid, sequence",
     )
     .bind(start)
     .fetch_all(world.db.pool())
