@@ -17,7 +17,7 @@ use chrono::{Datelike, NaiveDate};
 use unicode_normalization::UnicodeNormalization;
 
 /// Longest free text (notes, reasons, references, evidence descriptions).
-pub const MAX_TEXT: usize = 4000;
+pub const MAX_TEXT: usize = 10_000;
 /// Longest short text: owner names, filters, names.
 pub const MAX_SHORT_TEXT: usize = 200;
 /// Longest evidence address.
@@ -101,9 +101,7 @@ pub fn check_text(value: &str, max: usize) -> Result<(), TextProblem> {
         return Err(TextProblem::ControlCharacter);
     }
     if !value.is_empty()
-        && value
-            .chars()
-            .any(|c| is_zero_width(c))
+        && value.chars().any(is_zero_width)
         && value.chars().all(|c| is_zero_width(c) || c.is_whitespace())
     {
         return Err(TextProblem::InvisibleOnly);
@@ -200,7 +198,10 @@ mod tests {
             check_text(&"x".repeat(101), 100),
             Err(TextProblem::TooLong { max: 100 })
         );
-        assert_eq!(check_text("a\u{0}b", 100), Err(TextProblem::ControlCharacter));
+        assert_eq!(
+            check_text("a\u{0}b", 100),
+            Err(TextProblem::ControlCharacter)
+        );
         for bidi in ['\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}'] {
             assert_eq!(
                 check_text(&format!("done{bidi}enod"), 100),
@@ -242,7 +243,13 @@ mod tests {
             check_evidence_uri("JavaScript:alert(1)"),
             Err(TextProblem::Scheme("javascript".into()))
         );
-        for bad in ["no scheme", "https:", "https:///path", "1http://x", "http://a b"] {
+        for bad in [
+            "no scheme",
+            "https:",
+            "https:///path",
+            "1http://x",
+            "http://a b",
+        ] {
             assert!(check_evidence_uri(bad).is_err(), "{bad}");
         }
     }
@@ -265,7 +272,10 @@ mod tests {
     fn names_normalise() {
         assert_eq!(normalise_name("Hertford\u{202E}shire"), "Hertfordshire");
         assert_eq!(normalise_name("Hertford\u{200B}shire"), "Hertfordshire");
-        assert_eq!(normalise_name("Ｈｅｒｔｆｏｒｄｓｈｉｒｅ"), "Hertfordshire");
+        assert_eq!(
+            normalise_name("Ｈｅｒｔｆｏｒｄｓｈｉｒｅ"),
+            "Hertfordshire"
+        );
         assert_eq!(normalise_name("ﬁre"), "fire");
     }
 }

@@ -108,17 +108,57 @@ pub fn is_codec_error(status: &tonic::Status) -> bool {
     }
 }
 
-/// A response answering a codec error INTERNAL is answered
-/// INVALID_ARGUMENT instead; any other response is left as it is.
-fn map_codec_error<R: Default>(response: http::Response<R>) -> http::Response<R> {
-    match tonic::Status::from_header_map(response.headers()) {
-        Some(status) if is_codec_error(&status) => tonic::Status::invalid_argument(format!(
-            "malformed request message: {}",
-            status.message()
-        ))
-        .into_http::<R>(),
-        _ => response,
+/// Longest status message sent back; longer ones (echoing a caller's
+/// over-long value) are cut, so an answer never breaks the client's
+/// header limits.
+pub const MAX_STATUS_MESSAGE: usize = 1024;
+/// Longest status details sent back.
+pub const MAX_STATUS_DETAILS: usize = 4096;
+
+fn cut(message: &str) -> String {
+    if message.len() <= MAX_STATUS_MESSAGE {
+        return message.to_string();
     }
+    let mut end = MAX_STATUS_MESSAGE;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &message[..end])
+}
+
+/// A response answering a codec error INTERNAL is answered
+/// INVALID_ARGUMENT instead; an over-long status message is cut and
+/// over-long details dropped; any other response is left as it is.
+fn tidy_status<R: Default>(mut response: http::Response<R>) -> http::Response<R> {
+    let Some(status) = tonic::Status::from_header_map(response.headers()) else {
+        return response;
+    };
+    if is_codec_error(&status) {
+        return tonic::Status::invalid_argument(format!(
+            "malformed request message: {}",
+            cut(status.message())
+        ))
+        .into_http::<R>();
+    }
+    let long_message = status.message().len() > MAX_STATUS_MESSAGE;
+    let long_details = status.details().len() > MAX_STATUS_DETAILS;
+    if !long_message && !long_details {
+        return response;
+    }
+    let details = if long_details {
+        bytes::Bytes::new()
+    } else {
+        bytes::Bytes::copy_from_slice(status.details())
+    };
+    let tidy = tonic::Status::with_details(status.code(), cut(status.message()), details);
+    let mut headers = http::HeaderMap::new();
+    if tidy.add_header(&mut headers).is_ok() {
+        for name in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
+            response.headers_mut().remove(name);
+        }
+        response.headers_mut().extend(headers);
+    }
+    response
 }
 
 impl<S, B, R> tower_service::Service<http::Request<B>> for Limited<S>
@@ -154,7 +194,7 @@ where
             // messages flow after, without a permit).
             let _permit = permit;
             match tokio::time::timeout(deadline, call).await {
-                Ok(Ok(response)) => Ok(map_codec_error(response)),
+                Ok(Ok(response)) => Ok(tidy_status(response)),
                 Ok(Err(e)) => Err(e),
                 Err(_) => Ok(tonic::Status::deadline_exceeded(format!(
                     "the call took longer than the service's deadline of {} s",
@@ -299,6 +339,10 @@ mod tests {
                     )
                     .into_http());
                 }
+                if request.uri().path() == "/long" {
+                    let echo = "x".repeat(7000);
+                    return Ok(tonic::Status::invalid_argument(echo).into_http());
+                }
                 let _ = release.wait_for(|go| *go).await;
                 Ok(http::Response::new("done".to_string()))
             })
@@ -344,6 +388,10 @@ mod tests {
         assert_eq!(code(&late), Some(tonic::Code::DeadlineExceeded));
         let bad = s.call(request("/bad")).await.unwrap();
         assert_eq!(code(&bad), Some(tonic::Code::InvalidArgument));
+        let long = s.call(request("/long")).await.unwrap();
+        let status = tonic::Status::from_header_map(long.headers()).unwrap();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert!(status.message().len() <= MAX_STATUS_MESSAGE + 3);
     }
 
     #[test]

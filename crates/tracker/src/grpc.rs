@@ -87,8 +87,14 @@ impl TrackerApi {
             (Err(e), _) | (_, Err(e)) => return Err(e.into()),
         };
         if let Command::SetDueDate { due_date, reason } = &command {
-            self.check_due_date(identity, item_id, expected_version, *due_date, reason.as_deref())
-                .await?;
+            self.check_due_date(
+                identity,
+                item_id,
+                expected_version,
+                *due_date,
+                reason.as_deref(),
+            )
+            .await?;
         }
         let cause = Cause::new(actor, request_id(metadata));
         let item = commands::execute(
@@ -115,7 +121,11 @@ impl TrackerApi {
 impl TrackerApi {
     /// The item `id` if the caller's `scope` admits its organisation; an
     /// item outside it is NOT_FOUND, exactly like one that does not exist.
-    async fn item_in_scope(&self, scope: &Scope, id: uuid::Uuid) -> Result<pb::TrackedItem, Status> {
+    async fn item_in_scope(
+        &self,
+        scope: &Scope,
+        id: uuid::Uuid,
+    ) -> Result<pb::TrackedItem, Status> {
         let item = store::get_item(&self.pool, id).await?;
         if !scope.admits(&item.organisation_id) {
             return Err(TrackerError::item_not_found(id.to_string()).into());
@@ -124,8 +134,10 @@ impl TrackerApi {
     }
 
     /// The bounds of a due-date revision (the domain's
-    /// `check_due_date_revision`), against the item as the caller last saw
-    /// it; a changed item is left to the command's version check.
+    /// `check_due_date_revision`). A missing reason is INVALID_ARGUMENT
+    /// whatever the version (arguments before concurrency); the extension
+    /// bound is judged against the item as the caller last saw it, and a
+    /// changed item is left to the command's version check.
     async fn check_due_date(
         &self,
         identity: &authorisation::Identity,
@@ -136,20 +148,22 @@ impl TrackerApi {
     ) -> Result<(), Status> {
         let scope = allow(identity, Action::ReadItems)?;
         let item = self.item_in_scope(&scope, item_id).await?;
-        if item.version != expected_version {
-            return Ok(());
-        }
         let current = item.due_date.as_ref().and_then(store::naive_date);
         let today = chrono::Utc::now().date_naive();
-        authorisation::check_due_date_revision(
+        let checked = authorisation::check_due_date_revision(
             identity.role,
             current,
             due_date,
             reason,
             self.max_due_date_extension_days,
             today,
-        )
-        .map_err(|refusal| match refusal {
+        );
+        if item.version != expected_version
+            && !matches!(checked, Err(authorisation::DueDateRefusal::NoReason))
+        {
+            return Ok(());
+        }
+        checked.map_err(|refusal| match refusal {
             authorisation::DueDateRefusal::NoReason => {
                 TrackerError::invalid("reason", refusal.to_string()).into()
             }
@@ -199,6 +213,16 @@ fn merge(a: TrackerError, b: TrackerError) -> TrackerError {
 /// characters but newlines and tabs. Emptiness is the domain's to judge.
 fn text(v: &mut Violations, field: &str, value: &str) {
     use closeout_domain::text as limits;
+    if field == "organisation_id"
+        && !value.is_empty()
+        && closeout_domain::OrganisationId::parse(value).is_err()
+    {
+        v.add(
+            field,
+            "is not an organisation id (lowercase letters and digits, single hyphens between them)",
+        );
+        return;
+    }
     let checked = match field {
         "evidence.uri" => limits::check_evidence_uri(value),
         "owner" => limits::check_line(value, limits::MAX_SHORT_TEXT),
@@ -319,7 +343,13 @@ impl TrackerService for TrackerApi {
             })
         });
         let item = self
-            .run((&metadata, &extensions), CommandKind::AssignOwner, &r.item_id, r.expected_version, command)
+            .run(
+                (&metadata, &extensions),
+                CommandKind::AssignOwner,
+                &r.item_id,
+                r.expected_version,
+                command,
+            )
             .await?;
         Ok(Response::new(pb::AssignOwnerResponse { item: Some(item) }))
     }
@@ -354,7 +384,13 @@ impl TrackerService for TrackerApi {
             })
         });
         let item = self
-            .run((&metadata, &extensions), CommandKind::SetDueDate, &r.item_id, r.expected_version, command)
+            .run(
+                (&metadata, &extensions),
+                CommandKind::SetDueDate,
+                &r.item_id,
+                r.expected_version,
+                command,
+            )
             .await?;
         Ok(Response::new(pb::SetDueDateResponse { item: Some(item) }))
     }
@@ -370,7 +406,13 @@ impl TrackerService for TrackerApi {
             })
         });
         let item = self
-            .run((&metadata, &extensions), CommandKind::Start, &r.item_id, r.expected_version, command)
+            .run(
+                (&metadata, &extensions),
+                CommandKind::Start,
+                &r.item_id,
+                r.expected_version,
+                command,
+            )
             .await?;
         Ok(Response::new(pb::StartItemResponse { item: Some(item) }))
     }
@@ -386,7 +428,13 @@ impl TrackerService for TrackerApi {
             })
         });
         let item = self
-            .run((&metadata, &extensions), CommandKind::NoteProgress, &r.item_id, r.expected_version, command)
+            .run(
+                (&metadata, &extensions),
+                CommandKind::NoteProgress,
+                &r.item_id,
+                r.expected_version,
+                command,
+            )
             .await?;
         Ok(Response::new(pb::NoteProgressResponse { item: Some(item) }))
     }
@@ -415,7 +463,13 @@ impl TrackerService for TrackerApi {
             },
         );
         let item = self
-            .run((&metadata, &extensions), CommandKind::ClaimCompletion, &r.item_id, r.expected_version, command)
+            .run(
+                (&metadata, &extensions),
+                CommandKind::ClaimCompletion,
+                &r.item_id,
+                r.expected_version,
+                command,
+            )
             .await?;
         Ok(Response::new(pb::ClaimCompletionResponse {
             item: Some(item),
@@ -466,7 +520,13 @@ impl TrackerService for TrackerApi {
             })
         });
         let item = self
-            .run((&metadata, &extensions), CommandKind::RejectClaim, &r.item_id, r.expected_version, command)
+            .run(
+                (&metadata, &extensions),
+                CommandKind::RejectClaim,
+                &r.item_id,
+                r.expected_version,
+                command,
+            )
             .await?;
         Ok(Response::new(pb::RejectClaimResponse { item: Some(item) }))
     }
@@ -489,7 +549,13 @@ impl TrackerService for TrackerApi {
             },
         );
         let item = self
-            .run((&metadata, &extensions), CommandKind::Supersede, &r.item_id, r.expected_version, command)
+            .run(
+                (&metadata, &extensions),
+                CommandKind::Supersede,
+                &r.item_id,
+                r.expected_version,
+                command,
+            )
             .await?;
         Ok(Response::new(pb::SupersedeItemResponse {
             item: Some(item),
@@ -507,7 +573,13 @@ impl TrackerService for TrackerApi {
             })
         });
         let item = self
-            .run((&metadata, &extensions), CommandKind::Reopen, &r.item_id, r.expected_version, command)
+            .run(
+                (&metadata, &extensions),
+                CommandKind::Reopen,
+                &r.item_id,
+                r.expected_version,
+                command,
+            )
             .await?;
         Ok(Response::new(pb::ReopenItemResponse { item: Some(item) }))
     }
@@ -608,9 +680,8 @@ impl TrackerService for TrackerApi {
         Ok(Response::new(lineage::of_item(&self.pool, id).await?))
     }
 
-    type WatchItemsStream = closeout_service::limits::Guarded<
-        ReceiverStream<Result<pb::WatchItemsResponse, Status>>,
-    >;
+    type WatchItemsStream =
+        closeout_service::limits::Guarded<ReceiverStream<Result<pb::WatchItemsResponse, Status>>>;
 
     async fn watch_items(
         &self,
@@ -632,12 +703,14 @@ impl TrackerService for TrackerApi {
             );
         }
         v.into_result()?;
-        let slot = self.streams.acquire(&subject)?;
-        let stream = self.watchers.stream(WatchFilter {
+        let filter = WatchFilter {
             organisation_id,
             statuses,
             after_sequence: r.after_sequence,
-        });
+        };
+        filter.admit(&self.pool).await?;
+        let slot = self.streams.acquire(&subject)?;
+        let stream = self.watchers.stream(filter);
         Ok(Response::new(closeout_service::limits::Guarded::new(
             stream, slot,
         )))
