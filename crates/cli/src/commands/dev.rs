@@ -1,9 +1,11 @@
 //! `closeout dev`: the whole system on one machine, for trying it out.
 //! Checks PostgreSQL and NATS, creates each service's database, starts the
 //! four service binaries (found next to this one; notify with its log-only
-//! sink on, so deliveries show in the log) as child processes with
-//! their logs prefixed, imports the sample report, prints its scorecard and
-//! the addresses to connect to, and stops everything cleanly on Ctrl-C.
+//! sink on, so deliveries show in the log) and the web console as child
+//! processes with their logs prefixed, imports the sample report, prints
+//! its scorecard, the addresses to connect to and a web sign-in link per
+//! role (the console's address last), and stops everything cleanly on
+//! Ctrl-C.
 //! Running it again reuses the databases; the import is then a no-op.
 //!
 //! Identity: a development Ed25519 key pair is generated once in the state
@@ -58,6 +60,9 @@ pub struct DevArgs {
     /// First of four consecutive Prometheus ports.
     #[arg(long, default_value_t = 9091)]
     base_metrics_port: u16,
+    /// Port of the web console (closeout-web) on 127.0.0.1.
+    #[arg(long, default_value_t = 8080)]
+    web_port: u16,
     /// Import this report instead of the built-in sample.
     #[arg(long)]
     report: Option<String>,
@@ -241,7 +246,42 @@ fn spawn(
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| CliError::Other(format!("starting {}: {e}", binary.display())))?;
-    let prefix = format!("[{:<8}]", service.name);
+    pipe_logs(&mut child, service.name);
+    Ok(child)
+}
+
+/// The web console, in front of `services` (findings, tracker, metrics),
+/// trusting the development key.
+fn spawn_web(
+    binary: &Path,
+    args: &DevArgs,
+    services: &[Service],
+    public_key: &Path,
+) -> Result<Child, CliError> {
+    let mut command = Command::new(binary);
+    for (variable, service) in [
+        ("CLOSEOUT_FINDINGS_ADDR", &services[0]),
+        ("CLOSEOUT_TRACKER_ADDR", &services[1]),
+        ("CLOSEOUT_METRICS_ADDR", &services[2]),
+    ] {
+        command.env(variable, format!("http://127.0.0.1:{}", service.port));
+    }
+    let mut child = command
+        .env("CLOSEOUT_AUTH_PUBLIC_KEYS", public_key)
+        .env("CLOSEOUT_WEB_ADDR", format!("127.0.0.1:{}", args.web_port))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| CliError::Other(format!("starting {}: {e}", binary.display())))?;
+    pipe_logs(&mut child, "web");
+    Ok(child)
+}
+
+/// Copies a child's output to ours, each line prefixed with its name.
+fn pipe_logs(child: &mut Child, name: &str) {
+    let prefix = format!("[{name:<8}]");
     if let Some(out) = child.stdout.take() {
         let prefix = prefix.clone();
         tokio::spawn(async move {
@@ -259,7 +299,6 @@ fn spawn(
             }
         });
     }
-    Ok(child)
 }
 
 async fn wait_serving(name: &str, addr: &str, children: &mut [Child]) -> Result<(), CliError> {
@@ -363,6 +402,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         .iter()
         .map(|s| sibling_binary(s.binary))
         .collect::<Result<Vec<_>, _>>()?;
+    let web_binary = sibling_binary("closeout-web")?;
     for service in &services {
         create_database(&args.postgres_url, service.database).await?;
     }
@@ -371,6 +411,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     for (service, binary) in services.iter().zip(&binaries) {
         children.push(spawn(service, binary, &args, &key.public_key)?);
     }
+    children.push(spawn_web(&web_binary, &args, &services, &key.public_key)?);
     let result = run_started(&args, &services, &mut children, &key).await;
     stop_all(&mut children).await;
     println!("closeout dev: stopped");
@@ -504,7 +545,10 @@ async fn run_started(
         None => crate::commands::token::default_credentials_path(),
     };
     println!();
-    println!("Development tokens (valid 7 days; signed by {}):", key.public_key.display());
+    println!(
+        "Development tokens (valid 7 days; signed by {}):",
+        key.public_key.display()
+    );
     for (role, token) in &credentials.tokens {
         let who = if role == "inspected-body" {
             format!("{role} ({organisation})")
@@ -524,6 +568,22 @@ async fn run_started(
         None => println!("No credentials file (no $HOME): pass --token or set CLOSEOUT_TOKEN."),
     }
     println!("Try: closeout items --org {organisation}    closeout watch --org {organisation}");
+    let web = format!("http://127.0.0.1:{}", args.web_port);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !reachable(&format!("127.0.0.1:{}", args.web_port)).await {
+        if tokio::time::Instant::now() > deadline {
+            return Err(CliError::Other(format!(
+                "the web console did not listen on {web} in 30 s"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!();
+    println!("Sign in to the web console as:");
+    for (role, token) in &credentials.tokens {
+        println!("  {role:<15} {web}/login?token={token}");
+    }
+    println!("Web console: {web}");
     if args.once {
         return Ok(());
     }
