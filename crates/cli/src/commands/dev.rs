@@ -583,11 +583,13 @@ async fn run_started(
     for (role, token) in &credentials.tokens {
         println!("  {role:<15} {web}/login?token={token}");
     }
+    if !args.once {
+        println!("Press Ctrl-C to stop.");
+    }
     println!("Web console: {web}");
     if args.once {
         return Ok(());
     }
-    println!("Press Ctrl-C to stop.");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => Ok(()),
         status = wait_any(children) => Err(CliError::Other(format!("a service stopped unexpectedly ({status}); see its log above"))),
