@@ -174,6 +174,7 @@ async fn a_later_report_reconciles_the_earlier_items_and_acceptance_closes_them(
     let lineage = tracker_client
         .get_lineage(pb::GetLineageRequest {
             item_id: proposal.item_id.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()

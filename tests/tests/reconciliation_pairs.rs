@@ -480,6 +480,7 @@ async fn run(scenario: &Scenario) -> Vec<(String, Tally, Vec<String>)> {
                     .clone()
                     .get_lineage(inspectorate(pb::GetLineageRequest {
                         item_id: item.id.clone(),
+                        ..Default::default()
                     }))
                     .await
                     .map(tonic::Response::into_inner)

@@ -287,8 +287,8 @@ pub fn change(payload: &Payload) -> Result<Option<Change>, WireError> {
                 .ok_or(WireError::Missing { field: "due_date" })?,
         },
         Payload::StatusChanged(changed) => Change::StatusChanged {
-            from: status(changed.from, "from")?,
-            to: status(changed.to, "to")?,
+            from: status(changed.from_status, "from_status")?,
+            to: status(changed.to_status, "to_status")?,
             command: CommandKind::ALL
                 .into_iter()
                 .find(|k| k.as_str() == changed.command)
@@ -366,8 +366,8 @@ pub fn payload(item_id: &str, change: Change) -> Payload {
             reason,
         } => Payload::StatusChanged(pb::StatusChanged {
             item_id,
-            from: pb::ItemStatus::from(from) as i32,
-            to: pb::ItemStatus::from(to) as i32,
+            from_status: pb::ItemStatus::from(from) as i32,
+            to_status: pb::ItemStatus::from(to) as i32,
             command: command.as_str().to_string(),
             reason: reason.unwrap_or_default(),
         }),

@@ -97,7 +97,7 @@ fn events(n: usize) -> Vec<EventEnvelope> {
                     i as u64 + 2,
                     Payload::StatusChanged(pb::StatusChanged {
                         item_id: item.clone(),
-                        to: *to as i32,
+                        to_status: *to as i32,
                         ..Default::default()
                     }),
                 ));

@@ -219,7 +219,7 @@ impl ItemState {
                 };
                 self.set_status(status, fact.occurred_at);
             }
-            Payload::StatusChanged(c) => self.set_status(c.to, fact.occurred_at),
+            Payload::StatusChanged(c) => self.set_status(c.to_status, fact.occurred_at),
             Payload::DueDateChanged(c) => {
                 self.due_date = c.due_date.as_ref().and_then(calendar_date);
                 self.overdue = false;
@@ -829,8 +829,8 @@ pub(crate) mod tests {
     fn status(item: &str, from: S, to: S) -> Payload {
         Payload::StatusChanged(pb::StatusChanged {
             item_id: item.into(),
-            from: from as i32,
-            to: to as i32,
+            from_status: from as i32,
+            to_status: to as i32,
             ..Default::default()
         })
     }

@@ -631,7 +631,7 @@ mod tests {
                 "2026-11-03",
                 Payload::StatusChanged(pb::StatusChanged {
                     item_id: id.into(),
-                    to: pb::ItemStatus::Closed as i32,
+                    to_status: pb::ItemStatus::Closed as i32,
                     ..Default::default()
                 }),
             ),

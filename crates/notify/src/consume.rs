@@ -125,7 +125,7 @@ async fn remember_item(tx: &mut PgConnection, event: &EventEnvelope) -> Result<(
                 &change.item_id,
                 &event.organisation_id,
                 None,
-                Some(change.to),
+                Some(change.to_status),
                 version,
             )
             .await?

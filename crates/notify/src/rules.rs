@@ -18,7 +18,7 @@ pub fn event_kinds(event: &EventEnvelope) -> Vec<SubscriptionEvent> {
     match &event.payload {
         Some(Payload::StatusChanged(change)) => {
             let mut kinds = vec![SubscriptionEvent::StatusChanged];
-            if change.to == ItemStatus::AwaitingVerification as i32 {
+            if change.to_status == ItemStatus::AwaitingVerification as i32 {
                 kinds.push(SubscriptionEvent::ClaimAwaitingVerification);
             }
             kinds
@@ -438,14 +438,14 @@ pub fn summary(event: &EventEnvelope) -> String {
             let mut line = format!(
                 "{org}: item {} moved from {} to {}",
                 c.item_id,
-                status_words(c.from),
-                status_words(c.to)
+                status_words(c.from_status),
+                status_words(c.to_status)
             );
             if !c.command.is_empty() {
                 line.push_str(&format!(" ({})", c.command));
             }
             line.push_str(&format!(" by {who}"));
-            if c.to == ItemStatus::AwaitingVerification as i32 {
+            if c.to_status == ItemStatus::AwaitingVerification as i32 {
                 line.push_str("; the claim awaits verification");
             }
             line
@@ -533,8 +533,8 @@ mod tests {
             }),
             payload: Some(Payload::StatusChanged(StatusChanged {
                 item_id: "i1".into(),
-                from: ItemStatus::InProgress as i32,
-                to: to as i32,
+                from_status: ItemStatus::InProgress as i32,
+                to_status: to as i32,
                 command: "ClaimCompletion".into(),
                 reason: String::new(),
             })),

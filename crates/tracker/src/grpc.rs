@@ -675,9 +675,16 @@ impl TrackerService for TrackerApi {
         request: Request<pb::GetLineageRequest>,
     ) -> Reply<pb::GetLineageResponse> {
         let scope = authorise(&request, Action::ReadItems)?;
-        let id = parse_item_id("item_id", &request.into_inner().item_id)?;
+        let r = request.into_inner();
+        let id = parse_item_id("item_id", &r.item_id);
+        let page = Page::parse(r.page_size, &r.page_token).map_err(TrackerError::from);
+        let (id, page) = match (id, page) {
+            (Ok(id), Ok(page)) => (id, page),
+            (Err(a), Err(b)) => return Err(merge(a, b).into()),
+            (Err(e), _) | (_, Err(e)) => return Err(e.into()),
+        };
         self.item_in_scope(&scope, id).await?;
-        Ok(Response::new(lineage::of_item(&self.pool, id).await?))
+        Ok(Response::new(lineage::of_item(&self.pool, id, page).await?))
     }
 
     type WatchItemsStream =

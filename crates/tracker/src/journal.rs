@@ -297,8 +297,8 @@ mod tests {
         };
         project(&mut item, &envelope(4, Payload::ItemVerified(verified))).expect("verifies");
         let closed = pb::StatusChanged {
-            from: pb::ItemStatus::Open as i32,
-            to: pb::ItemStatus::Closed as i32,
+            from_status: pb::ItemStatus::Open as i32,
+            to_status: pb::ItemStatus::Closed as i32,
             command: "Verify".into(),
             ..Default::default()
         };
@@ -329,8 +329,8 @@ mod tests {
             Err(TrackerError::Corrupt(_))
         ));
         let bad_status = pb::StatusChanged {
-            from: pb::ItemStatus::Open as i32,
-            to: 0,
+            from_status: pb::ItemStatus::Open as i32,
+            to_status: 0,
             command: "Start".into(),
             ..Default::default()
         };

@@ -9,6 +9,7 @@ use crate::store;
 use chrono::{DateTime, Utc};
 use closeout_proto as pb;
 use closeout_reconcile::lineage::{self, Link, LinkKind};
+use closeout_service::paging::Page;
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -64,9 +65,14 @@ fn kind_of(relation: i16) -> Option<LinkKind> {
 }
 
 /// The lineage of an item: every item of the chain through it, oldest
-/// first, and the links between the chain's nodes. An unknown item is
-/// NOT_FOUND; an item with no links is its own lineage.
-pub async fn of_item(pool: &PgPool, id: Uuid) -> Result<pb::GetLineageResponse, TrackerError> {
+/// first, and the links between the chain's nodes, one `page` of items at a
+/// time (each page carries the links starting at its items). An unknown
+/// item is NOT_FOUND; an item with no links is its own lineage.
+pub async fn of_item(
+    pool: &PgPool,
+    id: Uuid,
+    page: Page,
+) -> Result<pb::GetLineageResponse, TrackerError> {
     let item = store::get_item(pool, id).await?;
     let rows: Vec<LinkRow> = sqlx::query_as(
         "SELECT from_item_id, to_id, relation, inspection_id, linked_at FROM item_links \
@@ -102,9 +108,19 @@ pub async fn of_item(pool: &PgPool, id: Uuid) -> Result<pb::GetLineageResponse, 
             Err(other) => return Err(other),
         }
     }
+    let mut items: Vec<pb::TrackedItem> = items
+        .into_iter()
+        .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(page.fetch()).unwrap_or(usize::MAX))
+        .collect();
+    let next_page_token = page.finish(&mut items);
     let links = rows
         .into_iter()
-        .filter(|r| chain.contains(&r.from_item_id) && chain.contains(&r.to_id))
+        .filter(|r| {
+            chain.contains(&r.from_item_id)
+                && chain.contains(&r.to_id)
+                && items.iter().any(|i| i.id == r.from_item_id)
+        })
         .map(|r| pb::LineageLink {
             from_item_id: r.from_item_id,
             to_item_id: r.to_id,
@@ -113,5 +129,9 @@ pub async fn of_item(pool: &PgPool, id: Uuid) -> Result<pb::GetLineageResponse, 
             linked_at: Some(store::timestamp(r.linked_at)),
         })
         .collect();
-    Ok(pb::GetLineageResponse { items, links })
+    Ok(pb::GetLineageResponse {
+        items,
+        links,
+        next_page_token,
+    })
 }

@@ -377,6 +377,7 @@ async fn a_successor_answers_for_its_predecessors_items_and_lineage_shows_the_ha
         .clone()
         .get_lineage(inspectorate(pb::GetLineageRequest {
             item_id: item.id.clone(),
+            ..Default::default()
         }))
         .await
         .expect("lineage")

@@ -308,7 +308,9 @@ async fn an_item_goes_through_every_transition() {
     let transitions: Vec<(i32, i32, String)> = history
         .iter()
         .filter_map(|e| match &e.payload {
-            Some(Payload::StatusChanged(s)) => Some((s.from, s.to, s.command.clone())),
+            Some(Payload::StatusChanged(s)) => {
+                Some((s.from_status, s.to_status, s.command.clone()))
+            }
             _ => None,
         })
         .collect();

@@ -496,6 +496,7 @@ async fn a_later_inspection_proposes_and_people_decide() {
     let lineage = c
         .get_lineage(pb::GetLineageRequest {
             item_id: item.id.clone(),
+            ..Default::default()
         })
         .await
         .expect("lineage")
@@ -548,6 +549,7 @@ async fn a_later_inspection_proposes_and_people_decide() {
         let lineage = c
             .get_lineage(pb::GetLineageRequest {
                 item_id: from.clone(),
+                ..Default::default()
             })
             .await
             .expect("lineage")
@@ -775,6 +777,7 @@ async fn unknown_and_malformed_proposals_are_refused() {
     let lineage = c
         .get_lineage(pb::GetLineageRequest {
             item_id: uuid::Uuid::now_v7().to_string(),
+            ..Default::default()
         })
         .await
         .expect_err("unknown item");

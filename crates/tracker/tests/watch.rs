@@ -179,7 +179,9 @@ async fn watch_sees_every_change_in_order_across_a_reconnect() {
     .await;
     let changes = take(&mut in_progress, 1).await;
     match changes[0].event.as_ref().and_then(|e| e.payload.as_ref()) {
-        Some(Payload::StatusChanged(s)) => assert_eq!(s.to, pb::ItemStatus::InProgress as i32),
+        Some(Payload::StatusChanged(s)) => {
+            assert_eq!(s.to_status, pb::ItemStatus::InProgress as i32)
+        }
         other => panic!("expected the start of b, got {other:?}"),
     }
     quiet(&mut in_progress).await;

@@ -1001,6 +1001,7 @@ async fn render_item(
             s,
             pb::GetLineageRequest {
                 item_id: id.to_string(),
+                ..Default::default()
             },
         ))
         .await
@@ -1092,8 +1093,8 @@ fn event_detail(e: &pb::EventEnvelope) -> Markup {
     let text = match &e.payload {
         Some(Payload::StatusChanged(c)) => format!(
             ": {} → {}{}",
-            view::status_label(c.from()),
-            view::status_label(c.to()),
+            view::status_label(c.from_status()),
+            view::status_label(c.to_status()),
             if c.reason.is_empty() {
                 String::new()
             } else {

@@ -177,8 +177,8 @@ pub fn describe(payload: Option<&Payload>) -> String {
         Payload::StatusChanged(s) => {
             let mut text = format!(
                 "{} → {} ({})",
-                status_words(s.from),
-                status_words(s.to),
+                status_words(s.from_status),
+                status_words(s.to_status),
                 s.command
             );
             if !s.reason.is_empty() {

@@ -277,6 +277,7 @@ async fn lineage(args: LineageArgs) -> Result<(), CliError> {
         .await?
         .get_lineage(args.server.identity.request(pb::GetLineageRequest {
             item_id: args.id.trim().to_string(),
+            ..Default::default()
         })?)
         .await?
         .into_inner();

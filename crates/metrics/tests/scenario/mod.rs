@@ -271,8 +271,8 @@ impl ItemEvents {
             day,
             Payload::StatusChanged(pb::StatusChanged {
                 item_id: id,
-                from: from as i32,
-                to: to as i32,
+                from_status: from as i32,
+                to_status: to as i32,
                 command: String::new(),
                 reason: String::new(),
             }),

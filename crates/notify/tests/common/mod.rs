@@ -200,8 +200,8 @@ pub fn item_history(org: &str, changes: usize) -> Vec<EventEnvelope> {
             2 + i as u64,
             Payload::StatusChanged(pb::StatusChanged {
                 item_id: item_id.clone(),
-                from: from as i32,
-                to: to as i32,
+                from_status: from as i32,
+                to_status: to as i32,
                 command: command.into(),
                 reason: String::new(),
             }),
