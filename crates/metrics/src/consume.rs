@@ -60,7 +60,12 @@ impl Consumers {
             let handle = closeout_bus::Consumer::spawn(
                 pool.clone(),
                 bus.clone(),
-                ConsumerConfig::new(name, &[filter]),
+                // Batched: up to 256 events applied per transaction.
+                ConsumerConfig {
+                    batch: 256,
+                    max_ack_pending: 1024,
+                    ..ConsumerConfig::new(name, &[filter])
+                },
                 projector.clone(),
             )?;
             handles.push((name, handle));

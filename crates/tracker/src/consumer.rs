@@ -311,6 +311,11 @@ async fn lock_fan_out(tx: &mut PgConnection) -> Result<(), TrackerError> {
 /// Records an organisation (its name and kind when known, `kind` 0 when
 /// not) and opens for it every national recommendation of its kind that it
 /// has no item for yet.
+///
+/// A known organisation is rewritten only when something about it changes:
+/// every finding names its organisation, and rewriting the same row for
+/// each of a report's thousands of findings would leave one dead version
+/// per finding on one hot row for vacuum to clear.
 async fn learn_organisation(
     tx: &mut PgConnection,
     id: &str,
@@ -322,7 +327,9 @@ async fn learn_organisation(
         "INSERT INTO organisations (id, name, kind) VALUES ($1, $2, $3) \
          ON CONFLICT (id) DO UPDATE SET \
            name = CASE WHEN EXCLUDED.name = '' THEN organisations.name ELSE EXCLUDED.name END, \
-           kind = CASE WHEN EXCLUDED.kind = 0 THEN organisations.kind ELSE EXCLUDED.kind END",
+           kind = CASE WHEN EXCLUDED.kind = 0 THEN organisations.kind ELSE EXCLUDED.kind END \
+         WHERE (EXCLUDED.name <> '' AND EXCLUDED.name <> organisations.name) \
+            OR (EXCLUDED.kind <> 0 AND EXCLUDED.kind <> organisations.kind)",
     )
     .bind(id)
     .bind(name)
