@@ -307,12 +307,12 @@ async fn scorecard(m: &mut MetricsServiceClient<Channel>) -> Option<BTreeMap<i32
     )
 }
 
-async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
+async fn wait_for<T, F, Fut>(what: &str, limit: Duration, probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    match closeout_testkit::poll(limit, || probe()).await {
+    match closeout_testkit::poll(limit, probe).await {
         Some(value) => value,
         None => panic!("timed out waiting for {what}"),
     }
