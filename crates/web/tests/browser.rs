@@ -60,8 +60,13 @@ struct Session {
 }
 
 impl Session {
-    async fn open(path: &str, base: &str, driver_port: u16, chromium: &Path) -> Session {
-        let profile = tempfile_dir();
+    async fn open(
+        path: &str,
+        base: &str,
+        driver_port: u16,
+        chromium: &Path,
+        profile: &Path,
+    ) -> Session {
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
@@ -229,7 +234,9 @@ async fn the_console_works_in_a_real_browser() {
     let fixtures = workspace().join("tests/fixtures");
 
     // The sign-in page, then the inspectorate by its link.
-    let web = Session::open("/login", &stack.base, port, &chromium).await;
+    // A fresh profile, removed at the end.
+    let profile = tempfile_dir();
+    let web = Session::open("/login", &stack.base, port, &chromium, &profile).await;
     assert!(web.source().await.contains("Paste the token"));
     web.shot("login").await;
     web.go(&format!("/login?token={}", stack.inspectorate))
@@ -396,5 +403,6 @@ async fn the_console_works_in_a_real_browser() {
     web.shot("import-refused").await;
 
     web.browser.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(&profile);
     stack.stop().await;
 }
