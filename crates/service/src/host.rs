@@ -141,6 +141,7 @@ impl Host {
         common: &CommonConfig,
         metrics_http_addr: SocketAddr,
     ) -> Result<Host, StartError> {
+        crate::tls::install_crypto_provider();
         let verifier = common.auth.verifier().map_err(StartError::Config)?;
         let tls = crate::tls::server_config(&common.tls).map_err(StartError::Config)?;
         let (pool, bus) = crate::backbone::connect(common, spec.migrator, spec.name).await?;

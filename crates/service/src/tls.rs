@@ -10,6 +10,13 @@ use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use std::str::FromStr;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
+/// Makes ring rustls's process-wide crypto provider, once. Several
+/// dependencies enable rustls with different providers; without a choice
+/// rustls cannot pick one and the first TLS configuration panics.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 fn read(what: &str, path: &std::path::Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{what} {}: {e}", path.display()))
 }
@@ -20,7 +27,9 @@ pub fn server_config(tls: &TlsConfig) -> Result<Option<ServerTlsConfig>, String>
         (None, None) => {
             return match &tls.grpc_tls_client_ca {
                 None => Ok(None),
-                Some(_) => Err("--grpc-tls-client-ca needs --grpc-tls-cert and --grpc-tls-key".into()),
+                Some(_) => {
+                    Err("--grpc-tls-client-ca needs --grpc-tls-cert and --grpc-tls-key".into())
+                }
             };
         }
         (Some(cert), Some(key)) => (cert, key),
@@ -45,7 +54,10 @@ pub fn nats_security(tls: &TlsConfig) -> Result<NatsSecurity, String> {
                 .map_err(|_| format!("NATS nkey seed {}: not text", path.display()))?;
             let seed = text.trim().to_string();
             if !seed.starts_with('S') {
-                return Err(format!("NATS nkey seed {}: not a seed (S…)", path.display()));
+                return Err(format!(
+                    "NATS nkey seed {}: not a seed (S…)",
+                    path.display()
+                ));
             }
             Some(seed)
         }
@@ -79,7 +91,10 @@ pub fn database_options(common: &CommonConfig) -> Result<PgConnectOptions, Strin
     }
     if let Some(root) = &common.tls.database_ssl_root_cert {
         if !root.is_file() {
-            return Err(format!("database SSL root certificate {}: not a file", root.display()));
+            return Err(format!(
+                "database SSL root certificate {}: not a file",
+                root.display()
+            ));
         }
         options = options.ssl_root_cert(root);
     }
