@@ -52,6 +52,12 @@ async fn signing_in_takes_a_valid_token_and_signing_out_ends_the_session() {
     assert_eq!(out.status, 303);
     assert_eq!(client.get("/items").await.status, 303);
 
+    let headers = reqwest::get(format!("{}/login", stack.base)).await.unwrap();
+    let csp = headers.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
+    assert_eq!(headers.headers()["referrer-policy"], "no-referrer");
     let css = anonymous.get("/assets/style.css").await;
     assert!(css.status == 200 && css.body.contains("@media print"));
     let js = anonymous.get("/assets/app.js").await;
