@@ -330,12 +330,7 @@ async fn identities_are_proved_and_scoped() {
         })
     };
     let too_far = tracker
-        .set_due_date(set(
-            &herts_body,
-            far,
-            "need more time",
-            item.version,
-        ))
+        .set_due_date(set(&herts_body, far, "need more time", item.version))
         .await
         .map(|_| ());
     assert_eq!(code(too_far), Code::PermissionDenied);

@@ -93,7 +93,8 @@ pub fn caller_in(extensions: &tonic::Extensions) -> Result<Actor, ApiError> {
 /// Asks the rules table whether `identity` may take `action`: the scope it
 /// may act in, or PERMISSION_DENIED.
 pub fn allow(identity: &Identity, action: Action) -> Result<Scope, ApiError> {
-    authorisation::authorise(identity, action).map_err(|d| ApiError::PermissionDenied(d.to_string()))
+    authorisation::authorise(identity, action)
+        .map_err(|d| ApiError::PermissionDenied(d.to_string()))
 }
 
 /// [`allow`] for the caller of `request`; UNAUTHENTICATED without one.
@@ -165,7 +166,11 @@ impl AuthLayer {
 
     /// Checks one request's headers: the identity to insert, or the status
     /// to answer with.
-    fn check(&self, path: &str, headers: &http::HeaderMap) -> Result<Option<Identity>, tonic::Status> {
+    fn check(
+        &self,
+        path: &str,
+        headers: &http::HeaderMap,
+    ) -> Result<Option<Identity>, tonic::Status> {
         if let Some(id) = headers.get(REQUEST_ID_HEADER) {
             let ok = id.to_str().is_ok_and(valid_request_id);
             if !ok {
@@ -307,10 +312,12 @@ mod tests {
             let status = layer.check(path, &h).unwrap_err();
             assert_eq!(status.code(), tonic::Code::Unauthenticated);
         }
-        assert!(layer
-            .check("/grpc.health.v1.Health/Check", &headers(&[]))
-            .unwrap()
-            .is_none());
+        assert!(
+            layer
+                .check("/grpc.health.v1.Health/Check", &headers(&[]))
+                .unwrap()
+                .is_none()
+        );
         let long_id = headers(&[(REQUEST_ID_HEADER, "x".repeat(7000))]);
         assert_eq!(
             layer.check(path, &long_id).unwrap_err().code(),

@@ -75,15 +75,27 @@ pub struct AuthConfig {
     /// Public keys tokens are verified against: PEM files (Ed25519 or
     /// P-256; the file stem is the key id) and/or JWKS files (`.json`).
     /// Several at once for rotation; comma-separated in the environment.
-    #[arg(long = "auth-public-key", env = "CLOSEOUT_AUTH_PUBLIC_KEYS", value_delimiter = ',')]
+    #[arg(
+        long = "auth-public-key",
+        env = "CLOSEOUT_AUTH_PUBLIC_KEYS",
+        value_delimiter = ','
+    )]
     pub public_keys: Vec<PathBuf>,
 
     /// Accepted token issuers (`iss`); default `closeout`.
-    #[arg(long = "auth-issuer", env = "CLOSEOUT_AUTH_ISSUERS", value_delimiter = ',')]
+    #[arg(
+        long = "auth-issuer",
+        env = "CLOSEOUT_AUTH_ISSUERS",
+        value_delimiter = ','
+    )]
     pub issuers: Vec<String>,
 
     /// Accepted token audiences (`aud`); default `closeout`.
-    #[arg(long = "auth-audience", env = "CLOSEOUT_AUTH_AUDIENCES", value_delimiter = ',')]
+    #[arg(
+        long = "auth-audience",
+        env = "CLOSEOUT_AUTH_AUDIENCES",
+        value_delimiter = ','
+    )]
     pub audiences: Vec<String>,
 
     /// Claim naming the subject (OIDC: e.g. `email`); default `sub`.
@@ -95,17 +107,27 @@ pub struct AuthConfig {
     pub role_claim: Option<String>,
 
     /// Claim holding an inspected body's organisation; default `org`.
-    #[arg(long = "auth-organisation-claim", env = "CLOSEOUT_AUTH_ORGANISATION_CLAIM")]
+    #[arg(
+        long = "auth-organisation-claim",
+        env = "CLOSEOUT_AUTH_ORGANISATION_CLAIM"
+    )]
     pub organisation_claim: Option<String>,
 
     /// Claim holding a viewer's organisations; default `orgs`.
-    #[arg(long = "auth-organisations-claim", env = "CLOSEOUT_AUTH_ORGANISATIONS_CLAIM")]
+    #[arg(
+        long = "auth-organisations-claim",
+        env = "CLOSEOUT_AUTH_ORGANISATIONS_CLAIM"
+    )]
     pub organisations_claim: Option<String>,
 
     /// Role claim values and the Closeout roles they mean, as
     /// `VALUE=ROLE` (e.g. `closeout-editors=inspected-body`), tried in
     /// order; none: the claim holds Closeout role names.
-    #[arg(long = "auth-role-map", env = "CLOSEOUT_AUTH_ROLE_MAP", value_delimiter = ',')]
+    #[arg(
+        long = "auth-role-map",
+        env = "CLOSEOUT_AUTH_ROLE_MAP",
+        value_delimiter = ','
+    )]
     pub role_map: Vec<String>,
 }
 

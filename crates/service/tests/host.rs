@@ -169,9 +169,10 @@ async fn one_server_lists_only_what_it_serves() {
 
     // The API address does not answer reflection, and every call there
     // needs a valid bearer token.
-    let mut on_api = tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient::new(
-        channel(running.addr).await,
-    );
+    let mut on_api =
+        tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient::new(
+            channel(running.addr).await,
+        );
     let refused = on_api
         .server_reflection_info(futures::stream::iter(Vec::<
             tonic_reflection::pb::v1::ServerReflectionRequest,

@@ -146,7 +146,9 @@ async fn grpc_is_served_over_tls_with_client_certificates() {
                 closeout_proto::GetScorecardRequest::default(),
             ))
             .await
-            .is_err_and(|s| s.code() == tonic::Code::Unavailable || s.code() == tonic::Code::Unknown),
+            .is_err_and(|s| {
+                s.code() == tonic::Code::Unavailable || s.code() == tonic::Code::Unknown
+            }),
     };
     assert!(refused, "a client without a certificate got through");
 
