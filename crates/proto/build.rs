@@ -7,8 +7,10 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = ["common", "events", "findings", "tracker", "metrics", "notify"]
-        .map(|name| root.join(format!("closeout/v1/{name}.proto")));
+    let files = [
+        "common", "events", "findings", "tracker", "metrics", "notify",
+    ]
+    .map(|name| root.join(format!("closeout/v1/{name}.proto")));
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
     }

@@ -65,10 +65,9 @@ impl NatsSecurity {
     /// `options` with these credentials and TLS settings.
     pub async fn apply(&self, mut options: ConnectOptions) -> Result<ConnectOptions> {
         if let Some(path) = &self.credentials_file {
-            options = options
-                .credentials_file(path)
-                .await
-                .map_err(|e| BusError::Config(format!("NATS credentials {}: {e}", path.display())))?;
+            options = options.credentials_file(path).await.map_err(|e| {
+                BusError::Config(format!("NATS credentials {}: {e}", path.display()))
+            })?;
         }
         if let Some(seed) = &self.nkey_seed {
             options = options.nkey(seed.clone());
