@@ -30,7 +30,8 @@ use closeout_proto::{self as pb, event_envelope::Payload};
 use closeout_testkit::{TestBus, TestDatabase};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use tonic::transport::Channel;
+// Every call carries a token (a viewer's unless the request has its own).
+use closeout_testkit::AuthChannel as Channel;
 
 mod support;
 
@@ -364,12 +365,10 @@ async fn run(scenario: &Scenario) -> Vec<(String, Tally, Vec<String>)> {
     let findings = start_findings(&findings_db, &bus).await;
     let tracker = start_tracker(&tracker_db, &bus).await;
     let publisher = bus.connect().await;
-    let mut findings_client = FindingsServiceClient::connect(format!("http://{}", findings.addr))
-        .await
-        .expect("findings");
-    let tracker_client = TrackerServiceClient::connect(format!("http://{}", tracker.addr))
-        .await
-        .expect("tracker");
+    let mut findings_client =
+        FindingsServiceClient::new(closeout_testkit::connect_authenticated(findings.addr).await);
+    let tracker_client =
+        TrackerServiceClient::new(closeout_testkit::connect_authenticated(tracker.addr).await);
 
     let mut imported: BTreeMap<String, Result<pb::ImportReportResponse, String>> = BTreeMap::new();
     let last = scenario.documents.len() - 1;
