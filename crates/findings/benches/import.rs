@@ -103,11 +103,11 @@ async fn main() {
         assert_eq!(reply.finding_count, 7);
         if finding_id.is_empty() {
             finding_id = client
-                .list_findings(pb::ListFindingsRequest {
+                .list_findings(inspectorate(pb::ListFindingsRequest {
                     inspection_id: reply.inspection_id.clone(),
                     page_size: 1,
                     ..Default::default()
-                })
+                }))
                 .await
                 .expect("list")
                 .into_inner()
@@ -148,7 +148,7 @@ async fn main() {
         let id = finding_id.clone();
         async move {
             client
-                .get_finding(pb::GetFindingRequest { finding_id: id })
+                .get_finding(inspectorate(pb::GetFindingRequest { finding_id: id }))
                 .await
                 .expect("get finding");
         }
