@@ -35,15 +35,64 @@ pub fn to_json_value<M: Message>(
     render(type_name, message, true)
 }
 
-/// Like [`to_json_value`], but fields without presence are printed even at
-/// their default (`"count": 0`, `"items": []`), as protobuf's
-/// `always_print_fields_with_no_presence` does: what the command line
-/// prints, so a script sees every count.
+/// What the command line prints: like [`to_json_value`], but fields without
+/// presence are printed even at their default (`"count": 0`, `"items": []`),
+/// as protobuf's `always_print_fields_with_no_presence` does, so a script
+/// sees every count; and every `CalendarDate` is written as the documents
+/// write dates elsewhere (`"2020-03-31"`, or `"2019-09"` without a day), so
+/// dates have one shape.
 pub fn to_json_value_all_fields<M: Message>(
     type_name: &str,
     message: &M,
 ) -> Result<serde_json::Value, JsonError> {
-    render(type_name, message, false)
+    let mut value = render(type_name, message, false)?;
+    if let Some(descriptor) = pool().get_message_by_name(&crate::full_name(type_name)) {
+        dates_as_text(&mut value, &descriptor);
+    }
+    Ok(value)
+}
+
+const CALENDAR_DATE: &str = "closeout.v1.CalendarDate";
+
+/// Rewrites, in place, every `CalendarDate` field of `value` (a rendering of
+/// a `descriptor` message) as `"YYYY-MM-DD"` text, walking nested messages
+/// and lists by the descriptor so no other object is mistaken for a date.
+fn dates_as_text(value: &mut serde_json::Value, descriptor: &prost_reflect::MessageDescriptor) {
+    let serde_json::Value::Object(fields) = value else {
+        return;
+    };
+    for field in descriptor.fields() {
+        let prost_reflect::Kind::Message(inner) = field.kind() else {
+            continue;
+        };
+        if field.is_map() {
+            continue;
+        }
+        let Some(slot) = fields.get_mut(field.json_name()) else {
+            continue;
+        };
+        let items: Vec<&mut serde_json::Value> = match slot {
+            serde_json::Value::Array(list) => list.iter_mut().collect(),
+            other => vec![other],
+        };
+        for item in items {
+            if inner.full_name() == CALENDAR_DATE {
+                *item = serde_json::Value::String(date_text(item));
+            } else {
+                dates_as_text(item, &inner);
+            }
+        }
+    }
+}
+
+fn date_text(date: &serde_json::Value) -> String {
+    let part = |name: &str| date.get(name).and_then(serde_json::Value::as_i64).unwrap_or(0);
+    let (year, month, day) = (part("year"), part("month"), part("day"));
+    match (month, day) {
+        (0, _) => format!("{year:04}"),
+        (_, 0) => format!("{year:04}-{month:02}"),
+        _ => format!("{year:04}-{month:02}-{day:02}"),
+    }
 }
 
 fn render<M: Message>(
@@ -107,6 +156,28 @@ mod tests {
         let card = to_json_value_all_fields("Scorecard", &crate::Scorecard::default()).unwrap();
         assert_eq!(card["byStatus"], serde_json::json!([]));
         assert!(card.get("asOf").is_none(), "a message field has presence");
+    }
+
+    #[test]
+    fn the_command_line_writes_every_calendar_date_as_text() {
+        let date = |year, month, day| crate::CalendarDate { year, month, day };
+        let item = crate::TrackedItem {
+            due_date: Some(date(2020, 3, 31)),
+            ..Default::default()
+        };
+        let value = to_json_value_all_fields("TrackedItem", &item).unwrap();
+        assert_eq!(value["dueDate"], "2020-03-31");
+        assert_eq!(
+            to_json_value("TrackedItem", &item).unwrap()["dueDate"]["year"],
+            2020,
+            "canonical JSON keeps the message"
+        );
+        let list = crate::ListItemsResponse {
+            items: vec![item.clone(), item],
+            ..Default::default()
+        };
+        let value = to_json_value_all_fields("ListItemsResponse", &list).unwrap();
+        assert_eq!(value["items"][1]["dueDate"], "2020-03-31");
     }
 
     #[test]
