@@ -86,7 +86,11 @@ fn dates_as_text(value: &mut serde_json::Value, descriptor: &prost_reflect::Mess
 }
 
 fn date_text(date: &serde_json::Value) -> String {
-    let part = |name: &str| date.get(name).and_then(serde_json::Value::as_i64).unwrap_or(0);
+    let part = |name: &str| {
+        date.get(name)
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(0)
+    };
     let (year, month, day) = (part("year"), part("month"), part("day"));
     match (month, day) {
         (0, _) => format!("{year:04}"),
