@@ -68,6 +68,11 @@ pub fn route_of(payload: &Payload) -> Route {
         Payload::ProposalAccepted(_) => route("tracker", "proposal", "accepted"),
         Payload::ProposalRejected(_) => route("tracker", "proposal", "rejected"),
         Payload::ProposalWithdrawn(_) => route("tracker", "proposal", "withdrawn"),
+        Payload::SubscriptionCreated(_) => route("notify", "subscription", "created"),
+        Payload::SubscriptionPaused(_) => route("notify", "subscription", "paused"),
+        Payload::SubscriptionResumed(_) => route("notify", "subscription", "resumed"),
+        Payload::SubscriptionDeleted(_) => route("notify", "subscription", "deleted"),
+        Payload::DeliveryRedelivered(_) => route("notify", "delivery", "redelivered"),
     }
 }
 
@@ -98,6 +103,11 @@ pub fn payload_name(payload: &Payload) -> &'static str {
         Payload::ProposalAccepted(_) => "ProposalAccepted",
         Payload::ProposalRejected(_) => "ProposalRejected",
         Payload::ProposalWithdrawn(_) => "ProposalWithdrawn",
+        Payload::SubscriptionCreated(_) => "SubscriptionCreated",
+        Payload::SubscriptionPaused(_) => "SubscriptionPaused",
+        Payload::SubscriptionResumed(_) => "SubscriptionResumed",
+        Payload::SubscriptionDeleted(_) => "SubscriptionDeleted",
+        Payload::DeliveryRedelivered(_) => "DeliveryRedelivered",
     }
 }
 
@@ -258,7 +268,7 @@ mod tests {
                     "{token:?}"
                 );
             }
-            assert!(matches!(r.service, "findings" | "tracker"));
+            assert!(matches!(r.service, "findings" | "tracker" | "notify"));
             let subject = relative_subject(&payload, "hertfordshire");
             assert!(is_valid_subject(&subject), "{subject}");
             assert!(
@@ -271,7 +281,7 @@ mod tests {
             );
             count += 1;
         }
-        assert_eq!(count, 24);
+        assert_eq!(count, 29);
     }
 
     #[test]

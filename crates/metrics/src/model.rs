@@ -118,7 +118,13 @@ impl Fact {
             | Payload::ProposalMade(_)
             | Payload::ProposalAccepted(_)
             | Payload::ProposalRejected(_)
-            | Payload::ProposalWithdrawn(_) => Target::HistoryOnly,
+            | Payload::ProposalWithdrawn(_)
+            // Notify's subscriptions and redeliveries change no figure.
+            | Payload::SubscriptionCreated(_)
+            | Payload::SubscriptionPaused(_)
+            | Payload::SubscriptionResumed(_)
+            | Payload::SubscriptionDeleted(_)
+            | Payload::DeliveryRedelivered(_) => Target::HistoryOnly,
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::email;
 use crate::rules::{self, TEST_EVENT_TYPE};
 use crate::store::{self, NewDelivery, SubscriptionRow};
 use chrono::Utc;
+use closeout_bus::Payload;
 use closeout_domain::authorisation::{Action, Scope};
 use closeout_proto::notify_service_server::NotifyService;
 use closeout_proto::{self as pb, Actor, EmailMode, EventEnvelope, Role};
@@ -16,9 +17,40 @@ use closeout_service::ApiError;
 use closeout_service::error::Violations;
 use closeout_service::paging::Page;
 use prost::Message;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
+
+/// Appends the event of a change to the outbox, in the transaction `tx`
+/// of that change. Its subject ends with the subscription's owner
+/// organisation (`none` for the inspectorate's own). Secrets, URLs and
+/// addresses never go in the payload.
+async fn emit(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    subscription: &SubscriptionRow,
+    aggregate: (&str, &str),
+    payload: Payload,
+) -> Result<(), ApiError> {
+    let correlation = Uuid::now_v7().to_string();
+    let envelope = closeout_bus::event::new_event(
+        closeout_bus::event::EventMeta {
+            source_service: "notify",
+            organisation_id: &subscription.owner_organisation_id,
+            aggregate_type: aggregate.0,
+            aggregate_id: aggregate.1,
+            // Subscriptions are not versioned aggregates.
+            aggregate_version: 0,
+            actor,
+            correlation_id: &correlation,
+            causation_id: "",
+        },
+        payload,
+    );
+    closeout_bus::outbox::append(tx, std::slice::from_ref(&envelope))
+        .await
+        .map_err(|e| ApiError::Internal(format!("outbox: {e}")))
+}
 
 /// Longest description of a subscription.
 pub const MAX_DESCRIPTION_CHARS: usize = 500;
@@ -237,7 +269,28 @@ impl NotifyApi {
             created_at: Utc::now(),
         };
         let secret = format!("whsec_{}", hex::encode(rand::random::<[u8; 32]>()));
-        store::insert_subscription(&self.pool, &row, &secret).await?;
+        let target_kind = if row.email_address.is_some() {
+            "email"
+        } else {
+            "webhook"
+        };
+        let mut tx = self.pool.begin().await?;
+        store::insert_subscription(&mut tx, &row, &secret).await?;
+        let id = row.id.to_string();
+        emit(
+            &mut tx,
+            actor,
+            &row,
+            ("subscription", &id),
+            Payload::SubscriptionCreated(pb::SubscriptionCreated {
+                subscription_id: id.clone(),
+                organisation_ids: row.organisation_ids.clone(),
+                events: row.events.clone(),
+                target_kind: target_kind.into(),
+            }),
+        )
+        .await?;
+        tx.commit().await?;
         tracing::info!(subscription = %row.id, by = %actor.subject, "subscription created");
         Ok(pb::CreateSubscriptionResponse {
             subscription: Some(row.to_proto()),
@@ -253,9 +306,32 @@ impl NotifyApi {
     ) -> Result<pb::Subscription, ApiError> {
         let subscription = self.subscription("subscription_id", id).await?;
         may_manage(manager, &subscription)?;
-        let row = store::set_state(&self.pool, subscription.id, state)
+        let mut tx = self.pool.begin().await?;
+        let row = store::set_state(&mut tx, subscription.id, state)
             .await?
             .ok_or_else(|| ApiError::not_found("subscription", id))?;
+        // Only a change is an event: pausing a paused subscription is not.
+        if row.state != subscription.state {
+            let subscription_id = row.id.to_string();
+            let payload = if state == pb::SubscriptionState::Paused {
+                Payload::SubscriptionPaused(pb::SubscriptionPaused {
+                    subscription_id: subscription_id.clone(),
+                })
+            } else {
+                Payload::SubscriptionResumed(pb::SubscriptionResumed {
+                    subscription_id: subscription_id.clone(),
+                })
+            };
+            emit(
+                &mut tx,
+                &manager.actor,
+                &row,
+                ("subscription", &subscription_id),
+                payload,
+            )
+            .await?;
+        }
+        tx.commit().await?;
         Ok(row.to_proto())
     }
 
@@ -332,9 +408,24 @@ impl NotifyApi {
                 "delivery {id} is {status}, not dead-lettered"
             )));
         }
-        store::redeliver(&self.pool, id).await?.ok_or_else(|| {
+        let mut tx = self.pool.begin().await?;
+        let redelivered = store::redeliver(&mut tx, id).await?.ok_or_else(|| {
             ApiError::FailedPrecondition(format!("delivery {id} is no longer dead-lettered"))
         })?;
+        let delivery_id = id.to_string();
+        emit(
+            &mut tx,
+            actor,
+            &subscription,
+            ("delivery", &delivery_id),
+            Payload::DeliveryRedelivered(pb::DeliveryRedelivered {
+                delivery_id: delivery_id.clone(),
+                subscription_id: subscription.id.to_string(),
+                event_id: redelivered.event_id.to_string(),
+            }),
+        )
+        .await?;
+        tx.commit().await?;
         tracing::info!(delivery = %id, by = %actor.subject, "dead letter queued again");
         self.delivery(id).await
     }
@@ -429,12 +520,25 @@ impl NotifyService for NotifyApi {
             .subscription("subscription_id", &request.get_ref().subscription_id)
             .await?;
         may_manage(&manager, &subscription)?;
-        if !store::delete_subscription(&self.pool, subscription.id)
+        let mut tx = self.pool.begin().await.map_err(ApiError::from)?;
+        if !store::delete_subscription(&mut tx, subscription.id)
             .await
             .map_err(ApiError::from)?
         {
             return Err(ApiError::not_found("subscription", subscription.id.to_string()).into());
         }
+        let subscription_id = subscription.id.to_string();
+        emit(
+            &mut tx,
+            actor,
+            &subscription,
+            ("subscription", &subscription_id),
+            Payload::SubscriptionDeleted(pb::SubscriptionDeleted {
+                subscription_id: subscription_id.clone(),
+            }),
+        )
+        .await?;
+        tx.commit().await.map_err(ApiError::from)?;
         tracing::info!(subscription = %subscription.id, by = %actor.subject, "subscription deleted");
         Ok(Response::new(pb::DeleteSubscriptionResponse {}))
     }

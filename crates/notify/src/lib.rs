@@ -161,6 +161,8 @@ pub async fn start(
         email::Mailer::from_options(&config.smtp, settings.timeout).map_err(StartError::Config)?;
     let email_enabled = mailer.is_some();
     let mut host = Host::connect(&SERVICE, &config.common, config.metrics_http_addr).await?;
+    // Changes to subscriptions and redeliveries are events too.
+    host.publish_outbox();
     let pool = host.pool().clone();
 
     let consumer = Consumer::spawn(

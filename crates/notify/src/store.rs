@@ -77,7 +77,7 @@ impl SubscriptionRow {
 
 /// Stores a new subscription with its secret.
 pub async fn insert_subscription(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     row: &SubscriptionRow,
     secret: &str,
 ) -> Result<(), sqlx::Error> {
@@ -100,7 +100,7 @@ pub async fn insert_subscription(
     .bind(&row.created_by)
     .bind(&row.description)
     .bind(row.created_at)
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(())
 }
@@ -144,7 +144,7 @@ pub async fn list_subscriptions(
 /// Sets the state; the row afterwards, `None` if there is no such
 /// subscription.
 pub async fn set_state(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     id: Uuid,
     state: pb::SubscriptionState,
 ) -> Result<Option<SubscriptionRow>, sqlx::Error> {
@@ -153,17 +153,17 @@ pub async fn set_state(
     ))
     .bind(id)
     .bind(state as i32)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?;
-    wake(pool).await?;
+    wake(conn).await?;
     Ok(row)
 }
 
 /// Deletes a subscription and its deliveries; false if there was none.
-pub async fn delete_subscription(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
+pub async fn delete_subscription(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
     let deleted = sqlx::query("DELETE FROM notify_subscriptions WHERE id = $1")
         .bind(id)
-        .execute(pool)
+        .execute(conn)
         .await?
         .rows_affected();
     Ok(deleted > 0)
@@ -233,11 +233,12 @@ pub async fn insert_delivery(
     Ok(inserted > 0)
 }
 
-/// Wakes the dispatcher (after a resume or a redelivery).
-pub async fn wake(pool: &PgPool) -> Result<(), sqlx::Error> {
+/// Wakes the dispatcher (after a resume or a redelivery); inside a
+/// transaction the notification goes out at commit.
+pub async fn wake<'e>(executor: impl sqlx::PgExecutor<'e>) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT pg_notify($1, '')")
         .bind(CHANNEL)
-        .execute(pool)
+        .execute(executor)
         .await?;
     Ok(())
 }
@@ -413,7 +414,10 @@ pub async fn attempts_of(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<AttemptRow>,
 
 /// Queues a dead letter again with a fresh retry budget; `None` if it is
 /// not (or no longer) dead.
-pub async fn redeliver(pool: &PgPool, id: Uuid) -> Result<Option<DeliveryRow>, sqlx::Error> {
+pub async fn redeliver(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<DeliveryRow>, sqlx::Error> {
     let row = sqlx::query_as(&format!(
         "UPDATE notify_deliveries d SET status = $2, tries = 0, next_attempt_at = now(),
              last_error = ''
@@ -422,9 +426,9 @@ pub async fn redeliver(pool: &PgPool, id: Uuid) -> Result<Option<DeliveryRow>, s
     .bind(id)
     .bind(pb::DeliveryStatus::Pending as i32)
     .bind(pb::DeliveryStatus::Dead as i32)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?;
-    wake(pool).await?;
+    wake(conn).await?;
     Ok(row)
 }
 
