@@ -563,7 +563,9 @@ async fn the_reference_report_counts_from_september_2019() {
         }
     })
     .await;
-    let items = eventually("seven items in metrics", || async {
+    // Items, grades and indicators reach metrics in their own batches: wait
+    // for all three before reading as of a date.
+    let items = eventually("seven items, grades and indicators in metrics", || async {
         let card = stack
             .m
             .clone()
@@ -575,7 +577,8 @@ async fn the_reference_report_counts_from_september_2019() {
             .ok()?
             .into_inner()
             .scorecard?;
-        (card.total_items == 7).then_some(card.total_items)
+        (card.total_items == 7 && !card.grades.is_empty() && !card.indicators.is_empty())
+            .then_some(card.total_items)
     })
     .await;
     assert_eq!(items, 7);

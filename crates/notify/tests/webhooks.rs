@@ -112,7 +112,7 @@ async fn every_status_change_arrives_once_per_subscription_in_order_and_signed()
             );
             assert_eq!(body["event"]["organisationId"], "hertfordshire");
             assert!(
-                body["event"]["statusChanged"]["to"]
+                body["event"]["statusChanged"]["toStatus"]
                     .as_str()
                     .is_some_and(|s| s.starts_with("ITEM_STATUS_"))
             );
