@@ -146,9 +146,12 @@ async fn grpc_is_served_over_tls_with_client_certificates() {
                 closeout_proto::GetScorecardRequest::default(),
             ))
             .await
-            .is_err_and(|s| {
-                s.code() == tonic::Code::Unavailable || s.code() == tonic::Code::Unknown
-            }),
+            // A call that got through would reach the stand-in and answer
+            // UNIMPLEMENTED; the refused handshake surfaces as whatever
+            // transport error the client sees first (it varies with timing
+            // under TLS 1.3, where the client finishes before the server
+            // checks its certificate).
+            .is_err_and(|s| s.code() != tonic::Code::Unimplemented),
     };
     assert!(refused, "a client without a certificate got through");
 
