@@ -17,6 +17,9 @@
 //!   kept), asides, cookie banners, breadcrumbs, skip links, share and print
 //!   links, and anything hidden. A "Last updated …" or "Published on …" line
 //!   inside something dropped is kept, because it dates the report.
+//! * Kept although navigation: the publication's table of contents (a `nav`
+//!   labelled or headed "Contents"), whose list names the report's
+//!   questions as the text export's page-numbered contents does.
 
 use ego_tree::NodeRef;
 use scraper::{ElementRef, Html, Node};
@@ -432,6 +435,9 @@ fn role(element: ElementRef<'_>) -> Role {
         | "svg" | "math" | "iframe" | "object" | "embed" | "canvas" | "img" | "picture"
         | "input" | "select" | "textarea" | "button" | "option" | "video" | "audio" | "map"
         | "source" | "track" => return Role::Silent,
+        // A publication's own table of contents is content: it names the
+        // report's questions, as the page-numbered contents of the text does.
+        "nav" if is_contents(element) => {}
         "nav" | "aside" | "form" | "dialog" => return Role::Chrome,
         "header" | "footer" if !inside_content(element) => return Role::Chrome,
         _ => {}
@@ -478,6 +484,23 @@ fn marks(value: &str, marker: &str) -> bool {
                 *word == *want || (i + 1 == wanted.len() && word.strip_suffix('s') == Some(*want))
             })
     })
+}
+
+/// Whether a `nav` is the publication's table of contents: labelled
+/// "Contents" (`aria-label`) or headed by a "Contents" heading.
+fn is_contents(element: ElementRef<'_>) -> bool {
+    let named = |text: &str| {
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        text.eq_ignore_ascii_case("contents") || text.eq_ignore_ascii_case("table of contents")
+    };
+    element.value().attr("aria-label").is_some_and(named)
+        || element
+            .children()
+            .find_map(ElementRef::wrap)
+            .is_some_and(|first| {
+                matches!(first.value().name(), "h2" | "h3" | "h4" | "h5" | "h6")
+                    && named(&first.text().collect::<String>())
+            })
 }
 
 /// Whether an element sits inside the page's content (`main`, `article` or
@@ -556,6 +579,19 @@ mod tests {
              Spanned\t\tx\n\n\
              Cases¹ and\na new line\n\n\
              Last updated: 20/12/2018\n"
+        );
+    }
+
+    #[test]
+    fn a_publication_contents_nav_is_kept_and_other_navigation_is_not() {
+        let page = "<body><nav><ul><li><a href=\"/\">Home</a></li></ul></nav>\
+                    <nav aria-label=\"Contents\"><h2>Contents</h2><ol>\
+                    <li><a href=\"#a\">Armed policing</a></li></ol></nav>\
+                    <nav><h2>Table of contents</h2><ul><li>Summary</li></ul></nav>\
+                    <main><h2 id=\"a\">Armed policing</h2></main></body>";
+        assert_eq!(
+            to_text(page),
+            "Contents\n\n1. Armed policing\n\nTable of contents\n\n- Summary\n\nArmed policing\n"
         );
     }
 

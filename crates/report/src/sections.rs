@@ -15,7 +15,8 @@
 //!   pillar. The web layout's "How good is the force at investigating crime?"
 //!   is named "Investigating crime" (the words after "How good/effective is
 //!   the force at"); other question headings keep their wording.
-//! * A heading listed in the **Contents** that is not structural ("Summary",
+//! * A heading listed in the **Contents** (a row ending in a page number, or
+//!   on a web page a list item) that is not structural ("Summary",
 //!   "Force in context", pillar names and questions) also starts a question,
 //!   ungraded, inside a pillar: "Armed policing" in PEEL 2018/19 is inspected
 //!   but its heading carries no grade.
@@ -246,7 +247,10 @@ pub(crate) fn outline(units: &[Unit], kind: OrganisationKind, profile: Option<Pr
             if let Some(entry) = contents_entry(unit) {
                 contents.insert(entry);
             }
-        } else if in_contents && unit.kind != Kind::Row {
+        } else if in_contents && unit.kind == Kind::Bullet {
+            // A web page's contents: a list of links without page numbers.
+            contents.insert(unit.text.clone());
+        } else if in_contents {
             in_contents = false;
         } else if frs
             && unit.kind == Kind::Text
@@ -496,6 +500,29 @@ mod tests {
             pillar_question("How good is the force at investigating crime?"),
             None
         );
+    }
+
+    /// The question of the last unit of `text`.
+    fn last_question(text: &str) -> String {
+        let units = crate::units::build(&crate::lines::split(text));
+        let outline = outline(&units, OrganisationKind::PoliceForce, None);
+        outline
+            .question_of(units.len().saturating_sub(1))
+            .to_string()
+    }
+
+    #[test]
+    fn a_contents_list_names_ungraded_questions_as_page_numbered_rows_do() {
+        let body = "Effectiveness\n\nInvestigating crime\n\nGood\n\n\
+                    Armed policing\n\nThe force provides armed policing jointly.\n";
+        let rows = format!("Contents\n\nInvestigating crime\t12\nArmed policing\t25\n\n{body}");
+        let list = format!("Contents\n\n1. Investigating crime\n2. Armed policing\n\n{body}");
+        let bullets = format!("Contents\n\n- Investigating crime\n- Armed policing\n\n{body}");
+        assert_eq!(last_question(&rows), "Armed policing");
+        assert_eq!(last_question(&list), "Armed policing");
+        assert_eq!(last_question(&bullets), "Armed policing");
+        // Without a contents the heading is not known to name a question.
+        assert_eq!(last_question(body), "Investigating crime");
     }
 
     #[test]
