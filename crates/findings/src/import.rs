@@ -618,6 +618,7 @@ struct IndicatorColumns {
     unit: Vec<String>,
     comparator: Vec<String>,
     comparator_value: Vec<Option<f64>>,
+    comparator_period: Vec<String>,
 }
 
 impl Children {
@@ -792,6 +793,7 @@ impl Children {
         rows.unit.push(n.unit.clone());
         rows.comparator.push(n.comparator.clone());
         rows.comparator_value.push(n.comparator_value);
+        rows.comparator_period.push(n.comparator_period.clone());
         batch.push(
             &context.organisation_id,
             "inspection",
@@ -808,6 +810,7 @@ impl Children {
                 comparator: n.comparator.clone(),
                 comparator_value: n.comparator_value,
                 published: context.published.clone(),
+                comparator_period: n.comparator_period.clone(),
             }),
         );
         id
@@ -904,11 +907,13 @@ impl Children {
         if !n.id.is_empty() {
             sqlx::query(
                 "INSERT INTO indicators (id, inspection_id, organisation_id, ordinal, measure, \
-                 period, value, unit, comparator, comparator_value) \
-                 SELECT id, $1, $2, ord, measure, period, value, unit, comparator, compared \
+                 period, value, unit, comparator, comparator_value, comparator_period) \
+                 SELECT id, $1, $2, ord, measure, period, value, unit, comparator, compared, \
+                 compared_period \
                  FROM UNNEST($3::uuid[], $4::int4[], $5::text[], $6::text[], $7::float8[], \
-                 $8::text[], $9::text[], $10::float8[]) \
-                 AS r(id, ord, measure, period, value, unit, comparator, compared)",
+                 $8::text[], $9::text[], $10::float8[], $11::text[]) \
+                 AS r(id, ord, measure, period, value, unit, comparator, compared, \
+                 compared_period)",
             )
             .bind(context.id)
             .bind(&context.organisation_id)
@@ -920,6 +925,7 @@ impl Children {
             .bind(&n.unit)
             .bind(&n.comparator)
             .bind(&n.comparator_value)
+            .bind(&n.comparator_period)
             .execute(&mut *tx)
             .await?;
         }

@@ -198,6 +198,7 @@ pub struct IndicatorRow {
     pub unit: String,
     pub comparator: String,
     pub comparator_value: Option<f64>,
+    pub comparator_period: String,
 }
 
 impl From<IndicatorRow> for pb::Indicator {
@@ -212,6 +213,7 @@ impl From<IndicatorRow> for pb::Indicator {
             unit: r.unit,
             comparator: r.comparator,
             comparator_value: r.comparator_value,
+            comparator_period: r.comparator_period,
         }
     }
 }
@@ -401,7 +403,7 @@ impl ChildTable for FollowUpRow {
 impl ChildTable for IndicatorRow {
     const TABLE: &'static str = "indicators";
     const COLUMNS: &'static str = "t.id, t.inspection_id, t.organisation_id, t.measure, \
-         t.period, t.value, t.unit, t.comparator, t.comparator_value";
+         t.period, t.value, t.unit, t.comparator, t.comparator_value, t.comparator_period";
     const WHAT: &'static str = "indicator";
     type Wire = pb::Indicator;
 }

@@ -277,7 +277,19 @@ async fn imports_the_sample_reads_it_back_and_announces_each_change_once() {
         assert_eq!(stored.value, parsed.value);
         assert_eq!(stored.comparator, parsed.comparator);
         assert_eq!(stored.comparator_value, parsed.comparator_value);
+        assert_eq!(stored.comparator_period, parsed.comparator_period);
     }
+    let officers = indicators
+        .iter()
+        .find(|i| i.measure == "Hertfordshire workforce: Police Officer")
+        .expect("workforce indicator");
+    assert_eq!(
+        (
+            officers.comparator.as_str(),
+            officers.comparator_period.as_str()
+        ),
+        ("same organisation", "31 March 2014")
+    );
     let calls = indicators
         .iter()
         .find(|i| i.measure.starts_with("999 calls"))

@@ -388,6 +388,9 @@ pub struct Indicator {
     pub unit: String,
     pub comparator: String,
     pub comparator_value: Option<f64>,
+    /// The comparator's own date when it differs from the period; empty in
+    /// events recorded before the field existed.
+    pub comparator_period: String,
 }
 
 /// One child of an inspection's content.
@@ -465,6 +468,7 @@ pub fn apply_inspection(meta: &mut InspectionMeta, fact: &Fact) -> ContentChange
                 unit: n.unit.clone(),
                 comparator: n.comparator.clone(),
                 comparator_value: n.comparator_value,
+                comparator_period: n.comparator_period.clone(),
             }))
         }
         _ => None,

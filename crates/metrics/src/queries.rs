@@ -29,9 +29,11 @@
 //!   item as of the day; a most-similar-group member never heard of does
 //!   not count.
 //! * **measures** match ignoring case and runs of white space.
-//! * **comparator**: a recorded comparator that is a date ("31 March 2014",
-//!   a workforce table comparing the organisation with itself) reads as
-//!   [`SAME_ORGANISATION`] with that date as `comparator_period`.
+//! * **comparator**: the recorded comparator and comparator period. An
+//!   event recorded before the comparator period existed may carry the date
+//!   as its comparator ("31 March 2014", a workforce table comparing the
+//!   organisation with itself): that reads as [`SAME_ORGANISATION`] with the
+//!   date as `comparator_period`.
 //! * **grade trend**: the latest judgment of a (pillar, question) against
 //!   the judgment of the closest earlier inspection that graded it itself
 //!   (not carried over); compared with `closeout_domain::compare`, so
@@ -281,7 +283,12 @@ pub fn measure_key(measure: &str) -> String {
 /// date.
 pub fn comparator_of(indicator: &Indicator) -> (String, String) {
     let recorded = indicator.comparator.trim();
-    if !recorded.is_empty() && PublishedDate::parse(recorded).is_ok() {
+    if !indicator.comparator_period.is_empty() {
+        (
+            indicator.comparator.clone(),
+            indicator.comparator_period.clone(),
+        )
+    } else if !recorded.is_empty() && PublishedDate::parse(recorded).is_ok() {
         (SAME_ORGANISATION.to_string(), recorded.to_string())
     } else {
         (indicator.comparator.clone(), String::new())
@@ -708,6 +715,16 @@ mod tests {
         };
         assert_eq!(
             comparator_of(&workforce),
+            (SAME_ORGANISATION.to_string(), "31 March 2014".to_string())
+        );
+        let recorded = Indicator {
+            comparator: SAME_ORGANISATION.into(),
+            comparator_period: "31 March 2014".into(),
+            comparator_value: Some(1927.0),
+            ..Default::default()
+        };
+        assert_eq!(
+            comparator_of(&recorded),
             (SAME_ORGANISATION.to_string(), "31 March 2014".to_string())
         );
         let national = Indicator {

@@ -175,7 +175,8 @@ async fn apply_inspection(tx: &mut PgConnection, id: &str, fact: &Fact) -> Resul
         Some(Content::Indicator(n)) => {
             sqlx::query(
                 "INSERT INTO indicators (inspection_id, indicator_id, measure, period, value, \
-                 unit, comparator, comparator_value) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) \
+                 unit, comparator, comparator_value, comparator_period) \
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) \
                  ON CONFLICT DO NOTHING",
             )
             .bind(id)
@@ -186,6 +187,7 @@ async fn apply_inspection(tx: &mut PgConnection, id: &str, fact: &Fact) -> Resul
             .bind(&n.unit)
             .bind(&n.comparator)
             .bind(n.comparator_value)
+            .bind(&n.comparator_period)
             .execute(&mut *tx)
             .await?;
         }
@@ -413,6 +415,7 @@ pub async fn load_live(pool: &PgPool, scope: Scope<'_>) -> Result<Snapshot, sqlx
                     unit: row.try_get("unit")?,
                     comparator: row.try_get("comparator")?,
                     comparator_value: row.try_get("comparator_value")?,
+                    comparator_period: row.try_get("comparator_period")?,
                 });
             }
         }

@@ -28,7 +28,8 @@
 //! **Workforce tables** compare the same measure at two dates
 //! (`\tFTE in post on 31 March 2019\tFTE in post on 31 March 2014\tPercentage
 //! change`): one indicator per row with the later date as period, unit "FTE",
-//! the earlier date as comparator and its value as comparator value; the
+//! comparator [`SAME_ORGANISATION`] with the earlier date as comparator period
+//! and its value as comparator value; the
 //! percentage change is a second indicator, measure "… – Percentage change",
 //! period "31 March 2014 to 31 March 2019", unit "%", no comparator.
 //!
@@ -42,6 +43,10 @@ use closeout_proto::ParsedIndicator;
 use crate::sections::{Outline, PILLARS};
 use crate::text::{self, fold};
 use crate::units::{Kind, Unit};
+
+/// The comparator of a figure compared with the organisation's own figure at
+/// an earlier date (the date is the comparator period).
+pub(crate) const SAME_ORGANISATION: &str = "same organisation";
 
 /// How many units above a table are searched for its caption and period.
 const CAPTION_UNITS: usize = 3;
@@ -184,7 +189,7 @@ impl Table {
                 let (name, period) = split_period(cell);
                 match period {
                     Some(period) => {
-                        table.comparator = period.clone();
+                        table.comparator = SAME_ORGANISATION.to_string();
                         table.comparator_period = period;
                     }
                     None => table.comparator = comparator_name(&name),
@@ -225,18 +230,20 @@ impl Table {
             .unwrap_or_else(|| self.caption.period.clone());
         let comparator_value = parse_number(cell(Role::Comparator));
         let unit = unit_of(cell(Role::Value), &self.header_unit, &measure);
+        let (comparator, comparator_period) = if comparator_value.is_some() {
+            (self.comparator.clone(), self.comparator_period.clone())
+        } else {
+            (String::new(), String::new())
+        };
         let mut out = vec![ParsedIndicator {
             measure: measure.clone(),
             period: period.clone(),
             value,
             unit,
-            comparator: if comparator_value.is_some() {
-                self.comparator.clone()
-            } else {
-                String::new()
-            },
+            comparator,
             comparator_value,
             line: row.first_line,
+            comparator_period,
         }];
         if let Some(change) = parse_number(cell(Role::Change)) {
             let change_period = if self.comparator_period.is_empty() || period.is_empty() {
@@ -252,6 +259,7 @@ impl Table {
                 comparator: String::new(),
                 comparator_value: None,
                 line: row.first_line,
+                comparator_period: String::new(),
             });
         }
         out

@@ -579,7 +579,7 @@ fn force_in_context_indicators() {
             "31 March 2019",
             2009.0,
             "FTE",
-            "31 March 2014",
+            "same organisation",
             Some(1927.0),
             99,
         ),
@@ -594,7 +594,7 @@ fn force_in_context_indicators() {
             "31 March 2019",
             225.0,
             "FTE",
-            "31 March 2014",
+            "same organisation",
             Some(190.0),
             100,
         ),
@@ -609,7 +609,7 @@ fn force_in_context_indicators() {
             "31 March 2019",
             1150.0,
             "FTE",
-            "31 March 2014",
+            "same organisation",
             Some(1112.0),
             101,
         ),
@@ -744,6 +744,45 @@ fn force_in_context_indicators() {
         ("31 March 2019", 32.0, "%", E_AND_W, Some(30.0), 717),
     );
     assert_eq!(report.indicators.len(), 28);
+}
+
+/// Only the workforce rows compare the organisation with itself at an earlier
+/// date, and that date is their comparator period, not their comparator.
+#[test]
+fn workforce_comparators_are_the_organisation_at_an_earlier_date() {
+    let report = sample();
+    let with_period: Vec<(&str, &str, &str)> = report
+        .indicators
+        .iter()
+        .filter(|i| !i.comparator_period.is_empty())
+        .map(|i| {
+            (
+                i.measure.as_str(),
+                i.comparator.as_str(),
+                i.comparator_period.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        with_period,
+        vec![
+            (
+                "Hertfordshire workforce: Police Officer",
+                "same organisation",
+                "31 March 2014"
+            ),
+            (
+                "Hertfordshire workforce: Police Community Support Officer",
+                "same organisation",
+                "31 March 2014"
+            ),
+            (
+                "Hertfordshire workforce: Police Staff",
+                "same organisation",
+                "31 March 2014"
+            ),
+        ]
+    );
 }
 
 #[test]

@@ -214,6 +214,7 @@ fn indicator(
             comparator: "England and Wales".into(),
             comparator_value: Some(comparator),
             published: when.into(),
+            comparator_period: String::new(),
         }),
     )
 }
