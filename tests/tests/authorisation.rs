@@ -135,6 +135,22 @@ async fn identities_are_proved_and_scoped() {
     let herts = import(&mut findings, SAMPLE, "herts.txt").await;
     let barset = import(&mut findings, BARSETSHIRE, "barset.txt").await;
     assert_ne!(herts, barset);
+    // Items open in batches: read them once the tracker has applied (and
+    // acknowledged) every event of both imports, not at the first batch.
+    let connection = bus.connect().await;
+    eventually("the tracker to apply both imports", || {
+        let connection = connection.clone();
+        async move {
+            (closeout_service::bus_metrics::pending(
+                &connection,
+                closeout_tracker::DEFAULT_CONSUMER_NAME,
+            )
+            .await
+                == Some(0))
+            .then_some(())
+        }
+    })
+    .await;
     let inspectorate_caller = Caller::inspectorate();
     let herts_items = eventually("Hertfordshire's items", || {
         let mut tracker = tracker.clone();
