@@ -329,7 +329,7 @@ where
     }
 }
 
-// Not in the default run: on the last day it failed one run in three on
+// Not in the default run: after its last fix it still failed some runs on
 // "history entries for version" (tests/tests/faults.rs, the per-item history
 // check) with nothing lost or applied twice, and the cause is not yet known.
 // Run it with `cargo test -p closeout-e2e --test faults -- --ignored`.
