@@ -3,7 +3,7 @@
 //! deliveries: create, list, pause, resume, delete, test, deliveries,
 //! dead-letters, redeliver.
 
-use crate::commands::{Identity, connect};
+use crate::commands::{Identity, connect, every_page};
 use crate::error::CliError;
 use crate::output::{Table, enum_words, print_json, shorten, time_words};
 use clap::{Args, Subcommand};
@@ -403,17 +403,24 @@ async fn test(args: IdArgs) -> Result<(), CliError> {
 }
 
 async fn deliveries(args: IdArgs) -> Result<(), CliError> {
-    let response = args
-        .server
-        .client()
-        .await?
-        .list_deliveries(args.server.identity.request(pb::ListDeliveriesRequest {
-            subscription_id: args.id,
+    let client = args.server.client().await?;
+    let deliveries = every_page(|page_token| {
+        let mut client = client.clone();
+        let request = args.server.identity.request(pb::ListDeliveriesRequest {
+            subscription_id: args.id.clone(),
             page_size: 100,
-            page_token: String::new(),
-        })?)
-        .await?
-        .into_inner();
+            page_token,
+        });
+        async move {
+            let page = client.list_deliveries(request?).await?.into_inner();
+            Ok((page.deliveries, page.next_page_token))
+        }
+    })
+    .await?;
+    let response = pb::ListDeliveriesResponse {
+        deliveries,
+        ..Default::default()
+    };
     if args.server.json {
         return print_json("ListDeliveriesResponse", &response);
     }
@@ -422,17 +429,24 @@ async fn deliveries(args: IdArgs) -> Result<(), CliError> {
 }
 
 async fn dead_letters(args: DeadLettersArgs) -> Result<(), CliError> {
-    let response = args
-        .server
-        .client()
-        .await?
-        .list_dead_letters(args.server.identity.request(pb::ListDeadLettersRequest {
-            subscription_id: args.subscription,
+    let client = args.server.client().await?;
+    let deliveries = every_page(|page_token| {
+        let mut client = client.clone();
+        let request = args.server.identity.request(pb::ListDeadLettersRequest {
+            subscription_id: args.subscription.clone(),
             page_size: 100,
-            page_token: String::new(),
-        })?)
-        .await?
-        .into_inner();
+            page_token,
+        });
+        async move {
+            let page = client.list_dead_letters(request?).await?.into_inner();
+            Ok((page.deliveries, page.next_page_token))
+        }
+    })
+    .await?;
+    let response = pb::ListDeadLettersResponse {
+        deliveries,
+        ..Default::default()
+    };
     if args.server.json {
         return print_json("ListDeadLettersResponse", &response);
     }
