@@ -365,6 +365,9 @@ async fn the_console_works_in_a_real_browser() {
     );
     web.shot("items-live").await;
     web.click("form.who button").await;
+    // Signing out ends the session: whatever the redirect has shown by now
+    // (it can be slow on a loaded machine), the overview asks for a token.
+    web.go("/").await;
     web.wait_for("Paste the token").await;
 
     // The inspected body: its own items, no verification, no decisions.
@@ -377,6 +380,9 @@ async fn the_console_works_in_a_real_browser() {
     assert_eq!(web.count("form.accept").await, 0);
     web.shot("review-inspected-body").await;
     web.click("form.who button").await;
+    // Signing out ends the session: whatever the redirect has shown by now
+    // (it can be slow on a loaded machine), the overview asks for a token.
+    web.go("/").await;
     web.wait_for("Paste the token").await;
 
     // The viewer: reads, acts on nothing, and is refused an import.
