@@ -103,14 +103,21 @@ impl Session {
             .unwrap();
     }
 
+    /// The element's text, read in one script call: live updates replace
+    /// elements, so a found element can go stale before its text is read.
     async fn text(&self, css: &str) -> String {
-        self.browser
-            .find(Locator::Css(css))
+        let value = self
+            .browser
+            .execute(
+                "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;",
+                vec![serde_json::json!(css)],
+            )
             .await
-            .unwrap_or_else(|e| panic!("no {css}: {e}"))
-            .text()
-            .await
-            .unwrap()
+            .unwrap();
+        value
+            .as_str()
+            .unwrap_or_else(|| panic!("no {css}"))
+            .to_string()
     }
 
     async fn count(&self, css: &str) -> usize {
@@ -131,14 +138,24 @@ impl Session {
             .unwrap();
     }
 
+    /// Clicks the element, finding it again if a live update replaced it
+    /// between finding and clicking.
     async fn click(&self, css: &str) {
-        self.browser
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no {css}: {e}"))
-            .click()
-            .await
-            .unwrap();
+        for _ in 0..5 {
+            let element = self
+                .browser
+                .find(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("no {css}: {e}"));
+            match element.click().await {
+                Ok(_) => return,
+                Err(e) if e.is_stale_element_reference() => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("clicking {css}: {e}"),
+            }
+        }
+        panic!("{css} kept going stale");
     }
 
     async fn source(&self) -> String {
