@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod backbone;
 pub mod bus_metrics;
+pub mod client_tls;
 pub mod config;
 pub mod error;
 pub mod host;
