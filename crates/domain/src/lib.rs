@@ -26,4 +26,7 @@ pub use lifecycle::{
     Actor, Change, Command, CommandKind, Evidence, ItemState, ItemStatus, Refusal, Role, apply,
     apply_all, decide, evolve, is_open, is_overdue, mark_overdue,
 };
-pub use organisation::{OrganisationId, OrganisationKind, kind_from_name, slug_from_name};
+pub use organisation::{
+    FIRE_AND_RESCUE_MARK, OrganisationId, OrganisationKind, kind_from_name, organisation_id_for,
+    slug_from_name,
+};

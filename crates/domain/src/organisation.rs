@@ -105,26 +105,55 @@ impl AsRef<str> for OrganisationId {
 }
 
 /// Suffixes that name the kind of body rather than the body; longest first so
-/// "Police Service" wins over "Police".
+/// "Police Service" wins over "Police". Names are matched with "&" read as
+/// "and", so "Fire & Rescue Service" needs no entry of its own.
 const SUFFIXES: &[&str] = &[
     "fire and rescue authority",
     "fire and rescue service",
-    "fire & rescue authority",
-    "fire & rescue service",
+    "fire and rescue",
+    "fire authority",
     "fire brigade",
+    "fire service",
     "police service",
     "police force",
     "constabulary",
     "police",
 ];
 
-/// Derives the slug reports' names map to: "Avon and Somerset Constabulary" ->
-/// "avon-and-somerset", "London Fire Brigade" -> "london". Never fails: a name
-/// that is only a suffix ("Police") keeps it, and a name with no letters or
-/// digits at all becomes "unnamed".
+/// The word a fire and rescue service's id ends with.
+pub const FIRE_AND_RESCUE_MARK: &str = "fire";
+
+/// Derives an organisation's id from the name reports use, with the kind the
+/// name denotes ([`kind_from_name`]); see [`organisation_id_for`].
 pub fn slug_from_name(name: &str) -> OrganisationId {
+    organisation_id_for(name, kind_from_name(name))
+}
+
+/// Derives an organisation's id from its name and kind. The rule:
+///
+/// 1. The place: the name without a leading "the" and without the words
+///    that name the kind of body ([`SUFFIXES`]): "Avon and Somerset
+///    Constabulary" -> "avon-and-somerset", "Hampshire and Isle of Wight Fire
+///    and Rescue Service" -> "hampshire-and-isle-of-wight".
+/// 2. A fire and rescue service's id is the place followed by "-fire"
+///    ("hertfordshire-fire", "london-fire", "hampshire-and-isle-of-wight-fire")
+///    unless the place already says "fire"; a police force's id, and the id
+///    of a body of no known kind, is the place alone ("hertfordshire").
+///
+/// Always, not only when a police force of that place exists: most English
+/// counties have both a force and a service, and the id must not depend on
+/// which of them a database met first, nor on a list of forces that
+/// renames ("Hampshire Constabulary" became "Hampshire and Isle of Wight
+/// Constabulary" in 2022) would make stale. The two kinds can therefore
+/// never share an id.
+///
+/// Never fails: a name that is only a suffix ("Police") keeps it, and a name
+/// with no letters or digits at all becomes "unnamed".
+pub fn organisation_id_for(name: &str, kind: Option<OrganisationKind>) -> OrganisationId {
     // Look-alikes collide: NFKC, with zero-width and bidi controls removed.
-    let mut base = crate::text::normalise_name(name).trim().to_lowercase();
+    let mut base = crate::text::normalise_name(name)
+        .replace('&', " and ")
+        .to_lowercase();
     base = base.split_whitespace().collect::<Vec<_>>().join(" ");
     if let Some(rest) = base.strip_prefix("the ") {
         base = rest.to_string();
@@ -142,12 +171,20 @@ pub fn slug_from_name(name: &str) -> OrganisationId {
             break;
         }
     }
-    let slug = slugify(&base);
-    let slug = if slug.is_empty() {
-        "unnamed".to_string()
-    } else {
-        slug
-    };
+    let mut slug = slugify(&base);
+    if slug.is_empty() {
+        slug = "unnamed".to_string();
+    }
+    let says_fire = slug.split('-').any(|word| word == FIRE_AND_RESCUE_MARK);
+    if kind == Some(OrganisationKind::FireAndRescueService) && !says_fire {
+        // Room for the mark within MAX_SLUG_LEN.
+        slug.truncate(MAX_SLUG_LEN - FIRE_AND_RESCUE_MARK.len() - 1);
+        while slug.ends_with('-') {
+            slug.pop();
+        }
+        slug.push('-');
+        slug.push_str(FIRE_AND_RESCUE_MARK);
+    }
     // slugify only emits [a-z0-9-] and at most MAX_SLUG_LEN bytes.
     OrganisationId(slug)
 }
@@ -203,19 +240,27 @@ mod tests {
             ("Essex Police", "essex"),
             ("Metropolitan Police Service", "metropolitan"),
             ("City of London Police", "city-of-london"),
-            ("Hampshire Fire and Rescue Service", "hampshire"),
-            ("Hampshire Fire & Rescue Service", "hampshire"),
-            ("London Fire Brigade", "london"),
+            ("Hampshire Fire and Rescue Service", "hampshire-fire"),
+            ("Hampshire Fire & Rescue Service", "hampshire-fire"),
+            ("Hampshire Constabulary", "hampshire"),
+            ("London Fire Brigade", "london-fire"),
+            ("West Midlands Fire Service", "west-midlands-fire"),
+            ("Lincolnshire Fire and Rescue", "lincolnshire-fire"),
+            ("Fire and Rescue Service", "fire-and-rescue-service"),
             ("Devon & Cornwall Police", "devon-and-cornwall"),
             (
                 "Hampshire and Isle of Wight Fire and Rescue Service",
+                "hampshire-and-isle-of-wight-fire",
+            ),
+            (
+                "Hampshire and Isle of Wight Constabulary",
                 "hampshire-and-isle-of-wight",
             ),
             ("Dyfed-Powys Police", "dyfed-powys"),
             ("Greater Manchester  Police", "greater-manchester"),
             (
                 "Royal Berkshire Fire and Rescue Authority",
-                "royal-berkshire",
+                "royal-berkshire-fire",
             ),
             (
                 "Police Service of Northern Ireland",
@@ -236,6 +281,183 @@ mod tests {
         let slug = slug_from_name(&name);
         assert!(slug.as_str().len() <= MAX_SLUG_LEN);
         assert!(OrganisationId::parse(slug.as_str()).is_ok());
+        let fire = slug_from_name(&format!("{name} Fire and Rescue Service"));
+        assert!(fire.as_str().len() <= MAX_SLUG_LEN, "{fire}");
+        assert!(fire.as_str().ends_with("-fire"), "{fire}");
+        assert!(OrganisationId::parse(fire.as_str()).is_ok());
+    }
+
+    /// The 43 territorial police forces of England and Wales.
+    const POLICE_FORCES: [&str; 43] = [
+        "Avon and Somerset Constabulary",
+        "Bedfordshire Police",
+        "Cambridgeshire Constabulary",
+        "Cheshire Constabulary",
+        "City of London Police",
+        "Cleveland Police",
+        "Cumbria Constabulary",
+        "Derbyshire Constabulary",
+        "Devon & Cornwall Police",
+        "Dorset Police",
+        "Durham Constabulary",
+        "Dyfed-Powys Police",
+        "Essex Police",
+        "Gloucestershire Constabulary",
+        "Greater Manchester Police",
+        "Gwent Police",
+        "Hampshire and Isle of Wight Constabulary",
+        "Hertfordshire Constabulary",
+        "Humberside Police",
+        "Kent Police",
+        "Lancashire Constabulary",
+        "Leicestershire Police",
+        "Lincolnshire Police",
+        "Merseyside Police",
+        "Metropolitan Police Service",
+        "Norfolk Constabulary",
+        "North Wales Police",
+        "North Yorkshire Police",
+        "Northamptonshire Police",
+        "Northumbria Police",
+        "Nottinghamshire Police",
+        "South Wales Police",
+        "South Yorkshire Police",
+        "Staffordshire Police",
+        "Suffolk Constabulary",
+        "Surrey Police",
+        "Sussex Police",
+        "Thames Valley Police",
+        "Warwickshire Police",
+        "West Mercia Police",
+        "West Midlands Police",
+        "West Yorkshire Police",
+        "Wiltshire Police",
+    ];
+
+    /// The 44 fire and rescue services of England the inspectorate inspects
+    /// (since Hampshire and the Isle of Wight combined in April 2021).
+    const FIRE_AND_RESCUE_SERVICES: [&str; 44] = [
+        "Avon Fire and Rescue Service",
+        "Bedfordshire Fire and Rescue Service",
+        "Royal Berkshire Fire and Rescue Service",
+        "Buckinghamshire Fire and Rescue Service",
+        "Cambridgeshire Fire and Rescue Service",
+        "Cheshire Fire and Rescue Service",
+        "Cleveland Fire Brigade",
+        "Cornwall Fire and Rescue Service",
+        "County Durham and Darlington Fire and Rescue Service",
+        "Cumbria Fire and Rescue Service",
+        "Derbyshire Fire and Rescue Service",
+        "Devon and Somerset Fire and Rescue Service",
+        "Dorset & Wiltshire Fire and Rescue Service",
+        "Essex County Fire and Rescue Service",
+        "Gloucestershire Fire and Rescue Service",
+        "Greater Manchester Fire and Rescue Service",
+        "Hampshire and Isle of Wight Fire and Rescue Service",
+        "Hereford & Worcester Fire and Rescue Service",
+        "Hertfordshire Fire and Rescue Service",
+        "Humberside Fire and Rescue Service",
+        "Isles of Scilly Fire and Rescue Service",
+        "Kent Fire and Rescue Service",
+        "Lancashire Fire and Rescue Service",
+        "Leicestershire Fire and Rescue Service",
+        "Lincolnshire Fire and Rescue",
+        "London Fire Brigade",
+        "Merseyside Fire and Rescue Service",
+        "Norfolk Fire and Rescue Service",
+        "North Yorkshire Fire and Rescue Service",
+        "Northamptonshire Fire and Rescue Service",
+        "Northumberland Fire and Rescue Service",
+        "Nottinghamshire Fire and Rescue Service",
+        "Oxfordshire Fire and Rescue Service",
+        "Shropshire Fire and Rescue Service",
+        "South Yorkshire Fire and Rescue",
+        "Staffordshire Fire and Rescue Service",
+        "Suffolk Fire and Rescue Service",
+        "Surrey Fire and Rescue Service",
+        "East Sussex Fire and Rescue Service",
+        "West Sussex Fire and Rescue Service",
+        "Tyne and Wear Fire and Rescue Service",
+        "Warwickshire Fire and Rescue Service",
+        "West Midlands Fire Service",
+        "West Yorkshire Fire and Rescue Service",
+    ];
+
+    /// Before the inspectorate's list changed, and in Wales (not inspected
+    /// by it, but named in national reports).
+    const OTHER_FIRE_AND_RESCUE_SERVICES: [&str; 5] = [
+        "Hampshire Fire and Rescue Service",
+        "Isle of Wight Fire and Rescue Service",
+        "Mid and West Wales Fire and Rescue Service",
+        "North Wales Fire and Rescue Service",
+        "South Wales Fire and Rescue Service",
+    ];
+
+    #[test]
+    fn every_force_and_service_has_its_own_id() {
+        let mut seen: std::collections::HashMap<String, &str> = Default::default();
+        let mut claim = |name: &'static str, kind: OrganisationKind| {
+            assert_eq!(kind_from_name(name), Some(kind), "{name}");
+            let id = slug_from_name(name);
+            assert_eq!(OrganisationId::parse(id.as_str()), Ok(id.clone()), "{name}");
+            assert_eq!(
+                id.as_str().ends_with("-fire"),
+                kind == OrganisationKind::FireAndRescueService,
+                "{name} -> {id}"
+            );
+            if let Some(other) = seen.insert(id.to_string(), name) {
+                panic!("{name} and {other} both have the id {id}");
+            }
+        };
+        for name in POLICE_FORCES {
+            claim(name, OrganisationKind::PoliceForce);
+        }
+        for name in FIRE_AND_RESCUE_SERVICES
+            .iter()
+            .chain(&OTHER_FIRE_AND_RESCUE_SERVICES)
+        {
+            claim(name, OrganisationKind::FireAndRescueService);
+        }
+        assert_eq!(seen.len(), 43 + 44 + 5);
+        // The pairs that collided under the rule before kinds were marked.
+        for (force, service) in [
+            (
+                "Hampshire Constabulary",
+                "Hampshire Fire and Rescue Service",
+            ),
+            (
+                "Hampshire and Isle of Wight Constabulary",
+                "Hampshire and Isle of Wight Fire and Rescue Service",
+            ),
+            ("Cleveland Police", "Cleveland Fire Brigade"),
+            ("West Midlands Police", "West Midlands Fire Service"),
+            ("North Wales Police", "North Wales Fire and Rescue Service"),
+        ] {
+            assert_ne!(slug_from_name(force), slug_from_name(service), "{force}");
+        }
+    }
+
+    #[test]
+    fn the_id_does_not_depend_on_how_the_name_is_written() {
+        for (a, b) in [
+            (
+                "Hertfordshire Fire and Rescue Service",
+                "Hertfordshire Fire & Rescue Service",
+            ),
+            (
+                "Royal Berkshire Fire and Rescue Authority",
+                "Royal Berkshire Fire and Rescue Service",
+            ),
+            ("The London Fire Brigade", "London Fire Brigade"),
+        ] {
+            assert_eq!(slug_from_name(a), slug_from_name(b), "{a}");
+        }
+        // An explicit kind wins over what the name says.
+        assert_eq!(
+            organisation_id_for("Fenmoor", Some(OrganisationKind::FireAndRescueService)).as_str(),
+            "fenmoor-fire"
+        );
+        assert_eq!(organisation_id_for("Fenmoor", None).as_str(), "fenmoor");
     }
 
     #[test]
