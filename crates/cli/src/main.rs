@@ -52,6 +52,9 @@ enum Command {
     Subscriptions(commands::subscriptions::SubscriptionsArgs),
     /// Bearer tokens: mint one with a signing key.
     Token(commands::token::TokenArgs),
+    /// Write DEVELOPMENT-ONLY TLS material (a CA, a server certificate for
+    /// the compose service names and localhost, a client certificate).
+    DevCerts(commands::certs::DevCertsArgs),
     /// Print the version of this client.
     Version,
 }
@@ -87,6 +90,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Report(args) => commands::report::run(args),
         Command::Token(args) => commands::token::run(args),
+        Command::DevCerts(args) => commands::certs::run(args),
         Command::Version => {
             println!("closeout {}", closeout_service::server::VERSION);
             Ok(())
@@ -111,7 +115,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     Command::Lifecycle(command) => commands::lifecycle::run(command).await,
                     Command::Watch(args) => commands::watch::run(args).await,
                     Command::Proposals(command) => commands::proposals::run(command).await,
-                    Command::Report(_) | Command::Token(_) | Command::Version => Ok(()),
+                    Command::Report(_)
+                    | Command::Token(_)
+                    | Command::DevCerts(_)
+                    | Command::Version => Ok(()),
                 }
             })
         }

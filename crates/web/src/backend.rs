@@ -7,8 +7,9 @@ use crate::session::Session;
 use closeout_proto::findings_service_client::FindingsServiceClient;
 use closeout_proto::metrics_service_client::MetricsServiceClient;
 use closeout_proto::tracker_service_client::TrackerServiceClient;
+use closeout_service::client_tls::ClientTls;
 use tonic::metadata::MetadataValue;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 /// Clients of the findings, tracker and metrics services.
 #[derive(Clone, Debug)]
@@ -18,20 +19,25 @@ pub struct Backend {
     metrics: Channel,
 }
 
-fn channel(name: &str, url: &str) -> Result<Channel, String> {
-    Endpoint::from_shared(url.to_string())
+fn channel(name: &str, url: &str, tls: &ClientTls) -> Result<Channel, String> {
+    tls.endpoint(url)
         .map(|e| e.connect_lazy())
         .map_err(|e| format!("{name} address {url:?}: {e}"))
 }
 
 impl Backend {
-    /// Clients of the services at these URLs (`http://host:port`),
-    /// connecting on first use.
-    pub fn new(findings: &str, tracker: &str, metrics: &str) -> Result<Backend, String> {
+    /// Clients of the services at these URLs (`http://host:port`, or
+    /// `https://host:port` with `tls`), connecting on first use.
+    pub fn new(
+        findings: &str,
+        tracker: &str,
+        metrics: &str,
+        tls: &ClientTls,
+    ) -> Result<Backend, String> {
         Ok(Backend {
-            findings: channel("findings", findings)?,
-            tracker: channel("tracker", tracker)?,
-            metrics: channel("metrics", metrics)?,
+            findings: channel("findings", findings, tls)?,
+            tracker: channel("tracker", tracker, tls)?,
+            metrics: channel("metrics", metrics, tls)?,
         })
     }
 

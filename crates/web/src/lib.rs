@@ -46,6 +46,8 @@ pub struct WebConfig {
     pub findings_url: String,
     pub tracker_url: String,
     pub metrics_url: String,
+    /// TLS towards the services (CA, optional client certificate).
+    pub services_tls: closeout_service::client_tls::ClientTls,
     /// Verifies sign-in tokens (the same keys the services trust).
     pub verifier: Verifier,
     /// Mark the session cookie Secure (set when served behind TLS).
@@ -123,6 +125,7 @@ pub async fn start(
         &config.findings_url,
         &config.tracker_url,
         &config.metrics_url,
+        &config.services_tls,
     )
     .map_err(WebError::Config)?;
     let state = AppState {

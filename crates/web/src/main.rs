@@ -5,6 +5,7 @@
 use clap::Parser;
 use closeout_service::config::{AuthConfig, LogFormat};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -34,6 +35,20 @@ struct Args {
         default_value = "http://127.0.0.1:50053"
     )]
     metrics_addr: String,
+    /// CA certificate (PEM) that signed the services' certificates; with
+    /// it (or https:// addresses) the console calls them over TLS.
+    #[arg(long, env = "CLOSEOUT_TLS_CA")]
+    services_tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for services that require one.
+    #[arg(long, env = "CLOSEOUT_TLS_CERT", requires = "services_tls_key")]
+    services_tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, env = "CLOSEOUT_TLS_KEY", requires = "services_tls_cert")]
+    services_tls_key: Option<PathBuf>,
+    /// Name expected in the services' certificates, when it differs from
+    /// the addresses' host.
+    #[arg(long, env = "CLOSEOUT_TLS_DOMAIN")]
+    services_tls_domain: Option<String>,
     /// How sign-in tokens are verified: the same keys, issuers, audiences
     /// and claim mapping as the services (`--auth-public-key`, …).
     #[command(flatten)]
@@ -65,6 +80,12 @@ async fn main() -> ExitCode {
         findings_url: args.findings_addr,
         tracker_url: args.tracker_addr,
         metrics_url: args.metrics_addr,
+        services_tls: closeout_service::client_tls::ClientTls {
+            ca: args.services_tls_ca,
+            cert: args.services_tls_cert,
+            key: args.services_tls_key,
+            domain: args.services_tls_domain,
+        },
         verifier,
         secure_cookies: args.secure_cookies,
         max_upload_bytes: args.max_upload_bytes,

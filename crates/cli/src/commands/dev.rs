@@ -22,6 +22,7 @@ use closeout_proto as pb;
 use closeout_proto::findings_service_client::FindingsServiceClient;
 use closeout_proto::metrics_service_client::MetricsServiceClient;
 use closeout_proto::tracker_service_client::TrackerServiceClient;
+use closeout_service::client_tls::ClientTls;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -311,7 +312,7 @@ async fn wait_serving(name: &str, addr: &str, children: &mut [Child]) -> Result<
                 )));
             }
         }
-        if let Ok(channel) = connect(addr).await {
+        if let Ok(channel) = connect(addr, &ClientTls::default()).await {
             let answer = HealthClient::new(channel)
                 .check(HealthCheckRequest::default())
                 .await;
@@ -443,8 +444,9 @@ async fn run_started(
     let findings_addr = format!("http://127.0.0.1:{}", services[0].port);
     let tracker_addr = format!("http://127.0.0.1:{}", services[1].port);
     let metrics_addr = format!("http://127.0.0.1:{}", services[2].port);
-    let mut findings = FindingsServiceClient::new(connect(&findings_addr).await?)
-        .max_encoding_message_size(64 * 1024 * 1024);
+    let mut findings =
+        FindingsServiceClient::new(connect(&findings_addr, &ClientTls::default()).await?)
+            .max_encoding_message_size(64 * 1024 * 1024);
     let imported = findings
         .import_report(identity.request(pb::ImportReportRequest {
             text,
@@ -469,8 +471,10 @@ async fn run_started(
 
     // The tracker opens items from the events; the metrics service counts
     // them. Wait until the scorecard shows every tracked item.
-    let mut tracker = TrackerServiceClient::new(connect(&tracker_addr).await?);
-    let mut metrics = MetricsServiceClient::new(connect(&metrics_addr).await?);
+    let mut tracker =
+        TrackerServiceClient::new(connect(&tracker_addr, &ClientTls::default()).await?);
+    let mut metrics =
+        MetricsServiceClient::new(connect(&metrics_addr, &ClientTls::default()).await?);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let card = loop {
         let items = tracker

@@ -1,7 +1,7 @@
 //! Commands that read the findings service: `inspections` and
 //! `findings`; and where the findings service is (also used by `import`).
 
-use crate::commands::{Identity, connect, every_page};
+use crate::commands::{Identity, every_page};
 use crate::error::CliError;
 use crate::output::{Table, kind_words, print_json};
 use crate::parse;
@@ -29,8 +29,10 @@ pub struct FindingsServer {
 impl FindingsServer {
     /// A client of the findings service.
     pub async fn client(&self) -> Result<FindingsServiceClient<Channel>, CliError> {
-        Ok(FindingsServiceClient::new(connect(&self.addr).await?)
-            .max_decoding_message_size(64 * 1024 * 1024))
+        Ok(
+            FindingsServiceClient::new(self.identity.connect(&self.addr).await?)
+                .max_decoding_message_size(64 * 1024 * 1024),
+        )
     }
 }
 

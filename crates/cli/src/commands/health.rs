@@ -2,7 +2,7 @@
 //! gRPC health service; exits 0 only when it answers SERVING. Used by the
 //! compose health checks.
 
-use crate::commands::connect;
+use crate::commands::{TlsArgs, connect};
 use crate::error::CliError;
 use clap::Args;
 use tonic_health::pb::HealthCheckRequest;
@@ -17,10 +17,12 @@ pub struct HealthArgs {
     /// Service to ask about; empty means the whole server.
     #[arg(long, default_value = "")]
     service: String,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 pub async fn run(args: HealthArgs) -> Result<(), CliError> {
-    let channel = connect(&args.addr).await?;
+    let channel = connect(&args.addr, &args.tls.client_tls(None)).await?;
     let response = HealthClient::new(channel)
         .check(HealthCheckRequest {
             service: args.service,

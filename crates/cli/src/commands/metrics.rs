@@ -2,7 +2,7 @@
 //! Rendering is separate from the calls so it can be tested without a
 //! server.
 
-use crate::commands::{Identity, connect};
+use crate::commands::Identity;
 use crate::error::CliError;
 use crate::output::{Table, enum_words, kind_words, print_json, status_words};
 use crate::parse;
@@ -30,7 +30,9 @@ pub struct MetricsServer {
 
 impl MetricsServer {
     async fn client(&self) -> Result<MetricsServiceClient<Channel>, CliError> {
-        Ok(MetricsServiceClient::new(connect(&self.addr).await?))
+        Ok(MetricsServiceClient::new(
+            self.identity.connect(&self.addr).await?,
+        ))
     }
 }
 

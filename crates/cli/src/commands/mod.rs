@@ -1,7 +1,9 @@
 //! One module per group of subcommands, and what they share: who acts
-//! ([`Identity`]), connecting to a service, and where the tracker is
-//! ([`TrackerServer`], used by items, lifecycle, watch and proposals).
+//! ([`Identity`]), how the connection is secured ([`TlsArgs`]), connecting
+//! to a service, and where the tracker is ([`TrackerServer`], used by
+//! items, lifecycle, watch and proposals).
 
+pub mod certs;
 pub mod dev;
 pub mod findings;
 pub mod health;
@@ -19,7 +21,52 @@ pub mod watch;
 use crate::error::CliError;
 use closeout_proto as pb;
 use closeout_proto::tracker_service_client::TrackerServiceClient;
-use tonic::transport::{Channel, Endpoint};
+use closeout_service::client_tls::ClientTls;
+use std::path::PathBuf;
+use tonic::transport::Channel;
+
+/// TLS towards the services. An `https://` address selects TLS; a bare
+/// `host:port` does when any of these is given. The CA may also come from
+/// the credentials file's `tls_ca`.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct TlsArgs {
+    /// CA certificate (PEM) that signed the servers' certificates.
+    #[arg(long = "tls-ca", env = "CLOSEOUT_TLS_CA", global = true)]
+    pub ca: Option<PathBuf>,
+    /// Client certificate (PEM), for servers that require one.
+    #[arg(
+        long = "tls-cert",
+        env = "CLOSEOUT_TLS_CERT",
+        global = true,
+        requires = "key"
+    )]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(
+        long = "tls-key",
+        env = "CLOSEOUT_TLS_KEY",
+        global = true,
+        requires = "cert"
+    )]
+    pub key: Option<PathBuf>,
+    /// Name expected in the server's certificate, when the address's host
+    /// differs (e.g. 127.0.0.1 for a certificate issued to `tracker`).
+    #[arg(long = "tls-domain", env = "CLOSEOUT_TLS_DOMAIN", global = true)]
+    pub domain: Option<String>,
+}
+
+impl TlsArgs {
+    /// The client TLS settings; `fallback_ca` (the credentials file's)
+    /// when no CA is given.
+    pub fn client_tls(&self, fallback_ca: Option<PathBuf>) -> ClientTls {
+        ClientTls {
+            ca: self.ca.clone().or(fallback_ca),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            domain: self.domain.clone(),
+        }
+    }
+}
 
 /// Who the command line acts as: a bearer token, from `--token`, else
 /// `CLOSEOUT_TOKEN`, else the credentials file `closeout dev` writes (the
@@ -38,6 +85,8 @@ pub struct Identity {
     /// or ~/.config/closeout/credentials.toml).
     #[arg(long, env = "CLOSEOUT_CREDENTIALS", global = true)]
     pub credentials: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 impl Identity {
@@ -58,6 +107,32 @@ impl Identity {
         )
     }
 
+    /// TLS towards the services: the flags, with the credentials file's
+    /// CA when none is given and the address asks for TLS.
+    pub fn client_tls(&self) -> ClientTls {
+        let fallback = || {
+            let path = self
+                .credentials
+                .clone()
+                .or_else(token::default_credentials_path)?;
+            path.is_file()
+                .then(|| token::Credentials::load(&path).ok())
+                .flatten()?
+                .tls_ca
+        };
+        let ca = if self.tls.ca.is_some() {
+            None
+        } else {
+            fallback()
+        };
+        self.tls.client_tls(ca)
+    }
+
+    /// Connects to the service at `addr` with this identity's TLS settings.
+    pub async fn connect(&self, addr: &str) -> Result<Channel, CliError> {
+        connect(addr, &self.client_tls()).await
+    }
+
     /// Wraps a request with `authorization: Bearer <token>`.
     pub fn request<T>(&self, message: T) -> Result<tonic::Request<T>, CliError> {
         let token = self.token()?;
@@ -70,25 +145,29 @@ impl Identity {
     }
 }
 
-/// Connects to a gRPC server; `host:port` gets `http://` in front.
-pub async fn connect(addr: &str) -> Result<Channel, CliError> {
-    let uri = if addr.contains("://") {
-        addr.to_string()
-    } else {
-        format!("http://{addr}")
-    };
-    let endpoint = Endpoint::from_shared(uri.clone()).map_err(|e| CliError::Connect {
-        addr: addr.to_string(),
-        reason: e.to_string(),
-    })?;
-    endpoint
-        .connect_timeout(std::time::Duration::from_secs(5))
-        .connect()
-        .await
-        .map_err(|e| CliError::Connect {
-            addr: uri,
-            reason: e.to_string(),
-        })
+/// Connects to a gRPC server: `https://` (or a bare `host:port` with TLS
+/// settings) over TLS, otherwise plain HTTP/2.
+pub async fn connect(addr: &str, tls: &ClientTls) -> Result<Channel, CliError> {
+    let endpoint = tls.endpoint(addr).map_err(CliError::Usage)?;
+    let uri = endpoint.uri().to_string();
+    endpoint.connect().await.map_err(|e| CliError::Connect {
+        addr: uri,
+        reason: transport_reason(&e),
+    })
+}
+
+/// The whole chain of a transport error: tonic's own message is only
+/// "transport error"; the cause (a refused certificate, a closed port) is
+/// in its sources.
+fn transport_reason(error: &dyn std::error::Error) -> String {
+    let mut reason = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        reason.push_str(": ");
+        reason.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    reason
 }
 
 /// Where the tracker service is, who acts, and how to print.
@@ -111,7 +190,9 @@ pub struct TrackerServer {
 impl TrackerServer {
     /// A client of the tracker service.
     pub async fn client(&self) -> Result<TrackerServiceClient<Channel>, CliError> {
-        Ok(TrackerServiceClient::new(connect(&self.addr).await?))
+        Ok(TrackerServiceClient::new(
+            self.identity.connect(&self.addr).await?,
+        ))
     }
 
     /// The tracked item `id`.

@@ -3,7 +3,7 @@
 //! deliveries: create, list, pause, resume, delete, test, deliveries,
 //! dead-letters, redeliver.
 
-use crate::commands::{Identity, connect, every_page};
+use crate::commands::{Identity, every_page};
 use crate::error::CliError;
 use crate::output::{Table, enum_words, print_json, shorten, time_words};
 use clap::{Args, Subcommand};
@@ -30,7 +30,9 @@ pub struct NotifyServer {
 
 impl NotifyServer {
     async fn client(&self) -> Result<NotifyServiceClient<Channel>, CliError> {
-        Ok(NotifyServiceClient::new(connect(&self.addr).await?))
+        Ok(NotifyServiceClient::new(
+            self.identity.connect(&self.addr).await?,
+        ))
     }
 }
 

@@ -11,9 +11,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The credentials file: one token per role name.
+/// The credentials file: one token per role name, and optionally the CA
+/// to trust for `https://` addresses when `--tls-ca` is not given.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Credentials {
+    /// CA certificate (PEM) that signed the services' certificates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca: Option<PathBuf>,
     /// Tokens by role name (`inspectorate`, `inspected-body`, `viewer`).
     #[serde(default)]
     pub tokens: BTreeMap<String, String>,

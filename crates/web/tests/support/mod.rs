@@ -124,6 +124,7 @@ impl Stack {
                 findings_url: format!("http://{}", findings.addr),
                 tracker_url: format!("http://{}", tracker.addr),
                 metrics_url: format!("http://{}", metrics.addr),
+                services_tls: Default::default(),
                 verifier,
                 secure_cookies: false,
                 max_upload_bytes: closeout_web::DEFAULT_MAX_UPLOAD_BYTES,
