@@ -16,6 +16,7 @@
 //! The result of verification is a [`closeout_domain::authorisation::Identity`];
 //! what that identity may do is the domain's rules table.
 
+pub mod cache;
 mod keys;
 mod verify;
 

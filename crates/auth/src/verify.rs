@@ -5,6 +5,7 @@
 //! configuration says (Closeout's own claims by default, an OIDC
 //! provider's claims and values where configured).
 
+use crate::cache::{VerifiedTokens, digest};
 use crate::keys::{KeySet, SigningKey};
 use crate::{AuthError, DEFAULT_AUDIENCE, DEFAULT_ISSUER, LEEWAY_SECONDS, MAX_TOKEN_BYTES};
 use closeout_domain::authorisation::Identity;
@@ -13,6 +14,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Closeout's own claims, as [`mint`] writes them.
@@ -115,11 +117,13 @@ impl Default for VerifierConfig {
     }
 }
 
-/// Checks bearer tokens; cheap to clone.
+/// Checks bearer tokens; cheap to clone (clones share the cache of
+/// verified tokens, see `crate::cache`).
 #[derive(Debug, Clone)]
 pub struct Verifier {
     keys: KeySet,
     config: VerifierConfig,
+    verified: Arc<VerifiedTokens>,
 }
 
 fn token_error(e: &jsonwebtoken::errors::Error) -> AuthError {
@@ -139,16 +143,39 @@ fn token_error(e: &jsonwebtoken::errors::Error) -> AuthError {
 impl Verifier {
     /// A verifier of tokens signed by any of `keys`.
     pub fn new(keys: KeySet, config: VerifierConfig) -> Verifier {
-        Verifier { keys, config }
+        Verifier {
+            keys,
+            config,
+            verified: Arc::new(VerifiedTokens::default()),
+        }
     }
 
-    /// The identity a token proves, or why it proves none.
+    /// The identity a token proves, or why it proves none. A token verified
+    /// before is answered from the cache until its `exp`.
     pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::Token(format!(
                 "longer than {MAX_TOKEN_BYTES} bytes"
             )));
         }
+        let key = digest(token);
+        let now = now_seconds();
+        if let Some(identity) = self.verified.get(&key, now) {
+            return Ok(identity);
+        }
+        let (identity, expires) = self.verify_signed(token)?;
+        self.verified.insert(key, identity.clone(), expires, now);
+        Ok(identity)
+    }
+
+    /// Tokens remembered as verified (for figures and tests).
+    pub fn cached_tokens(&self) -> usize {
+        self.verified.len()
+    }
+
+    /// Verifies the signature and claims: the identity and the token's
+    /// `exp` (0 when it is not a whole number: then nothing is cached).
+    fn verify_signed(&self, token: &str) -> Result<(Identity, u64), AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| {
             AuthError::Token("malformed header, or an algorithm that is not EdDSA or ES256".into())
         })?;
@@ -167,7 +194,14 @@ impl Verifier {
         let mut last = None;
         for key in self.keys.candidates(header.alg, header.kid.as_deref()) {
             match jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation) {
-                Ok(data) => return self.identity(&data.claims),
+                Ok(data) => {
+                    let expires = data
+                        .claims
+                        .get("exp")
+                        .and_then(Value::as_u64)
+                        .unwrap_or_default();
+                    return Ok((self.identity(&data.claims)?, expires));
+                }
                 Err(e) if matches!(e.kind(), ErrorKind::InvalidSignature) => last = Some(e),
                 Err(e) => return Err(token_error(&e)),
             }
@@ -264,6 +298,23 @@ mod tests {
         assert_eq!(who.subject, "jo@kent");
         assert_eq!(who.role, Role::InspectedBody);
         assert_eq!(who.organisation.unwrap().as_str(), "kent");
+    }
+
+    #[test]
+    fn a_verified_token_is_remembered_and_a_changed_one_is_not() {
+        let (key, verifier) = setup();
+        let token = mint(&key, &Claims::new("jo", Role::Viewer, None, hour())).unwrap();
+        let first = verifier.verify(&token).unwrap();
+        assert_eq!(verifier.cached_tokens(), 1);
+        assert_eq!(verifier.verify(&token).unwrap(), first);
+        assert_eq!(verifier.clone().verify(&token).unwrap(), first);
+        assert_eq!(verifier.cached_tokens(), 1, "clones share the cache");
+        // The same claims under a broken signature: verified afresh, refused.
+        let at = token.len() - 10;
+        let flipped = if &token[at..=at] == "A" { "B" } else { "A" };
+        let broken = format!("{}{flipped}{}", &token[..at], &token[at + 1..]);
+        assert!(verifier.verify(&broken).is_err());
+        assert_eq!(verifier.cached_tokens(), 1, "refusals are not remembered");
     }
 
     #[test]

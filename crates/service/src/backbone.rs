@@ -11,6 +11,9 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 use std::time::Duration;
 
+/// A pooled connection idle this long is pinged before it is used.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 /// The pool (migrated, with the outbox tables) and the bus (stream
 /// ensured) of `service` ("findings", …).
 pub async fn connect(
@@ -23,6 +26,19 @@ pub async fn connect(
     let pool = PgPoolOptions::new()
         .max_connections(common.database_max_connections)
         .acquire_timeout(Duration::from_secs(5))
+        // sqlx pings every connection it hands out: one more round trip
+        // per call, as much as GetItem's own query. A connection in steady
+        // use is known alive; only one idle for a while (the database may
+        // have restarted meanwhile) is pinged, and replaced if it fails.
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_AFTER_IDLE {
+                    sqlx::Connection::ping(connection).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(options)
         .await?;
     migrator.run(&pool).await?;

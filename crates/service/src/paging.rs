@@ -9,6 +9,9 @@ pub const DEFAULT_PAGE_SIZE: i64 = 50;
 /// Largest page a client may ask for; larger requests get this many.
 pub const MAX_PAGE_SIZE: i64 = 500;
 
+/// Longest page token: this service's tokens are `o` and a number.
+pub const MAX_PAGE_TOKEN: usize = 24;
+
 /// A validated page request: how many rows, from which offset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Page {
@@ -31,6 +34,12 @@ impl Page {
             }
             n => i64::from(n).min(MAX_PAGE_SIZE),
         };
+        if page_token.len() > MAX_PAGE_TOKEN {
+            return Err(ApiError::invalid(
+                "page_token",
+                format!("must be at most {MAX_PAGE_TOKEN} characters"),
+            ));
+        }
         let offset = if page_token.is_empty() {
             0
         } else {
@@ -83,5 +92,9 @@ mod tests {
         assert!(Page::parse(10, "garbage").is_err());
         assert!(Page::parse(10, "o-5").is_err());
         assert_eq!(Page::parse(10_000, "").unwrap().limit, MAX_PAGE_SIZE);
+        let long = format!("o{}", "1".repeat(MAX_PAGE_TOKEN));
+        assert!(Page::parse(10, &long).is_err());
+        assert!(Page::parse(10, "o\u{202e}1").is_err());
+        assert!(Page::parse(10, &format!("o{}", i64::MAX)).is_ok());
     }
 }
