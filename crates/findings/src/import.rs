@@ -281,6 +281,9 @@ pub async fn import(
         ))
         .execute(&mut *tx)
         .await?;
+    // Checked (and registered) first, so a report about another body under
+    // the same id is refused whether or not the inspection exists.
+    register_organisation(&mut tx, report, &mut batch).await?;
 
     let existing: Option<(Uuid, Option<String>, i64)> = sqlx::query_as(
         "SELECT id, source_sha256, version FROM inspections \
@@ -339,7 +342,6 @@ pub async fn import(
             id
         }
         None => {
-            register_organisation(&mut tx, report, &mut batch).await?;
             store_source(&mut tx, request, read).await?;
             let id = Uuid::now_v7();
             sqlx::query(
@@ -489,7 +491,9 @@ async fn store_source(
 }
 
 /// Inserts the organisation if it is new, announcing it; an existing one
-/// learns its most similar group if it had none.
+/// learns its most similar group if it had none. An existing organisation
+/// of another kind under the same id is a different body (a force and a
+/// service of one place): the import is refused, never merged into it.
 async fn register_organisation(
     tx: &mut PgConnection,
     report: &pb::ParsedReport,
@@ -501,18 +505,52 @@ async fn register_organisation(
         .iter()
         .map(|name| closeout_domain::slug_from_name(name).to_string())
         .collect();
-    let inserted = sqlx::query(
-        "INSERT INTO organisations (id, name, kind, most_similar_group) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (id) DO NOTHING",
+    // One round trip: the row inserted, or the one already there.
+    let found: Option<(bool, String, i16)> = sqlx::query_as(
+        "WITH inserted AS ( \
+             INSERT INTO organisations (id, name, kind, most_similar_group) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING RETURNING name, kind) \
+         SELECT true, name, kind FROM inserted \
+         UNION ALL \
+         SELECT false, name, kind FROM organisations \
+         WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM inserted)",
     )
     .bind(&parsed.id)
     .bind(&parsed.name)
     .bind(parsed.kind as i16)
     .bind(&group)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (inserted, existing_name, existing_kind) = match found {
+        Some(row) => row,
+        // Inserted by a concurrent import after this statement's snapshot.
+        None => {
+            let (name, kind): (String, i16) =
+                sqlx::query_as("SELECT name, kind FROM organisations WHERE id = $1")
+                    .bind(&parsed.id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            (false, name, kind)
+        }
+    };
+    let unspecified = pb::OrganisationKind::Unspecified as i32;
+    let existing_kind = i32::from(existing_kind);
+    if !inserted
+        && existing_kind != parsed.kind
+        && existing_kind != unspecified
+        && parsed.kind != unspecified
+    {
+        let words = crate::successions::kind_words;
+        return Err(FindingsError::Conflict(format!(
+            "the report is about {} ({}), but organisation {} is {} ({}): one id never names two \
+             bodies, so the report was not imported",
+            parsed.name,
+            words(parsed.kind),
+            parsed.id,
+            existing_name,
+            words(existing_kind),
+        )));
+    }
     if inserted {
         batch.push(
             &parsed.id,

@@ -161,7 +161,7 @@ pub fn known(text: &str) -> Result<Vec<Known>, String> {
         .collect()
 }
 
-fn kind_words(kind: i32) -> &'static str {
+pub(crate) fn kind_words(kind: i32) -> &'static str {
     match pb::OrganisationKind::try_from(kind) {
         Ok(pb::OrganisationKind::PoliceForce) => "a police force",
         Ok(pb::OrganisationKind::FireAndRescueService) => "a fire and rescue service",
@@ -441,8 +441,8 @@ mod tests {
         assert!(
             known
                 .iter()
-                .any(|k| k.succession.predecessor_id == "isle-of-wight"
-                    && k.succession.successor_id == "hampshire-and-isle-of-wight"
+                .any(|k| k.succession.predecessor_id == "isle-of-wight-fire"
+                    && k.succession.successor_id == "hampshire-and-isle-of-wight-fire"
                     && k.succession.effective_date == NaiveDate::from_ymd_opt(2021, 4, 1).unwrap()
                     && k.kind == pb::OrganisationKind::FireAndRescueService)
         );

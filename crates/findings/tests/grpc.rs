@@ -821,3 +821,106 @@ async fn records_by_hand_and_pages_through_lists() {
     assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 7);
     h.stop().await;
 }
+
+const FIRE_SAMPLE: &str = include_str!("../../../tests/fixtures/pairs/fenmoor-2018-19.txt");
+
+#[tokio::test]
+async fn a_force_and_a_service_of_one_place_are_two_organisations() {
+    let mut h = Harness::start(5 * 1024 * 1024).await;
+    let fire = FIRE_SAMPLE.replace("Fenmoor", "Hertfordshire");
+    let service = h
+        .client
+        .import_report(as_role("inspectorate", import_request(&fire)))
+        .await
+        .unwrap()
+        .into_inner();
+    let force = h
+        .client
+        .import_report(as_role("inspectorate", import_request(SAMPLE)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(service.organisation_id, "hertfordshire-fire");
+    assert_eq!(force.organisation_id, "hertfordshire");
+    assert!(service.created && force.created);
+    for (id, kind) in [
+        (
+            "hertfordshire-fire",
+            pb::OrganisationKind::FireAndRescueService,
+        ),
+        ("hertfordshire", pb::OrganisationKind::PoliceForce),
+    ] {
+        let organisation = h
+            .client
+            .get_organisation(pb::GetOrganisationRequest {
+                organisation_id: id.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .organisation
+            .unwrap();
+        assert_eq!(organisation.kind(), kind, "{id}");
+    }
+    let findings_of = |id: &str| pb::ListFindingsRequest {
+        organisation_id: id.into(),
+        ..Default::default()
+    };
+    let fire_findings = h
+        .client
+        .list_findings(findings_of("hertfordshire-fire"))
+        .await
+        .unwrap()
+        .into_inner()
+        .findings;
+    assert!(!fire_findings.is_empty());
+    assert!(
+        fire_findings
+            .iter()
+            .all(|f| f.inspection_id == service.inspection_id)
+    );
+
+    // An id already held by a body of the other kind: refused, naming both,
+    // and nothing written or announced.
+    h.client
+        .record_organisation(as_role(
+            "inspectorate",
+            pb::RecordOrganisationRequest {
+                organisation: Some(pb::Organisation {
+                    id: "loamshire".into(),
+                    name: "Loamshire Fire and Rescue Service (recorded by hand)".into(),
+                    kind: pb::OrganisationKind::FireAndRescueService as i32,
+                    most_similar_group: Vec::new(),
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+    h.receive(usize::MAX, Duration::from_secs(3)).await;
+    let before = h.table_counts().await;
+    let status = h
+        .client
+        .import_report(as_role(
+            "inspectorate",
+            import_request(&SAMPLE.replace("Hertfordshire", "Loamshire")),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    for words in [
+        "Loamshire Constabulary",
+        "a police force",
+        "Loamshire Fire and Rescue Service (recorded by hand)",
+        "a fire and rescue service",
+        "loamshire",
+    ] {
+        assert!(
+            status.message().contains(words),
+            "{words}: {}",
+            status.message()
+        );
+    }
+    assert_eq!(h.table_counts().await, before);
+    assert!(h.receive(1, Duration::from_millis(1000)).await.is_empty());
+    h.stop().await;
+}

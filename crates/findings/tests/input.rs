@@ -498,7 +498,7 @@ async fn successions_known_and_recorded() {
     let known = h
         .client
         .list_successions(viewer(pb::ListSuccessionsRequest {
-            organisation_id: "hampshire-and-isle-of-wight".into(),
+            organisation_id: "hampshire-and-isle-of-wight-fire".into(),
         }))
         .await
         .unwrap()
@@ -519,14 +519,14 @@ async fn successions_known_and_recorded() {
         pairs,
         vec![
             (
-                "hampshire",
-                "hampshire-and-isle-of-wight",
+                "hampshire-fire",
+                "hampshire-and-isle-of-wight-fire",
                 "2021-04-01",
                 "known"
             ),
             (
-                "isle-of-wight",
-                "hampshire-and-isle-of-wight",
+                "isle-of-wight-fire",
+                "hampshire-and-isle-of-wight-fire",
                 "2021-04-01",
                 "known"
             ),
@@ -537,7 +537,7 @@ async fn successions_known_and_recorded() {
     for (subject, event) in &announced {
         assert_eq!(
             subject,
-            &format!("{prefix}.findings.v1.organisation.succeeded.hampshire-and-isle-of-wight")
+            &format!("{prefix}.findings.v1.organisation.succeeded.hampshire-and-isle-of-wight-fire")
         );
         assert_eq!(event.effective_date, "2021-04-01");
     }
