@@ -302,6 +302,19 @@ impl Bus {
         headers: HeaderMap,
         payload: Bytes,
     ) -> Result<PublishAck> {
+        self.send(subject, headers, payload).await?.acked().await
+    }
+
+    /// Sends one message without waiting for its ack: the ack is awaited
+    /// later with [`PendingAck::acked`], so several messages can be in
+    /// flight at once (JetStream stores one connection's messages in the
+    /// order they were sent).
+    pub async fn send(
+        &self,
+        subject: String,
+        headers: HeaderMap,
+        payload: Bytes,
+    ) -> Result<PendingAck> {
         let message = jetstream::message::PublishMessage::build()
             .payload(payload)
             .headers(headers);
@@ -309,10 +322,19 @@ impl Bus {
             .jetstream
             .send_publish(subject, message)
             .await
-            .map_err(|e| BusError::nats("publish", e))?
-            .await
-            .map_err(|e| BusError::nats("publish ack", e))?;
-        Ok(ack)
+            .map_err(|e| BusError::nats("publish", e))?;
+        Ok(PendingAck(ack))
+    }
+}
+
+/// The JetStream ack of a message sent with [`Bus::send`].
+pub struct PendingAck(jetstream::context::PublishAckFuture);
+
+impl PendingAck {
+    /// Waits for the ack (bounded by the bus's request timeout). An ack
+    /// for a duplicate message id counts as success.
+    pub async fn acked(self) -> Result<PublishAck> {
+        self.0.await.map_err(|e| BusError::nats("publish ack", e))
     }
 }
 

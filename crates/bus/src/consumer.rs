@@ -623,6 +623,8 @@ impl<H: BatchHandler> Shared<H> {
             .await
             .map_err(Failure::Handler)?;
         tx.commit().await.map_err(Failure::Database)?;
+        // The handler may have appended events: the relay need not chase.
+        crate::outbox::committed();
         Ok(events.len())
     }
 
@@ -756,6 +758,8 @@ impl<H: BatchHandler> Shared<H> {
             .await
             .map_err(Failure::Handler)?;
         tx.commit().await.map_err(Failure::Database)?;
+        // The handler may have appended events: the relay need not chase.
+        crate::outbox::committed();
         Ok(Outcome::Applied)
     }
 

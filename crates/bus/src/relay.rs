@@ -1,19 +1,24 @@
 //! The outbox relay: publishes committed outbox rows to JetStream.
 //!
-//! One task per service process. It wakes on `NOTIFY closeout_outbox`
-//! (sent by [`outbox::append`](crate::outbox::append) at commit) and polls
-//! every `poll_interval` as a back-stop (a lost notification, a listener
-//! reconnecting). Each pass, inside one transaction:
+//! One task per service process. It wakes on the outbox's in-process signal
+//! ([`outbox::wakes`](crate::outbox::wakes), raised when this process
+//! appends events and again when it commits them) and polls every
+//! `poll_interval` as a back-stop (events written by another process). A
+//! signal raised before the commit finds nothing yet, so after a signal the
+//! relay looks again after 1, 2, 4, … ms ([`CHASE`]) until a pass finds
+//! nothing new and the steps run out. Each pass first asks whether
+//! anything is unsent (one cheap query), then, inside one transaction:
 //!
 //! 1. takes a transaction-scoped advisory lock, so that of several replicas
 //!    sharing the database only one publishes at a time: two relays working
 //!    on the same rows could interleave them out of order;
 //! 2. reads the oldest unsent rows by `seq`;
-//! 3. publishes them one at a time, awaiting each JetStream ack, and stops
-//!    at the first failure, so a later event of an organisation is never
-//!    published while an earlier one is unsent;
-//! 4. marks what was acked as sent (the failed row gets `attempts` and
-//!    `last_error`) and commits.
+//! 3. sends them all in order without waiting, then awaits the JetStream
+//!    acks in order (one round trip for the batch instead of one per
+//!    event); the rows before the first failure are the ones published;
+//! 4. marks those as sent (the failed row gets `attempts` and
+//!    `last_error`), sends one `NOTIFY closeout_outbox` for followers in
+//!    other processes if anything was published, and commits.
 //!
 //! A publish whose ack was lost is simply published again; the event id is
 //! the `Nats-Msg-Id`, so JetStream drops the copy within its duplicate
@@ -24,15 +29,16 @@
 //! Ordering caveat: rows are published in `seq` order, which is insertion
 //! order. Two concurrent transactions may commit in the opposite order of
 //! their `seq`; the relay publishes whatever is committed, so the later
-//! `seq` can go first. Changes to the same aggregate are serialised by the
-//! service's own row locks, so their events are never reordered; consumers
-//! use `aggregate_version` for everything else.
+//! `seq` can go first. And when one message of a batch fails while later
+//! ones in flight with it were stored, those later ones are in the stream
+//! before it (they are sent again after it, as duplicates). Changes to the
+//! same aggregate are serialised by the service's own row locks, and
+//! consumers use `aggregate_version` for everything else.
 
 use crate::bus::{Bus, event_headers};
 use crate::error::{BusError, Result};
 use crate::outbox::{NOTIFY_CHANNEL, prune_sent};
 use bytes::Bytes;
-use sqlx::postgres::PgListener;
 use sqlx::{PgPool, Row};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,6 +50,18 @@ use uuid::Uuid;
 
 /// Advisory lock key: one publishing relay per database at a time.
 const RELAY_LOCK_KEY: i64 = 0x636c_6f73_6552_4c59; // "closeRLY"
+
+/// After an outbox signal, how long to wait before each further look for
+/// events whose transaction had not committed yet.
+pub const CHASE: [Duration; 7] = [
+    Duration::from_millis(1),
+    Duration::from_millis(2),
+    Duration::from_millis(4),
+    Duration::from_millis(8),
+    Duration::from_millis(16),
+    Duration::from_millis(32),
+    Duration::from_millis(64),
+];
 
 /// How often sent rows older than `retain_sent` are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
@@ -177,8 +195,8 @@ impl Drop for RelayHandle {
 }
 
 enum Pass {
-    /// Published what was pending; `more` if the batch was full.
-    Published { more: bool },
+    /// Published `sent` events; `more` if the batch was full.
+    Published { sent: usize, more: bool },
     /// Another relay holds the lock.
     Busy,
 }
@@ -194,25 +212,30 @@ impl Worker {
     /// Runs until stopped; returns true if it stopped because a drain
     /// found the outbox empty.
     async fn run(self, mut control: watch::Receiver<Control>) -> bool {
-        let mut listener: Option<PgListener> = None;
+        let mut wakes = crate::outbox::wakes();
         let mut backoff = self.config.initial_backoff;
         let mut last_prune: Option<Instant> = None;
+        // The next step of chasing a commit after a signal; None: not chasing.
+        let mut chase: Option<usize> = None;
         loop {
             let mode = *control.borrow();
             if mode == Control::Stop {
                 return false;
             }
-            if listener.is_none() {
-                listener = self.listen().await;
-            }
+            // Seen before the pass, so a signal during it runs another.
+            wakes.borrow_and_update();
             match self.pass().await {
-                Ok(Pass::Published { more }) => {
+                Ok(Pass::Published { sent, more }) => {
                     backoff = self.config.initial_backoff;
                     if more {
                         continue;
                     }
                     if mode == Control::Drain {
                         return true;
+                    }
+                    if sent > 0 && chase.is_some() {
+                        // Commits are arriving: keep looking closely.
+                        chase = Some(0);
                     }
                     self.maybe_prune(&mut last_prune).await;
                 }
@@ -238,49 +261,26 @@ impl Worker {
                     continue;
                 }
             }
-            // Idle: wait for a notification, the poll interval or a control
-            // change (drain or stop).
-            let notified = async {
-                match listener.as_mut() {
-                    Some(l) => l.try_recv().await,
-                    None => std::future::pending().await,
+            // Idle: wait for a signal, the next chase step or the poll
+            // interval, or a control change (drain or stop).
+            let wait = match chase {
+                Some(step) if step < CHASE.len() => {
+                    chase = Some(step + 1);
+                    CHASE[step]
+                }
+                _ => {
+                    chase = None;
+                    self.config.poll_interval
                 }
             };
             tokio::select! {
-                received = notified => match received {
-                    Ok(Some(_)) => {
-                        // Coalesce a burst of notifications into one pass.
-                        if let Some(l) = listener.as_mut() {
-                            while l.next_buffered().is_some() {}
-                        }
+                changed = wakes.changed() => {
+                    if changed.is_ok() {
+                        chase = Some(0);
                     }
-                    // Connection lost: the listener reconnects by itself;
-                    // a pass now catches what we may have missed.
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e, "outbox listener failed; polling");
-                        listener = None;
-                    }
-                },
-                _ = tokio::time::sleep(self.config.poll_interval) => {}
+                }
+                _ = tokio::time::sleep(wait) => {}
                 _ = control.changed() => {}
-            }
-        }
-    }
-
-    async fn listen(&self) -> Option<PgListener> {
-        let mut listener = match PgListener::connect_with(&self.pool).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::warn!(error = %e, "outbox listener could not connect; polling");
-                return None;
-            }
-        };
-        match listener.listen(NOTIFY_CHANNEL).await {
-            Ok(()) => Some(listener),
-            Err(e) => {
-                tracing::warn!(error = %e, "LISTEN failed; polling");
-                None
             }
         }
     }
@@ -301,6 +301,19 @@ impl Worker {
     }
 
     async fn pass(&self) -> Result<Pass> {
+        // Most signals find nothing new (another database's events, or a
+        // commit not yet made): one query, no transaction.
+        let pending: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM closeout_outbox WHERE sent_at IS NULL)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if !pending {
+            return Ok(Pass::Published {
+                sent: 0,
+                more: false,
+            });
+        }
         let mut tx = self.pool.begin().await?;
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
             .bind(RELAY_LOCK_KEY)
@@ -319,8 +332,9 @@ impl Worker {
         .await?;
         let fetched = rows.len();
 
-        let mut sent: Vec<i64> = Vec::with_capacity(fetched);
-        let mut failure: Option<(i64, BusError)> = None;
+        // Send the whole batch in order, then collect the acks in order.
+        let mut in_flight = Vec::with_capacity(fetched);
+        let mut send_failure: Option<(i64, BusError)> = None;
         for row in rows {
             let seq: i64 = row.try_get("seq")?;
             let event_id: Uuid = row.try_get("event_id")?;
@@ -331,9 +345,20 @@ impl Worker {
             let headers = event_headers(&event_id.to_string(), &event_type, &traceparent);
             match self
                 .bus
-                .publish(self.bus.subject(&subject), headers, Bytes::from(payload))
+                .send(self.bus.subject(&subject), headers, Bytes::from(payload))
                 .await
             {
+                Ok(ack) => in_flight.push((seq, event_id, ack)),
+                Err(e) => {
+                    send_failure = Some((seq, e));
+                    break;
+                }
+            }
+        }
+        let mut sent: Vec<i64> = Vec::with_capacity(in_flight.len());
+        let mut failure: Option<(i64, BusError)> = None;
+        for (seq, event_id, ack) in in_flight {
+            match ack.acked().await {
                 Ok(ack) => {
                     if ack.duplicate {
                         tracing::debug!(%event_id, "publish was a duplicate; already in the stream");
@@ -341,11 +366,14 @@ impl Worker {
                     sent.push(seq);
                 }
                 Err(e) => {
+                    // Rows after it stay unsent, even if stored: they are
+                    // sent again after it, as duplicates.
                     failure = Some((seq, e));
                     break;
                 }
             }
         }
+        let failure = failure.or(send_failure);
         if !sent.is_empty() {
             sqlx::query(
                 "UPDATE closeout_outbox SET sent_at = now(), attempts = attempts + 1
@@ -354,6 +382,12 @@ impl Worker {
             .bind(&sent)
             .execute(&mut *tx)
             .await?;
+            // Followers in other processes (delivered at commit; only the
+            // relay notifies, so writers never queue on NOTIFY's lock).
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(NOTIFY_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
         }
         if let Some((seq, error)) = &failure {
             sqlx::query(
@@ -371,6 +405,7 @@ impl Worker {
         match failure {
             Some((_, error)) => Err(error),
             None => Ok(Pass::Published {
+                sent: sent.len(),
                 more: fetched == self.config.batch_size.max(1),
             }),
         }
