@@ -14,9 +14,11 @@
 //! `--quick` runs every scenario at small sizes (CI runs it to prove it
 //! works; its figures mean little). `--national` first imports ten
 //! inspections for each of 43 police forces and 44 fire and rescue
-//! services; `--million` then imports inspections of one organisation
-//! until it has a million items. Both go through the real ImportReport
-//! path, so the tracker and metrics consume the real events.
+//! services; `--million` does that and then imports large generated
+//! inspections of one organisation until it has a million items. Both go
+//! through the real ImportReport path, so the tracker and metrics consume
+//! the real events. `--processes` runs the private stack as the service
+//! binaries beside this one, so each service's memory is its own.
 
 mod ceilings;
 mod load;
@@ -71,10 +73,18 @@ pub struct Options {
     /// forces and 44 fire and rescue services.
     #[arg(long)]
     pub national: bool,
-    /// Before measuring, import inspections of one organisation until it
-    /// has this many items (1,000,000 with a bare `--million`).
+    /// Before measuring, import the national data and then inspections of
+    /// one organisation until it has this many items (1,000,000 with a
+    /// bare `--million`).
     #[arg(long, num_args = 0..=1, default_missing_value = "1000000")]
     pub million: Option<usize>,
+    /// Run the private stack as the service binaries in this binary's
+    /// directory (`cargo build --release -p closeout-bench -p
+    /// closeout-findings -p closeout-tracker -p closeout-metrics`) rather
+    /// than in this process: resident memory per service, and `perf
+    /// record -p` on one service.
+    #[arg(long)]
+    pub processes: bool,
     /// Only the scenarios whose names contain one of these (comma
     /// separated); all by default.
     #[arg(long, value_delimiter = ',')]
@@ -85,6 +95,11 @@ impl Options {
     /// Whether scenario `name` runs.
     pub fn runs_scenario(&self, name: &str) -> bool {
         self.only.is_empty() || self.only.iter().any(|o| name.contains(o.as_str()))
+    }
+
+    /// Whether the national data is imported (`--million` includes it).
+    pub fn national_data(&self) -> bool {
+        self.national || self.million.is_some()
     }
 }
 

@@ -16,8 +16,12 @@ const SCENARIOS: &[&str] = &[
     "list-items [",
     "metrics-drain [",
     "lag [",
+    "lag-500 [",
+    "watch [",
     "scorecard [",
     "peer-comparison [",
+    "rss [",
+    "rebuild [",
 ];
 
 #[test]
