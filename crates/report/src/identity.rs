@@ -15,10 +15,13 @@
 //! * **Organisation**: the name after "An inspection of" in the title block;
 //!   else the name before "'s MSG forces are"; else the body name (words ending
 //!   "Constabulary", "Police", "Police Service", "Fire and Rescue Service", …)
-//!   mentioned most often. The slug follows `closeout_domain::slug_from_name`
-//!   (lowercase, "&" as "and", the kind suffix dropped: "Hampshire and Isle of
-//!   Wight Fire and Rescue Service" → "hampshire-and-isle-of-wight"); the kind
-//!   comes from the name (a word "fire" → fire and rescue service; "police" or
+//!   mentioned most often. The id follows `closeout_domain::slug_from_name`
+//!   (lowercase, "&" as "and", the kind suffix dropped, and a fire and rescue
+//!   service marked "-fire" so it never takes the id of the police force of
+//!   the same place: "Hampshire and Isle of Wight Fire and Rescue Service" →
+//!   "hampshire-and-isle-of-wight-fire", "Hampshire and Isle of Wight
+//!   Constabulary" → "hampshire-and-isle-of-wight"); the kind comes from the
+//!   name (a word "fire" → fire and rescue service; "police" or
 //!   "constabulary" → police force).
 //! * **Programme**: "PEEL" when the title says PEEL or "police effectiveness,
 //!   efficiency and legitimacy"; [`FRS_PROGRAMME`] when it names a fire and

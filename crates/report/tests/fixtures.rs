@@ -507,7 +507,7 @@ fn a_fire_and_rescue_service() {
     use FindingKind::{AreaForImprovement as Afi, CauseOfConcern as Cause, Recommendation as Rec};
     let report = parse(FIRE);
     let organisation = report.organisation.clone().unwrap_or_default();
-    assert_eq!(organisation.id, "hampshire-and-isle-of-wight");
+    assert_eq!(organisation.id, "hampshire-and-isle-of-wight-fire");
     assert_eq!(
         organisation.name,
         "Hampshire and Isle of Wight Fire and Rescue Service"
