@@ -116,6 +116,8 @@ pub async fn execute(
         }
     }
     tx.commit().await?;
+    // Events appended: wake the relay and WatchItems now.
+    closeout_bus::outbox::committed();
     Ok(item)
 }
 

@@ -14,13 +14,14 @@
 //! row per (finding, organisation) at most.
 
 use crate::error::TrackerError;
-use crate::journal::{Cause, Journal};
+use crate::journal::{self, Cause, Journal};
 use crate::store;
 use closeout_bus::consumer::BatchHandler;
 use closeout_bus::{Bus, ConsumerConfig, ConsumerHandle, EventHandler, HandlerError};
 use closeout_proto::{self as pb, event_envelope::Payload};
 use prost::Message;
 use sqlx::{PgConnection, PgPool};
+use std::collections::HashSet;
 use uuid::Uuid;
 
 /// The findings events this consumer reads (relative to the prefix).
@@ -47,19 +48,66 @@ pub fn spawn(
 /// The event handler: opens items from findings events.
 pub struct ItemOpener;
 
-/// A batch of findings events is applied in one transaction, each event
-/// in stream order as [`EventHandler::handle`] applies it alone.
+/// A batch of findings events is applied in one transaction, in stream
+/// order. Consecutive findings of one organisation each (all but national
+/// recommendations, which fan out) are applied together with multi-row
+/// statements ([`findings_recorded`]), to the same effect as applying them
+/// one by one; every other event as [`EventHandler::handle`] applies it
+/// alone.
 impl BatchHandler for ItemOpener {
     async fn handle_batch(
         &self,
         tx: &mut PgConnection,
         events: &[pb::EventEnvelope],
     ) -> Result<(), HandlerError> {
+        let mut run: Vec<(&pb::EventEnvelope, &pb::FindingRecorded)> = Vec::new();
         for event in events {
+            if let Some(Payload::FindingRecorded(finding)) = &event.payload
+                && !is_national(finding)
+            {
+                run.push((event, finding));
+                continue;
+            }
+            self.flush(tx, &mut run).await?;
             self.handle(&mut *tx, event).await?;
         }
+        self.flush(tx, &mut run).await
+    }
+}
+
+impl ItemOpener {
+    /// Applies the findings gathered so far (one alone as `handle` does).
+    async fn flush(
+        &self,
+        tx: &mut PgConnection,
+        run: &mut Vec<(&pb::EventEnvelope, &pb::FindingRecorded)>,
+    ) -> Result<(), HandlerError> {
+        match run.len() {
+            0 => return Ok(()),
+            1 => {
+                let (event, _) = run[0];
+                self.handle(&mut *tx, event).await?;
+            }
+            _ => findings_recorded(tx, run).await.map_err(handler_error)?,
+        }
+        run.clear();
         Ok(())
     }
+}
+
+/// The database may come back; bad content never gets better.
+fn handler_error(error: TrackerError) -> HandlerError {
+    match error {
+        TrackerError::Database(_) | TrackerError::Outbox(_) => HandlerError::transient(error),
+        other => HandlerError::permanent(other),
+    }
+}
+
+/// A finding opened for every organisation of a kind, not only its own.
+fn is_national(finding: &pb::FindingRecorded) -> bool {
+    finding.addressed_to_all
+        || closeout_domain::wire::finding_kind(finding.kind)
+            == Some(closeout_domain::FindingKind::NationalRecommendation)
 }
 
 impl EventHandler for ItemOpener {
@@ -97,11 +145,7 @@ impl EventHandler for ItemOpener {
             }
             _ => Ok(()),
         };
-        // The database may come back; bad content never gets better.
-        result.map_err(|error| match error {
-            TrackerError::Database(_) | TrackerError::Outbox(_) => HandlerError::transient(error),
-            other => HandlerError::permanent(other),
-        })
+        result.map_err(handler_error)
     }
 }
 
@@ -194,6 +238,124 @@ async fn finding_recorded(
         }
         _ => Ok(()),
     }
+}
+
+/// Many findings, none national, applied as [`finding_recorded`] applies
+/// each in turn, with a few statements for all: each organisation is
+/// learned and each inspection remembered once, the findings kept with one
+/// insert, and the items that do not exist yet opened together
+/// (`Journal::open_many`). A finding that is not valid fails the whole
+/// run (the consumer then applies the batch's events one at a time, so
+/// the bad one is named and dead-lettered alone).
+async fn findings_recorded(
+    tx: &mut PgConnection,
+    run: &[(&pb::EventEnvelope, &pb::FindingRecorded)],
+) -> Result<(), TrackerError> {
+    for (_, finding) in run {
+        if finding.finding_id.is_empty() {
+            return Err(TrackerError::invalid("finding_id", "is empty"));
+        }
+        check_organisation_id("organisation_id", &finding.organisation_id)?;
+    }
+    lock_fan_out(tx).await?;
+    let causes: Vec<Cause> = run.iter().map(|(event, _)| cause_of(event)).collect();
+    let mut learned = HashSet::new();
+    let mut remembered = HashSet::new();
+    for ((_, finding), cause) in run.iter().zip(&causes) {
+        if learned.insert(finding.organisation_id.as_str()) {
+            learn_organisation(tx, &finding.organisation_id, "", 0, cause).await?;
+        }
+        let inspection = (
+            finding.inspection_id.as_str(),
+            finding.organisation_id.as_str(),
+            finding.period.as_str(),
+            finding.published.as_str(),
+        );
+        if remembered.insert(inspection) {
+            crate::inspections::remember_inspection(
+                tx,
+                inspection.0,
+                inspection.1,
+                inspection.2,
+                inspection.3,
+            )
+            .await?;
+        }
+    }
+    let findings: Vec<&pb::FindingRecorded> = run.iter().map(|(_, f)| *f).collect();
+    crate::inspections::findings_recorded(tx, &findings).await?;
+
+    // The tracked ones, once per (finding, organisation), that have no item.
+    let mut wanted = HashSet::new();
+    let tracked: Vec<(&pb::FindingRecorded, &Cause)> = run
+        .iter()
+        .zip(&causes)
+        .filter(|((_, f), _)| {
+            closeout_domain::wire::finding_kind(f.kind).is_some_and(|k| k.is_tracked())
+        })
+        .filter(|((_, f), _)| wanted.insert((f.finding_id.as_str(), f.organisation_id.as_str())))
+        .map(|((_, f), cause)| (*f, cause))
+        .collect();
+    if tracked.is_empty() {
+        return Ok(());
+    }
+    let finding_ids: Vec<&str> = tracked.iter().map(|(f, _)| f.finding_id.as_str()).collect();
+    let organisation_ids: Vec<&str> = tracked
+        .iter()
+        .map(|(f, _)| f.organisation_id.as_str())
+        .collect();
+    let existing: Vec<(String, String)> = sqlx::query_as(
+        "SELECT i.finding_id, i.organisation_id FROM items i \
+         JOIN UNNEST($1::text[], $2::text[]) AS w(finding_id, organisation_id) \
+           ON i.finding_id = w.finding_id AND i.organisation_id = w.organisation_id",
+    )
+    .bind(&finding_ids)
+    .bind(&organisation_ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let existing: HashSet<(String, String)> = existing.into_iter().collect();
+    let openings: Vec<(pb::TrackedItem, Payload, &Cause)> = tracked
+        .into_iter()
+        .filter(|(f, _)| !existing.contains(&(f.finding_id.clone(), f.organisation_id.clone())))
+        .map(|(finding, cause)| {
+            let (item, opened) = opening(finding, &finding.organisation_id);
+            (item, Payload::ItemOpened(opened), cause)
+        })
+        .collect();
+    let opened = journal::open_many(tx, openings).await?;
+    tracing::info!(items = opened.len(), findings = run.len(), "items opened");
+    Ok(())
+}
+
+/// A new item of `finding` for `organisation_id` and the event opening it.
+fn opening(
+    finding: &pb::FindingRecorded,
+    organisation_id: &str,
+) -> (pb::TrackedItem, pb::ItemOpened) {
+    let due_date = finding
+        .due_date
+        .as_ref()
+        .and_then(store::naive_date)
+        .map(store::calendar_date);
+    let item = pb::TrackedItem {
+        id: Uuid::now_v7().to_string(),
+        organisation_id: organisation_id.to_string(),
+        ..Default::default()
+    };
+    let opened = pb::ItemOpened {
+        item_id: item.id.clone(),
+        organisation_id: organisation_id.to_string(),
+        finding_id: finding.finding_id.clone(),
+        inspection_id: finding.inspection_id.clone(),
+        kind: finding.kind,
+        pillar: finding.pillar.clone(),
+        question: finding.question.clone(),
+        text: finding.text.clone(),
+        due_date,
+        status: pb::ItemStatus::Open as i32,
+        carried_from_item_id: String::new(),
+    };
+    (item, opened)
 }
 
 /// Keeps a national recommendation and opens it for every organisation of
@@ -372,29 +534,7 @@ pub async fn open_item(
     if exists {
         return Ok(None);
     }
-    let due_date = finding
-        .due_date
-        .as_ref()
-        .and_then(store::naive_date)
-        .map(store::calendar_date);
-    let mut item = pb::TrackedItem {
-        id: Uuid::now_v7().to_string(),
-        organisation_id: organisation_id.to_string(),
-        ..Default::default()
-    };
-    let opened = pb::ItemOpened {
-        item_id: item.id.clone(),
-        organisation_id: organisation_id.to_string(),
-        finding_id: finding.finding_id.clone(),
-        inspection_id: finding.inspection_id.clone(),
-        kind: finding.kind,
-        pillar: finding.pillar.clone(),
-        question: finding.question.clone(),
-        text: finding.text.clone(),
-        due_date,
-        status: pb::ItemStatus::Open as i32,
-        carried_from_item_id: String::new(),
-    };
+    let (mut item, opened) = opening(finding, organisation_id);
     Journal::append(tx, &mut item, vec![Payload::ItemOpened(opened)], cause).await?;
     tracing::info!(item = %item.id, organisation = organisation_id, finding = %finding.finding_id, "item opened");
     Ok(Some(item))

@@ -234,6 +234,28 @@ fn text(v: &mut Violations, field: &str, value: &str) {
     }
 }
 
+/// The page a List call asks for; a wrong size or token is recorded in `v`
+/// (naming `page_size` or `page_token`) and the first page returned.
+fn paging(v: &mut Violations, page_size: i32, page_token: &str) -> Page {
+    match Page::parse(page_size, page_token) {
+        Ok(page) => page,
+        Err(error) => {
+            match error {
+                closeout_service::error::ApiError::InvalidArgument(list) => {
+                    for f in list {
+                        v.add(f.field, f.description);
+                    }
+                }
+                other => v.add("page_token", other.to_string()),
+            }
+            Page {
+                limit: closeout_service::paging::DEFAULT_PAGE_SIZE,
+                offset: 0,
+            }
+        }
+    }
+}
+
 /// Runs the text checks of `fields`, then builds the command.
 fn checked(
     fields: &[(&str, &str)],
@@ -590,19 +612,22 @@ impl TrackerService for TrackerApi {
     ) -> Reply<pb::ListProposalsResponse> {
         let scope = authorise(&request, Action::ReadProposals)?;
         let r = request.into_inner();
-        let organisation_id = narrowed(&scope, r.organisation_id.clone())?;
-        let page = Page::parse(r.page_size, &r.page_token)?;
+        // Every field is judged before the scope, so that nothing a caller
+        // sends is echoed back unchecked.
+        let mut v = Violations::default();
+        text(&mut v, "organisation_id", &r.organisation_id);
+        text(&mut v, "inspection_id", &r.inspection_id);
+        let page = paging(&mut v, r.page_size, &r.page_token);
         let status = match pb::ProposalStatus::try_from(r.status) {
             Ok(pb::ProposalStatus::Unspecified) => None,
             Ok(status) => Some(status as i16),
             Err(_) => {
-                return Err(TrackerError::invalid(
-                    "status",
-                    format!("{} is not a proposal status", r.status),
-                )
-                .into());
+                v.add("status", format!("{} is not a proposal status", r.status));
+                None
             }
         };
+        v.into_result()?;
+        let organisation_id = narrowed(&scope, r.organisation_id.clone())?;
         let filter = proposals::ProposalFilter {
             organisation_id,
             inspection_id: r.inspection_id,

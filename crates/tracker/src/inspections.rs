@@ -18,7 +18,11 @@ use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
 /// Records (or completes) an inspection's identity. Empty fields never
-/// overwrite known ones.
+/// overwrite known ones, and a known inspection is rewritten only when
+/// something about it changes: every finding names its inspection, and
+/// rewriting the same row for each of a report's findings left a new row
+/// version per finding, a chain that grew with the report (and with every
+/// report not yet vacuumed away).
 pub async fn remember_inspection(
     tx: &mut PgConnection,
     id: &str,
@@ -34,7 +38,9 @@ pub async fn remember_inspection(
          ON CONFLICT (id) DO UPDATE SET \
            period = CASE WHEN EXCLUDED.period = '' THEN inspections.period ELSE EXCLUDED.period END, \
            published = CASE WHEN EXCLUDED.published = '' THEN inspections.published \
-                            ELSE EXCLUDED.published END",
+                            ELSE EXCLUDED.published END \
+         WHERE (EXCLUDED.period <> '' AND EXCLUDED.period <> inspections.period) \
+            OR (EXCLUDED.published <> '' AND EXCLUDED.published <> inspections.published)",
     )
     .bind(id)
     .bind(organisation_id)
@@ -102,6 +108,63 @@ pub async fn finding_recorded(
     .bind(line(finding.line_start))
     .bind(line(finding.line_end))
     .bind(&finding.parent_finding_id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Keeps many findings with one statement ([`finding_recorded`] without
+/// the inspection, which the caller remembers once per inspection).
+pub async fn findings_recorded(
+    tx: &mut PgConnection,
+    findings: &[&pb::FindingRecorded],
+) -> Result<(), TrackerError> {
+    let n = findings.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut inspections = Vec::with_capacity(n);
+    let mut organisations = Vec::with_capacity(n);
+    let mut kinds = Vec::with_capacity(n);
+    let mut pillars = Vec::with_capacity(n);
+    let mut questions = Vec::with_capacity(n);
+    let mut texts = Vec::with_capacity(n);
+    let mut starts = Vec::with_capacity(n);
+    let mut ends = Vec::with_capacity(n);
+    let mut parents = Vec::with_capacity(n);
+    for finding in findings {
+        ids.push(finding.finding_id.as_str());
+        inspections.push(finding.inspection_id.as_str());
+        organisations.push(finding.organisation_id.as_str());
+        kinds.push(i16::try_from(finding.kind).unwrap_or(0));
+        pillars.push(finding.pillar.as_str());
+        questions.push(finding.question.as_str());
+        texts.push(finding.text.as_str());
+        starts.push(line(finding.line_start));
+        ends.push(line(finding.line_end));
+        parents.push(finding.parent_finding_id.as_str());
+    }
+    // In the given order, so that of two with one id the first is kept, as
+    // one statement per finding would.
+    sqlx::query(
+        "INSERT INTO inspection_findings (finding_id, inspection_id, organisation_id, kind, \
+         pillar, question, text, line_start, line_end, parent_finding_id) \
+         SELECT id, inspection, org, kind, pillar, question, text, line_start, line_end, parent \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::smallint[], $5::text[], \
+                     $6::text[], $7::text[], $8::int[], $9::int[], $10::text[]) \
+              WITH ORDINALITY AS f(id, inspection, org, kind, pillar, question, text, \
+                                   line_start, line_end, parent, ord) \
+         ORDER BY ord \
+         ON CONFLICT (finding_id) DO NOTHING",
+    )
+    .bind(&ids)
+    .bind(&inspections)
+    .bind(&organisations)
+    .bind(&kinds)
+    .bind(&pillars)
+    .bind(&questions)
+    .bind(&texts)
+    .bind(&starts)
+    .bind(&ends)
+    .bind(&parents)
     .execute(&mut *tx)
     .await?;
     Ok(())

@@ -90,7 +90,8 @@ impl Journal {
         }
         // Items first (the events reference them), then the log in order.
         store::save_item(tx, item).await?;
-        insert_events(tx, item_id, &envelopes, rows).await?;
+        let item_ids = vec![item_id; envelopes.len()];
+        insert_events(tx, &item_ids, &envelopes, rows).await?;
         // The outbox's NOTIFY (sent at commit) also wakes WatchItems.
         closeout_bus::outbox::append(&mut *tx, &envelopes)
             .await
@@ -99,13 +100,69 @@ impl Journal {
     }
 }
 
-/// Inserts the events of one item, in order, with one statement. No lock
-/// is taken: each row's `watch_xid` is this transaction's id, raised to the
-/// item's previous event's, which is what WatchItems orders and releases
+/// Opens many new items at once, each with its one opening event, in the
+/// order given: three multi-row statements (items, their events, the
+/// outbox) whatever the number, where [`Journal::append`] per item would
+/// take three each. `openings` are the new items (with `id` and
+/// `organisation_id` set, version 0), their ItemOpened payloads and
+/// causes. Returns the items as opened.
+pub async fn open_many(
+    tx: &mut PgConnection,
+    openings: Vec<(pb::TrackedItem, Payload, &Cause)>,
+) -> Result<Vec<pb::TrackedItem>, TrackerError> {
+    if openings.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = openings.len();
+    let mut items = Vec::with_capacity(n);
+    let mut item_ids = Vec::with_capacity(n);
+    let mut envelopes = Vec::with_capacity(n);
+    let mut rows = Vec::with_capacity(n);
+    for (mut item, payload, cause) in openings {
+        if item.version != 0 {
+            return Err(TrackerError::Corrupt(format!(
+                "item {} is not new (version {})",
+                item.id, item.version
+            )));
+        }
+        let item_id = Uuid::parse_str(&item.id)
+            .map_err(|_| TrackerError::Corrupt(format!("item id {:?} is not a UUID", item.id)))?;
+        let status_before = item.status;
+        let envelope = closeout_bus::new_event(
+            closeout_bus::EventMeta {
+                source_service: SOURCE_SERVICE,
+                organisation_id: &item.organisation_id,
+                aggregate_type: AGGREGATE,
+                aggregate_id: &item.id,
+                aggregate_version: 1,
+                actor: &cause.actor,
+                correlation_id: &cause.correlation_id,
+                causation_id: &cause.causation_id,
+            },
+            payload,
+        );
+        project(&mut item, &envelope)?;
+        rows.push((status_before, item.status, item.encode_to_vec()));
+        item_ids.push(item_id);
+        envelopes.push(envelope);
+        items.push(item);
+    }
+    store::insert_new_items(tx, &items).await?;
+    insert_events(tx, &item_ids, &envelopes, rows).await?;
+    closeout_bus::outbox::append(&mut *tx, &envelopes)
+        .await
+        .map_err(|e| TrackerError::Outbox(e.to_string()))?;
+    Ok(items)
+}
+
+/// Inserts events, in order, with one statement (`item_ids[i]` is the item
+/// of `envelopes[i]`). No lock is taken: each row's `watch_xid` is this
+/// transaction's id, raised to its item's previous event's (one written
+/// before this statement), which is what WatchItems orders and releases
 /// by (see `watch`); `sequence` only breaks ties.
 async fn insert_events(
     tx: &mut PgConnection,
-    item_id: Uuid,
+    item_ids: &[Uuid],
     envelopes: &[pb::EventEnvelope],
     rows: Vec<(i32, i32, Vec<u8>)>,
 ) -> Result<(), TrackerError> {
@@ -142,17 +199,17 @@ async fn insert_events(
         "INSERT INTO item_events (item_id, version, event_id, event_type, organisation_id, \
          actor_subject, actor_role, occurred_at, status_before, status_after, envelope, \
          item_after, watch_xid) \
-         SELECT $1, v, id, typ, org, subj, role, at, sb, sa, env, after, \
+         SELECT item, v, id, typ, org, subj, role, at, sb, sa, env, after, \
                 greatest(pg_current_xact_id(), \
-                         (SELECT watch_xid FROM item_events WHERE item_id = $1 \
-                          ORDER BY version DESC LIMIT 1)) \
-         FROM UNNEST($2::bigint[], $3::uuid[], $4::text[], $5::text[], $6::text[], \
+                         (SELECT p.watch_xid FROM item_events p WHERE p.item_id = e.item \
+                          ORDER BY p.version DESC LIMIT 1)) \
+         FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::text[], $6::text[], \
                      $7::smallint[], $8::timestamptz[], $9::smallint[], $10::smallint[], \
                      $11::bytea[], $12::bytea[]) \
-              WITH ORDINALITY AS e(v, id, typ, org, subj, role, at, sb, sa, env, after, ord) \
+              WITH ORDINALITY AS e(item, v, id, typ, org, subj, role, at, sb, sa, env, after, ord) \
          ORDER BY ord",
     )
-    .bind(item_id)
+    .bind(item_ids)
     .bind(&versions)
     .bind(&event_ids)
     .bind(&types)

@@ -106,9 +106,7 @@ fn not_found(id: Uuid) -> TrackerError {
 
 /// Parses a proposal id; a malformed one is INVALID_ARGUMENT.
 pub fn parse_id(value: &str) -> Result<Uuid, TrackerError> {
-    if value.trim().is_empty() {
-        return Err(TrackerError::invalid("proposal_id", "is required"));
-    }
+    crate::store::check_id("proposal_id", value)?;
     Uuid::parse_str(value.trim()).map_err(|_| {
         TrackerError::invalid(
             "proposal_id",
@@ -311,6 +309,8 @@ pub async fn accept(
     check_pending(&proposal, expected_version)?;
     let item = accept_locked(&mut tx, &mut proposal, note, false, cause).await?;
     tx.commit().await?;
+    // Events appended: wake the relay and WatchItems now.
+    closeout_bus::outbox::committed();
     Ok((proposal, item))
 }
 
@@ -511,5 +511,7 @@ pub async fn reject(
     )
     .await?;
     tx.commit().await?;
+    // Events appended: wake the relay and WatchItems now.
+    closeout_bus::outbox::committed();
     Ok(proposal)
 }

@@ -10,10 +10,18 @@ use prost::Message;
 use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-/// Columns of `items`, in [`ItemRow`] order.
-const ITEM_COLUMNS: &str = "id, organisation_id, finding_id, inspection_id, kind, pillar, \
-     question, text, status, owner, due_date, overdue, version, opened_at, updated_at, \
-     closure_reference, evidence, carried_from_item_id, superseded_by_item_id";
+/// Columns of `items`, in [`ItemRow`] order (a macro, so that the
+/// statements below are built once, at compile time).
+macro_rules! item_columns {
+    () => {
+        "id, organisation_id, finding_id, inspection_id, kind, pillar, \
+         question, text, status, owner, due_date, overdue, version, opened_at, updated_at, \
+         closure_reference, evidence, carried_from_item_id, superseded_by_item_id"
+    };
+}
+const ITEM_COLUMNS: &str = item_columns!();
+/// GetItem's statement.
+const GET_ITEM: &str = concat!("SELECT ", item_columns!(), " FROM items WHERE id = $1");
 
 /// One row of `items`.
 #[derive(FromRow)]
@@ -92,20 +100,28 @@ pub use closeout_domain::wire::{calendar_date, date as naive_date};
 
 /// Parses an item id; a malformed one is INVALID_ARGUMENT naming `field`.
 pub fn parse_item_id(field: &str, value: &str) -> Result<Uuid, TrackerError> {
-    if value.trim().is_empty() {
-        return Err(TrackerError::invalid(field, "is required"));
-    }
+    check_id(field, value)?;
     Uuid::parse_str(value.trim())
         .map_err(|_| TrackerError::invalid(field, format!("{value:?} is not an item id (a UUID)")))
 }
 
+/// The checks every id field gets before it is parsed (and echoed in an
+/// error): present, one line of at most `MAX_ID` characters, no control,
+/// bidirectional or only-invisible characters.
+pub fn check_id(field: &str, value: &str) -> Result<(), TrackerError> {
+    use closeout_domain::text::{MAX_ID, check_line};
+    if value.trim().is_empty() {
+        return Err(TrackerError::invalid(field, "is required"));
+    }
+    check_line(value, MAX_ID).map_err(|problem| TrackerError::invalid(field, problem.to_string()))
+}
+
 /// The current state of one item.
 pub async fn get_item(pool: &PgPool, id: Uuid) -> Result<pb::TrackedItem, TrackerError> {
-    let row: Option<ItemRow> =
-        sqlx::query_as(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(pool)
-            .await?;
+    let row: Option<ItemRow> = sqlx::query_as(GET_ITEM)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
     row.ok_or_else(|| TrackerError::item_not_found(id.to_string()))?
         .try_into()
 }
@@ -159,6 +175,96 @@ pub async fn save_item(tx: &mut PgConnection, item: &pb::TrackedItem) -> Result<
     .bind(&evidence)
     .bind(&item.carried_from_item_id)
     .bind(&item.superseded_by_item_id)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Inserts new items (none of which exists yet) with one statement.
+pub async fn insert_new_items(
+    tx: &mut PgConnection,
+    items: &[pb::TrackedItem],
+) -> Result<(), TrackerError> {
+    let n = items.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut organisations = Vec::with_capacity(n);
+    let mut findings = Vec::with_capacity(n);
+    let mut inspections = Vec::with_capacity(n);
+    let mut kinds = Vec::with_capacity(n);
+    let mut pillars = Vec::with_capacity(n);
+    let mut questions = Vec::with_capacity(n);
+    let mut texts = Vec::with_capacity(n);
+    let mut statuses = Vec::with_capacity(n);
+    let mut owners = Vec::with_capacity(n);
+    let mut due_dates = Vec::with_capacity(n);
+    let mut overdue = Vec::with_capacity(n);
+    let mut versions = Vec::with_capacity(n);
+    let mut opened = Vec::with_capacity(n);
+    let mut updated = Vec::with_capacity(n);
+    let mut references = Vec::with_capacity(n);
+    let mut carried = Vec::with_capacity(n);
+    let mut superseded = Vec::with_capacity(n);
+    for item in items {
+        if !item.evidence.is_empty() {
+            return Err(TrackerError::Corrupt(format!(
+                "new item {} already has evidence",
+                item.id
+            )));
+        }
+        ids.push(
+            Uuid::parse_str(&item.id).map_err(|_| {
+                TrackerError::Corrupt(format!("item id {:?} is not a UUID", item.id))
+            })?,
+        );
+        organisations.push(item.organisation_id.as_str());
+        findings.push(item.finding_id.as_str());
+        inspections.push(item.inspection_id.as_str());
+        kinds.push(item.kind as i16);
+        pillars.push(item.pillar.as_str());
+        questions.push(item.question.as_str());
+        texts.push(item.text.as_str());
+        statuses.push(item.status as i16);
+        owners.push(item.owner.as_str());
+        due_dates.push(item.due_date.as_ref().and_then(naive_date));
+        overdue.push(item.overdue);
+        versions.push(item.version as i64);
+        opened.push(from_timestamp(item.opened_at.as_ref()));
+        updated.push(from_timestamp(item.updated_at.as_ref()));
+        references.push(item.closure_reference.as_str());
+        carried.push(item.carried_from_item_id.as_str());
+        superseded.push(item.superseded_by_item_id.as_str());
+    }
+    sqlx::query(
+        "INSERT INTO items (id, organisation_id, finding_id, inspection_id, kind, pillar, \
+         question, text, status, owner, due_date, overdue, version, opened_at, updated_at, \
+         closure_reference, evidence, carried_from_item_id, superseded_by_item_id) \
+         SELECT id, org, finding, inspection, kind, pillar, question, text, status, owner, due, \
+                overdue, version, opened, updated, reference, '{}'::bytea[], carried, superseded \
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::text[], \
+                     $7::text[], $8::text[], $9::smallint[], $10::text[], $11::date[], \
+                     $12::bool[], $13::bigint[], $14::timestamptz[], $15::timestamptz[], \
+                     $16::text[], $17::text[], $18::text[]) \
+              AS i(id, org, finding, inspection, kind, pillar, question, text, status, owner, \
+                   due, overdue, version, opened, updated, reference, carried, superseded)",
+    )
+    .bind(&ids)
+    .bind(&organisations)
+    .bind(&findings)
+    .bind(&inspections)
+    .bind(&kinds)
+    .bind(&pillars)
+    .bind(&questions)
+    .bind(&texts)
+    .bind(&statuses)
+    .bind(&owners)
+    .bind(&due_dates)
+    .bind(&overdue)
+    .bind(&versions)
+    .bind(&opened)
+    .bind(&updated)
+    .bind(&references)
+    .bind(&carried)
+    .bind(&superseded)
     .execute(tx)
     .await?;
     Ok(())

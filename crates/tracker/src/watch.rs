@@ -15,9 +15,12 @@
 //! up that row's key and continues after it.
 //!
 //! **Idle streams hold no connection.** One tail task per process follows
-//! the log: woken by the outbox's NOTIFY (every journal append writes the
-//! outbox; the LISTEN connection has its own one-connection pool, outside
-//! the service's) or by the poll back-stop, it reads the newly released
+//! the log: woken by this process's outbox signal (every journal append
+//! writes the outbox, and every commit that appended raises
+//! `closeout_bus::outbox::committed`), by the relay's NOTIFY for events
+//! written by other replicas (the LISTEN connection has its own
+//! one-connection pool, outside the service's) or by the poll back-stop,
+//! it reads the newly released
 //! rows once and broadcasts them. Each stream filters the broadcast in
 //! memory; it queries the database (with a pooled connection, released
 //! after the query) only to replay history on open, or when it fell behind
@@ -253,6 +256,7 @@ struct Tail {
 
 impl Tail {
     async fn run(self, mut wake: watch::Receiver<u64>) {
+        let mut appended = closeout_bus::outbox::wakes();
         let mut position = loop {
             match self.released_end().await {
                 Ok(end) => break end,
@@ -267,6 +271,7 @@ impl Tail {
         loop {
             // Seen before reading, so a commit during the read wakes us again.
             wake.borrow_and_update();
+            appended.borrow_and_update();
             let pause = match self.advance(&mut position).await {
                 Ok(false) => {
                     retry = HELD_BACK_RETRY;
@@ -285,6 +290,11 @@ impl Tail {
             };
             tokio::select! {
                 changed = wake.changed() => {
+                    if changed.is_err() {
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+                changed = appended.changed() => {
                     if changed.is_err() {
                         tokio::time::sleep(pause).await;
                     }
