@@ -6,6 +6,7 @@
 
 use crate::model::Fact;
 use crate::store;
+use closeout_bus::consumer::BatchHandler;
 use closeout_bus::{
     Bus, BusError, ConsumerConfig, ConsumerHandle, ConsumerStats, EventHandler, HandlerError,
 };
@@ -29,20 +30,36 @@ pub const CONSUMERS: [(&str, &str); 2] = [
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Projector;
 
+impl BatchHandler for Projector {
+    /// The whole batch: one statement stores the history, the batch's items
+    /// are folded in memory and written back with one statement, and the
+    /// tallies move once per key.
+    async fn handle_batch(
+        &self,
+        tx: &mut PgConnection,
+        events: &[EventEnvelope],
+    ) -> Result<(), HandlerError> {
+        let mut checked = Vec::with_capacity(events.len());
+        for event in events {
+            let fact = Fact::from_envelope(event).map_err(HandlerError::Permanent)?;
+            let event_id = Uuid::parse_str(&event.event_id).map_err(|_| {
+                HandlerError::Permanent(format!("event id {:?} is not a UUID", event.event_id))
+            })?;
+            checked.push((event_id, event, fact));
+        }
+        let fresh = store::record_batch(tx, &checked).await?;
+        store::apply(tx, &fresh).await?;
+        Ok(())
+    }
+}
+
 impl EventHandler for Projector {
     async fn handle(
         &self,
         tx: &mut PgConnection,
         event: &EventEnvelope,
     ) -> Result<(), HandlerError> {
-        let fact = Fact::from_envelope(event).map_err(HandlerError::Permanent)?;
-        let event_id = Uuid::parse_str(&event.event_id).map_err(|_| {
-            HandlerError::Permanent(format!("event id {:?} is not a UUID", event.event_id))
-        })?;
-        if store::record(tx, event_id, event, &fact).await? {
-            store::apply(tx, &fact).await?;
-        }
-        Ok(())
+        self.handle_batch(tx, std::slice::from_ref(event)).await
     }
 }
 
@@ -57,7 +74,7 @@ impl Consumers {
         let projector = Arc::new(Projector);
         let mut handles = Vec::new();
         for (name, filter) in CONSUMERS {
-            let handle = closeout_bus::Consumer::spawn(
+            let handle = closeout_bus::Consumer::spawn_batched(
                 pool.clone(),
                 bus.clone(),
                 // Batched: up to 256 events applied per transaction.

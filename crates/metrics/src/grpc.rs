@@ -9,6 +9,7 @@ use crate::error::MetricsError;
 use crate::model::Snapshot;
 use crate::queries;
 use crate::store::{self, Scope};
+use crate::tally::{self, Tallies};
 use chrono::{NaiveDate, Utc};
 use closeout_proto::{self as pb, metrics_service_server::MetricsService};
 use closeout_service::error::Violations;
@@ -35,17 +36,46 @@ impl MetricsApi {
         as_of: Option<NaiveDate>,
         scope: Scope<'_>,
     ) -> Result<(Snapshot, NaiveDate), MetricsError> {
+        let (view, day) = self.view(as_of, scope, false).await?;
+        Ok((view.snapshot, day))
+    }
+
+    /// [`Self::snapshot`] for the counted figures: live, the snapshot holds
+    /// no items and the tallies stand for them (`tallies`); as of a day,
+    /// the folded snapshot holds the items.
+    async fn view(
+        &self,
+        as_of: Option<NaiveDate>,
+        scope: Scope<'_>,
+        tallies: bool,
+    ) -> Result<(View, NaiveDate), MetricsError> {
         match as_of {
             None => {
                 let today = Utc::now().date_naive();
-                let mut snapshot = store::load_live(&self.pool, scope).await?;
+                let scope = Scope {
+                    items: false,
+                    ..scope
+                };
+                let (snapshot, tallies) = if tallies {
+                    let (snapshot, tallies) = tokio::try_join!(
+                        store::load_live(&self.pool, scope),
+                        store::load_tallies(&self.pool, scope.organisation)
+                    )?;
+                    (snapshot, Some(tallies))
+                } else {
+                    (store::load_live(&self.pool, scope).await?, None)
+                };
+                let mut snapshot = snapshot;
                 snapshot.inspections.retain(|_, i| {
                     crate::model::published_on(&i.meta.published).is_none_or(|d| d <= today)
                 });
-                Ok((snapshot, today))
+                Ok((View { snapshot, tallies }, today))
             }
             Some(day) => Ok((
-                store::load_history(&self.pool, day, scope.organisation).await?,
+                View {
+                    snapshot: store::load_history(&self.pool, day, scope.organisation).await?,
+                    tallies: None,
+                },
                 day,
             )),
         }
@@ -54,17 +84,17 @@ impl MetricsApi {
     /// Validates an organisation id and an as-of date (reporting both at
     /// once), then loads the snapshot: of that organisation's items and
     /// content, or of everyone's when `everyone` (peer comparison).
-    async fn organisation_snapshot(
+    async fn organisation_view(
         &self,
         organisation_id: &str,
         as_of: Option<&pb::CalendarDate>,
         everyone: bool,
-    ) -> Result<(Snapshot, NaiveDate), MetricsError> {
+    ) -> Result<(View, NaiveDate), MetricsError> {
         let mut v = Violations::default();
         check_organisation(&mut v, organisation_id);
         let as_of = check_as_of(&mut v, "as_of", as_of);
         v.into_result().map_err(MetricsError::from)?;
-        self.checked_snapshot(organisation_id, as_of, everyone)
+        self.view(as_of, scope_of(organisation_id, everyone), true)
             .await
     }
 
@@ -75,16 +105,29 @@ impl MetricsApi {
         as_of: Option<NaiveDate>,
         everyone: bool,
     ) -> Result<(Snapshot, NaiveDate), MetricsError> {
-        let scope = if everyone {
-            Scope::default()
-        } else {
-            Scope {
-                organisation: Some(organisation_id),
-                content: true,
-            }
-        };
-        self.snapshot(as_of, scope).await
+        self.snapshot(as_of, scope_of(organisation_id, everyone))
+            .await
     }
+}
+
+/// What a query reads: one organisation's content, or everyone.
+fn scope_of(organisation_id: &str, everyone: bool) -> Scope<'_> {
+    if everyone {
+        Scope::default()
+    } else {
+        Scope {
+            organisation: Some(organisation_id),
+            content: true,
+            items: true,
+        }
+    }
+}
+
+/// A snapshot and, for live questions, the tallies that stand for its
+/// items.
+struct View {
+    snapshot: Snapshot,
+    tallies: Option<Tallies>,
 }
 
 /// Checks an optional as-of date.
@@ -107,17 +150,42 @@ fn check_as_of(
     parsed
 }
 
-/// Checks the organisation, the as-of date and the page together, before
-/// anything is read.
+/// Longest organisation id accepted.
+const MAX_ORGANISATION_ID: usize = 100;
+/// Longest programme filter accepted.
+const MAX_PROGRAMME: usize = 100;
+/// Longest measure filter accepted.
+const MAX_MEASURE: usize = 200;
+/// Longest page token accepted (the service's tokens are a few characters).
+const MAX_PAGE_TOKEN: usize = 32;
+
+/// Checks a filter string's length (in characters).
+fn check_length(v: &mut Violations, field: &str, value: &str, max: usize) {
+    let length = value.chars().count();
+    if length > max {
+        v.add(
+            field,
+            format!("must be at most {max} characters (got {length})"),
+        );
+    }
+}
+
+/// Checks the organisation, the as-of date, a filter and the page
+/// together, before anything is read.
 fn check_paged(
     organisation_id: &str,
     as_of: Option<&pb::CalendarDate>,
+    filter: Option<(&str, &str, usize)>,
     page_size: i32,
     page_token: &str,
 ) -> Result<(Option<NaiveDate>, Page), MetricsError> {
     let mut v = Violations::default();
     check_organisation(&mut v, organisation_id);
     let as_of = check_as_of(&mut v, "as_of", as_of);
+    if let Some((field, value, max)) = filter {
+        check_length(&mut v, field, value, max);
+    }
+    check_length(&mut v, "page_token", page_token, MAX_PAGE_TOKEN);
     v.into_result()?;
     Ok((as_of, Page::parse(page_size, page_token)?))
 }
@@ -135,8 +203,8 @@ pub fn page_of<T>(all: Vec<T>, page: Page) -> (Vec<T>, String) {
 fn check_organisation(v: &mut Violations, id: &str) {
     if id.trim().is_empty() {
         v.add("organisation_id", "is required");
-    } else if id.len() > 100 {
-        v.add("organisation_id", "must be at most 100 characters");
+    } else {
+        check_length(v, "organisation_id", id, MAX_ORGANISATION_ID);
     }
 }
 
@@ -160,11 +228,14 @@ impl MetricsService for MetricsApi {
     ) -> Reply<pb::GetScorecardResponse> {
         reader(&request)?;
         let r = request.into_inner();
-        let (snapshot, day) = self
-            .organisation_snapshot(&r.organisation_id, r.as_of.as_ref(), false)
+        let (view, day) = self
+            .organisation_view(&r.organisation_id, r.as_of.as_ref(), false)
             .await?;
-        let scorecard =
-            queries::scorecard(&snapshot, &r.organisation_id, day).map_err(MetricsError::from)?;
+        let scorecard = match &view.tallies {
+            Some(tallies) => tally::scorecard(&view.snapshot, tallies, &r.organisation_id, day),
+            None => queries::scorecard(&view.snapshot, &r.organisation_id, day),
+        }
+        .map_err(MetricsError::from)?;
         Ok(Response::new(pb::GetScorecardResponse {
             scorecard: Some(scorecard),
         }))
@@ -177,18 +248,29 @@ impl MetricsService for MetricsApi {
         reader(&request)?;
         let r = request.into_inner();
         let mut v = Violations::default();
-        if r.organisation_id.len() > 100 {
-            v.add("organisation_id", "must be at most 100 characters");
-        }
+        check_length(
+            &mut v,
+            "organisation_id",
+            &r.organisation_id,
+            MAX_ORGANISATION_ID,
+        );
+        check_length(&mut v, "programme", &r.programme, MAX_PROGRAMME);
+        check_length(&mut v, "page_token", &r.page_token, MAX_PAGE_TOKEN);
         let as_of = check_as_of(&mut v, "as_of", r.as_of.as_ref());
         v.into_result().map_err(MetricsError::from)?;
         let page = Page::parse(r.page_size, &r.page_token).map_err(MetricsError::from)?;
         let scope = Scope {
             organisation: Some(r.organisation_id.as_str()).filter(|o| !o.is_empty()),
             content: false,
+            items: true,
         };
-        let (snapshot, _) = self.snapshot(as_of, scope).await?;
-        let all = queries::closure_stats(&snapshot, &r.organisation_id, &r.programme);
+        let (view, _) = self.view(as_of, scope, true).await?;
+        let all = match &view.tallies {
+            Some(tallies) => {
+                tally::closure_stats(&view.snapshot, tallies, &r.organisation_id, &r.programme)
+            }
+            None => queries::closure_stats(&view.snapshot, &r.organisation_id, &r.programme),
+        };
         let (inspections, next_page_token) = page_of(all, page);
         Ok(Response::new(pb::GetClosureStatsResponse {
             inspections,
@@ -202,11 +284,16 @@ impl MetricsService for MetricsApi {
     ) -> Reply<pb::GetPeerComparisonResponse> {
         reader(&request)?;
         let r = request.into_inner();
-        let (snapshot, day) = self
-            .organisation_snapshot(&r.organisation_id, r.as_of.as_ref(), true)
+        let (view, day) = self
+            .organisation_view(&r.organisation_id, r.as_of.as_ref(), true)
             .await?;
-        let response = queries::peer_comparison(&snapshot, &r.organisation_id, day)
-            .map_err(MetricsError::from)?;
+        let response = match &view.tallies {
+            Some(tallies) => {
+                tally::peer_comparison(&view.snapshot, tallies, &r.organisation_id, day)
+            }
+            None => queries::peer_comparison(&view.snapshot, &r.organisation_id, day),
+        }
+        .map_err(MetricsError::from)?;
         Ok(Response::new(response))
     }
 
@@ -219,6 +306,7 @@ impl MetricsService for MetricsApi {
         let (as_of, page) = check_paged(
             &r.organisation_id,
             r.as_of.as_ref(),
+            None,
             r.page_size,
             &r.page_token,
         )?;
@@ -243,6 +331,7 @@ impl MetricsService for MetricsApi {
         let (as_of, page) = check_paged(
             &r.organisation_id,
             r.as_of.as_ref(),
+            Some(("measure", &r.measure, MAX_MEASURE)),
             r.page_size,
             &r.page_token,
         )?;
@@ -286,6 +375,39 @@ mod tests {
         assert!(
             text.contains("organisation_id") && text.contains("as_of"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn over_long_filters_are_refused_naming_the_field() {
+        let long = "x".repeat(MAX_MEASURE + 1);
+        let err = check_paged(
+            "herts",
+            None,
+            Some(("measure", &long, MAX_MEASURE)),
+            10,
+            &"o1".repeat(MAX_PAGE_TOKEN),
+        )
+        .expect_err("too long");
+        let status = tonic::Status::from(err);
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        let text = status.message().to_string();
+        assert!(
+            text.contains("measure") && text.contains("page_token"),
+            "{text}"
+        );
+        let mut v = Violations::default();
+        check_organisation(&mut v, &"é".repeat(MAX_ORGANISATION_ID));
+        assert!(v.into_result().is_ok(), "characters, not bytes");
+        assert!(
+            check_paged(
+                "herts",
+                None,
+                Some(("measure", "Police officers", MAX_MEASURE)),
+                10,
+                "o5"
+            )
+            .is_ok()
         );
     }
 }

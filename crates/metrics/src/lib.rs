@@ -22,6 +22,7 @@ pub(crate) mod model;
 pub(crate) mod queries;
 pub(crate) mod stats;
 pub(crate) mod store;
+pub(crate) mod tally;
 
 use clap::Args;
 use closeout_proto::metrics_service_server::MetricsServiceServer;
@@ -135,5 +136,78 @@ pub async fn wait_caught_up(bus: &closeout_bus::Bus, deadline: Instant) -> bool 
             return false;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The live counted answers two ways, for the bench (`benches/tallies.rs`):
+/// from the tallies, as the service answers, and by loading every item and
+/// folding them as the service did before the tallies (the baseline and the
+/// tests' oracle). Not an API.
+#[doc(hidden)]
+pub mod measure {
+    use crate::store::{self, Scope};
+    use crate::{queries, tally};
+    use chrono::NaiveDate;
+    use closeout_proto as pb;
+    use sqlx::PgPool;
+
+    /// Scorecard from the tallies.
+    pub async fn scorecard_tallied(
+        pool: &PgPool,
+        org: &str,
+        day: NaiveDate,
+    ) -> Result<Option<pb::Scorecard>, sqlx::Error> {
+        let scope = Scope {
+            organisation: Some(org),
+            content: true,
+            items: false,
+        };
+        let (snapshot, tallies) = tokio::try_join!(
+            store::load_live(pool, scope),
+            store::load_tallies(pool, Some(org))
+        )?;
+        Ok(tally::scorecard(&snapshot, &tallies, org, day).ok())
+    }
+
+    /// Scorecard by loading the organisation's items.
+    pub async fn scorecard_folded(
+        pool: &PgPool,
+        org: &str,
+        day: NaiveDate,
+    ) -> Result<Option<pb::Scorecard>, sqlx::Error> {
+        let scope = Scope {
+            organisation: Some(org),
+            content: true,
+            items: true,
+        };
+        let snapshot = store::load_live(pool, scope).await?;
+        Ok(queries::scorecard(&snapshot, org, day).ok())
+    }
+
+    /// Peer comparison from everyone's tallies.
+    pub async fn peers_tallied(
+        pool: &PgPool,
+        org: &str,
+        day: NaiveDate,
+    ) -> Result<Option<pb::GetPeerComparisonResponse>, sqlx::Error> {
+        let (snapshot, tallies) = tokio::try_join!(
+            store::load_live(pool, Scope::default()),
+            store::load_tallies(pool, None)
+        )?;
+        Ok(tally::peer_comparison(&snapshot, &tallies, org, day).ok())
+    }
+
+    /// Peer comparison by loading every item.
+    pub async fn peers_folded(
+        pool: &PgPool,
+        org: &str,
+        day: NaiveDate,
+    ) -> Result<Option<pb::GetPeerComparisonResponse>, sqlx::Error> {
+        let scope = Scope {
+            items: true,
+            ..Scope::default()
+        };
+        let snapshot = store::load_live(pool, scope).await?;
+        Ok(queries::peer_comparison(&snapshot, org, day).ok())
     }
 }

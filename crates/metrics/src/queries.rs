@@ -226,7 +226,7 @@ pub fn grade_trend(earlier: Option<&Judgment>, later: &Judgment) -> pb::GradeTre
 }
 
 /// Latest grade per (pillar, question), newest inspection's order first.
-fn latest_grades(inspections: &[&InspectionState]) -> Vec<pb::QuestionGrade> {
+pub fn latest_grades(inspections: &[&InspectionState]) -> Vec<pb::QuestionGrade> {
     let mut order: Vec<(String, String)> = Vec::new();
     let mut series: HashMap<(String, String), Vec<(&InspectionState, &Judgment)>> = HashMap::new();
     for inspection in inspections.iter().rev() {
@@ -296,7 +296,7 @@ pub fn comparator_of(indicator: &Indicator) -> (String, String) {
 }
 
 /// Per measure, the latest inspection's value, in that inspection's order.
-fn latest_indicators(inspections: &[&InspectionState]) -> Vec<pb::IndicatorComparison> {
+pub fn latest_indicators(inspections: &[&InspectionState]) -> Vec<pb::IndicatorComparison> {
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for inspection in inspections.iter().rev() {

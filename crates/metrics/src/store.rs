@@ -1,6 +1,6 @@
 //! The metrics database: the event history and the live read models.
 //!
-//! Writes happen inside the consumer's transaction ([`record`] then
+//! Writes happen inside the consumer's transaction ([`record_batch`] then
 //! [`apply`]), reads build a [`Snapshot`] for the pure queries: from the
 //! read-model tables ([`load_live`]) or by folding the history up to a
 //! moment ([`load_history`]). Runtime queries only.
@@ -9,12 +9,14 @@ use crate::model::{
     self, Content, ContentChange, Fact, InspectionMeta, InspectionState, ItemState,
     OrganisationState, Snapshot, Target,
 };
+use crate::tally::{ClosedKey, Tallies};
 use chrono::{DateTime, NaiveDate, Utc};
 use closeout_proto::EventEnvelope;
 use closeout_proto::event_envelope::Payload;
 use prost::Message;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
+use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 /// Every read-model table, dropped by a rebuild.
@@ -25,6 +27,11 @@ pub const READ_MODEL_TABLES: &[&str] = &[
     "judgments",
     "indicators",
     "items",
+    "tally_counts",
+    "tally_inspections",
+    "tally_open",
+    "tally_due",
+    "tally_closed",
 ];
 
 fn version(v: i64) -> u64 {
@@ -35,45 +42,100 @@ fn db_version(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// Stores an event in the history. Returns false if it was there already
-/// (then nothing else must change).
-pub async fn record(
+/// Stores a batch of checked events in the history with one statement.
+/// Returns those not there before, in the batch's order (each once).
+pub async fn record_batch(
     tx: &mut PgConnection,
-    event_id: Uuid,
-    envelope: &EventEnvelope,
-    fact: &Fact,
-) -> Result<bool, sqlx::Error> {
-    let aggregate_id = match fact.target() {
-        Target::Organisation(id) | Target::Inspection(id) | Target::Item(id) => id,
-        Target::HistoryOnly => fact.aggregate_id.clone(),
-    };
-    let inserted = sqlx::query(
+    events: &[(Uuid, &EventEnvelope, Fact)],
+) -> Result<Vec<Fact>, sqlx::Error> {
+    let mut ids = Vec::with_capacity(events.len());
+    let mut at = Vec::with_capacity(events.len());
+    let mut orgs = Vec::with_capacity(events.len());
+    let mut types = Vec::with_capacity(events.len());
+    let mut aggregates = Vec::with_capacity(events.len());
+    let mut versions = Vec::with_capacity(events.len());
+    let mut event_types = Vec::with_capacity(events.len());
+    let mut envelopes = Vec::with_capacity(events.len());
+    for (id, envelope, fact) in events {
+        ids.push(*id);
+        at.push(fact.occurred_at);
+        orgs.push(fact.organisation_id.clone());
+        types.push(envelope.aggregate_type.clone());
+        aggregates.push(match fact.target() {
+            Target::Organisation(id) | Target::Inspection(id) | Target::Item(id) => id,
+            Target::HistoryOnly => fact.aggregate_id.clone(),
+        });
+        versions.push(db_version(fact.version));
+        event_types.push(envelope.event_type.clone());
+        envelopes.push(envelope.encode_to_vec());
+    }
+    let inserted: Vec<Uuid> = sqlx::query_scalar(
         "INSERT INTO events (event_id, occurred_at, organisation_id, aggregate_type, \
          aggregate_id, aggregate_version, event_type, envelope) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (event_id) DO NOTHING",
+         SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], \
+         $5::text[], $6::bigint[], $7::text[], $8::bytea[]) \
+         ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
     )
-    .bind(event_id)
-    .bind(fact.occurred_at)
-    .bind(&fact.organisation_id)
-    .bind(&envelope.aggregate_type)
-    .bind(&aggregate_id)
-    .bind(db_version(fact.version))
-    .bind(&envelope.event_type)
-    .bind(envelope.encode_to_vec())
-    .execute(tx)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
+    .bind(&ids)
+    .bind(&at)
+    .bind(&orgs)
+    .bind(&types)
+    .bind(&aggregates)
+    .bind(&versions)
+    .bind(&event_types)
+    .bind(&envelopes)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut fresh: HashSet<Uuid> = inserted.into_iter().collect();
+    Ok(events
+        .iter()
+        .filter(|(id, ..)| fresh.remove(id))
+        .map(|(_, _, fact)| fact.clone())
+        .collect())
 }
 
-/// Folds a recorded event into the live read models.
-pub async fn apply(tx: &mut PgConnection, fact: &Fact) -> Result<(), sqlx::Error> {
-    match fact.target() {
-        Target::Organisation(id) => apply_organisation(tx, &id, fact).await,
-        Target::Inspection(id) => apply_inspection(tx, &id, fact).await,
-        Target::Item(id) => apply_item(tx, &id, fact).await,
-        Target::HistoryOnly => Ok(()),
+/// Folds recorded events (in the order given) into the live read models:
+/// the batch's items are read once, folded in memory and written back with
+/// one statement, and their tallies move by the difference.
+pub async fn apply(tx: &mut PgConnection, facts: &[Fact]) -> Result<(), sqlx::Error> {
+    let mut item_ids: Vec<String> = facts
+        .iter()
+        .filter_map(|f| match f.target() {
+            Target::Item(id) => Some(id),
+            _ => None,
+        })
+        .collect();
+    item_ids.sort();
+    item_ids.dedup();
+    let mut items = load_items(tx, &item_ids).await?;
+    let mut tallies = Tallies::default();
+    for fact in facts {
+        match fact.target() {
+            Target::Organisation(id) => apply_organisation(tx, &id, fact).await?,
+            Target::Inspection(id) => apply_inspection(tx, &id, fact).await?,
+            Target::Item(id) => {
+                let state = items.entry(id.clone()).or_default();
+                let before = state.clone();
+                if model::item_applies_in_order(state.version, fact.version) {
+                    state.apply(fact);
+                } else {
+                    // Out of order, repeated or with a gap: fold the whole
+                    // history (which already holds this event) in version
+                    // order.
+                    let history = item_history(tx, &id).await?;
+                    *state = model::fold_item(&history);
+                }
+                if state.item_id.is_empty() {
+                    state.item_id = id;
+                }
+                tallies.change(&before, state);
+            }
+            Target::HistoryOnly => {}
+        }
     }
+    let touched: Vec<&ItemState> = item_ids.iter().filter_map(|id| items.get(id)).collect();
+    save_items(tx, &touched).await?;
+    save_tallies(tx, tallies.without_zeros()).await
 }
 
 async fn apply_organisation(
@@ -195,31 +257,45 @@ async fn apply_inspection(tx: &mut PgConnection, id: &str, fact: &Fact) -> Resul
     Ok(())
 }
 
-async fn apply_item(tx: &mut PgConnection, id: &str, fact: &Fact) -> Result<(), sqlx::Error> {
-    let row = sqlx::query("SELECT * FROM items WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *tx)
+/// The stored states of these items, locked for the transaction.
+async fn load_items(
+    tx: &mut PgConnection,
+    ids: &[String],
+) -> Result<HashMap<String, ItemState>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = sqlx::query("SELECT * FROM items WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(ids)
+        .fetch_all(tx)
         .await?;
-    let mut state = match row {
-        Some(row) => item_from(&row)?,
-        None => ItemState::default(),
+    let mut out = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let state = item_from(&row)?;
+        out.insert(state.item_id.clone(), state);
+    }
+    Ok(out)
+}
+
+/// Writes items' states with one statement.
+async fn save_items(tx: &mut PgConnection, items: &[&ItemState]) -> Result<(), sqlx::Error> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let col = |f: fn(&ItemState) -> String| items.iter().map(|i| f(i)).collect::<Vec<String>>();
+    let small = |f: fn(&ItemState) -> i32| {
+        items
+            .iter()
+            .map(|i| i16::try_from(f(i)).unwrap_or(i16::MAX))
+            .collect::<Vec<i16>>()
     };
-    if model::item_applies_in_order(state.version, fact.version) {
-        state.apply(fact);
-    } else {
-        // Out of order, repeated or with a gap: fold the whole history
-        // (which already holds this event) in version order.
-        let history = item_history(tx, id).await?;
-        state = model::fold_item(&history);
-    }
-    if state.item_id.is_empty() {
-        state.item_id = id.to_string();
-    }
     sqlx::query(
         "INSERT INTO items (id, organisation_id, inspection_id, finding_id, kind, pillar, \
          question, status, opened, opened_at, closed_at, due_date, overdue, \
          closed_by_inspection_id, version, verified_on) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], \
+         $6::text[], $7::text[], $8::smallint[], $9::bool[], $10::timestamptz[], \
+         $11::timestamptz[], $12::date[], $13::bool[], $14::text[], $15::bigint[], $16::date[]) \
          ON CONFLICT (id) DO UPDATE SET organisation_id = EXCLUDED.organisation_id, \
          inspection_id = EXCLUDED.inspection_id, finding_id = EXCLUDED.finding_id, \
          kind = EXCLUDED.kind, pillar = EXCLUDED.pillar, question = EXCLUDED.question, \
@@ -228,25 +304,223 @@ async fn apply_item(tx: &mut PgConnection, id: &str, fact: &Fact) -> Result<(), 
          overdue = EXCLUDED.overdue, closed_by_inspection_id = EXCLUDED.closed_by_inspection_id, \
          version = EXCLUDED.version, verified_on = EXCLUDED.verified_on",
     )
-    .bind(id)
-    .bind(&state.organisation_id)
-    .bind(&state.inspection_id)
-    .bind(&state.finding_id)
-    .bind(state.kind as i16)
-    .bind(&state.pillar)
-    .bind(&state.question)
-    .bind(state.status as i16)
-    .bind(state.opened)
-    .bind(state.opened_at)
-    .bind(state.closed_at)
-    .bind(state.due_date)
-    .bind(state.overdue)
-    .bind(&state.closed_by_inspection_id)
-    .bind(db_version(state.version))
-    .bind(state.verified_on)
+    .bind(col(|i| i.item_id.clone()))
+    .bind(col(|i| i.organisation_id.clone()))
+    .bind(col(|i| i.inspection_id.clone()))
+    .bind(col(|i| i.finding_id.clone()))
+    .bind(small(|i| i.kind))
+    .bind(col(|i| i.pillar.clone()))
+    .bind(col(|i| i.question.clone()))
+    .bind(small(|i| i.status))
+    .bind(items.iter().map(|i| i.opened).collect::<Vec<bool>>())
+    .bind(items.iter().map(|i| i.opened_at).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.closed_at).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.due_date).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.overdue).collect::<Vec<bool>>())
+    .bind(col(|i| i.closed_by_inspection_id.clone()))
+    .bind(
+        items
+            .iter()
+            .map(|i| db_version(i.version))
+            .collect::<Vec<i64>>(),
+    )
+    .bind(items.iter().map(|i| i.verified_on).collect::<Vec<_>>())
     .execute(tx)
     .await?;
     Ok(())
+}
+
+fn small(v: i32) -> i16 {
+    i16::try_from(v).unwrap_or(i16::MAX)
+}
+
+/// Adds tallies to the stored ones, one statement per table (keys in
+/// order, so concurrent writers lock rows in the same order).
+async fn save_tallies(tx: &mut PgConnection, t: Tallies) -> Result<(), sqlx::Error> {
+    if !t.counts.is_empty() {
+        let (mut org, mut status, mut kind, mut pillar, mut n) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        for ((o, s, k, p), c) in t.counts {
+            org.push(o);
+            status.push(small(s));
+            kind.push(small(k));
+            pillar.push(p);
+            n.push(c);
+        }
+        sqlx::query(
+            "INSERT INTO tally_counts AS t (organisation_id, status, kind, pillar, n) \
+             SELECT * FROM UNNEST($1::text[], $2::smallint[], $3::smallint[], $4::text[], \
+             $5::bigint[]) ON CONFLICT (organisation_id, status, kind, pillar) \
+             DO UPDATE SET n = t.n + EXCLUDED.n",
+        )
+        .bind(org)
+        .bind(status)
+        .bind(kind)
+        .bind(pillar)
+        .bind(n)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !t.inspections.is_empty() {
+        let (mut org, mut inspection, mut n) = (vec![], vec![], vec![]);
+        for ((o, i), c) in t.inspections {
+            org.push(o);
+            inspection.push(i);
+            n.push(c);
+        }
+        sqlx::query(
+            "INSERT INTO tally_inspections AS t (organisation_id, inspection_id, n) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[]) \
+             ON CONFLICT (organisation_id, inspection_id) DO UPDATE SET n = t.n + EXCLUDED.n",
+        )
+        .bind(org)
+        .bind(inspection)
+        .bind(n)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !t.open.is_empty() {
+        let (mut org, mut inspection, mut day, mut n) = (vec![], vec![], vec![], vec![]);
+        for ((o, i, d), c) in t.open {
+            org.push(o);
+            inspection.push(i);
+            day.push(d);
+            n.push(c);
+        }
+        sqlx::query(
+            "INSERT INTO tally_open AS t (organisation_id, inspection_id, opened_day, n) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::date[], $4::bigint[]) \
+             ON CONFLICT (organisation_id, inspection_id, opened_day) \
+             DO UPDATE SET n = t.n + EXCLUDED.n",
+        )
+        .bind(org)
+        .bind(inspection)
+        .bind(day)
+        .bind(n)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !t.due.is_empty() {
+        let (mut org, mut due, mut n) = (vec![], vec![], vec![]);
+        for ((o, d), c) in t.due {
+            org.push(o);
+            due.push(d);
+            n.push(c);
+        }
+        sqlx::query(
+            "INSERT INTO tally_due AS t (organisation_id, due_date, n) \
+             SELECT * FROM UNNEST($1::text[], $2::date[], $3::bigint[]) \
+             ON CONFLICT (organisation_id, due_date) DO UPDATE SET n = t.n + EXCLUDED.n",
+        )
+        .bind(org)
+        .bind(due)
+        .bind(n)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !t.closed.is_empty() {
+        let (mut org, mut inspection, mut opened, mut verified, mut by, mut closed, mut n) =
+            (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+        for (k, c) in t.closed {
+            org.push(k.organisation_id);
+            inspection.push(k.inspection_id);
+            opened.push(k.opened_day);
+            verified.push(k.verified_on);
+            by.push(k.closed_by_inspection_id);
+            closed.push(k.closed_day);
+            n.push(c);
+        }
+        sqlx::query(
+            "INSERT INTO tally_closed AS t (organisation_id, inspection_id, opened_day, \
+             verified_on, closed_by_inspection_id, closed_day, n) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::date[], $4::date[], $5::text[], \
+             $6::date[], $7::bigint[]) \
+             ON CONFLICT (organisation_id, inspection_id, opened_day, verified_on, \
+             closed_by_inspection_id, closed_day) DO UPDATE SET n = t.n + EXCLUDED.n",
+        )
+        .bind(org)
+        .bind(inspection)
+        .bind(opened)
+        .bind(verified)
+        .bind(by)
+        .bind(closed)
+        .bind(n)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The tallies of one organisation, or everyone's (non-zero counts only).
+pub async fn load_tallies(pool: &PgPool, org: Option<&str>) -> Result<Tallies, sqlx::Error> {
+    let mut t = Tallies::default();
+    let filter = "WHERE n <> 0 AND ($1::text IS NULL OR organisation_id = $1)";
+    let rows: Vec<(String, i16, i16, String, i64)> = sqlx::query_as(&format!(
+        "SELECT organisation_id, status, kind, pillar, n FROM tally_counts {filter}"
+    ))
+    .bind(org)
+    .fetch_all(pool)
+    .await?;
+    for (o, s, k, p, n) in rows {
+        t.counts.insert((o, i32::from(s), i32::from(k), p), n);
+    }
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(&format!(
+        "SELECT organisation_id, inspection_id, n FROM tally_inspections {filter}"
+    ))
+    .bind(org)
+    .fetch_all(pool)
+    .await?;
+    for (o, i, n) in rows {
+        t.inspections.insert((o, i), n);
+    }
+    let rows: Vec<(String, String, Option<NaiveDate>, i64)> = sqlx::query_as(&format!(
+        "SELECT organisation_id, inspection_id, opened_day, n FROM tally_open {filter}"
+    ))
+    .bind(org)
+    .fetch_all(pool)
+    .await?;
+    for (o, i, d, n) in rows {
+        t.open.insert((o, i, d), n);
+    }
+    let rows: Vec<(String, NaiveDate, i64)> = sqlx::query_as(&format!(
+        "SELECT organisation_id, due_date, n FROM tally_due {filter}"
+    ))
+    .bind(org)
+    .fetch_all(pool)
+    .await?;
+    for (o, d, n) in rows {
+        t.due.insert((o, d), n);
+    }
+    type ClosedRow = (
+        String,
+        String,
+        Option<NaiveDate>,
+        Option<NaiveDate>,
+        String,
+        Option<NaiveDate>,
+        i64,
+    );
+    let rows: Vec<ClosedRow> = sqlx::query_as(&format!(
+        "SELECT organisation_id, inspection_id, opened_day, verified_on, \
+         closed_by_inspection_id, closed_day, n FROM tally_closed {filter}"
+    ))
+    .bind(org)
+    .fetch_all(pool)
+    .await?;
+    for (o, i, opened, verified, by, closed, n) in rows {
+        t.closed.insert(
+            ClosedKey {
+                organisation_id: o,
+                inspection_id: i,
+                opened_day: opened,
+                verified_on: verified,
+                closed_by_inspection_id: by,
+                closed_day: closed,
+            },
+            n,
+        );
+    }
+    Ok(t)
 }
 
 async fn item_history(tx: &mut PgConnection, id: &str) -> Result<Vec<Fact>, sqlx::Error> {
@@ -323,6 +597,8 @@ pub struct Scope<'a> {
     pub organisation: Option<&'a str>,
     /// Whether to load judgments and indicators.
     pub content: bool,
+    /// Whether to load the items themselves (the tallies answer without).
+    pub items: bool,
 }
 
 /// The live read models (within `scope`) as a snapshot.
@@ -337,13 +613,16 @@ pub async fn load_live(pool: &PgPool, scope: Scope<'_>) -> Result<Snapshot, sqlx
         let state = organisation_from(&row)?;
         snapshot.organisations.insert(state.id.clone(), state);
     }
-    for row in sqlx::query("SELECT * FROM items WHERE ($1::text IS NULL OR organisation_id = $1)")
-        .bind(org)
-        .fetch_all(pool)
-        .await?
-    {
-        let state = item_from(&row)?;
-        snapshot.items.insert(state.item_id.clone(), state);
+    if scope.items {
+        for row in
+            sqlx::query("SELECT * FROM items WHERE ($1::text IS NULL OR organisation_id = $1)")
+                .bind(org)
+                .fetch_all(pool)
+                .await?
+        {
+            let state = item_from(&row)?;
+            snapshot.items.insert(state.item_id.clone(), state);
+        }
     }
     for row in
         sqlx::query("SELECT * FROM inspections WHERE ($1::text IS NULL OR organisation_id = $1)")
@@ -365,8 +644,9 @@ pub async fn load_live(pool: &PgPool, scope: Scope<'_>) -> Result<Snapshot, sqlx
     if org.is_some() {
         let rows = sqlx::query(
             "SELECT id, published FROM inspections WHERE organisation_id <> $1 AND id IN \
-             (SELECT inspection_id FROM items WHERE organisation_id = $1 \
-              UNION SELECT closed_by_inspection_id FROM items WHERE organisation_id = $1)",
+             (SELECT inspection_id FROM tally_inspections WHERE organisation_id = $1 AND n <> 0 \
+              UNION SELECT closed_by_inspection_id FROM tally_closed \
+              WHERE organisation_id = $1 AND n <> 0)",
         )
         .bind(org)
         .fetch_all(pool)
