@@ -391,9 +391,11 @@ impl Tail {
     async fn released_end(&self) -> Result<Key, TrackerError> {
         let horizon = self.horizon().await?;
         let end: Option<(i64, i64)> = sqlx::query_as(
+            // Qualified: a bare `watch_xid` would name the bigint output
+            // column, sorting every row instead of reading the index.
             "SELECT watch_xid::text::bigint, sequence FROM item_events \
              WHERE watch_xid < $1::text::xid8 \
-             ORDER BY watch_xid DESC, sequence DESC LIMIT 1",
+             ORDER BY item_events.watch_xid DESC, item_events.sequence DESC LIMIT 1",
         )
         .bind(horizon.to_string())
         .fetch_optional(&self.pool)
