@@ -25,9 +25,19 @@ pub enum CliError {
 
 impl From<tonic::Status> for CliError {
     fn from(status: tonic::Status) -> Self {
+        // A call that failed in the transport (a refused handshake) says
+        // why only in its sources.
+        let message = match std::error::Error::source(&status) {
+            Some(source) => format!(
+                "{}: {}",
+                status.message(),
+                crate::commands::transport_reason(source)
+            ),
+            None => status.message().to_string(),
+        };
         CliError::Rpc {
             code: format!("{:?}", status.code()),
-            message: status.message().to_string(),
+            message,
         }
     }
 }

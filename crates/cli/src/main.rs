@@ -74,15 +74,43 @@ fn main() -> std::process::ExitCode {
 /// Lets a closed pipe end the command quietly, as it ends `cat` or `ls`.
 /// Rust starts programs with SIGPIPE ignored, so a write to a reader that
 /// has gone away (`closeout items | head`) fails and `println!` panics
-/// with a backtrace; with the default action back, the kernel ends the
-/// process at that write instead, whatever command is printing. Sockets
-/// are unaffected: the standard library sends on them without SIGPIPE.
+/// with a backtrace. SIGPIPE is not simply reset to its default action,
+/// because the connections raise it too: a vectored write (`writev`, as
+/// hyper and rustls write) to a server that refused the TLS handshake would
+/// kill the command without a word. The handler ends the process the
+/// default way only when standard output is the broken pipe; otherwise the
+/// write fails with EPIPE and the command reports the connection error.
 fn end_quietly_on_a_closed_pipe() {
     #[cfg(unix)]
     // SAFETY: runs first in `main`, before any other thread exists, and
-    // only sets one signal's disposition to its default.
+    // only installs a handler for SIGPIPE.
     unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_broken_pipe as *const () as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGPIPE, &action, std::ptr::null_mut());
+    }
+}
+
+/// SIGPIPE: dies of it (quietly, as `cat` does) when standard output's
+/// reader is gone; returns otherwise, leaving EPIPE to the writer.
+#[cfg(unix)]
+extern "C" fn on_broken_pipe(_: libc::c_int) {
+    // SAFETY: poll, signal and raise are async-signal-safe; a successful
+    // poll leaves errno as the interrupted code had it.
+    unsafe {
+        let mut stdout = libc::pollfd {
+            fd: libc::STDOUT_FILENO,
+            events: 0,
+            revents: 0,
+        };
+        if libc::poll(&mut stdout, 1, 0) > 0
+            && stdout.revents & (libc::POLLERR | libc::POLLHUP) != 0
+        {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            libc::raise(libc::SIGPIPE);
+        }
     }
 }
 

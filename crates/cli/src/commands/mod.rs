@@ -158,13 +158,16 @@ pub async fn connect(addr: &str, tls: &ClientTls) -> Result<Channel, CliError> {
 
 /// The whole chain of a transport error: tonic's own message is only
 /// "transport error"; the cause (a refused certificate, a closed port) is
-/// in its sources.
-fn transport_reason(error: &dyn std::error::Error) -> String {
+/// in its sources. Causes that repeat what is already said are left out.
+pub fn transport_reason(error: &dyn std::error::Error) -> String {
     let mut reason = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        reason.push_str(": ");
-        reason.push_str(&cause.to_string());
+        let text = cause.to_string();
+        if !reason.contains(&text) {
+            reason.push_str(": ");
+            reason.push_str(&text);
+        }
         source = cause.source();
     }
     reason
