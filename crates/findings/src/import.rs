@@ -592,8 +592,8 @@ pub fn due_date_of(deadline: &str, published: &str) -> Option<chrono::NaiveDate>
         .flatten()
 }
 
-/// An inspection's child rows, gathered column by column and written with
-/// one multi-row statement per table (`UNNEST` of arrays): an import is a
+/// An inspection's child rows, gathered column by column and written by one
+/// statement (a multi-row `UNNEST` insert per table): an import is a
 /// handful of round trips whatever the report's length, instead of one per
 /// judgment, finding, follow-up and indicator.
 #[derive(Default)]
@@ -854,119 +854,101 @@ impl Children {
         id
     }
 
-    /// Writes every gathered row of `context`'s inspection: one statement
-    /// per table that has rows. A recommendation's parent is in the same
-    /// statement as it; PostgreSQL checks the reference at the statement's
-    /// end.
+    /// Writes every gathered row of `context`'s inspection in one
+    /// statement: a data-modifying `WITH` per table (each runs once, even
+    /// with no rows), so an import pays one round trip for all its children.
+    /// A recommendation's parent is in the same statement as it;
+    /// PostgreSQL checks the reference at the statement's end.
     async fn write(&self, tx: &mut PgConnection, context: &Context) -> Result<(), FindingsError> {
-        let j = &self.judgments;
-        if !j.id.is_empty() {
-            sqlx::query(
-                "INSERT INTO judgments (id, inspection_id, organisation_id, ordinal, pillar, \
+        let (j, f, u, n) = (
+            &self.judgments,
+            &self.findings,
+            &self.follow_ups,
+            &self.indicators,
+        );
+        sqlx::query(
+            "WITH judgment_rows AS ( \
+                 INSERT INTO judgments (id, inspection_id, organisation_id, ordinal, pillar, \
                  question, grade, scale, last_inspected, carried_over) \
                  SELECT id, $1, $2, ord, pillar, question, grade, scale, last_inspected, carried \
                  FROM UNNEST($3::uuid[], $4::int4[], $5::text[], $6::text[], $7::int2[], \
                  $8::int2[], $9::text[], $10::bool[]) \
-                 AS r(id, ord, pillar, question, grade, scale, last_inspected, carried)",
-            )
-            .bind(context.id)
-            .bind(&context.organisation_id)
-            .bind(&j.id)
-            .bind(&j.ordinal)
-            .bind(&j.pillar)
-            .bind(&j.question)
-            .bind(&j.grade)
-            .bind(&j.scale)
-            .bind(&j.last_inspected)
-            .bind(&j.carried_over)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let f = &self.findings;
-        if !f.id.is_empty() {
-            sqlx::query(
-                "INSERT INTO findings (id, inspection_id, organisation_id, ordinal, kind, pillar, \
+                 AS r(id, ord, pillar, question, grade, scale, last_inspected, carried)), \
+             finding_rows AS ( \
+                 INSERT INTO findings (id, inspection_id, organisation_id, ordinal, kind, pillar, \
                  question, text, deadline, due_date, parent_finding_id, addressed_to_all, \
                  line_start, line_end) \
                  SELECT id, $1, $2, ord, kind, pillar, question, text, deadline, due, parent, \
                  everyone, line_start, line_end \
-                 FROM UNNEST($3::uuid[], $4::int4[], $5::int2[], $6::text[], $7::text[], \
-                 $8::text[], $9::text[], $10::date[], $11::uuid[], $12::bool[], $13::int4[], \
-                 $14::int4[]) \
+                 FROM UNNEST($11::uuid[], $12::int4[], $13::int2[], $14::text[], $15::text[], \
+                 $16::text[], $17::text[], $18::date[], $19::uuid[], $20::bool[], $21::int4[], \
+                 $22::int4[]) \
                  AS r(id, ord, kind, pillar, question, text, deadline, due, parent, everyone, \
-                 line_start, line_end)",
-            )
-            .bind(context.id)
-            .bind(&context.organisation_id)
-            .bind(&f.id)
-            .bind(&f.ordinal)
-            .bind(&f.kind)
-            .bind(&f.pillar)
-            .bind(&f.question)
-            .bind(&f.text)
-            .bind(&f.deadline)
-            .bind(&f.due_date)
-            .bind(&f.parent)
-            .bind(&f.addressed_to_all)
-            .bind(&f.line_start)
-            .bind(&f.line_end)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let u = &self.follow_ups;
-        if !u.id.is_empty() {
-            sqlx::query(
-                "INSERT INTO follow_ups (id, inspection_id, organisation_id, ordinal, \
+                 line_start, line_end)), \
+             follow_up_rows AS ( \
+                 INSERT INTO follow_ups (id, inspection_id, organisation_id, ordinal, \
                  referenced_period, referenced_report, text, outcome, pillar, question, \
                  line_start, line_end) \
                  SELECT id, $1, $2, ord, ref_period, ref_report, text, outcome, pillar, question, \
                  line_start, line_end \
-                 FROM UNNEST($3::uuid[], $4::int4[], $5::text[], $6::text[], $7::text[], \
-                 $8::int2[], $9::text[], $10::text[], $11::int4[], $12::int4[]) \
+                 FROM UNNEST($23::uuid[], $24::int4[], $25::text[], $26::text[], $27::text[], \
+                 $28::int2[], $29::text[], $30::text[], $31::int4[], $32::int4[]) \
                  AS r(id, ord, ref_period, ref_report, text, outcome, pillar, question, \
-                 line_start, line_end)",
-            )
-            .bind(context.id)
-            .bind(&context.organisation_id)
-            .bind(&u.id)
-            .bind(&u.ordinal)
-            .bind(&u.referenced_period)
-            .bind(&u.referenced_report)
-            .bind(&u.text)
-            .bind(&u.outcome)
-            .bind(&u.pillar)
-            .bind(&u.question)
-            .bind(&u.line_start)
-            .bind(&u.line_end)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let n = &self.indicators;
-        if !n.id.is_empty() {
-            sqlx::query(
-                "INSERT INTO indicators (id, inspection_id, organisation_id, ordinal, measure, \
+                 line_start, line_end)), \
+             indicator_rows AS ( \
+                 INSERT INTO indicators (id, inspection_id, organisation_id, ordinal, measure, \
                  period, value, unit, comparator, comparator_value, comparator_period) \
                  SELECT id, $1, $2, ord, measure, period, value, unit, comparator, compared, \
                  compared_period \
-                 FROM UNNEST($3::uuid[], $4::int4[], $5::text[], $6::text[], $7::float8[], \
-                 $8::text[], $9::text[], $10::float8[], $11::text[]) \
+                 FROM UNNEST($33::uuid[], $34::int4[], $35::text[], $36::text[], $37::float8[], \
+                 $38::text[], $39::text[], $40::float8[], $41::text[]) \
                  AS r(id, ord, measure, period, value, unit, comparator, compared, \
-                 compared_period)",
-            )
-            .bind(context.id)
-            .bind(&context.organisation_id)
-            .bind(&n.id)
-            .bind(&n.ordinal)
-            .bind(&n.measure)
-            .bind(&n.period)
-            .bind(&n.value)
-            .bind(&n.unit)
-            .bind(&n.comparator)
-            .bind(&n.comparator_value)
-            .bind(&n.comparator_period)
-            .execute(&mut *tx)
-            .await?;
-        }
+                 compared_period)) \
+             SELECT 1",
+        )
+        .bind(context.id)
+        .bind(&context.organisation_id)
+        .bind(&j.id)
+        .bind(&j.ordinal)
+        .bind(&j.pillar)
+        .bind(&j.question)
+        .bind(&j.grade)
+        .bind(&j.scale)
+        .bind(&j.last_inspected)
+        .bind(&j.carried_over)
+        .bind(&f.id)
+        .bind(&f.ordinal)
+        .bind(&f.kind)
+        .bind(&f.pillar)
+        .bind(&f.question)
+        .bind(&f.text)
+        .bind(&f.deadline)
+        .bind(&f.due_date)
+        .bind(&f.parent)
+        .bind(&f.addressed_to_all)
+        .bind(&f.line_start)
+        .bind(&f.line_end)
+        .bind(&u.id)
+        .bind(&u.ordinal)
+        .bind(&u.referenced_period)
+        .bind(&u.referenced_report)
+        .bind(&u.text)
+        .bind(&u.outcome)
+        .bind(&u.pillar)
+        .bind(&u.question)
+        .bind(&u.line_start)
+        .bind(&u.line_end)
+        .bind(&n.id)
+        .bind(&n.ordinal)
+        .bind(&n.measure)
+        .bind(&n.period)
+        .bind(&n.value)
+        .bind(&n.unit)
+        .bind(&n.comparator)
+        .bind(&n.comparator_value)
+        .bind(&n.comparator_period)
+        .execute(&mut *tx)
+        .await?;
         Ok(())
     }
 }
