@@ -10,6 +10,8 @@
 //! * [`TestBus`]: a private stream `T<uuid>` and subject prefix `t<uuid>`
 //!   on the shared NATS;
 //! * [`PrivatePostgres`]: a PostgreSQL cluster of the test's own;
+//! * [`PrivateNatsCluster`]: a NATS cluster of the test's own (cluster
+//!   routes on loopback), for replicated streams losing a node;
 //! * [`PrivateNats`]: a `nats-server` of the test's own, on a free port,
 //!   which the test may stop and restart (the shared servers are never
 //!   stopped by a test).
@@ -25,6 +27,7 @@
 //! Setup failures panic with a message: they are the test's failure.
 
 mod calls;
+mod cluster;
 mod database;
 mod nats;
 mod postgres;
@@ -35,6 +38,7 @@ pub use calls::{
     authenticated_as, connect_authenticated, eventually, inspected_body, inspectorate, poll,
     token_public_key, token_signing_key, wait_until, with_token,
 };
+pub use cluster::PrivateNatsCluster;
 pub use database::TestDatabase;
 pub use nats::{PrivateNats, TestBus, nats_server_binary};
 pub use postgres::PrivatePostgres;

@@ -111,6 +111,30 @@ impl PrivatePostgres {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
     }
 
+    /// Restarts the server on the same port and data: an immediate stop
+    /// (as a crash: open connections are cut, recovery replays the WAL),
+    /// then a start that waits until it accepts connections.
+    pub fn restart(&mut self) {
+        let data = self.dir.path().join("data").to_string_lossy().to_string();
+        if !self.stopped {
+            run(
+                &self.bin.join("pg_ctl"),
+                &["-D", &data, "-m", "immediate", "-w", "stop"],
+            );
+        }
+        let socket_dir = self.dir.path().to_string_lossy().to_string();
+        let options = format!(
+            "-p {} -k {socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port
+        );
+        let log = self.dir.path().join("log").to_string_lossy().to_string();
+        run(
+            &self.bin.join("pg_ctl"),
+            &["-D", &data, "-o", &options, "-l", &log, "-w", "start"],
+        );
+        self.stopped = false;
+    }
+
     /// Stops the server immediately (the data is thrown away anyway).
     pub fn stop(&mut self) {
         if self.stopped {
