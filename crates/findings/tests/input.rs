@@ -537,7 +537,9 @@ async fn successions_known_and_recorded() {
     for (subject, event) in &announced {
         assert_eq!(
             subject,
-            &format!("{prefix}.findings.v1.organisation.succeeded.hampshire-and-isle-of-wight-fire")
+            &format!(
+                "{prefix}.findings.v1.organisation.succeeded.hampshire-and-isle-of-wight-fire"
+            )
         );
         assert_eq!(event.effective_date, "2021-04-01");
     }
