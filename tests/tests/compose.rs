@@ -9,12 +9,18 @@
 //! binaries drift apart (a renamed variable, a wrong command, a missing
 //! health check), this test fails.
 //!
+//! TLS as compose turns it on: the `certs` service's own command writes the
+//! development material, NATS runs with the compose file's `nats.conf`
+//! (TLS block included), the services serve gRPC over TLS and reach NATS
+//! over TLS, and every client call (health checks included) trusts the CA.
+//!
 //! What differs from a container, and why: each replica gets its own free
 //! ports for CLOSEOUT_GRPC_ADDR and CLOSEOUT_METRICS_HTTP_ADDR, because on
 //! one host they would collide where containers each have their own
-//! network namespace.
+//! network namespace; paths under /etc/closeout/certs become a temporary
+//! directory.
 
-use closeout_testkit::{PrivateNats, PrivatePostgres, free_port};
+use closeout_testkit::{PrivatePostgres, free_port, nats_server_binary};
 use serde_yaml::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -133,7 +139,8 @@ fn start_replica(
         *value = value
             .replace("@postgres:5432", &format!("@127.0.0.1:{}", postgres.port()))
             .replace("nats://nats:4222", nats_url)
-            .replace("/etc/closeout/dev", DEV_KEYS);
+            .replace("/etc/closeout/dev", DEV_KEYS)
+            .replace(CERTS_IN_COMPOSE, &certs_dir().display().to_string());
         if key == "CLOSEOUT_GRPC_ADDR" {
             compose_grpc_port = port_of(value);
             *value = format!("127.0.0.1:{grpc_port}");
@@ -176,6 +183,107 @@ fn start_replica(
     }
 }
 
+/// Where compose mounts the `certs` volume.
+const CERTS_IN_COMPOSE: &str = "/etc/closeout/certs";
+
+/// This test run's stand-in for the `certs` volume.
+fn certs_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("closeout-compose-certs-{}", std::process::id()))
+}
+
+/// Runs the compose `certs` service's command, writing into
+/// [`certs_dir`].
+fn generate_certs(bin: &Path, compose: &Value) {
+    let command = strings(&compose["services"]["certs"]["command"]);
+    assert_eq!(
+        command.first().map(String::as_str),
+        Some("closeout"),
+        "certs: the development material comes from the CLI: {command:?}"
+    );
+    assert!(
+        command.iter().any(|w| w == CERTS_IN_COMPOSE),
+        "certs writes to {CERTS_IN_COMPOSE}: {command:?}"
+    );
+    let dir = certs_dir().display().to_string();
+    let args: Vec<String> = command[1..]
+        .iter()
+        .map(|w| w.replace(CERTS_IN_COMPOSE, &dir))
+        .collect();
+    let out = Command::new(bin.join("closeout"))
+        .args(&args)
+        .output()
+        .expect("closeout dev-certs runs");
+    assert!(
+        out.status.success(),
+        "certs: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// nats-server with the compose file's configuration: its ports, store
+/// and certificate paths mapped to this run's.
+struct ComposeNats {
+    child: Child,
+    port: u16,
+    store: PathBuf,
+}
+
+impl ComposeNats {
+    fn start(compose: &Value) -> ComposeNats {
+        let volumes = strings(&compose["services"]["nats"]["volumes"]);
+        let conf = volumes
+            .iter()
+            .find_map(|v| {
+                let (source, target) = v.split_once(':')?;
+                target
+                    .starts_with("/etc/nats/nats.conf")
+                    .then(|| source.to_string())
+            })
+            .expect("nats mounts its configuration");
+        let port = free_port();
+        let store = std::env::temp_dir().join(format!("closeout-compose-nats-{}", port));
+        let text = std::fs::read_to_string(&conf)
+            .unwrap_or_else(|e| panic!("reading {conf}: {e}"))
+            .replace("port: 4222", &format!("port: {port}"))
+            .replace("http_port: 8222", &format!("http_port: {}", free_port()))
+            .replace("/data/jetstream", &store.display().to_string())
+            .replace(CERTS_IN_COMPOSE, &certs_dir().display().to_string());
+        assert!(text.contains("tls {"), "compose's NATS serves TLS");
+        // nats-server before 2.10 (Debian's 2.9) does not know
+        // `sync_interval`; it changes durability, not the protocol.
+        let text: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("sync_interval"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let run_conf = certs_dir().join("nats.conf");
+        std::fs::write(&run_conf, text).expect("writing the NATS configuration");
+        let child = Command::new(nats_server_binary().expect("nats-server (NATS_SERVER_BIN)"))
+            .args(["-c", run_conf.to_str().expect("UTF-8 path")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting nats-server");
+        wait_until("nats-server to listen", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        ComposeNats { child, port, store }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for ComposeNats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.store);
+    }
+}
+
 /// Where compose mounts `deploy/dev` (the development-only token keys).
 const DEV_KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/dev");
 
@@ -212,6 +320,7 @@ fn closeout(bin: &Path, args: &[&str]) -> std::process::Output {
     Command::new(bin.join("closeout"))
         .args(args)
         .env("CLOSEOUT_TOKEN", dev_token(bin))
+        .env("CLOSEOUT_TLS_CA", certs_dir().join("ca.pem"))
         .env_remove("CLOSEOUT_ROLE")
         .output()
         .expect("closeout runs")
@@ -266,6 +375,22 @@ async fn the_compose_file_runs_the_real_binaries() {
     for name in ["findings", "tracker", "metrics"] {
         let service = &services[name];
         assert!(service.is_mapping(), "compose has a {name} service");
+        assert_eq!(
+            service["depends_on"]["certs"]["condition"].as_str(),
+            Some("service_completed_successfully"),
+            "{name} waits for the development TLS material"
+        );
+        for (key, file) in [
+            ("CLOSEOUT_GRPC_TLS_CERT", "server.pem"),
+            ("CLOSEOUT_GRPC_TLS_KEY", "server.key"),
+            ("CLOSEOUT_NATS_TLS_CA", "ca.pem"),
+        ] {
+            assert_eq!(
+                environment(service).get(key).map(String::as_str),
+                Some(format!("{CERTS_IN_COMPOSE}/{file}").as_str()),
+                "{name}: {key}"
+            );
+        }
         for dependency in ["postgres", "nats"] {
             assert_eq!(
                 service["depends_on"][dependency]["condition"].as_str(),
@@ -293,7 +418,8 @@ async fn the_compose_file_runs_the_real_binaries() {
     let bin = binaries_dir();
     let postgres = PrivatePostgres::start();
     run_init_script(&postgres, &compose).await;
-    let nats = PrivateNats::start().await;
+    generate_certs(&bin, &compose);
+    let nats = ComposeNats::start(&compose);
     let mut replicas = Vec::new();
     for name in ["findings", "tracker", "tracker", "metrics", "metrics"] {
         replicas.push(start_replica(
@@ -316,9 +442,20 @@ async fn the_compose_file_runs_the_real_binaries() {
         });
     }
 
-    let findings = format!("http://127.0.0.1:{}", replicas[0].grpc_port);
-    let second_tracker = format!("http://127.0.0.1:{}", replicas[2].grpc_port);
-    let second_metrics = format!("http://127.0.0.1:{}", replicas[4].grpc_port);
+    let findings = format!("https://127.0.0.1:{}", replicas[0].grpc_port);
+    let second_tracker = format!("https://127.0.0.1:{}", replicas[2].grpc_port);
+    let second_metrics = format!("https://127.0.0.1:{}", replicas[4].grpc_port);
+    // Plain HTTP/2 to a TLS port gets no answer.
+    let plain = Command::new(bin.join("closeout"))
+        .args([
+            "health",
+            "--addr",
+            &format!("http://127.0.0.1:{}", replicas[0].grpc_port),
+        ])
+        .env_remove("CLOSEOUT_TLS_CA")
+        .output()
+        .expect("closeout runs");
+    assert!(!plain.status.success(), "findings answered plain HTTP/2");
     let sample = workspace_root().join("tests/fixtures/peel-2018-19-hertfordshire.txt");
     let imported = closeout(
         &bin,
@@ -396,4 +533,5 @@ async fn the_compose_file_runs_the_real_binaries() {
     }
     drop(nats);
     drop(postgres);
+    let _ = std::fs::remove_dir_all(certs_dir());
 }
