@@ -624,7 +624,7 @@ impl<H: BatchHandler> Shared<H> {
             .map_err(Failure::Handler)?;
         tx.commit().await.map_err(Failure::Database)?;
         // The handler may have appended events: the relay need not chase.
-        crate::outbox::committed();
+        crate::outbox::committed(&self.pool);
         Ok(events.len())
     }
 
@@ -759,7 +759,7 @@ impl<H: BatchHandler> Shared<H> {
             .map_err(Failure::Handler)?;
         tx.commit().await.map_err(Failure::Database)?;
         // The handler may have appended events: the relay need not chase.
-        crate::outbox::committed();
+        crate::outbox::committed(&self.pool);
         Ok(Outcome::Applied)
     }
 

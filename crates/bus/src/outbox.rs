@@ -38,7 +38,8 @@ use crate::trace::traceparent_for;
 use closeout_proto::EventEnvelope;
 use prost::Message;
 use sqlx::{PgConnection, PgPool};
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -121,14 +122,18 @@ pub async fn append(conn: &mut PgConnection, events: &[EventEnvelope]) -> Result
         payloads.push(event.encode_to_vec());
     }
     // One statement for the batch; ORDER BY the ordinality so `seq`
-    // follows the order of `events`.
-    sqlx::query(
-        "INSERT INTO closeout_outbox
-            (event_id, organisation_id, subject, event_type, traceparent, payload)
-         SELECT id, org, subj, typ, tp, body
-         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[])
-              WITH ORDINALITY AS e(id, org, subj, typ, tp, body, ord)
-         ORDER BY ord",
+    // follows the order of `events`. It also names the database, whose
+    // followers the signal is for (in the same round trip).
+    let database: Option<String> = sqlx::query_scalar(
+        "WITH appended AS (
+            INSERT INTO closeout_outbox
+                (event_id, organisation_id, subject, event_type, traceparent, payload)
+            SELECT id, org, subj, typ, tp, body
+            FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[])
+                 WITH ORDINALITY AS e(id, org, subj, typ, tp, body, ord)
+            ORDER BY ord
+            RETURNING 1)
+         SELECT current_database()::text FROM appended LIMIT 1",
     )
     .bind(&ids)
     .bind(&organisations)
@@ -136,40 +141,66 @@ pub async fn append(conn: &mut PgConnection, events: &[EventEnvelope]) -> Result
     .bind(&types)
     .bind(&traceparents)
     .bind(&payloads)
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
     // Not committed yet: followers woken now chase the commit.
-    signal();
+    signal(database.as_deref());
     Ok(())
 }
 
-/// The in-process signal of outbox writes: a counter raised by [`append`]
-/// (before the commit) and by [`committed`] (after it).
-fn wake_sender() -> &'static watch::Sender<u64> {
-    static WAKES: OnceLock<watch::Sender<u64>> = OnceLock::new();
-    WAKES.get_or_init(|| watch::channel(0).0)
+/// The in-process signals of outbox writes, one per database name: a
+/// counter raised by [`append`] (before the commit) and by [`committed`]
+/// (after it). Keyed by database so that, when several services share a
+/// process (tests, the bench), one's writes do not wake the others.
+fn senders() -> &'static Mutex<HashMap<String, watch::Sender<u64>>> {
+    static SENDERS: OnceLock<Mutex<HashMap<String, watch::Sender<u64>>>> = OnceLock::new();
+    SENDERS.get_or_init(Default::default)
 }
 
-fn signal() {
-    wake_sender().send_modify(|n| *n = n.wrapping_add(1));
+/// Raises the signal of `database`, or of every database when unknown.
+fn signal(database: Option<&str>) {
+    let senders = senders().lock().unwrap_or_else(|e| e.into_inner());
+    let bump = |n: &mut u64| *n = n.wrapping_add(1);
+    match database {
+        Some(name) => {
+            if let Some(sender) = senders.get(name) {
+                sender.send_modify(bump);
+            }
+        }
+        None => senders.values().for_each(|sender| sender.send_modify(bump)),
+    }
 }
 
-/// A receiver that changes whenever this process appends to or commits
-/// events into an outbox (any database: followers check their own).
-pub fn wakes() -> watch::Receiver<u64> {
-    wake_sender().subscribe()
+/// A receiver that changes whenever this process appends events to, or
+/// commits events into, the outbox of database `database` (as PostgreSQL
+/// names it: `SELECT current_database()`).
+pub fn wakes(database: &str) -> watch::Receiver<u64> {
+    let mut senders = senders().lock().unwrap_or_else(|e| e.into_inner());
+    senders
+        .entry(database.to_string())
+        .or_insert_with(|| watch::channel(0).0)
+        .subscribe()
 }
 
-/// Tells the outbox's followers in this process that a transaction which
-/// appended events has committed, so they publish without chasing.
-pub fn committed() {
-    signal();
+/// The name of the database of `pool`, as [`wakes`] wants it.
+pub async fn database_name(pool: &PgPool) -> Result<String> {
+    Ok(sqlx::query_scalar("SELECT current_database()::text")
+        .fetch_one(pool)
+        .await?)
 }
 
-/// Commits `tx` (which appended events) and wakes the outbox's followers.
-pub async fn commit(tx: sqlx::Transaction<'_, sqlx::Postgres>) -> Result<()> {
+/// Tells the outbox's followers in this process that a transaction on
+/// `pool` which appended events has committed, so they publish without
+/// chasing.
+pub fn committed(pool: &PgPool) {
+    signal(pool.connect_options().get_database());
+}
+
+/// Commits `tx` (begun on `pool`, and which appended events) and wakes
+/// the outbox's followers.
+pub async fn commit(pool: &PgPool, tx: sqlx::Transaction<'_, sqlx::Postgres>) -> Result<()> {
     tx.commit().await?;
-    committed();
+    committed(pool);
     Ok(())
 }
 

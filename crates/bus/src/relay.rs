@@ -212,7 +212,12 @@ impl Worker {
     /// Runs until stopped; returns true if it stopped because a drain
     /// found the outbox empty.
     async fn run(self, mut control: watch::Receiver<Control>) -> bool {
-        let mut wakes = crate::outbox::wakes();
+        // This database's signal; unknown (the database is away at start):
+        // the poll back-stop alone.
+        let database = crate::outbox::database_name(&self.pool)
+            .await
+            .unwrap_or_default();
+        let mut wakes = crate::outbox::wakes(&database);
         let mut backoff = self.config.initial_backoff;
         let mut last_prune: Option<Instant> = None;
         // The next step of chasing a commit after a signal; None: not chasing.

@@ -117,7 +117,7 @@ pub async fn execute(
     }
     tx.commit().await?;
     // Events appended: wake the relay and WatchItems now.
-    closeout_bus::outbox::committed();
+    closeout_bus::outbox::committed(pool);
     Ok(item)
 }
 

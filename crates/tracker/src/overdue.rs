@@ -129,7 +129,7 @@ pub async fn run_once(pool: &PgPool, today: NaiveDate) -> Result<usize, TrackerE
             marked += 1;
         }
         tx.commit().await?;
-        closeout_bus::outbox::committed();
+        closeout_bus::outbox::committed(pool);
         if (batch as i64) < BATCH || marked == marked_before {
             return Ok(marked);
         }

@@ -310,7 +310,7 @@ pub async fn accept(
     let item = accept_locked(&mut tx, &mut proposal, note, false, cause).await?;
     tx.commit().await?;
     // Events appended: wake the relay and WatchItems now.
-    closeout_bus::outbox::committed();
+    closeout_bus::outbox::committed(pool);
     Ok((proposal, item))
 }
 
@@ -512,6 +512,6 @@ pub async fn reject(
     .await?;
     tx.commit().await?;
     // Events appended: wake the relay and WatchItems now.
-    closeout_bus::outbox::committed();
+    closeout_bus::outbox::committed(pool);
     Ok(proposal)
 }

@@ -256,16 +256,23 @@ struct Tail {
 
 impl Tail {
     async fn run(self, mut wake: watch::Receiver<u64>) {
-        let mut appended = closeout_bus::outbox::wakes();
-        let mut position = loop {
-            match self.released_end().await {
-                Ok(end) => break end,
+        let (mut position, database) = loop {
+            let start = async {
+                let end = self.released_end().await?;
+                let database = closeout_bus::outbox::database_name(&self.pool)
+                    .await
+                    .map_err(|e| TrackerError::Outbox(e.to_string()))?;
+                Ok::<_, TrackerError>((end, database))
+            };
+            match start.await {
+                Ok(started) => break started,
                 Err(error) => {
                     tracing::warn!(%error, "WatchItems cannot read the log; retrying");
                     tokio::time::sleep(self.poll).await;
                 }
             }
         };
+        let mut appended = closeout_bus::outbox::wakes(&database);
         self.published.send_replace(Some(position));
         let mut retry = HELD_BACK_RETRY;
         loop {
