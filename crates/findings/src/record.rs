@@ -96,9 +96,14 @@ pub async fn record_organisation(
                 created: false,
             });
         }
+        let words = crate::successions::kind_words;
         return Err(FindingsError::AlreadyExists(format!(
-            "organisation {} exists already as {:?}",
-            organisation.id, existing.name
+            "organisation {} exists already as {:?} ({}); not recorded as {:?} ({})",
+            organisation.id,
+            existing.name,
+            words(existing.kind),
+            organisation.name,
+            words(organisation.kind)
         )));
     }
     batch.push(

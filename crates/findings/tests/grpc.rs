@@ -880,6 +880,35 @@ async fn a_force_and_a_service_of_one_place_are_two_organisations() {
             .all(|f| f.inspection_id == service.inspection_id)
     );
 
+    // Recording a service by hand under the force's id: refused, naming both.
+    let status = h
+        .client
+        .record_organisation(as_role(
+            "inspectorate",
+            pb::RecordOrganisationRequest {
+                organisation: Some(pb::Organisation {
+                    id: "hertfordshire".into(),
+                    name: "Hertfordshire Fire and Rescue Service".into(),
+                    kind: pb::OrganisationKind::FireAndRescueService as i32,
+                    most_similar_group: Vec::new(),
+                }),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::AlreadyExists);
+    for words in [
+        "Hertfordshire Constabulary",
+        "a police force",
+        "a fire and rescue service",
+    ] {
+        assert!(
+            status.message().contains(words),
+            "{words}: {}",
+            status.message()
+        );
+    }
+
     // An id already held by a body of the other kind: refused, naming both,
     // and nothing written or announced.
     h.client
