@@ -3,13 +3,16 @@
 //! nothing. Families:
 //!
 //! * tokens: none, garbage, forged (payload changed after signing),
-//!   expired, signed with another key, for another audience, `alg: none`;
+//!   expired, signed with another key, for another audience, `alg: none`,
+//!   a validly signed one with a 7,000-character subject; WatchItems and
+//!   ParseReport without a valid token;
 //! * organisations: an inspected body reading or writing another
 //!   organisation's item (NOT_FOUND), doing what only the inspectorate may
 //!   (PERMISSION_DENIED), a viewer writing;
 //! * limits and Unicode hygiene: bidi controls, zero-width-only notes,
 //!   over-long fields, `javascript:`/`data:` evidence, absurd due-date years,
-//!   organisation ids `-` and `a--b`, a malformed protobuf frame
+//!   organisation ids `-` and `a--b`, a 7,000-character `x-request-id`,
+//!   a malformed protobuf frame to each of the three services
 //!   (INVALID_ARGUMENT, not INTERNAL), too many WatchItems streams for one
 //!   caller (RESOURCE_EXHAUSTED); a report whose organisation name hides
 //!   U+202E or U+200B imports as the same organisation;
@@ -103,6 +106,8 @@ struct Stack {
     t: TrackerServiceClient<Channel>,
     m: MetricsServiceClient<Channel>,
     tracker_addr: std::net::SocketAddr,
+    findings_addr: std::net::SocketAddr,
+    metrics_addr: std::net::SocketAddr,
 }
 
 /// What a refused call must leave as it was: the item and its history.
@@ -225,6 +230,8 @@ async fn hostile_input_gets_its_status_and_writes_nothing() {
         t: TrackerServiceClient::new(connect(tracker.addr).await),
         m: MetricsServiceClient::new(connect(metrics.addr).await),
         tracker_addr: tracker.addr,
+        findings_addr: findings.addr,
+        metrics_addr: metrics.addr,
         _findings: findings,
         _tracker: tracker,
         _metrics: metrics,
@@ -561,6 +568,77 @@ async fn hostile_input_gets_its_status_and_writes_nothing() {
         Some("item_id"),
     );
 
+    // Identity strings: a validly signed token whose subject is 7,000
+    // characters, and a 7,000-character request id on a write.
+    let long_subject = {
+        let mut c = claims(Role::Inspectorate, None);
+        c.sub = "s".repeat(7000);
+        mint(&c)
+    };
+    tally.expect(
+        "signed token, 7,000-character subject",
+        t().note_progress(note(&long_subject)).await,
+        Code::Unauthenticated,
+        None,
+    );
+    let long_request_id = {
+        let mut request = herts_body.request(pb::NoteProgressRequest {
+            item_id: item.clone(),
+            expected_version: version,
+            note: "progress".into(),
+        });
+        request
+            .metadata_mut()
+            .insert("x-request-id", "r".repeat(7000).parse().unwrap());
+        t().note_progress(request).await
+    };
+    tally.expect(
+        "7,000-character x-request-id",
+        long_request_id,
+        Code::InvalidArgument,
+        Some("x-request-id"),
+    );
+    // Watch and ParseReport need a verified caller too.
+    for (name, token) in [
+        ("no", None),
+        (
+            "expired",
+            bad_tokens()
+                .into_iter()
+                .find(|(name, _)| *name == "expired")
+                .map(|(_, token)| token),
+        ),
+    ] {
+        let request = pb::WatchItemsRequest {
+            organisation_id: String::new(),
+            statuses: vec![],
+            after_sequence: 0,
+        };
+        let request = match &token {
+            Some(token) => with_token(token, request),
+            None => tonic::Request::new(request),
+        };
+        tally.expect(
+            &format!("{name} token, watch"),
+            t().watch_items(request).await.map(|_| ()),
+            Code::Unauthenticated,
+            None,
+        );
+        let parse = pb::ParseReportRequest {
+            text: SAMPLE.into(),
+            ..Default::default()
+        };
+        let parse = match &token {
+            Some(token) => with_token(token, parse),
+            None => tonic::Request::new(parse),
+        };
+        tally.expect(
+            &format!("{name} token, parse report"),
+            stack.f.clone().parse_report(parse).await,
+            Code::Unauthenticated,
+            None,
+        );
+    }
     // A malformed frame: a CalendarDate's varint where GetItem expects a
     // string.
     let malformed = {
@@ -579,6 +657,39 @@ async fn hostile_input_gets_its_status_and_writes_nothing() {
         .await
     };
     tally.expect("malformed protobuf", malformed, Code::InvalidArgument, None);
+    for (service, addr, path) in [
+        (
+            "findings",
+            stack.findings_addr,
+            "/closeout.v1.FindingsService/GetOrganisation",
+        ),
+        (
+            "metrics",
+            stack.metrics_addr,
+            "/closeout.v1.MetricsService/GetScorecard",
+        ),
+    ] {
+        let mut grpc = tonic::client::Grpc::new(connect(addr).await);
+        grpc.ready().await.unwrap();
+        let codec = tonic_prost::ProstCodec::<pb::CalendarDate, pb::GetItemResponse>::default();
+        let answer = grpc
+            .unary(
+                inspectorate.request(pb::CalendarDate {
+                    year: 2020,
+                    month: 1,
+                    day: 1,
+                }),
+                path.parse().unwrap(),
+                codec,
+            )
+            .await;
+        tally.expect(
+            &format!("malformed protobuf, {service}"),
+            answer,
+            Code::InvalidArgument,
+            None,
+        );
+    }
 
     // Watch streams per caller.
     let watch = |caller: &Caller| {
