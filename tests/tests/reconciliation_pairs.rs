@@ -126,8 +126,16 @@ fn scenarios(pairs: Vec<Pair>) -> Vec<Scenario> {
                 base: pair.base.clone(),
                 documents: vec![pair.earlier.clone(), pair.later.clone()],
                 successions: vec![
-                    ("isle-of-wight-fire", "hampshire-and-isle-of-wight-fire", "2021-04-01"),
-                    ("hampshire-fire", "hampshire-and-isle-of-wight-fire", "2021-04-01"),
+                    (
+                        "isle-of-wight-fire",
+                        "hampshire-and-isle-of-wight-fire",
+                        "2021-04-01",
+                    ),
+                    (
+                        "hampshire-fire",
+                        "hampshire-and-isle-of-wight-fire",
+                        "2021-04-01",
+                    ),
                 ],
                 pairs: vec![pair],
             });
