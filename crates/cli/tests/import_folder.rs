@@ -135,7 +135,11 @@ async fn a_folder_of_reports_is_imported_with_a_summary() {
     );
 
     // Successions: the known ones, and one recorded by hand.
-    let out = closeout(&addr, &["successions", "list", "--org", "isle-of-wight-fire"]).await;
+    let out = closeout(
+        &addr,
+        &["successions", "list", "--org", "isle-of-wight-fire"],
+    )
+    .await;
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         stdout.contains("isle-of-wight-fire  hampshire-and-isle-of-wight-fire  2021-04-01  known"),
