@@ -718,7 +718,15 @@ async fn reads(
 ) -> anyhow::Result<()> {
     const IN_FLIGHT: usize = 16;
     let pool = match (&stack.private, &options.tracker_database_url) {
-        (Some(private), _) => Some(private.tracker_db.pool().clone()),
+        // A pool of its own, as large as the calls in flight, so the
+        // ceiling never waits for a connection the figure did not.
+        (Some(private), _) => Some(
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(IN_FLIGHT as u32)
+                .acquire_timeout(Duration::from_secs(60))
+                .connect(private.tracker_db.url())
+                .await?,
+        ),
         (None, Some(url)) => Some(
             sqlx::postgres::PgPoolOptions::new()
                 .max_connections(IN_FLIGHT as u32)
