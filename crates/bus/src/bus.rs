@@ -121,10 +121,25 @@ impl BusConfig {
                 self.duplicate_window, MIN_DUPLICATE_WINDOW
             )));
         }
+        self.servers()?;
         if self.request_timeout.is_zero() {
             return Err(BusError::Config("request timeout must not be zero".into()));
         }
         Ok(())
+    }
+
+    /// The servers of `nats_url`: one address, or several separated by
+    /// commas (the nodes of a cluster), so a service can start while any one
+    /// of them is down.
+    pub fn servers(&self) -> Result<Vec<&str>> {
+        let servers: Vec<&str> = self.nats_url.split(',').map(str::trim).collect();
+        if servers.iter().any(|s| s.is_empty()) {
+            return Err(BusError::Config(format!(
+                "NATS URL {:?} has an empty address in its comma-separated list",
+                self.nats_url
+            )));
+        }
+        Ok(servers)
     }
 
     /// The stream's subjects: `<prefix>.>`.
@@ -161,7 +176,7 @@ impl Bus {
                     other => tracing::debug!(event = %other, "NATS event"),
                 }
             })
-            .connect(&config.nats_url)
+            .connect(config.servers()?)
             .await
             .map_err(|e| BusError::Connect {
                 url: config.nats_url.clone(),
@@ -370,5 +385,25 @@ mod tests {
         assert!(bad(|c| c.subject_prefix = String::new()));
         assert!(bad(|c| c.duplicate_window = Duration::from_secs(10)));
         assert_eq!(BusConfig::default().stream_subjects(), "closeout.>");
+    }
+
+    #[test]
+    fn a_cluster_is_a_comma_separated_list() {
+        let with = |url: &str| BusConfig {
+            nats_url: url.into(),
+            ..BusConfig::default()
+        };
+        assert_eq!(
+            with("nats://a:4222").servers().unwrap(),
+            vec!["nats://a:4222"]
+        );
+        assert_eq!(
+            with("nats://a:4222, nats://b:4222,nats://c:4222")
+                .servers()
+                .unwrap(),
+            vec!["nats://a:4222", "nats://b:4222", "nats://c:4222"]
+        );
+        let empty = with("nats://a:4222,,nats://c:4222").servers().unwrap_err();
+        assert!(empty.to_string().contains("empty address"), "{empty}");
     }
 }

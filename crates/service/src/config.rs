@@ -22,7 +22,7 @@ pub struct CommonConfig {
     #[arg(long, env = "CLOSEOUT_DATABASE_URL")]
     pub database_url: String,
 
-    /// NATS server URL.
+    /// NATS server URL, or the nodes of a cluster separated by commas.
     #[arg(
         long,
         env = "CLOSEOUT_NATS_URL",
