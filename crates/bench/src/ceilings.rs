@@ -65,7 +65,9 @@ impl Ceilings {
 
     /// NoteProgress's durable SQL, directly: in one transaction lock the
     /// item's row, append its event to the history, update its current
-    /// state, append the event to the outbox and notify the relay.
+    /// state and append the event to the outbox. No NOTIFY: the tracker's
+    /// writers no longer send one (its database-wide lock serialised
+    /// commits), so the ceiling must not either.
     /// `in_flight` commands at a time, each on its own items.
     pub async fn note(&mut self, in_flight: usize, total: usize) -> anyhow::Result<Stats> {
         self.make_items(in_flight.max(1)).await?;
@@ -106,9 +108,6 @@ impl Ceilings {
                 .bind(&body)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query("SELECT pg_notify('bench_outbox', '')")
-                    .execute(&mut *tx)
-                    .await?;
                 tx.commit().await?;
                 Ok(())
             }
