@@ -158,26 +158,9 @@ async fn import(
 
 /// Every item of `organisations`, listed page by page through ListItems.
 async fn items_of(stack: &Stack, organisations: &[String]) -> anyhow::Result<Vec<pb::TrackedItem>> {
-    let mut client = TrackerServiceClient::new(stack.tracker.clone());
     let mut items = Vec::new();
     for organisation in organisations {
-        let mut token = String::new();
-        loop {
-            let page = client
-                .list_items(stack.request(pb::ListItemsRequest {
-                    organisation_id: organisation.clone(),
-                    page_size: 500,
-                    page_token: token,
-                    ..Default::default()
-                }))
-                .await?
-                .into_inner();
-            items.extend(page.items);
-            if page.next_page_token.is_empty() {
-                break;
-            }
-            token = page.next_page_token;
-        }
+        items.extend(some_items_of(stack, organisation, usize::MAX).await?);
     }
     Ok(items)
 }

@@ -413,12 +413,17 @@ fn headline<'a>(
         open_items: open,
         closed_items: closed,
         overdue_items: overdue,
-        closure_rate: if decided == 0 {
-            0.0
-        } else {
-            f64::from(closed) / f64::from(decided)
-        },
+        closure_rate: closure_rate(closed, decided),
         median_days_to_close: median(&closing),
+    }
+}
+
+/// Closed items over open and closed ones together, 0 when there are none.
+pub(crate) fn closure_rate(closed: u32, decided: u32) -> f64 {
+    if decided == 0 {
+        0.0
+    } else {
+        f64::from(closed) / f64::from(decided)
     }
 }
 

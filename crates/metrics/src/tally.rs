@@ -401,11 +401,7 @@ fn headline(
         open_items: open,
         closed_items: closed,
         overdue_items: overdue(tallies, day, &wanted) as u32,
-        closure_rate: if decided == 0 {
-            0.0
-        } else {
-            f64::from(closed) / f64::from(decided)
-        },
+        closure_rate: crate::queries::closure_rate(closed, decided),
         median_days_to_close: median_counted(&closing),
     }
 }
