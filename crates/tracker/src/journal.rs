@@ -65,34 +65,19 @@ impl Journal {
         if payloads.is_empty() {
             return Ok(Vec::new());
         }
-        let item_id = Uuid::parse_str(&item.id)
-            .map_err(|_| TrackerError::Corrupt(format!("item id {:?} is not a UUID", item.id)))?;
+        let item_id = item_uuid(item)?;
         let mut envelopes = Vec::with_capacity(payloads.len());
         let mut rows = Vec::with_capacity(payloads.len());
         for payload in payloads {
-            let status_before = item.status;
-            let envelope = closeout_bus::new_event(
-                closeout_bus::EventMeta {
-                    source_service: SOURCE_SERVICE,
-                    organisation_id: &item.organisation_id,
-                    aggregate_type: AGGREGATE,
-                    aggregate_id: &item.id,
-                    aggregate_version: item.version + 1,
-                    actor: &cause.actor,
-                    correlation_id: &cause.correlation_id,
-                    causation_id: &cause.causation_id,
-                },
-                payload,
-            );
-            project(item, &envelope)?;
-            rows.push((status_before, item.status, item.encode_to_vec()));
+            let (envelope, row) = next_event(item, payload, cause)?;
+            rows.push(row);
             envelopes.push(envelope);
         }
         // Items first (the events reference them), then the log in order.
         store::save_item(tx, item).await?;
         let item_ids = vec![item_id; envelopes.len()];
         insert_events(tx, &item_ids, &envelopes, rows).await?;
-        // The outbox's NOTIFY (sent at commit) also wakes WatchItems.
+        // The outbox's signal (raised again after commit) also wakes WatchItems.
         closeout_bus::outbox::append(&mut *tx, &envelopes)
             .await
             .map_err(|e| TrackerError::Outbox(e.to_string()))?;
@@ -125,24 +110,9 @@ pub async fn open_many(
                 item.id, item.version
             )));
         }
-        let item_id = Uuid::parse_str(&item.id)
-            .map_err(|_| TrackerError::Corrupt(format!("item id {:?} is not a UUID", item.id)))?;
-        let status_before = item.status;
-        let envelope = closeout_bus::new_event(
-            closeout_bus::EventMeta {
-                source_service: SOURCE_SERVICE,
-                organisation_id: &item.organisation_id,
-                aggregate_type: AGGREGATE,
-                aggregate_id: &item.id,
-                aggregate_version: 1,
-                actor: &cause.actor,
-                correlation_id: &cause.correlation_id,
-                causation_id: &cause.causation_id,
-            },
-            payload,
-        );
-        project(&mut item, &envelope)?;
-        rows.push((status_before, item.status, item.encode_to_vec()));
+        let item_id = item_uuid(&item)?;
+        let (envelope, row) = next_event(&mut item, payload, cause)?;
+        rows.push(row);
         item_ids.push(item_id);
         envelopes.push(envelope);
         items.push(item);
@@ -155,6 +125,42 @@ pub async fn open_many(
     Ok(items)
 }
 
+/// What the journal stores of one event besides its envelope: the item's
+/// status before and after it, and the item after it (encoded).
+type JournalRow = (i32, i32, Vec<u8>);
+
+/// The item's id as the UUID the tables key it by.
+fn item_uuid(item: &pb::TrackedItem) -> Result<Uuid, TrackerError> {
+    Uuid::parse_str(&item.id)
+        .map_err(|_| TrackerError::Corrupt(format!("item id {:?} is not a UUID", item.id)))
+}
+
+/// The envelope of `payload` at the item's next version, folded into
+/// `item`; with the row the journal stores (status before, status after,
+/// the item after).
+fn next_event(
+    item: &mut pb::TrackedItem,
+    payload: Payload,
+    cause: &Cause,
+) -> Result<(pb::EventEnvelope, JournalRow), TrackerError> {
+    let status_before = item.status;
+    let envelope = closeout_bus::new_event(
+        closeout_bus::EventMeta {
+            source_service: SOURCE_SERVICE,
+            organisation_id: &item.organisation_id,
+            aggregate_type: AGGREGATE,
+            aggregate_id: &item.id,
+            aggregate_version: item.version + 1,
+            actor: &cause.actor,
+            correlation_id: &cause.correlation_id,
+            causation_id: &cause.causation_id,
+        },
+        payload,
+    );
+    project(item, &envelope)?;
+    Ok((envelope, (status_before, item.status, item.encode_to_vec())))
+}
+
 /// Inserts events, in order, with one statement (`item_ids[i]` is the item
 /// of `envelopes[i]`). No lock is taken: each row's `watch_xid` is this
 /// transaction's id, raised to its item's previous event's (one written
@@ -164,7 +170,7 @@ async fn insert_events(
     tx: &mut PgConnection,
     item_ids: &[Uuid],
     envelopes: &[pb::EventEnvelope],
-    rows: Vec<(i32, i32, Vec<u8>)>,
+    rows: Vec<JournalRow>,
 ) -> Result<(), TrackerError> {
     let n = envelopes.len();
     let mut versions = Vec::with_capacity(n);
