@@ -11,9 +11,10 @@ use crate::queries;
 use crate::store::{self, Scope};
 use crate::tally::{self, Tallies};
 use chrono::{NaiveDate, Utc};
+use closeout_domain::text::{MAX_ID, MAX_SHORT_TEXT, check_line};
 use closeout_proto::{self as pb, metrics_service_server::MetricsService};
 use closeout_service::error::Violations;
-use closeout_service::paging::Page;
+use closeout_service::paging::{MAX_PAGE_TOKEN, Page};
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
@@ -150,23 +151,14 @@ fn check_as_of(
     parsed
 }
 
-/// Longest organisation id accepted.
-const MAX_ORGANISATION_ID: usize = 100;
-/// Longest programme filter accepted.
-const MAX_PROGRAMME: usize = 100;
-/// Longest measure filter accepted.
-const MAX_MEASURE: usize = 200;
-/// Longest page token accepted (the service's tokens are a few characters).
-const MAX_PAGE_TOKEN: usize = 32;
+/// Longest measure or programme filter accepted.
+const MAX_MEASURE: usize = MAX_SHORT_TEXT;
 
-/// Checks a filter string's length (in characters).
-fn check_length(v: &mut Violations, field: &str, value: &str, max: usize) {
-    let length = value.chars().count();
-    if length > max {
-        v.add(
-            field,
-            format!("must be at most {max} characters (got {length})"),
-        );
+/// Checks a one-line request string by the domain's rules (length in
+/// characters, no control, bidirectional or only-invisible characters).
+fn check_field(v: &mut Violations, field: &str, value: &str, max: usize) {
+    if let Err(problem) = check_line(value, max) {
+        v.add(field, problem.to_string());
     }
 }
 
@@ -183,9 +175,9 @@ fn check_paged(
     check_organisation(&mut v, organisation_id);
     let as_of = check_as_of(&mut v, "as_of", as_of);
     if let Some((field, value, max)) = filter {
-        check_length(&mut v, field, value, max);
+        check_field(&mut v, field, value, max);
     }
-    check_length(&mut v, "page_token", page_token, MAX_PAGE_TOKEN);
+    check_field(&mut v, "page_token", page_token, MAX_PAGE_TOKEN);
     v.into_result()?;
     Ok((as_of, Page::parse(page_size, page_token)?))
 }
@@ -204,7 +196,7 @@ fn check_organisation(v: &mut Violations, id: &str) {
     if id.trim().is_empty() {
         v.add("organisation_id", "is required");
     } else {
-        check_length(v, "organisation_id", id, MAX_ORGANISATION_ID);
+        check_field(v, "organisation_id", id, MAX_ID);
     }
 }
 
@@ -248,14 +240,9 @@ impl MetricsService for MetricsApi {
         reader(&request)?;
         let r = request.into_inner();
         let mut v = Violations::default();
-        check_length(
-            &mut v,
-            "organisation_id",
-            &r.organisation_id,
-            MAX_ORGANISATION_ID,
-        );
-        check_length(&mut v, "programme", &r.programme, MAX_PROGRAMME);
-        check_length(&mut v, "page_token", &r.page_token, MAX_PAGE_TOKEN);
+        check_field(&mut v, "organisation_id", &r.organisation_id, MAX_ID);
+        check_field(&mut v, "programme", &r.programme, MAX_MEASURE);
+        check_field(&mut v, "page_token", &r.page_token, MAX_PAGE_TOKEN);
         let as_of = check_as_of(&mut v, "as_of", r.as_of.as_ref());
         v.into_result().map_err(MetricsError::from)?;
         let page = Page::parse(r.page_size, &r.page_token).map_err(MetricsError::from)?;
@@ -397,7 +384,7 @@ mod tests {
             "{text}"
         );
         let mut v = Violations::default();
-        check_organisation(&mut v, &"é".repeat(MAX_ORGANISATION_ID));
+        check_organisation(&mut v, &"é".repeat(MAX_ID));
         assert!(v.into_result().is_ok(), "characters, not bytes");
         assert!(
             check_paged(
