@@ -117,7 +117,7 @@ pub async fn open_many(
         envelopes.push(envelope);
         items.push(item);
     }
-    store::insert_new_items(tx, &items).await?;
+    store::insert_new_items(tx, &item_ids, &items).await?;
     insert_events(tx, &item_ids, &envelopes, rows).await?;
     closeout_bus::outbox::append(&mut *tx, &envelopes)
         .await

@@ -180,13 +180,14 @@ pub async fn save_item(tx: &mut PgConnection, item: &pb::TrackedItem) -> Result<
     Ok(())
 }
 
-/// Inserts new items (none of which exists yet) with one statement.
+/// Inserts new items (none of which exists yet) with one statement;
+/// `ids[i]` is `items[i]`'s id, already parsed by the caller.
 pub async fn insert_new_items(
     tx: &mut PgConnection,
+    ids: &[Uuid],
     items: &[pb::TrackedItem],
 ) -> Result<(), TrackerError> {
     let n = items.len();
-    let mut ids = Vec::with_capacity(n);
     let mut organisations = Vec::with_capacity(n);
     let mut findings = Vec::with_capacity(n);
     let mut inspections = Vec::with_capacity(n);
@@ -211,11 +212,6 @@ pub async fn insert_new_items(
                 item.id
             )));
         }
-        ids.push(
-            Uuid::parse_str(&item.id).map_err(|_| {
-                TrackerError::Corrupt(format!("item id {:?} is not a UUID", item.id))
-            })?,
-        );
         organisations.push(item.organisation_id.as_str());
         findings.push(item.finding_id.as_str());
         inspections.push(item.inspection_id.as_str());
@@ -247,7 +243,7 @@ pub async fn insert_new_items(
               AS i(id, org, finding, inspection, kind, pillar, question, text, status, owner, \
                    due, overdue, version, opened, updated, reference, carried, superseded)",
     )
-    .bind(&ids)
+    .bind(ids)
     .bind(&organisations)
     .bind(&findings)
     .bind(&inspections)
