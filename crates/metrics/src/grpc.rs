@@ -57,16 +57,12 @@ impl MetricsApi {
                     items: false,
                     ..scope
                 };
-                let (snapshot, tallies) = if tallies {
-                    let (snapshot, tallies) = tokio::try_join!(
-                        store::load_live(&self.pool, scope),
-                        store::load_tallies(&self.pool, scope.organisation)
-                    )?;
+                let (mut snapshot, tallies) = if tallies {
+                    let (snapshot, tallies) = store::load_counted(&self.pool, scope).await?;
                     (snapshot, Some(tallies))
                 } else {
                     (store::load_live(&self.pool, scope).await?, None)
                 };
-                let mut snapshot = snapshot;
                 snapshot.inspections.retain(|_, i| {
                     crate::model::published_on(&i.meta.published).is_none_or(|d| d <= today)
                 });
@@ -99,7 +95,8 @@ impl MetricsApi {
             .await
     }
 
-    /// [`Self::organisation_snapshot`] once the arguments are checked.
+    /// [`Self::organisation_view`]'s snapshot alone, once the arguments are
+    /// checked.
     async fn checked_snapshot(
         &self,
         organisation_id: &str,

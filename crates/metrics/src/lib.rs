@@ -162,10 +162,7 @@ pub mod measure {
             content: true,
             items: false,
         };
-        let (snapshot, tallies) = tokio::try_join!(
-            store::load_live(pool, scope),
-            store::load_tallies(pool, Some(org))
-        )?;
+        let (snapshot, tallies) = store::load_counted(pool, scope).await?;
         Ok(tally::scorecard(&snapshot, &tallies, org, day).ok())
     }
 
@@ -190,10 +187,7 @@ pub mod measure {
         org: &str,
         day: NaiveDate,
     ) -> Result<Option<pb::GetPeerComparisonResponse>, sqlx::Error> {
-        let (snapshot, tallies) = tokio::try_join!(
-            store::load_live(pool, Scope::default()),
-            store::load_tallies(pool, None)
-        )?;
+        let (snapshot, tallies) = store::load_counted(pool, Scope::default()).await?;
         Ok(tally::peer_comparison(&snapshot, &tallies, org, day).ok())
     }
 

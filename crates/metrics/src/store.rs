@@ -451,6 +451,22 @@ async fn save_tallies(tx: &mut PgConnection, t: Tallies) -> Result<(), sqlx::Err
     Ok(())
 }
 
+/// What a live counted answer reads: the snapshot within `scope` without
+/// its items, and the tallies that stand for them, loaded together.
+pub async fn load_counted(
+    pool: &PgPool,
+    scope: Scope<'_>,
+) -> Result<(Snapshot, Tallies), sqlx::Error> {
+    let scope = Scope {
+        items: false,
+        ..scope
+    };
+    tokio::try_join!(
+        load_live(pool, scope),
+        load_tallies(pool, scope.organisation)
+    )
+}
+
 /// The tallies of one organisation, or everyone's (non-zero counts only).
 pub async fn load_tallies(pool: &PgPool, org: Option<&str>) -> Result<Tallies, sqlx::Error> {
     let mut t = Tallies::default();
