@@ -449,6 +449,21 @@ fn pool(url: &str) -> PgPool {
 }
 
 impl Stack {
+    /// [`Stack::start`] on three databases of its own on the shared
+    /// PostgreSQL, returned to be kept (dropping them drops the databases).
+    async fn on_fresh_databases(
+        bus: BusConfig,
+        connected: closeout_bus::Bus,
+    ) -> (Stack, [TestDatabase; 3]) {
+        let dbs = [
+            TestDatabase::create().await,
+            TestDatabase::create().await,
+            TestDatabase::create().await,
+        ];
+        let stack = Stack::start([dbs[0].url(), dbs[1].url(), dbs[2].url()], bus, connected).await;
+        (stack, dbs)
+    }
+
     /// Starts the services (databases: findings, tracker, metrics), imports
     /// the reference report and waits for the tracker's items.
     async fn start(urls: [&str; 3], bus: BusConfig, connected: closeout_bus::Bus) -> Stack {
@@ -896,17 +911,7 @@ async fn acknowledged_commands_survive_kills_and_pauses() {
     let mut nats = PrivateNats::start().await;
     let bus = TestBus::with_url(nats.url());
     let connected = bus.connect().await;
-    let dbs = [
-        TestDatabase::create().await,
-        TestDatabase::create().await,
-        TestDatabase::create().await,
-    ];
-    let mut stack = Stack::start(
-        [dbs[0].url(), dbs[1].url(), dbs[2].url()],
-        bus.config(),
-        connected,
-    )
-    .await;
+    let (mut stack, dbs) = Stack::on_fresh_databases(bus.config(), connected).await;
     stack.driver.run(PHASE).await;
 
     let mark = stack.mark().await;
@@ -1042,17 +1047,7 @@ async fn acknowledged_commands_survive_losing_a_cluster_node() {
     let bus = TestBus::with_url(cluster.url(0));
     cluster.create_stream(&bus.config(), 3).await;
     let connected = bus.connect().await;
-    let dbs = [
-        TestDatabase::create().await,
-        TestDatabase::create().await,
-        TestDatabase::create().await,
-    ];
-    let mut stack = Stack::start(
-        [dbs[0].url(), dbs[1].url(), dbs[2].url()],
-        bus.config(),
-        connected,
-    )
-    .await;
+    let (mut stack, dbs) = Stack::on_fresh_databases(bus.config(), connected).await;
     stack.driver.run(PHASE).await;
     let stream_name = bus.config().stream_name;
 
