@@ -16,6 +16,7 @@ pub mod charts;
 mod live;
 mod pages;
 pub mod session;
+pub mod tls;
 pub mod view;
 
 use axum::Router;
@@ -33,6 +34,7 @@ use tokio::sync::oneshot;
 
 pub use backend::Backend;
 pub use session::{Session, Sessions};
+pub use tls::WebTls;
 
 /// Largest report upload accepted (bytes).
 pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 5 * 1024 * 1024;
@@ -42,6 +44,8 @@ pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 5 * 1024 * 1024;
 pub struct WebConfig {
     /// Where to listen (port 0: any free port).
     pub listen: SocketAddr,
+    /// Serve HTTPS with this certificate and key; `None`: plain HTTP.
+    pub tls: Option<WebTls>,
     /// The services, as `http://host:port`.
     pub findings_url: String,
     pub tracker_url: String,
@@ -50,7 +54,8 @@ pub struct WebConfig {
     pub services_tls: closeout_service::client_tls::ClientTls,
     /// Verifies sign-in tokens (the same keys the services trust).
     pub verifier: Verifier,
-    /// Mark the session cookie Secure (set when served behind TLS).
+    /// Mark the session cookie Secure (for a console behind a TLS proxy;
+    /// always on when [`WebConfig::tls`] is set).
     pub secure_cookies: bool,
     /// Largest upload accepted on the import page.
     pub max_upload_bytes: usize,
@@ -128,11 +133,16 @@ pub async fn start(
         &config.services_tls,
     )
     .map_err(WebError::Config)?;
+    let tls = match &config.tls {
+        Some(tls) => Some(tls.server_config().map_err(WebError::Config)?),
+        None => None,
+    };
     let state = AppState {
         backend,
         sessions: Sessions::default(),
         verifier: config.verifier,
-        secure_cookies: config.secure_cookies,
+        // A cookie set over HTTPS must never travel back in the clear.
+        secure_cookies: config.secure_cookies || tls.is_some(),
         max_upload_bytes: config.max_upload_bytes,
         uploads: Arc::default(),
     };
@@ -148,19 +158,35 @@ pub async fn start(
     })?;
     let (tx, rx) = oneshot::channel::<()>();
     let app = router(state);
-    let task = tokio::spawn(async move {
-        let stop = async move {
-            tokio::select! {
-                _ = signal => {}
-                _ = rx => {}
-            }
-        };
-        axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await
-            .map_err(WebError::Serve)
-    });
-    tracing::info!(%addr, "web console listening");
+    let stop = async move {
+        tokio::select! {
+            _ = signal => {}
+            _ = rx => {}
+        }
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let task = match tls {
+        None => tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+                .map_err(WebError::Serve)
+        }),
+        Some(tls) => {
+            let listener =
+                tls::TlsListener::new(listener, tls).map_err(|source| WebError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+                    .map_err(WebError::Serve)
+            })
+        }
+    };
+    tracing::info!(%addr, scheme, "web console listening");
     Ok(RunningWeb {
         addr,
         shutdown: Some(tx),

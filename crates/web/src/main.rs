@@ -11,9 +11,17 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "closeout-web", version, about = "Closeout's web console")]
 struct Args {
-    /// Address to serve HTTP on (port 0: any free port).
+    /// Address to serve HTTP (HTTPS with --tls-cert) on (port 0: any free
+    /// port).
     #[arg(long, env = "CLOSEOUT_WEB_ADDR", default_value = "0.0.0.0:8080")]
     listen: SocketAddr,
+    /// Certificate chain (PEM) to serve HTTPS with; the session cookie is
+    /// then Secure. Without it the console serves plain HTTP.
+    #[arg(long, env = "CLOSEOUT_WEB_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, env = "CLOSEOUT_WEB_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// The findings service.
     #[arg(
         long,
@@ -53,7 +61,8 @@ struct Args {
     /// and claim mapping as the services (`--auth-public-key`, …).
     #[command(flatten)]
     auth: AuthConfig,
-    /// Mark the session cookie Secure (serve behind TLS).
+    /// Mark the session cookie Secure: for a console behind a TLS proxy
+    /// (implied by --tls-cert).
     #[arg(long, env = "CLOSEOUT_WEB_SECURE_COOKIES")]
     secure_cookies: bool,
     /// Largest report upload accepted, in bytes.
@@ -77,6 +86,10 @@ async fn main() -> ExitCode {
     };
     let web = closeout_web::WebConfig {
         listen: args.listen,
+        tls: args
+            .tls_cert
+            .zip(args.tls_key)
+            .map(|(cert, key)| closeout_web::WebTls { cert, key }),
         findings_url: args.findings_addr,
         tracker_url: args.tracker_addr,
         metrics_url: args.metrics_addr,

@@ -121,6 +121,7 @@ impl Stack {
         let web = closeout_web::start(
             closeout_web::WebConfig {
                 listen: any_port(),
+                tls: None,
                 findings_url: format!("http://{}", findings.addr),
                 tracker_url: format!("http://{}", tracker.addr),
                 metrics_url: format!("http://{}", metrics.addr),
