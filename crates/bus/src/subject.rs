@@ -53,6 +53,7 @@ pub fn route_of(payload: &Payload) -> Route {
         Payload::IndicatorRecorded(_) => route("findings", "indicator", "recorded"),
         Payload::FindingWithdrawn(_) => route("findings", "finding", "withdrawn"),
         Payload::OrganisationSucceeded(_) => route("findings", "organisation", "succeeded"),
+        Payload::OrganisationRenamed(_) => route("findings", "organisation", "renamed"),
         Payload::ItemOpened(_) => route("tracker", "item", "opened"),
         Payload::StatusChanged(_) => route("tracker", "item", "status-changed"),
         Payload::OwnerAssigned(_) => route("tracker", "item", "owner-assigned"),
@@ -68,6 +69,7 @@ pub fn route_of(payload: &Payload) -> Route {
         Payload::ProposalAccepted(_) => route("tracker", "proposal", "accepted"),
         Payload::ProposalRejected(_) => route("tracker", "proposal", "rejected"),
         Payload::ProposalWithdrawn(_) => route("tracker", "proposal", "withdrawn"),
+        Payload::ItemOrganisationChanged(_) => route("tracker", "item", "organisation-changed"),
         Payload::SubscriptionCreated(_) => route("notify", "subscription", "created"),
         Payload::SubscriptionPaused(_) => route("notify", "subscription", "paused"),
         Payload::SubscriptionResumed(_) => route("notify", "subscription", "resumed"),
@@ -88,6 +90,7 @@ pub fn payload_name(payload: &Payload) -> &'static str {
         Payload::IndicatorRecorded(_) => "IndicatorRecorded",
         Payload::FindingWithdrawn(_) => "FindingWithdrawn",
         Payload::OrganisationSucceeded(_) => "OrganisationSucceeded",
+        Payload::OrganisationRenamed(_) => "OrganisationRenamed",
         Payload::ItemOpened(_) => "ItemOpened",
         Payload::StatusChanged(_) => "StatusChanged",
         Payload::OwnerAssigned(_) => "OwnerAssigned",
@@ -103,6 +106,7 @@ pub fn payload_name(payload: &Payload) -> &'static str {
         Payload::ProposalAccepted(_) => "ProposalAccepted",
         Payload::ProposalRejected(_) => "ProposalRejected",
         Payload::ProposalWithdrawn(_) => "ProposalWithdrawn",
+        Payload::ItemOrganisationChanged(_) => "ItemOrganisationChanged",
         Payload::SubscriptionCreated(_) => "SubscriptionCreated",
         Payload::SubscriptionPaused(_) => "SubscriptionPaused",
         Payload::SubscriptionResumed(_) => "SubscriptionResumed",
@@ -281,7 +285,7 @@ mod tests {
             );
             count += 1;
         }
-        assert_eq!(count, 29);
+        assert_eq!(count, 31);
     }
 
     #[test]

@@ -110,11 +110,14 @@ impl Fact {
             Payload::ItemSuperseded(p) => Target::Item(or_aggregate(&p.item_id)),
             Payload::ItemReopened(p) => Target::Item(or_aggregate(&p.item_id)),
             Payload::ItemOverdue(p) => Target::Item(or_aggregate(&p.item_id)),
+            Payload::ItemOrganisationChanged(p) => Target::Item(or_aggregate(&p.item_id)),
             // Findings and proposals are kept in the history only: the
             // figures come from items, which carry what they need.
             Payload::FindingRecorded(_)
             | Payload::FindingWithdrawn(_)
             | Payload::OrganisationSucceeded(_)
+            // Applied beside the fold, by `crate::rename`.
+            | Payload::OrganisationRenamed(_)
             | Payload::ProposalMade(_)
             | Payload::ProposalAccepted(_)
             | Payload::ProposalRejected(_)
@@ -240,6 +243,9 @@ impl ItemState {
                 self.verified_on = None;
             }
             Payload::ItemOverdue(_) => self.overdue = true,
+            Payload::ItemOrganisationChanged(c) if !c.organisation_id.is_empty() => {
+                self.organisation_id.clone_from(&c.organisation_id);
+            }
             _ => {}
         }
     }

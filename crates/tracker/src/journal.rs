@@ -288,6 +288,10 @@ pub fn project(
             item.superseded_by_item_id
                 .clone_from(&superseded.superseding_item_id);
         }
+        // Its organisation was renamed (see `renames`).
+        Payload::ItemOrganisationChanged(changed) => {
+            item.organisation_id.clone_from(&changed.organisation_id);
+        }
         _ => {}
     }
     Ok(())
