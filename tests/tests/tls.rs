@@ -2,8 +2,9 @@
 //! `closeout dev-certs` writes it, the findings service serves with it,
 //! and the `closeout` binary calls over TLS trusting the CA. Checked: the
 //! CLI is answered with the CA (also with a `--tls-domain` the certificate
-//! names, and the CA taken from the credentials file); it is refused
-//! trusting another CA, naming a domain the certificate does not carry, or
+//! names, the CA taken from the credentials file, and no CA at all when
+//! the system's roots include it via `SSL_CERT_FILE`); it is refused
+//! trusting another CA, with no CA and the system's usual roots, naming a domain the certificate does not carry, or
 //! speaking plain HTTP/2; with a client CA configured, a call without a
 //! client certificate is refused and one with it is answered. The test
 //! prints its counts.
@@ -42,6 +43,11 @@ fn closeout_binary() -> PathBuf {
 /// Runs `closeout args…` with nothing from this environment that would
 /// choose TLS settings or an identity for it.
 fn closeout(args: &[&str]) -> Output {
+    closeout_with(args, &[])
+}
+
+/// [`closeout`] with `env` set as well.
+fn closeout_with(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(closeout_binary());
     command.args(args);
     for var in [
@@ -53,9 +59,12 @@ fn closeout(args: &[&str]) -> Output {
         "CLOSEOUT_AS_ROLE",
         "CLOSEOUT_CREDENTIALS",
         "CLOSEOUT_FINDINGS_ADDR",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
     ] {
         command.env_remove(var);
     }
+    command.envs(env.iter().copied());
     command.output().expect("closeout runs")
 }
 
@@ -170,6 +179,22 @@ async fn the_cli_calls_over_tls_with_the_development_material() {
                 "--credentials",
                 path(&credentials),
             ]),
+        },
+        Call {
+            // With no CA the system's roots are trusted; rustls-native-certs
+            // reads them from SSL_CERT_FILE when set.
+            what: "no CA, the dev CA among the system's roots",
+            output: closeout_with(
+                &[
+                    "inspections",
+                    "--json",
+                    "--addr",
+                    &tls_addr,
+                    "--token",
+                    &token,
+                ],
+                &[("SSL_CERT_FILE", path(&ca))],
+            ),
         },
         Call {
             what: "client certificate where one is required",

@@ -3,17 +3,20 @@
 //! the server's certificate must carry. An `https://` address selects TLS;
 //! a bare `host:port` selects it when any TLS setting is given; `http://`
 //! with TLS settings is refused rather than silently sent in the clear.
+//! Without a CA the system's root certificates are trusted (a server with
+//! a publicly issued certificate); with one, only that CA is.
 
 use std::path::PathBuf;
 use std::time::Duration;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 /// How a client reaches a service over TLS. Empty: plain HTTP/2 unless the
-/// address says `https://` (which then needs [`ClientTls::ca`]: no system
-/// roots are built in).
+/// address says `https://`, which then trusts the system's root
+/// certificates.
 #[derive(Clone, Debug, Default)]
 pub struct ClientTls {
-    /// PEM file of the CA that signed the servers' certificates.
+    /// PEM file of the CA that signed the servers' certificates; when
+    /// given, the only CA trusted (the system's roots are not).
     pub ca: Option<PathBuf>,
     /// PEM client certificate, for servers that ask for one.
     pub cert: Option<PathBuf>,
@@ -60,14 +63,12 @@ impl ClientTls {
         let read = |what: &str, path: &PathBuf| {
             std::fs::read(path).map_err(|e| format!("{what} {}: {e}", path.display()))
         };
-        let Some(ca) = &self.ca else {
-            return Err(
-                "TLS needs the CA that signed the server's certificate (--tls-ca / CLOSEOUT_TLS_CA)"
-                    .into(),
-            );
+        let mut config = match &self.ca {
+            Some(ca) => {
+                ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read("TLS CA", ca)?))
+            }
+            None => ClientTlsConfig::new().with_native_roots(),
         };
-        let mut config =
-            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read("TLS CA", ca)?));
         match (&self.cert, &self.key) {
             (Some(cert), Some(key)) => {
                 config = config.identity(Identity::from_pem(
@@ -95,9 +96,14 @@ impl ClientTls {
         if !tls {
             return Ok(endpoint);
         }
-        endpoint
-            .tls_config(self.config()?)
-            .map_err(|e| format!("{uri}: TLS: {e}"))
+        endpoint.tls_config(self.config()?).map_err(|e| {
+            if self.ca.is_none() {
+                // Typically no system roots installed (a bare container).
+                format!("{uri}: TLS with the system's root certificates: {e}; give the CA that signed the server's certificate with --tls-ca / CLOSEOUT_TLS_CA")
+            } else {
+                format!("{uri}: TLS: {e}")
+            }
+        })
     }
 }
 
@@ -130,13 +136,12 @@ mod tests {
                 .contains("https://")
         );
         assert!(plain.uri("ftp://x:1").is_err());
-        // https:// without a CA says what is missing.
-        assert!(
-            plain
-                .endpoint("https://x:1")
-                .unwrap_err()
-                .contains("--tls-ca")
-        );
+        // https:// without a CA trusts the system's roots: no file to
+        // read, and where none are installed the error says what to give.
+        assert!(plain.config().is_ok());
+        if let Err(e) = plain.endpoint("https://x:1") {
+            assert!(e.contains("--tls-ca"), "{e}");
+        }
         let half = ClientTls {
             ca: Some("/nonexistent/ca.pem".into()),
             cert: Some("c.pem".into()),
