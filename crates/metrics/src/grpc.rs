@@ -57,15 +57,19 @@ impl MetricsApi {
                     items: false,
                     ..scope
                 };
-                let (mut snapshot, tallies) = if tallies {
-                    let (snapshot, tallies) = store::load_counted(&self.pool, scope).await?;
+                let (snapshot, tallies) = if tallies {
+                    // Inspections published after today are left out before
+                    // the details of the undated ones are read.
+                    let (snapshot, tallies) =
+                        store::load_counted_until(&self.pool, scope, Some(today)).await?;
                     (snapshot, Some(tallies))
                 } else {
-                    (store::load_live(&self.pool, scope).await?, None)
+                    let mut snapshot = store::load_live(&self.pool, scope).await?;
+                    snapshot.inspections.retain(|_, i| {
+                        crate::model::published_on(&i.meta.published).is_none_or(|d| d <= today)
+                    });
+                    (snapshot, None)
                 };
-                snapshot.inspections.retain(|_, i| {
-                    crate::model::published_on(&i.meta.published).is_none_or(|d| d <= today)
-                });
                 Ok((View { snapshot, tallies }, today))
             }
             Some(day) => Ok((

@@ -9,7 +9,7 @@ use crate::model::{
     self, Content, ContentChange, Fact, InspectionMeta, InspectionState, ItemState,
     OrganisationState, Snapshot, Target,
 };
-use crate::tally::{ClosedKey, Tallies};
+use crate::tally::{self, ClosedKey, ClosingKey, Tallies, Totals};
 use chrono::{DateTime, NaiveDate, Utc};
 use closeout_proto::EventEnvelope;
 use closeout_proto::event_envelope::Payload;
@@ -32,6 +32,9 @@ pub const READ_MODEL_TABLES: &[&str] = &[
     "tally_open",
     "tally_due",
     "tally_closed",
+    "tally_totals",
+    "tally_open_inspections",
+    "tally_closing",
 ];
 
 fn version(v: i64) -> u64 {
@@ -130,7 +133,7 @@ pub async fn apply(tx: &mut PgConnection, facts: &[Fact]) -> Result<(), sqlx::Er
                 }
                 tallies.change(&before, state);
             }
-            Target::HistoryOnly => {}
+            Target::HistoryOnly => crate::rename::apply(tx, fact).await?,
         }
     }
     let touched: Vec<&ItemState> = item_ids.iter().filter_map(|id| items.get(id)).collect();
@@ -418,6 +421,73 @@ async fn save_tallies(tx: &mut PgConnection, t: Tallies) -> Result<(), sqlx::Err
         .execute(&mut *tx)
         .await?;
     }
+    if !t.totals.is_empty() {
+        let (mut org, mut opened, mut open, mut closed) = (vec![], vec![], vec![], vec![]);
+        for (o, c) in t.totals {
+            org.push(o);
+            opened.push(c.opened);
+            open.push(c.open);
+            closed.push(c.closed);
+        }
+        sqlx::query(
+            "INSERT INTO tally_totals AS t (organisation_id, opened, open, closed) \
+             SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) \
+             ON CONFLICT (organisation_id) DO UPDATE SET opened = t.opened + EXCLUDED.opened, \
+             open = t.open + EXCLUDED.open, closed = t.closed + EXCLUDED.closed",
+        )
+        .bind(org)
+        .bind(opened)
+        .bind(open)
+        .bind(closed)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !t.open_inspections.is_empty() {
+        let (mut org, mut inspection, mut n) = (vec![], vec![], vec![]);
+        for ((o, i), c) in t.open_inspections {
+            org.push(o);
+            inspection.push(i);
+            n.push(c);
+        }
+        sqlx::query(
+            "INSERT INTO tally_open_inspections AS t (organisation_id, inspection_id, n) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[]) \
+             ON CONFLICT (organisation_id, inspection_id) DO UPDATE SET n = t.n + EXCLUDED.n",
+        )
+        .bind(org)
+        .bind(inspection)
+        .bind(n)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !t.closing.is_empty() {
+        let (mut org, mut inspection, mut by, mut verified, mut day, mut n) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        for (k, c) in t.closing {
+            org.push(k.organisation_id);
+            inspection.push(k.inspection_id);
+            by.push(k.closed_by_inspection_id);
+            verified.push(k.verified);
+            day.push(k.closing_day);
+            n.push(c);
+        }
+        sqlx::query(
+            "INSERT INTO tally_closing AS t (organisation_id, inspection_id, \
+             closed_by_inspection_id, verified, closing_day, n) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bool[], $5::date[], \
+             $6::bigint[]) \
+             ON CONFLICT (organisation_id, inspection_id, closed_by_inspection_id, verified, \
+             closing_day) DO UPDATE SET n = t.n + EXCLUDED.n",
+        )
+        .bind(org)
+        .bind(inspection)
+        .bind(by)
+        .bind(verified)
+        .bind(day)
+        .bind(n)
+        .execute(&mut *tx)
+        .await?;
+    }
     if !t.closed.is_empty() {
         let (mut org, mut inspection, mut opened, mut verified, mut by, mut closed, mut n) =
             (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
@@ -452,22 +522,46 @@ async fn save_tallies(tx: &mut PgConnection, t: Tallies) -> Result<(), sqlx::Err
 }
 
 /// What a live counted answer reads: the snapshot within `scope` without
-/// its items, and the tallies that stand for them, loaded together.
+/// its items, the summary tallies that stand for them, and the detail
+/// tallies of the inspections the snapshot gives no date.
 pub async fn load_counted(
     pool: &PgPool,
     scope: Scope<'_>,
+) -> Result<(Snapshot, Tallies), sqlx::Error> {
+    load_counted_until(pool, scope, None).await
+}
+
+/// [`load_counted`], counting only the inspections published by `today`
+/// when given (a report published later dates nothing yet).
+pub async fn load_counted_until(
+    pool: &PgPool,
+    scope: Scope<'_>,
+    today: Option<NaiveDate>,
 ) -> Result<(Snapshot, Tallies), sqlx::Error> {
     let scope = Scope {
         items: false,
         ..scope
     };
-    tokio::try_join!(
+    let (mut snapshot, mut tallies) = tokio::try_join!(
         load_live(pool, scope),
         load_tallies(pool, scope.organisation)
-    )
+    )?;
+    if let Some(today) = today {
+        snapshot
+            .inspections
+            .retain(|_, i| model::published_on(&i.meta.published).is_none_or(|d| d <= today));
+    }
+    let undated = tally::undated_inspections(&snapshot, &tallies);
+    if !undated.is_empty() {
+        load_details(pool, scope.organisation, &undated, &mut tallies).await?;
+    }
+    Ok((snapshot, tallies))
 }
 
-/// The tallies of one organisation, or everyone's (non-zero counts only).
+/// The summary tallies of one organisation, or those everyone's answers
+/// read (totals, inspections, due dates and closings; not the counts by
+/// status, kind and pillar, nor the open items per inspection, which only
+/// a scorecard reads). Non-zero counts only; no details.
 pub async fn load_tallies(pool: &PgPool, org: Option<&str>) -> Result<Tallies, sqlx::Error> {
     let mut t = Tallies::default();
     // Two statements rather than `$1 IS NULL OR …`, whose generic plan
@@ -477,14 +571,47 @@ pub async fn load_tallies(pool: &PgPool, org: Option<&str>) -> Result<Tallies, s
     } else {
         "WHERE n <> 0 AND $1::text IS NULL"
     };
-    let rows: Vec<(String, i16, i16, String, i64)> = sqlx::query_as(&format!(
-        "SELECT organisation_id, status, kind, pillar, n FROM tally_counts {filter}"
+    let totals_filter = if org.is_some() {
+        "WHERE organisation_id = $1"
+    } else {
+        "WHERE $1::text IS NULL"
+    };
+    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(&format!(
+        "SELECT organisation_id, opened, open, closed FROM tally_totals {totals_filter}"
     ))
     .bind(org)
     .fetch_all(pool)
     .await?;
-    for (o, s, k, p, n) in rows {
-        t.counts.insert((o, i32::from(s), i32::from(k), p), n);
+    for (o, opened, open, closed) in rows {
+        t.totals.insert(
+            o,
+            Totals {
+                opened,
+                open,
+                closed,
+            },
+        );
+    }
+    t.totals.retain(|_, c| *c != Totals::default());
+    if org.is_some() {
+        let rows: Vec<(String, i16, i16, String, i64)> = sqlx::query_as(&format!(
+            "SELECT organisation_id, status, kind, pillar, n FROM tally_counts {filter}"
+        ))
+        .bind(org)
+        .fetch_all(pool)
+        .await?;
+        for (o, s, k, p, n) in rows {
+            t.counts.insert((o, i32::from(s), i32::from(k), p), n);
+        }
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(&format!(
+            "SELECT organisation_id, inspection_id, n FROM tally_open_inspections {filter}"
+        ))
+        .bind(org)
+        .fetch_all(pool)
+        .await?;
+        for (o, i, n) in rows {
+            t.open_inspections.insert((o, i), n);
+        }
     }
     let rows: Vec<(String, String, i64)> = sqlx::query_as(&format!(
         "SELECT organisation_id, inspection_id, n FROM tally_inspections {filter}"
@@ -495,15 +622,6 @@ pub async fn load_tallies(pool: &PgPool, org: Option<&str>) -> Result<Tallies, s
     for (o, i, n) in rows {
         t.inspections.insert((o, i), n);
     }
-    let rows: Vec<(String, String, Option<NaiveDate>, i64)> = sqlx::query_as(&format!(
-        "SELECT organisation_id, inspection_id, opened_day, n FROM tally_open {filter}"
-    ))
-    .bind(org)
-    .fetch_all(pool)
-    .await?;
-    for (o, i, d, n) in rows {
-        t.open.insert((o, i, d), n);
-    }
     let rows: Vec<(String, NaiveDate, i64)> = sqlx::query_as(&format!(
         "SELECT organisation_id, due_date, n FROM tally_due {filter}"
     ))
@@ -512,6 +630,52 @@ pub async fn load_tallies(pool: &PgPool, org: Option<&str>) -> Result<Tallies, s
     .await?;
     for (o, d, n) in rows {
         t.due.insert((o, d), n);
+    }
+    let rows: Vec<(String, String, String, bool, Option<NaiveDate>, i64)> =
+        sqlx::query_as(&format!(
+            "SELECT organisation_id, inspection_id, closed_by_inspection_id, verified, \
+             closing_day, n FROM tally_closing {filter}"
+        ))
+        .bind(org)
+        .fetch_all(pool)
+        .await?;
+    for (o, i, by, verified, day, n) in rows {
+        t.closing.insert(
+            ClosingKey {
+                organisation_id: o,
+                inspection_id: i,
+                closed_by_inspection_id: by,
+                verified,
+                closing_day: day,
+            },
+            n,
+        );
+    }
+    Ok(t)
+}
+
+/// Adds the detail tallies (open and closed items by the day they were
+/// opened) of these inspections, for one organisation or everyone.
+async fn load_details(
+    pool: &PgPool,
+    org: Option<&str>,
+    inspections: &[String],
+    t: &mut Tallies,
+) -> Result<(), sqlx::Error> {
+    let filter = if org.is_some() {
+        "WHERE n <> 0 AND organisation_id = $1 AND inspection_id = ANY($2)"
+    } else {
+        "WHERE n <> 0 AND $1::text IS NULL AND inspection_id = ANY($2)"
+    };
+    let rows: Vec<(String, String, Option<NaiveDate>, i64)> = sqlx::query_as(&format!(
+        "SELECT organisation_id, inspection_id, opened_day, n FROM tally_open {filter}"
+    ))
+    .bind(org)
+    .bind(inspections)
+    .fetch_all(pool)
+    .await?;
+    for (o, i, d, n) in rows {
+        t.open.insert((o, i, d), n);
     }
     type ClosedRow = (
         String,
@@ -527,6 +691,7 @@ pub async fn load_tallies(pool: &PgPool, org: Option<&str>) -> Result<Tallies, s
          closed_by_inspection_id, closed_day, n FROM tally_closed {filter}"
     ))
     .bind(org)
+    .bind(inspections)
     .fetch_all(pool)
     .await?;
     for (o, i, opened, verified, by, closed, n) in rows {
@@ -542,7 +707,7 @@ pub async fn load_tallies(pool: &PgPool, org: Option<&str>) -> Result<Tallies, s
             n,
         );
     }
-    Ok(t)
+    Ok(())
 }
 
 async fn item_history(tx: &mut PgConnection, id: &str) -> Result<Vec<Fact>, sqlx::Error> {
@@ -667,7 +832,7 @@ pub async fn load_live(pool: &PgPool, scope: Scope<'_>) -> Result<Snapshot, sqlx
         let rows = sqlx::query(
             "SELECT id, published FROM inspections WHERE organisation_id <> $1 AND id IN \
              (SELECT inspection_id FROM tally_inspections WHERE organisation_id = $1 AND n <> 0 \
-              UNION SELECT closed_by_inspection_id FROM tally_closed \
+              UNION SELECT closed_by_inspection_id FROM tally_closing \
               WHERE organisation_id = $1 AND n <> 0)",
         )
         .bind(org)
