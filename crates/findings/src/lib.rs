@@ -14,6 +14,7 @@ pub mod events;
 pub(crate) mod grpc;
 pub(crate) mod import;
 pub(crate) mod record;
+pub(crate) mod renames;
 pub(crate) mod store;
 pub mod successions;
 
@@ -60,6 +61,11 @@ pub async fn start(
 ) -> Result<RunningFindings, StartError> {
     let mut host = Host::connect(&SERVICE, &config.common, config.metrics_http_addr).await?;
     host.publish_outbox();
+    // Renames recorded by migrations (0018), announced once, before the
+    // known successions so that those name organisations already moved.
+    renames::announce(host.pool())
+        .await
+        .map_err(|e| StartError::Service(format!("announcing organisation renames: {e}")))?;
     // Known successions (data/successions.toml), applied idempotently.
     let known = successions::known(successions::KNOWN)
         .map_err(|e| StartError::Service(format!("known successions: {e}")))?;
