@@ -143,6 +143,10 @@ impl EventHandler for ItemOpener {
             Some(Payload::FindingWithdrawn(withdrawn)) => {
                 finding_withdrawn(tx, event, withdrawn).await
             }
+            Some(Payload::OrganisationRenamed(renamed)) => match lock_fan_out(tx).await {
+                Ok(()) => crate::renames::organisation_renamed(tx, renamed, &cause_of(event)).await,
+                Err(e) => Err(e),
+            },
             _ => Ok(()),
         };
         result.map_err(handler_error)

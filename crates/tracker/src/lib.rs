@@ -33,6 +33,7 @@ pub(crate) mod lineage;
 pub mod overdue;
 pub(crate) mod proposals;
 pub(crate) mod reconciliation;
+pub(crate) mod renames;
 pub(crate) mod store;
 pub(crate) mod watch;
 
