@@ -20,6 +20,7 @@ pub(crate) mod error;
 pub(crate) mod grpc;
 pub(crate) mod model;
 pub(crate) mod queries;
+pub(crate) mod rename;
 pub(crate) mod stats;
 pub(crate) mod store;
 pub(crate) mod tally;
