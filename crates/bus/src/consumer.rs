@@ -21,7 +21,8 @@
 //! into `closeout_applied_events` with one statement (those already there,
 //! or repeated within the batch, are skipped), the [`BatchHandler`] gets
 //! the rest in stream order, the transaction commits, then every message
-//! is acked (the acks in flight together). If anything in the batch fails,
+//! is acked (the acks in flight together; or, with `confirm_acks` off,
+//! sent without waiting for the server's confirmation). If anything in the batch fails,
 //! the transaction is rolled back and the batch's messages are applied one
 //! at a time as above, so one bad event is retried or dead-lettered alone
 //! and never holds back the others. An [`EventHandler`] is applied per
@@ -190,6 +191,11 @@ pub struct ConsumerConfig {
     /// delivery up to `max_retry_delay`.
     pub retry_delay: Duration,
     pub max_retry_delay: Duration,
+    /// Wait for the server to confirm each ack (the default). Without it
+    /// acks are sent and not waited for: a lost ack only means the message
+    /// comes back after `ack_wait` and is acked as a duplicate. For a
+    /// replay, where the round trips dominate.
+    pub confirm_acks: bool,
 }
 
 impl ConsumerConfig {
@@ -204,6 +210,7 @@ impl ConsumerConfig {
             batch: 64,
             retry_delay: Duration::from_millis(500),
             max_retry_delay: Duration::from_secs(30),
+            confirm_acks: true,
         }
     }
 
@@ -532,11 +539,19 @@ impl<H: BatchHandler> Shared<H> {
         );
         match self.apply_batch(&decoded).instrument(span).await {
             Ok(applied) => {
-                let acks = decoded.iter().map(|one| one.message.double_ack());
-                for result in futures::future::join_all(acks).await {
-                    if let Err(e) = result {
-                        // Committed; the redelivery will be a duplicate.
-                        tracing::warn!(error = %e, "ack failed after commit");
+                if self.config.confirm_acks {
+                    let acks = decoded.iter().map(|one| one.message.double_ack());
+                    for result in futures::future::join_all(acks).await {
+                        if let Err(e) = result {
+                            // Committed; the redelivery will be a duplicate.
+                            tracing::warn!(error = %e, "ack failed after commit");
+                        }
+                    }
+                } else {
+                    for one in &decoded {
+                        if let Err(e) = one.message.ack().await {
+                            tracing::warn!(error = %e, "ack failed after commit");
+                        }
                     }
                 }
                 let duplicates = decoded.len().saturating_sub(applied) as u64;

@@ -6,11 +6,15 @@
 //! 2. **projector**: one transaction per event doing what the consumer does
 //!    (the applied-events row, the history row, the read-model fold);
 //! 3. **end to end**: events published to a test stream and consumed by the
-//!    running service until both consumers have nothing pending.
+//!    running service until both consumers have nothing pending;
+//! 4. **rebuild**: `closeout_metrics::rebuild` replaying that stream from
+//!    the start (what `closeout-metrics rebuild` does).
 //!
 //! `cargo bench -p closeout-metrics --bench apply` (set
-//! `CLOSEOUT_BENCH_EVENTS` to change the number of events, default 3000).
-//! Needs the PostgreSQL and NATS of the development machine.
+//! `CLOSEOUT_BENCH_EVENTS` to change the number of events, default 3000;
+//! `CLOSEOUT_BENCH_REBUILD_ONLY=1` skips steps 1 and 2, one transaction per
+//! event, for large counts). Needs the PostgreSQL and NATS of the
+//! development machine.
 
 use closeout_bus::{EventHandler, Payload};
 use closeout_metrics::consume::Projector;
@@ -122,7 +126,59 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(3000);
     let events = events(n);
+    let baselines = std::env::var("CLOSEOUT_BENCH_REBUILD_ONLY").map_or(true, |v| v != "1");
 
+    let (raw, projected) = if baselines {
+        baseline_rates(&events).await
+    } else {
+        (Duration::ZERO, Duration::ZERO)
+    };
+
+    // 3. End to end through JetStream and the running service.
+    let db = TestDatabase::create().await;
+    let test_bus = TestBus::new();
+    let bus = test_bus.connect().await;
+    publish(&bus, &events).await;
+    let metrics = metrics_config(&db, &test_bus);
+    let started = Instant::now();
+    let service = closeout_metrics::start(metrics, std::future::pending())
+        .await
+        .expect("start");
+    let caught_up =
+        closeout_metrics::wait_caught_up(&bus, Instant::now() + Duration::from_secs(600)).await;
+    let end_to_end = started.elapsed();
+    service.stop().await.expect("stop");
+    assert!(caught_up, "the service did not catch up");
+
+    // 4. A rebuild of what it built.
+    let rebuilt = rebuild(&db, &test_bus).await;
+    test_bus.cleanup().await;
+    db.drop_database().await;
+
+    println!("events: {n}");
+    if baselines {
+        println!("raw insert (baseline):  {:>8.0} events/s", rate(n, raw));
+        println!(
+            "projector:              {:>8.0} events/s  ({:.0}% of baseline)",
+            rate(n, projected),
+            100.0 * rate(n, projected) / rate(n, raw)
+        );
+        println!(
+            "end to end (JetStream): {:>8.0} events/s  ({:.0}% of baseline)",
+            rate(n, end_to_end),
+            100.0 * rate(n, end_to_end) / rate(n, raw)
+        );
+    } else {
+        println!(
+            "end to end (JetStream): {:>8.0} events/s  (the service's consumers from the start)",
+            rate(n, end_to_end)
+        );
+    }
+    print_rebuild(n, rebuilt);
+}
+
+/// Steps 1 and 2: (raw inserts, projector) wall times.
+async fn baseline_rates(events: &[EventEnvelope]) -> (Duration, Duration) {
     // 1. Raw inserts.
     let db = TestDatabase::create().await;
     let pool = db.pool().clone();
@@ -131,7 +187,7 @@ async fn main() {
         .await
         .expect("raw table");
     let started = Instant::now();
-    for event in &events {
+    for event in events {
         let mut tx = pool.begin().await.expect("begin");
         sqlx::query("INSERT INTO raw (id, body) VALUES ($1, $2)")
             .bind(Uuid::parse_str(&event.event_id).expect("uuid"))
@@ -153,7 +209,7 @@ async fn main() {
         .expect("schema");
     let projector = Projector;
     let started = Instant::now();
-    for event in &events {
+    for event in events {
         let mut tx = pool.begin().await.expect("begin");
         sqlx::query("INSERT INTO closeout_applied_events (consumer, event_id) VALUES ($1, $2)")
             .bind("bench")
@@ -166,16 +222,54 @@ async fn main() {
     }
     let projected = started.elapsed();
     db.drop_database().await;
+    (raw, projected)
+}
 
-    // 3. End to end through JetStream and the running service.
-    let db = TestDatabase::create().await;
-    let test_bus = TestBus::new();
-    let bus = test_bus.connect().await;
-    for event in &events {
-        bus.publish_event(event).await.expect("publish");
+/// Publishes the events, up to 256 awaiting their acks at once.
+async fn publish(bus: &closeout_bus::Bus, events: &[EventEnvelope]) {
+    for chunk in events.chunks(256) {
+        let mut pending = Vec::with_capacity(chunk.len());
+        for event in chunk {
+            let subject = bus.subject_of(event).expect("subject");
+            let headers = closeout_bus::event_headers(
+                &event.event_id,
+                &event.event_type,
+                &closeout_bus::trace::traceparent_for(event),
+            );
+            pending.push(
+                bus.send(subject, headers, event.encode_to_vec().into())
+                    .await
+                    .expect("publish"),
+            );
+        }
+        for ack in pending {
+            ack.acked().await.expect("publish ack");
+        }
     }
+}
+
+/// Times a rebuild; returns (events in the history, wall time).
+async fn rebuild(db: &TestDatabase, test_bus: &TestBus) -> (i64, Duration) {
+    let started = Instant::now();
+    let done = closeout_metrics::rebuild(&metrics_config(db, test_bus), Duration::from_secs(3600))
+        .await
+        .expect("rebuild");
+    (done.events, started.elapsed())
+}
+
+fn print_rebuild(n: usize, (events, took): (i64, Duration)) {
+    println!(
+        "rebuild:                {:>8.0} events/s  ({events} events in the history, {:.1} s; \
+         1,000,000 at this rate: {:.0} s)",
+        rate(n, took),
+        took.as_secs_f64(),
+        1_000_000.0 / rate(n, took).max(1e-9)
+    );
+}
+
+fn metrics_config(db: &TestDatabase, test_bus: &TestBus) -> closeout_metrics::MetricsConfig {
     let config = test_bus.config();
-    let metrics = closeout_metrics::MetricsConfig {
+    closeout_metrics::MetricsConfig {
         common: CommonConfig {
             database_url: db.url().to_string(),
             nats_url: config.nats_url.clone(),
@@ -191,29 +285,5 @@ async fn main() {
             reflection_addr: None,
         },
         metrics_http_addr: "127.0.0.1:0".parse().expect("address"),
-    };
-    let started = Instant::now();
-    let service = closeout_metrics::start(metrics, std::future::pending())
-        .await
-        .expect("start");
-    let caught_up =
-        closeout_metrics::wait_caught_up(&bus, Instant::now() + Duration::from_secs(600)).await;
-    let end_to_end = started.elapsed();
-    service.stop().await.expect("stop");
-    test_bus.cleanup().await;
-    db.drop_database().await;
-    assert!(caught_up, "the service did not catch up");
-
-    println!("events: {n}");
-    println!("raw insert (baseline):  {:>8.0} events/s", rate(n, raw));
-    println!(
-        "projector:              {:>8.0} events/s  ({:.0}% of baseline)",
-        rate(n, projected),
-        100.0 * rate(n, projected) / rate(n, raw)
-    );
-    println!(
-        "end to end (JetStream): {:>8.0} events/s  ({:.0}% of baseline)",
-        rate(n, end_to_end),
-        100.0 * rate(n, end_to_end) / rate(n, raw)
-    );
+    }
 }

@@ -63,6 +63,32 @@ impl EventHandler for Projector {
     }
 }
 
+/// The [`Projector`] for a rebuild's replay: each batch's transaction
+/// commits without waiting for its WAL to reach the disk
+/// (`synchronous_commit = off`, for that transaction only). Safe because
+/// a rebuild that does not finish is simply run again, and
+/// [`crate::rebuild`] only reports success after a durable commit (which
+/// flushes every earlier one) on a PostgreSQL that did not restart during
+/// the replay: a crash that lost acknowledged batches fails the rebuild.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Replay;
+
+impl BatchHandler for Replay {
+    async fn handle_batch(
+        &self,
+        tx: &mut PgConnection,
+        events: &[EventEnvelope],
+    ) -> Result<(), HandlerError> {
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
+        Projector.handle_batch(tx, events).await
+    }
+}
+
+/// Events applied per transaction during a rebuild.
+const REPLAY_BATCH: usize = 1024;
+
 /// Running consumers.
 pub struct Consumers {
     handles: Vec<(&'static str, ConsumerHandle)>,
@@ -71,19 +97,44 @@ pub struct Consumers {
 impl Consumers {
     /// Starts both consumers.
     pub fn spawn(pool: &PgPool, bus: &Bus) -> Result<Consumers, BusError> {
-        let projector = Arc::new(Projector);
+        // Batched: up to 256 events applied per transaction.
+        let tuning = |name, filter| ConsumerConfig {
+            batch: 256,
+            max_ack_pending: 1024,
+            ..ConsumerConfig::new(name, &[filter])
+        };
+        Consumers::spawn_with(pool, bus, tuning, Arc::new(Projector))
+    }
+
+    /// Starts both consumers for a rebuild's replay of the whole stream:
+    /// larger batches (fewer transactions), more messages in flight so the
+    /// next batch is already here while one applies, acks not waited for,
+    /// and commits that do not wait for the disk (see [`Replay`]). The
+    /// durable consumers they create are the service's own (same names,
+    /// filters, ack policy and limits the service asks for).
+    pub fn spawn_replay(pool: &PgPool, bus: &Bus) -> Result<Consumers, BusError> {
+        let tuning = |name, filter| ConsumerConfig {
+            batch: REPLAY_BATCH,
+            max_ack_pending: 1024,
+            confirm_acks: false,
+            ..ConsumerConfig::new(name, &[filter])
+        };
+        Consumers::spawn_with(pool, bus, tuning, Arc::new(Replay))
+    }
+
+    fn spawn_with<H: BatchHandler + Clone>(
+        pool: &PgPool,
+        bus: &Bus,
+        tuning: impl Fn(&'static str, &'static str) -> ConsumerConfig,
+        handler: H,
+    ) -> Result<Consumers, BusError> {
         let mut handles = Vec::new();
         for (name, filter) in CONSUMERS {
             let handle = closeout_bus::Consumer::spawn_batched(
                 pool.clone(),
                 bus.clone(),
-                // Batched: up to 256 events applied per transaction.
-                ConsumerConfig {
-                    batch: 256,
-                    max_ack_pending: 1024,
-                    ..ConsumerConfig::new(name, &[filter])
-                },
-                projector.clone(),
+                tuning(name, filter),
+                handler.clone(),
             )?;
             handles.push((name, handle));
         }
@@ -123,4 +174,209 @@ pub async fn delete_consumers(bus: &Bus) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// How far one JetStream consumer must have got for its replay to count
+/// as caught up, fixed when the wait begins.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Goal {
+    /// Stream sequence of the last message on the consumer's subjects, as
+    /// the stream's leader answered (0: there is none).
+    pub last_sequence: u64,
+    /// Creation time (Unix nanoseconds, the server's clock) of the consumer
+    /// a rebuild deleted: an answer about that one must not count.
+    pub replaced: Option<i128>,
+}
+
+/// The parts of a consumer's info that say how far it got.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Unix nanoseconds, the server's clock.
+    pub created: i128,
+    /// Every message of the consumer up to this stream sequence is acked.
+    pub ack_floor: u64,
+    pub num_pending: u64,
+    pub num_ack_pending: u64,
+}
+
+impl Progress {
+    fn of(info: &async_nats::jetstream::consumer::Info) -> Progress {
+        Progress {
+            created: info.created.unix_timestamp_nanos(),
+            ack_floor: info.ack_floor.stream_sequence,
+            num_pending: info.num_pending,
+            num_ack_pending: u64::try_from(info.num_ack_pending).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// True when `progress` proves the consumer has applied everything up to
+/// the goal. Nothing pending is not enough on its own: a consumer just
+/// created, or led by a node whose copy of the stream is behind, reports
+/// 0 pending before it has seen the stream's end. The ack floor cannot run
+/// ahead of what was really acknowledged (after commit), and the goal comes
+/// from the stream's leader.
+pub fn caught_up(goal: &Goal, progress: &Progress) -> bool {
+    progress.num_pending == 0
+        && progress.num_ack_pending == 0
+        && progress.ack_floor >= goal.last_sequence
+        && goal.replaced.is_none_or(|old| progress.created > old)
+}
+
+/// The JetStream consumers of [`CONSUMERS`] and their full filter subjects.
+fn nats_consumers(bus: &Bus) -> Vec<(&'static str, String)> {
+    CONSUMERS
+        .iter()
+        .map(|(name, filter)| (*name, bus.subject(filter)))
+        .collect()
+}
+
+/// The consumers' goals now: the last stream sequence on each one's
+/// subjects, asked of the stream's leader (a message get, which only the
+/// leader answers); `replaced` from [`created_times`]. `None` if NATS does
+/// not answer.
+pub async fn goals(bus: &Bus, replaced: &[Option<i128>]) -> Option<Vec<Goal>> {
+    use async_nats::jetstream::stream::LastRawMessageErrorKind;
+    let stream = bus
+        .jetstream()
+        .get_stream(&bus.config().stream_name)
+        .await
+        .ok()?;
+    let mut goals = Vec::new();
+    for (i, (_, subject)) in nats_consumers(bus).into_iter().enumerate() {
+        let last_sequence = match stream.get_last_raw_message_by_subject(&subject).await {
+            Ok(message) => message.sequence,
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => 0,
+            Err(_) => return None,
+        };
+        goals.push(Goal {
+            last_sequence,
+            replaced: replaced.get(i).copied().flatten(),
+        });
+    }
+    Some(goals)
+}
+
+/// When each consumer of [`CONSUMERS`] was created (`None`: it does not
+/// exist or NATS does not answer), before a rebuild deletes them.
+pub async fn created_times(bus: &Bus) -> Vec<Option<i128>> {
+    let mut times = Vec::new();
+    let stream = bus
+        .jetstream()
+        .get_stream(&bus.config().stream_name)
+        .await
+        .ok();
+    for (name, _) in CONSUMERS {
+        let created = match &stream {
+            Some(stream) => stream
+                .consumer_info(name)
+                .await
+                .ok()
+                .map(|info| info.created.unix_timestamp_nanos()),
+            None => None,
+        };
+        times.push(created);
+    }
+    times
+}
+
+/// True when every consumer of [`CONSUMERS`] exists and has reached its
+/// goal (`goals` in the same order).
+pub async fn reached(bus: &Bus, goals: &[Goal]) -> bool {
+    let Ok(stream) = bus.jetstream().get_stream(&bus.config().stream_name).await else {
+        return false;
+    };
+    for ((name, _), goal) in CONSUMERS.iter().zip(goals) {
+        match stream.consumer_info(*name).await {
+            Ok(info) if caught_up(goal, &Progress::of(&info)) => {}
+            _ => return false,
+        }
+    }
+    goals.len() == CONSUMERS.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOAL: Goal = Goal {
+        last_sequence: 441,
+        replaced: Some(1_000),
+    };
+
+    fn done() -> Progress {
+        Progress {
+            created: 2_000,
+            ack_floor: 441,
+            num_pending: 0,
+            num_ack_pending: 0,
+        }
+    }
+
+    #[test]
+    fn caught_up_once_the_ack_floor_reaches_the_leaders_last_sequence() {
+        assert!(caught_up(&GOAL, &done()));
+        // Past it: later messages (on other subjects, or published since).
+        let past = Progress {
+            ack_floor: 500,
+            ..done()
+        };
+        assert!(caught_up(&GOAL, &past));
+    }
+
+    /// The issue-12 failure: after 425 of the stream's 441 events, a
+    /// consumer (just created, or led by a node still catching up)
+    /// reported nothing pending. That alone must not count.
+    #[test]
+    fn nothing_pending_short_of_the_goal_is_not_caught_up() {
+        let short = Progress {
+            ack_floor: 425,
+            ..done()
+        };
+        assert!(!caught_up(&GOAL, &short));
+        let fresh = Progress {
+            ack_floor: 0,
+            ..done()
+        };
+        assert!(!caught_up(&GOAL, &fresh));
+    }
+
+    #[test]
+    fn pending_or_unacknowledged_is_not_caught_up() {
+        let pending = Progress {
+            num_pending: 1,
+            ..done()
+        };
+        assert!(!caught_up(&GOAL, &pending));
+        let unacked = Progress {
+            num_ack_pending: 1,
+            ..done()
+        };
+        assert!(!caught_up(&GOAL, &unacked));
+    }
+
+    /// An answer about the consumer the rebuild deleted (its ack floor at
+    /// the end of the stream) is not the replay's.
+    #[test]
+    fn the_replaced_consumer_does_not_count() {
+        let old = Progress {
+            created: 1_000,
+            ..done()
+        };
+        assert!(!caught_up(&GOAL, &old));
+        let no_old = Goal {
+            replaced: None,
+            ..GOAL
+        };
+        assert!(caught_up(&no_old, &old));
+    }
+
+    #[test]
+    fn no_message_on_the_subjects_is_caught_up_at_once() {
+        let empty = Goal {
+            last_sequence: 0,
+            replaced: None,
+        };
+        assert!(caught_up(&empty, &Progress::default()));
+    }
 }

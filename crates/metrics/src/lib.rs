@@ -91,27 +91,47 @@ pub struct Rebuilt {
 
 /// Drops the read models, the history and the consumers' applied-event
 /// records, deletes the durable consumers, and replays the stream from the
-/// start until both consumers have nothing pending (or `timeout`).
+/// start until both consumers have acknowledged every message the stream
+/// held on their subjects when the rebuild began (or `timeout`).
 ///
 /// Run it with the service stopped. (Were one running, nothing would be
 /// lost: the tables are emptied before the consumers are deleted, so any
 /// event applied in between is recorded and the replay skips it.)
 pub async fn rebuild(config: &MetricsConfig, timeout: Duration) -> Result<Rebuilt, StartError> {
     let started = Instant::now();
+    let deadline = started + timeout;
     let (pool, bus) =
         closeout_service::backbone::connect(&config.common, &MIGRATOR, SERVICE.name).await?;
     let names: Vec<&str> = consume::CONSUMERS.iter().map(|(name, _)| *name).collect();
+    // The consumers about to be deleted, so an answer from one of them
+    // (a node that has not yet applied the deletion) is not taken for the
+    // new one's.
+    let replaced = consume::created_times(&bus).await;
     store::reset(&pool, &names).await?;
     consume::delete_consumers(&bus)
         .await
         .map_err(|e| StartError::Service(format!("rebuild: {e}")))?;
-    let consumers = consume::Consumers::spawn(&pool, &bus)?;
-    let caught_up = wait_caught_up(&bus, started + timeout).await;
+    let goals = goals_until(&bus, &replaced, deadline)
+        .await
+        .ok_or_else(|| {
+            StartError::Service("rebuild: the stream's leader did not answer".to_string())
+        })?;
+    let postgres_started = postgres_started(&pool).await?;
+    let consumers = consume::Consumers::spawn_replay(&pool, &bus)?;
+    let caught_up = wait_for_goals(&bus, &goals, deadline).await;
     consumers.stop().await;
     if !caught_up {
         return Err(StartError::Service(format!(
             "rebuild: replay did not catch up within {timeout:?}"
         )));
+    }
+    // The replay committed without waiting for the disk: one durable
+    // commit flushes all of it, and a PostgreSQL restarted in between may
+    // have lost batches that were already acknowledged.
+    if durable_commit(&pool).await? != postgres_started {
+        return Err(StartError::Service(
+            "rebuild: PostgreSQL restarted during the replay; run the rebuild again".to_string(),
+        ));
     }
     let events = store::event_count(&pool).await?;
     pool.close().await;
@@ -121,22 +141,72 @@ pub async fn rebuild(config: &MetricsConfig, timeout: Duration) -> Result<Rebuil
     })
 }
 
-/// Waits until every consumer exists and has nothing pending.
+/// Waits until every consumer exists and has acknowledged every message
+/// the stream holds on its subjects now (the last sequence as the stream's
+/// leader answers it), with nothing pending. See [`consume::caught_up`].
 pub async fn wait_caught_up(bus: &closeout_bus::Bus, deadline: Instant) -> bool {
+    match goals_until(bus, &[], deadline).await {
+        Some(goals) => wait_for_goals(bus, &goals, deadline).await,
+        None => false,
+    }
+}
+
+const POLL: Duration = Duration::from_millis(50);
+
+/// When the PostgreSQL server started (`pg_postmaster_start_time`).
+async fn postgres_started(pool: &sqlx::PgPool) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_postmaster_start_time()::text")
+        .fetch_one(pool)
+        .await
+}
+
+/// Commits a transaction that has an id, with `synchronous_commit` on, so
+/// its commit record, and the WAL of every commit before it, is flushed;
+/// returns when the server started, read in that transaction.
+async fn durable_commit(pool: &sqlx::PgPool) -> Result<String, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit = on")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("SELECT txid_current()")
+        .execute(&mut *tx)
+        .await?;
+    let started = sqlx::query_scalar("SELECT pg_postmaster_start_time()::text")
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(started)
+}
+
+async fn goals_until(
+    bus: &closeout_bus::Bus,
+    replaced: &[Option<i128>],
+    deadline: Instant,
+) -> Option<Vec<consume::Goal>> {
     loop {
-        let mut done = true;
-        for (name, _) in consume::CONSUMERS {
-            if closeout_service::bus_metrics::pending(bus, name).await != Some(0) {
-                done = false;
-            }
+        if let Some(goals) = consume::goals(bus, replaced).await {
+            return Some(goals);
         }
-        if done {
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+async fn wait_for_goals(
+    bus: &closeout_bus::Bus,
+    goals: &[consume::Goal],
+    deadline: Instant,
+) -> bool {
+    loop {
+        if consume::reached(bus, goals).await {
             return true;
         }
         if Instant::now() >= deadline {
             return false;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(POLL).await;
     }
 }
 

@@ -74,6 +74,15 @@ impl PrivateNatsCluster {
         format!("nats://127.0.0.1:{}", self.nodes[i].port)
     }
 
+    /// Every node's URL, comma-separated: a `CLOSEOUT_NATS_URL` (and
+    /// `BusConfig::nats_url`) that can connect while any one node is down.
+    pub fn urls(&self) -> String {
+        (0..self.nodes.len())
+            .map(|i| self.url(i))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// The server name of node `i` (as JetStream reports leaders).
     pub fn server_name(&self, i: usize) -> &str {
         &self.nodes[i].name
