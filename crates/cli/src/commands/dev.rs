@@ -14,6 +14,12 @@
 //! one token per role (inspectorate, inspected body of the sample's
 //! organisation, viewer) is written to the credentials file the CLI reads
 //! and printed. Reflection answers on loopback ports of its own.
+//!
+//! Everything listens on 127.0.0.1 only, in plain HTTP/2 and HTTP by
+//! default. `--tls` serves gRPC and the console over TLS instead, with
+//! development material (`closeout dev-certs`) kept in `<state>/certs`; the
+//! CA goes into the credentials file, so the CLI's default addresses
+//! (`host:port`, no scheme) switch to TLS with no flags.
 
 use crate::commands::{Identity, connect};
 use crate::error::CliError;
@@ -78,6 +84,13 @@ pub struct DevArgs {
     /// $XDG_CONFIG_HOME/closeout/credentials.toml).
     #[arg(long, env = "CLOSEOUT_CREDENTIALS")]
     credentials: Option<PathBuf>,
+    /// Serve gRPC and the web console over TLS, with DEVELOPMENT-ONLY
+    /// certificates made once in <state dir>/certs (as `closeout dev-certs`
+    /// does); the CA is written to the credentials file, so the CLI trusts
+    /// it with no flags. Off by default: everything then listens on
+    /// 127.0.0.1 only, in plain HTTP.
+    #[arg(long)]
+    tls: bool,
 }
 
 /// How long the tokens `closeout dev` prints are valid.
@@ -136,6 +149,54 @@ fn dev_key(dir: &Path) -> Result<DevKey, CliError> {
 fn dev_token(key: &DevKey, role: &str, org: Option<&str>) -> Result<String, CliError> {
     let claims = crate::commands::token::claims(role, org, &format!("dev:{role}"), DEV_TOKEN_TTL)?;
     closeout_auth::mint(&key.signing, &claims).map_err(|e| CliError::Other(e.to_string()))
+}
+
+/// The development TLS material `--tls` serves with (absolute paths: they
+/// go into the credentials file and the children's environment).
+struct DevTls {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+/// Makes (first time) or reuses the development TLS material in `dir`,
+/// through the `dev-certs` command itself so both always agree.
+fn dev_tls(dir: &Path) -> Result<DevTls, CliError> {
+    use clap::{Args as _, FromArgMatches as _};
+    let dir_text = dir
+        .to_str()
+        .ok_or_else(|| CliError::Usage(format!("{}: not UTF-8", dir.display())))?;
+    let matches =
+        crate::commands::certs::DevCertsArgs::augment_args(clap::Command::new("dev-certs"))
+            .try_get_matches_from(["dev-certs", "--out", dir_text])
+            .map_err(|e| CliError::Other(format!("development certificates: {e}")))?;
+    let certs = crate::commands::certs::DevCertsArgs::from_arg_matches(&matches)
+        .map_err(|e| CliError::Other(format!("development certificates: {e}")))?;
+    crate::commands::certs::run(certs)?;
+    let absolute = |name: &str| {
+        std::path::absolute(dir.join(name)).map_err(|e| CliError::File {
+            path: dir.join(name).display().to_string(),
+            reason: e.to_string(),
+        })
+    };
+    Ok(DevTls {
+        ca: absolute("ca.pem")?,
+        cert: absolute("server.pem")?,
+        key: absolute("server.key")?,
+    })
+}
+
+/// `http` or `https`, as the services and the console are served.
+fn scheme(tls: Option<&DevTls>) -> &'static str {
+    if tls.is_some() { "https" } else { "http" }
+}
+
+/// How `closeout dev` itself calls the services.
+fn client_tls(tls: Option<&DevTls>) -> ClientTls {
+    ClientTls {
+        ca: tls.map(|t| t.ca.clone()),
+        ..ClientTls::default()
+    }
 }
 
 struct Service {
@@ -215,13 +276,29 @@ fn sibling_binary(name: &str) -> Result<PathBuf, CliError> {
     }
 }
 
-fn spawn(
+/// The command starting `service`: loopback addresses, its database, the
+/// development key, and TLS when `tls` (nothing inherited decides it).
+fn service_command(
     service: &Service,
     binary: &Path,
     args: &DevArgs,
     public_key: &Path,
-) -> Result<Child, CliError> {
-    let mut child = Command::new(binary)
+    tls: Option<&DevTls>,
+) -> Command {
+    let mut command = Command::new(binary);
+    for variable in [
+        "CLOSEOUT_GRPC_TLS_CERT",
+        "CLOSEOUT_GRPC_TLS_KEY",
+        "CLOSEOUT_GRPC_TLS_CLIENT_CA",
+    ] {
+        command.env_remove(variable);
+    }
+    if let Some(tls) = tls {
+        command
+            .env("CLOSEOUT_GRPC_TLS_CERT", &tls.cert)
+            .env("CLOSEOUT_GRPC_TLS_KEY", &tls.key);
+    }
+    command
         .env("CLOSEOUT_AUTH_PUBLIC_KEYS", public_key)
         .env(
             "CLOSEOUT_REFLECTION_ADDR",
@@ -240,7 +317,18 @@ fn spawn(
         // The notify service also writes every delivery to its log, and
         // accepts plain-http webhooks to this machine.
         .env("CLOSEOUT_NOTIFY_LOG_SINK", "true")
-        .env("CLOSEOUT_NOTIFY_ALLOW_LOOPBACK_HTTP", "true")
+        .env("CLOSEOUT_NOTIFY_ALLOW_LOOPBACK_HTTP", "true");
+    command
+}
+
+fn spawn(
+    service: &Service,
+    binary: &Path,
+    args: &DevArgs,
+    public_key: &Path,
+    tls: Option<&DevTls>,
+) -> Result<Child, CliError> {
+    let mut child = service_command(service, binary, args, public_key, tls)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .stdin(Stdio::null())
@@ -251,25 +339,57 @@ fn spawn(
     Ok(child)
 }
 
-/// The web console, in front of `services` (findings, tracker, metrics),
-/// trusting the development key.
-fn spawn_web(
+/// The command starting the web console in front of `services` (findings,
+/// tracker, metrics), trusting the development key; with `tls` it serves
+/// HTTPS and calls the services over TLS trusting the development CA.
+fn web_command(
     binary: &Path,
     args: &DevArgs,
     services: &[Service],
     public_key: &Path,
-) -> Result<Child, CliError> {
+    tls: Option<&DevTls>,
+) -> Command {
     let mut command = Command::new(binary);
+    for variable in [
+        "CLOSEOUT_TLS_CA",
+        "CLOSEOUT_TLS_CERT",
+        "CLOSEOUT_TLS_KEY",
+        "CLOSEOUT_TLS_DOMAIN",
+        "CLOSEOUT_WEB_TLS_CERT",
+        "CLOSEOUT_WEB_TLS_KEY",
+    ] {
+        command.env_remove(variable);
+    }
+    if let Some(tls) = tls {
+        command
+            .env("CLOSEOUT_TLS_CA", &tls.ca)
+            .env("CLOSEOUT_WEB_TLS_CERT", &tls.cert)
+            .env("CLOSEOUT_WEB_TLS_KEY", &tls.key);
+    }
     for (variable, service) in [
         ("CLOSEOUT_FINDINGS_ADDR", &services[0]),
         ("CLOSEOUT_TRACKER_ADDR", &services[1]),
         ("CLOSEOUT_METRICS_ADDR", &services[2]),
     ] {
-        command.env(variable, format!("http://127.0.0.1:{}", service.port));
+        command.env(
+            variable,
+            format!("{}://127.0.0.1:{}", scheme(tls), service.port),
+        );
     }
-    let mut child = command
+    command
         .env("CLOSEOUT_AUTH_PUBLIC_KEYS", public_key)
-        .env("CLOSEOUT_WEB_ADDR", format!("127.0.0.1:{}", args.web_port))
+        .env("CLOSEOUT_WEB_ADDR", format!("127.0.0.1:{}", args.web_port));
+    command
+}
+
+fn spawn_web(
+    binary: &Path,
+    args: &DevArgs,
+    services: &[Service],
+    public_key: &Path,
+    tls: Option<&DevTls>,
+) -> Result<Child, CliError> {
+    let mut child = web_command(binary, args, services, public_key, tls)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .stdin(Stdio::null())
@@ -302,7 +422,12 @@ fn pipe_logs(child: &mut Child, name: &str) {
     }
 }
 
-async fn wait_serving(name: &str, addr: &str, children: &mut [Child]) -> Result<(), CliError> {
+async fn wait_serving(
+    name: &str,
+    addr: &str,
+    tls: &ClientTls,
+    children: &mut [Child],
+) -> Result<(), CliError> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         for child in children.iter_mut() {
@@ -312,7 +437,7 @@ async fn wait_serving(name: &str, addr: &str, children: &mut [Child]) -> Result<
                 )));
             }
         }
-        if let Ok(channel) = connect(addr, &ClientTls::default()).await {
+        if let Ok(channel) = connect(addr, tls).await {
             let answer = HealthClient::new(channel)
                 .check(HealthCheckRequest::default())
                 .await;
@@ -407,13 +532,31 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     for service in &services {
         create_database(&args.postgres_url, service.database).await?;
     }
-    let key = dev_key(&state_dir(&args)?)?;
+    let state = state_dir(&args)?;
+    let key = dev_key(&state)?;
+    let tls = if args.tls {
+        Some(dev_tls(&state.join("certs"))?)
+    } else {
+        None
+    };
     let mut children = Vec::new();
     for (service, binary) in services.iter().zip(&binaries) {
-        children.push(spawn(service, binary, &args, &key.public_key)?);
+        children.push(spawn(
+            service,
+            binary,
+            &args,
+            &key.public_key,
+            tls.as_ref(),
+        )?);
     }
-    children.push(spawn_web(&web_binary, &args, &services, &key.public_key)?);
-    let result = run_started(&args, &services, &mut children, &key).await;
+    children.push(spawn_web(
+        &web_binary,
+        &args,
+        &services,
+        &key.public_key,
+        tls.as_ref(),
+    )?);
+    let result = run_started(&args, &services, &mut children, &key, tls.as_ref()).await;
     stop_all(&mut children).await;
     println!("closeout dev: stopped");
     result
@@ -424,11 +567,15 @@ async fn run_started(
     services: &[Service],
     children: &mut [Child],
     key: &DevKey,
+    tls: Option<&DevTls>,
 ) -> Result<(), CliError> {
+    let scheme = scheme(tls);
+    let client_tls = client_tls(tls);
     for service in services {
         wait_serving(
             service.name,
-            &format!("http://127.0.0.1:{}", service.port),
+            &format!("{scheme}://127.0.0.1:{}", service.port),
+            &client_tls,
             children,
         )
         .await?;
@@ -441,12 +588,11 @@ async fn run_started(
         ),
     };
     let identity = Identity::with_token(dev_token(key, "inspectorate", None)?);
-    let findings_addr = format!("http://127.0.0.1:{}", services[0].port);
-    let tracker_addr = format!("http://127.0.0.1:{}", services[1].port);
-    let metrics_addr = format!("http://127.0.0.1:{}", services[2].port);
-    let mut findings =
-        FindingsServiceClient::new(connect(&findings_addr, &ClientTls::default()).await?)
-            .max_encoding_message_size(64 * 1024 * 1024);
+    let findings_addr = format!("{scheme}://127.0.0.1:{}", services[0].port);
+    let tracker_addr = format!("{scheme}://127.0.0.1:{}", services[1].port);
+    let metrics_addr = format!("{scheme}://127.0.0.1:{}", services[2].port);
+    let mut findings = FindingsServiceClient::new(connect(&findings_addr, &client_tls).await?)
+        .max_encoding_message_size(64 * 1024 * 1024);
     let imported = findings
         .import_report(identity.request(pb::ImportReportRequest {
             text,
@@ -471,10 +617,8 @@ async fn run_started(
 
     // The tracker opens items from the events; the metrics service counts
     // them. Wait until the scorecard shows every tracked item.
-    let mut tracker =
-        TrackerServiceClient::new(connect(&tracker_addr, &ClientTls::default()).await?);
-    let mut metrics =
-        MetricsServiceClient::new(connect(&metrics_addr, &ClientTls::default()).await?);
+    let mut tracker = TrackerServiceClient::new(connect(&tracker_addr, &client_tls).await?);
+    let mut metrics = MetricsServiceClient::new(connect(&metrics_addr, &client_tls).await?);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let card = loop {
         let items = tracker
@@ -516,9 +660,15 @@ async fn run_started(
     println!("  tracker   {tracker_addr}   (CLOSEOUT_TRACKER_ADDR)");
     println!("  metrics   {metrics_addr}   (CLOSEOUT_METRICS_ADDR)");
     println!(
-        "  notify    http://127.0.0.1:{}   (CLOSEOUT_NOTIFY_ADDR; deliveries in its log)",
+        "  notify    {scheme}://127.0.0.1:{}   (CLOSEOUT_NOTIFY_ADDR; deliveries in its log)",
         services[3].port
     );
+    if let Some(tls) = tls {
+        println!(
+            "  TLS: DEVELOPMENT-ONLY certificates from the CA {} (CLOSEOUT_TLS_CA)",
+            tls.ca.display()
+        );
+    }
     println!(
         "  Prometheus: http://127.0.0.1:{}/metrics, :{}, :{}, :{}",
         services[0].metrics_port,
@@ -528,13 +678,16 @@ async fn run_started(
     );
     println!("  NATS      {}   (events on closeout.>)", args.nats_url);
     println!(
-        "  reflection (grpcurl): 127.0.0.1:{}, :{}, :{}, :{}",
+        "  reflection (grpcurl -plaintext): 127.0.0.1:{}, :{}, :{}, :{}",
         services[0].port + 100,
         services[1].port + 100,
         services[2].port + 100,
         services[3].port + 100
     );
-    let mut credentials = crate::commands::token::Credentials::default();
+    let mut credentials = crate::commands::token::Credentials {
+        tls_ca: tls.map(|t| t.ca.clone()),
+        ..Default::default()
+    };
     for (role, org) in [
         ("inspectorate", None),
         ("inspected-body", Some(organisation.as_str())),
@@ -568,11 +721,16 @@ async fn run_started(
                 "Written to {}: the CLI uses the inspectorate token; --as-role inspected-body or --as-role viewer picks another.",
                 path.display()
             );
+            if tls.is_some() {
+                println!(
+                    "With it the CLI's default addresses (host:port) trust the development CA over TLS."
+                );
+            }
         }
         None => println!("No credentials file (no $HOME): pass --token or set CLOSEOUT_TOKEN."),
     }
     println!("Try: closeout items --org {organisation}    closeout watch --org {organisation}");
-    let web = format!("http://127.0.0.1:{}", args.web_port);
+    let web = format!("{scheme}://127.0.0.1:{}", args.web_port);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !reachable(&format!("127.0.0.1:{}", args.web_port)).await {
         if tokio::time::Instant::now() > deadline {
@@ -586,6 +744,12 @@ async fn run_started(
     println!("Sign in to the web console as:");
     for (role, token) in &credentials.tokens {
         println!("  {role:<15} {web}/login?token={token}");
+    }
+    if let Some(tls) = tls {
+        println!(
+            "Browsers do not know the development CA: import {} or accept the warning.",
+            tls.ca.display()
+        );
     }
     if !args.once {
         println!("Press Ctrl-C to stop.");
@@ -614,6 +778,178 @@ async fn wait_any(children: &mut [Child]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+
+    fn dev_args(extra: &[&str]) -> DevArgs {
+        use clap::{Args as _, FromArgMatches as _};
+        let matches = DevArgs::augment_args(clap::Command::new("dev"))
+            .try_get_matches_from(std::iter::once("dev").chain(extra.iter().copied()))
+            .unwrap();
+        DevArgs::from_arg_matches(&matches).unwrap()
+    }
+
+    /// The variables a command sets (`Some`) or removes (`None`).
+    fn envs(command: &Command) -> HashMap<String, Option<String>> {
+        command
+            .as_std()
+            .get_envs()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.map(|v| v.to_string_lossy().into_owned()),
+                )
+            })
+            .collect()
+    }
+
+    fn set<'a>(envs: &'a HashMap<String, Option<String>>, name: &str) -> Option<&'a str> {
+        envs.get(name).and_then(|v| v.as_deref())
+    }
+
+    #[test]
+    fn tls_is_off_by_default_and_on_with_the_flag() {
+        assert!(!dev_args(&[]).tls);
+        assert!(dev_args(&["--tls"]).tls);
+    }
+
+    #[test]
+    fn tls_material_is_made_once_and_the_children_are_told_to_use_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let certs = dir.path().join("certs");
+        let tls = dev_tls(&certs).unwrap();
+        for path in [&tls.ca, &tls.cert, &tls.key] {
+            assert!(path.is_absolute() && path.is_file(), "{}", path.display());
+        }
+        let ca = std::fs::read_to_string(&tls.ca).unwrap();
+        assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"));
+        // A second run keeps the set: running services keep their CA.
+        dev_tls(&certs).unwrap();
+        assert_eq!(std::fs::read_to_string(&tls.ca).unwrap(), ca);
+
+        let args = dev_args(&["--tls", "--base-port", "41000", "--web-port", "41100"]);
+        let service = Service {
+            name: "tracker",
+            binary: "closeout-tracker",
+            database: "closeout_tracker",
+            port: 41001,
+            metrics_port: 41101,
+        };
+        let key = dir.path().join("dev.pub.pem");
+        let path = |p: &Path| p.to_str().unwrap().to_string();
+        let on = envs(&service_command(
+            &service,
+            Path::new("x"),
+            &args,
+            &key,
+            Some(&tls),
+        ));
+        assert_eq!(
+            set(&on, "CLOSEOUT_GRPC_TLS_CERT"),
+            Some(path(&tls.cert).as_str())
+        );
+        assert_eq!(
+            set(&on, "CLOSEOUT_GRPC_TLS_KEY"),
+            Some(path(&tls.key).as_str())
+        );
+        assert_eq!(set(&on, "CLOSEOUT_GRPC_ADDR"), Some("127.0.0.1:41001"));
+        let off = envs(&service_command(
+            &service,
+            Path::new("x"),
+            &args,
+            &key,
+            None,
+        ));
+        // Plain: nothing inherited turns TLS on behind the addresses printed.
+        assert_eq!(off.get("CLOSEOUT_GRPC_TLS_CERT"), Some(&None));
+        assert_eq!(off.get("CLOSEOUT_GRPC_TLS_CLIENT_CA"), Some(&None));
+
+        let services = [41000, 41001, 41002].map(|port| Service {
+            name: "s",
+            binary: "b",
+            database: "d",
+            port,
+            metrics_port: 0,
+        });
+        let web = envs(&web_command(
+            Path::new("x"),
+            &args,
+            &services,
+            &key,
+            Some(&tls),
+        ));
+        assert_eq!(
+            set(&web, "CLOSEOUT_FINDINGS_ADDR"),
+            Some("https://127.0.0.1:41000")
+        );
+        assert_eq!(
+            set(&web, "CLOSEOUT_METRICS_ADDR"),
+            Some("https://127.0.0.1:41002")
+        );
+        assert_eq!(set(&web, "CLOSEOUT_TLS_CA"), Some(path(&tls.ca).as_str()));
+        assert_eq!(
+            set(&web, "CLOSEOUT_WEB_TLS_CERT"),
+            Some(path(&tls.cert).as_str())
+        );
+        assert_eq!(set(&web, "CLOSEOUT_WEB_ADDR"), Some("127.0.0.1:41100"));
+        let plain = envs(&web_command(Path::new("x"), &args, &services, &key, None));
+        assert_eq!(
+            set(&plain, "CLOSEOUT_TRACKER_ADDR"),
+            Some("http://127.0.0.1:41001")
+        );
+        assert_eq!(plain.get("CLOSEOUT_TLS_CA"), Some(&None));
+        assert_eq!(plain.get("CLOSEOUT_WEB_TLS_CERT"), Some(&None));
+    }
+
+    #[test]
+    fn the_credentials_file_with_the_ca_makes_default_addresses_use_tls() {
+        let dir = tempfile::tempdir().unwrap();
+        let tls = dev_tls(&dir.path().join("certs")).unwrap();
+        let file = dir.path().join("credentials.toml");
+        let credentials = crate::commands::token::Credentials {
+            tls_ca: Some(tls.ca.clone()),
+            ..Default::default()
+        };
+        credentials.save(&file).unwrap();
+        let identity = Identity {
+            credentials: Some(file.clone()),
+            ..Identity::default()
+        };
+        // The CLI's default address form: host:port.
+        let chosen = identity.client_tls_for("127.0.0.1:50052");
+        assert_eq!(chosen.ca.as_deref(), Some(tls.ca.as_path()));
+        assert_eq!(
+            chosen.uri("127.0.0.1:50052").unwrap(),
+            ("https://127.0.0.1:50052".to_string(), true)
+        );
+        assert!(chosen.endpoint("127.0.0.1:50052").is_ok());
+        // An address that says http:// asks for plain; the file's CA does
+        // not turn that into a refusal.
+        let plain = identity.client_tls_for("http://127.0.0.1:50052");
+        assert_eq!(
+            plain.uri("http://127.0.0.1:50052").unwrap(),
+            ("http://127.0.0.1:50052".to_string(), false)
+        );
+        // A CA given as a flag still refuses http://.
+        let mut flagged = identity.clone();
+        flagged.tls.ca = Some(tls.ca.clone());
+        assert!(
+            flagged
+                .client_tls_for("http://127.0.0.1:50052")
+                .uri("http://127.0.0.1:50052")
+                .is_err()
+        );
+        // `closeout dev` without --tls writes no CA: plain again.
+        crate::commands::token::Credentials::default()
+            .save(&file)
+            .unwrap();
+        assert_eq!(
+            identity
+                .client_tls_for("127.0.0.1:50052")
+                .uri("127.0.0.1:50052")
+                .unwrap(),
+            ("http://127.0.0.1:50052".to_string(), false)
+        );
+    }
 
     #[test]
     fn derives_addresses_and_database_urls() {

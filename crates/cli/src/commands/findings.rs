@@ -15,11 +15,11 @@ use tonic::transport::Channel;
 /// Where the findings service is.
 #[derive(Args, Clone, Debug)]
 pub struct FindingsServer {
-    /// Findings service address.
+    /// Findings service address (host:port: TLS when a CA is known).
     #[arg(
         long,
         env = "CLOSEOUT_FINDINGS_ADDR",
-        default_value = "http://127.0.0.1:50051"
+        default_value = "127.0.0.1:50051"
     )]
     pub addr: String,
     #[command(flatten)]

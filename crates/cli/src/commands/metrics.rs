@@ -17,12 +17,8 @@ use tonic::transport::Channel;
 /// Where the metrics service is.
 #[derive(Args, Clone, Debug)]
 pub struct MetricsServer {
-    /// Metrics service address.
-    #[arg(
-        long,
-        env = "CLOSEOUT_METRICS_ADDR",
-        default_value = "http://127.0.0.1:50053"
-    )]
+    /// Metrics service address (host:port: TLS when a CA is known).
+    #[arg(long, env = "CLOSEOUT_METRICS_ADDR", default_value = "127.0.0.1:50053")]
     pub addr: String,
     #[command(flatten)]
     pub identity: Identity,

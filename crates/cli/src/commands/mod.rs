@@ -108,7 +108,7 @@ impl Identity {
     }
 
     /// TLS towards the services: the flags, with the credentials file's
-    /// CA when none is given and the address asks for TLS.
+    /// CA when none is given.
     pub fn client_tls(&self) -> ClientTls {
         let fallback = || {
             let path = self
@@ -130,7 +130,19 @@ impl Identity {
 
     /// Connects to the service at `addr` with this identity's TLS settings.
     pub async fn connect(&self, addr: &str) -> Result<Channel, CliError> {
-        connect(addr, &self.client_tls()).await
+        connect(addr, &self.client_tls_for(addr)).await
+    }
+
+    /// [`Identity::client_tls`] for `addr`: an address that says `http://`
+    /// asks for plain HTTP/2, so the credentials file's CA (written by
+    /// `closeout dev --tls`) does not apply to it; a CA given as a flag or
+    /// in the environment still refuses it as before.
+    pub fn client_tls_for(&self, addr: &str) -> ClientTls {
+        let mut tls = self.client_tls();
+        if self.tls.ca.is_none() && addr.trim().starts_with("http://") {
+            tls.ca = None;
+        }
+        tls
     }
 
     /// Wraps a request with `authorization: Bearer <token>`.
@@ -176,12 +188,9 @@ pub fn transport_reason(error: &dyn std::error::Error) -> String {
 /// Where the tracker service is, who acts, and how to print.
 #[derive(clap::Args, Clone, Debug)]
 pub struct TrackerServer {
-    /// Tracker service address.
-    #[arg(
-        long,
-        env = "CLOSEOUT_TRACKER_ADDR",
-        default_value = "http://127.0.0.1:50052"
-    )]
+    /// Tracker service address (host:port: TLS when a CA is known, from
+    /// --tls-ca or the credentials file; or http://… / https://…).
+    #[arg(long, env = "CLOSEOUT_TRACKER_ADDR", default_value = "127.0.0.1:50052")]
     pub addr: String,
     /// Print canonical JSON instead of a table.
     #[arg(long)]

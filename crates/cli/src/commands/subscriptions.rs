@@ -14,12 +14,8 @@ use tonic::transport::Channel;
 /// Where the notify service is, who acts, and how to print.
 #[derive(Args, Clone, Debug)]
 pub struct NotifyServer {
-    /// Notify service address.
-    #[arg(
-        long,
-        env = "CLOSEOUT_NOTIFY_ADDR",
-        default_value = "http://127.0.0.1:50054"
-    )]
+    /// Notify service address (host:port: TLS when a CA is known).
+    #[arg(long, env = "CLOSEOUT_NOTIFY_ADDR", default_value = "127.0.0.1:50054")]
     pub addr: String,
     /// Print canonical JSON instead of a table.
     #[arg(long)]
