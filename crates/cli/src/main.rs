@@ -45,8 +45,9 @@ enum Command {
     Watch(commands::watch::WatchArgs),
     #[command(flatten)]
     Proposals(commands::proposals::ProposalCommand),
-    /// Run the whole system locally: databases, the three services, the
-    /// sample report and its scorecard, until Ctrl-C.
+    /// Run the whole system locally: databases, the services, the web
+    /// console, the sample report and its scorecard, until Ctrl-C. Listens
+    /// on 127.0.0.1 only, plain by default; --tls for TLS.
     Dev(commands::dev::DevArgs),
     /// Signed webhooks and e-mail about item changes (notify service).
     Subscriptions(commands::subscriptions::SubscriptionsArgs),
