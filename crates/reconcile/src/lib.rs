@@ -27,6 +27,7 @@ pub mod outcome;
 pub mod scope;
 pub mod text;
 
+pub use matcher::Search;
 use std::fmt;
 
 /// Proposes what happened to each open item; exactly one proposal per item,
@@ -37,6 +38,17 @@ use std::fmt;
 /// [`scope`], which also carries a cause of concern's closure to its
 /// recommendations.
 pub fn propose(items: &[OpenItem], later: &LaterInspection, config: &MatchConfig) -> Vec<Proposal> {
+    propose_with(items, later, config, Search::Indexed)
+}
+
+/// [`propose`] with a choice of how the matcher searches (the proposals are
+/// the same; [`Search::Exhaustive`] is the slow reference).
+pub fn propose_with(
+    items: &[OpenItem],
+    later: &LaterInspection,
+    config: &MatchConfig,
+    search: Search,
+) -> Vec<Proposal> {
     let per_item = LaterInspection {
         follow_ups: later
             .follow_ups
@@ -46,7 +58,7 @@ pub fn propose(items: &[OpenItem], later: &LaterInspection, config: &MatchConfig
             .collect(),
         ..later.clone()
     };
-    let mut proposals = matcher::propose(items, &per_item, config);
+    let mut proposals = matcher::propose_with(items, &per_item, config, search);
     scope::apply(items, later, &mut proposals);
     proposals
 }

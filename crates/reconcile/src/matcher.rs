@@ -42,7 +42,7 @@
 //!    (0.9); an inspected question with nothing about the item gives
 //!    `silent_when_inspected` (0.5), with the nearest miss in the rule.
 
-use crate::index::{Index, Vector};
+use crate::index::{Index, Postings, Vector};
 use crate::outcome::{self, Wording, WordingMatch};
 use crate::text::{
     self, Analyzer, Document, Sentence, canonical_question, canonical_report, first_year, normalise,
@@ -51,6 +51,7 @@ use crate::{
     FollowUp, FollowUpOutcome, ItemKind, LaterInspection, MatchConfig, NewFinding, OpenItem,
     Proposal, ProposalOutcome,
 };
+use std::collections::{HashMap, HashSet};
 
 /// A sentence of a follow-up, located in the report where possible.
 struct Clause {
@@ -68,7 +69,7 @@ struct Clause {
 }
 
 /// Kinds of finding as follow-up statements name them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Family {
     AreaForImprovement,
     CauseOfConcern,
@@ -146,7 +147,9 @@ struct Finding<'a> {
 }
 
 struct Item<'a> {
+    /// The first item of its group (see [`profiles`]).
     item: &'a OpenItem,
+    terms: Vec<String>,
     year: Option<u32>,
     report: String,
     question: String,
@@ -164,9 +167,43 @@ struct Support {
     context: String,
 }
 
+/// How the matcher finds the (item, clause or new finding) pairs to score.
+/// Both give the same proposals (`tests::indexed_search_proposes_what_the_exhaustive_one_does`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Search {
+    /// Items with the same words and context (kind, year, report, question,
+    /// pillar) are decided once, and only the pairs that can reach a
+    /// threshold are scored, found through an inverted index
+    /// ([`Postings`]): the cost grows with the pairs that share significant
+    /// words, not with items × clauses. Used unless `min_similarity` or
+    /// `supersede_similarity` is not positive (then a pair sharing no word
+    /// could count, and every pair is scored).
+    #[default]
+    Indexed,
+    /// Every item against every clause and new finding, and every other
+    /// item as a rival: the matcher as it was before issue 13, kept to check
+    /// the indexed search and to measure it against.
+    Exhaustive,
+}
+
 /// Proposes what happened to each open item; exactly one proposal per item,
 /// in the items' order. Pure and total: never panics, whatever the input.
 pub fn propose(items: &[OpenItem], later: &LaterInspection, config: &MatchConfig) -> Vec<Proposal> {
+    propose_with(items, later, config, Search::Indexed)
+}
+
+/// [`propose`] with a choice of [`Search`].
+pub fn propose_with(
+    items: &[OpenItem],
+    later: &LaterInspection,
+    config: &MatchConfig,
+    search: Search,
+) -> Vec<Proposal> {
+    let search = if config.min_similarity > 0.0 && config.supersede_similarity > 0.0 {
+        search
+    } else {
+        Search::Exhaustive
+    };
     let analyzer = Analyzer::new(
         config
             .extra_stop_words
@@ -201,15 +238,14 @@ pub fn propose(items: &[OpenItem], later: &LaterInspection, config: &MatchConfig
         .iter()
         .map(|f| analyzer.terms(&f.text))
         .collect();
-    let item_terms: Vec<Vec<String>> = items.iter().map(|i| analyzer.terms(&i.text)).collect();
+    let (profiles, members) = profiles(items, &analyzer, search);
 
-    let index = if doc.sentences.is_empty() {
+    let mut index = if doc.sentences.is_empty() {
         Index::new(
             clause_terms
                 .iter()
                 .map(|c| c.4.as_slice())
-                .chain(finding_terms.iter().map(Vec::as_slice))
-                .chain(item_terms.iter().map(Vec::as_slice)),
+                .chain(finding_terms.iter().map(Vec::as_slice)),
         )
     } else {
         let doc_terms: Vec<Vec<String>> = doc
@@ -217,13 +253,12 @@ pub fn propose(items: &[OpenItem], later: &LaterInspection, config: &MatchConfig
             .iter()
             .map(|s| analyzer.terms(&s.text))
             .collect();
-        Index::new(
-            doc_terms
-                .iter()
-                .map(Vec::as_slice)
-                .chain(item_terms.iter().map(Vec::as_slice)),
-        )
+        Index::new(doc_terms.iter().map(Vec::as_slice))
     };
+    // Each item is a document of the corpus, whether decided alone or not.
+    for (profile, of) in profiles.iter().zip(&members) {
+        index.add_times(&profile.terms, u32::try_from(of.len()).unwrap_or(u32::MAX));
+    }
 
     let clauses: Vec<Clause> = clause_terms
         .iter()
@@ -251,7 +286,9 @@ pub fn propose(items: &[OpenItem], later: &LaterInspection, config: &MatchConfig
         .findings
         .iter()
         .zip(&finding_terms)
-        .map(|(f, terms)| {
+        .zip(distinct_findings(&later.findings, &finding_terms, search))
+        .filter(|(_, first)| *first)
+        .map(|((f, terms), _)| {
             let located = locate(&doc, &doc_norm, &f.text, f.line_start, f.line_end);
             Finding {
                 finding: f,
@@ -263,50 +300,35 @@ pub fn propose(items: &[OpenItem], later: &LaterInspection, config: &MatchConfig
         })
         .collect();
 
-    let prepared: Vec<Item> = items
-        .iter()
-        .zip(&item_terms)
-        .map(|(item, terms)| Item {
-            item,
-            year: first_year(&item.inspection_period),
-            report: canonical_report(&item.inspection_report),
-            question: canonical_question(&item.question),
-            pillar: normalise(&item.pillar),
-            vector: index.vector(terms),
+    let prepared: Vec<Item> = profiles
+        .into_iter()
+        .map(|p| Item {
+            vector: index.vector(&p.terms),
+            ..p
         })
         .collect();
 
-    // Similarity of every item to every clause, and eligibility (year and
-    // report do not contradict).
-    let clause_sims: Vec<Vec<f64>> = prepared
-        .iter()
-        .map(|it| {
-            clauses
-                .iter()
-                .map(|c| it.vector.cosine(&c.vector))
-                .collect()
-        })
-        .collect();
-    let eligible: Vec<Vec<bool>> = prepared
-        .iter()
-        .map(|it| {
-            clauses
-                .iter()
-                .map(|c| {
-                    compatible(it, &infos[c.follow_up]) && kind_allowed(it, c, &infos[c.follow_up])
-                })
-                .collect()
-        })
-        .collect();
-    let finding_sims: Vec<Vec<f64>> = prepared
-        .iter()
-        .map(|it| {
-            findings
-                .iter()
-                .map(|f| it.vector.cosine(&f.vector))
-                .collect()
-        })
-        .collect();
+    // The pairs worth scoring. A rival matters to an item's claim on a
+    // clause (or new finding) only when within `margin` of the item's
+    // cosine, which is at least `min_similarity` (`supersede_similarity`).
+    let margin = if config.margin.is_nan() {
+        f64::INFINITY
+    } else {
+        config.margin.max(0.0)
+    };
+    let item_vectors: Vec<&Vector> = prepared.iter().map(|it| &it.vector).collect();
+    let clause_pairs = Pairs::new(
+        &item_vectors,
+        &clauses.iter().map(|c| &c.vector).collect::<Vec<_>>(),
+        config.min_similarity - margin,
+        search,
+    );
+    let finding_pairs = Pairs::new(
+        &item_vectors,
+        &findings.iter().map(|f| &f.vector).collect::<Vec<_>>(),
+        config.supersede_similarity - margin,
+        search,
+    );
 
     let inspected: Vec<String> = later
         .inspected_questions
@@ -322,12 +344,156 @@ pub fn propose(items: &[OpenItem], later: &LaterInspection, config: &MatchConfig
         infos: &infos,
         findings: &findings,
         items: &prepared,
-        clause_sims: &clause_sims,
-        eligible: &eligible,
-        finding_sims: &finding_sims,
+        clause_pairs: &clause_pairs,
+        finding_pairs: &finding_pairs,
         inspected: &inspected,
     };
-    (0..prepared.len()).map(|x| ctx.decide(x)).collect()
+    let mut out: Vec<Option<Proposal>> = vec![None; items.len()];
+    for (x, of) in members.iter().enumerate() {
+        let decided = ctx.decide(x);
+        for &m in of {
+            if let Some(slot) = out.get_mut(m) {
+                *slot = Some(Proposal {
+                    item_id: items[m].id.clone(),
+                    ..decided.clone()
+                });
+            }
+        }
+    }
+    out.into_iter().flatten().collect()
+}
+
+/// The open items grouped by what the matcher reads of them (their terms,
+/// kind of finding, year, report, question and pillar), in the order of
+/// each group's first item, with each group's items: a group's items get
+/// the same proposal, and are never each other's rivals (their cosine is
+/// 1). With [`Search::Exhaustive`] each item is its own group.
+fn profiles<'a>(
+    items: &'a [OpenItem],
+    analyzer: &Analyzer,
+    search: Search,
+) -> (Vec<Item<'a>>, Vec<Vec<usize>>) {
+    type Key = (
+        Vec<String>,
+        Family,
+        Option<u32>,
+        String,
+        String,
+        String,
+        String,
+    );
+    let mut seen: HashMap<Key, usize> = HashMap::new();
+    let mut profiles: Vec<Item> = Vec::new();
+    let mut members: Vec<Vec<usize>> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let mut terms = analyzer.terms(&item.text);
+        let year = first_year(&item.inspection_period);
+        let report = canonical_report(&item.inspection_report);
+        let question = canonical_question(&item.question);
+        let pillar = normalise(&item.pillar);
+        if search == Search::Exhaustive {
+            profiles.push(Item {
+                item,
+                terms,
+                year,
+                report,
+                question,
+                pillar,
+                vector: Vector::default(),
+            });
+            members.push(vec![i]);
+            continue;
+        }
+        terms.sort();
+        let key: Key = (
+            terms,
+            family(item.kind),
+            year,
+            report,
+            question,
+            pillar,
+            item.question.clone(),
+        );
+        if let Some(&p) = seen.get(&key) {
+            members[p].push(i);
+            continue;
+        }
+        let (terms, _, year, report, question, pillar, _) = key.clone();
+        seen.insert(key, profiles.len());
+        profiles.push(Item {
+            item,
+            terms,
+            year,
+            report,
+            question,
+            pillar,
+            vector: Vector::default(),
+        });
+        members.push(vec![i]);
+    }
+    (profiles, members)
+}
+
+/// Which new findings are read: with [`Search::Indexed`], a finding that
+/// repeats an earlier one's terms, question, pillar and kind of finding is
+/// left out (the earlier one scores the same and wins ties).
+fn distinct_findings(findings: &[NewFinding], terms: &[Vec<String>], search: Search) -> Vec<bool> {
+    if search == Search::Exhaustive {
+        return vec![true; findings.len()];
+    }
+    let mut seen: HashSet<(Vec<String>, String, String, bool)> = HashSet::new();
+    findings
+        .iter()
+        .zip(terms)
+        .map(|(f, t)| {
+            let mut t = t.clone();
+            t.sort();
+            seen.insert((
+                t,
+                canonical_question(&f.question),
+                normalise(&f.pillar),
+                f.kind == ItemKind::NoteworthyPractice,
+            ))
+        })
+        .collect()
+}
+
+/// The scored (item, target) pairs, each list in index order: with
+/// [`Search::Indexed`], those whose cosine is positive and may reach
+/// `threshold`; with [`Search::Exhaustive`], all of them.
+struct Pairs {
+    by_target: Vec<Vec<(usize, f64)>>,
+    by_item: Vec<Vec<(usize, f64)>>,
+}
+
+impl Pairs {
+    fn new(items: &[&Vector], targets: &[&Vector], threshold: f64, search: Search) -> Pairs {
+        let mut by_target: Vec<Vec<(usize, f64)>> = Vec::with_capacity(targets.len());
+        let mut by_item: Vec<Vec<(usize, f64)>> = vec![Vec::new(); items.len()];
+        match search {
+            Search::Exhaustive => {
+                by_target.resize(targets.len(), Vec::new());
+                for (x, item) in items.iter().enumerate() {
+                    for (t, target) in targets.iter().enumerate() {
+                        let sim = item.cosine(target);
+                        by_item[x].push((t, sim));
+                        by_target[t].push((x, sim));
+                    }
+                }
+            }
+            Search::Indexed => {
+                let postings = Postings::new(items);
+                for (t, target) in targets.iter().enumerate() {
+                    let found = postings.search(items, target, threshold);
+                    for &(x, sim) in &found {
+                        by_item[x].push((t, sim));
+                    }
+                    by_target.push(found);
+                }
+            }
+        }
+        Pairs { by_target, by_item }
+    }
 }
 
 struct Ctx<'a> {
@@ -337,9 +503,8 @@ struct Ctx<'a> {
     infos: &'a [FollowUpInfo],
     findings: &'a [Finding<'a>],
     items: &'a [Item<'a>],
-    clause_sims: &'a [Vec<f64>],
-    eligible: &'a [Vec<bool>],
-    finding_sims: &'a [Vec<f64>],
+    clause_pairs: &'a Pairs,
+    finding_pairs: &'a Pairs,
     inspected: &'a [String],
 }
 
@@ -351,19 +516,19 @@ impl Ctx<'_> {
         // 1. Follow-ups.
         let mut best: Option<Support> = None;
         let mut best_mention: Option<Support> = None;
-        for c in 0..self.clauses.len() {
-            if !self.eligible[x][c] {
+        for &(c, sim) in &self.clause_pairs.by_item[x] {
+            if !self.eligible(x, c) {
                 continue;
             }
-            let sim = self.clause_sims[x][c];
             if sim < self.config.min_similarity {
                 continue;
             }
             if let Err(rival) = self.owns(
                 x,
+                sim,
                 &self.clauses[c].vector,
-                &|y| self.clause_sims[y][c],
-                &|y| self.eligible[y][c],
+                &self.clause_pairs.by_target[c],
+                &|y| self.eligible(y, c),
             ) {
                 note_miss(&mut near_miss, sim, || {
                     format!(
@@ -570,6 +735,16 @@ impl Ctx<'_> {
         }
     }
 
+    /// Whether the clause's follow-up can be about the item at all: year,
+    /// report and pillar do not contradict, and the kinds of finding named
+    /// allow it.
+    fn eligible(&self, x: usize, c: usize) -> bool {
+        let it = &self.items[x];
+        let clause = &self.clauses[c];
+        let info = &self.infos[clause.follow_up];
+        compatible(it, info) && kind_allowed(it, clause, info)
+    }
+
     fn fu(&self, clause: usize) -> &FollowUp {
         &self.later.follow_ups[self.clauses[clause].follow_up]
     }
@@ -581,17 +756,16 @@ impl Ctx<'_> {
     fn owns(
         &self,
         x: usize,
+        sx: f64,
         target: &Vector,
-        sim_of: &dyn Fn(usize) -> f64,
+        rivals: &[(usize, f64)],
         eligible: &dyn Fn(usize) -> bool,
     ) -> Result<(), String> {
-        let sx = sim_of(x);
         let mine = self.items[x].vector.contributions(target);
-        for y in 0..self.items.len() {
+        for &(y, sy) in rivals {
             if y == x || !eligible(y) {
                 continue;
             }
-            let sy = sim_of(y);
             if sy <= 0.0 || sy < sx - self.config.margin {
                 continue;
             }
@@ -703,11 +877,11 @@ impl Ctx<'_> {
     ) -> Option<(usize, f64, f64)> {
         let it = &self.items[x];
         let mut best: Option<(usize, f64, f64)> = None;
-        for (f, nf) in self.findings.iter().enumerate() {
+        for &(f, sim) in &self.finding_pairs.by_item[x] {
+            let nf = &self.findings[f];
             if nf.finding.kind == ItemKind::NoteworthyPractice {
                 continue;
             }
-            let sim = self.finding_sims[x][f];
             if sim < self.config.supersede_similarity {
                 continue;
             }
@@ -724,8 +898,13 @@ impl Ctx<'_> {
                 let other = &self.items[y];
                 other.pillar.is_empty() || fp.is_empty() || other.pillar == fp
             };
-            if let Err(rival) = self.owns(x, &nf.vector, &|y| self.finding_sims[y][f], &eligible_f)
-            {
+            if let Err(rival) = self.owns(
+                x,
+                sim,
+                &nf.vector,
+                &self.finding_pairs.by_target[f],
+                &eligible_f,
+            ) {
                 note_miss(near_miss, sim, || {
                     format!(
                         "new finding {} (lexical {:.2}) is more about item {}",
