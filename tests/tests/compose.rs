@@ -11,16 +11,26 @@
 //!
 //! TLS as compose turns it on: the `certs` service's own command writes the
 //! development material, NATS runs with the compose file's `nats.conf`
-//! (TLS block included), the services serve gRPC over TLS and reach NATS
-//! over TLS, and every client call (health checks included) trusts the CA.
+//! (TLS block and nkey authorization included), PostgreSQL with the compose
+//! file's TLS settings and pg_hba.conf, the services serve gRPC over TLS,
+//! reach NATS over TLS with their own nkeys and PostgreSQL over TLS with
+//! sslmode verify-full, and every client call (health checks included)
+//! trusts the CA. A NATS connection without an nkey, a service's nkey
+//! publishing another service's events, and a PostgreSQL connection
+//! without TLS are refused. The `ha` profile's node configurations are
+//! checked by nats-server as they are and started as a cluster on
+//! loopback (routes over TLS with the route password).
 //!
 //! What differs from a container, and why: each replica gets its own free
 //! ports for CLOSEOUT_GRPC_ADDR and CLOSEOUT_METRICS_HTTP_ADDR, because on
 //! one host they would collide where containers each have their own
-//! network namespace; paths under /etc/closeout/certs become a temporary
-//! directory.
+//! network namespace; `/etc` becomes a temporary directory (so the NATS
+//! configuration's relative include finds the `certs` volume's file as in
+//! the container); the host name `postgres` becomes 127.0.0.1 (also in the
+//! server certificate); the PostgreSQL key copy the compose entrypoint
+//! makes, the testkit makes.
 
-use closeout_testkit::{PrivatePostgres, free_port, nats_server_binary};
+use closeout_testkit::{PrivatePostgres, ServerSettings, free_port, nats_server_binary};
 use serde_yaml::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -186,9 +196,14 @@ fn start_replica(
 /// Where compose mounts the `certs` volume.
 const CERTS_IN_COMPOSE: &str = "/etc/closeout/certs";
 
+/// This test run's stand-in for the containers' `/etc`.
+fn etc_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("closeout-compose-{}/etc", std::process::id()))
+}
+
 /// This test run's stand-in for the `certs` volume.
 fn certs_dir() -> PathBuf {
-    std::env::temp_dir().join(format!("closeout-compose-certs-{}", std::process::id()))
+    etc_dir().join("closeout/certs")
 }
 
 /// Runs the compose `certs` service's command, writing into
@@ -249,6 +264,10 @@ impl ComposeNats {
             .replace("/data/jetstream", &store.display().to_string())
             .replace(CERTS_IN_COMPOSE, &certs_dir().display().to_string());
         assert!(text.contains("tls {"), "compose's NATS serves TLS");
+        assert!(
+            text.contains("include \"../closeout/certs/nats-auth.conf\""),
+            "compose's NATS takes its authorization from the certs volume"
+        );
         // nats-server before 2.10 (Debian's 2.9) does not know
         // `sync_interval`; it changes durability, not the protocol.
         let text: String = text
@@ -256,7 +275,9 @@ impl ComposeNats {
             .filter(|l| !l.trim_start().starts_with("sync_interval"))
             .map(|l| format!("{l}\n"))
             .collect();
-        let run_conf = certs_dir().join("nats.conf");
+        // Where compose mounts it, relative to the certs volume.
+        let run_conf = etc_dir().join("nats/nats.conf");
+        std::fs::create_dir_all(etc_dir().join("nats")).expect("NATS configuration directory");
         std::fs::write(&run_conf, text).expect("writing the NATS configuration");
         let child = Command::new(nats_server_binary().expect("nats-server (NATS_SERVER_BIN)"))
             .args(["-c", run_conf.to_str().expect("UTF-8 path")])
@@ -334,6 +355,62 @@ fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
+/// The source of the volume mounted at `target` in `service`.
+fn mount_source(service: &Value, target: &str) -> Option<String> {
+    strings(&service["volumes"]).iter().find_map(|v| {
+        let (source, rest) = v.split_once(':')?;
+        (rest.split(':').next() == Some(target)).then(|| source.to_string())
+    })
+}
+
+/// A private PostgreSQL with the compose service's server settings (its
+/// command's `-c` options): certificate paths mapped to this run's, the
+/// pg_hba.conf it mounts, and the key the entrypoint copies for the
+/// postgres user.
+fn start_compose_postgres(compose: &Value) -> PrivatePostgres {
+    let service = &compose["services"]["postgres"];
+    let command = strings(&service["command"]);
+    assert_eq!(command.first().map(String::as_str), Some("postgres"));
+    let entrypoint = strings(&service["entrypoint"]).join(" ");
+    let mut settings = ServerSettings::default();
+    let mut rest = command[1..].iter();
+    while let Some(flag) = rest.next() {
+        assert_eq!(flag, "-c", "postgres command: {command:?}");
+        let setting = rest.next().expect("-c takes a setting");
+        let (name, value) = setting.split_once('=').expect("name=value");
+        match name {
+            "ssl_key_file" => {
+                // The entrypoint copies the volume's key there first.
+                let copy = format!("{CERTS_IN_COMPOSE}/server.key {value}");
+                assert!(
+                    entrypoint.contains(&format!("install -o postgres -g postgres -m 600 {copy}")),
+                    "the entrypoint copies the key to {value}: {entrypoint}"
+                );
+                settings.ssl_key_file = Some(certs_dir().join("server.key"));
+            }
+            _ => {
+                let value = match mount_source(service, value) {
+                    Some(source) => source,
+                    None => value.replace(CERTS_IN_COMPOSE, &certs_dir().display().to_string()),
+                };
+                settings.settings.push((name.to_string(), value));
+            }
+        }
+    }
+    assert!(
+        settings
+            .settings
+            .iter()
+            .any(|(n, v)| n == "ssl" && v == "on"),
+        "compose's PostgreSQL serves TLS: {command:?}"
+    );
+    assert!(
+        settings.settings.iter().any(|(n, _)| n == "hba_file"),
+        "compose's PostgreSQL has its own pg_hba.conf: {command:?}"
+    );
+    PrivatePostgres::start_with(settings)
+}
+
 async fn run_init_script(postgres: &PrivatePostgres, compose: &Value) {
     use sqlx::Connection;
     let volumes = strings(&compose["services"]["postgres"]["volumes"]);
@@ -349,7 +426,8 @@ async fn run_init_script(postgres: &PrivatePostgres, compose: &Value) {
     // `docker-compose config` resolves the mount source to an absolute path.
     let script = std::fs::read_to_string(&init)
         .unwrap_or_else(|e| panic!("reading the init script {init}: {e}"));
-    let mut admin = sqlx::PgConnection::connect(&postgres.url("postgres"))
+    // As the image's entrypoint runs it: over the Unix socket.
+    let mut admin = sqlx::PgConnection::connect(&postgres.socket_url("postgres"))
         .await
         .expect("private PostgreSQL");
     for statement in script
@@ -384,6 +462,8 @@ async fn the_compose_file_runs_the_real_binaries() {
             ("CLOSEOUT_GRPC_TLS_CERT", "server.pem"),
             ("CLOSEOUT_GRPC_TLS_KEY", "server.key"),
             ("CLOSEOUT_NATS_TLS_CA", "ca.pem"),
+            ("CLOSEOUT_NATS_NKEY", &format!("{name}.nk")),
+            ("CLOSEOUT_DATABASE_SSL_ROOT_CERT", "ca.pem"),
         ] {
             assert_eq!(
                 environment(service).get(key).map(String::as_str),
@@ -391,6 +471,13 @@ async fn the_compose_file_runs_the_real_binaries() {
                 "{name}: {key}"
             );
         }
+        assert_eq!(
+            environment(service)
+                .get("CLOSEOUT_DATABASE_SSL_MODE")
+                .map(String::as_str),
+            Some("verify-full"),
+            "{name}: PostgreSQL's certificate and host name are checked"
+        );
         for dependency in ["postgres", "nats"] {
             assert_eq!(
                 service["depends_on"][dependency]["condition"].as_str(),
@@ -416,10 +503,13 @@ async fn the_compose_file_runs_the_real_binaries() {
     }
 
     let bin = binaries_dir();
-    let postgres = PrivatePostgres::start();
-    run_init_script(&postgres, &compose).await;
     generate_certs(&bin, &compose);
+    let postgres = start_compose_postgres(&compose);
+    run_init_script(&postgres, &compose).await;
+    postgres_refuses_without_tls(&postgres).await;
+    check_ha_configurations(&compose);
     let nats = ComposeNats::start(&compose);
+    nats_refuses_without_an_nkey(&nats).await;
     let mut replicas = Vec::new();
     for name in ["findings", "tracker", "tracker", "metrics", "metrics"] {
         replicas.push(start_replica(
@@ -533,5 +623,201 @@ async fn the_compose_file_runs_the_real_binaries() {
     }
     drop(nats);
     drop(postgres);
-    let _ = std::fs::remove_dir_all(certs_dir());
+    let _ = std::fs::remove_dir_all(etc_dir().parent().expect("run directory"));
+}
+
+/// The service users get in over TLS only: the same user, password and
+/// database without TLS find no pg_hba.conf entry, and so does the
+/// superuser over TLS (no password, not a service user).
+async fn postgres_refuses_without_tls(postgres: &PrivatePostgres) {
+    use sqlx::ConnectOptions;
+    use sqlx::postgres::{PgConnectOptions, PgSslMode};
+    use std::str::FromStr;
+    let findings = |mode| {
+        PgConnectOptions::from_str(&format!(
+            "postgres://findings:findings@127.0.0.1:{}/findings",
+            postgres.port()
+        ))
+        .expect("URL")
+        .ssl_mode(mode)
+        .ssl_root_cert(certs_dir().join("ca.pem"))
+    };
+    findings(PgSslMode::VerifyFull)
+        .connect()
+        .await
+        .expect("findings over TLS, server certificate checked");
+    let plain = findings(PgSslMode::Disable)
+        .connect()
+        .await
+        .expect_err("findings without TLS");
+    assert!(plain.to_string().contains("pg_hba.conf"), "{plain}");
+    let superuser = PgConnectOptions::from_str(&postgres.url("postgres"))
+        .expect("URL")
+        .ssl_mode(PgSslMode::Require)
+        .connect()
+        .await
+        .expect_err("the superuser over the network");
+    assert!(superuser.to_string().contains("pg_hba.conf"), "{superuser}");
+}
+
+/// A client with the services' TLS settings but no nkey is refused; with
+/// the operators' nkey it gets in; a service's nkey may not publish
+/// another service's events (the server drops them: no acknowledgement).
+async fn nats_refuses_without_an_nkey(nats: &ComposeNats) {
+    use closeout_bus::{Bus, BusConfig, NatsSecurity};
+    let config = |nkey: Option<&str>| BusConfig {
+        nats_url: nats.url(),
+        startup_timeout: Duration::from_secs(3),
+        request_timeout: Duration::from_secs(2),
+        security: NatsSecurity {
+            nkey_seed: nkey.map(|name| {
+                std::fs::read_to_string(certs_dir().join(format!("{name}.nk")))
+                    .expect("nkey seed")
+                    .trim()
+                    .to_string()
+            }),
+            require_tls: true,
+            root_certificates: Some(certs_dir().join("ca.pem")),
+            ..NatsSecurity::default()
+        },
+        ..BusConfig::default()
+    };
+    let anonymous = Bus::connect(config(None)).await.expect("client starts");
+    anonymous
+        .ensure_stream()
+        .await
+        .expect_err("no nkey: no connection");
+    assert!(!anonymous.is_healthy());
+    let admin = Bus::connect(config(Some("admin"))).await.expect("admin");
+    admin
+        .ensure_stream()
+        .await
+        .expect("the operators' nkey gets in");
+    let metrics = Bus::connect(config(Some("metrics")))
+        .await
+        .expect("metrics");
+    metrics
+        .ensure_stream()
+        .await
+        .expect("metrics' nkey gets in");
+    let forged = metrics
+        .jetstream()
+        .publish("closeout.findings.v1.finding.recorded.forged", "x".into())
+        .await
+        .expect("sent");
+    assert!(
+        forged.await.is_err(),
+        "metrics' nkey published a findings event"
+    );
+}
+
+/// The `ha` profile's three node configurations: valid for nats-server as
+/// they are (with this run's paths), and, with the node names mapped to
+/// loopback ports, a cluster whose routes connect over TLS with the route
+/// password from the certs volume.
+fn check_ha_configurations(compose: &Value) {
+    let nats = nats_server_binary().expect("nats-server (NATS_SERVER_BIN)");
+    let root = etc_dir().parent().expect("run directory").join("ha");
+    let cluster_conf =
+        std::fs::read_to_string(certs_dir().join("nats-cluster.conf")).expect("nats-cluster.conf");
+    let route_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let monitor_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let mut local_cluster = cluster_conf.clone();
+    for (i, port) in route_ports.iter().enumerate() {
+        local_cluster = local_cluster.replace(
+            &format!("@nats-{}:6222", i + 1),
+            &format!("@127.0.0.1:{port}"),
+        );
+    }
+    assert!(!local_cluster.contains("nats-1"), "{cluster_conf}");
+    let mut nodes = Vec::new();
+    for (i, name) in ["nats-1", "nats-2", "nats-3"].into_iter().enumerate() {
+        let service = &compose["services"][name];
+        assert_eq!(service["profiles"][0].as_str(), Some("ha"), "{name}");
+        let source = mount_source(service, "/etc/nats/nats.conf").expect("node configuration");
+        let text = std::fs::read_to_string(&source).expect("node configuration");
+        assert!(
+            text.contains("verify: true") && text.contains("route.pem"),
+            "{name}: routes over mutual TLS"
+        );
+        let text: String = text
+            .replace(CERTS_IN_COMPOSE, &certs_dir().display().to_string())
+            .replace(
+                "/data/jetstream",
+                &root.join(name).join("js").display().to_string(),
+            )
+            .replace("port: 4222", &format!("port: {}", free_port()))
+            .replace(
+                "http_port: 8222",
+                &format!("http_port: {}", monitor_ports[i]),
+            )
+            .replace("port: 6222", &format!("port: {}", route_ports[i]))
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("sync_interval"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        // As mounted: /etc/nats/nats.conf beside the certs volume.
+        let conf = etc_dir().join("nats").join(format!("{name}.conf"));
+        std::fs::create_dir_all(etc_dir().join("nats")).expect("directory");
+        std::fs::write(&conf, &text).expect("node configuration");
+        let checked = Command::new(&nats)
+            .args(["-t", "-c", conf.to_str().expect("UTF-8")])
+            .output()
+            .expect("nats-server -t");
+        assert!(
+            checked.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&checked.stderr)
+        );
+        // Started: the routes point at loopback (same directory depth, so
+        // the relative include works the same way).
+        let local_dir = root.join(name).join("etc/closeout/certs");
+        std::fs::create_dir_all(&local_dir).expect("directory");
+        std::fs::write(local_dir.join("nats-cluster.conf"), &local_cluster).expect("routes");
+        std::fs::create_dir_all(root.join(name).join("etc/nats")).expect("directory");
+        let auth = std::fs::read(certs_dir().join("nats-auth.conf")).expect("auth");
+        std::fs::write(local_dir.join("nats-auth.conf"), auth).expect("auth");
+        let local_conf = root.join(name).join("etc/nats/nats.conf");
+        std::fs::write(&local_conf, &text).expect("node configuration");
+        let child = Command::new(&nats)
+            .args(["-c", local_conf.to_str().expect("UTF-8")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting a cluster node");
+        nodes.push(KillOnDrop(child));
+    }
+    for port in &monitor_ports {
+        wait_until("every node to have its two routes", || {
+            http_get(*port, "/routez")
+                .and_then(|body| serde_json::from_str::<serde_json::Value>(&body).ok())
+                .is_some_and(|v| v["num_routes"] == 2)
+        });
+    }
+    drop(nodes);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The body of a plain HTTP/1.0 GET to 127.0.0.1 (nats-server's
+/// monitoring port).
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200")
+        .then(|| body.to_string())
+        .or_else(|| head.starts_with("HTTP/1.0 200").then(|| body.to_string()))
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -41,7 +41,7 @@ pub use calls::{
 pub use cluster::PrivateNatsCluster;
 pub use database::TestDatabase;
 pub use nats::{PrivateNats, TestBus, nats_server_binary};
-pub use postgres::PrivatePostgres;
+pub use postgres::{PrivatePostgres, ServerSettings};
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use uuid::Uuid;

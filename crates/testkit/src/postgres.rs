@@ -2,6 +2,8 @@
 //! `/usr/lib/postgresql/*/bin`), on a free port with trust authentication,
 //! for tests that need a whole server to themselves — e.g. to run the
 //! deployment's init script exactly as written. Stopped and deleted on drop.
+//! [`PrivatePostgres::start_with`] adds server settings (TLS, a pg_hba.conf
+//! of the deployment's) on top.
 
 use crate::free_port;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,20 @@ pub struct PrivatePostgres {
     dir: tempfile::TempDir,
     port: u16,
     stopped: bool,
+    /// `-c name=value` options beyond the defaults, kept for restarts.
+    extra: String,
+}
+
+/// Server settings for [`PrivatePostgres::start_with`].
+#[derive(Clone, Debug, Default)]
+pub struct ServerSettings {
+    /// `name=value` settings given as `-c` options (e.g. `ssl=on`,
+    /// `hba_file=…`); the values must not contain spaces.
+    pub settings: Vec<(String, String)>,
+    /// A TLS private key for `ssl_key_file`: PostgreSQL refuses one its
+    /// own user does not own or others can read, so a copy is made for it
+    /// (mode 0600) and the setting points there.
+    pub ssl_key_file: Option<PathBuf>,
 }
 
 fn postgres_bin() -> Option<PathBuf> {
@@ -58,6 +74,12 @@ fn run(tool: &Path, args: &[&str]) {
 impl PrivatePostgres {
     /// Creates and starts a cluster; superuser `postgres`, trust auth.
     pub fn start() -> PrivatePostgres {
+        PrivatePostgres::start_with(ServerSettings::default())
+    }
+
+    /// As [`PrivatePostgres::start`], with `settings` on top of the
+    /// defaults (a `hba_file` there replaces the trust-everything one).
+    pub fn start_with(settings: ServerSettings) -> PrivatePostgres {
         let bin = postgres_bin().expect("PostgreSQL binaries not found under /usr/lib/postgresql");
         let dir = tempfile::Builder::new()
             .prefix("closeout-pg-")
@@ -84,10 +106,32 @@ impl PrivatePostgres {
                 "UTF8",
             ],
         );
+        let mut extra = String::new();
+        if let Some(key) = &settings.ssl_key_file {
+            let copy = dir.path().join("server.key");
+            std::fs::copy(key, &copy).expect("copying the TLS key");
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o600))
+                    .expect("TLS key mode");
+            }
+            if is_root() {
+                let _ = Command::new("chown").arg("postgres").arg(&copy).status();
+            }
+            extra.push_str(&format!(" -c ssl_key_file={}", copy.display()));
+        }
+        for (name, value) in &settings.settings {
+            assert!(
+                !value.contains(char::is_whitespace),
+                "setting {name}: {value:?} has spaces"
+            );
+            extra.push_str(&format!(" -c {name}={value}"));
+        }
         let port = free_port();
         let socket_dir = dir.path().to_string_lossy().to_string();
         let options =
-            format!("-p {port} -k {socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off");
+            format!("-p {port} -k {socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off{extra}");
         let log = dir.path().join("log").to_string_lossy().to_string();
         run(
             &bin.join("pg_ctl"),
@@ -98,7 +142,18 @@ impl PrivatePostgres {
             dir,
             port,
             stopped: false,
+            extra,
         }
+    }
+
+    /// URL of `database` as the superuser over the Unix socket: the way in
+    /// when a deployment's `hba_file` lets no superuser in over TCP.
+    pub fn socket_url(&self, database: &str) -> String {
+        format!(
+            "postgres://postgres@localhost:{}/{database}?host={}",
+            self.port,
+            self.dir.path().display()
+        )
     }
 
     /// The port it listens on (127.0.0.1).
@@ -124,8 +179,8 @@ impl PrivatePostgres {
         }
         let socket_dir = self.dir.path().to_string_lossy().to_string();
         let options = format!(
-            "-p {} -k {socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off",
-            self.port
+            "-p {} -k {socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off{}",
+            self.port, self.extra
         );
         let log = self.dir.path().join("log").to_string_lossy().to_string();
         run(
