@@ -205,6 +205,10 @@ pub fn describe(payload: Option<&Payload>) -> String {
         }
         Payload::ItemReopened(r) => r.reason.clone(),
         Payload::ItemOverdue(o) => format!("was due {}", date_words(o.due_date.as_ref())),
+        Payload::ItemOrganisationChanged(c) => format!(
+            "organisation {} → {}",
+            c.previous_organisation_id, c.organisation_id
+        ),
         _ => String::new(),
     }
     .trim()
@@ -256,4 +260,20 @@ async fn history(args: ItemArgs) -> Result<(), CliError> {
     }
     print!("{}", table.render());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_move_to_another_organisation_reads_as_one() {
+        let moved = Payload::ItemOrganisationChanged(pb::ItemOrganisationChanged {
+            item_id: "i".into(),
+            organisation_id: "kent-fire".into(),
+            previous_organisation_id: "kent".into(),
+            reason: "organisation kent renamed kent-fire".into(),
+        });
+        assert_eq!(describe(Some(&moved)), "organisation kent → kent-fire");
+    }
 }
