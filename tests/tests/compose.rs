@@ -67,6 +67,7 @@ fn binaries_dir() -> PathBuf {
         "closeout-findings",
         "closeout-tracker",
         "closeout-metrics",
+        "closeout-notify",
         "closeout",
     ];
     if needed.iter().any(|b| !dir.join(b).exists()) {
@@ -80,7 +81,8 @@ fn binaries_dir() -> PathBuf {
                 "-p",
                 "closeout-tracker",
             ])
-            .args(["-p", "closeout-metrics", "-p", "closeout-cli"])
+            .args(["-p", "closeout-metrics", "-p", "closeout-notify"])
+            .args(["-p", "closeout-cli"])
             .current_dir(workspace_root())
             .status()
             .expect("cargo build");
@@ -450,7 +452,7 @@ async fn run_init_script(postgres: &PrivatePostgres, compose: &Value) {
 async fn the_compose_file_runs_the_real_binaries() {
     let compose = resolved_compose();
     let services = &compose["services"];
-    for name in ["findings", "tracker", "metrics"] {
+    for name in ["findings", "tracker", "metrics", "notify"] {
         let service = &services[name];
         assert!(service.is_mapping(), "compose has a {name} service");
         assert_eq!(
@@ -511,7 +513,11 @@ async fn the_compose_file_runs_the_real_binaries() {
     let nats = ComposeNats::start(&compose);
     nats_refuses_without_an_nkey(&nats).await;
     let mut replicas = Vec::new();
-    for name in ["findings", "tracker", "tracker", "metrics", "metrics"] {
+    // Notify too: its nkey's permissions (its own events, tracker's
+    // consumed) must be enough for it to start and stay healthy.
+    for name in [
+        "findings", "tracker", "tracker", "metrics", "metrics", "notify",
+    ] {
         replicas.push(start_replica(
             name,
             &services[name],
