@@ -19,7 +19,8 @@
 //! publishing another service's events, and a PostgreSQL connection
 //! without TLS are refused. The `ha` profile's node configurations are
 //! checked by nats-server as they are and started as a cluster on
-//! loopback (routes over TLS with the route password).
+//! loopback (routes over TLS with the route password), where the same
+//! nkeys get in and no nkey does not.
 //!
 //! What differs from a container, and why: each replica gets its own free
 //! ports for CLOSEOUT_GRPC_ADDR and CLOSEOUT_METRICS_HTTP_ADDR, because on
@@ -509,9 +510,9 @@ async fn the_compose_file_runs_the_real_binaries() {
     let postgres = start_compose_postgres(&compose);
     run_init_script(&postgres, &compose).await;
     postgres_refuses_without_tls(&postgres).await;
-    check_ha_configurations(&compose);
+    check_ha_configurations(&compose).await;
     let nats = ComposeNats::start(&compose);
-    nats_refuses_without_an_nkey(&nats).await;
+    nats_refuses_without_an_nkey(&nats.url()).await;
     let mut replicas = Vec::new();
     // Notify too: its nkey's permissions (its own events, tracker's
     // consumed) must be enough for it to start and stay healthy.
@@ -669,11 +670,13 @@ async fn postgres_refuses_without_tls(postgres: &PrivatePostgres) {
 /// A client with the services' TLS settings but no nkey is refused; with
 /// the operators' nkey it gets in; a service's nkey may not publish
 /// another service's events (the server drops them: no acknowledgement).
-async fn nats_refuses_without_an_nkey(nats: &ComposeNats) {
+async fn nats_refuses_without_an_nkey(nats_url: &str) {
     use closeout_bus::{Bus, BusConfig, NatsSecurity};
     let config = |nkey: Option<&str>| BusConfig {
-        nats_url: nats.url(),
-        startup_timeout: Duration::from_secs(3),
+        nats_url: nats_url.to_string(),
+        // Short where refusal is expected; a fresh cluster may take a
+        // while to elect its JetStream leader.
+        startup_timeout: Duration::from_secs(if nkey.is_some() { 60 } else { 3 }),
         request_timeout: Duration::from_secs(2),
         security: NatsSecurity {
             nkey_seed: nkey.map(|name| {
@@ -720,14 +723,15 @@ async fn nats_refuses_without_an_nkey(nats: &ComposeNats) {
 /// The `ha` profile's three node configurations: valid for nats-server as
 /// they are (with this run's paths), and, with the node names mapped to
 /// loopback ports, a cluster whose routes connect over TLS with the route
-/// password from the certs volume.
-fn check_ha_configurations(compose: &Value) {
+/// password from the certs volume, which takes the same nkeys.
+async fn check_ha_configurations(compose: &Value) {
     let nats = nats_server_binary().expect("nats-server (NATS_SERVER_BIN)");
     let root = etc_dir().parent().expect("run directory").join("ha");
     let cluster_conf =
         std::fs::read_to_string(certs_dir().join("nats-cluster.conf")).expect("nats-cluster.conf");
     let route_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let monitor_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let client_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let mut local_cluster = cluster_conf.clone();
     for (i, port) in route_ports.iter().enumerate() {
         local_cluster = local_cluster.replace(
@@ -752,7 +756,7 @@ fn check_ha_configurations(compose: &Value) {
                 "/data/jetstream",
                 &root.join(name).join("js").display().to_string(),
             )
-            .replace("port: 4222", &format!("port: {}", free_port()))
+            .replace("port: 4222", &format!("port: {}", client_ports[i]))
             .replace(
                 "http_port: 8222",
                 &format!("http_port: {}", monitor_ports[i]),
@@ -801,6 +805,7 @@ fn check_ha_configurations(compose: &Value) {
                 .is_some_and(|v| v["num_routes"] == 2)
         });
     }
+    nats_refuses_without_an_nkey(&format!("nats://127.0.0.1:{}", client_ports[0])).await;
     drop(nodes);
     let _ = std::fs::remove_dir_all(&root);
 }
