@@ -115,43 +115,85 @@ pub fn parse_id(value: &str) -> Result<Uuid, TrackerError> {
     })
 }
 
-/// Stores a new pending proposal unless a standing one (pending or decided,
-/// not withdrawn) exists for its item and inspection. Returns whether it was
-/// inserted.
-pub async fn insert(
+/// Stores new pending proposals, each with its matched follow-up id, in one
+/// statement, leaving out each one whose item has a standing proposal
+/// (pending or decided, not withdrawn) from the same inspection. Returns,
+/// in order, whether each was inserted.
+pub async fn insert_many(
     tx: &mut PgConnection,
-    proposal: &pb::ReconciliationProposal,
-    matched_follow_up_id: &str,
-) -> Result<bool, TrackerError> {
-    let id = Uuid::parse_str(&proposal.id)
-        .map_err(|_| TrackerError::Corrupt("proposal id is not a UUID".into()))?;
-    let item_id = Uuid::parse_str(&proposal.item_id)
-        .map_err(|_| TrackerError::Corrupt("item id is not a UUID".into()))?;
-    let inserted = sqlx::query(
-        "INSERT INTO proposals (id, item_id, organisation_id, inspection_id, outcome, status, \
-         score, rule, quotes, line_start, line_end, matched_finding_id, matched_follow_up_id, \
-         created_at, version) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) \
-         ON CONFLICT (item_id, inspection_id) WHERE status <> 5 DO NOTHING",
+    proposals: &[(pb::ReconciliationProposal, String)],
+) -> Result<Vec<bool>, TrackerError> {
+    if proposals.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = proposals.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut item_ids = Vec::with_capacity(n);
+    let mut organisations = Vec::with_capacity(n);
+    let mut inspections = Vec::with_capacity(n);
+    let mut outcomes = Vec::with_capacity(n);
+    let mut statuses = Vec::with_capacity(n);
+    let mut scores = Vec::with_capacity(n);
+    let mut rules = Vec::with_capacity(n);
+    let mut line_starts = Vec::with_capacity(n);
+    let mut line_ends = Vec::with_capacity(n);
+    let mut findings = Vec::with_capacity(n);
+    let mut follow_ups = Vec::with_capacity(n);
+    let mut created = Vec::with_capacity(n);
+    let mut versions = Vec::with_capacity(n);
+    // Quotes are a list per proposal: flattened with their owner's position
+    // (1-based, as WITH ORDINALITY counts) and gathered again in SQL.
+    let mut quote_owners: Vec<i64> = Vec::new();
+    let mut quotes: Vec<&str> = Vec::new();
+    for (position, (proposal, follow_up)) in proposals.iter().enumerate() {
+        ids.push(
+            Uuid::parse_str(&proposal.id)
+                .map_err(|_| TrackerError::Corrupt("proposal id is not a UUID".into()))?,
+        );
+        item_ids.push(
+            Uuid::parse_str(&proposal.item_id)
+                .map_err(|_| TrackerError::Corrupt("item id is not a UUID".into()))?,
+        );
+        organisations.push(proposal.organisation_id.as_str());
+        inspections.push(proposal.inspection_id.as_str());
+        outcomes.push(proposal.outcome as i16);
+        statuses.push(proposal.status as i16);
+        scores.push(proposal.score);
+        rules.push(proposal.rule.as_str());
+        line_starts.push(i32::try_from(proposal.line_start).unwrap_or(0));
+        line_ends.push(i32::try_from(proposal.line_end).unwrap_or(0));
+        findings.push(proposal.matched_finding_id.as_str());
+        follow_ups.push(follow_up.as_str());
+        created.push(store::from_timestamp(proposal.created_at.as_ref()));
+        versions.push(proposal.version as i64);
+        for quote in &proposal.quotes {
+            quote_owners.push(position as i64 + 1);
+            quotes.push(quote);
+        }
+    }
+    let inserted: Vec<Uuid> = sqlx::query_scalar(
+        "WITH q AS (SELECT owner, array_agg(quote ORDER BY ord) AS quotes                     FROM unnest($15::int8[], $16::text[]) WITH ORDINALITY AS x(owner, quote, ord)                     GROUP BY owner)          INSERT INTO proposals (id, item_id, organisation_id, inspection_id, outcome, status,          score, rule, quotes, line_start, line_end, matched_finding_id, matched_follow_up_id,          created_at, version)          SELECT p.id, p.item_id, p.organisation_id, p.inspection_id, p.outcome, p.status,                 p.score, p.rule, coalesce(q.quotes, '{}'), p.line_start, p.line_end,                 p.finding_id, p.follow_up_id, p.created_at, p.version          FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int2[], $6::int2[],                      $7::float8[], $8::text[], $9::int4[], $10::int4[], $11::text[], $12::text[],                      $13::timestamptz[], $14::int8[]) WITH ORDINALITY               AS p(id, item_id, organisation_id, inspection_id, outcome, status, score, rule,                    line_start, line_end, finding_id, follow_up_id, created_at, version, n)          LEFT JOIN q ON q.owner = p.n          ORDER BY p.n          ON CONFLICT (item_id, inspection_id) WHERE status <> 5 DO NOTHING          RETURNING id",
     )
-    .bind(id)
-    .bind(item_id)
-    .bind(&proposal.organisation_id)
-    .bind(&proposal.inspection_id)
-    .bind(proposal.outcome as i16)
-    .bind(proposal.status as i16)
-    .bind(proposal.score)
-    .bind(&proposal.rule)
-    .bind(&proposal.quotes)
-    .bind(i32::try_from(proposal.line_start).unwrap_or(0))
-    .bind(i32::try_from(proposal.line_end).unwrap_or(0))
-    .bind(&proposal.matched_finding_id)
-    .bind(matched_follow_up_id)
-    .bind(store::from_timestamp(proposal.created_at.as_ref()))
-    .bind(proposal.version as i64)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
+    .bind(&ids)
+    .bind(&item_ids)
+    .bind(&organisations)
+    .bind(&inspections)
+    .bind(&outcomes)
+    .bind(&statuses)
+    .bind(&scores)
+    .bind(&rules)
+    .bind(&line_starts)
+    .bind(&line_ends)
+    .bind(&findings)
+    .bind(&follow_ups)
+    .bind(&created)
+    .bind(&versions)
+    .bind(&quote_owners)
+    .bind(&quotes)
+    .fetch_all(&mut *tx)
+    .await?;
+    let inserted: std::collections::HashSet<Uuid> = inserted.into_iter().collect();
+    Ok(ids.iter().map(|id| inserted.contains(id)).collect())
 }
 
 /// Filters of ListProposals, already validated.

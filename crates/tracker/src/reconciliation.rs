@@ -30,9 +30,13 @@ use crate::journal::{Cause, SOURCE_SERVICE};
 use crate::lineage::{self, NewLink};
 use crate::proposals;
 use closeout_proto::{self as pb, event_envelope::Payload};
-use closeout_reconcile::{MatchConfig, ProposalOutcome};
+use closeout_reconcile::{MatchConfig, Proposal as Made, ProposalOutcome};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
+
+/// Proposals stored (and announced) per statement: bounds the size of one
+/// statement's arrays for an organisation with a very long history.
+const PROPOSALS_PER_STATEMENT: usize = 2_000;
 
 /// Records the inspection and proposes for the organisation's earlier open
 /// items. Returns how many proposals were made.
@@ -103,33 +107,54 @@ async fn propose_for(
     .fetch_optional(&mut *tx)
     .await?;
     let mut count = 0;
-    for p in made {
-        let mut proposal = pb::ReconciliationProposal {
-            id: Uuid::now_v7().to_string(),
-            item_id: p.item_id.clone(),
-            organisation_id: later.organisation_id.clone(),
-            inspection_id: later.id.clone(),
-            outcome: wire_outcome(p.outcome) as i32,
-            status: pb::ProposalStatus::Pending as i32,
-            score: p.score,
-            rule: p.rule.clone(),
-            quotes: p.quotes.clone(),
-            line_start: p.line_start,
-            line_end: p.line_end,
-            matched_finding_id: p.matched_finding_id.clone().unwrap_or_default(),
-            created_at: Some(closeout_bus::event::now_timestamp()),
-            version: 1,
-            ..Default::default()
-        };
-        let follow_up = p.matched_follow_up_id.clone().unwrap_or_default();
-        if !proposals::insert(tx, &proposal, &follow_up).await? {
-            continue;
-        }
-        announce(tx, &proposal, cause).await?;
-        count += 1;
-        let automatic = threshold
-            .is_some_and(|min| p.outcome != ProposalOutcome::NotAssessed && p.score >= min);
-        if automatic {
+    // Proposals are stored and announced a chunk at a time, each chunk with
+    // one INSERT and one outbox append, whatever the number of open items.
+    for chunk in made.chunks(PROPOSALS_PER_STATEMENT) {
+        let rows: Vec<(pb::ReconciliationProposal, String)> = chunk
+            .iter()
+            .map(|p| {
+                let proposal = pb::ReconciliationProposal {
+                    id: Uuid::now_v7().to_string(),
+                    item_id: p.item_id.clone(),
+                    organisation_id: later.organisation_id.clone(),
+                    inspection_id: later.id.clone(),
+                    outcome: wire_outcome(p.outcome) as i32,
+                    status: pb::ProposalStatus::Pending as i32,
+                    score: p.score,
+                    rule: p.rule.clone(),
+                    quotes: p.quotes.clone(),
+                    line_start: p.line_start,
+                    line_end: p.line_end,
+                    matched_finding_id: p.matched_finding_id.clone().unwrap_or_default(),
+                    created_at: Some(closeout_bus::event::now_timestamp()),
+                    version: 1,
+                    ..Default::default()
+                };
+                (proposal, p.matched_follow_up_id.clone().unwrap_or_default())
+            })
+            .collect();
+        let inserted = proposals::insert_many(tx, &rows).await?;
+        let stored: Vec<(&Made, pb::ReconciliationProposal)> = chunk
+            .iter()
+            .zip(rows)
+            .zip(inserted)
+            .filter(|(_, inserted)| *inserted)
+            .map(|((p, (proposal, _)), _)| (p, proposal))
+            .collect();
+        let announcements: Vec<pb::EventEnvelope> = stored
+            .iter()
+            .map(|(_, proposal)| made_event(proposal, cause))
+            .collect();
+        closeout_bus::outbox::append(&mut *tx, &announcements)
+            .await
+            .map_err(|e| TrackerError::Outbox(e.to_string()))?;
+        count += stored.len();
+        for (p, mut proposal) in stored {
+            let automatic = threshold
+                .is_some_and(|min| p.outcome != ProposalOutcome::NotAssessed && p.score >= min);
+            if !automatic {
+                continue;
+            }
             let note = format!(
                 "accepted automatically: score {:.2} is at least the organisation's threshold {:.2}",
                 p.score,
@@ -304,13 +329,9 @@ fn handover_note(succeeded: &pb::OrganisationSucceeded) -> String {
     note
 }
 
-/// ProposalMade, version 1 of the proposal aggregate, into the outbox.
-async fn announce(
-    tx: &mut PgConnection,
-    proposal: &pb::ReconciliationProposal,
-    cause: &Cause,
-) -> Result<(), TrackerError> {
-    let envelope = closeout_bus::new_event(
+/// ProposalMade, version 1 of the proposal aggregate.
+fn made_event(proposal: &pb::ReconciliationProposal, cause: &Cause) -> pb::EventEnvelope {
+    closeout_bus::new_event(
         closeout_bus::EventMeta {
             source_service: SOURCE_SERVICE,
             organisation_id: &proposal.organisation_id,
@@ -333,10 +354,7 @@ async fn announce(
             line_end: proposal.line_end,
             matched_finding_id: proposal.matched_finding_id.clone(),
         }),
-    );
-    closeout_bus::outbox::append(&mut *tx, std::slice::from_ref(&envelope))
-        .await
-        .map_err(|e| TrackerError::Outbox(e.to_string()))
+    )
 }
 
 /// A matcher outcome on the wire.
