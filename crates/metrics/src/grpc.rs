@@ -272,9 +272,24 @@ impl MetricsService for MetricsApi {
     ) -> Reply<pb::GetPeerComparisonResponse> {
         reader(&request)?;
         let r = request.into_inner();
-        let (view, day) = self
-            .organisation_view(&r.organisation_id, r.as_of.as_ref(), true)
-            .await?;
+        let mut v = Violations::default();
+        check_organisation(&mut v, &r.organisation_id);
+        let as_of = check_as_of(&mut v, "as_of", r.as_of.as_ref());
+        v.into_result().map_err(MetricsError::from)?;
+        let (view, day) = match as_of {
+            // Live: everyone's summaries, and their days to close as one
+            // aggregate for this organisation's comparison.
+            None => {
+                let today = Utc::now().date_naive();
+                let (snapshot, tallies) =
+                    store::load_peers(&self.pool, &r.organisation_id, Some(today))
+                        .await
+                        .map_err(MetricsError::from)?;
+                let tallies = Some(tallies);
+                (View { snapshot, tallies }, today)
+            }
+            Some(_) => self.view(as_of, scope_of("", true), true).await?,
+        };
         let response = match &view.tallies {
             Some(tallies) => {
                 tally::peer_comparison(&view.snapshot, tallies, &r.organisation_id, day)

@@ -252,13 +252,13 @@ pub mod measure {
         Ok(queries::scorecard(&snapshot, org, day).ok())
     }
 
-    /// Peer comparison from everyone's tallies.
+    /// Peer comparison from everyone's tallies, as the service reads them.
     pub async fn peers_tallied(
         pool: &PgPool,
         org: &str,
         day: NaiveDate,
     ) -> Result<Option<pb::GetPeerComparisonResponse>, sqlx::Error> {
-        let (snapshot, tallies) = store::load_counted(pool, Scope::default()).await?;
+        let (snapshot, tallies) = store::load_peers(pool, org, None).await?;
         Ok(tally::peer_comparison(&snapshot, &tallies, org, day).ok())
     }
 

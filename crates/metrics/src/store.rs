@@ -9,7 +9,7 @@ use crate::model::{
     self, Content, ContentChange, Fact, InspectionMeta, InspectionState, ItemState,
     OrganisationState, Snapshot, Target,
 };
-use crate::tally::{self, ClosedKey, ClosingKey, Tallies, Totals};
+use crate::tally::{self, ClosedKey, ClosingKey, PeerDays, Tallies, Totals};
 use chrono::{DateTime, NaiveDate, Utc};
 use closeout_proto::EventEnvelope;
 use closeout_proto::event_envelope::Payload;
@@ -544,13 +544,9 @@ pub async fn load_counted_until(
     };
     let (mut snapshot, mut tallies) = tokio::try_join!(
         load_live(pool, scope),
-        load_tallies(pool, scope.organisation)
+        load_summaries(pool, scope.organisation, true)
     )?;
-    if let Some(today) = today {
-        snapshot
-            .inspections
-            .retain(|_, i| model::published_on(&i.meta.published).is_none_or(|d| d <= today));
-    }
+    published_by(&mut snapshot, today);
     let undated = tally::undated_inspections(&snapshot, &tallies);
     if !undated.is_empty() {
         load_details(pool, scope.organisation, &undated, &mut tallies).await?;
@@ -558,11 +554,91 @@ pub async fn load_counted_until(
     Ok((snapshot, tallies))
 }
 
+/// Leaves out the inspections published after `today`, when given.
+fn published_by(snapshot: &mut Snapshot, today: Option<NaiveDate>) {
+    if let Some(today) = today {
+        snapshot
+            .inspections
+            .retain(|_, i| model::published_on(&i.meta.published).is_none_or(|d| d <= today));
+    }
+}
+
+/// What the peer comparison of `organisation_id` reads: everyone's
+/// snapshot without items and summary tallies, but instead of everyone's
+/// closings one aggregate of their days to close by where they count
+/// ([`tally::PeerDays`]), computed by the database from the inspections'
+/// dates; details for the undated inspections.
+pub async fn load_peers(
+    pool: &PgPool,
+    organisation_id: &str,
+    today: Option<NaiveDate>,
+) -> Result<(Snapshot, Tallies), sqlx::Error> {
+    let (mut snapshot, mut tallies) = tokio::try_join!(
+        load_live(pool, Scope::default()),
+        load_summaries(pool, None, false)
+    )?;
+    published_by(&mut snapshot, today);
+    let group = tally::peer_group(&snapshot, &tallies, organisation_id);
+    let (ids, days): (Vec<String>, Vec<NaiveDate>) =
+        tally::inspection_dates(&snapshot).into_iter().unzip();
+    let undated = tally::undated_inspections(&snapshot, &tallies);
+    let aggregate = async {
+        // Mirrors `tally::peer_days` (and `Dates::closing`): the closure
+        // dated by the verification, else the closing inspection, else the
+        // recorded day; never before the item's inspection.
+        sqlx::query_as::<_, (i16, i64, i64)>(
+            "WITH d(id, day) AS (SELECT * FROM UNNEST($1::text[], $2::date[])), \
+             c AS (SELECT c.organisation_id, o.day AS opened, \
+               CASE WHEN c.verified THEN c.closing_day \
+               ELSE COALESCE(b.day, c.closing_day) END AS closed, c.n \
+               FROM tally_closing c JOIN d o ON o.id = c.inspection_id \
+               LEFT JOIN d b ON b.id = c.closed_by_inspection_id \
+               WHERE c.n <> 0) \
+             SELECT (CASE WHEN organisation_id = $3 THEN 0 \
+               WHEN organisation_id = ANY($4) THEN 1 ELSE 2 END)::smallint, \
+               GREATEST(closed - opened, 0)::bigint, sum(n)::bigint \
+             FROM c WHERE closed IS NOT NULL GROUP BY 1, 2",
+        )
+        .bind(&ids)
+        .bind(&days)
+        .bind(organisation_id)
+        .bind(&group)
+        .fetch_all(pool)
+        .await
+    };
+    let mut details = Tallies::default();
+    let detail = async {
+        if undated.is_empty() {
+            Ok(())
+        } else {
+            load_details(pool, None, &undated, &mut details).await
+        }
+    };
+    let (rows, ()) = tokio::try_join!(aggregate, detail)?;
+    tallies.open = details.open;
+    tallies.closed = details.closed;
+    tallies.peer_days = Some(PeerDays {
+        organisation_id: organisation_id.to_string(),
+        group,
+        days: rows
+            .into_iter()
+            .filter(|(.., n)| *n != 0)
+            .map(|(class, d, n)| ((class, d), n))
+            .collect(),
+    });
+    Ok((snapshot, tallies))
+}
+
 /// The summary tallies of one organisation, or those everyone's answers
-/// read (totals, inspections, due dates and closings; not the counts by
-/// status, kind and pillar, nor the open items per inspection, which only
-/// a scorecard reads). Non-zero counts only; no details.
-pub async fn load_tallies(pool: &PgPool, org: Option<&str>) -> Result<Tallies, sqlx::Error> {
+/// read (totals, inspections, due dates and, with `closing`, closings; not
+/// the counts by status, kind and pillar, nor the open items per
+/// inspection, which only a scorecard reads). Non-zero counts only; no
+/// details.
+async fn load_summaries(
+    pool: &PgPool,
+    org: Option<&str>,
+    closing: bool,
+) -> Result<Tallies, sqlx::Error> {
     let mut t = Tallies::default();
     // Two statements rather than `$1 IS NULL OR …`, whose generic plan
     // cannot use the organisation index.
@@ -630,6 +706,9 @@ pub async fn load_tallies(pool: &PgPool, org: Option<&str>) -> Result<Tallies, s
     .await?;
     for (o, d, n) in rows {
         t.due.insert((o, d), n);
+    }
+    if !closing {
+        return Ok(t);
     }
     let rows: Vec<(String, String, String, bool, Option<NaiveDate>, i64)> =
         sqlx::query_as(&format!(
@@ -792,7 +871,16 @@ pub struct Scope<'a> {
 pub async fn load_live(pool: &PgPool, scope: Scope<'_>) -> Result<Snapshot, sqlx::Error> {
     let mut snapshot = Snapshot::default();
     let org = scope.organisation;
-    for row in sqlx::query("SELECT * FROM organisations WHERE ($1::text IS NULL OR id = $1)")
+    // One statement per scope (`= $1`, or `$1 IS NULL` alone): the generic
+    // plan of `$1 IS NULL OR … = $1` cannot use the organisation's index.
+    let one = |column: &str| {
+        if org.is_some() {
+            format!("{column} = $1")
+        } else {
+            "$1::text IS NULL".to_string()
+        }
+    };
+    for row in sqlx::query(&format!("SELECT * FROM organisations WHERE {}", one("id")))
         .bind(org)
         .fetch_all(pool)
         .await?
@@ -801,21 +889,25 @@ pub async fn load_live(pool: &PgPool, scope: Scope<'_>) -> Result<Snapshot, sqlx
         snapshot.organisations.insert(state.id.clone(), state);
     }
     if scope.items {
-        for row in
-            sqlx::query("SELECT * FROM items WHERE ($1::text IS NULL OR organisation_id = $1)")
-                .bind(org)
-                .fetch_all(pool)
-                .await?
+        for row in sqlx::query(&format!(
+            "SELECT * FROM items WHERE {}",
+            one("organisation_id")
+        ))
+        .bind(org)
+        .fetch_all(pool)
+        .await?
         {
             let state = item_from(&row)?;
             snapshot.items.insert(state.item_id.clone(), state);
         }
     }
-    for row in
-        sqlx::query("SELECT * FROM inspections WHERE ($1::text IS NULL OR organisation_id = $1)")
-            .bind(org)
-            .fetch_all(pool)
-            .await?
+    for row in sqlx::query(&format!(
+        "SELECT * FROM inspections WHERE {}",
+        one("organisation_id")
+    ))
+    .bind(org)
+    .fetch_all(pool)
+    .await?
     {
         let meta = inspection_from(&row)?;
         snapshot.inspections.insert(
@@ -847,8 +939,10 @@ pub async fn load_live(pool: &PgPool, scope: Scope<'_>) -> Result<Snapshot, sqlx
         }
     }
     if scope.content {
-        let join = "JOIN inspections i ON i.id = c.inspection_id \
-                    WHERE ($1::text IS NULL OR i.organisation_id = $1)";
+        let join = format!(
+            "JOIN inspections i ON i.id = c.inspection_id WHERE {}",
+            one("i.organisation_id")
+        );
         for row in sqlx::query(&format!("SELECT c.* FROM judgments c {join}"))
             .bind(org)
             .fetch_all(pool)

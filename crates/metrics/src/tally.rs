@@ -90,6 +90,27 @@ pub struct Tallies {
     /// Open items per (organisation, inspection).
     pub open_inspections: BTreeMap<InspectionKey, i64>,
     pub closing: BTreeMap<ClosingKey, i64>,
+    /// For one peer comparison, read in place of everyone's `closing`.
+    pub peer_days: Option<PeerDays>,
+}
+
+/// Where a closed item counts in a peer comparison besides "all".
+pub const PEER_ORGANISATION: i16 = 0;
+/// In the most similar group.
+pub const PEER_GROUP: i16 = 1;
+/// Elsewhere.
+pub const PEER_OTHER: i16 = 2;
+
+/// Days to close of the closed items of dated inspections, summed by
+/// where they count (`PEER_*`) in the peer comparison of one organisation
+/// with one group: what `closing` would give, read as one aggregate
+/// ([`peer_days`] is its definition).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PeerDays {
+    pub organisation_id: String,
+    pub group: Vec<String>,
+    /// (class, days to close) → how many.
+    pub days: BTreeMap<(i16, i64), i64>,
 }
 
 fn bump<K: Ord>(map: &mut BTreeMap<K, i64>, key: K, by: i64) {
@@ -186,6 +207,9 @@ impl Tallies {
         self.totals.retain(|_, t| !t.is_zero());
         self.open_inspections.retain(|_, n| *n != 0);
         self.closing.retain(|_, n| *n != 0);
+        if let Some(p) = &mut self.peer_days {
+            p.days.retain(|_, n| *n != 0);
+        }
         self
     }
 
@@ -210,8 +234,9 @@ impl Tallies {
 pub fn undated_inspections(snapshot: &Snapshot, tallies: &Tallies) -> Vec<String> {
     let dates = Dates::of(snapshot);
     let mut out: Vec<String> = tallies
-        .open_inspections
+        .inspections
         .keys()
+        .chain(tallies.open_inspections.keys())
         .map(|(_, i)| i)
         .chain(tallies.closing.keys().map(|k| &k.inspection_id))
         .filter(|i| dates.get(i).is_none())
@@ -220,6 +245,63 @@ pub fn undated_inspections(snapshot: &Snapshot, tallies: &Tallies) -> Vec<String
     out.sort();
     out.dedup();
     out
+}
+
+/// Every inspection date of a snapshot ([`Snapshot::inspection_date`]).
+pub fn inspection_dates(snapshot: &Snapshot) -> Vec<(String, NaiveDate)> {
+    let mut out: Vec<(String, NaiveDate)> = Dates::of(snapshot)
+        .0
+        .into_iter()
+        .map(|(id, day)| (id.to_string(), day))
+        .collect();
+    out.sort();
+    out
+}
+
+/// The most similar group of a peer comparison: the organisations the
+/// registration names, without itself, that anything is known of.
+pub fn peer_group(snapshot: &Snapshot, tallies: &Tallies, organisation_id: &str) -> Vec<String> {
+    let mut group: Vec<String> = snapshot
+        .organisations
+        .get(organisation_id)
+        .map(|o| o.most_similar_group.clone())
+        .unwrap_or_default();
+    group
+        .retain(|id| id != organisation_id && !id.is_empty() && has_history(snapshot, tallies, id));
+    group.sort();
+    group.dedup();
+    group
+}
+
+/// [`PeerDays`] from the closings: the definition the store's aggregate
+/// (`store::load_peers`) computes in the database; tests answer from it.
+#[cfg(test)]
+pub fn peer_days(
+    snapshot: &Snapshot,
+    tallies: &Tallies,
+    organisation_id: &str,
+    group: &[String],
+) -> PeerDays {
+    let dates = Dates::of(snapshot);
+    let mut days: BTreeMap<(i16, i64), i64> = BTreeMap::new();
+    for (key, n) in &tallies.closing {
+        if let Some((_, d)) = dates.closing(key) {
+            let class = if key.organisation_id == organisation_id {
+                PEER_ORGANISATION
+            } else if group.contains(&key.organisation_id) {
+                PEER_GROUP
+            } else {
+                PEER_OTHER
+            };
+            *days.entry((class, d)).or_default() += n;
+        }
+    }
+    days.retain(|_, n| *n != 0);
+    PeerDays {
+        organisation_id: organisation_id.to_string(),
+        group: group.to_vec(),
+        days,
+    }
 }
 
 /// Every inspection date of a snapshot, read once per answer
@@ -360,7 +442,7 @@ pub fn scorecard(
     let dates = Dates::of(snapshot);
     let mine = |org: &str| org == organisation_id;
     let ages = open_ages(snapshot, &dates, tallies, as_of, mine);
-    let closing = days_to_close_counted(snapshot, &dates, tallies, mine);
+    let closing = days_to_close_counted(snapshot, &dates, tallies, None, mine);
     let inspections = inspections_of(snapshot, organisation_id);
     Ok(pb::Scorecard {
         organisation_id: organisation_id.to_string(),
@@ -419,20 +501,34 @@ fn open_ages(
 }
 
 /// Days to close of the closed items of the wanted organisations, as
-/// (days, how many).
+/// (days, how many); the dated inspections' from `summary` when given
+/// (the peer comparison's aggregate and the classes wanted), else from
+/// the closings.
 fn days_to_close_counted(
     snapshot: &Snapshot,
     dates: &Dates,
     tallies: &Tallies,
+    summary: Option<(&PeerDays, &[i16])>,
     wanted: impl Fn(&str) -> bool,
 ) -> Vec<(f64, u64)> {
     let mut days: HashMap<i64, u64> = HashMap::new();
-    for (key, n) in &tallies.closing {
-        if *n > 0
-            && wanted(&key.organisation_id)
-            && let Some((_, d)) = dates.closing(key)
-        {
-            *days.entry(d).or_default() += count(*n);
+    match summary {
+        Some((peer, classes)) => {
+            for ((class, d), n) in &peer.days {
+                if *n > 0 && classes.contains(class) {
+                    *days.entry(*d).or_default() += count(*n);
+                }
+            }
+        }
+        None => {
+            for (key, n) in &tallies.closing {
+                if *n > 0
+                    && wanted(&key.organisation_id)
+                    && let Some((_, d)) = dates.closing(key)
+                {
+                    *days.entry(d).or_default() += count(*n);
+                }
+            }
         }
     }
     for (key, n) in &tallies.closed {
@@ -580,10 +676,12 @@ pub fn closure_stats(
     out
 }
 
+#[allow(clippy::too_many_arguments)]
 fn headline(
     snapshot: &Snapshot,
     dates: &Dates,
     tallies: &Tallies,
+    summary: Option<(&PeerDays, &[i16])>,
     day: NaiveDate,
     group: &str,
     organisations: usize,
@@ -596,7 +694,7 @@ fn headline(
             closed += count(totals.closed);
         }
     }
-    let closing = days_to_close_counted(snapshot, dates, tallies, &wanted);
+    let closing = days_to_close_counted(snapshot, dates, tallies, summary, &wanted);
     let (open, closed) = (open as u32, closed as u32);
     let decided = open + closed;
     pb::HeadlineFigures {
@@ -621,24 +719,24 @@ pub fn peer_comparison(
     if !knows(snapshot, tallies, organisation_id) {
         return Err(UnknownOrganisation(organisation_id.to_string()));
     }
-    let mut group: Vec<String> = snapshot
-        .organisations
-        .get(organisation_id)
-        .map(|o| o.most_similar_group.clone())
-        .unwrap_or_default();
-    group
-        .retain(|id| id != organisation_id && !id.is_empty() && has_history(snapshot, tallies, id));
-    group.sort();
-    group.dedup();
+    let group = peer_group(snapshot, tallies, organisation_id);
     let mut everyone: BTreeSet<String> =
         snapshot.organisations_with_history().into_iter().collect();
     everyone.extend(tallies.organisations().filter(|o| !o.is_empty()).cloned());
     let dates = Dates::of(snapshot);
+    // The aggregate stands for the closings only if it was read for this
+    // comparison.
+    let peer = tallies
+        .peer_days
+        .as_ref()
+        .filter(|p| p.organisation_id == organisation_id && p.group == group);
+    let summary = |classes: &'static [i16]| peer.map(|p| (p, classes));
     Ok(pb::GetPeerComparisonResponse {
         organisation: Some(headline(
             snapshot,
             &dates,
             tallies,
+            summary(&[PEER_ORGANISATION]),
             day,
             organisation_id,
             1,
@@ -648,6 +746,7 @@ pub fn peer_comparison(
             snapshot,
             &dates,
             tallies,
+            summary(&[PEER_GROUP]),
             day,
             MOST_SIMILAR_GROUP,
             group.len(),
@@ -657,6 +756,7 @@ pub fn peer_comparison(
             snapshot,
             &dates,
             tallies,
+            summary(&[PEER_ORGANISATION, PEER_GROUP, PEER_OTHER]),
             day,
             ALL_ORGANISATIONS,
             everyone.len(),
@@ -761,6 +861,16 @@ mod tests {
             t.counts.clear();
             t.open_inspections.clear();
         }
+        t
+    }
+
+    /// The tallies as [`crate::store::load_peers`] reads them for one
+    /// organisation: no closings, their aggregate instead.
+    fn as_loaded_for_peers(snapshot: &Snapshot, all: &Tallies, org: &str) -> Tallies {
+        let mut t = as_loaded(snapshot, all, true);
+        let group = peer_group(snapshot, &t, org);
+        t.peer_days = Some(peer_days(snapshot, &t, org, &group));
+        t.closing.clear();
         t
     }
 
@@ -887,7 +997,8 @@ mod tests {
                         queries::scorecard(&with_items, org, today)
                     );
                 }
-                for t in [&tallies, &everyone] {
+                let peers = as_loaded_for_peers(&without, &tallies, org);
+                for t in [&tallies, &everyone, &peers] {
                     prop_assert_eq!(
                         peer_comparison(&without, t, org, today),
                         queries::peer_comparison(&with_items, org, today)
