@@ -283,18 +283,9 @@ pub async fn import(
         .await?;
     // Checked (and registered) first, so a report about another body under
     // the same id is refused whether or not the inspection exists.
-    register_organisation(&mut tx, report, &mut batch).await?;
-
-    let existing: Option<(Uuid, Option<String>, i64)> = sqlx::query_as(
-        "SELECT id, source_sha256, version FROM inspections \
-         WHERE organisation_id = $1 AND programme = $2 AND period = $3 AND title = $4",
-    )
-    .bind(&organisation.id)
-    .bind(&inspection.programme)
-    .bind(&inspection.period)
-    .bind(&inspection.title)
-    .fetch_optional(&mut *tx)
-    .await?;
+    // The existing inspection is read in the same round trip, after the
+    // lock, so an earlier import of it that committed meanwhile is seen.
+    let existing = register_organisation(&mut tx, report, &mut batch).await?;
 
     let mut response = pb::ImportReportResponse {
         organisation_id: organisation.id.clone(),
@@ -342,22 +333,7 @@ pub async fn import(
             id
         }
         None => {
-            store_source(&mut tx, request, read).await?;
             let id = Uuid::now_v7();
-            sqlx::query(
-                "INSERT INTO inspections (id, organisation_id, programme, period, title, published, \
-                 source_sha256, source_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(id)
-            .bind(&organisation.id)
-            .bind(&inspection.programme)
-            .bind(&inspection.period)
-            .bind(&inspection.title)
-            .bind(&inspection.published)
-            .bind(&sha)
-            .bind(&request.source_name)
-            .execute(&mut *tx)
-            .await?;
             let context = Context::new(id, &organisation.id, &inspection, 1);
             let mut children = Children::default();
             let mut parents = HashMap::new();
@@ -373,7 +349,14 @@ pub async fn import(
             for (ordinal, indicator) in report.indicators.iter().enumerate() {
                 children.indicator(&context, ordinal, indicator, &mut batch);
             }
-            children.write(&mut tx, &context).await?;
+            // The document and the inspection's row go in the children's
+            // statement: one round trip for everything the import stores.
+            let new = NewInspection {
+                request,
+                read,
+                inspection: &inspection,
+            };
+            children.write(&mut tx, &context, Some(new)).await?;
             // Announced last: a consumer that sees it has seen the rest.
             batch.push(
                 &organisation.id,
@@ -494,33 +477,60 @@ async fn store_source(
 /// learns its most similar group if it had none. An existing organisation
 /// of another kind under the same id is a different body (a force and a
 /// service of one place): the import is refused, never merged into it.
+/// Returns the report's inspection if it is already stored (id, document
+/// sha256, version).
 async fn register_organisation(
     tx: &mut PgConnection,
     report: &pb::ParsedReport,
     batch: &mut EventBatch,
-) -> Result<(), FindingsError> {
+) -> Result<Option<(Uuid, Option<String>, i64)>, FindingsError> {
     let parsed = report.organisation.clone().unwrap_or_default();
+    let inspection = report.inspection.clone().unwrap_or_default();
     let group: Vec<String> = report
         .most_similar_group
         .iter()
         .map(|name| closeout_domain::slug_from_name(name).to_string())
         .collect();
-    // One round trip: the row inserted, or the one already there.
-    let found: Option<(bool, String, i16)> = sqlx::query_as(
-        "WITH inserted AS ( \
-             INSERT INTO organisations (id, name, kind, most_similar_group) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING RETURNING name, kind) \
-         SELECT true, name, kind FROM inserted \
-         UNION ALL \
-         SELECT false, name, kind FROM organisations \
-         WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM inserted)",
-    )
-    .bind(&parsed.id)
-    .bind(&parsed.name)
-    .bind(parsed.kind as i16)
-    .bind(&group)
-    .fetch_optional(&mut *tx)
-    .await?;
+    // One round trip: the row inserted, or the one already there, and the
+    // inspection if it exists. Always one row (NULLs where nothing matched).
+    type Found = (
+        Option<bool>,
+        Option<String>,
+        Option<i16>,
+        Option<Uuid>,
+        Option<String>,
+        Option<i64>,
+    );
+    let (inserted, name, kind, existing_id, existing_sha, existing_version): Found =
+        sqlx::query_as(
+            "WITH inserted AS ( \
+                 INSERT INTO organisations (id, name, kind, most_similar_group) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING RETURNING name, kind), \
+             found AS ( \
+                 SELECT true AS inserted, name, kind FROM inserted \
+                 UNION ALL \
+                 SELECT false, name, kind FROM organisations \
+                 WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM inserted)) \
+             SELECT f.inserted, f.name, f.kind, i.id, i.source_sha256, i.version \
+             FROM (SELECT 1) AS one \
+             LEFT JOIN found AS f ON true \
+             LEFT JOIN inspections AS i ON i.organisation_id = $1 AND i.programme = $5 \
+                 AND i.period = $6 AND i.title = $7",
+        )
+        .bind(&parsed.id)
+        .bind(&parsed.name)
+        .bind(parsed.kind as i16)
+        .bind(&group)
+        .bind(&inspection.programme)
+        .bind(&inspection.period)
+        .bind(&inspection.title)
+        .fetch_one(&mut *tx)
+        .await?;
+    let existing = existing_id.map(|id| (id, existing_sha, existing_version.unwrap_or(1)));
+    let found = match (inserted, name, kind) {
+        (Some(inserted), Some(name), Some(kind)) => Some((inserted, name, kind)),
+        _ => None,
+    };
     let (inserted, existing_name, existing_kind) = match found {
         Some(row) => row,
         // Inserted by a concurrent import after this statement's snapshot.
@@ -576,7 +586,7 @@ async fn register_organisation(
         .execute(&mut *tx)
         .await?;
     }
-    Ok(())
+    Ok(existing)
 }
 
 /// Derives the due date of a finding from its deadline clause and the
@@ -856,56 +866,27 @@ impl Children {
 
     /// Writes every gathered row of `context`'s inspection in one
     /// statement: a data-modifying `WITH` per table (each runs once, even
-    /// with no rows), so an import pays one round trip for all its children.
+    /// with no rows), so an import pays one round trip for all its children
+    /// (and, with `new`, for its document and inspection row too).
     /// A recommendation's parent is in the same statement as it;
     /// PostgreSQL checks the reference at the statement's end.
-    async fn write(&self, tx: &mut PgConnection, context: &Context) -> Result<(), FindingsError> {
+    async fn write(
+        &self,
+        tx: &mut PgConnection,
+        context: &Context,
+        new: Option<NewInspection<'_>>,
+    ) -> Result<(), FindingsError> {
         let (j, f, u, n) = (
             &self.judgments,
             &self.findings,
             &self.follow_ups,
             &self.indicators,
         );
-        sqlx::query(
-            "WITH judgment_rows AS ( \
-                 INSERT INTO judgments (id, inspection_id, organisation_id, ordinal, pillar, \
-                 question, grade, scale, last_inspected, carried_over) \
-                 SELECT id, $1, $2, ord, pillar, question, grade, scale, last_inspected, carried \
-                 FROM UNNEST($3::uuid[], $4::int4[], $5::text[], $6::text[], $7::int2[], \
-                 $8::int2[], $9::text[], $10::bool[]) \
-                 AS r(id, ord, pillar, question, grade, scale, last_inspected, carried)), \
-             finding_rows AS ( \
-                 INSERT INTO findings (id, inspection_id, organisation_id, ordinal, kind, pillar, \
-                 question, text, deadline, due_date, parent_finding_id, addressed_to_all, \
-                 line_start, line_end) \
-                 SELECT id, $1, $2, ord, kind, pillar, question, text, deadline, due, parent, \
-                 everyone, line_start, line_end \
-                 FROM UNNEST($11::uuid[], $12::int4[], $13::int2[], $14::text[], $15::text[], \
-                 $16::text[], $17::text[], $18::date[], $19::uuid[], $20::bool[], $21::int4[], \
-                 $22::int4[]) \
-                 AS r(id, ord, kind, pillar, question, text, deadline, due, parent, everyone, \
-                 line_start, line_end)), \
-             follow_up_rows AS ( \
-                 INSERT INTO follow_ups (id, inspection_id, organisation_id, ordinal, \
-                 referenced_period, referenced_report, text, outcome, pillar, question, \
-                 line_start, line_end) \
-                 SELECT id, $1, $2, ord, ref_period, ref_report, text, outcome, pillar, question, \
-                 line_start, line_end \
-                 FROM UNNEST($23::uuid[], $24::int4[], $25::text[], $26::text[], $27::text[], \
-                 $28::int2[], $29::text[], $30::text[], $31::int4[], $32::int4[]) \
-                 AS r(id, ord, ref_period, ref_report, text, outcome, pillar, question, \
-                 line_start, line_end)), \
-             indicator_rows AS ( \
-                 INSERT INTO indicators (id, inspection_id, organisation_id, ordinal, measure, \
-                 period, value, unit, comparator, comparator_value, comparator_period) \
-                 SELECT id, $1, $2, ord, measure, period, value, unit, comparator, compared, \
-                 compared_period \
-                 FROM UNNEST($33::uuid[], $34::int4[], $35::text[], $36::text[], $37::float8[], \
-                 $38::text[], $39::text[], $40::float8[], $41::text[]) \
-                 AS r(id, ord, measure, period, value, unit, comparator, compared, \
-                 compared_period)) \
-             SELECT 1",
-        )
+        let mut query = sqlx::query(if new.is_some() {
+            NEW_INSPECTION_SQL
+        } else {
+            CHILDREN_SQL
+        })
         .bind(context.id)
         .bind(&context.organisation_id)
         .bind(&j.id)
@@ -946,11 +927,92 @@ impl Children {
         .bind(&n.unit)
         .bind(&n.comparator)
         .bind(&n.comparator_value)
-        .bind(&n.comparator_period)
-        .execute(&mut *tx)
-        .await?;
+        .bind(&n.comparator_period);
+        if let Some(new) = new {
+            let read = new.read;
+            let size = read.original.as_ref().map_or(read.text.len(), Vec::len);
+            query = query
+                .bind(&read.sha256)
+                .bind(&new.request.source_name)
+                .bind(&read.text)
+                .bind(i32::try_from(size).unwrap_or(i32::MAX))
+                .bind(&read.media_type)
+                .bind(read.original.as_deref())
+                .bind(&new.inspection.programme)
+                .bind(&new.inspection.period)
+                .bind(&new.inspection.title)
+                .bind(&new.inspection.published);
+        }
+        query.execute(&mut *tx).await?;
         Ok(())
     }
+}
+
+/// The children's data-modifying `WITH` items ($1 the inspection id, $2
+/// the organisation id, $3..$41 the columns); shared by the two statements.
+macro_rules! children_ctes {
+    () => {
+        "judgment_rows AS ( \
+                 INSERT INTO judgments (id, inspection_id, organisation_id, ordinal, pillar, \
+                 question, grade, scale, last_inspected, carried_over) \
+                 SELECT id, $1, $2, ord, pillar, question, grade, scale, last_inspected, carried \
+                 FROM UNNEST($3::uuid[], $4::int4[], $5::text[], $6::text[], $7::int2[], \
+                 $8::int2[], $9::text[], $10::bool[]) \
+                 AS r(id, ord, pillar, question, grade, scale, last_inspected, carried)), \
+             finding_rows AS ( \
+                 INSERT INTO findings (id, inspection_id, organisation_id, ordinal, kind, pillar, \
+                 question, text, deadline, due_date, parent_finding_id, addressed_to_all, \
+                 line_start, line_end) \
+                 SELECT id, $1, $2, ord, kind, pillar, question, text, deadline, due, parent, \
+                 everyone, line_start, line_end \
+                 FROM UNNEST($11::uuid[], $12::int4[], $13::int2[], $14::text[], $15::text[], \
+                 $16::text[], $17::text[], $18::date[], $19::uuid[], $20::bool[], $21::int4[], \
+                 $22::int4[]) \
+                 AS r(id, ord, kind, pillar, question, text, deadline, due, parent, everyone, \
+                 line_start, line_end)), \
+             follow_up_rows AS ( \
+                 INSERT INTO follow_ups (id, inspection_id, organisation_id, ordinal, \
+                 referenced_period, referenced_report, text, outcome, pillar, question, \
+                 line_start, line_end) \
+                 SELECT id, $1, $2, ord, ref_period, ref_report, text, outcome, pillar, question, \
+                 line_start, line_end \
+                 FROM UNNEST($23::uuid[], $24::int4[], $25::text[], $26::text[], $27::text[], \
+                 $28::int2[], $29::text[], $30::text[], $31::int4[], $32::int4[]) \
+                 AS r(id, ord, ref_period, ref_report, text, outcome, pillar, question, \
+                 line_start, line_end)), \
+             indicator_rows AS ( \
+                 INSERT INTO indicators (id, inspection_id, organisation_id, ordinal, measure, \
+                 period, value, unit, comparator, comparator_value, comparator_period) \
+                 SELECT id, $1, $2, ord, measure, period, value, unit, comparator, compared, \
+                 compared_period \
+                 FROM UNNEST($33::uuid[], $34::int4[], $35::text[], $36::text[], $37::float8[], \
+                 $38::text[], $39::text[], $40::float8[], $41::text[]) \
+                 AS r(id, ord, measure, period, value, unit, comparator, compared, \
+                 compared_period))"
+    };
+}
+
+/// Writes the children of an inspection whose row exists (a replacement).
+const CHILDREN_SQL: &str = concat!("WITH ", children_ctes!(), " SELECT 1");
+
+/// Writes a new inspection: its document ($42..$47, kept if already
+/// stored), its row ($48..$51) and its children, in one statement.
+const NEW_INSPECTION_SQL: &str = concat!(
+    "WITH source_row AS ( \
+         INSERT INTO source_documents (sha256, source_name, body, size_bytes, media_type, \
+         original) VALUES ($42, $43, $44, $45, $46, $47) ON CONFLICT (sha256) DO NOTHING), \
+     inspection_row AS ( \
+         INSERT INTO inspections (id, organisation_id, programme, period, title, published, \
+         source_sha256, source_name) VALUES ($1, $2, $48, $49, $50, $51, $42, $43)), ",
+    children_ctes!(),
+    " SELECT 1"
+);
+
+/// What a new inspection stores besides its children.
+struct NewInspection<'a> {
+    request: &'a pb::ImportReportRequest,
+    read: &'a ReadReport,
+    inspection: &'a pb::ParsedInspection,
 }
 
 /// Replaces an inspection's content with a corrected document. Findings
@@ -1054,7 +1116,7 @@ async fn replace(
     for (ordinal, n) in report.indicators.iter().enumerate() {
         children.indicator(&context, ordinal, n, batch);
     }
-    children.write(&mut *tx, &context).await?;
+    children.write(&mut *tx, &context, None).await?;
     differences.push(format!(
         "document replaced: sha256 {previous_sha} -> {sha}; {} judgments, {} follow-ups, {} indicators re-recorded",
         report.pillars.len() + report.judgments.len(),

@@ -88,3 +88,39 @@ pub async fn start(
     );
     host.start(signal).await
 }
+
+/// A report parsed as ImportReport parses it, ready for [`store_parsed`].
+/// For the bench's ceiling of ImportReport: the same durable SQL with no
+/// gRPC, no relay and no consumers around it.
+#[doc(hidden)]
+pub struct ParsedImport {
+    request: closeout_proto::ImportReportRequest,
+    read: import::ReadReport,
+}
+
+/// Parses `text` as ImportReport would (default limits).
+#[doc(hidden)]
+pub fn parse_for_import(text: String) -> Result<ParsedImport, String> {
+    let request = closeout_proto::ImportReportRequest {
+        text,
+        source_name: "closeout-bench".into(),
+        ..Default::default()
+    };
+    let read = import::parse_request(&request, &import::ImportPolicy::default())
+        .map_err(|e| e.to_string())?;
+    Ok(ParsedImport { request, read })
+}
+
+/// Stores `parsed` on `pool` (a findings database with the outbox
+/// installed) exactly as ImportReport does; true if it made an inspection.
+#[doc(hidden)]
+pub async fn store_parsed(pool: &sqlx::PgPool, parsed: &ParsedImport) -> Result<bool, String> {
+    let batch = events::EventBatch::new(
+        closeout_proto::Actor::default(),
+        uuid::Uuid::now_v7().to_string(),
+    );
+    import::import(pool, &parsed.request, &parsed.read, batch)
+        .await
+        .map(|response| response.created)
+        .map_err(|e| e.to_string())
+}
