@@ -168,7 +168,7 @@ struct Support {
 }
 
 /// How the matcher finds the (item, clause or new finding) pairs to score.
-/// Both give the same proposals (`tests::indexed_search_proposes_what_the_exhaustive_one_does`).
+/// Both give the same proposals (checked by `tests/search.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Search {
     /// Items with the same words and context (kind, year, report, question,
