@@ -20,6 +20,7 @@ use closeout_proto as pb;
 use closeout_proto::findings_service_client::FindingsServiceClient;
 use closeout_proto::metrics_service_client::MetricsServiceClient;
 use closeout_proto::tracker_service_client::TrackerServiceClient;
+use closeout_testkit::TestDatabase;
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 
@@ -154,6 +155,82 @@ async fn import(
         reply.inspection_id
     );
     Ok(reply)
+}
+
+/// Imports at once in the concurrent import figure.
+const IMPORTS_IN_FLIGHT: usize = 8;
+
+/// `total` samples of fresh organisations through ImportReport,
+/// [`IMPORTS_IN_FLIGHT`] at a time.
+async fn import_many(
+    findings: &FindingsServiceClient<Channel>,
+    token: &str,
+    tag: &str,
+    run: usize,
+    total: usize,
+) -> anyhow::Result<Stats> {
+    let documents: std::sync::Arc<Vec<String>> = std::sync::Arc::new(
+        (0..total)
+            .map(|i| police_report(&format!("Bench{tag}r{run}m{i}"), 0))
+            .collect(),
+    );
+    let findings = findings.clone();
+    let token = token.to_string();
+    load::run(IMPORTS_IN_FLIGHT, total, move |i| {
+        let mut client = findings.clone();
+        let token = token.clone();
+        let text = documents[i].clone();
+        async move {
+            import(&mut client, &token, text).await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// A scratch database with the findings schema and the outbox, for the
+/// import's ceiling.
+async fn findings_scratch() -> anyhow::Result<TestDatabase> {
+    let db = TestDatabase::create().await;
+    closeout_findings::MIGRATOR.run(db.pool()).await?;
+    closeout_bus::outbox::install_schema(db.pool()).await?;
+    Ok(db)
+}
+
+/// ImportReport's durable work alone: `total` samples of fresh
+/// organisations (parsed beforehand) stored on `scratch` by the findings
+/// service's own import code, `in_flight` at a time.
+async fn import_directly(
+    scratch: &TestDatabase,
+    tag: &str,
+    run: usize,
+    prefix: &str,
+    in_flight: usize,
+    total: usize,
+) -> anyhow::Result<Stats> {
+    let parsed = (0..total)
+        .map(|i| {
+            closeout_findings::parse_for_import(police_report(
+                &format!("Bench{tag}r{run}{prefix}{i}"),
+                0,
+            ))
+            .map_err(|e| anyhow::anyhow!("parsing the sample: {e}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let parsed = std::sync::Arc::new(parsed);
+    let pool = scratch.pool().clone();
+    load::run(in_flight, total, move |i| {
+        let pool = pool.clone();
+        let parsed = parsed.clone();
+        async move {
+            let created = closeout_findings::store_parsed(&pool, &parsed[i])
+                .await
+                .map_err(|e| anyhow::anyhow!("storing the sample directly: {e}"))?;
+            anyhow::ensure!(created, "the direct import did not create an inspection");
+            Ok(())
+        }
+    })
+    .await
 }
 
 /// Every item of `organisations`, listed page by page through ListItems.
@@ -385,7 +462,15 @@ async fn scenarios(
     // ImportReport of the sample, a fresh organisation each, against
     // ParseReport of the same documents over gRPC.
     let mut pairs = Vec::new();
+    let mut direct_pairs = Vec::new();
+    let mut many_pairs = Vec::new();
+    let mut extra_organisations = 0;
     let mut organisations = Vec::new();
+    let scratch = if options.runs_scenario("import") {
+        Some(findings_scratch().await?)
+    } else {
+        None
+    };
     for run in 0..runs {
         let documents: Vec<String> = (0..sizes.imports)
             .map(|i| police_report(&format!("Bench{tag}r{run}n{i}"), 0))
@@ -418,18 +503,52 @@ async fn scenarios(
             latencies.push(t.elapsed());
             organisations.push(reply.organisation_id);
         }
-        pairs.push((Stats::of(latencies, started.elapsed()), ceiling));
+        let one = Stats::of(latencies, started.elapsed());
+        pairs.push((one, ceiling));
+        if let Some(scratch) = &scratch {
+            // The same import's SQL on a scratch findings database: the
+            // durable work alone, parsed beforehand.
+            let direct = import_directly(scratch, &tag, run, "d1", 1, sizes.imports).await?;
+            direct_pairs.push((one, direct));
+            let many = import_many(&findings, &token, &tag, run, sizes.imports).await?;
+            extra_organisations += sizes.imports;
+            let direct =
+                import_directly(scratch, &tag, run, "dn", IMPORTS_IN_FLIGHT, sizes.imports).await?;
+            many_pairs.push((many, direct));
+        }
+    }
+    if let Some(scratch) = scratch {
+        scratch.drop_database().await;
     }
     if options.runs_scenario("import") {
+        let settings = format!(
+            "sample report, fresh organisation each, 1 in flight, {} per run",
+            sizes.imports
+        );
         print_compared(
             "import",
-            &format!(
-                "sample report, fresh organisation each, 1 in flight, {} per run",
-                sizes.imports
-            ),
+            &settings,
             "reports/s",
             &load::compare(pairs),
             "ParseReport over gRPC",
+        );
+        print_compared(
+            "import",
+            &settings,
+            "reports/s",
+            &load::compare(direct_pairs),
+            "the same import's SQL directly, 1 in flight",
+        );
+        print_compared(
+            "import",
+            &format!(
+                "sample report, fresh organisation each, {IMPORTS_IN_FLIGHT} in flight, {} per \
+                 run",
+                sizes.imports
+            ),
+            "reports/s",
+            &load::compare(many_pairs),
+            &format!("the same import's SQL directly, {IMPORTS_IN_FLIGHT} in flight"),
         );
     }
 
@@ -453,7 +572,12 @@ async fn scenarios(
     }
 
     // Seven items per imported sample.
-    wait_tracker_caught_up(stack, organisations.len() * 7, Duration::from_secs(600)).await?;
+    wait_tracker_caught_up(
+        stack,
+        (organisations.len() + extra_organisations) * 7,
+        Duration::from_secs(600),
+    )
+    .await?;
     let ours = items_of(stack, &organisations).await?;
     anyhow::ensure!(
         ours.len() >= 64,
