@@ -12,8 +12,11 @@
 //!
 //! `cargo bench -p closeout-metrics --bench tallies` (`CLOSEOUT_BENCH_ITEMS`
 //! sets the big organisation's items, default 1,000,000; the other 86 have
-//! 1,000 each; every third item is also closed). Needs the development
-//! PostgreSQL.
+//! 1,000 each; every third item is also closed). `CLOSEOUT_BENCH_MIXED=1`
+//! varies how closures are dated (a verification's effective date, the
+//! next inspection closing it) to check the answers on more kinds of
+//! closure; the figures in BENCHMARKS.md are without it. Needs the
+//! development PostgreSQL.
 
 use closeout_bus::Payload;
 use closeout_bus::consumer::BatchHandler;
@@ -47,7 +50,7 @@ fn envelope(org: &str, aggregate: &str, version: u64, at: i64, payload: Payload)
 
 /// Registrations, ten inspections per organisation, then items (every
 /// third closed by a verification and a status change).
-fn history(big: usize) -> Vec<EventEnvelope> {
+fn history(big: usize, mixed: bool) -> Vec<EventEnvelope> {
     let base = 1_550_000_000i64;
     let mut out = Vec::new();
     let orgs: Vec<String> = (0..ORGANISATIONS).map(|n| format!("force{n:02}")).collect();
@@ -119,6 +122,14 @@ fn history(big: usize) -> Vec<EventEnvelope> {
                     Payload::ItemVerified(pb::ItemVerified {
                         item_id: item.clone(),
                         closure_reference: "letter".into(),
+                        effective_date: (mixed && k % 9 == 0).then(|| {
+                            pb::CalendarDate::new(2015 + (k % 7) as i32, 1 + (k % 12) as u32, 1)
+                        }),
+                        closed_by_inspection_id: if mixed && k % 9 == 3 {
+                            inspections[(k + 1) % 10].clone()
+                        } else {
+                            String::new()
+                        },
                         ..Default::default()
                     }),
                 ));
@@ -178,7 +189,8 @@ async fn main() {
     };
     let big = setting("CLOSEOUT_BENCH_ITEMS", 1_000_000);
     let batch = setting("CLOSEOUT_BENCH_BATCH", 2000).max(1);
-    let events = history(big);
+    let mixed = setting("CLOSEOUT_BENCH_MIXED", 0) == 1;
+    let events = history(big, mixed);
     println!(
         "history: {} events, {} items in force00, {} organisations, batch {batch}",
         events.len(),
