@@ -130,7 +130,6 @@ fn history(big: usize, mixed: bool) -> Vec<EventEnvelope> {
                         } else {
                             String::new()
                         },
-                        ..Default::default()
                     }),
                 ));
                 out.push(envelope(
