@@ -24,6 +24,8 @@ pub enum DomainError {
         "invalid published date {0:?} (expected \"2019-09\", \"2019-09-12\" or \"September 2019\")"
     )]
     InvalidPublishedDate(String),
+    #[error("invalid organisation rename: {field} {reason}")]
+    InvalidRename { field: &'static str, reason: String },
     #[error(transparent)]
     Deadline(#[from] DeadlineError),
     #[error(transparent)]

@@ -27,6 +27,6 @@ pub use lifecycle::{
     apply_all, decide, evolve, is_open, is_overdue, mark_overdue,
 };
 pub use organisation::{
-    FIRE_AND_RESCUE_MARK, OrganisationId, OrganisationKind, kind_from_name, organisation_id_for,
-    slug_from_name,
+    FIRE_AND_RESCUE_MARK, OrganisationId, OrganisationKind, OrganisationRename, kind_from_name,
+    organisation_id_for, slug_from_name,
 };

@@ -72,6 +72,65 @@ impl OrganisationId {
     }
 }
 
+/// An organisation's id changed (findings' `OrganisationRenamed`): the whole
+/// organisation moved to a new id, or only one of its inspections moved to
+/// another organisation. Findings records it; the tracker and metrics move
+/// their copies, so both check it by this one rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganisationRename {
+    pub old_id: OrganisationId,
+    pub new_id: OrganisationId,
+    /// `None`: the whole organisation.
+    pub inspection_id: Option<String>,
+}
+
+/// Longest inspection id a rename may name (ids are UUIDs or slugs).
+const MAX_RENAMED_INSPECTION_ID: usize = 64;
+
+impl OrganisationRename {
+    /// Two valid, different organisation ids; an inspection id, when given
+    /// (empty: none), of at most 64 characters with no surrounding space.
+    pub fn check(old_id: &str, new_id: &str, inspection_id: &str) -> Result<Self, DomainError> {
+        let id = |field, value| {
+            OrganisationId::parse(value).map_err(|e| DomainError::InvalidRename {
+                field,
+                reason: e.to_string(),
+            })
+        };
+        let (old, new) = (id("old_id", old_id)?, id("new_id", new_id)?);
+        if old == new {
+            return Err(DomainError::InvalidRename {
+                field: "new_id",
+                reason: "is the old id".into(),
+            });
+        }
+        if inspection_id.chars().count() > MAX_RENAMED_INSPECTION_ID
+            || inspection_id.trim() != inspection_id
+        {
+            return Err(DomainError::InvalidRename {
+                field: "inspection_id",
+                reason: "is not an inspection id".into(),
+            });
+        }
+        Ok(Self {
+            old_id: old,
+            new_id: new,
+            inspection_id: (!inspection_id.is_empty()).then(|| inspection_id.to_string()),
+        })
+    }
+
+    /// Why an item moved, for its history.
+    pub fn reason(&self) -> String {
+        match &self.inspection_id {
+            None => format!("organisation {} renamed {}", self.old_id, self.new_id),
+            Some(inspection) => format!(
+                "inspection {inspection} moved from {} to {}",
+                self.old_id, self.new_id
+            ),
+        }
+    }
+}
+
 impl fmt::Display for OrganisationId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -231,6 +290,38 @@ pub fn kind_from_name(name: &str) -> Option<OrganisationKind> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rename_field(old: &str, new: &str, inspection: &str) -> &'static str {
+        match OrganisationRename::check(old, new, inspection) {
+            Err(DomainError::InvalidRename { field, .. }) => field,
+            other => panic!("expected a refused rename, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_rename_is_whole_or_one_inspection() {
+        let whole = OrganisationRename::check("kent", "kent-fire", "").expect("valid");
+        assert_eq!(whole.inspection_id, None);
+        assert_eq!(whole.reason(), "organisation kent renamed kent-fire");
+        let one = OrganisationRename::check("essex", "essex-fire", "0190-x").expect("valid");
+        assert_eq!(one.inspection_id.as_deref(), Some("0190-x"));
+        assert_eq!(
+            one.reason(),
+            "inspection 0190-x moved from essex to essex-fire"
+        );
+    }
+
+    #[test]
+    fn a_bad_rename_names_its_field() {
+        assert_eq!(rename_field("", "kent-fire", ""), "old_id");
+        assert_eq!(rename_field("kent", "Kent Fire", ""), "new_id");
+        assert_eq!(rename_field("kent", "kent", ""), "new_id");
+        assert_eq!(
+            rename_field("kent", "kent-fire", &"x".repeat(65)),
+            "inspection_id"
+        );
+        assert_eq!(rename_field("kent", "kent-fire", " x"), "inspection_id");
+    }
 
     #[test]
     fn slugs_of_real_names() {

@@ -14,28 +14,14 @@
 //! not valid (an id missing, or the same on both sides) changes nothing.
 
 use crate::model::Fact;
+use closeout_domain::OrganisationRename;
 use closeout_proto::{self as pb, event_envelope::Payload};
 use sqlx::PgConnection;
 
-/// What a rename moves: `inspection` None for the whole organisation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Move<'a> {
-    pub old_id: &'a str,
-    pub new_id: &'a str,
-    pub inspection: Option<&'a str>,
-}
-
-/// The move an event asks for; None when it cannot be applied.
-pub fn plan(renamed: &pb::OrganisationRenamed) -> Option<Move<'_>> {
-    let valid = |id: &str| closeout_domain::OrganisationId::parse(id).is_ok();
-    if !valid(&renamed.old_id) || !valid(&renamed.new_id) || renamed.old_id == renamed.new_id {
-        return None;
-    }
-    Some(Move {
-        old_id: &renamed.old_id,
-        new_id: &renamed.new_id,
-        inspection: Some(renamed.inspection_id.as_str()).filter(|i| !i.is_empty()),
-    })
+/// The move an event asks for, by the domain's rule; None when it cannot
+/// be applied.
+pub fn plan(renamed: &pb::OrganisationRenamed) -> Option<OrganisationRename> {
+    OrganisationRename::check(&renamed.old_id, &renamed.new_id, &renamed.inspection_id).ok()
 }
 
 /// Applies `fact` if it is a rename (any other event: nothing to do).
@@ -51,12 +37,12 @@ pub(crate) async fn apply(tx: &mut PgConnection, fact: &Fact) -> Result<(), sqlx
         "UPDATE inspections SET organisation_id = $2 \
          WHERE organisation_id = $1 AND ($3::text IS NULL OR id = $3)",
     )
-    .bind(rename.old_id)
-    .bind(rename.new_id)
-    .bind(rename.inspection)
+    .bind(rename.old_id.as_str())
+    .bind(rename.new_id.as_str())
+    .bind(rename.inspection_id.as_deref())
     .execute(&mut *tx)
     .await?;
-    if rename.inspection.is_none() {
+    if rename.inspection_id.is_none() {
         // The old registration stands for the new id until the new id's
         // own (announced after the rename) replaces it.
         sqlx::query(
@@ -64,12 +50,12 @@ pub(crate) async fn apply(tx: &mut PgConnection, fact: &Fact) -> Result<(), sqlx
              SELECT $2, name, kind, most_similar_group, version FROM organisations \
              WHERE id = $1 ON CONFLICT (id) DO NOTHING",
         )
-        .bind(rename.old_id)
-        .bind(rename.new_id)
+        .bind(rename.old_id.as_str())
+        .bind(rename.new_id.as_str())
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM organisations WHERE id = $1")
-            .bind(rename.old_id)
+            .bind(rename.old_id.as_str())
             .execute(&mut *tx)
             .await?;
     }
@@ -90,24 +76,28 @@ mod tests {
 
     #[test]
     fn a_rename_moves_an_organisation_or_one_inspection() {
-        let whole = renamed("kent", "kent-fire", "");
+        let whole = plan(&renamed("kent", "kent-fire", "")).expect("valid");
         assert_eq!(
-            plan(&whole),
-            Some(Move {
-                old_id: "kent",
-                new_id: "kent-fire",
-                inspection: None
-            })
+            (
+                whole.old_id.as_str(),
+                whole.new_id.as_str(),
+                whole.inspection_id
+            ),
+            ("kent", "kent-fire", None)
         );
-        let one = renamed("essex", "essex-fire", "i-1");
-        assert_eq!(plan(&one).and_then(|m| m.inspection), Some("i-1"));
+        let one = plan(&renamed("essex", "essex-fire", "i-1")).expect("valid");
+        assert_eq!(one.inspection_id.as_deref(), Some("i-1"));
     }
 
     #[test]
     fn invalid_renames_move_nothing() {
-        assert_eq!(plan(&renamed("", "kent-fire", "")), None);
-        assert_eq!(plan(&renamed("kent", "", "")), None);
-        assert_eq!(plan(&renamed("kent", "kent", "")), None);
-        assert_eq!(plan(&renamed("kent", "Kent Fire", "")), None);
+        for (old, new) in [
+            ("", "kent-fire"),
+            ("kent", ""),
+            ("kent", "kent"),
+            ("kent", "Kent Fire"),
+        ] {
+            assert_eq!(plan(&renamed(old, new, "")), None, "{old:?} -> {new:?}");
+        }
     }
 }

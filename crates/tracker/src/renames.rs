@@ -20,53 +20,19 @@
 
 use crate::error::TrackerError;
 use crate::journal::{Cause, Journal};
+use closeout_domain::{DomainError, OrganisationRename};
 use closeout_proto::{self as pb, event_envelope::Payload};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// A checked rename: `inspection` None for the whole organisation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Move {
-    pub old_id: String,
-    pub new_id: String,
-    pub inspection: Option<String>,
-}
-
-impl Move {
-    /// Why each item moved, in its history.
-    pub fn reason(&self) -> String {
-        match &self.inspection {
-            None => format!("organisation {} renamed {}", self.old_id, self.new_id),
-            Some(inspection) => format!(
-                "inspection {inspection} moved from {} to {}",
-                self.old_id, self.new_id
-            ),
-        }
-    }
-}
-
-/// Checks the event: two different organisation ids; an inspection id,
-/// when given, of at most 64 characters.
-pub fn check(renamed: &pb::OrganisationRenamed) -> Result<Move, TrackerError> {
-    for (field, id) in [("old_id", &renamed.old_id), ("new_id", &renamed.new_id)] {
-        closeout_domain::OrganisationId::parse(id)
-            .map_err(|e| TrackerError::invalid(field, e.to_string()))?;
-    }
-    if renamed.old_id == renamed.new_id {
-        return Err(TrackerError::invalid("new_id", "is the old id"));
-    }
-    let inspection = renamed.inspection_id.trim();
-    if inspection.chars().count() > 64 || inspection.len() != renamed.inspection_id.len() {
-        return Err(TrackerError::invalid(
-            "inspection_id",
-            "is not an inspection id",
-        ));
-    }
-    Ok(Move {
-        old_id: renamed.old_id.clone(),
-        new_id: renamed.new_id.clone(),
-        inspection: (!inspection.is_empty()).then(|| inspection.to_string()),
-    })
+/// Checks the event by the domain's rule ([`OrganisationRename::check`]).
+pub fn check(renamed: &pb::OrganisationRenamed) -> Result<OrganisationRename, TrackerError> {
+    OrganisationRename::check(&renamed.old_id, &renamed.new_id, &renamed.inspection_id).map_err(
+        |e| match e {
+            DomainError::InvalidRename { field, reason } => TrackerError::invalid(field, reason),
+            other => TrackerError::invalid("organisation_renamed", other.to_string()),
+        },
+    )
 }
 
 /// Applies a rename on the consumer's transaction (the caller holds the
@@ -78,7 +44,7 @@ pub(crate) async fn organisation_renamed(
 ) -> Result<(), TrackerError> {
     let rename = check(renamed)?;
     let (old, new) = (rename.old_id.as_str(), rename.new_id.as_str());
-    let inspection = rename.inspection.as_deref();
+    let inspection = rename.inspection_id.as_deref();
 
     // The new id is known from now on: as the old one was, for a whole
     // organisation; of unknown kind otherwise, until its registration
@@ -147,7 +113,7 @@ pub(crate) async fn organisation_renamed(
 /// id, each with its event. Returns the ids moved.
 async fn move_items(
     tx: &mut PgConnection,
-    rename: &Move,
+    rename: &OrganisationRename,
     cause: &Cause,
 ) -> Result<Vec<Uuid>, TrackerError> {
     let candidates: Vec<(Uuid, bool)> = sqlx::query_as(
@@ -156,9 +122,9 @@ async fn move_items(
          FROM items i WHERE i.organisation_id = $1 AND ($3::text IS NULL OR i.inspection_id = $3) \
          ORDER BY i.id",
     )
-    .bind(&rename.old_id)
-    .bind(&rename.new_id)
-    .bind(rename.inspection.as_deref())
+    .bind(rename.old_id.as_str())
+    .bind(rename.new_id.as_str())
+    .bind(rename.inspection_id.as_deref())
     .fetch_all(&mut *tx)
     .await?;
     let reason = rename.reason();
@@ -176,15 +142,15 @@ async fn move_items(
         let Some(mut item) = crate::store::lock_item(tx, id).await? else {
             continue;
         };
-        if item.organisation_id != rename.old_id {
+        if item.organisation_id != rename.old_id.as_str() {
             continue;
         }
         // Published under the new id: the organisation the item is in after.
-        item.organisation_id.clone_from(&rename.new_id);
+        item.organisation_id = rename.new_id.to_string();
         let payload = Payload::ItemOrganisationChanged(pb::ItemOrganisationChanged {
             item_id: item.id.clone(),
-            organisation_id: rename.new_id.clone(),
-            previous_organisation_id: rename.old_id.clone(),
+            organisation_id: rename.new_id.to_string(),
+            previous_organisation_id: rename.old_id.to_string(),
             reason: reason.clone(),
         });
         Journal::append(tx, &mut item, vec![payload], cause).await?;
@@ -193,7 +159,7 @@ async fn move_items(
     // The journal writes an item's state but never its organisation.
     sqlx::query("UPDATE items SET organisation_id = $2 WHERE id = ANY($1)")
         .bind(&moved)
-        .bind(&rename.new_id)
+        .bind(rename.new_id.as_str())
         .execute(&mut *tx)
         .await?;
     Ok(moved)
@@ -270,7 +236,7 @@ mod tests {
         }
     }
 
-    fn field_of(result: Result<Move, TrackerError>) -> String {
+    fn field_of(result: Result<OrganisationRename, TrackerError>) -> String {
         match result {
             Err(TrackerError::Invalid(violations)) => violations[0].field.clone(),
             other => panic!("expected a refusal, got {other:?}"),
@@ -278,20 +244,8 @@ mod tests {
     }
 
     #[test]
-    fn a_rename_is_whole_or_one_inspection() {
-        let whole = check(&renamed("kent", "kent-fire", "")).expect("valid");
-        assert_eq!(whole.inspection, None);
-        assert_eq!(whole.reason(), "organisation kent renamed kent-fire");
-        let one = check(&renamed("essex", "essex-fire", "0190-x")).expect("valid");
-        assert_eq!(one.inspection.as_deref(), Some("0190-x"));
-        assert_eq!(
-            one.reason(),
-            "inspection 0190-x moved from essex to essex-fire"
-        );
-    }
-
-    #[test]
     fn bad_renames_name_the_field() {
+        assert!(check(&renamed("kent", "kent-fire", "")).is_ok());
         assert_eq!(field_of(check(&renamed("", "kent-fire", ""))), "old_id");
         assert_eq!(field_of(check(&renamed("kent", "Kent Fire", ""))), "new_id");
         assert_eq!(field_of(check(&renamed("kent", "kent", ""))), "new_id");
