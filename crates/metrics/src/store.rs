@@ -9,14 +9,14 @@ use crate::model::{
     self, Content, ContentChange, Fact, InspectionMeta, InspectionState, ItemState,
     OrganisationState, Snapshot, Target,
 };
-use crate::tally::{self, ClosedKey, ClosingKey, PeerDays, Tallies, Totals};
+use crate::tally::{self, ClosedKey, ClosingKey, InspectionKey, PeerDays, Tallies, Totals};
 use chrono::{DateTime, NaiveDate, Utc};
 use closeout_proto::EventEnvelope;
 use closeout_proto::event_envelope::Payload;
 use prost::Message;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
 
 /// Every read-model table, dropped by a rebuild.
@@ -337,6 +337,35 @@ fn small(v: i32) -> i16 {
     i16::try_from(v).unwrap_or(i16::MAX)
 }
 
+/// Adds counts keyed by organisation and inspection to `table`
+/// (`tally_inspections`, `tally_open_inspections`: the same shape).
+async fn save_inspection_counts(
+    tx: &mut PgConnection,
+    table: &'static str,
+    counts: BTreeMap<InspectionKey, i64>,
+) -> Result<(), sqlx::Error> {
+    if counts.is_empty() {
+        return Ok(());
+    }
+    let (mut org, mut inspection, mut n) = (vec![], vec![], vec![]);
+    for ((o, i), c) in counts {
+        org.push(o);
+        inspection.push(i);
+        n.push(c);
+    }
+    sqlx::query(&format!(
+        "INSERT INTO {table} AS t (organisation_id, inspection_id, n) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[]) \
+         ON CONFLICT (organisation_id, inspection_id) DO UPDATE SET n = t.n + EXCLUDED.n"
+    ))
+    .bind(org)
+    .bind(inspection)
+    .bind(n)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
 /// Adds tallies to the stored ones, one statement per table (keys in
 /// order, so concurrent writers lock rows in the same order).
 async fn save_tallies(tx: &mut PgConnection, t: Tallies) -> Result<(), sqlx::Error> {
@@ -364,24 +393,7 @@ async fn save_tallies(tx: &mut PgConnection, t: Tallies) -> Result<(), sqlx::Err
         .execute(&mut *tx)
         .await?;
     }
-    if !t.inspections.is_empty() {
-        let (mut org, mut inspection, mut n) = (vec![], vec![], vec![]);
-        for ((o, i), c) in t.inspections {
-            org.push(o);
-            inspection.push(i);
-            n.push(c);
-        }
-        sqlx::query(
-            "INSERT INTO tally_inspections AS t (organisation_id, inspection_id, n) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[]) \
-             ON CONFLICT (organisation_id, inspection_id) DO UPDATE SET n = t.n + EXCLUDED.n",
-        )
-        .bind(org)
-        .bind(inspection)
-        .bind(n)
-        .execute(&mut *tx)
-        .await?;
-    }
+    save_inspection_counts(tx, "tally_inspections", t.inspections).await?;
     if !t.open.is_empty() {
         let (mut org, mut inspection, mut day, mut n) = (vec![], vec![], vec![], vec![]);
         for ((o, i, d), c) in t.open {
@@ -442,24 +454,7 @@ async fn save_tallies(tx: &mut PgConnection, t: Tallies) -> Result<(), sqlx::Err
         .execute(&mut *tx)
         .await?;
     }
-    if !t.open_inspections.is_empty() {
-        let (mut org, mut inspection, mut n) = (vec![], vec![], vec![]);
-        for ((o, i), c) in t.open_inspections {
-            org.push(o);
-            inspection.push(i);
-            n.push(c);
-        }
-        sqlx::query(
-            "INSERT INTO tally_open_inspections AS t (organisation_id, inspection_id, n) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[]) \
-             ON CONFLICT (organisation_id, inspection_id) DO UPDATE SET n = t.n + EXCLUDED.n",
-        )
-        .bind(org)
-        .bind(inspection)
-        .bind(n)
-        .execute(&mut *tx)
-        .await?;
-    }
+    save_inspection_counts(tx, "tally_open_inspections", t.open_inspections).await?;
     if !t.closing.is_empty() {
         let (mut org, mut inspection, mut by, mut verified, mut day, mut n) =
             (vec![], vec![], vec![], vec![], vec![], vec![]);
