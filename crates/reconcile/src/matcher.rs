@@ -391,35 +391,23 @@ fn profiles<'a>(
         let report = canonical_report(&item.inspection_report);
         let question = canonical_question(&item.question);
         let pillar = normalise(&item.pillar);
-        if search == Search::Exhaustive {
-            profiles.push(Item {
-                item,
-                terms,
+        if search != Search::Exhaustive {
+            terms.sort();
+            let key: Key = (
+                terms.clone(),
+                family(item.kind),
                 year,
-                report,
-                question,
-                pillar,
-                vector: Vector::default(),
-            });
-            members.push(vec![i]);
-            continue;
+                report.clone(),
+                question.clone(),
+                pillar.clone(),
+                item.question.clone(),
+            );
+            if let Some(&p) = seen.get(&key) {
+                members[p].push(i);
+                continue;
+            }
+            seen.insert(key, profiles.len());
         }
-        terms.sort();
-        let key: Key = (
-            terms,
-            family(item.kind),
-            year,
-            report,
-            question,
-            pillar,
-            item.question.clone(),
-        );
-        if let Some(&p) = seen.get(&key) {
-            members[p].push(i);
-            continue;
-        }
-        let (terms, _, year, report, question, pillar, _) = key.clone();
-        seen.insert(key, profiles.len());
         profiles.push(Item {
             item,
             terms,
