@@ -17,9 +17,13 @@
 //! `cargo bench -p closeout-reconcile --bench scaling` (add `-- --quick`
 //! for smaller sizes).
 
+// The later inspection as the tracker builds it from the report's events,
+// the same way the evaluation tests read the sample.
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use closeout_reconcile::{
-    FollowUp, FollowUpOutcome, ItemKind, LaterInspection, MatchConfig, NewFinding, OpenItem,
-    Proposal, Search, propose_with,
+    ItemKind, LaterInspection, MatchConfig, OpenItem, Proposal, Search, propose_with,
 };
 use std::time::{Duration, Instant};
 
@@ -27,7 +31,7 @@ const SAMPLE: &str = include_str!("../../../tests/fixtures/peel-2018-19-hertford
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let later = later_from(SAMPLE);
+    let later = common::later_from_parser(SAMPLE);
     println!(
         "sample: {} follow-ups, {} findings, {} KB of text",
         later.follow_ups.len(),
@@ -71,7 +75,7 @@ fn main() {
         &[(300, 300, true), (960_000, 40_000, false)]
     };
     for &(n, m, exhaustive) in shapes {
-        let later = later_from(&repeated_report(m));
+        let later = common::later_from_parser(&repeated_report(m));
         let items = repeated_items(n);
         compare(
             &format!("repeated, {n} items, {m} findings"),
@@ -125,70 +129,6 @@ fn show(d: Duration) -> String {
         format!("{:.2} s", d.as_secs_f64())
     } else {
         format!("{:.2} ms", d.as_secs_f64() * 1e3)
-    }
-}
-
-/// The later inspection as the tracker builds it from the report's events.
-fn later_from(report: &str) -> LaterInspection {
-    let parsed = closeout_report::parse(report).unwrap_or_default();
-    let inspection = parsed.inspection.clone().unwrap_or_default();
-    let mut inspected_questions: Vec<String> = Vec::new();
-    for j in parsed.judgments.iter().filter(|j| !j.carried_over) {
-        if !j.question.is_empty() && !inspected_questions.contains(&j.question) {
-            inspected_questions.push(j.question.clone());
-        }
-    }
-    let follow_ups = parsed
-        .follow_ups
-        .iter()
-        .enumerate()
-        .map(|(i, f)| FollowUp {
-            id: format!("P{i}"),
-            referenced_period: f.referenced_period.clone(),
-            referenced_report: f.referenced_report.clone(),
-            text: f.text.clone(),
-            outcome: match closeout_proto::FollowUpOutcome::try_from(f.outcome) {
-                Ok(closeout_proto::FollowUpOutcome::Addressed) => FollowUpOutcome::Addressed,
-                Ok(closeout_proto::FollowUpOutcome::PartiallyAddressed) => {
-                    FollowUpOutcome::PartiallyAddressed
-                }
-                Ok(closeout_proto::FollowUpOutcome::NotAddressed) => FollowUpOutcome::NotAddressed,
-                _ => FollowUpOutcome::Unclear,
-            },
-            pillar: f.pillar.clone(),
-            question: f.question.clone(),
-            line_start: f.line_start,
-            line_end: f.line_end,
-            ..Default::default()
-        })
-        .collect();
-    let findings = parsed
-        .findings
-        .iter()
-        .enumerate()
-        .map(|(i, f)| NewFinding {
-            id: format!("N{i}"),
-            kind: match closeout_proto::FindingKind::try_from(f.kind) {
-                Ok(closeout_proto::FindingKind::CauseOfConcern) => ItemKind::CauseOfConcern,
-                Ok(closeout_proto::FindingKind::Recommendation) => ItemKind::Recommendation,
-                Ok(closeout_proto::FindingKind::NoteworthyPractice) => ItemKind::NoteworthyPractice,
-                _ => ItemKind::AreaForImprovement,
-            },
-            pillar: f.pillar.clone(),
-            question: f.question.clone(),
-            text: f.text.clone(),
-            line_start: f.line_start,
-            line_end: f.line_end,
-        })
-        .collect();
-    LaterInspection {
-        organisation: parsed.organisation.map(|o| o.name).unwrap_or_default(),
-        period: inspection.period,
-        published: inspection.published,
-        inspected_questions,
-        follow_ups,
-        findings,
-        source_text: report.to_string(),
     }
 }
 
