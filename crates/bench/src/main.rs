@@ -21,6 +21,7 @@
 //! binaries beside this one, so each service's memory is its own.
 
 mod ceilings;
+mod lag;
 mod load;
 mod scenarios;
 mod stack;

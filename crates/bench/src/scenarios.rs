@@ -626,11 +626,11 @@ async fn scenarios(
             .collect();
         let first: Vec<pb::TrackedItem> =
             open.drain(..sizes.lag_commands.min(open.len())).collect();
-        lag(stack, "lag", &first, sizes.lag_rate).await?;
+        crate::lag::lag(stack, "lag", &first, sizes.lag_rate).await?;
         let second: Vec<pb::TrackedItem> = open
             .drain(..sizes.lag500_commands.min(open.len()))
             .collect();
-        lag(stack, "lag-500", &second, 500.0).await?;
+        crate::lag::lag(stack, "lag-500", &second, 500.0).await?;
     }
     if options.runs_scenario("watch") {
         watch(stack, &organisations, sizes).await?;
@@ -1036,159 +1036,6 @@ async fn drain(stack: &mut Stack, ceilings: &Ceilings) -> anyhow::Result<()> {
         pull.rate,
         figure.rate / pull.rate.max(1e-9),
         publish.rate,
-    );
-    Ok(())
-}
-
-/// The open-item count by status from the metrics service's scorecard of
-/// `organisation`.
-async fn in_progress(
-    client: &mut MetricsServiceClient<Channel>,
-    token: &str,
-    organisation: &str,
-) -> anyhow::Result<u32> {
-    let scorecard = client
-        .get_scorecard(with_token(
-            token,
-            pb::GetScorecardRequest {
-                organisation_id: organisation.to_string(),
-                as_of: None,
-            },
-        ))
-        .await?
-        .into_inner()
-        .scorecard
-        .unwrap_or_default();
-    Ok(scorecard
-        .by_status
-        .iter()
-        .filter(|s| s.status == pb::ItemStatus::InProgress as i32)
-        .map(|s| s.count)
-        .sum())
-}
-
-/// From a command's reply to the scorecard showing it: StartItem on
-/// `open` items at a steady `rate`, each command sent on schedule whatever
-/// the replies before it (open loop). One poller per organisation reads
-/// its scorecard every 2 ms while it has commands not yet shown, and
-/// records each command's lag when its in-progress count includes it.
-async fn lag(stack: &Stack, name: &str, open: &[pb::TrackedItem], rate: f64) -> anyhow::Result<()> {
-    use std::collections::{HashMap, VecDeque};
-    use std::sync::{Arc, Mutex};
-    use tokio::sync::mpsc;
-    let metrics = stack
-        .metrics
-        .clone()
-        .ok_or_else(|| anyhow::anyhow!("no metrics service"))?;
-    anyhow::ensure!(!open.is_empty(), "no open items for the {name} scenario");
-    let token = stack.token();
-    // Per organisation: the in-progress count its next reply must reach,
-    // and its poller's queue.
-    type Targets = HashMap<String, (u32, mpsc::UnboundedSender<(u32, Instant)>)>;
-    let mut targets: Targets = HashMap::new();
-    let mut pollers = Vec::new();
-    let mut client = MetricsServiceClient::new(metrics.clone());
-    for item in open {
-        if targets.contains_key(&item.organisation_id) {
-            continue;
-        }
-        let count = in_progress(&mut client, &token, &item.organisation_id).await?;
-        let (tx, mut rx) = mpsc::unbounded_channel::<(u32, Instant)>();
-        targets.insert(item.organisation_id.clone(), (count, tx));
-        let (mut client, token) = (MetricsServiceClient::new(metrics.clone()), token.clone());
-        let organisation = item.organisation_id.clone();
-        pollers.push(tokio::spawn(async move {
-            let mut queue: VecDeque<(u32, Instant)> = VecDeque::new();
-            let mut lags = Vec::new();
-            loop {
-                if queue.is_empty() {
-                    match rx.recv().await {
-                        Some(next) => queue.push_back(next),
-                        None => return anyhow::Ok(lags),
-                    }
-                }
-                while let Ok(next) = rx.try_recv() {
-                    queue.push_back(next);
-                }
-                let count = in_progress(&mut client, &token, &organisation).await?;
-                let now = Instant::now();
-                while let Some(&(target, replied)) = queue.front() {
-                    if count < target {
-                        break;
-                    }
-                    lags.push(now - replied);
-                    queue.pop_front();
-                }
-                if let Some(&(_, replied)) = queue.front() {
-                    anyhow::ensure!(
-                        replied.elapsed() < Duration::from_secs(60),
-                        "the scorecard of {organisation} did not show a command within 60 s"
-                    );
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
-            }
-        }));
-    }
-    let organisations = targets.len();
-    let targets = Arc::new(Mutex::new(targets));
-    let tracker = TrackerServiceClient::new(stack.tracker.clone());
-    let every = Duration::from_secs_f64(1.0 / rate.max(1e-3));
-    let mut commands = Vec::with_capacity(open.len());
-    let started = Instant::now();
-    for (k, item) in open.iter().enumerate() {
-        tokio::time::sleep_until((started + every * k as u32).into()).await;
-        let (mut tracker, token, targets) = (tracker.clone(), token.clone(), targets.clone());
-        let item = item.clone();
-        commands.push(tokio::spawn(async move {
-            let sent = Instant::now();
-            tracker
-                .start_item(with_token(
-                    &token,
-                    pb::StartItemRequest {
-                        item_id: item.id.clone(),
-                        expected_version: item.version,
-                        note: "closeout-bench".into(),
-                    },
-                ))
-                .await?;
-            let replied = Instant::now();
-            let mut targets = targets.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-            if let Some((target, poller)) = targets.get_mut(&item.organisation_id) {
-                *target += 1;
-                let _ = poller.send((*target, replied));
-            }
-            anyhow::Ok((replied - sent, replied))
-        }));
-    }
-    let mut latencies = Vec::with_capacity(commands.len());
-    let mut last = started;
-    for command in commands {
-        let (latency, replied) = command.await??;
-        latencies.push(latency);
-        last = last.max(replied);
-    }
-    // The pollers end once their queues are empty and closed.
-    targets
-        .lock()
-        .map_err(|_| anyhow::anyhow!("poisoned"))?
-        .clear();
-    let mut lags = Vec::with_capacity(latencies.len());
-    for poller in pollers {
-        lags.extend(poller.await??);
-    }
-    let replies = Stats::of(latencies, last - started);
-    let stats = Stats::of(lags, started.elapsed());
-    println!(
-        "{name} [StartItem at {rate:.0}/s steady (open loop), {} commands over {organisations} \
-         organisations, each organisation's scorecard polled every 2 ms while a command is not \
-         yet shown]: reply -> scorecard shows it p50 {} p99 {} | commands replied at {:.0}/s, \
-         p50 {} p99 {} | goal p50 <= 10ms, p99 <= 50ms",
-        replies.ops,
-        ms(stats.p50),
-        ms(stats.p99),
-        replies.rate,
-        ms(replies.p50),
-        ms(replies.p99),
     );
     Ok(())
 }

@@ -1,0 +1,317 @@
+//! The lag scenario: from a command's reply to the scorecard showing it,
+//! and (on a private stack) where that time goes.
+//!
+//! The breakdown uses timestamps the system keeps anyway, so nothing in
+//! the services is instrumented: the outbox row's `created_at` (the
+//! command's transaction start) and `sent_at` (the start of the relay pass
+//! that published it) in the tracker's database, the moment the bench's own
+//! core-NATS subscription on the stream's subjects sees the message, and
+//! `closeout_applied_events.applied_at` (the start of the metrics batch
+//! transaction that applied it) in the metrics database. All are wall
+//! clocks of this one machine.
+
+use crate::load::{Stats, ms};
+use crate::stack::{Stack, with_token};
+use closeout_bus::event::{HEADER_EVENT_TYPE, HEADER_MSG_ID};
+use closeout_proto as pb;
+use closeout_proto::metrics_service_client::MetricsServiceClient;
+use closeout_proto::tracker_service_client::TrackerServiceClient;
+use futures::StreamExt;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+use tonic::transport::Channel;
+
+/// The in-progress count of `organisation`'s scorecard.
+async fn in_progress(
+    client: &mut MetricsServiceClient<Channel>,
+    token: &str,
+    organisation: &str,
+) -> anyhow::Result<u32> {
+    let scorecard = client
+        .get_scorecard(with_token(
+            token,
+            pb::GetScorecardRequest {
+                organisation_id: organisation.to_string(),
+                as_of: None,
+            },
+        ))
+        .await?
+        .into_inner()
+        .scorecard
+        .unwrap_or_default();
+    Ok(scorecard
+        .by_status
+        .iter()
+        .filter(|s| s.status == pb::ItemStatus::InProgress as i32)
+        .map(|s| s.count)
+        .sum())
+}
+
+/// GetScorecard calls the pollers make at once, in all.
+const POLLS_IN_FLIGHT: usize = 4;
+
+fn epoch(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Watches the private stream's subjects for StatusChanged messages (what
+/// StartItem emits) and
+/// remembers when each was seen (event id -> epoch seconds).
+struct Tap {
+    seen: Arc<Mutex<HashMap<String, f64>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Tap {
+    async fn start(stack: &Stack) -> anyhow::Result<Option<Tap>> {
+        let Some(private) = &stack.private else {
+            return Ok(None);
+        };
+        let config = private.bus.config();
+        let client = async_nats::connect(config.nats_url.as_str()).await?;
+        let mut subscription = client
+            .subscribe(format!("{}.>", config.subject_prefix))
+            .await?;
+        client.flush().await?;
+        let seen = Arc::new(Mutex::new(HashMap::new()));
+        let into = seen.clone();
+        let task = tokio::spawn(async move {
+            let _client = client;
+            while let Some(message) = subscription.next().await {
+                let now = epoch(SystemTime::now());
+                let Some(headers) = &message.headers else {
+                    continue;
+                };
+                let started = headers
+                    .get(HEADER_EVENT_TYPE)
+                    .is_some_and(|t| t.as_str().ends_with(".StatusChanged"));
+                if let (true, Some(id)) = (started, headers.get(HEADER_MSG_ID))
+                    && let Ok(mut seen) = into.lock()
+                {
+                    seen.entry(id.as_str().to_string()).or_insert(now);
+                }
+            }
+        });
+        Ok(Some(Tap { seen, task }))
+    }
+
+    /// Stops the tap and prints the breakdown of the events it saw.
+    async fn report(self, stack: &Stack, name: &str) -> anyhow::Result<()> {
+        // Let the last messages arrive.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.task.abort();
+        let seen: HashMap<String, f64> = self
+            .seen
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .clone();
+        let Some(private) = &stack.private else {
+            return Ok(());
+        };
+        let ids: Vec<uuid::Uuid> = seen.keys().filter_map(|k| k.parse().ok()).collect();
+        let tracker = sqlx::PgPool::connect(private.tracker_db.url()).await?;
+        let outbox: Vec<(uuid::Uuid, f64, Option<f64>)> = sqlx::query_as(
+            "SELECT event_id, extract(epoch FROM created_at)::float8, \
+             extract(epoch FROM sent_at)::float8 FROM closeout_outbox WHERE event_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&tracker)
+        .await?;
+        tracker.close().await;
+        let metrics = sqlx::PgPool::connect(private.metrics_db.url()).await?;
+        let applied: HashMap<uuid::Uuid, f64> = sqlx::query_as::<_, (uuid::Uuid, f64)>(
+            "SELECT event_id, extract(epoch FROM min(applied_at))::float8 \
+             FROM closeout_applied_events WHERE event_id = ANY($1) GROUP BY event_id",
+        )
+        .bind(&ids)
+        .fetch_all(&metrics)
+        .await?
+        .into_iter()
+        .collect();
+        metrics.close().await;
+        let (mut to_pass, mut to_nats, mut to_apply, mut total) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let span = |from: f64, to: f64| Duration::from_secs_f64((to - from).max(0.0));
+        for (id, created, sent) in &outbox {
+            let Some(&on_nats) = seen.get(&id.to_string()) else {
+                continue;
+            };
+            if let Some(sent) = sent {
+                to_pass.push(span(*created, *sent));
+                to_nats.push(span(*sent, on_nats));
+            }
+            if let Some(&applied) = applied.get(id) {
+                to_apply.push(span(on_nats, applied));
+                total.push(span(*created, applied));
+            }
+        }
+        let figure = |v: Vec<Duration>| {
+            let s = Stats::of(v, Duration::from_secs(1));
+            format!("p50 {} p99 {}", ms(s.p50), ms(s.p99))
+        };
+        println!(
+            "{name}-parts [{} StatusChanged events; wall clocks: outbox created_at (command's \
+             transaction start), sent_at (relay pass start), seen on NATS by the bench, metrics \
+             applied_at (batch transaction start)]: command -> relay pass {} | relay pass -> on \
+             NATS {} | on NATS -> metrics applies {} | command -> metrics applies {}",
+            outbox.len(),
+            figure(to_pass),
+            figure(to_nats),
+            figure(to_apply),
+            figure(total),
+        );
+        Ok(())
+    }
+}
+
+/// From a command's reply to the scorecard showing it: StartItem on
+/// `open` items at a steady `rate`, each command sent on schedule whatever
+/// the replies before it (open loop). One poller per organisation reads
+/// its scorecard every 2 ms while it has commands not yet shown, and
+/// records each command's lag when its in-progress count includes it.
+pub async fn lag(
+    stack: &Stack,
+    name: &str,
+    open: &[pb::TrackedItem],
+    rate: f64,
+) -> anyhow::Result<()> {
+    let metrics = stack
+        .metrics
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("no metrics service"))?;
+    anyhow::ensure!(!open.is_empty(), "no open items for the {name} scenario");
+    let token = stack.token();
+    // Per organisation: the in-progress count its next reply must reach,
+    // and its poller's queue.
+    type Targets = HashMap<String, (u32, mpsc::UnboundedSender<(u32, Instant)>)>;
+    let mut targets: Targets = HashMap::new();
+    let mut pollers = Vec::new();
+    // At most this many GetScorecard calls at once: one poller per
+    // organisation polling every 2 ms would otherwise load the metrics
+    // service (and the two cores) more than the commands do.
+    let polls = Arc::new(tokio::sync::Semaphore::new(POLLS_IN_FLIGHT));
+    let mut client = MetricsServiceClient::new(metrics.clone());
+    for item in open {
+        if targets.contains_key(&item.organisation_id) {
+            continue;
+        }
+        let count = in_progress(&mut client, &token, &item.organisation_id).await?;
+        let (tx, mut rx) = mpsc::unbounded_channel::<(u32, Instant)>();
+        targets.insert(item.organisation_id.clone(), (count, tx));
+        let (mut client, token) = (MetricsServiceClient::new(metrics.clone()), token.clone());
+        let organisation = item.organisation_id.clone();
+        let polls = polls.clone();
+        pollers.push(tokio::spawn(async move {
+            let mut queue: VecDeque<(u32, Instant)> = VecDeque::new();
+            let (mut lags, mut calls) = (Vec::new(), Vec::new());
+            loop {
+                if queue.is_empty() {
+                    match rx.recv().await {
+                        Some(next) => queue.push_back(next),
+                        None => return anyhow::Ok((lags, calls)),
+                    }
+                }
+                while let Ok(next) = rx.try_recv() {
+                    queue.push_back(next);
+                }
+                let permit = polls.acquire().await?;
+                let asked = Instant::now();
+                let count = in_progress(&mut client, &token, &organisation).await?;
+                drop(permit);
+                let now = Instant::now();
+                calls.push(now - asked);
+                while let Some(&(target, replied)) = queue.front() {
+                    if count < target {
+                        break;
+                    }
+                    lags.push(now - replied);
+                    queue.pop_front();
+                }
+                if let Some(&(_, replied)) = queue.front() {
+                    anyhow::ensure!(
+                        replied.elapsed() < Duration::from_secs(60),
+                        "the scorecard of {organisation} did not show a command within 60 s"
+                    );
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }
+        }));
+    }
+    let organisations = targets.len();
+    let targets = Arc::new(Mutex::new(targets));
+    let tap = Tap::start(stack).await?;
+    let tracker = TrackerServiceClient::new(stack.tracker.clone());
+    let every = Duration::from_secs_f64(1.0 / rate.max(1e-3));
+    let mut commands = Vec::with_capacity(open.len());
+    let started = Instant::now();
+    for (k, item) in open.iter().enumerate() {
+        tokio::time::sleep_until((started + every * k as u32).into()).await;
+        let (mut tracker, token, targets) = (tracker.clone(), token.clone(), targets.clone());
+        let item = item.clone();
+        commands.push(tokio::spawn(async move {
+            let sent = Instant::now();
+            tracker
+                .start_item(with_token(
+                    &token,
+                    pb::StartItemRequest {
+                        item_id: item.id.clone(),
+                        expected_version: item.version,
+                        note: "closeout-bench".into(),
+                    },
+                ))
+                .await?;
+            let replied = Instant::now();
+            let mut targets = targets.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+            if let Some((target, poller)) = targets.get_mut(&item.organisation_id) {
+                *target += 1;
+                let _ = poller.send((*target, replied));
+            }
+            anyhow::Ok((replied - sent, replied))
+        }));
+    }
+    let mut latencies = Vec::with_capacity(commands.len());
+    let mut last = started;
+    for command in commands {
+        let (latency, replied) = command.await??;
+        latencies.push(latency);
+        last = last.max(replied);
+    }
+    // The pollers end once their queues are empty and closed.
+    targets
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clear();
+    let (mut lags, mut calls) = (Vec::with_capacity(latencies.len()), Vec::new());
+    for poller in pollers {
+        let (l, c) = poller.await??;
+        lags.extend(l);
+        calls.extend(c);
+    }
+    let replies = Stats::of(latencies, last - started);
+    let stats = Stats::of(lags, started.elapsed());
+    let calls = Stats::of(calls, started.elapsed());
+    println!(
+        "{name} [StartItem at {rate:.0}/s steady (open loop), {} commands over {organisations} \
+         organisations, each organisation's scorecard polled every 2 ms while a command is not \
+         yet shown, at most {POLLS_IN_FLIGHT} polls at once]: reply -> scorecard shows it p50 {} p99 {} | commands replied at {:.0}/s, \
+         p50 {} p99 {} | GetScorecard calls of the pollers p50 {} p99 {} ({}) | goal p50 <= \
+         10ms, p99 <= 50ms",
+        replies.ops,
+        ms(stats.p50),
+        ms(stats.p99),
+        replies.rate,
+        ms(replies.p50),
+        ms(replies.p99),
+        ms(calls.p50),
+        ms(calls.p99),
+        calls.ops,
+    );
+    if let Some(tap) = tap {
+        tap.report(stack, name).await?;
+    }
+    Ok(())
+}
