@@ -533,14 +533,28 @@ pub async fn load_counted_until(
     scope: Scope<'_>,
     today: Option<NaiveDate>,
 ) -> Result<(Snapshot, Tallies), sqlx::Error> {
-    let scope = Scope {
+    // Two connections, three round trips each: the organisation, its
+    // inspections and the other inspections dating its items on one; the
+    // summaries, then the content, on the other.
+    let live = Scope {
         items: false,
+        content: false,
         ..scope
     };
-    let (mut snapshot, mut tallies) = tokio::try_join!(
-        load_live(pool, scope),
-        load_summaries(pool, scope.organisation, true)
-    )?;
+    let side = async {
+        let tallies = load_summaries(pool, scope.organisation, true).await?;
+        let content = if scope.content {
+            Some(load_content(pool, scope.organisation).await?)
+        } else {
+            None
+        };
+        Ok::<_, sqlx::Error>((tallies, content))
+    };
+    let (mut snapshot, (mut tallies, content)) = tokio::try_join!(load_live(pool, live), side)?;
+    if let Some(content) = content {
+        content.attach(&mut snapshot);
+        snapshot.normalise();
+    }
     published_by(&mut snapshot, today);
     let undated = tally::undated_inspections(&snapshot, &tallies);
     if !undated.is_empty() {
@@ -629,103 +643,152 @@ pub async fn load_peers(
 /// the counts by status, kind and pillar, nor the open items per
 /// inspection, which only a scorecard reads). Non-zero counts only; no
 /// details.
+///
+/// One statement and one round trip (a scorecard read six): a single row
+/// holding each table's rows as parallel arrays. The aggregates of one
+/// subquery see its rows in the same order, so the arrays line up.
 async fn load_summaries(
     pool: &PgPool,
     org: Option<&str>,
     closing: bool,
 ) -> Result<Tallies, sqlx::Error> {
-    let mut t = Tallies::default();
     // Two statements rather than `$1 IS NULL OR …`, whose generic plan
     // cannot use the organisation index.
-    let filter = if org.is_some() {
-        "WHERE n <> 0 AND organisation_id = $1"
+    let by_org = if org.is_some() {
+        "organisation_id = $1"
     } else {
-        "WHERE n <> 0 AND $1::text IS NULL"
+        "$1::text IS NULL"
     };
-    let totals_filter = if org.is_some() {
-        "WHERE organisation_id = $1"
-    } else {
-        "WHERE $1::text IS NULL"
+    let mut parts = vec![format!(
+        "(SELECT array_agg(organisation_id) AS t_o, array_agg(opened) AS t_opened, \
+         array_agg(open) AS t_open, array_agg(closed) AS t_closed \
+         FROM tally_totals WHERE {by_org}) t"
+    )];
+    let nonzero = |alias: &str, columns: &[&str], table: &str| {
+        let aggregates: Vec<String> = columns
+            .iter()
+            .map(|c| format!("array_agg({c}) AS {alias}_{c}"))
+            .collect();
+        format!(
+            "(SELECT {} FROM {table} WHERE n <> 0 AND {by_org}) {alias}",
+            aggregates.join(", ")
+        )
     };
-    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(&format!(
-        "SELECT organisation_id, opened, open, closed FROM tally_totals {totals_filter}"
-    ))
-    .bind(org)
-    .fetch_all(pool)
-    .await?;
-    for (o, opened, open, closed) in rows {
-        t.totals.insert(
-            o,
-            Totals {
-                opened,
-                open,
-                closed,
-            },
-        );
-    }
-    t.totals.retain(|_, c| *c != Totals::default());
+    let keyed = ["organisation_id", "inspection_id", "n"];
+    parts.push(nonzero("i", &keyed, "tally_inspections"));
+    parts.push(nonzero(
+        "d",
+        &["organisation_id", "due_date", "n"],
+        "tally_due",
+    ));
     if org.is_some() {
-        let rows: Vec<(String, i16, i16, String, i64)> = sqlx::query_as(&format!(
-            "SELECT organisation_id, status, kind, pillar, n FROM tally_counts {filter}"
-        ))
+        parts.push(nonzero(
+            "c",
+            &["organisation_id", "status", "kind", "pillar", "n"],
+            "tally_counts",
+        ));
+        parts.push(nonzero("oi", &keyed, "tally_open_inspections"));
+    }
+    if closing {
+        parts.push(nonzero(
+            "cl",
+            &[
+                "organisation_id",
+                "inspection_id",
+                "closed_by_inspection_id",
+                "verified",
+                "closing_day",
+                "n",
+            ],
+            "tally_closing",
+        ));
+    }
+    let row = sqlx::query(&format!("SELECT * FROM {}", parts.join(", ")))
         .bind(org)
-        .fetch_all(pool)
+        .fetch_one(pool)
         .await?;
-        for (o, s, k, p, n) in rows {
+    let mut t = Tallies::default();
+    for (o, ((opened, open), closed)) in array::<String>(&row, "t_o")?.into_iter().zip(
+        array(&row, "t_opened")?
+            .into_iter()
+            .zip(array(&row, "t_open")?)
+            .zip(array(&row, "t_closed")?),
+    ) {
+        let totals = Totals {
+            opened,
+            open,
+            closed,
+        };
+        if totals != Totals::default() {
+            t.totals.insert(o, totals);
+        }
+    }
+    for ((o, i), n) in array::<String>(&row, "i_organisation_id")?
+        .into_iter()
+        .zip(array::<String>(&row, "i_inspection_id")?)
+        .zip(array(&row, "i_n")?)
+    {
+        t.inspections.insert((o, i), n);
+    }
+    for ((o, d), n) in array::<String>(&row, "d_organisation_id")?
+        .into_iter()
+        .zip(array::<NaiveDate>(&row, "d_due_date")?)
+        .zip(array(&row, "d_n")?)
+    {
+        t.due.insert((o, d), n);
+    }
+    if org.is_some() {
+        for ((((o, s), k), p), n) in array::<String>(&row, "c_organisation_id")?
+            .into_iter()
+            .zip(array::<i16>(&row, "c_status")?)
+            .zip(array::<i16>(&row, "c_kind")?)
+            .zip(array::<String>(&row, "c_pillar")?)
+            .zip(array(&row, "c_n")?)
+        {
             t.counts.insert((o, i32::from(s), i32::from(k), p), n);
         }
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(&format!(
-            "SELECT organisation_id, inspection_id, n FROM tally_open_inspections {filter}"
-        ))
-        .bind(org)
-        .fetch_all(pool)
-        .await?;
-        for (o, i, n) in rows {
+        for ((o, i), n) in array::<String>(&row, "oi_organisation_id")?
+            .into_iter()
+            .zip(array::<String>(&row, "oi_inspection_id")?)
+            .zip(array(&row, "oi_n")?)
+        {
             t.open_inspections.insert((o, i), n);
         }
     }
-    let rows: Vec<(String, String, i64)> = sqlx::query_as(&format!(
-        "SELECT organisation_id, inspection_id, n FROM tally_inspections {filter}"
-    ))
-    .bind(org)
-    .fetch_all(pool)
-    .await?;
-    for (o, i, n) in rows {
-        t.inspections.insert((o, i), n);
-    }
-    let rows: Vec<(String, NaiveDate, i64)> = sqlx::query_as(&format!(
-        "SELECT organisation_id, due_date, n FROM tally_due {filter}"
-    ))
-    .bind(org)
-    .fetch_all(pool)
-    .await?;
-    for (o, d, n) in rows {
-        t.due.insert((o, d), n);
-    }
-    if !closing {
-        return Ok(t);
-    }
-    let rows: Vec<(String, String, String, bool, Option<NaiveDate>, i64)> =
-        sqlx::query_as(&format!(
-            "SELECT organisation_id, inspection_id, closed_by_inspection_id, verified, \
-             closing_day, n FROM tally_closing {filter}"
-        ))
-        .bind(org)
-        .fetch_all(pool)
-        .await?;
-    for (o, i, by, verified, day, n) in rows {
-        t.closing.insert(
-            ClosingKey {
-                organisation_id: o,
-                inspection_id: i,
-                closed_by_inspection_id: by,
-                verified,
-                closing_day: day,
-            },
-            n,
-        );
+    if closing {
+        for (((((o, i), by), verified), day), n) in array::<String>(&row, "cl_organisation_id")?
+            .into_iter()
+            .zip(array::<String>(&row, "cl_inspection_id")?)
+            .zip(array::<String>(&row, "cl_closed_by_inspection_id")?)
+            .zip(array::<bool>(&row, "cl_verified")?)
+            .zip(array::<Option<NaiveDate>>(&row, "cl_closing_day")?)
+            .zip(array(&row, "cl_n")?)
+        {
+            t.closing.insert(
+                ClosingKey {
+                    organisation_id: o,
+                    inspection_id: i,
+                    closed_by_inspection_id: by,
+                    verified,
+                    closing_day: day,
+                },
+                n,
+            );
+        }
     }
     Ok(t)
+}
+
+/// One `array_agg` column of [`load_summaries`]' row: NULL when the table
+/// had no rows.
+fn array<T>(row: &PgRow, column: &str) -> Result<Vec<T>, sqlx::Error>
+where
+    T: sqlx::Type<sqlx::Postgres> + for<'r> sqlx::Decode<'r, sqlx::Postgres>,
+    Vec<T>: sqlx::Type<sqlx::Postgres> + for<'r> sqlx::Decode<'r, sqlx::Postgres>,
+{
+    Ok(row
+        .try_get::<Option<Vec<T>>, _>(column)?
+        .unwrap_or_default())
 }
 
 /// Adds the detail tallies (open and closed items by the day they were
@@ -934,50 +997,82 @@ pub async fn load_live(pool: &PgPool, scope: Scope<'_>) -> Result<Snapshot, sqlx
         }
     }
     if scope.content {
-        let join = format!(
-            "JOIN inspections i ON i.id = c.inspection_id WHERE {}",
-            one("i.organisation_id")
-        );
-        for row in sqlx::query(&format!("SELECT c.* FROM judgments c {join}"))
-            .bind(org)
-            .fetch_all(pool)
-            .await?
-        {
-            let id: String = row.try_get("inspection_id")?;
-            if let Some(inspection) = snapshot.inspections.get_mut(&id) {
-                inspection.judgments.push(model::Judgment {
-                    judgment_id: row.try_get("judgment_id")?,
-                    pillar: row.try_get("pillar")?,
-                    question: row.try_get("question")?,
-                    grade: i32::from(row.try_get::<i16, _>("grade")?),
-                    scale: i32::from(row.try_get::<i16, _>("scale")?),
-                    carried_over: row.try_get("carried_over")?,
-                    last_inspected: row.try_get("last_inspected")?,
-                });
-            }
-        }
-        for row in sqlx::query(&format!("SELECT c.* FROM indicators c {join}"))
-            .bind(org)
-            .fetch_all(pool)
-            .await?
-        {
-            let id: String = row.try_get("inspection_id")?;
-            if let Some(inspection) = snapshot.inspections.get_mut(&id) {
-                inspection.indicators.push(model::Indicator {
-                    indicator_id: row.try_get("indicator_id")?,
-                    measure: row.try_get("measure")?,
-                    period: row.try_get("period")?,
-                    value: row.try_get("value")?,
-                    unit: row.try_get("unit")?,
-                    comparator: row.try_get("comparator")?,
-                    comparator_value: row.try_get("comparator_value")?,
-                    comparator_period: row.try_get("comparator_period")?,
-                });
-            }
-        }
+        load_content(pool, org).await?.attach(&mut snapshot);
     }
     snapshot.normalise();
     Ok(snapshot)
+}
+
+/// The judgments and indicators of the inspections of one organisation
+/// (or everyone's), by inspection.
+#[derive(Default)]
+struct LoadedContent {
+    judgments: Vec<(String, model::Judgment)>,
+    indicators: Vec<(String, model::Indicator)>,
+}
+
+impl LoadedContent {
+    /// Adds them to the snapshot's inspections (others are dropped, as
+    /// when the two are read together); the caller normalises.
+    fn attach(self, snapshot: &mut Snapshot) {
+        for (id, judgment) in self.judgments {
+            if let Some(inspection) = snapshot.inspections.get_mut(&id) {
+                inspection.judgments.push(judgment);
+            }
+        }
+        for (id, indicator) in self.indicators {
+            if let Some(inspection) = snapshot.inspections.get_mut(&id) {
+                inspection.indicators.push(indicator);
+            }
+        }
+    }
+}
+
+async fn load_content(pool: &PgPool, org: Option<&str>) -> Result<LoadedContent, sqlx::Error> {
+    let mut content = LoadedContent::default();
+    let join = if org.is_some() {
+        "JOIN inspections i ON i.id = c.inspection_id WHERE i.organisation_id = $1"
+    } else {
+        "JOIN inspections i ON i.id = c.inspection_id WHERE $1::text IS NULL"
+    };
+    for row in sqlx::query(&format!("SELECT c.* FROM judgments c {join}"))
+        .bind(org)
+        .fetch_all(pool)
+        .await?
+    {
+        content.judgments.push((
+            row.try_get("inspection_id")?,
+            model::Judgment {
+                judgment_id: row.try_get("judgment_id")?,
+                pillar: row.try_get("pillar")?,
+                question: row.try_get("question")?,
+                grade: i32::from(row.try_get::<i16, _>("grade")?),
+                scale: i32::from(row.try_get::<i16, _>("scale")?),
+                carried_over: row.try_get("carried_over")?,
+                last_inspected: row.try_get("last_inspected")?,
+            },
+        ));
+    }
+    for row in sqlx::query(&format!("SELECT c.* FROM indicators c {join}"))
+        .bind(org)
+        .fetch_all(pool)
+        .await?
+    {
+        content.indicators.push((
+            row.try_get("inspection_id")?,
+            model::Indicator {
+                indicator_id: row.try_get("indicator_id")?,
+                measure: row.try_get("measure")?,
+                period: row.try_get("period")?,
+                value: row.try_get("value")?,
+                unit: row.try_get("unit")?,
+                comparator: row.try_get("comparator")?,
+                comparator_value: row.try_get("comparator_value")?,
+                comparator_period: row.try_get("comparator_period")?,
+            },
+        ));
+    }
+    Ok(content)
 }
 
 /// The snapshot as things stood at the end of `day`, folded from the
