@@ -451,6 +451,9 @@ async fn run_init_script(postgres: &PrivatePostgres, compose: &Value) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_compose_file_runs_the_real_binaries() {
+    // The test's own NATS and PostgreSQL clients use TLS; in a workspace
+    // build rustls has two providers enabled and cannot pick one itself.
+    closeout_service::tls::install_crypto_provider();
     let compose = resolved_compose();
     let services = &compose["services"];
     for name in ["findings", "tracker", "metrics", "notify"] {

@@ -21,6 +21,9 @@ pub async fn connect(
     migrator: &Migrator,
     service: &str,
 ) -> Result<(PgPool, Bus), StartError> {
+    // Every process that connects comes through here (`rebuild` included,
+    // which starts no Host): PostgreSQL and NATS may be over TLS.
+    crate::tls::install_crypto_provider();
     let options = crate::tls::database_options(common).map_err(StartError::Config)?;
     let security = crate::tls::nats_security(&common.tls).map_err(StartError::Config)?;
     let pool = PgPoolOptions::new()
