@@ -23,7 +23,8 @@ pub struct PrivatePostgres {
 #[derive(Clone, Debug, Default)]
 pub struct ServerSettings {
     /// `name=value` settings given as `-c` options (e.g. `ssl=on`,
-    /// `hba_file=…`); the values must not contain spaces.
+    /// `hba_file=…`); the values must not contain spaces. Files named by
+    /// a setting ending in `_file` are copied into the server's directory.
     pub settings: Vec<(String, String)>,
     /// A TLS private key for `ssl_key_file`: PostgreSQL refuses one its
     /// own user does not own or others can read, so a copy is made for it
@@ -126,6 +127,21 @@ impl PrivatePostgres {
                 !value.contains(char::is_whitespace),
                 "setting {name}: {value:?} has spaces"
             );
+            // Files the server reads (hba_file, ssl_cert_file, …) are copied
+            // into its own directory: the server runs as `postgres`, which
+            // may not be allowed into the directory they come from (a
+            // checkout made by `mktemp -d` is 0700).
+            let value = if name.ends_with("_file") {
+                let copy = dir.path().join(format!("{name}.copy"));
+                std::fs::copy(value, &copy)
+                    .unwrap_or_else(|e| panic!("copying {name} {value}: {e}"));
+                if is_root() {
+                    let _ = Command::new("chown").arg("postgres").arg(&copy).status();
+                }
+                copy.display().to_string()
+            } else {
+                value.clone()
+            };
             extra.push_str(&format!(" -c {name}={value}"));
         }
         let port = free_port();
