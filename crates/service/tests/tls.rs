@@ -12,8 +12,7 @@
 
 use closeout_service::config::{AuthConfig, CommonConfig, LogFormat, TlsConfig};
 use closeout_service::{Host, ServiceSpec, StartError};
-use closeout_testkit::{TestBus, TestDatabase};
-use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+use closeout_testkit::{TestBus, TestDatabase, TestPki};
 use std::convert::Infallible;
 use std::task::{Context, Poll};
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
@@ -59,42 +58,11 @@ fn common(db: &TestDatabase, bus: &TestBus) -> CommonConfig {
     }
 }
 
-struct Pki {
-    ca: String,
-    server_cert: String,
-    server_key: String,
-    client_cert: String,
-    client_key: String,
-}
-
-fn pki() -> Pki {
-    let ca_key = KeyPair::generate().expect("CA key");
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
-    let leaf = |name: &str, purpose: ExtendedKeyUsagePurpose| {
-        let key = KeyPair::generate().expect("key");
-        let mut params = CertificateParams::new(vec![name.to_string()]).expect("params");
-        params.extended_key_usages = vec![purpose];
-        let cert = params.signed_by(&key, &ca, &ca_key).expect("certificate");
-        (cert.pem(), key.serialize_pem())
-    };
-    let (server_cert, server_key) = leaf("localhost", ExtendedKeyUsagePurpose::ServerAuth);
-    let (client_cert, client_key) = leaf("test-client", ExtendedKeyUsagePurpose::ClientAuth);
-    Pki {
-        ca: ca.pem(),
-        server_cert,
-        server_key,
-        client_cert,
-        client_key,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_is_served_over_tls_with_client_certificates() {
     let db = TestDatabase::create().await;
     let bus = TestBus::new();
-    let pki = pki();
+    let pki = TestPki::generate();
     let dir = tempfile::tempdir().expect("temp dir");
     let write = |name: &str, text: &str| {
         let path = dir.path().join(name);
@@ -240,7 +208,7 @@ async fn nats_and_postgres_security_options_reach_their_clients() {
     // connects, as the local server has TLS on).
     let dir = tempfile::tempdir().expect("temp dir");
     let root = dir.path().join("root.pem");
-    std::fs::write(&root, pki().ca).expect("write");
+    std::fs::write(&root, TestPki::generate().ca).expect("write");
     let mut postgres = common(&db, &bus);
     postgres.tls.database_ssl_mode = Some("verify-ca".into());
     postgres.tls.database_ssl_root_cert = Some(root);

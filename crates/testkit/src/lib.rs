@@ -30,6 +30,7 @@ mod calls;
 mod cluster;
 mod database;
 mod nats;
+mod pki;
 mod postgres;
 pub mod smtp;
 
@@ -41,6 +42,7 @@ pub use calls::{
 pub use cluster::PrivateNatsCluster;
 pub use database::TestDatabase;
 pub use nats::{PrivateNats, TestBus, nats_server_binary};
+pub use pki::TestPki;
 pub use postgres::{PrivatePostgres, ServerSettings};
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -1,44 +1,24 @@
 //! The console over HTTPS: with a certificate signed by a development CA
-//! (rcgen, as `closeout dev-certs` makes), a client trusting that CA gets
+//! (`closeout_testkit::TestPki`), a client trusting that CA gets
 //! the sign-in page and, signing in, a session cookie marked Secure
 //! although `secure_cookies` was not asked for; plain HTTP to the same port
 //! and a client that does not trust the CA are refused. No service is
 //! needed: the sign-in page and sign-in only verify the token.
 
-use rcgen::{
-    BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
-};
 use std::path::PathBuf;
 
 /// A CA and a server certificate for localhost and 127.0.0.1, written to a
-/// fresh directory: (directory, CA PEM).
+/// fresh directory (kept until the test removes it): (directory, CA PEM).
 fn development_material() -> (PathBuf, String) {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let mut params =
-        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
-    let dir = std::env::temp_dir().join(format!(
-        "closeout-web-tls-test-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("server.pem"), cert.pem()).unwrap();
-    std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
-    (dir, ca.pem())
-}
-
-fn rand_suffix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
+    let pki = closeout_testkit::TestPki::generate();
+    let dir = tempfile::Builder::new()
+        .prefix("closeout-web-tls-test-")
+        .tempdir()
+        .unwrap()
+        .keep();
+    std::fs::write(dir.join("server.pem"), &pki.server_cert).unwrap();
+    std::fs::write(dir.join("server.key"), &pki.server_key).unwrap();
+    (dir, pki.ca)
 }
 
 fn client(ca: Option<&str>) -> reqwest::Client {
@@ -52,30 +32,35 @@ fn client(ca: Option<&str>) -> reqwest::Client {
     builder.build().unwrap()
 }
 
-#[tokio::test]
-async fn the_console_serves_https_with_secure_cookies_and_refuses_plain_http() {
-    let (dir, ca) = development_material();
+/// A console served over `tls`. Nothing is called: the pages fetched
+/// need no service.
+fn console_over(tls: closeout_web::WebTls) -> closeout_web::WebConfig {
     let verifier = closeout_service::config::AuthConfig::trusting(vec![
         closeout_testkit::token_public_key().to_path_buf(),
     ])
     .verifier()
     .unwrap();
+    closeout_web::WebConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls: Some(tls),
+        findings_url: "http://127.0.0.1:1".into(),
+        tracker_url: "http://127.0.0.1:1".into(),
+        metrics_url: "http://127.0.0.1:1".into(),
+        services_tls: Default::default(),
+        verifier,
+        secure_cookies: false,
+        max_upload_bytes: closeout_web::DEFAULT_MAX_UPLOAD_BYTES,
+    }
+}
+
+#[tokio::test]
+async fn the_console_serves_https_with_secure_cookies_and_refuses_plain_http() {
+    let (dir, ca) = development_material();
     let web = closeout_web::start(
-        closeout_web::WebConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            tls: Some(closeout_web::WebTls {
-                cert: dir.join("server.pem"),
-                key: dir.join("server.key"),
-            }),
-            // Nothing is called: the pages fetched need no service.
-            findings_url: "http://127.0.0.1:1".into(),
-            tracker_url: "http://127.0.0.1:1".into(),
-            metrics_url: "http://127.0.0.1:1".into(),
-            services_tls: Default::default(),
-            verifier,
-            secure_cookies: false,
-            max_upload_bytes: closeout_web::DEFAULT_MAX_UPLOAD_BYTES,
-        },
+        console_over(closeout_web::WebTls {
+            cert: dir.join("server.pem"),
+            key: dir.join("server.key"),
+        }),
         std::future::pending(),
     )
     .await
@@ -144,26 +129,11 @@ async fn the_console_serves_https_with_secure_cookies_and_refuses_plain_http() {
 
 #[tokio::test]
 async fn a_missing_certificate_stops_start_up_naming_it() {
-    let verifier = closeout_service::config::AuthConfig::trusting(vec![
-        closeout_testkit::token_public_key().to_path_buf(),
-    ])
-    .verifier()
-    .unwrap();
     let started = closeout_web::start(
-        closeout_web::WebConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            tls: Some(closeout_web::WebTls {
-                cert: "/nonexistent/closeout-web.pem".into(),
-                key: "/nonexistent/closeout-web.key".into(),
-            }),
-            findings_url: "http://127.0.0.1:1".into(),
-            tracker_url: "http://127.0.0.1:1".into(),
-            metrics_url: "http://127.0.0.1:1".into(),
-            services_tls: Default::default(),
-            verifier,
-            secure_cookies: false,
-            max_upload_bytes: closeout_web::DEFAULT_MAX_UPLOAD_BYTES,
-        },
+        console_over(closeout_web::WebTls {
+            cert: "/nonexistent/closeout-web.pem".into(),
+            key: "/nonexistent/closeout-web.key".into(),
+        }),
         std::future::pending(),
     )
     .await;
