@@ -42,8 +42,8 @@ impl MetricsApi {
     }
 
     /// [`Self::snapshot`] for the counted figures: live, the snapshot holds
-    /// no items and the tallies stand for them (`tallies`); as of a day,
-    /// the folded snapshot holds the items.
+    /// no items and the tallies stand for them (`tallies`); as of a day
+    /// too, the tallies then summed from the dated deltas.
     async fn view(
         &self,
         as_of: Option<NaiveDate>,
@@ -72,13 +72,13 @@ impl MetricsApi {
                 };
                 Ok((View { snapshot, tallies }, today))
             }
-            Some(day) => Ok((
-                View {
-                    snapshot: store::load_history(&self.pool, day, scope.organisation).await?,
-                    tallies: None,
-                },
-                day,
-            )),
+            // As of a day: the content dated by then and the tallies summed
+            // from the dated deltas (crate::dated), not a fold of the history.
+            Some(day) => {
+                let (snapshot, summed) = crate::dated::load_as_of(&self.pool, scope, day).await?;
+                let tallies = tallies.then_some(summed);
+                Ok((View { snapshot, tallies }, day))
+            }
         }
     }
 

@@ -16,6 +16,9 @@
 //! [`rebuild`] drops the read models and replays the stream from the start.
 
 pub mod consume;
+pub(crate) mod dated;
+#[doc(hidden)]
+pub use dated::measure as measure_as_of;
 pub(crate) mod error;
 pub(crate) mod grpc;
 pub(crate) mod model;
@@ -59,6 +62,7 @@ pub async fn start(
 ) -> Result<RunningMetrics, StartError> {
     let mut host = Host::connect(&SERVICE, &config.common, config.metrics_http_addr).await?;
     let pool = host.pool().clone();
+    dated::fill_if_pending(&pool).await?;
     let consumers = consume::Consumers::spawn(&pool, host.bus())?;
     for (name, stats) in consumers.stats() {
         host.watch_consumer(name, stats);

@@ -298,7 +298,7 @@ pub use closeout_domain::wire::date as calendar_date;
 /// The effective day of each of one item's events (in version order), as
 /// [`Snapshot::as_of`] defines it. `dates` holds every inspection's date,
 /// `item_inspection` every item's inspection.
-fn effective_days(
+pub(crate) fn effective_days(
     facts: &[&Fact],
     dates: &BTreeMap<String, NaiveDate>,
     item_inspection: &HashMap<&str, &str>,
@@ -340,6 +340,8 @@ fn effective_days(
                 )) if before.version + 1 == fact.version => before_day,
                 _ => recorded,
             },
+            // A rename corrects whom the item was always directed at.
+            Payload::ItemOrganisationChanged(_) => opened.unwrap_or(recorded),
             _ => recorded,
         };
         let day = opened.map_or(day, |o| day.max(o));
@@ -612,8 +614,10 @@ impl Snapshot {
     ///   `effective_date`, else the publication date of the inspection that
     ///   closed it; `ItemSuperseded` the publication date of the
     ///   superseding item's inspection; the `StatusChanged` of the same
-    ///   command (the next version) the same day; every other event the day
-    ///   it was recorded. No event counts before the item's opening day.
+    ///   command (the next version) the same day; `ItemOrganisationChanged`
+    ///   (a rename corrects whom the item was always directed at) its
+    ///   opening day; every other event the day it was recorded. No event
+    ///   counts before the item's opening day.
     ///   The item is the fold, in version order, of its events that count
     ///   by `day`.
     pub fn as_of(facts: impl IntoIterator<Item = Fact>, day: NaiveDate) -> Snapshot {

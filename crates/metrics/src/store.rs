@@ -35,6 +35,10 @@ pub const READ_MODEL_TABLES: &[&str] = &[
     "tally_totals",
     "tally_open_inspections",
     "tally_closing",
+    "dated_tallies",
+    "dated_items",
+    "dated_refs",
+    "dated_inspections",
 ];
 
 fn version(v: i64) -> u64 {
@@ -138,7 +142,9 @@ pub async fn apply(tx: &mut PgConnection, facts: &[Fact]) -> Result<(), sqlx::Er
     }
     let touched: Vec<&ItemState> = item_ids.iter().filter_map(|id| items.get(id)).collect();
     save_items(tx, &touched).await?;
-    save_tallies(tx, tallies.without_zeros()).await
+    save_tallies(tx, tallies.without_zeros()).await?;
+    // The as-of deltas of what this batch touched (crate::dated).
+    crate::dated::apply(tx, facts).await
 }
 
 async fn apply_organisation(

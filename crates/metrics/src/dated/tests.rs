@@ -1,0 +1,486 @@
+//! The dated answers against the fold ([`Snapshot::as_of`]) for random
+//! histories: reports published, corrected to another date, undated or
+//! never announced, recorded late; items opened from them, closed by
+//! back-dated verifications and by later reports, superseded, reopened,
+//! moved to a renamed organisation; events arriving in any order and
+//! batching.
+
+use super::*;
+use crate::queries;
+use crate::tally;
+use closeout_proto as pb;
+use closeout_testkit::TestDatabase;
+use proptest::prelude::*;
+use uuid::Uuid;
+
+/// A small deterministic generator (the seed comes from proptest).
+struct Dice(u64);
+
+impl Dice {
+    fn roll(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+
+    fn date(&mut self) -> pb::CalendarDate {
+        pb::CalendarDate::new(
+            2018 + self.roll(6) as i32,
+            1 + self.roll(12) as u32,
+            1 + self.roll(28) as u32,
+        )
+    }
+
+    fn seconds(&mut self) -> i64 {
+        // 2018-01-01 .. about 2026-03.
+        1_514_764_800 + self.roll(3_000) as i64 * 86_400 + self.roll(86_400) as i64
+    }
+}
+
+const INSPECTIONS: [(&str, &str); 5] = [
+    ("i1", "herts"),
+    ("i2", "herts"),
+    ("k1", "kent"),
+    ("n1", "national"),
+    ("silent", "herts"),
+];
+const PUBLISHED: [&str; 5] = [
+    "2019-09",
+    "2020-03-05",
+    "2021-07",
+    "not a date",
+    "2023-01-31",
+];
+
+fn envelope(
+    org: &str,
+    aggregate: &str,
+    version: u64,
+    seconds: i64,
+    payload: Payload,
+) -> EventEnvelope {
+    EventEnvelope {
+        event_id: Uuid::now_v7().to_string(),
+        event_type: closeout_bus::subject::event_type_of(&payload),
+        organisation_id: org.to_string(),
+        occurred_at: Some(prost_types::Timestamp { seconds, nanos: 0 }),
+        aggregate_type: "x".into(),
+        aggregate_id: aggregate.to_string(),
+        aggregate_version: version,
+        payload: Some(payload),
+        ..Default::default()
+    }
+}
+
+/// A random history, in a random arrival order.
+fn history(seed: u64, items: usize) -> Vec<EventEnvelope> {
+    let mut dice = Dice(seed | 1);
+    let mut out = Vec::new();
+    for org in ["herts", "kent"] {
+        let registered = Payload::OrganisationRegistered(pb::OrganisationRegistered {
+            organisation: Some(pb::Organisation {
+                id: org.into(),
+                name: org.into(),
+                kind: 1,
+                most_similar_group: vec!["herts".into(), "kent".into(), "herts-fire".into()],
+            }),
+        });
+        let at = dice.seconds();
+        out.push(envelope(org, org, 1, at, registered));
+    }
+    // "silent" never announces itself: items of it are dated by the day
+    // they were opened.
+    for (id, org) in &INSPECTIONS[..4] {
+        let versions = 1 + dice.roll(2) as u64;
+        for version in 1..=versions {
+            if dice.roll(5) == 0 {
+                continue; // this version's announcement not (yet) seen
+            }
+            let published = PUBLISHED[dice.roll(PUBLISHED.len())];
+            let at = dice.seconds();
+            out.push(envelope(
+                org,
+                id,
+                version,
+                at,
+                Payload::InspectionPublished(pb::InspectionPublished {
+                    inspection_id: (*id).into(),
+                    organisation_id: (*org).into(),
+                    programme: "PEEL".into(),
+                    period: "2019/20".into(),
+                    published: published.into(),
+                    ..Default::default()
+                }),
+            ));
+            let at = dice.seconds();
+            out.push(envelope(
+                org,
+                id,
+                version,
+                at,
+                Payload::JudgmentRecorded(pb::JudgmentRecorded {
+                    judgment_id: format!("{id}-j{version}"),
+                    inspection_id: (*id).into(),
+                    organisation_id: (*org).into(),
+                    pillar: "Effectiveness".into(),
+                    grade: 1 + dice.roll(4) as i32,
+                    scale: pb::GradeScale::FourTier as i32,
+                    published: published.into(),
+                    period: "2019/20".into(),
+                    ..Default::default()
+                }),
+            ));
+        }
+    }
+    use pb::ItemStatus as S;
+    for n in 0..items {
+        let item = format!("item{n}");
+        let org = if dice.roll(3) == 0 { "kent" } else { "herts" };
+        let mut at = dice.seconds();
+        let mut version = 1u64;
+        let mut events: Vec<(String, u64, i64, Payload)> = Vec::new();
+        let mut push = |org: &str, version: &mut u64, at: i64, payload: Payload| {
+            events.push((org.to_string(), *version, at, payload));
+            *version += 1;
+        };
+        push(
+            org,
+            &mut version,
+            at,
+            Payload::ItemOpened(pb::ItemOpened {
+                item_id: item.clone(),
+                organisation_id: org.into(),
+                inspection_id: INSPECTIONS[dice.roll(INSPECTIONS.len())].0.into(),
+                kind: 1 + dice.roll(3) as i32,
+                pillar: ["Effectiveness", "Efficiency"][dice.roll(2)].into(),
+                status: S::Open as i32,
+                due_date: (dice.roll(2) == 0).then(|| dice.date()),
+                ..Default::default()
+            }),
+        );
+        let mut org = org.to_string();
+        let mut status = S::Open;
+        for _ in 0..dice.roll(6) {
+            at += dice.roll(400) as i64 * 86_400;
+            let to = match dice.roll(8) {
+                0 | 1 => {
+                    let to = [S::InProgress, S::AwaitingVerification][dice.roll(2)];
+                    push(
+                        &org,
+                        &mut version,
+                        at,
+                        Payload::StatusChanged(pb::StatusChanged {
+                            item_id: item.clone(),
+                            from_status: status as i32,
+                            to_status: to as i32,
+                            ..Default::default()
+                        }),
+                    );
+                    to
+                }
+                2 | 3 => {
+                    let by = ["", "i2", "k1", "silent"][dice.roll(4)];
+                    push(
+                        &org,
+                        &mut version,
+                        at,
+                        Payload::ItemVerified(pb::ItemVerified {
+                            item_id: item.clone(),
+                            closure_reference: "letter".into(),
+                            closed_by_inspection_id: by.into(),
+                            effective_date: (dice.roll(2) == 0).then(|| dice.date()),
+                        }),
+                    );
+                    push(
+                        &org,
+                        &mut version,
+                        at,
+                        Payload::StatusChanged(pb::StatusChanged {
+                            item_id: item.clone(),
+                            from_status: status as i32,
+                            to_status: S::Closed as i32,
+                            ..Default::default()
+                        }),
+                    );
+                    S::Closed
+                }
+                4 => {
+                    let by = format!("item{}", dice.roll(items.max(1)));
+                    push(
+                        &org,
+                        &mut version,
+                        at,
+                        Payload::ItemSuperseded(pb::ItemSuperseded {
+                            item_id: item.clone(),
+                            superseding_item_id: by,
+                            ..Default::default()
+                        }),
+                    );
+                    push(
+                        &org,
+                        &mut version,
+                        at,
+                        Payload::StatusChanged(pb::StatusChanged {
+                            item_id: item.clone(),
+                            from_status: status as i32,
+                            to_status: S::Superseded as i32,
+                            ..Default::default()
+                        }),
+                    );
+                    S::Superseded
+                }
+                5 => {
+                    push(
+                        &org,
+                        &mut version,
+                        at,
+                        Payload::ItemReopened(pb::ItemReopened {
+                            item_id: item.clone(),
+                            ..Default::default()
+                        }),
+                    );
+                    push(
+                        &org,
+                        &mut version,
+                        at,
+                        Payload::StatusChanged(pb::StatusChanged {
+                            item_id: item.clone(),
+                            from_status: status as i32,
+                            to_status: S::InProgress as i32,
+                            ..Default::default()
+                        }),
+                    );
+                    S::InProgress
+                }
+                6 => {
+                    push(
+                        &org,
+                        &mut version,
+                        at,
+                        Payload::DueDateChanged(pb::DueDateChanged {
+                            item_id: item.clone(),
+                            due_date: Some(dice.date()),
+                            ..Default::default()
+                        }),
+                    );
+                    status
+                }
+                _ => {
+                    if org == "herts" {
+                        org = "herts-fire".into();
+                        push(
+                            &org,
+                            &mut version,
+                            at,
+                            Payload::ItemOrganisationChanged(pb::ItemOrganisationChanged {
+                                item_id: item.clone(),
+                                organisation_id: org.clone(),
+                                ..Default::default()
+                            }),
+                        );
+                    }
+                    status
+                }
+            };
+            status = to;
+        }
+        for (org, version, at, payload) in events {
+            out.push(envelope(&org, &item, version, at, payload));
+        }
+    }
+    // Any arrival order.
+    for i in (1..out.len()).rev() {
+        let j = dice.roll(i + 1);
+        out.swap(i, j);
+    }
+    out
+}
+
+fn facts_of(envelopes: &[EventEnvelope]) -> Vec<Fact> {
+    envelopes
+        .iter()
+        .filter_map(|e| Fact::from_envelope(e).ok())
+        .collect()
+}
+
+/// The tallies of the folded snapshot's items as of `day`.
+fn folded_tallies(facts: &[Fact], day: NaiveDate) -> Tallies {
+    let snapshot = Snapshot::as_of(facts.iter().cloned(), day);
+    let mut tallies = Tallies::default();
+    for item in snapshot.items.values() {
+        tallies.add(item, 1);
+    }
+    tallies.without_zeros()
+}
+
+/// The deltas of a whole history at once (no upkeep).
+fn deltas_of(facts: &[Fact]) -> BTreeMap<NaiveDate, Tallies> {
+    let dates = inspection_dates(facts);
+    let mut items: BTreeMap<String, Vec<Fact>> = BTreeMap::new();
+    for fact in facts {
+        if let Target::Item(id) = fact.target() {
+            items.entry(id).or_default().push(fact.clone());
+        }
+    }
+    let item_inspection: HashMap<&str, &str> = facts
+        .iter()
+        .filter_map(|f| match &f.payload {
+            Payload::ItemOpened(o) => Some((f.aggregate_id.as_str(), o.inspection_id.as_str())),
+            _ => None,
+        })
+        .collect();
+    let mut deltas = BTreeMap::new();
+    for facts in items.values() {
+        add_deltas(&mut deltas, &timeline(facts, &dates, &item_inspection), 1);
+    }
+    deltas
+}
+
+fn days() -> Vec<NaiveDate> {
+    let mut out: Vec<NaiveDate> = (2018..=2026)
+        .flat_map(|y| {
+            [(1, 1), (3, 5), (6, 30), (9, 1), (12, 31)]
+                .into_iter()
+                .filter_map(move |(m, d)| NaiveDate::from_ymd_opt(y, m, d))
+        })
+        .collect();
+    out.push(NaiveDate::MAX);
+    out
+}
+
+proptest! {
+    #[test]
+    fn summed_deltas_equal_the_tallies_of_the_fold(seed in any::<u64>(), items in 1usize..30) {
+        let facts = facts_of(&history(seed, items));
+        let deltas = deltas_of(&facts);
+        for day in days() {
+            prop_assert_eq!(tallies_as_of(&deltas, day), folded_tallies(&facts, day), "{}", day);
+        }
+    }
+}
+
+#[test]
+fn a_renamed_item_counts_under_the_new_id_from_its_opening() {
+    let facts = facts_of(&history(11, 40));
+    let moved: BTreeSet<String> = facts
+        .iter()
+        .filter(|f| matches!(f.payload, Payload::ItemOrganisationChanged(_)))
+        .map(|f| f.aggregate_id.clone())
+        .collect();
+    assert!(!moved.is_empty(), "the history renames some items");
+    for day in days() {
+        let snapshot = Snapshot::as_of(facts.iter().cloned(), day);
+        for id in &moved {
+            if let Some(item) = snapshot.items.get(id) {
+                assert_eq!(item.organisation_id, "herts-fire", "{id} on {day}");
+            }
+        }
+    }
+}
+
+/// Applies `envelopes` in batches through the store, as the consumers do.
+async fn apply_in_batches(pool: &PgPool, envelopes: &[EventEnvelope], batch: usize) {
+    for chunk in envelopes.chunks(batch.max(1)) {
+        let mut checked = Vec::new();
+        for e in chunk {
+            let fact = Fact::from_envelope(e).expect("a checked envelope");
+            let id = Uuid::parse_str(&e.event_id).expect("a UUID");
+            checked.push((id, e, fact));
+        }
+        let mut tx = pool.begin().await.expect("begin");
+        let fresh = store::record_batch(&mut tx, &checked)
+            .await
+            .expect("record");
+        store::apply(&mut tx, &fresh).await.expect("apply");
+        tx.commit().await.expect("commit");
+    }
+}
+
+async fn empty(pool: &PgPool) {
+    sqlx::query(&format!("TRUNCATE {}", store::READ_MODEL_TABLES.join(", ")))
+        .execute(pool)
+        .await
+        .expect("truncate");
+}
+
+/// The service's as-of answers against the fold's, for each organisation
+/// and day.
+async fn check_answers(pool: &PgPool, facts: &[Fact]) -> Result<(), TestCaseError> {
+    for day in days() {
+        let folded = Snapshot::as_of(facts.iter().cloned(), day);
+        for org in ["herts", "kent", "herts-fire", "nobody"] {
+            let scope = Scope {
+                organisation: Some(org),
+                content: true,
+                items: false,
+            };
+            let (snapshot, tallies) = load_as_of(pool, scope, day).await.expect("load");
+            prop_assert_eq!(
+                tally::scorecard(&snapshot, &tallies, org, day).ok(),
+                queries::scorecard(&folded, org, day).ok(),
+                "scorecard of {} on {}",
+                org,
+                day
+            );
+            prop_assert_eq!(
+                tally::closure_stats(&snapshot, &tallies, org, ""),
+                queries::closure_stats(&folded, org, ""),
+                "closure stats of {} on {}",
+                org,
+                day
+            );
+        }
+        let (snapshot, tallies) = load_as_of(pool, Scope::default(), day).await.expect("load");
+        prop_assert_eq!(
+            tally::peer_comparison(&snapshot, &tallies, "herts", day).ok(),
+            queries::peer_comparison(&folded, "herts", day).ok(),
+            "peers on {}",
+            day
+        );
+        prop_assert_eq!(
+            tally::closure_stats(&snapshot, &tallies, "", ""),
+            queries::closure_stats(&folded, "", ""),
+            "everyone's closure stats on {}",
+            day
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn dated_answers_equal_the_fold_whatever_the_arrival_order_and_batching() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let db = runtime.block_on(TestDatabase::create());
+    runtime
+        .block_on(crate::MIGRATOR.run(db.pool()))
+        .expect("migrations");
+    let pool = db.pool().clone();
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(12));
+    let result = runner.run(
+        &(any::<u64>(), 1usize..25, 1usize..40),
+        |(seed, items, batch)| {
+            runtime.block_on(async {
+                empty(&pool).await;
+                let envelopes = history(seed, items);
+                apply_in_batches(&pool, &envelopes, batch).await;
+                check_answers(&pool, &facts_of(&envelopes)).await?;
+                // The same history filled at start from the stored events.
+                sqlx::query("UPDATE dated_fill SET filled = FALSE")
+                    .execute(&pool)
+                    .await
+                    .expect("unmark");
+                sqlx::query("TRUNCATE dated_tallies, dated_items, dated_refs, dated_inspections")
+                    .execute(&pool)
+                    .await
+                    .expect("empty dated tables");
+                fill_if_pending(&pool).await.expect("fill");
+                check_answers(&pool, &facts_of(&envelopes)).await
+            })
+        },
+    );
+    runtime.block_on(db.drop_database());
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
