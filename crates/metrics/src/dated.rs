@@ -690,12 +690,22 @@ async fn save_deltas(
     Ok(())
 }
 
-/// Fills the dated tables from the stored history once, the first time the
-/// service starts after migration 0007 (a database that already held
-/// events): every inspection dated, every item recomputed. Later starts
-/// find it done; a rebuild refills the tables by replaying events through
-/// [`apply`].
+/// Fills the dated tables from the stored history when they are not known
+/// to be filled: the first start after migration 0007 on a database that
+/// already held events, or after a rebuild emptied them (`dated_fill` is a
+/// read-model table, so a reset leaves no row) and did not get as far as
+/// [`refill`]. Otherwise nothing.
 pub async fn fill_if_pending(pool: &PgPool) -> Result<(), sqlx::Error> {
+    refill_when(pool, false).await
+}
+
+/// Recomputes the dated tables from the stored history (a rebuild, after
+/// its replay: it may fold items without the consumers' upkeep).
+pub async fn refill(pool: &PgPool) -> Result<(), sqlx::Error> {
+    refill_when(pool, true).await
+}
+
+async fn refill_when(pool: &PgPool, always: bool) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(DATED_LOCK)
@@ -704,31 +714,42 @@ pub async fn fill_if_pending(pool: &PgPool) -> Result<(), sqlx::Error> {
     let filled: Option<bool> = sqlx::query_scalar("SELECT filled FROM dated_fill FOR UPDATE")
         .fetch_optional(&mut *tx)
         .await?;
-    if filled != Some(false) {
+    if filled == Some(true) && !always {
         return tx.commit().await;
     }
     fill(&mut tx).await?;
-    sqlx::query("UPDATE dated_fill SET filled = TRUE")
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO dated_fill (filled) VALUES (TRUE) \
+         ON CONFLICT (singleton) DO UPDATE SET filled = TRUE",
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await
 }
 
-/// Recomputes every dated table from the history (in the caller's
-/// transaction, holding the upkeep lock).
+/// Recomputes every dated table from the history alone (in the caller's
+/// transaction, holding the upkeep lock): every inspection with an event
+/// dated, every item with an `ItemOpened` recomputed (one never opened
+/// counts nothing until its opening is applied).
 async fn fill(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
     sqlx::query("TRUNCATE dated_tallies, dated_items, dated_refs, dated_inspections")
         .execute(&mut *tx)
         .await?;
-    let inspections: Vec<String> = sqlx::query_scalar("SELECT id FROM inspections ORDER BY id")
-        .fetch_all(&mut *tx)
-        .await?;
+    let inspections: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT aggregate_id FROM events WHERE event_type LIKE ANY \
+         (ARRAY['%InspectionPublished', '%InspectionReplaced', '%JudgmentRecorded', \
+         '%IndicatorRecorded', '%FollowUpRecorded']) ORDER BY 1",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
     for chunk in inspections.chunks(FILL_CHUNK) {
         redate_inspections(tx, chunk).await?;
     }
-    let items: Vec<String> = sqlx::query_scalar("SELECT id FROM items ORDER BY id")
-        .fetch_all(&mut *tx)
-        .await?;
+    let items: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT aggregate_id FROM events WHERE event_type LIKE '%ItemOpened' ORDER BY 1",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
     for chunk in items.chunks(FILL_CHUNK) {
         recompute_items(tx, chunk).await?;
     }

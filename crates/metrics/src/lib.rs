@@ -129,6 +129,8 @@ pub async fn rebuild(config: &MetricsConfig, timeout: Duration) -> Result<Rebuil
             "rebuild: replay did not catch up within {timeout:?}"
         )));
     }
+    // The as-of deltas, from the history as replayed.
+    dated::refill(&pool).await?;
     // The replay committed without waiting for the disk: one durable
     // commit flushes all of it, and a PostgreSQL restarted in between may
     // have lost batches that were already acknowledged.

@@ -39,6 +39,7 @@ pub const READ_MODEL_TABLES: &[&str] = &[
     "dated_items",
     "dated_refs",
     "dated_inspections",
+    "dated_fill",
 ];
 
 fn version(v: i64) -> u64 {
