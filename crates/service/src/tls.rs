@@ -10,9 +10,10 @@ use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use std::str::FromStr;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
-/// Makes ring rustls's process-wide crypto provider, once. Several
-/// dependencies enable rustls with different providers; without a choice
-/// rustls cannot pick one and the first TLS configuration panics.
+/// Makes ring rustls's process-wide crypto provider, once. The workspace
+/// enables ring only (the browser test's WebDriver client has no TLS, which
+/// once brought aws-lc-rs in); choosing explicitly keeps a dependency that
+/// enables a second provider from making the first TLS configuration panic.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }

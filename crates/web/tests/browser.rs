@@ -15,6 +15,7 @@ mod support;
 
 use closeout_testkit::{EVENTUALLY, free_port, poll};
 use fantoccini::{Client as Browser, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -81,8 +82,7 @@ impl Session {
                 ]
             }),
         );
-        let browser = ClientBuilder::rustls()
-            .unwrap()
+        let browser = ClientBuilder::new(HttpConnector::new())
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{driver_port}"))
             .await
