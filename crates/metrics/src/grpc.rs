@@ -82,25 +82,8 @@ impl MetricsApi {
         }
     }
 
-    /// Validates an organisation id and an as-of date (reporting both at
-    /// once), then loads the snapshot: of that organisation's items and
-    /// content, or of everyone's when `everyone` (peer comparison).
-    async fn organisation_view(
-        &self,
-        organisation_id: &str,
-        as_of: Option<&pb::CalendarDate>,
-        everyone: bool,
-    ) -> Result<(View, NaiveDate), MetricsError> {
-        let mut v = Violations::default();
-        check_organisation(&mut v, organisation_id);
-        let as_of = check_as_of(&mut v, "as_of", as_of);
-        v.into_result().map_err(MetricsError::from)?;
-        self.view(as_of, scope_of(organisation_id, everyone), true)
-            .await
-    }
-
-    /// [`Self::organisation_view`]'s snapshot alone, once the arguments are
-    /// checked.
+    /// [`Self::snapshot`] of one organisation (or everyone), once the
+    /// arguments are checked.
     async fn checked_snapshot(
         &self,
         organisation_id: &str,
@@ -221,9 +204,27 @@ impl MetricsService for MetricsApi {
     ) -> Reply<pb::GetScorecardResponse> {
         reader(&request)?;
         let r = request.into_inner();
-        let (view, day) = self
-            .organisation_view(&r.organisation_id, r.as_of.as_ref(), false)
-            .await?;
+        let mut v = Violations::default();
+        check_organisation(&mut v, &r.organisation_id);
+        let as_of = check_as_of(&mut v, "as_of", r.as_of.as_ref());
+        v.into_result().map_err(MetricsError::from)?;
+        let (view, day) = match as_of {
+            // Live: the organisation's summaries and its days-to-close
+            // histogram in place of its closings.
+            None => {
+                let today = Utc::now().date_naive();
+                let (snapshot, tallies) =
+                    store::load_scorecard(&self.pool, &r.organisation_id, Some(today))
+                        .await
+                        .map_err(MetricsError::from)?;
+                let tallies = Some(tallies);
+                (View { snapshot, tallies }, today)
+            }
+            Some(_) => {
+                self.view(as_of, scope_of(&r.organisation_id, false), true)
+                    .await?
+            }
+        };
         let scorecard = match &view.tallies {
             Some(tallies) => tally::scorecard(&view.snapshot, tallies, &r.organisation_id, day),
             None => queries::scorecard(&view.snapshot, &r.organisation_id, day),

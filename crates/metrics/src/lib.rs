@@ -234,12 +234,7 @@ pub mod measure {
         org: &str,
         day: NaiveDate,
     ) -> Result<Option<pb::Scorecard>, sqlx::Error> {
-        let scope = Scope {
-            organisation: Some(org),
-            content: true,
-            items: false,
-        };
-        let (snapshot, tallies) = store::load_counted(pool, scope).await?;
+        let (snapshot, tallies) = store::load_scorecard(pool, org, None).await?;
         Ok(tally::scorecard(&snapshot, &tallies, org, day).ok())
     }
 

@@ -9,7 +9,9 @@ use crate::model::{
     self, Content, ContentChange, Fact, InspectionMeta, InspectionState, ItemState,
     OrganisationState, Snapshot, Target,
 };
-use crate::tally::{self, ClosedKey, ClosingKey, InspectionKey, PeerDays, Tallies, Totals};
+use crate::tally::{
+    self, ClosedKey, ClosingKey, DateMap, DaysToClose, InspectionKey, Tallies, Totals,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use closeout_proto::EventEnvelope;
 use closeout_proto::event_envelope::Payload;
@@ -35,6 +37,9 @@ pub const READ_MODEL_TABLES: &[&str] = &[
     "tally_totals",
     "tally_open_inspections",
     "tally_closing",
+    "tally_dates",
+    "tally_days",
+    "tally_days_all",
     "dated_tallies",
     "dated_items",
     "dated_refs",
@@ -143,6 +148,7 @@ pub async fn apply(tx: &mut PgConnection, facts: &[Fact]) -> Result<(), sqlx::Er
     }
     let touched: Vec<&ItemState> = item_ids.iter().filter_map(|id| items.get(id)).collect();
     save_items(tx, &touched).await?;
+    redate_days_to_close(tx, facts).await?;
     save_tallies(tx, tallies.without_zeros()).await?;
     // The as-of deltas of what this batch touched (crate::dated).
     crate::dated::apply(tx, facts).await
@@ -376,6 +382,8 @@ async fn save_inspection_counts(
 /// Adds tallies to the stored ones, one statement per table (keys in
 /// order, so concurrent writers lock rows in the same order).
 async fn save_tallies(tx: &mut PgConnection, t: Tallies) -> Result<(), sqlx::Error> {
+    // Dated after the closings are written (see `DAYS_LOCK`).
+    let days = (!t.closing.is_empty()).then(|| t.closing.clone());
     if !t.counts.is_empty() {
         let (mut org, mut status, mut kind, mut pillar, mut n) =
             (vec![], vec![], vec![], vec![], vec![]);
@@ -520,21 +528,243 @@ async fn save_tallies(tx: &mut PgConnection, t: Tallies) -> Result<(), sqlx::Err
         .execute(&mut *tx)
         .await?;
     }
+    if let Some(closing) = days {
+        lock_days(&mut *tx).await?;
+        let mut ids: Vec<String> = closing
+            .keys()
+            .flat_map(|k| [&k.inspection_id, &k.closed_by_inspection_id])
+            .filter(|id| !id.is_empty())
+            .cloned()
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let dates = sync_dates(tx, &ids, &closing).await?;
+        save_days(tx, DaysToClose::of(&closing, &dates)).await?;
+    }
+    Ok(())
+}
+
+/// Serialises the two writers of the days-to-close histograms: a batch
+/// dating new closings by `tally_dates` (the tracker's consumer) and a
+/// batch re-dating stored closings when an inspection's date changes
+/// (findings'). Without it each could miss the other's uncommitted rows
+/// and a closing would never be counted. Held to commit; taken only by
+/// batches that close items or bring inspections, after their closings
+/// are written (so never while waiting for a rebuild's table locks with
+/// it held) and before the as-of tables' lock (crate::dated).
+const DAYS_LOCK: i64 = 0x6461_7973;
+
+async fn lock_days(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(DAYS_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Brings `tally_dates` up to the inspections table for these inspections
+/// and returns their dates. An inspection whose date arrived, changed or
+/// went (or that has no row yet: after a rebuild's reset, say) moves the
+/// stored closings it dates from the days its old date gave to those the
+/// new one gives; `pending` are closings this transaction has written but
+/// not yet dated, left out of the move. Called under [`lock_days`].
+async fn sync_dates(
+    tx: &mut PgConnection,
+    ids: &[String],
+    pending: &BTreeMap<ClosingKey, i64>,
+) -> Result<DateMap, sqlx::Error> {
+    let rows: Vec<(String, String, Option<String>, Option<NaiveDate>)> = sqlx::query_as(
+        "SELECT i.id, i.published, d.published, d.day FROM inspections i \
+         LEFT JOIN tally_dates d ON d.inspection_id = i.id WHERE i.id = ANY($1) ORDER BY i.id",
+    )
+    .bind(ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut dates = DateMap::new();
+    let (mut seen_id, mut seen_text, mut seen_day) = (vec![], vec![], vec![]);
+    let mut changed: Vec<(String, Option<NaiveDate>)> = Vec::new();
+    for (id, published, assumed_text, assumed_day) in rows {
+        let day = if assumed_text.as_deref() == Some(published.as_str()) {
+            assumed_day
+        } else {
+            let day = model::published_on(&published);
+            if day != assumed_day {
+                changed.push((id.clone(), day));
+            }
+            seen_id.push(id.clone());
+            seen_text.push(published);
+            seen_day.push(day);
+            day
+        };
+        if let Some(day) = day {
+            dates.insert(id, day);
+        }
+    }
+    if !changed.is_empty() {
+        let moved: Vec<String> = changed.iter().map(|(id, _)| id.clone()).collect();
+        let (closings, before) = closings_touching(&mut *tx, &moved, None).await?;
+        // The stored closings, as they were before this transaction's.
+        let mut stored: BTreeMap<ClosingKey, i64> = closings.into_iter().collect();
+        for (key, n) in pending {
+            if let Some(m) = stored.get_mut(key) {
+                *m -= n;
+            }
+        }
+        let mut after = before.clone();
+        for (id, day) in changed {
+            match day {
+                Some(day) => after.insert(id, day),
+                None => after.remove(&id),
+            };
+        }
+        let mut days = DaysToClose::default();
+        days.redate(&stored, &before, &after);
+        save_days(tx, days).await?;
+    }
+    if !seen_id.is_empty() {
+        sqlx::query(
+            "INSERT INTO tally_dates AS t (inspection_id, published, day) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::date[]) \
+             ON CONFLICT (inspection_id) DO UPDATE SET published = EXCLUDED.published, \
+             day = EXCLUDED.day",
+        )
+        .bind(seen_id)
+        .bind(seen_text)
+        .bind(seen_day)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(dates)
+}
+
+/// Adds to the days-to-close histograms, one statement per table (keys in
+/// order).
+async fn save_days(tx: &mut PgConnection, days: DaysToClose) -> Result<(), sqlx::Error> {
+    let days = days.without_zeros();
+    if !days.by_organisation.is_empty() {
+        let (mut org, mut d, mut n) = (vec![], vec![], vec![]);
+        for ((o, k), c) in days.by_organisation {
+            org.push(o);
+            d.push(k);
+            n.push(c);
+        }
+        sqlx::query(
+            "INSERT INTO tally_days AS t (organisation_id, days, n) \
+             SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[]) \
+             ON CONFLICT (organisation_id, days) DO UPDATE SET n = t.n + EXCLUDED.n",
+        )
+        .bind(org)
+        .bind(d)
+        .bind(n)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !days.all.is_empty() {
+        let (d, n): (Vec<i64>, Vec<i64>) = days.all.into_iter().unzip();
+        sqlx::query(
+            "INSERT INTO tally_days_all AS t (days, n) \
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[]) \
+             ON CONFLICT (days) DO UPDATE SET n = t.n + EXCLUDED.n",
+        )
+        .bind(d)
+        .bind(n)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The closings (of one organisation, or everyone's) that either of these
+/// inspections dates, and the dates `tally_dates` holds for their
+/// inspections.
+async fn closings_touching<'c, E>(
+    executor: E,
+    ids: &[String],
+    org: Option<&str>,
+) -> Result<(Vec<(ClosingKey, i64)>, DateMap), sqlx::Error>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Postgres>,
+{
+    let by_org = if org.is_some() {
+        "c.organisation_id = $2"
+    } else {
+        "$2::text IS NULL"
+    };
+    type Row = (
+        String,
+        String,
+        String,
+        bool,
+        Option<NaiveDate>,
+        i64,
+        Option<NaiveDate>,
+        Option<NaiveDate>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT c.organisation_id, c.inspection_id, c.closed_by_inspection_id, c.verified, \
+         c.closing_day, c.n, a.day, b.day FROM tally_closing c \
+         LEFT JOIN tally_dates a ON a.inspection_id = c.inspection_id \
+         LEFT JOIN tally_dates b ON b.inspection_id = c.closed_by_inspection_id \
+         WHERE c.n <> 0 AND {by_org} AND (c.inspection_id = ANY($1) \
+         OR (c.closed_by_inspection_id <> '' AND c.closed_by_inspection_id = ANY($1)))"
+    ))
+    .bind(ids)
+    .bind(org)
+    .fetch_all(executor)
+    .await?;
+    let mut dates = DateMap::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for (o, i, by, verified, day, n, opened, closed_by) in rows {
+        if let Some(d) = opened {
+            dates.insert(i.clone(), d);
+        }
+        if let Some(d) = closed_by {
+            dates.insert(by.clone(), d);
+        }
+        out.push((
+            ClosingKey {
+                organisation_id: o,
+                inspection_id: i,
+                closed_by_inspection_id: by,
+                verified,
+                closing_day: day,
+            },
+            n,
+        ));
+    }
+    Ok((out, dates))
+}
+
+/// Re-dates the days-to-close histograms for the inspections of this
+/// batch whose date arrived, changed or went ([`sync_dates`]), in the
+/// batch's transaction before [`save_tallies`], which dates the batch's
+/// own closings with the new dates.
+pub(crate) async fn redate_days_to_close(
+    tx: &mut PgConnection,
+    facts: &[Fact],
+) -> Result<(), sqlx::Error> {
+    let mut ids: Vec<String> = facts
+        .iter()
+        .filter_map(|f| match f.target() {
+            Target::Inspection(id) => Some(id),
+            _ => None,
+        })
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    ids.sort();
+    ids.dedup();
+    lock_days(&mut *tx).await?;
+    sync_dates(tx, &ids, &BTreeMap::new()).await?;
     Ok(())
 }
 
 /// What a live counted answer reads: the snapshot within `scope` without
 /// its items, the summary tallies that stand for them, and the detail
-/// tallies of the inspections the snapshot gives no date.
-pub async fn load_counted(
-    pool: &PgPool,
-    scope: Scope<'_>,
-) -> Result<(Snapshot, Tallies), sqlx::Error> {
-    load_counted_until(pool, scope, None).await
-}
-
-/// [`load_counted`], counting only the inspections published by `today`
-/// when given (a report published later dates nothing yet).
+/// tallies of the inspections the snapshot gives no date; counting only
+/// the inspections published by `today` when given (a report published
+/// later dates nothing yet).
 pub async fn load_counted_until(
     pool: &PgPool,
     scope: Scope<'_>,
@@ -549,7 +779,7 @@ pub async fn load_counted_until(
         ..scope
     };
     let side = async {
-        let tallies = load_summaries(pool, scope.organisation, true).await?;
+        let (tallies, ..) = load_summaries(pool, scope.organisation, true, Days::No).await?;
         let content = if scope.content {
             Some(load_content(pool, scope.organisation).await?)
         } else {
@@ -570,58 +800,107 @@ pub async fn load_counted_until(
     Ok((snapshot, tallies))
 }
 
-/// Leaves out the inspections published after `today`, when given.
-fn published_by(snapshot: &mut Snapshot, today: Option<NaiveDate>) {
-    if let Some(today) = today {
-        snapshot
-            .inspections
-            .retain(|_, i| model::published_on(&i.meta.published).is_none_or(|d| d <= today));
+/// What a live scorecard of `organisation_id` reads: [`load_counted_until`]
+/// with its content, but the organisation's days-to-close histogram in
+/// place of its closings (corrected for the inspections whose date the
+/// answer reads differently, [`correct_days`]).
+pub async fn load_scorecard(
+    pool: &PgPool,
+    organisation_id: &str,
+    today: Option<NaiveDate>,
+) -> Result<(Snapshot, Tallies), sqlx::Error> {
+    let org = Some(organisation_id);
+    let live = Scope {
+        organisation: org,
+        content: false,
+        items: false,
+    };
+    let side = async {
+        let summaries = load_summaries(pool, org, false, Days::Own(organisation_id)).await?;
+        let content = load_content(pool, org).await?;
+        Ok::<_, sqlx::Error>((summaries, content))
+    };
+    let (mut snapshot, ((mut tallies, mut days, suspect), content)) =
+        tokio::try_join!(load_live(pool, live), side)?;
+    content.attach(&mut snapshot);
+    snapshot.normalise();
+    let later = published_by(&mut snapshot, today);
+    let undated = tally::undated_inspections(&snapshot, &tallies);
+    let answer = tally::answer_dates(&snapshot);
+    let mut details = Tallies::default();
+    let detail = async {
+        if undated.is_empty() {
+            Ok(())
+        } else {
+            load_details(pool, org, &undated, &mut details).await
+        }
+    };
+    let correction = correct_days(pool, org, suspect, later, &answer, &mut days);
+    tokio::try_join!(detail, correction)?;
+    tallies.open = details.open;
+    tallies.closed = details.closed;
+    tallies.peer_days = Some(days.own_days(organisation_id));
+    Ok((snapshot, tallies))
+}
+
+/// Moves the closings of the `suspect` inspections (whose publication text
+/// is not the one the histograms were dated by) and of the `later` ones
+/// (left out of this answer) from the days the histograms gave them to
+/// those the answer's dates give. Usually both are empty: no statement.
+async fn correct_days(
+    pool: &PgPool,
+    org: Option<&str>,
+    suspect: Vec<String>,
+    later: Vec<String>,
+    answer: &DateMap,
+    days: &mut DaysToClose,
+) -> Result<(), sqlx::Error> {
+    let mut ids = suspect;
+    ids.extend(later);
+    if ids.is_empty() {
+        return Ok(());
     }
+    ids.sort();
+    ids.dedup();
+    let (closings, assumed) = closings_touching(pool, &ids, org).await?;
+    days.redate(closings.iter().map(|(k, n)| (k, n)), &assumed, answer);
+    Ok(())
+}
+
+/// Leaves out the inspections published after `today`, when given, and
+/// returns their ids.
+fn published_by(snapshot: &mut Snapshot, today: Option<NaiveDate>) -> Vec<String> {
+    let mut later = Vec::new();
+    if let Some(today) = today {
+        snapshot.inspections.retain(|id, i| {
+            let by = model::published_on(&i.meta.published).is_none_or(|d| d <= today);
+            if !by {
+                later.push(id.clone());
+            }
+            by
+        });
+    }
+    later
 }
 
 /// What the peer comparison of `organisation_id` reads: everyone's
 /// snapshot without items and summary tallies, but instead of everyone's
-/// closings one aggregate of their days to close by where they count
-/// ([`tally::PeerDays`]), computed by the database from the inspections'
-/// dates; details for the undated inspections.
+/// closings the days-to-close histograms of the organisation, of its
+/// registered group and of everyone ([`tally::DaysToClose`], corrected by
+/// [`correct_days`]); details for the undated inspections.
 pub async fn load_peers(
     pool: &PgPool,
     organisation_id: &str,
     today: Option<NaiveDate>,
 ) -> Result<(Snapshot, Tallies), sqlx::Error> {
-    let (mut snapshot, mut tallies) = tokio::try_join!(
+    let (mut snapshot, (mut tallies, mut days, suspect)) = tokio::try_join!(
         load_live(pool, Scope::default()),
-        load_summaries(pool, None, false)
+        load_summaries(pool, None, false, Days::Peers(organisation_id))
     )?;
-    published_by(&mut snapshot, today);
+    let later = published_by(&mut snapshot, today);
     let group = tally::peer_group(&snapshot, &tallies, organisation_id);
-    let (ids, days): (Vec<String>, Vec<NaiveDate>) =
-        tally::inspection_dates(&snapshot).into_iter().unzip();
     let undated = tally::undated_inspections(&snapshot, &tallies);
-    let aggregate = async {
-        // Mirrors `tally::peer_days` (and `Dates::closing`): the closure
-        // dated by the verification, else the closing inspection, else the
-        // recorded day; never before the item's inspection.
-        sqlx::query_as::<_, (i16, i64, i64)>(
-            "WITH d(id, day) AS (SELECT * FROM UNNEST($1::text[], $2::date[])), \
-             c AS (SELECT c.organisation_id, o.day AS opened, \
-               CASE WHEN c.verified THEN c.closing_day \
-               ELSE COALESCE(b.day, c.closing_day) END AS closed, c.n \
-               FROM tally_closing c JOIN d o ON o.id = c.inspection_id \
-               LEFT JOIN d b ON b.id = c.closed_by_inspection_id \
-               WHERE c.n <> 0) \
-             SELECT (CASE WHEN organisation_id = $3 THEN 0 \
-               WHEN organisation_id = ANY($4) THEN 1 ELSE 2 END)::smallint, \
-               GREATEST(closed - opened, 0)::bigint, sum(n)::bigint \
-             FROM c WHERE closed IS NOT NULL GROUP BY 1, 2",
-        )
-        .bind(&ids)
-        .bind(&days)
-        .bind(organisation_id)
-        .bind(&group)
-        .fetch_all(pool)
-        .await
-    };
+    let answer = tally::answer_dates(&snapshot);
     let mut details = Tallies::default();
     let detail = async {
         if undated.is_empty() {
@@ -630,19 +909,22 @@ pub async fn load_peers(
             load_details(pool, None, &undated, &mut details).await
         }
     };
-    let (rows, ()) = tokio::try_join!(aggregate, detail)?;
+    let correction = correct_days(pool, None, suspect, later, &answer, &mut days);
+    tokio::try_join!(detail, correction)?;
     tallies.open = details.open;
     tallies.closed = details.closed;
-    tallies.peer_days = Some(PeerDays {
-        organisation_id: organisation_id.to_string(),
-        group,
-        days: rows
-            .into_iter()
-            .filter(|(.., n)| *n != 0)
-            .map(|(class, d, n)| ((class, d), n))
-            .collect(),
-    });
+    tallies.peer_days = Some(days.peer_days(organisation_id, &group));
     Ok((snapshot, tallies))
+}
+
+/// Which days-to-close histograms [`load_summaries`] reads besides.
+#[derive(Clone, Copy)]
+enum Days<'a> {
+    No,
+    /// The organisation's.
+    Own(&'a str),
+    /// The organisation's, its registered group's and everyone's.
+    Peers(&'a str),
 }
 
 /// The summary tallies of one organisation, or those everyone's answers
@@ -654,11 +936,16 @@ pub async fn load_peers(
 /// One statement and one round trip (a scorecard read six): a single row
 /// holding each table's rows as parallel arrays. The aggregates of one
 /// subquery see its rows in the same order, so the arrays line up.
+///
+/// With `days`, also the histograms it names and the inspections whose
+/// publication text is not the one the histograms were dated by (or that
+/// they have no date for): the suspects [`correct_days`] re-dates.
 async fn load_summaries(
     pool: &PgPool,
     org: Option<&str>,
     closing: bool,
-) -> Result<Tallies, sqlx::Error> {
+    days: Days<'_>,
+) -> Result<(Tallies, DaysToClose, Vec<String>), sqlx::Error> {
     // Two statements rather than `$1 IS NULL OR …`, whose generic plan
     // cannot use the organisation index.
     let by_org = if org.is_some() {
@@ -710,10 +997,60 @@ async fn load_summaries(
             "tally_closing",
         ));
     }
-    let row = sqlx::query(&format!("SELECT * FROM {}", parts.join(", ")))
-        .bind(org)
-        .fetch_one(pool)
-        .await?;
+    let histograms = match days {
+        Days::No => None,
+        Days::Own(of) => Some((of, "organisation_id = $2")),
+        Days::Peers(of) => Some((
+            of,
+            "(organisation_id = $2 OR organisation_id = ANY(ARRAY(\
+             SELECT unnest(most_similar_group) FROM organisations WHERE id = $2)))",
+        )),
+    };
+    if let Some((_, whose)) = histograms {
+        parts.push(format!(
+            "(SELECT array_agg(organisation_id) AS h_organisation_id, array_agg(days) AS h_days, \
+             array_agg(n) AS h_n FROM tally_days WHERE n <> 0 AND {whose}) h"
+        ));
+        parts.push(
+            "(SELECT array_agg(i.id) AS s_id FROM inspections i \
+             LEFT JOIN tally_dates d ON d.inspection_id = i.id \
+             WHERE d.published IS DISTINCT FROM i.published) s"
+                .to_string(),
+        );
+    }
+    if let Days::Peers(_) = days {
+        parts.push(
+            "(SELECT array_agg(days) AS ha_days, array_agg(n) AS ha_n \
+             FROM tally_days_all WHERE n <> 0) ha"
+                .to_string(),
+        );
+    }
+    let sql = format!("SELECT * FROM {}", parts.join(", "));
+    let mut query = sqlx::query(&sql).bind(org);
+    if let Some((of, _)) = histograms {
+        query = query.bind(of);
+    }
+    let row = query.fetch_one(pool).await?;
+    let mut histogram = DaysToClose::default();
+    let mut suspect = Vec::new();
+    if histograms.is_some() {
+        for ((o, d), n) in array::<String>(&row, "h_organisation_id")?
+            .into_iter()
+            .zip(array::<i64>(&row, "h_days")?)
+            .zip(array::<i64>(&row, "h_n")?)
+        {
+            histogram.by_organisation.insert((o, d), n);
+        }
+        suspect = array::<String>(&row, "s_id")?;
+    }
+    if let Days::Peers(_) = days {
+        for (d, n) in array::<i64>(&row, "ha_days")?
+            .into_iter()
+            .zip(array::<i64>(&row, "ha_n")?)
+        {
+            histogram.all.insert(d, n);
+        }
+    }
     let mut t = Tallies::default();
     for (o, ((opened, open), closed)) in array::<String>(&row, "t_o")?.into_iter().zip(
         array(&row, "t_opened")?
@@ -783,7 +1120,7 @@ async fn load_summaries(
             );
         }
     }
-    Ok(t)
+    Ok((t, histogram, suspect))
 }
 
 /// One `array_agg` column of [`load_summaries`]' row: NULL when the table

@@ -18,6 +18,17 @@
 //! ([`undated_inspections`]). The answers ([`scorecard`], [`closure_stats`],
 //! [`peer_comparison`]) equal those of [`crate::queries`] over the items
 //! themselves; a property test holds them to it.
+//!
+//! Days to close are the one figure that depends on dates: a closing
+//! counts from its inspection's date. [`DaysToClose`] keeps them as
+//! histograms by organisation (and summed over everyone) under the dates
+//! the store last saw ([`DateMap`]); when an inspection's date arrives or
+//! changes the closings it dates move ([`DaysToClose::redate`]), and an
+//! answer whose dates differ from those assumed (a report not yet
+//! published today, a text the migration could not read) corrects only the
+//! closings of those inspections. So a peer comparison reads a histogram
+//! per organisation of its group, its own and everyone's, not every
+//! organisation's closings.
 
 use crate::model::{ItemState, Snapshot, status_is_open};
 use crate::queries::{
@@ -90,7 +101,8 @@ pub struct Tallies {
     /// Open items per (organisation, inspection).
     pub open_inspections: BTreeMap<InspectionKey, i64>,
     pub closing: BTreeMap<ClosingKey, i64>,
-    /// For one peer comparison, read in place of everyone's `closing`.
+    /// For one peer comparison (or one scorecard), read in place of the
+    /// closings.
     pub peer_days: Option<PeerDays>,
 }
 
@@ -103,14 +115,157 @@ pub const PEER_OTHER: i16 = 2;
 
 /// Days to close of the closed items of dated inspections, summed by
 /// where they count (`PEER_*`) in the peer comparison of one organisation
-/// with one group: what `closing` would give, read as one aggregate
-/// ([`peer_days`] is its definition).
+/// with one group: what `closing` would give, read from the histograms
+/// ([`DaysToClose::peer_days`]; [`peer_days`] is its definition). For a
+/// scorecard, only the organisation's class (`everyone` false).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PeerDays {
     pub organisation_id: String,
     pub group: Vec<String>,
+    /// Whether the group's and the others' classes are held too.
+    pub everyone: bool,
     /// (class, days to close) → how many.
     pub days: BTreeMap<(i16, i64), i64>,
+}
+
+/// Inspection dates by id: those a histogram assumed, or those an answer
+/// reads ([`answer_dates`]).
+pub type DateMap = HashMap<String, NaiveDate>;
+
+/// Closed items of dated inspections by days to close: per organisation
+/// (of those read) and summed over everyone. Kept by the store beside the
+/// closings, under the dates of its `tally_dates`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DaysToClose {
+    /// (organisation, days to close) → how many.
+    pub by_organisation: BTreeMap<(String, i64), i64>,
+    /// Days to close → how many, every organisation's.
+    pub all: BTreeMap<i64, i64>,
+}
+
+impl DaysToClose {
+    /// The histograms of these closings under `dates`.
+    pub fn of<'a>(
+        closing: impl IntoIterator<Item = (&'a ClosingKey, &'a i64)>,
+        dates: &DateMap,
+    ) -> DaysToClose {
+        let mut out = DaysToClose::default();
+        for (key, n) in closing {
+            out.add(key, *n, dates);
+        }
+        out.without_zeros()
+    }
+
+    /// Adds `n` closings under `key` (negative: takes them away) if
+    /// `dates` dates them.
+    pub fn add(&mut self, key: &ClosingKey, n: i64, dates: &DateMap) {
+        if n == 0 {
+            return;
+        }
+        let closed_by = Some(key.closed_by_inspection_id.as_str())
+            .filter(|id| !id.is_empty())
+            .and_then(|id| dates.get(id).copied());
+        if let Some((_, d)) = closing_days(key, dates.get(&key.inspection_id).copied(), closed_by) {
+            bump(
+                &mut self.by_organisation,
+                (key.organisation_id.clone(), d),
+                n,
+            );
+            bump(&mut self.all, d, n);
+        }
+    }
+
+    /// Moves closings from the days `before` gave them to those `after`
+    /// gives: for the closings an inspection dates when its date changes,
+    /// or those an answer dates differently from the histogram.
+    pub fn redate<'a>(
+        &mut self,
+        closing: impl IntoIterator<Item = (&'a ClosingKey, &'a i64)>,
+        before: &DateMap,
+        after: &DateMap,
+    ) {
+        for (key, n) in closing {
+            self.add(key, -n, before);
+            self.add(key, *n, after);
+        }
+    }
+
+    pub fn without_zeros(mut self) -> DaysToClose {
+        self.by_organisation.retain(|_, n| *n != 0);
+        self.all.retain(|_, n| *n != 0);
+        self
+    }
+
+    /// The classes of one peer comparison (the others are everyone less
+    /// the organisation and its group); `by_organisation` must hold the
+    /// organisation and every member of `group`.
+    pub fn peer_days(&self, organisation_id: &str, group: &[String]) -> PeerDays {
+        let mut days: BTreeMap<(i16, i64), i64> = BTreeMap::new();
+        for (d, n) in &self.all {
+            bump(&mut days, (PEER_OTHER, *d), *n);
+        }
+        for ((org, d), n) in &self.by_organisation {
+            let class = if org == organisation_id {
+                PEER_ORGANISATION
+            } else if group.contains(org) {
+                PEER_GROUP
+            } else {
+                continue;
+            };
+            bump(&mut days, (class, *d), *n);
+            bump(&mut days, (PEER_OTHER, *d), -n);
+        }
+        days.retain(|_, n| *n != 0);
+        PeerDays {
+            organisation_id: organisation_id.to_string(),
+            group: group.to_vec(),
+            everyone: true,
+            days,
+        }
+    }
+
+    /// The organisation's class alone, for its scorecard.
+    pub fn own_days(&self, organisation_id: &str) -> PeerDays {
+        PeerDays {
+            organisation_id: organisation_id.to_string(),
+            group: Vec::new(),
+            everyone: false,
+            days: self
+                .by_organisation
+                .iter()
+                .filter(|((org, _), n)| org == organisation_id && **n != 0)
+                .map(|((_, d), n)| ((PEER_ORGANISATION, *d), *n))
+                .collect(),
+        }
+    }
+}
+
+/// The dates an answer over `snapshot` reads ([`Dates::of`]).
+pub fn answer_dates(snapshot: &Snapshot) -> DateMap {
+    Dates::of(snapshot)
+        .0
+        .into_iter()
+        .map(|(id, day)| (id.to_string(), day))
+        .collect()
+}
+
+/// The day a closing counts as closed and its days to close, given the
+/// dates of its inspection and of the inspection closing it (the one
+/// definition: [`Dates::closing`], [`DaysToClose::add`] and the
+/// migration's fill).
+fn closing_days(
+    key: &ClosingKey,
+    opened: Option<NaiveDate>,
+    closed_by: Option<NaiveDate>,
+) -> Option<(NaiveDate, i64)> {
+    let opened = opened?;
+    let closed = if key.verified {
+        key.closing_day
+    } else {
+        closed_by.or(key.closing_day)
+    }?;
+    let closed = closed.max(opened);
+    Some((closed, (closed - opened).num_days().max(0)))
 }
 
 fn bump<K: Ord>(map: &mut BTreeMap<K, i64>, key: K, by: i64) {
@@ -247,17 +402,6 @@ pub fn undated_inspections(snapshot: &Snapshot, tallies: &Tallies) -> Vec<String
     out
 }
 
-/// Every inspection date of a snapshot ([`Snapshot::inspection_date`]).
-pub fn inspection_dates(snapshot: &Snapshot) -> Vec<(String, NaiveDate)> {
-    let mut out: Vec<(String, NaiveDate)> = Dates::of(snapshot)
-        .0
-        .into_iter()
-        .map(|(id, day)| (id.to_string(), day))
-        .collect();
-    out.sort();
-    out
-}
-
 /// The most similar group of a peer comparison: the organisations the
 /// registration names, without itself, that anything is known of.
 pub fn peer_group(snapshot: &Snapshot, tallies: &Tallies, organisation_id: &str) -> Vec<String> {
@@ -273,8 +417,9 @@ pub fn peer_group(snapshot: &Snapshot, tallies: &Tallies, organisation_id: &str)
     group
 }
 
-/// [`PeerDays`] from the closings: the definition the store's aggregate
-/// (`store::load_peers`) computes in the database; tests answer from it.
+/// [`PeerDays`] from the closings dated as the answer dates them: the
+/// definition that the histograms, as `store::load_peers` reads and
+/// corrects them, are held to.
 #[cfg(test)]
 pub fn peer_days(
     snapshot: &Snapshot,
@@ -300,6 +445,7 @@ pub fn peer_days(
     PeerDays {
         organisation_id: organisation_id.to_string(),
         group: group.to_vec(),
+        everyone: true,
         days,
     }
 }
@@ -331,17 +477,10 @@ impl<'a> Dates<'a> {
     /// Days to close of the closed items under a summary key whose
     /// inspection is dated ([`Snapshot::closed_on`]).
     fn closing(&self, key: &ClosingKey) -> Option<(NaiveDate, i64)> {
-        let opened = self.get(&key.inspection_id)?;
-        let closed = if key.verified {
-            key.closing_day
-        } else {
-            Some(key.closed_by_inspection_id.as_str())
-                .filter(|id| !id.is_empty())
-                .and_then(|id| self.get(id))
-                .or(key.closing_day)
-        }?;
-        let closed = closed.max(opened);
-        Some((closed, (closed - opened).num_days().max(0)))
+        let closed_by = Some(key.closed_by_inspection_id.as_str())
+            .filter(|id| !id.is_empty())
+            .and_then(|id| self.get(id));
+        closing_days(key, self.get(&key.inspection_id), closed_by)
     }
 }
 
@@ -442,7 +581,13 @@ pub fn scorecard(
     let dates = Dates::of(snapshot);
     let mine = |org: &str| org == organisation_id;
     let ages = open_ages(snapshot, &dates, tallies, as_of, mine);
-    let closing = days_to_close_counted(snapshot, &dates, tallies, None, mine);
+    // The organisation's histogram when read for it, else its closings.
+    let own = tallies
+        .peer_days
+        .as_ref()
+        .filter(|p| p.organisation_id == organisation_id)
+        .map(|p| (p, &[PEER_ORGANISATION][..]));
+    let closing = days_to_close_counted(snapshot, &dates, tallies, own, mine);
     let inspections = inspections_of(snapshot, organisation_id);
     Ok(pb::Scorecard {
         organisation_id: organisation_id.to_string(),
@@ -729,7 +874,7 @@ pub fn peer_comparison(
     let peer = tallies
         .peer_days
         .as_ref()
-        .filter(|p| p.organisation_id == organisation_id && p.group == group);
+        .filter(|p| p.everyone && p.organisation_id == organisation_id && p.group == group);
     let summary = |classes: &'static [i16]| peer.map(|p| (p, classes));
     Ok(pb::GetPeerComparisonResponse {
         organisation: Some(headline(
@@ -775,6 +920,15 @@ mod tests {
     use crate::queries;
     use closeout_proto::event_envelope::Payload;
     use proptest::prelude::*;
+    use std::collections::HashSet;
+
+    /// What arrives at the consumer: an item's event, or an inspection's
+    /// date (arriving, changed, withdrawn).
+    #[derive(Clone)]
+    enum Arrival {
+        Item(Box<Fact>),
+        Dated(String, Option<NaiveDate>),
+    }
 
     /// A small deterministic generator (the seed comes from proptest).
     struct Dice(u64);
@@ -849,7 +1003,7 @@ mod tests {
         snapshot
     }
 
-    /// The tallies as [`crate::store::load_counted`] reads them: the
+    /// The tallies as [`crate::store::load_counted_until`] reads them: the
     /// details of the undated inspections only, and for everyone's answers
     /// (`everyone`) no counts by status nor open items per inspection.
     fn as_loaded(snapshot: &Snapshot, all: &Tallies, everyone: bool) -> Tallies {
@@ -865,13 +1019,93 @@ mod tests {
     }
 
     /// The tallies as [`crate::store::load_peers`] reads them for one
-    /// organisation: no closings, their aggregate instead.
-    fn as_loaded_for_peers(snapshot: &Snapshot, all: &Tallies, org: &str) -> Tallies {
+    /// organisation: no closings but the histograms of the organisation,
+    /// its registered group and everyone (kept under the `assumed` dates),
+    /// corrected where the answer dates differently.
+    fn as_loaded_for_peers(
+        snapshot: &Snapshot,
+        all: &Tallies,
+        histograms: &DaysToClose,
+        assumed: &DateMap,
+        org: &str,
+    ) -> Tallies {
         let mut t = as_loaded(snapshot, all, true);
         let group = peer_group(snapshot, &t, org);
-        t.peer_days = Some(peer_days(snapshot, &t, org, &group));
+        let registered: Vec<String> = snapshot
+            .organisations
+            .get(org)
+            .map(|o| o.most_similar_group.clone())
+            .unwrap_or_default();
+        let mut days = histograms.clone();
+        days.by_organisation
+            .retain(|(o, _), _| o == org || registered.contains(o));
+        corrected(snapshot, all, assumed, None, &mut days);
+        let read = days.peer_days(org, &group);
+        // The classes equal those of the closings dated when asked.
+        assert_eq!(read, peer_days(snapshot, &t, org, &group));
+        t.peer_days = Some(read);
         t.closing.clear();
         t
+    }
+
+    /// The tallies as [`crate::store::load_scorecard`] reads them: the
+    /// organisation's histogram, corrected, in place of its closings.
+    fn as_loaded_for_scorecard(
+        snapshot: &Snapshot,
+        all: &Tallies,
+        histograms: &DaysToClose,
+        assumed: &DateMap,
+        org: &str,
+    ) -> Tallies {
+        let mut t = as_loaded(snapshot, all, false);
+        let mut days = histograms.clone();
+        days.by_organisation.retain(|(o, _), _| o == org);
+        corrected(snapshot, all, assumed, Some(org), &mut days);
+        t.peer_days = Some(days.own_days(org));
+        t.closing.clear();
+        t
+    }
+
+    /// `store::correct_days`: the closings of the inspections whose date
+    /// the answer reads differently from `assumed` move to the answer's.
+    fn corrected(
+        snapshot: &Snapshot,
+        all: &Tallies,
+        assumed: &DateMap,
+        org: Option<&str>,
+        days: &mut DaysToClose,
+    ) {
+        let answer = answer_dates(snapshot);
+        let suspect: HashSet<String> = answer
+            .keys()
+            .chain(assumed.keys())
+            .filter(|id| answer.get(*id) != assumed.get(*id))
+            .cloned()
+            .collect();
+        let touched = all.closing.iter().filter(|(k, n)| {
+            **n != 0 && org.is_none_or(|o| k.organisation_id == o) && touches(k, &suspect)
+        });
+        days.redate(touched, assumed, &answer);
+    }
+
+    /// True when either inspection of the key is one of `ids`.
+    fn touches(key: &ClosingKey, ids: &HashSet<String>) -> bool {
+        ids.contains(&key.inspection_id)
+            || (!key.closed_by_inspection_id.is_empty()
+                && ids.contains(&key.closed_by_inspection_id))
+    }
+
+    /// Dates as an inspection's events may bring them before its last:
+    /// none, or any day.
+    fn earlier_dates(dice: &mut Dice) -> Vec<Option<NaiveDate>> {
+        (0..dice.roll(3))
+            .map(|_| {
+                (dice.roll(3) > 0).then(|| {
+                    NaiveDate::from_ymd_opt(2017 + dice.roll(6) as i32, 1 + dice.roll(12) as u32, 1)
+                        .unwrap_or_default()
+                })
+            })
+            .collect()
     }
 
     /// One item's events in version order (its opening maybe missing).
@@ -947,34 +1181,125 @@ mod tests {
             let mut dice = Dice(seed);
             let histories: Vec<Vec<Fact>> =
                 (0..1 + dice.roll(14)).map(|n| item_events(&mut dice, n)).collect();
-            let mut arrivals: Vec<Fact> = histories.iter().flatten().cloned().collect();
+            let mut arrivals: Vec<Arrival> =
+                histories.iter().flatten().map(|f| Arrival::Item(Box::new(f.clone()))).collect();
             for _ in 0..dice.roll(6).min(arrivals.len()) {
                 let again = arrivals[dice.roll(arrivals.len())].clone();
                 arrivals.push(again);
             }
+            // Each inspection's dates, its last one the world's (or none):
+            // they arrive among the items, often after their closings.
+            let dates = answer_dates(&world());
+            let mut dated: Vec<Vec<Arrival>> = Vec::new();
+            for id in INSPECTIONS {
+                let mut its: Vec<Arrival> = earlier_dates(&mut dice)
+                    .into_iter()
+                    .map(|d| Arrival::Dated(id.to_string(), d))
+                    .collect();
+                its.push(Arrival::Dated(id.to_string(), dates.get(id).copied()));
+                dated.push(its);
+            }
             for i in (1..arrivals.len()).rev() {
                 arrivals.swap(i, dice.roll(i + 1));
             }
+            // An inspection's dates in order, each at a random place.
+            for its in dated {
+                let mut at = 0;
+                for d in its {
+                    at = (at + dice.roll(arrivals.len() + 1 - at)).min(arrivals.len());
+                    arrivals.insert(at, d);
+                    at += 1;
+                }
+            }
 
-            // The consumer's algorithm (store::apply): in order, else re-fold.
+            // The consumer's algorithm (store::apply), in batches: items
+            // in order, else re-folded; then the inspections whose date
+            // changed re-dated over the stored closings
+            // (store::redate_days_to_close), then the batch's closings
+            // dated with the new dates (store::save_tallies).
             let mut states: BTreeMap<String, ItemState> = BTreeMap::new();
             let mut recorded: BTreeMap<String, Vec<Fact>> = BTreeMap::new();
             let mut tallies = Tallies::default();
-            for f in &arrivals {
-                let history = recorded.entry(f.aggregate_id.clone()).or_default();
-                if history.iter().any(|h| h.event_id == f.event_id) {
-                    continue;
+            let mut stored = Tallies::default();
+            let mut assumed = DateMap::new();
+            let mut histograms = DaysToClose::default();
+            let mut rest: &[Arrival] = &arrivals;
+            while !rest.is_empty() {
+                let (batch, later) = rest.split_at(1 + dice.roll(rest.len().min(5)));
+                rest = later;
+                let mut delta = Tallies::default();
+                let mut published: BTreeMap<String, Option<NaiveDate>> = BTreeMap::new();
+                for arrival in batch {
+                    let f = match arrival {
+                        Arrival::Dated(id, day) => {
+                            published.insert(id.clone(), *day);
+                            continue;
+                        }
+                        Arrival::Item(f) => f.as_ref(),
+                    };
+                    let history = recorded.entry(f.aggregate_id.clone()).or_default();
+                    if history.iter().any(|h| h.event_id == f.event_id) {
+                        continue;
+                    }
+                    history.push(f.clone());
+                    let state = states.entry(f.aggregate_id.clone()).or_default();
+                    let before = state.clone();
+                    if item_applies_in_order(state.version, f.version) {
+                        state.apply(f);
+                    } else {
+                        *state = fold_item(history.iter());
+                    }
+                    tallies.change(&before, state);
+                    delta.change(&before, state);
                 }
-                history.push(f.clone());
-                let state = states.entry(f.aggregate_id.clone()).or_default();
-                let before = state.clone();
-                if item_applies_in_order(state.version, f.version) {
-                    state.apply(f);
-                } else {
-                    *state = fold_item(history.iter());
+                let mut after = assumed.clone();
+                for (id, day) in published {
+                    match day {
+                        Some(day) => after.insert(id, day),
+                        None => after.remove(&id),
+                    };
                 }
-                tallies.change(&before, state);
+                let moved: HashSet<String> = after
+                    .keys()
+                    .chain(assumed.keys())
+                    .filter(|id| after.get(*id) != assumed.get(*id))
+                    .cloned()
+                    .collect();
+                histograms.redate(
+                    stored.closing.iter().filter(|(k, _)| touches(k, &moved)),
+                    &assumed,
+                    &after,
+                );
+                assumed = after;
+                for (key, n) in &delta.closing {
+                    histograms.add(key, *n, &assumed);
+                    *stored.closing.entry(key.clone()).or_default() += n;
+                }
             }
+            prop_assert_eq!(&assumed, &dates);
+            prop_assert_eq!(&stored.closing, &tallies.closing);
+            let histograms = histograms.without_zeros();
+            prop_assert_eq!(&histograms, &DaysToClose::of(&tallies.closing, &dates));
+            // As loaded under dates that differ from the answer's (a
+            // report not yet published, a text the migration left): the
+            // answers correct them.
+            let mut other = dates.clone();
+            for id in INSPECTIONS {
+                match dice.roll(4) {
+                    0 => {
+                        other.remove(id);
+                    }
+                    1 => {
+                        other.insert(
+                            id.to_string(),
+                            NaiveDate::from_ymd_opt(2018 + dice.roll(5) as i32, 6, 1)
+                                .unwrap_or_default(),
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            let misdated = DaysToClose::of(&tallies.closing, &other);
 
             let mut with_items = world();
             let mut fresh = Tallies::default();
@@ -991,14 +1316,19 @@ mod tests {
             let everyone = as_loaded(&without, &tallies, true);
             for org in ["herts", "kent", "essex", "surrey", "nobody"] {
                 let one = as_loaded(&without, &tallies, false);
-                for t in [&tallies, &one] {
+                let own = as_loaded_for_scorecard(&without, &tallies, &histograms, &dates, org);
+                let own_misdated =
+                    as_loaded_for_scorecard(&without, &tallies, &misdated, &other, org);
+                for t in [&tallies, &one, &own, &own_misdated] {
                     prop_assert_eq!(
                         scorecard(&without, t, org, today),
                         queries::scorecard(&with_items, org, today)
                     );
                 }
-                let peers = as_loaded_for_peers(&without, &tallies, org);
-                for t in [&tallies, &everyone, &peers] {
+                let peers = as_loaded_for_peers(&without, &tallies, &histograms, &dates, org);
+                let peers_misdated =
+                    as_loaded_for_peers(&without, &tallies, &misdated, &other, org);
+                for t in [&tallies, &everyone, &peers, &peers_misdated] {
                     prop_assert_eq!(
                         peer_comparison(&without, t, org, today),
                         queries::peer_comparison(&with_items, org, today)
