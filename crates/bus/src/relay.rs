@@ -18,9 +18,18 @@
 //!    event); the rows before the first failure are the ones published;
 //! 4. marks those as sent (the failed row gets `attempts` and
 //!    `last_error`), sends one `NOTIFY closeout_outbox` for followers in
-//!    other processes if anything was published (one statement), and
-//!    commits without waiting for the disk (`synchronous_commit = off`
-//!    for this transaction: a lost mark only means a duplicate publish).
+//!    other processes if anything was published, and commits without
+//!    waiting for the disk (`synchronous_commit = off` for this
+//!    transaction: a lost mark only means a duplicate publish).
+//!
+//! Steps 1–2 (with the `BEGIN`) go to PostgreSQL as one simple query, and
+//! so does step 4 (with the `COMMIT`): a pass is three round trips to the
+//! database and one to NATS, where it was six and one. Under load every
+//! round trip waits for both processes to be scheduled, and the events of
+//! the commands that commit meanwhile wait for the pass before them. The
+//! pass runs on a connection the relay keeps; one that fails, or is
+//! dropped mid-pass, is closed rather than returned to the pool (it may be
+//! inside the pass's transaction).
 //!
 //! A publish whose ack was lost is simply published again; the event id is
 //! the `Nats-Msg-Id`, so JetStream drops the copy within its duplicate
@@ -41,7 +50,8 @@ use crate::bus::{Bus, event_headers};
 use crate::error::{BusError, Result};
 use crate::outbox::{NOTIFY_CHANNEL, prune_sent};
 use bytes::Bytes;
-use sqlx::{PgPool, Row};
+use sqlx::pool::PoolConnection;
+use sqlx::{Executor, PgConnection, PgPool, Postgres, Row};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -129,10 +139,12 @@ impl Relay {
         let (control, control_rx) = watch::channel(Control::Run);
         let stats = Arc::new(RelayStats::default());
         let worker = Worker {
+            read_sql: read_sql(config.batch_size),
             pool,
             bus,
             config,
             stats: stats.clone(),
+            conn: None,
         };
         let task = tokio::spawn(worker.run(control_rx));
         RelayHandle {
@@ -208,12 +220,50 @@ struct Worker {
     bus: Bus,
     config: RelayConfig,
     stats: Arc<RelayStats>,
+    /// The simple query that begins a pass (see [`read_sql`]).
+    read_sql: String,
+    /// The connection passes run on, kept between them; closed, never
+    /// returned to the pool, when dropped (it may be mid-transaction).
+    conn: Option<PoolConnection<Postgres>>,
+}
+
+/// Opens a pass's transaction, takes the lock and, if it was free, reads
+/// the oldest unsent rows: one simple query (constants only, no binds).
+/// Its first row is the lock's answer; the outbox rows follow. The rows are
+/// read by a statement of their own, after the lock is taken, so that they
+/// are read with a snapshot taken after the replica before released it.
+fn read_sql(batch_size: usize) -> String {
+    format!(
+        "BEGIN;
+         SELECT set_config('synchronous_commit', 'off', true),
+                set_config('closeout.relay_locked', pg_try_advisory_xact_lock({RELAY_LOCK_KEY})::text, true);
+         SELECT seq, event_id, subject, event_type, traceparent, payload
+         FROM closeout_outbox
+         WHERE sent_at IS NULL AND current_setting('closeout.relay_locked')::boolean
+         ORDER BY seq LIMIT {}",
+        batch_size.max(1)
+    )
+}
+
+/// Marks `sent` (never empty) as sent, notifies followers in other
+/// processes (delivered at commit; only the relay notifies, so writers
+/// never queue on NOTIFY's lock) and commits: one simple query. The
+/// sequence numbers are integers read from the table.
+fn mark_sql(sent: &[i64]) -> String {
+    let seqs: Vec<String> = sent.iter().map(i64::to_string).collect();
+    format!(
+        "UPDATE closeout_outbox SET sent_at = now(), attempts = attempts + 1
+         WHERE seq = ANY('{{{}}}'::bigint[]);
+         SELECT pg_notify('{NOTIFY_CHANNEL}', '');
+         COMMIT",
+        seqs.join(",")
+    )
 }
 
 impl Worker {
     /// Runs until stopped; returns true if it stopped because a drain
     /// found the outbox empty.
-    async fn run(self, mut control: watch::Receiver<Control>) -> bool {
+    async fn run(mut self, mut control: watch::Receiver<Control>) -> bool {
         // This database's signal; unknown (the database is away at start):
         // the poll back-stop alone.
         let database = crate::outbox::database_name(&self.pool)
@@ -307,13 +357,32 @@ impl Worker {
         }
     }
 
-    async fn pass(&self) -> Result<Pass> {
+    /// One pass on the relay's connection (taken from the pool if it has
+    /// none). After a database error the connection is closed: it may be
+    /// inside the pass's transaction.
+    async fn pass(&mut self) -> Result<Pass> {
+        let mut conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => {
+                let mut conn = self.pool.acquire().await?;
+                conn.close_on_drop();
+                conn
+            }
+        };
+        let outcome = self.pass_on(&mut conn).await;
+        if !matches!(outcome, Err(BusError::Database(_))) {
+            self.conn = Some(conn);
+        }
+        outcome
+    }
+
+    async fn pass_on(&self, conn: &mut PgConnection) -> Result<Pass> {
         // Most signals find nothing new (another database's events, or a
         // commit not yet made): one query, no transaction.
         let pending: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM closeout_outbox WHERE sent_at IS NULL)",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *conn)
         .await?;
         if !pending {
             return Ok(Pass::Published {
@@ -321,30 +390,24 @@ impl Worker {
                 more: false,
             });
         }
-        let mut tx = self.pool.begin().await?;
-        // The commit that marks rows sent need not wait for the disk (set in
-        // the same round trip as the lock): a mark lost in a crash only
-        // publishes the rows again, which JetStream drops as duplicates by
-        // their Nats-Msg-Id and consumers skip as applied. The fsync it
-        // saves was a large part of each pass, and the next commands' events
-        // wait for the pass before them.
-        let (locked, _): (bool, String) = sqlx::query_as(
-            "SELECT pg_try_advisory_xact_lock($1), set_config('synchronous_commit', 'off', true)",
-        )
-        .bind(RELAY_LOCK_KEY)
-        .fetch_one(&mut *tx)
-        .await?;
+        // Begin, lock and read in one round trip. The commit that marks rows
+        // sent need not wait for the disk (set there too): a mark lost in a
+        // crash only publishes the rows again, which JetStream drops as
+        // duplicates by their Nats-Msg-Id and consumers skip as applied.
+        // (The executor's own methods: their futures are boxed, which keeps
+        // the relay's future `Send` for any lifetime.)
+        let mut rows = conn
+            .fetch_all(sqlx::raw_sql(&self.read_sql))
+            .await?
+            .into_iter();
+        let locked = match rows.next() {
+            Some(row) => row.try_get::<String, _>(1)? == "true",
+            None => false,
+        };
         if !locked {
+            conn.execute(sqlx::raw_sql("ROLLBACK")).await?;
             return Ok(Pass::Busy);
         }
-        let limit = i64::try_from(self.config.batch_size.max(1)).unwrap_or(i64::MAX);
-        let rows = sqlx::query(
-            "SELECT seq, event_id, subject, event_type, traceparent, payload
-             FROM closeout_outbox WHERE sent_at IS NULL ORDER BY seq LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
         let fetched = rows.len();
 
         // Send the whole batch in order, then collect the acks in order.
@@ -389,30 +452,21 @@ impl Worker {
             }
         }
         let failure = failure.or(send_failure);
-        if !sent.is_empty() {
-            // One round trip: mark them sent and notify followers in other
-            // processes (delivered at commit; only the relay notifies, so
-            // writers never queue on NOTIFY's lock).
-            sqlx::query(
-                "WITH marked AS (UPDATE closeout_outbox SET sent_at = now(), attempts = attempts + 1
-                 WHERE seq = ANY($1) RETURNING 1)
-                 SELECT pg_notify($2, '') FROM (SELECT count(*) FROM marked) AS m",
-            )
-            .bind(&sent)
-            .bind(NOTIFY_CHANNEL)
-            .execute(&mut *tx)
-            .await?;
-        }
         if let Some((seq, error)) = &failure {
             sqlx::query(
                 "UPDATE closeout_outbox SET attempts = attempts + 1, last_error = $2 WHERE seq = $1",
             )
             .bind(seq)
             .bind(error.to_string())
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
         }
-        tx.commit().await?;
+        let finish = if sent.is_empty() {
+            "COMMIT".to_string()
+        } else {
+            mark_sql(&sent)
+        };
+        conn.execute(sqlx::raw_sql(&finish)).await?;
         self.stats
             .published
             .fetch_add(sent.len() as u64, Ordering::Relaxed);
