@@ -15,6 +15,12 @@
 //!    dies between commit and ack, the redelivery finds the row and is
 //!    acked without effect, so every event is applied exactly once.
 //!
+//! **Acks beside the next batch.** The server's confirmation of a batch's
+//! acks is awaited by a task of its own while the next messages are
+//! applied (at most one batch's acks in flight; stopping waits for them).
+//! A message is still acked only after its transaction committed; the next
+//! event just no longer waits for the round trip of the acks before it.
+//!
 //! **Batches.** When several messages are waiting, the task takes up to
 //! `batch` of them at once (never waiting for more than are already
 //! there) and applies them in ONE transaction: the event ids are inserted
@@ -420,15 +426,16 @@ struct Decoded {
 impl<H: BatchHandler> Shared<H> {
     async fn run(&self, durable: String, filter: String, mut stop: watch::Receiver<bool>) {
         let mut delay = MIN_RESTART_DELAY;
+        let mut acks = Acks::default();
         loop {
             if *stop.borrow() {
-                return;
+                return acks.finish().await;
             }
             match self.open(&durable, &filter).await {
                 Ok(mut messages) => loop {
                     let next = tokio::select! {
                         biased;
-                        _ = stop.changed() => return,
+                        _ = stop.changed() => return acks.finish().await,
                         next = messages.next() => next,
                     };
                     match next {
@@ -450,10 +457,11 @@ impl<H: BatchHandler> Shared<H> {
                                     None => break,
                                 }
                             }
-                            self.process_batch(batch).await;
+                            let applied = self.process_batch(batch).await;
+                            acks.confirm(applied, self.config.confirm_acks).await;
                             delay = MIN_RESTART_DELAY;
                             if *stop.borrow() {
-                                return;
+                                return acks.finish().await;
                             }
                             if let Some(reason) = ended {
                                 tracing::warn!(consumer = %durable, reason, "message stream failed; re-subscribing");
@@ -475,7 +483,7 @@ impl<H: BatchHandler> Shared<H> {
                 }
             }
             tokio::select! {
-                _ = stop.changed() => return,
+                _ = stop.changed() => return acks.finish().await,
                 _ = tokio::time::sleep(delay) => {}
             }
             delay = (delay * 2).min(MAX_RESTART_DELAY);
@@ -515,13 +523,15 @@ impl<H: BatchHandler> Shared<H> {
     }
 
     /// Applies several messages in one transaction (see the module
-    /// documentation); one at a time if that fails.
-    async fn process_batch(&self, messages: Vec<Message>) {
+    /// documentation); one at a time if that fails. Returns the messages
+    /// whose events are applied (now or before), for [`Acks::confirm`].
+    async fn process_batch(&self, messages: Vec<Message>) -> Vec<Message> {
         if messages.len() == 1 {
+            let mut applied = Vec::with_capacity(1);
             for message in messages {
-                self.process(message).await;
+                applied.extend(self.process(message).await);
             }
-            return;
+            return applied;
         }
         let mut decoded = Vec::with_capacity(messages.len());
         for message in messages {
@@ -530,7 +540,7 @@ impl<H: BatchHandler> Shared<H> {
             }
         }
         if decoded.is_empty() {
-            return;
+            return Vec::new();
         }
         let span = tracing::info_span!(
             "events",
@@ -539,21 +549,6 @@ impl<H: BatchHandler> Shared<H> {
         );
         match self.apply_batch(&decoded).instrument(span).await {
             Ok(applied) => {
-                if self.config.confirm_acks {
-                    let acks = decoded.iter().map(|one| one.message.double_ack());
-                    for result in futures::future::join_all(acks).await {
-                        if let Err(e) = result {
-                            // Committed; the redelivery will be a duplicate.
-                            tracing::warn!(error = %e, "ack failed after commit");
-                        }
-                    }
-                } else {
-                    for one in &decoded {
-                        if let Err(e) = one.message.ack().await {
-                            tracing::warn!(error = %e, "ack failed after commit");
-                        }
-                    }
-                }
                 let duplicates = decoded.len().saturating_sub(applied) as u64;
                 self.stats
                     .applied
@@ -561,6 +556,7 @@ impl<H: BatchHandler> Shared<H> {
                 self.stats
                     .duplicates
                     .fetch_add(duplicates, Ordering::Relaxed);
+                decoded.into_iter().map(|one| one.message).collect()
             }
             Err(failure) => {
                 let reason = match &failure {
@@ -572,10 +568,16 @@ impl<H: BatchHandler> Shared<H> {
                     error = %reason,
                     "batch failed; applying its events one at a time"
                 );
+                let mut settled = Vec::with_capacity(decoded.len());
                 for one in decoded {
-                    self.settle_traced(&one.message, one.event_id, &one.event, one.delivered)
-                        .await;
+                    if self
+                        .settle_traced(&one.message, one.event_id, &one.event, one.delivered)
+                        .await
+                    {
+                        settled.push(one.message);
+                    }
                 }
+                settled
             }
         }
     }
@@ -643,7 +645,8 @@ impl<H: BatchHandler> Shared<H> {
         Ok(events.len())
     }
 
-    async fn process(&self, message: Message) {
+    /// Applies one message; returns it if it is to be acked.
+    async fn process(&self, message: Message) -> Option<Message> {
         let delivered = message
             .info()
             .map(|info| u64::try_from(info.delivered).unwrap_or(1))
@@ -652,14 +655,15 @@ impl<H: BatchHandler> Shared<H> {
             Ok(event) => event,
             Err(e) => {
                 let reason = format!("undecodable event envelope: {e}");
-                return self.dead_letter(&message, None, delivered, &reason).await;
+                self.dead_letter(&message, None, delivered, &reason).await;
+                return None;
             }
         };
         let Ok(event_id) = Uuid::parse_str(&event.event_id) else {
             let reason = format!("event id {:?} is not a UUID", event.event_id);
-            return self
-                .dead_letter(&message, Some(&event.event_id), delivered, &reason)
+            self.dead_letter(&message, Some(&event.event_id), delivered, &reason)
                 .await;
+            return None;
         };
         let span = tracing::info_span!(
             "event",
@@ -677,7 +681,8 @@ impl<H: BatchHandler> Shared<H> {
         }
         self.settle(&message, event_id, &event, delivered)
             .instrument(span)
-            .await;
+            .await
+            .then_some(message)
     }
 
     /// [`Self::settle`] in the event's own span, joined to its trace.
@@ -687,7 +692,7 @@ impl<H: BatchHandler> Shared<H> {
         event_id: Uuid,
         event: &EventEnvelope,
         delivered: u64,
-    ) {
+    ) -> bool {
         let span = tracing::info_span!(
             "event",
             consumer = %self.config.durable_name,
@@ -703,28 +708,26 @@ impl<H: BatchHandler> Shared<H> {
         }
         self.settle(message, event_id, event, delivered)
             .instrument(span)
-            .await;
+            .await
     }
 
-    /// Applies a decoded event and acks, naks or dead-letters the message.
+    /// Applies a decoded event, or naks or dead-letters the message.
+    /// Returns true if it is applied (now or before) and to be acked.
     async fn settle(
         &self,
         message: &Message,
         event_id: Uuid,
         event: &EventEnvelope,
         delivered: u64,
-    ) {
+    ) -> bool {
         match self.apply(event_id, event).await {
             Ok(outcome) => {
-                if let Err(e) = message.double_ack().await {
-                    // Committed; the redelivery will be a duplicate.
-                    tracing::warn!(error = %e, "ack failed after commit");
-                }
                 let counter = match outcome {
                     Outcome::Applied => &self.stats.applied,
                     Outcome::Duplicate => &self.stats.duplicates,
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
+                return true;
             }
             Err(Failure::Handler(HandlerError::Permanent(reason))) => {
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
@@ -748,6 +751,7 @@ impl<H: BatchHandler> Shared<H> {
                 self.nak(message, delivered).await;
             }
         }
+        false
     }
 
     /// Records the event as applied and runs the handler, in one
@@ -840,6 +844,47 @@ impl<H: BatchHandler> Shared<H> {
                 tracing::warn!(error = %e, "dead-lettering failed; will retry");
                 self.nak(message, delivered).await;
             }
+        }
+    }
+}
+
+/// The acks of the last batch applied, confirmed beside the next one.
+#[derive(Default)]
+struct Acks(Option<JoinHandle<()>>);
+
+impl Acks {
+    /// Acks `messages`, whose events are committed. With `confirm`, the
+    /// server's confirmations are awaited in a task of their own (after
+    /// those of the batch before, so at most one batch is in flight);
+    /// without, the acks are sent and not waited for.
+    async fn confirm(&mut self, messages: Vec<Message>, confirm: bool) {
+        if messages.is_empty() {
+            return;
+        }
+        if !confirm {
+            for message in &messages {
+                if let Err(e) = message.ack().await {
+                    tracing::warn!(error = %e, "ack failed after commit");
+                }
+            }
+            return;
+        }
+        self.finish().await;
+        self.0 = Some(tokio::spawn(async move {
+            let acks = messages.iter().map(|message| message.double_ack());
+            for result in futures::future::join_all(acks).await {
+                if let Err(e) = result {
+                    // Committed; the redelivery will be a duplicate.
+                    tracing::warn!(error = %e, "ack failed after commit");
+                }
+            }
+        }));
+    }
+
+    /// Waits for the confirmations in flight.
+    async fn finish(&mut self) {
+        if let Some(task) = self.0.take() {
+            let _ = task.await;
         }
     }
 }
