@@ -7,8 +7,10 @@
 //! that published it) in the tracker's database, the moment the bench's own
 //! core-NATS subscription on the stream's subjects sees the message, and
 //! `closeout_applied_events.applied_at` (the start of the metrics batch
-//! transaction that applied it) in the metrics database. All are wall
-//! clocks of this one machine.
+//! transaction that applied it) in the metrics database, and the bench's
+//! own reply and scorecard-shows-it times of the command on the same item
+//! (the tap reads the item from the event). All are wall clocks of this
+//! one machine.
 
 use crate::load::{Stats, ms};
 use crate::stack::{Stack, with_token};
@@ -48,6 +50,18 @@ async fn in_progress(
         .map(|s| s.count)
         .sum())
 }
+
+/// One command's reply, and when its organisation's scorecard first showed
+/// it (None if it never did), as wall clocks (epoch seconds).
+#[derive(Clone, Copy, Debug)]
+struct Shown {
+    replied: f64,
+    shown: Option<f64>,
+}
+
+/// A command waiting to be shown: the in-progress count that shows it,
+/// its reply (monotonic and wall clock) and its item.
+type Waiting = (u32, Instant, f64, String);
 
 /// GetScorecard calls the pollers make at once, in all.
 const POLLS_IN_FLIGHT: usize = 4;
@@ -99,8 +113,14 @@ impl Tap {
         Ok(Some(Tap { seen, task }))
     }
 
-    /// Stops the tap and prints the breakdown of the events it saw.
-    async fn report(self, stack: &Stack, name: &str) -> anyhow::Result<()> {
+    /// Stops the tap and prints the breakdown of the events it saw;
+    /// `commands` has each item's reply and scorecard-shows-it times.
+    async fn report(
+        self,
+        stack: &Stack,
+        name: &str,
+        commands: &HashMap<String, Shown>,
+    ) -> anyhow::Result<()> {
         // Let the last messages arrive.
         tokio::time::sleep(Duration::from_millis(200)).await;
         self.task.abort();
@@ -114,9 +134,12 @@ impl Tap {
         };
         let ids: Vec<uuid::Uuid> = seen.keys().filter_map(|k| k.parse().ok()).collect();
         let tracker = sqlx::PgPool::connect(private.tracker_db.url()).await?;
-        let outbox: Vec<(uuid::Uuid, f64, Option<f64>)> = sqlx::query_as(
-            "SELECT event_id, extract(epoch FROM created_at)::float8, \
-             extract(epoch FROM sent_at)::float8 FROM closeout_outbox WHERE event_id = ANY($1)",
+        // The item of each event from the tracker's history.
+        let outbox: Vec<(uuid::Uuid, f64, Option<f64>, Option<String>)> = sqlx::query_as(
+            "SELECT o.event_id, extract(epoch FROM o.created_at)::float8, \
+             extract(epoch FROM o.sent_at)::float8, e.item_id::text \
+             FROM closeout_outbox o LEFT JOIN item_events e USING (event_id) \
+             WHERE o.event_id = ANY($1)",
         )
         .bind(&ids)
         .fetch_all(&tracker)
@@ -135,18 +158,30 @@ impl Tap {
         metrics.close().await;
         let (mut to_pass, mut to_nats, mut to_apply, mut total) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut reply_to_pass, mut reply_to_apply, mut apply_to_shown) =
+            (Vec::new(), Vec::new(), Vec::new());
         let span = |from: f64, to: f64| Duration::from_secs_f64((to - from).max(0.0));
-        for (id, created, sent) in &outbox {
+        for (id, created, sent, item) in &outbox {
             let Some(&on_nats) = seen.get(&id.to_string()) else {
                 continue;
             };
+            let command = item.as_ref().and_then(|item| commands.get(item));
             if let Some(sent) = sent {
                 to_pass.push(span(*created, *sent));
                 to_nats.push(span(*sent, on_nats));
+                if let Some(command) = command {
+                    reply_to_pass.push(span(command.replied, *sent));
+                }
             }
             if let Some(&applied) = applied.get(id) {
                 to_apply.push(span(on_nats, applied));
                 total.push(span(*created, applied));
+                if let Some(command) = command {
+                    reply_to_apply.push(span(command.replied, applied));
+                    if let Some(shown) = command.shown {
+                        apply_to_shown.push(span(applied, shown));
+                    }
+                }
             }
         }
         let figure = |v: Vec<Duration>| {
@@ -156,13 +191,18 @@ impl Tap {
         println!(
             "{name}-parts [{} StatusChanged events; wall clocks: outbox created_at (command's \
              transaction start), sent_at (relay pass start), seen on NATS by the bench, metrics \
-             applied_at (batch transaction start)]: command -> relay pass {} | relay pass -> on \
-             NATS {} | on NATS -> metrics applies {} | command -> metrics applies {}",
+             applied_at (batch transaction start), the bench's reply and scorecard-shows-it]: \
+             command -> relay pass {} | relay pass -> on NATS {} | on NATS -> metrics applies {} \
+             | command -> metrics applies {} | reply -> relay pass {} | reply -> metrics applies \
+             {} | metrics applies -> scorecard shows it {}",
             outbox.len(),
             figure(to_pass),
             figure(to_nats),
             figure(to_apply),
             figure(total),
+            figure(reply_to_pass),
+            figure(reply_to_apply),
+            figure(apply_to_shown),
         );
         Ok(())
     }
@@ -187,7 +227,7 @@ pub async fn lag(
     let token = stack.token();
     // Per organisation: the in-progress count its next reply must reach,
     // and its poller's queue.
-    type Targets = HashMap<String, (u32, mpsc::UnboundedSender<(u32, Instant)>)>;
+    type Targets = HashMap<String, (u32, mpsc::UnboundedSender<Waiting>)>;
     let mut targets: Targets = HashMap::new();
     let mut pollers = Vec::new();
     // At most this many GetScorecard calls at once: one poller per
@@ -200,19 +240,19 @@ pub async fn lag(
             continue;
         }
         let count = in_progress(&mut client, &token, &item.organisation_id).await?;
-        let (tx, mut rx) = mpsc::unbounded_channel::<(u32, Instant)>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Waiting>();
         targets.insert(item.organisation_id.clone(), (count, tx));
         let (mut client, token) = (MetricsServiceClient::new(metrics.clone()), token.clone());
         let organisation = item.organisation_id.clone();
         let polls = polls.clone();
         pollers.push(tokio::spawn(async move {
-            let mut queue: VecDeque<(u32, Instant)> = VecDeque::new();
-            let (mut lags, mut calls) = (Vec::new(), Vec::new());
+            let mut queue: VecDeque<Waiting> = VecDeque::new();
+            let (mut lags, mut calls, mut shown) = (Vec::new(), Vec::new(), Vec::new());
             loop {
                 if queue.is_empty() {
                     match rx.recv().await {
                         Some(next) => queue.push_back(next),
-                        None => return anyhow::Ok((lags, calls)),
+                        None => return anyhow::Ok((lags, calls, shown)),
                     }
                 }
                 while let Ok(next) = rx.try_recv() {
@@ -223,15 +263,19 @@ pub async fn lag(
                 let count = in_progress(&mut client, &token, &organisation).await?;
                 drop(permit);
                 let now = Instant::now();
+                let wall = epoch(SystemTime::now());
                 calls.push(now - asked);
-                while let Some(&(target, replied)) = queue.front() {
-                    if count < target {
+                while let Some((target, replied, replied_wall, _)) = queue.front() {
+                    if count < *target {
                         break;
                     }
-                    lags.push(now - replied);
-                    queue.pop_front();
+                    lags.push(now - *replied);
+                    let replied = *replied_wall;
+                    if let Some((_, _, _, item)) = queue.pop_front() {
+                        shown.push((item, replied, wall));
+                    }
                 }
-                if let Some(&(_, replied)) = queue.front() {
+                if let Some(&(_, replied, _, _)) = queue.front() {
                     anyhow::ensure!(
                         replied.elapsed() < Duration::from_secs(60),
                         "the scorecard of {organisation} did not show a command within 60 s"
@@ -254,7 +298,7 @@ pub async fn lag(
         let item = item.clone();
         commands.push(tokio::spawn(async move {
             let sent = Instant::now();
-            tracker
+            let reply = tracker
                 .start_item(with_token(
                     &token,
                     pb::StartItemRequest {
@@ -263,22 +307,44 @@ pub async fn lag(
                         note: "closeout-bench".into(),
                     },
                 ))
-                .await?;
+                .await;
+            // A saturated tracker turns calls away (its limit of calls at
+            // once): counted, not fatal, and not waited for on the scorecard.
+            if let Err(status) = reply {
+                anyhow::ensure!(
+                    status.code() == tonic::Code::ResourceExhausted,
+                    "StartItem: {status}"
+                );
+                return anyhow::Ok(None);
+            }
             let replied = Instant::now();
+            let replied_wall = epoch(SystemTime::now());
             let mut targets = targets.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
             if let Some((target, poller)) = targets.get_mut(&item.organisation_id) {
                 *target += 1;
-                let _ = poller.send((*target, replied));
+                let _ = poller.send((*target, replied, replied_wall, item.id.clone()));
             }
-            anyhow::Ok((replied - sent, replied))
+            anyhow::Ok(Some((replied - sent, replied, item.id, replied_wall)))
         }));
     }
     let mut latencies = Vec::with_capacity(commands.len());
     let mut last = started;
+    let mut by_item: HashMap<String, Shown> = HashMap::with_capacity(commands.len());
+    let mut rejected = 0usize;
     for command in commands {
-        let (latency, replied) = command.await??;
+        let Some((latency, replied, item, replied_wall)) = command.await?? else {
+            rejected += 1;
+            continue;
+        };
         latencies.push(latency);
         last = last.max(replied);
+        by_item.insert(
+            item,
+            Shown {
+                replied: replied_wall,
+                shown: None,
+            },
+        );
     }
     // The pollers end once their queues are empty and closed.
     targets
@@ -287,9 +353,18 @@ pub async fn lag(
         .clear();
     let (mut lags, mut calls) = (Vec::with_capacity(latencies.len()), Vec::new());
     for poller in pollers {
-        let (l, c) = poller.await??;
+        let (l, c, s) = poller.await??;
         lags.extend(l);
         calls.extend(c);
+        for (item, replied, shown) in s {
+            by_item.insert(
+                item,
+                Shown {
+                    replied,
+                    shown: Some(shown),
+                },
+            );
+        }
     }
     let replies = Stats::of(latencies, last - started);
     let stats = Stats::of(lags, started.elapsed());
@@ -298,9 +373,9 @@ pub async fn lag(
         "{name} [StartItem at {rate:.0}/s steady (open loop), {} commands over {organisations} \
          organisations, each organisation's scorecard polled every 2 ms while a command is not \
          yet shown, at most {POLLS_IN_FLIGHT} polls at once]: reply -> scorecard shows it p50 {} p99 {} | commands replied at {:.0}/s, \
-         p50 {} p99 {} | GetScorecard calls of the pollers p50 {} p99 {} ({}) | goal p50 <= \
-         10ms, p99 <= 50ms",
-        replies.ops,
+         p50 {} p99 {}, {rejected} turned away (tracker at its limit of calls at once) | \
+         GetScorecard calls of the pollers p50 {} p99 {} ({}) | goal p50 <= 10ms, p99 <= 50ms",
+        replies.ops + rejected,
         ms(stats.p50),
         ms(stats.p99),
         replies.rate,
@@ -311,7 +386,7 @@ pub async fn lag(
         calls.ops,
     );
     if let Some(tap) = tap {
-        tap.report(stack, name).await?;
+        tap.report(stack, name, &by_item).await?;
     }
     Ok(())
 }

@@ -90,6 +90,11 @@ pub struct Options {
     /// separated); all by default.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// Rates (commands/s, comma separated) of the `lag-500` runs, each on
+    /// its share of the open items left after `lag` (e.g. `200,300,500`
+    /// to find the fastest that meets the goal).
+    #[arg(long, value_delimiter = ',', default_value = "500")]
+    pub lag_rates: Vec<f64>,
 }
 
 impl Options {

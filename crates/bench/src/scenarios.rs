@@ -591,7 +591,12 @@ async fn scenarios(
     if options.runs_scenario("get-item") || options.runs_scenario("list-items") {
         reads(stack, options, &ours, sizes, runs, "").await?;
     }
-    if options.runs_scenario("metrics") || options.runs_scenario("lag") {
+    // `--only lag-500` runs the faster lag runs alone.
+    let (lag, lag_fast) = (
+        options.runs_scenario("lag"),
+        options.runs_scenario("lag-500"),
+    );
+    if options.runs_scenario("metrics") || lag || lag_fast {
         drain(stack, ceilings).await?;
     } else {
         stack.start_metrics().await?;
@@ -615,7 +620,7 @@ async fn scenarios(
         reads(stack, options, &items, sizes, runs, "-at-scale").await?;
     }
 
-    if options.runs_scenario("lag") {
+    if lag || lag_fast {
         // Open items of the small organisations, at their current versions.
         let mut small = organisations.clone();
         small.extend(national_orgs.iter().cloned());
@@ -624,13 +629,24 @@ async fn scenarios(
             .into_iter()
             .filter(|i| i.status == pb::ItemStatus::Open as i32)
             .collect();
-        let first: Vec<pb::TrackedItem> =
-            open.drain(..sizes.lag_commands.min(open.len())).collect();
-        crate::lag::lag(stack, "lag", &first, sizes.lag_rate).await?;
-        let second: Vec<pb::TrackedItem> = open
-            .drain(..sizes.lag500_commands.min(open.len()))
-            .collect();
-        crate::lag::lag(stack, "lag-500", &second, 500.0).await?;
+        if lag {
+            let first: Vec<pb::TrackedItem> =
+                open.drain(..sizes.lag_commands.min(open.len())).collect();
+            crate::lag::lag(stack, "lag", &first, sizes.lag_rate).await?;
+        }
+        // The open items left, shared among the rates (`--lag-rates`).
+        let share = sizes
+            .lag500_commands
+            .min(open.len() / options.lag_rates.len().max(1));
+        for &rate in &options.lag_rates {
+            let name = if rate == 500.0 {
+                "lag-500".to_string()
+            } else {
+                format!("lag-500-at-{rate:.0}")
+            };
+            let these: Vec<pb::TrackedItem> = open.drain(..share.min(open.len())).collect();
+            crate::lag::lag(stack, &name, &these, rate).await?;
+        }
     }
     if options.runs_scenario("watch") {
         watch(stack, &organisations, sizes).await?;
