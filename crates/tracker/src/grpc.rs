@@ -3,6 +3,7 @@
 //! (queries), `commands` (lifecycle) or `watch` (the change stream).
 
 use crate::commands::{self, Request as CommandRequest};
+use crate::connections::Connections;
 use crate::error::TrackerError;
 use crate::journal::Cause;
 use crate::store::{self, ItemFilter, parse_item_id};
@@ -25,6 +26,8 @@ const MAX_TEXT: usize = 10_000;
 #[derive(Clone)]
 pub struct TrackerApi {
     pool: PgPool,
+    /// The calls' own connections (see `connections`).
+    connections: Connections,
     watchers: Watchers,
     max_due_date_extension_days: u32,
     /// Open WatchItems streams per caller, bounded.
@@ -38,6 +41,7 @@ impl TrackerApi {
     /// The service over `pool`, streaming changes through `watchers`.
     pub fn new(pool: PgPool, watchers: Watchers) -> Self {
         TrackerApi {
+            connections: Connections::beside(&pool),
             pool,
             watchers,
             max_due_date_extension_days: crate::DEFAULT_MAX_DUE_DATE_EXTENSION_DAYS,
@@ -99,6 +103,7 @@ impl TrackerApi {
         let cause = Cause::new(actor, request_id(metadata));
         let item = commands::execute(
             &self.pool,
+            &self.connections,
             CommandRequest {
                 item_id,
                 expected_version,
@@ -126,7 +131,14 @@ impl TrackerApi {
         scope: &Scope,
         id: uuid::Uuid,
     ) -> Result<pb::TrackedItem, Status> {
-        let item = store::get_item(&self.pool, id).await?;
+        let mut lease = self
+            .connections
+            .acquire()
+            .await
+            .map_err(TrackerError::from)?;
+        let item = store::get_item(lease.connection(), id).await;
+        lease.settle(&item);
+        let item = item?;
         if !scope.admits(&item.organisation_id) {
             return Err(TrackerError::item_not_found(id.to_string()).into());
         }
@@ -331,7 +343,14 @@ impl TrackerService for TrackerApi {
             inspection_id: r.inspection_id,
             overdue_only: r.overdue_only,
         };
-        let (items, next_page_token) = store::list_items(&self.pool, &filter, page).await?;
+        let mut lease = self
+            .connections
+            .acquire()
+            .await
+            .map_err(TrackerError::from)?;
+        let listed = store::list_items(lease.connection(), &filter, page).await;
+        lease.settle(&listed);
+        let (items, next_page_token) = listed?;
         Ok(Response::new(pb::ListItemsResponse {
             items,
             next_page_token,

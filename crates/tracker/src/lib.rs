@@ -9,6 +9,8 @@
 //!   and the automatic-acceptance policy.
 //! - `proposals`: listing, accepting and rejecting proposals.
 //! - `lineage`: links across inspections and an item's lineage.
+//! - `connections`: the request path's connections, reused without
+//!   sqlx's release ping.
 //! - `commands`: lifecycle commands, checked by the domain state machine,
 //!   the caller's role and organisation, and the expected version.
 //! - `journal`: the event-sourced write path (history, current state,
@@ -24,6 +26,7 @@
 //! as soon as shutdown is asked for) and TrackerService.
 
 pub(crate) mod commands;
+pub(crate) mod connections;
 pub(crate) mod consumer;
 pub(crate) mod error;
 pub(crate) mod grpc;

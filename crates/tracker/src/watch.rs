@@ -48,6 +48,13 @@ const BROADCAST_CAPACITY: usize = 1024;
 /// still running; doubles up to the poll interval.
 const HELD_BACK_RETRY: Duration = Duration::from_millis(2);
 
+/// Least time between two passes of the tail while no stream is open. A
+/// pass then only moves the published position (two statements), but,
+/// woken by every commit, it ran back to back under write load; a stream
+/// opened meanwhile starts from a position at most this old and reads the
+/// rest from the database (see `follow`).
+const IDLE_SPACING: Duration = Duration::from_millis(50);
+
 /// A position in the stream's order: `(watch_xid, sequence)`.
 type Key = (i64, i64);
 
@@ -279,6 +286,7 @@ impl Tail {
             // Seen before reading, so a commit during the read wakes us again.
             wake.borrow_and_update();
             appended.borrow_and_update();
+            let idle = self.batches.receiver_count() == 0;
             let pause = match self.advance(&mut position).await {
                 Ok(false) => {
                     retry = HELD_BACK_RETRY;
@@ -295,6 +303,10 @@ impl Tail {
                     self.poll
                 }
             };
+            if idle {
+                // Wakes meanwhile are kept by the channels.
+                tokio::time::sleep(IDLE_SPACING.min(pause)).await;
+            }
             tokio::select! {
                 changed = wake.changed() => {
                     if changed.is_err() {
