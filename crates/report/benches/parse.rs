@@ -7,6 +7,13 @@
 //! Run with `cargo bench -p closeout-report` (release profile). The budget is
 //! "well under 10 ms" per parse; the bench exits non-zero if the median is
 //! above it. `PARSE_BENCH_ITERATIONS` overrides the number of parses.
+//!
+//! Then issue 13's figure: a 5 MB report (the sample repeated, as
+//! `closeout-bench --only parse` makes it) parsed `PARSE_BENCH_LARGE_RUNS`
+//! times (default 5), in MB/s beside splitting it into lines.
+//! `PARSE_BENCH_ONLY_LARGE=1` parses only the large report once, for a
+//! profiler (`valgrind --tool=callgrind`, which counts instructions and so
+//! repeats on a busy machine).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -56,7 +63,51 @@ fn show(name: &str, f: &Figures) {
     );
 }
 
+/// The sample repeated to at least `bytes`, as `closeout-bench` makes its
+/// 5 MB report.
+fn large_report(bytes: usize) -> String {
+    let mut text = String::with_capacity(bytes + SAMPLE.len());
+    while text.len() < bytes {
+        text.push_str(SAMPLE);
+        text.push('\n');
+    }
+    text
+}
+
+/// MB/s of parsing the 5 MB report against splitting it into lines.
+fn large(runs: usize) {
+    let text = large_report(5_000_000);
+    let mb = text.len() as f64 / 1e6;
+    let mut parse = Vec::new();
+    let mut split = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        black_box(closeout_report::parse(black_box(&text)).is_ok());
+        parse.push(mb / started.elapsed().as_secs_f64());
+        let started = Instant::now();
+        black_box(black_box(&text).lines().count());
+        split.push(mb / started.elapsed().as_secs_f64());
+    }
+    let spread = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[0], v[v.len() / 2], v[v.len() - 1])
+    };
+    let (parse_min, parse_median, parse_max) = spread(&mut parse);
+    let (_, split_median, _) = spread(&mut split);
+    println!(
+        "parse {mb:.1} MB (the sample repeated), {runs} runs: min {parse_min:.1}  median \
+         {parse_median:.1}  max {parse_max:.1} MB/s;   str::lines median {split_median:.0} MB/s;   \
+         ratio {:.3}",
+        parse_median / split_median
+    );
+}
+
 fn main() {
+    if std::env::var_os("PARSE_BENCH_ONLY_LARGE").is_some() {
+        let text = large_report(5_000_000);
+        black_box(closeout_report::parse(black_box(&text)).is_ok());
+        return;
+    }
     let iterations: usize = std::env::var("PARSE_BENCH_ITERATIONS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -103,6 +154,12 @@ fn main() {
         BUDGET.as_millis(),
         100.0 * ratio(parse.median, BUDGET)
     );
+    let runs: usize = std::env::var("PARSE_BENCH_LARGE_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5)
+        .max(1);
+    large(runs);
     if outcome != Some(true) {
         eprintln!("the reference report did not parse");
         std::process::exit(1);

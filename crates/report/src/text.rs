@@ -18,38 +18,40 @@ const ABBREVIATIONS: &[&str] = &[
 /// and a capital letter, digit or opening quote or bracket, or by the end of
 /// the text; a full stop after a known abbreviation or a single letter does
 /// not end one.
+///
+/// One pass over the bytes: the terminators are ASCII, so only the text
+/// after one is decoded (the sentence splitter runs over every prose unit,
+/// and decoding every character into a vector first was a third of a
+/// parse).
 pub(crate) fn sentences(text: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut start = 0;
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let (_, c) = chars[i];
-        if matches!(c, '.' | '!' | '?') {
-            let mut j = i + 1;
-            while j < chars.len() && matches!(chars[j].1, '’' | '”' | '"' | '\'' | ')' | ']') {
-                j += 1;
-            }
-            let end = chars.get(j).map_or(text.len(), |&(at, _)| at);
-            let boundary = if j >= chars.len() {
-                true
-            } else if chars[j].1.is_whitespace() {
-                let mut k = j;
-                while k < chars.len() && chars[k].1.is_whitespace() {
-                    k += 1;
-                }
-                k >= chars.len() || starts_sentence(chars[k].1)
-            } else {
-                false
-            };
-            if boundary && !(c == '.' && is_abbreviation(&text[start..chars[i].0])) {
-                push_trimmed(&mut out, text, start, end);
-                start = end;
-            }
-            i = j.max(i + 1);
-        } else {
-            i += 1;
+    let mut from = 0;
+    while let Some(found) = text
+        .get(from..)
+        .and_then(|rest| rest.bytes().position(|b| matches!(b, b'.' | b'!' | b'?')))
+    {
+        let i = from + found;
+        // The terminator is one byte, so i + 1 is a character boundary.
+        let after = &text[i + 1..];
+        let closers = after
+            .char_indices()
+            .find(|&(_, c)| !matches!(c, '’' | '”' | '"' | '\'' | ')' | ']'))
+            .map_or(after.len(), |(at, _)| at);
+        let end = i + 1 + closers;
+        let boundary = match text[end..].chars().next() {
+            None => true,
+            Some(c) if c.is_whitespace() => text[end..]
+                .chars()
+                .find(|c| !c.is_whitespace())
+                .is_none_or(starts_sentence),
+            Some(_) => false,
+        };
+        if boundary && !(text.as_bytes()[i] == b'.' && is_abbreviation(&text[start..i])) {
+            push_trimmed(&mut out, text, start, end);
+            start = end;
         }
+        from = end.max(i + 1);
     }
     push_trimmed(&mut out, text, start, text.len());
     out
@@ -69,8 +71,7 @@ fn is_abbreviation(before: &str) -> bool {
     if word.chars().count() == 1 && word.chars().all(char::is_alphabetic) {
         return true;
     }
-    let lower = word.to_ascii_lowercase();
-    ABBREVIATIONS.contains(&lower.as_str())
+    ABBREVIATIONS.iter().any(|a| a.eq_ignore_ascii_case(word))
 }
 
 fn push_trimmed(out: &mut Vec<(usize, usize)>, text: &str, start: usize, end: usize) {
@@ -98,23 +99,36 @@ impl Word {
 /// The words of `text` (runs of non-whitespace with leading and trailing
 /// punctuation removed; empty runs skipped).
 pub(crate) fn words(text: &str) -> Vec<Word> {
-    let mut out = Vec::new();
-    let mut offset = 0;
-    for raw in text.split_inclusive(char::is_whitespace) {
-        let raw_start = offset;
-        offset += raw.len();
-        let core = raw.trim_end();
-        let trimmed_start = core.trim_start_matches(is_edge_punctuation);
-        let lead = core.len() - trimmed_start.len();
-        let trimmed = trimmed_start.trim_end_matches(is_edge_punctuation);
-        if !trimmed.is_empty() {
-            out.push(Word {
-                start: raw_start + lead,
-                end: raw_start + lead + trimmed.len(),
-            });
+    let mut out = Vec::with_capacity(text.len() / 6 + 1);
+    let mut run: Option<usize> = None;
+    for (at, c) in text.char_indices() {
+        if c.is_whitespace() {
+            if let Some(start) = run.take() {
+                push_word(&mut out, text, start, at);
+            }
+        } else if run.is_none() {
+            run = Some(at);
         }
     }
+    if let Some(start) = run {
+        push_word(&mut out, text, start, text.len());
+    }
     out
+}
+
+/// Adds the run `start..end` of non-whitespace, without its edge
+/// punctuation, unless nothing is left.
+fn push_word(out: &mut Vec<Word>, text: &str, start: usize, end: usize) {
+    let core = &text[start..end];
+    let trimmed_start = core.trim_start_matches(is_edge_punctuation);
+    let lead = core.len() - trimmed_start.len();
+    let trimmed = trimmed_start.trim_end_matches(is_edge_punctuation);
+    if !trimmed.is_empty() {
+        out.push(Word {
+            start: start + lead,
+            end: start + lead + trimmed.len(),
+        });
+    }
 }
 
 fn is_edge_punctuation(c: char) -> bool {
@@ -204,7 +218,14 @@ pub(crate) fn iso(year: i32, month: u32, day: Option<u32>) -> String {
 /// `text` with ASCII letters lowercased and curly apostrophes made straight,
 /// for matching phrases (not for offsets: ’ is three bytes, ' one).
 pub(crate) fn fold(text: &str) -> String {
-    text.to_ascii_lowercase().replace(['’', '‘'], "'")
+    let lower = text.to_ascii_lowercase();
+    // Most text has no curly apostrophe: one search each (by byte) rather
+    // than a second copy decoded character by character.
+    if lower.contains('’') || lower.contains('‘') {
+        lower.replace(['’', '‘'], "'")
+    } else {
+        lower
+    }
 }
 
 /// Whether the first letter of `text` is lowercase.
