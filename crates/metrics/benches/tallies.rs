@@ -17,8 +17,9 @@
 //! next inspection closing it) to check the answers on more kinds of
 //! closure, and publishes force00's first inspection without a date until
 //! the end of the history (its date then arrives and its closings are
-//! re-dated); the figures in BENCHMARKS.md are without it. Needs the
-//! development PostgreSQL.
+//! re-dated); the figures in BENCHMARKS.md are without it.
+//! `CLOSEOUT_BENCH_KEEP=1` keeps the database (its name is printed) for
+//! looking at the statements by hand. Needs the development PostgreSQL.
 
 use closeout_bus::Payload;
 use closeout_bus::consumer::BatchHandler;
@@ -301,5 +302,11 @@ async fn main() {
         "peers ({ORGANISATIONS} organisations): tallies p50 {p50:.2} ms p99 {p99:.2} ms ({runs} runs) | folding the items p50 {b50:.0} ms p99 {b99:.0} ms ({baseline_runs} runs) | {:.0}x",
         b50 / p50.max(1e-9)
     );
-    db.drop_database().await;
+    if setting("CLOSEOUT_BENCH_KEEP", 0) == 1 {
+        // For EXPLAIN by hand; drop it yourself (DROP DATABASE ... WITH (FORCE)).
+        println!("kept database {}", db.name());
+        std::mem::forget(db);
+    } else {
+        db.drop_database().await;
+    }
 }
