@@ -12,14 +12,13 @@
 //! serialised by `SELECT … FOR UPDATE`: the second sees the first's new
 //! version and is refused with ABORTED.
 
-use crate::connections::Connections;
 use crate::error::TrackerError;
 use crate::journal::{Cause, Journal};
 use crate::lineage::{self, NewLink};
 use crate::store;
 use closeout_domain::{self as domain, wire};
 use closeout_proto::{self as pb, event_envelope::Payload};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 /// A command addressed to one item at the version the caller last saw.
@@ -36,18 +35,13 @@ pub struct Request {
 }
 
 /// Runs `request` for `cause.actor`; returns the item after it.
-/// The transaction runs on a connection of `connections`, handed back
-/// without a round trip once committed; `pool` names the database whose
-/// outbox followers are woken.
 pub async fn execute(
     pool: &PgPool,
-    connections: &Connections,
     request: Request,
     cause: &Cause,
 ) -> Result<pb::TrackedItem, TrackerError> {
     let actor = domain_actor(&cause.actor)?;
-    let mut lease = connections.acquire().await?;
-    let mut tx = lease.connection().begin().await?;
+    let mut tx = pool.begin().await?;
     let mut item = store::lock_item(&mut tx, request.item_id)
         .await?
         .ok_or_else(|| TrackerError::item_not_found(request.item_id.to_string()))?;
@@ -122,7 +116,6 @@ pub async fn execute(
         }
     }
     tx.commit().await?;
-    lease.done();
     // Events appended: wake the relay and WatchItems now.
     closeout_bus::outbox::committed(pool);
     Ok(item)

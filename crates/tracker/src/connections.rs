@@ -1,5 +1,5 @@
-//! Database connections for the calls on the request path (GetItem,
-//! ListItems and lifecycle commands), handed back without a round trip.
+//! Database connections for the tracker's reads (GetItem, ListItems),
+//! handed back without a round trip.
 //!
 //! sqlx's pool answers every returned connection with a ping (a Sync and
 //! its ReadyForQuery, in a spawned task) before another caller may take
@@ -15,7 +15,9 @@
 //!
 //! The set is bounded like the service's pool (`CLOSEOUT_DATABASE_MAX_
 //! CONNECTIONS`, the same figure) and opens connections only as calls need
-//! them; background work (consumers, relay, WatchItems) keeps the pool.
+//! them; commands and background work (consumers, relay, WatchItems) keep
+//! the pool (commands on these connections measured no better, see
+//! BENCHMARKS.md "Session 5: tracker reads and writes").
 
 use crate::error::TrackerError;
 use sqlx::postgres::{PgConnectOptions, PgConnection};

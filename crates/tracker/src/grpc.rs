@@ -26,7 +26,7 @@ const MAX_TEXT: usize = 10_000;
 #[derive(Clone)]
 pub struct TrackerApi {
     pool: PgPool,
-    /// The calls' own connections (see `connections`).
+    /// GetItem's and ListItems' own connections (see `connections`).
     connections: Connections,
     watchers: Watchers,
     max_due_date_extension_days: u32,
@@ -103,7 +103,6 @@ impl TrackerApi {
         let cause = Cause::new(actor, request_id(metadata));
         let item = commands::execute(
             &self.pool,
-            &self.connections,
             CommandRequest {
                 item_id,
                 expected_version,

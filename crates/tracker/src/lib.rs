@@ -9,7 +9,7 @@
 //!   and the automatic-acceptance policy.
 //! - `proposals`: listing, accepting and rejecting proposals.
 //! - `lineage`: links across inspections and an item's lineage.
-//! - `connections`: the request path's connections, reused without
+//! - `connections`: GetItem's and ListItems' connections, reused without
 //!   sqlx's release ping.
 //! - `commands`: lifecycle commands, checked by the domain state machine,
 //!   the caller's role and organisation, and the expected version.
