@@ -4,7 +4,12 @@
 //! * gRPC reads: GetFinding (a PostgreSQL lookup) against the health check
 //!   (the same transport with no database), both with 16 calls in flight.
 //! * Imports: ImportReport end to end (parse, one transaction of ~60 rows
-//!   and ~60 outbox events, relay to JetStream) against parsing alone.
+//!   and ~60 outbox events, relay to JetStream) against parsing alone, and
+//!   against the same import's SQL run directly (the service's own import
+//!   code on reports parsed beforehand, on a scratch findings database: no
+//!   gRPC, relay or parse), one at a time. `IMPORT_BENCH_RUNS` runs
+//!   (default 3) alternate the two; min / median / max are printed, and
+//!   the ratio of the medians.
 
 use closeout_findings::{FindingsConfig, start};
 use closeout_proto::findings_service_client::FindingsServiceClient;
@@ -84,39 +89,80 @@ async fn main() {
         std::hint::black_box(closeout_report::parse(SAMPLE).expect("parses"));
     }
     let parse_ms = parse_started.elapsed().as_secs_f64() * 1000.0 / IMPORTS as f64;
-    let documents: Vec<String> = (0..IMPORTS)
-        .map(|i| SAMPLE.replace("Hertfordshire", &format!("Benchshire{i}")))
-        .collect();
-    let import_started = Instant::now();
+    let runs: usize = std::env::var("IMPORT_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    let scratch = TestDatabase::create().await;
+    closeout_findings::MIGRATOR
+        .run(scratch.pool())
+        .await
+        .expect("scratch migrations");
+    closeout_bus::outbox::install_schema(scratch.pool())
+        .await
+        .expect("scratch outbox");
+    let mut import_rates = Vec::new();
+    let mut direct_rates = Vec::new();
+    let mut import_ms = 0.0;
     let mut finding_id = String::new();
-    for text in documents {
-        let reply = client
-            .import_report(inspectorate(pb::ImportReportRequest {
-                text,
-                source_name: "bench".into(),
-                replace: false,
-                ..Default::default()
-            }))
-            .await
-            .expect("import")
-            .into_inner();
-        assert_eq!(reply.finding_count, 7);
-        if finding_id.is_empty() {
-            finding_id = client
-                .list_findings(inspectorate(pb::ListFindingsRequest {
-                    inspection_id: reply.inspection_id.clone(),
-                    page_size: 1,
+    for run in 0..runs {
+        let documents: Vec<String> = (0..IMPORTS)
+            .map(|i| SAMPLE.replace("Hertfordshire", &format!("Benchshire{run}x{i}")))
+            .collect();
+        let import_started = Instant::now();
+        for text in documents {
+            let reply = client
+                .import_report(inspectorate(pb::ImportReportRequest {
+                    text,
+                    source_name: "bench".into(),
+                    replace: false,
                     ..Default::default()
                 }))
                 .await
-                .expect("list")
-                .into_inner()
-                .findings[0]
-                .id
-                .clone();
+                .expect("import")
+                .into_inner();
+            assert_eq!(reply.finding_count, 7);
+            assert!(
+                reply.created,
+                "a fresh organisation's report makes an inspection"
+            );
+            if finding_id.is_empty() {
+                finding_id = client
+                    .list_findings(inspectorate(pb::ListFindingsRequest {
+                        inspection_id: reply.inspection_id.clone(),
+                        page_size: 1,
+                        ..Default::default()
+                    }))
+                    .await
+                    .expect("list")
+                    .into_inner()
+                    .findings[0]
+                    .id
+                    .clone();
+            }
         }
+        let elapsed = import_started.elapsed().as_secs_f64();
+        import_ms = elapsed * 1000.0 / IMPORTS as f64;
+        import_rates.push(IMPORTS as f64 / elapsed);
+
+        let parsed: Vec<_> = (0..IMPORTS)
+            .map(|i| {
+                closeout_findings::parse_for_import(
+                    SAMPLE.replace("Hertfordshire", &format!("Directshire{run}x{i}")),
+                )
+                .expect("parses")
+            })
+            .collect();
+        let direct_started = Instant::now();
+        for one in &parsed {
+            let created = closeout_findings::store_parsed(scratch.pool(), one)
+                .await
+                .expect("stores");
+            assert!(created, "a fresh organisation's report makes an inspection");
+        }
+        direct_rates.push(IMPORTS as f64 / direct_started.elapsed().as_secs_f64());
     }
-    let import_ms = import_started.elapsed().as_secs_f64() * 1000.0 / IMPORTS as f64;
 
     // Reads, against the bare transport.
     let health = HealthClient::new(channel.clone());
@@ -180,6 +226,19 @@ async fn main() {
         import_ms / parse_ms,
         1000.0 / import_ms
     );
+    let spread = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[0], v[v.len() / 2], v[v.len() - 1])
+    };
+    let (i_min, i_median, i_max) = spread(&mut import_rates);
+    let (d_min, d_median, d_max) = spread(&mut direct_rates);
+    println!(
+        "  ImportReport, {runs} runs   min {i_min:.0}  median {i_median:.0}  max {i_max:.0} imports/s"
+    );
+    println!(
+        "  the same SQL directly     min {d_min:.0}  median {d_median:.0}  max {d_max:.0} imports/s"
+    );
+    println!("  ratio of the medians      {:.2}", i_median / d_median);
     println!(
         "  outbox drained to JetStream {:.2} s after the last import",
         drain_started.elapsed().as_secs_f64()
@@ -188,4 +247,5 @@ async fn main() {
     running.stop().await.expect("stops");
     bus.cleanup().await;
     db.drop_database().await;
+    scratch.drop_database().await;
 }

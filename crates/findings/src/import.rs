@@ -262,7 +262,153 @@ pub fn parse_request(
 }
 
 /// Stores a parsed report; see the module documentation for the rules.
+///
+/// A new inspection (the common case) is stored by one statement that
+/// commits on its own ([`import_new`]): one round trip and one WAL flush.
+/// Anything else — the inspection already stored, an organisation of
+/// another kind under the id, an organisation registered meanwhile — finds
+/// that statement changing nothing and takes the transaction below, which
+/// reads what is there and decides.
 pub async fn import(
+    pool: &PgPool,
+    request: &pb::ImportReportRequest,
+    read: &ReadReport,
+    batch: EventBatch,
+) -> Result<pb::ImportReportResponse, FindingsError> {
+    if let Some(response) = import_new(pool, request, read, batch.fresh()).await? {
+        closeout_bus::outbox::committed(pool);
+        return Ok(response);
+    }
+    import_in_transaction(pool, request, read, batch).await
+}
+
+/// What every import replies, before it knows what it stored.
+fn response_of(read: &ReadReport) -> pb::ImportReportResponse {
+    let report = &read.report;
+    pb::ImportReportResponse {
+        organisation_id: report
+            .organisation
+            .as_ref()
+            .map(|o| o.id.clone())
+            .unwrap_or_default(),
+        judgment_count: (report.pillars.len() + report.judgments.len()) as u32,
+        finding_count: report.findings.len() as u32,
+        follow_up_count: report.follow_ups.len() as u32,
+        indicator_count: report.indicators.len() as u32,
+        warnings: report.warnings.clone(),
+        media_type: read.media_type.clone(),
+        profile: report.profile.clone(),
+        ..Default::default()
+    }
+}
+
+/// Stores a report of an inspection not yet stored, and its events, in one
+/// statement committed on its own ([`IMPORT_NEW_SQL`]); `None` if that
+/// statement stored nothing, and the caller must decide in a transaction.
+///
+/// The statement registers the organisation if it is new (its event
+/// appended only then), queues on the inspection's advisory lock as
+/// [`import_in_transaction`] does, and inserts the inspection unless its
+/// identity is taken (`ON CONFLICT DO NOTHING` sees rows committed after
+/// the statement began, so a concurrent import of the same inspection is
+/// never doubled) or the organisation is of another kind; the document,
+/// the children and every other event are written only if it was.
+async fn import_new(
+    pool: &PgPool,
+    request: &pb::ImportReportRequest,
+    read: &ReadReport,
+    mut batch: EventBatch,
+) -> Result<Option<pb::ImportReportResponse>, FindingsError> {
+    let report = &read.report;
+    let organisation = report.organisation.clone().unwrap_or_default();
+    let inspection = report.inspection.clone().unwrap_or_default();
+    let group = most_similar_group(report);
+    // Pushed first, as the transaction would; appended only if the
+    // statement registers the organisation.
+    batch.push(
+        &organisation.id,
+        "organisation",
+        organisation.id.clone(),
+        1,
+        Payload::OrganisationRegistered(pb::OrganisationRegistered {
+            organisation: Some(pb::Organisation {
+                id: organisation.id.clone(),
+                name: organisation.name.clone(),
+                kind: organisation.kind,
+                most_similar_group: group.clone(),
+            }),
+        }),
+    );
+    let registered_event = batch
+        .events()
+        .first()
+        .map(|e| e.event_id.clone())
+        .unwrap_or_default();
+    let registered_event = Uuid::parse_str(&registered_event).map_err(|_| {
+        FindingsError::Outbox(format!("event id {registered_event:?} is not a UUID"))
+    })?;
+    let id = Uuid::now_v7();
+    let context = Context::new(id, &organisation.id, &inspection, 1);
+    let children = Children::of_new(&context, report, &mut batch);
+    batch.push(
+        &organisation.id,
+        "inspection",
+        id.to_string(),
+        1,
+        Payload::InspectionPublished(published_event(&context, report, &read.sha256)),
+    );
+    let outbox = batch.outbox_columns()?;
+    let new = NewInspection {
+        request,
+        read,
+        inspection: &inspection,
+    };
+    let (created,): (bool,) = children
+        .bind(sqlx::query_as(IMPORT_NEW_SQL), &context, Some(new))
+        .bind(&organisation.name)
+        .bind(organisation.kind as i16)
+        .bind(&group)
+        .bind(inspection_lock_key(&organisation.id, &inspection))
+        .bind(&outbox.id)
+        .bind(&outbox.organisation_id)
+        .bind(&outbox.subject)
+        .bind(&outbox.event_type)
+        .bind(&outbox.traceparent)
+        .bind(&outbox.payload)
+        .bind(registered_event)
+        .fetch_one(pool)
+        .await?;
+    if !created {
+        return Ok(None);
+    }
+    let mut response = response_of(read);
+    response.created = true;
+    response.inspection_id = id.to_string();
+    Ok(Some(response))
+}
+
+/// The key of the advisory lock imports of one inspection queue on.
+fn inspection_lock_key(organisation_id: &str, inspection: &pb::ParsedInspection) -> String {
+    format!(
+        "inspection:{}:{}:{}:{}",
+        organisation_id, inspection.programme, inspection.period, inspection.title
+    )
+}
+
+/// The organisation's most similar group, as slugs.
+fn most_similar_group(report: &pb::ParsedReport) -> Vec<String> {
+    report
+        .most_similar_group
+        .iter()
+        .map(|name| closeout_domain::slug_from_name(name).to_string())
+        .collect()
+}
+
+/// Stores a report in one transaction, deciding from what is stored:
+/// nothing to do (the same document), a conflict, a replacement, or a new
+/// inspection (when [`import_new`] found the organisation registered
+/// meanwhile).
+async fn import_in_transaction(
     pool: &PgPool,
     request: &pb::ImportReportRequest,
     read: &ReadReport,
@@ -275,10 +421,7 @@ pub async fn import(
     let mut tx = pool.begin().await?;
     // Imports of the same inspection queue behind each other; others run on.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(format!(
-            "inspection:{}:{}:{}:{}",
-            organisation.id, inspection.programme, inspection.period, inspection.title
-        ))
+        .bind(inspection_lock_key(&organisation.id, &inspection))
         .execute(&mut *tx)
         .await?;
     // Checked (and registered) first, so a report about another body under
@@ -287,17 +430,7 @@ pub async fn import(
     // lock, so an earlier import of it that committed meanwhile is seen.
     let existing = register_organisation(&mut tx, report, &mut batch).await?;
 
-    let mut response = pb::ImportReportResponse {
-        organisation_id: organisation.id.clone(),
-        judgment_count: (report.pillars.len() + report.judgments.len()) as u32,
-        finding_count: report.findings.len() as u32,
-        follow_up_count: report.follow_ups.len() as u32,
-        indicator_count: report.indicators.len() as u32,
-        warnings: report.warnings.clone(),
-        media_type: read.media_type.clone(),
-        profile: report.profile.clone(),
-        ..Default::default()
-    };
+    let mut response = response_of(read);
 
     let inspection_id = match existing {
         Some((id, Some(existing_sha), _)) if existing_sha == sha => {
@@ -335,20 +468,7 @@ pub async fn import(
         None => {
             let id = Uuid::now_v7();
             let context = Context::new(id, &organisation.id, &inspection, 1);
-            let mut children = Children::default();
-            let mut parents = HashMap::new();
-            for (ordinal, judgment) in judgments_of(report).iter().enumerate() {
-                children.judgment(&context, ordinal, judgment, &mut batch);
-            }
-            for (ordinal, finding) in report.findings.iter().enumerate() {
-                children.finding(&context, ordinal, finding, &mut parents, None, &mut batch);
-            }
-            for (ordinal, follow_up) in report.follow_ups.iter().enumerate() {
-                children.follow_up(&context, ordinal, follow_up, &mut batch);
-            }
-            for (ordinal, indicator) in report.indicators.iter().enumerate() {
-                children.indicator(&context, ordinal, indicator, &mut batch);
-            }
+            let children = Children::of_new(&context, report, &mut batch);
             // The document and the inspection's row go in the children's
             // statement: one round trip for everything the import stores.
             let new = NewInspection {
@@ -371,6 +491,7 @@ pub async fn import(
     };
     batch.append(&mut tx).await?;
     tx.commit().await?;
+    closeout_bus::outbox::committed(pool);
     response.inspection_id = inspection_id.to_string();
     Ok(response)
 }
@@ -486,11 +607,7 @@ async fn register_organisation(
 ) -> Result<Option<(Uuid, Option<String>, i64)>, FindingsError> {
     let parsed = report.organisation.clone().unwrap_or_default();
     let inspection = report.inspection.clone().unwrap_or_default();
-    let group: Vec<String> = report
-        .most_similar_group
-        .iter()
-        .map(|name| closeout_domain::slug_from_name(name).to_string())
-        .collect();
+    let group = most_similar_group(report);
     // One round trip: the row inserted, or the one already there, and the
     // inspection if it exists. Always one row (NULLs where nothing matched).
     type Found = (
@@ -670,6 +787,25 @@ struct IndicatorColumns {
 }
 
 impl Children {
+    /// The rows of a new inspection (version 1) and their events.
+    fn of_new(context: &Context, report: &pb::ParsedReport, batch: &mut EventBatch) -> Self {
+        let mut children = Children::default();
+        let mut parents = HashMap::new();
+        for (ordinal, judgment) in judgments_of(report).iter().enumerate() {
+            children.judgment(context, ordinal, judgment, batch);
+        }
+        for (ordinal, finding) in report.findings.iter().enumerate() {
+            children.finding(context, ordinal, finding, &mut parents, None, batch);
+        }
+        for (ordinal, follow_up) in report.follow_ups.iter().enumerate() {
+            children.follow_up(context, ordinal, follow_up, batch);
+        }
+        for (ordinal, indicator) in report.indicators.iter().enumerate() {
+            children.indicator(context, ordinal, indicator, batch);
+        }
+        children
+    }
+
     /// Adds a judgment and its JudgmentRecorded event.
     fn judgment(
         &mut self,
@@ -864,70 +1000,63 @@ impl Children {
         id
     }
 
-    /// Writes every gathered row of `context`'s inspection in one
-    /// statement: a data-modifying `WITH` per table (each runs once, even
-    /// with no rows), so an import pays one round trip for all its children
-    /// (and, with `new`, for its document and inspection row too).
-    /// A recommendation's parent is in the same statement as it;
-    /// PostgreSQL checks the reference at the statement's end.
-    async fn write(
-        &self,
-        tx: &mut PgConnection,
-        context: &Context,
-        new: Option<NewInspection<'_>>,
-    ) -> Result<(), FindingsError> {
+    /// Every gathered row of `context`'s inspection, bound to `query` as
+    /// $1..$41 of [`children_ctes`] (and, with `new`, its document and
+    /// inspection row as $42..$51): one statement writes them all.
+    fn bind<'q, Q: Bind<'q>>(
+        &'q self,
+        query: Q,
+        context: &'q Context,
+        new: Option<NewInspection<'q>>,
+    ) -> Q {
         let (j, f, u, n) = (
             &self.judgments,
             &self.findings,
             &self.follow_ups,
             &self.indicators,
         );
-        let mut query = sqlx::query(if new.is_some() {
-            NEW_INSPECTION_SQL
-        } else {
-            CHILDREN_SQL
-        })
-        .bind(context.id)
-        .bind(&context.organisation_id)
-        .bind(&j.id)
-        .bind(&j.ordinal)
-        .bind(&j.pillar)
-        .bind(&j.question)
-        .bind(&j.grade)
-        .bind(&j.scale)
-        .bind(&j.last_inspected)
-        .bind(&j.carried_over)
-        .bind(&f.id)
-        .bind(&f.ordinal)
-        .bind(&f.kind)
-        .bind(&f.pillar)
-        .bind(&f.question)
-        .bind(&f.text)
-        .bind(&f.deadline)
-        .bind(&f.due_date)
-        .bind(&f.parent)
-        .bind(&f.addressed_to_all)
-        .bind(&f.line_start)
-        .bind(&f.line_end)
-        .bind(&u.id)
-        .bind(&u.ordinal)
-        .bind(&u.referenced_period)
-        .bind(&u.referenced_report)
-        .bind(&u.text)
-        .bind(&u.outcome)
-        .bind(&u.pillar)
-        .bind(&u.question)
-        .bind(&u.line_start)
-        .bind(&u.line_end)
-        .bind(&n.id)
-        .bind(&n.ordinal)
-        .bind(&n.measure)
-        .bind(&n.period)
-        .bind(&n.value)
-        .bind(&n.unit)
-        .bind(&n.comparator)
-        .bind(&n.comparator_value)
-        .bind(&n.comparator_period);
+        let mut query = query
+            .bind(context.id)
+            .bind(&context.organisation_id)
+            .bind(&j.id)
+            .bind(&j.ordinal)
+            .bind(&j.pillar)
+            .bind(&j.question)
+            .bind(&j.grade)
+            .bind(&j.scale)
+            .bind(&j.last_inspected)
+            .bind(&j.carried_over)
+            .bind(&f.id)
+            .bind(&f.ordinal)
+            .bind(&f.kind)
+            .bind(&f.pillar)
+            .bind(&f.question)
+            .bind(&f.text)
+            .bind(&f.deadline)
+            .bind(&f.due_date)
+            .bind(&f.parent)
+            .bind(&f.addressed_to_all)
+            .bind(&f.line_start)
+            .bind(&f.line_end)
+            .bind(&u.id)
+            .bind(&u.ordinal)
+            .bind(&u.referenced_period)
+            .bind(&u.referenced_report)
+            .bind(&u.text)
+            .bind(&u.outcome)
+            .bind(&u.pillar)
+            .bind(&u.question)
+            .bind(&u.line_start)
+            .bind(&u.line_end)
+            .bind(&n.id)
+            .bind(&n.ordinal)
+            .bind(&n.measure)
+            .bind(&n.period)
+            .bind(&n.value)
+            .bind(&n.unit)
+            .bind(&n.comparator)
+            .bind(&n.comparator_value)
+            .bind(&n.comparator_period);
         if let Some(new) = new {
             let read = new.read;
             let size = read.original.as_ref().map_or(read.text.len(), Vec::len);
@@ -943,22 +1072,70 @@ impl Children {
                 .bind(&new.inspection.title)
                 .bind(&new.inspection.published);
         }
-        query.execute(&mut *tx).await?;
+        query
+    }
+
+    /// Writes every gathered row of `context`'s inspection in one
+    /// statement: a data-modifying `WITH` per table (each runs once, even
+    /// with no rows), so an import pays one round trip for all its children
+    /// (and, with `new`, for its document and inspection row too).
+    /// A recommendation's parent is in the same statement as it;
+    /// PostgreSQL checks the reference at the statement's end.
+    async fn write(
+        &self,
+        tx: &mut PgConnection,
+        context: &Context,
+        new: Option<NewInspection<'_>>,
+    ) -> Result<(), FindingsError> {
+        let sql = if new.is_some() {
+            NEW_INSPECTION_SQL
+        } else {
+            CHILDREN_SQL
+        };
+        self.bind(sqlx::query(sql), context, new)
+            .execute(&mut *tx)
+            .await?;
         Ok(())
+    }
+}
+
+/// `bind` of a query, whatever it returns.
+trait Bind<'q>: Sized {
+    fn bind<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>;
+}
+
+impl<'q> Bind<'q> for sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    fn bind<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+    {
+        sqlx::query::Query::bind(self, value)
+    }
+}
+
+impl<'q, O> Bind<'q> for sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    fn bind<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+    {
+        sqlx::query::QueryAs::bind(self, value)
     }
 }
 
 /// The children's data-modifying `WITH` items ($1 the inspection id, $2
 /// the organisation id, $3..$41 the columns); shared by the two statements.
 macro_rules! children_ctes {
-    () => {
+    ($only_if:literal) => {
+        concat!(
         "judgment_rows AS ( \
                  INSERT INTO judgments (id, inspection_id, organisation_id, ordinal, pillar, \
                  question, grade, scale, last_inspected, carried_over) \
                  SELECT id, $1, $2, ord, pillar, question, grade, scale, last_inspected, carried \
                  FROM UNNEST($3::uuid[], $4::int4[], $5::text[], $6::text[], $7::int2[], \
                  $8::int2[], $9::text[], $10::bool[]) \
-                 AS r(id, ord, pillar, question, grade, scale, last_inspected, carried)), \
+                 AS r(id, ord, pillar, question, grade, scale, last_inspected, carried)", $only_if, "), \
              finding_rows AS ( \
                  INSERT INTO findings (id, inspection_id, organisation_id, ordinal, kind, pillar, \
                  question, text, deadline, due_date, parent_finding_id, addressed_to_all, \
@@ -969,7 +1146,7 @@ macro_rules! children_ctes {
                  $16::text[], $17::text[], $18::date[], $19::uuid[], $20::bool[], $21::int4[], \
                  $22::int4[]) \
                  AS r(id, ord, kind, pillar, question, text, deadline, due, parent, everyone, \
-                 line_start, line_end)), \
+                 line_start, line_end)", $only_if, "), \
              follow_up_rows AS ( \
                  INSERT INTO follow_ups (id, inspection_id, organisation_id, ordinal, \
                  referenced_period, referenced_report, text, outcome, pillar, question, \
@@ -979,7 +1156,7 @@ macro_rules! children_ctes {
                  FROM UNNEST($23::uuid[], $24::int4[], $25::text[], $26::text[], $27::text[], \
                  $28::int2[], $29::text[], $30::text[], $31::int4[], $32::int4[]) \
                  AS r(id, ord, ref_period, ref_report, text, outcome, pillar, question, \
-                 line_start, line_end)), \
+                 line_start, line_end)", $only_if, "), \
              indicator_rows AS ( \
                  INSERT INTO indicators (id, inspection_id, organisation_id, ordinal, measure, \
                  period, value, unit, comparator, comparator_value, comparator_period) \
@@ -988,12 +1165,13 @@ macro_rules! children_ctes {
                  FROM UNNEST($33::uuid[], $34::int4[], $35::text[], $36::text[], $37::float8[], \
                  $38::text[], $39::text[], $40::float8[], $41::text[]) \
                  AS r(id, ord, measure, period, value, unit, comparator, compared, \
-                 compared_period))"
+                 compared_period)", $only_if, ")"
+        )
     };
 }
 
 /// Writes the children of an inspection whose row exists (a replacement).
-const CHILDREN_SQL: &str = concat!("WITH ", children_ctes!(), " SELECT 1");
+const CHILDREN_SQL: &str = concat!("WITH ", children_ctes!(""), " SELECT 1");
 
 /// Writes a new inspection: its document ($42..$47, kept if already
 /// stored), its row ($48..$51) and its children, in one statement.
@@ -1004,8 +1182,51 @@ const NEW_INSPECTION_SQL: &str = concat!(
      inspection_row AS ( \
          INSERT INTO inspections (id, organisation_id, programme, period, title, published, \
          source_sha256, source_name) VALUES ($1, $2, $48, $49, $50, $51, $42, $43)), ",
-    children_ctes!(),
+    children_ctes!(""),
     " SELECT 1"
+);
+
+/// A new inspection, its organisation if new, document, children and
+/// events in one statement committed on its own (see [`import_new`]).
+/// $1..$51 as in [`NEW_INSPECTION_SQL`]; $52..$54 the organisation's name,
+/// kind and most similar group; $55 the inspection's lock key; $56..$61
+/// the outbox columns; $62 the id of the OrganisationRegistered event.
+/// An organisation of another kind (neither unspecified, 0) stores
+/// nothing. Returns whether the inspection was stored.
+const IMPORT_NEW_SQL: &str = concat!(
+    "WITH organisation_before AS ( \
+         SELECT kind FROM organisations WHERE id = $2), \
+     organisation_row AS ( \
+         INSERT INTO organisations (id, name, kind, most_similar_group) \
+         VALUES ($2, $52, $53, $54) ON CONFLICT (id) DO NOTHING RETURNING id), \
+     same_body AS ( \
+         SELECT 1 FROM organisation_before WHERE kind = $53 OR kind = 0 OR $53 = 0), \
+     group_row AS ( \
+         UPDATE organisations SET most_similar_group = $54 \
+         WHERE id = $2 AND cardinality(most_similar_group) = 0 \
+         AND cardinality($54::text[]) > 0 AND EXISTS (SELECT 1 FROM same_body)), \
+     inspection_row AS ( \
+         INSERT INTO inspections (id, organisation_id, programme, period, title, published, \
+         source_sha256, source_name) \
+         SELECT $1, $2, $48, $49, $50, $51, $42, $43 \
+         FROM (SELECT pg_advisory_xact_lock(hashtextextended($55, 0))) AS queued \
+         WHERE EXISTS (SELECT 1 FROM organisation_row) OR EXISTS (SELECT 1 FROM same_body) \
+         ON CONFLICT DO NOTHING RETURNING id), \
+     source_row AS ( \
+         INSERT INTO source_documents (sha256, source_name, body, size_bytes, media_type, \
+         original) SELECT $42, $43, $44, $45, $46, $47 \
+         WHERE EXISTS (SELECT 1 FROM inspection_row) ON CONFLICT (sha256) DO NOTHING), \
+     outbox_rows AS ( \
+         INSERT INTO closeout_outbox \
+         (event_id, organisation_id, subject, event_type, traceparent, payload) \
+         SELECT id, org, subj, typ, tp, body \
+         FROM UNNEST($56::uuid[], $57::text[], $58::text[], $59::text[], $60::text[], \
+         $61::bytea[]) WITH ORDINALITY AS e(id, org, subj, typ, tp, body, ord) \
+         WHERE CASE WHEN e.id = $62 THEN EXISTS (SELECT 1 FROM organisation_row) \
+         ELSE EXISTS (SELECT 1 FROM inspection_row) END \
+         ORDER BY ord), ",
+    children_ctes!(" WHERE EXISTS (SELECT 1 FROM inspection_row)"),
+    " SELECT EXISTS (SELECT 1 FROM inspection_row)"
 );
 
 /// What a new inspection stores besides its children.
