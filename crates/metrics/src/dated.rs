@@ -52,7 +52,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 /// and an inspection's date change must see every item naming it. Taken at
 /// the end of a batch's transaction, so it is held only for this part and
 /// the commit. (Arbitrary constant: "dated" in ASCII.)
-const DATED_LOCK: i64 = 0x6461_7465_64;
+const DATED_LOCK: i64 = 0x64_6174_6564;
 
 /// Items recomputed per statement group when filling.
 const FILL_CHUNK: usize = 2_000;
@@ -758,6 +758,20 @@ async fn fill(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
 
 // ------------------------------------------------------------ reading
 
+/// A `dated_tallies` key with its sum up to a day.
+type SummedRow = (
+    String,
+    i16,
+    String,
+    String,
+    i32,
+    i32,
+    Option<NaiveDate>,
+    Option<NaiveDate>,
+    Option<NaiveDate>,
+    i64,
+);
+
 /// What an as-of question reads: the content (registrations, and the
 /// inspections published by the end of `day` with their judgments and
 /// indicators) from the live tables, and the tallies summed from the dated
@@ -787,25 +801,11 @@ pub async fn load_as_of(
                 "$1::text IS NULL"
             }
         );
-        sqlx::query_as::<
-            _,
-            (
-                String,
-                i16,
-                String,
-                String,
-                i32,
-                i32,
-                Option<NaiveDate>,
-                Option<NaiveDate>,
-                Option<NaiveDate>,
-                i64,
-            ),
-        >(&sql)
-        .bind(organisation)
-        .bind(day)
-        .fetch_all(pool)
-        .await
+        sqlx::query_as::<_, SummedRow>(&sql)
+            .bind(organisation)
+            .bind(day)
+            .fetch_all(pool)
+            .await
     })?;
     let mut snapshot = snapshot;
     let mut tallies = Tallies::default();

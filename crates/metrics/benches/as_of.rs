@@ -1,0 +1,291 @@
+//! `as_of` answers at a history of a few hundred thousand events: summed
+//! from the dated deltas (as the service answers, `crate::dated`) beside
+//! folding the stored history (`store::load_history`, as it answered
+//! before), in the same run on the same database, with the two answers
+//! checked equal.
+//!
+//! The history: 87 organisations with ten inspections each, 1,000 items
+//! each and `CLOSEOUT_BENCH_ITEMS` (default 15,000) in force00 (about
+//! 270,000 events); every item gets a status change recorded later, every
+//! third is closed by a verification (every ninth back-dated by an
+//! effective date, every ninth closed by the next inspection), and each
+//! organisation's reports arrive after its items, so every item is
+//! recomputed when its report's date becomes known. `CLOSEOUT_BENCH_RUNS` (default 20) sets the
+//! dated runs; the fold runs three times.
+//!
+//! `cargo bench -p closeout-metrics --bench as_of`. Needs the development
+//! PostgreSQL.
+
+use chrono::NaiveDate;
+use closeout_bus::Payload;
+use closeout_bus::consumer::BatchHandler;
+use closeout_metrics::consume::Projector;
+use closeout_metrics::measure_as_of as measure;
+use closeout_proto::{self as pb, EventEnvelope};
+use closeout_testkit::TestDatabase;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+const ORGANISATIONS: usize = 87;
+
+fn envelope(org: &str, aggregate: &str, version: u64, at: i64, payload: Payload) -> EventEnvelope {
+    EventEnvelope {
+        event_id: Uuid::now_v7().to_string(),
+        event_type: closeout_bus::subject::event_type_of(&payload),
+        source_service: closeout_bus::route_of(&payload).service.to_string(),
+        organisation_id: org.to_string(),
+        occurred_at: Some(prost_types::Timestamp {
+            seconds: at,
+            nanos: 0,
+        }),
+        aggregate_type: "x".into(),
+        aggregate_id: aggregate.to_string(),
+        aggregate_version: version,
+        payload: Some(payload),
+        ..Default::default()
+    }
+}
+
+fn history(big: usize) -> Vec<EventEnvelope> {
+    let base = 1_550_000_000i64; // 2019-02-12
+    let day = 86_400i64;
+    let mut out = Vec::new();
+    let orgs: Vec<String> = (0..ORGANISATIONS).map(|n| format!("force{n:02}")).collect();
+    for (n, org) in orgs.iter().enumerate() {
+        let group: Vec<String> = (1..=7)
+            .map(|k| orgs[(n + k) % ORGANISATIONS].clone())
+            .collect();
+        out.push(envelope(
+            org,
+            org,
+            1,
+            base,
+            Payload::OrganisationRegistered(pb::OrganisationRegistered {
+                organisation: Some(pb::Organisation {
+                    id: org.clone(),
+                    name: org.clone(),
+                    kind: 1,
+                    most_similar_group: group,
+                }),
+            }),
+        ));
+        let inspections: Vec<String> = (0..10).map(|_| Uuid::now_v7().to_string()).collect();
+        let items = if n == 0 { big } else { 1000 };
+        let mut item_events = Vec::new();
+        for k in 0..items {
+            let item = Uuid::now_v7().to_string();
+            let inspection = &inspections[k % 10];
+            // Imported over 2019–2024, whatever the report's date.
+            let opened_at = base + (k % 2000) as i64 * day;
+            item_events.push(envelope(
+                org,
+                &item,
+                1,
+                opened_at,
+                Payload::ItemOpened(pb::ItemOpened {
+                    item_id: item.clone(),
+                    organisation_id: org.clone(),
+                    inspection_id: inspection.clone(),
+                    kind: 1 + (k % 3) as i32,
+                    pillar: ["Effectiveness", "Efficiency", "Legitimacy"][k % 3].into(),
+                    question: "Q".into(),
+                    status: pb::ItemStatus::Open as i32,
+                    due_date: Some(pb::CalendarDate::new(2018 + (k % 6) as i32, 3, 31)),
+                    ..Default::default()
+                }),
+            ));
+            let started_at = opened_at + (k % 300) as i64 * day;
+            item_events.push(envelope(
+                org,
+                &item,
+                2,
+                started_at,
+                Payload::StatusChanged(pb::StatusChanged {
+                    item_id: item.clone(),
+                    from_status: pb::ItemStatus::Open as i32,
+                    to_status: pb::ItemStatus::InProgress as i32,
+                    ..Default::default()
+                }),
+            ));
+            if k % 3 == 0 {
+                let closed_at = started_at + (k % 700) as i64 * day;
+                item_events.push(envelope(
+                    org,
+                    &item,
+                    3,
+                    closed_at,
+                    Payload::ItemVerified(pb::ItemVerified {
+                        item_id: item.clone(),
+                        closure_reference: "letter".into(),
+                        effective_date: (k % 9 == 0).then(|| {
+                            pb::CalendarDate::new(2015 + (k % 7) as i32, 1 + (k % 12) as u32, 1)
+                        }),
+                        closed_by_inspection_id: if k % 9 == 3 {
+                            inspections[(k + 1) % 10].clone()
+                        } else {
+                            String::new()
+                        },
+                    }),
+                ));
+                item_events.push(envelope(
+                    org,
+                    &item,
+                    4,
+                    closed_at,
+                    Payload::StatusChanged(pb::StatusChanged {
+                        item_id: item.clone(),
+                        from_status: pb::ItemStatus::InProgress as i32,
+                        to_status: pb::ItemStatus::Closed as i32,
+                        ..Default::default()
+                    }),
+                ));
+            }
+        }
+        out.extend(item_events);
+        // The reports arrive after their items, so every item is redated.
+        for (year, inspection) in inspections.iter().enumerate() {
+            out.push(envelope(
+                org,
+                inspection,
+                1,
+                base + 2500 * day,
+                Payload::InspectionPublished(pb::InspectionPublished {
+                    inspection_id: inspection.clone(),
+                    organisation_id: org.clone(),
+                    programme: "PEEL".into(),
+                    period: format!("{}", 2014 + year),
+                    published: format!("{}-0{}", 2014 + year, 1 + year % 9),
+                    title: "PEEL".into(),
+                    ..Default::default()
+                }),
+            ));
+        }
+    }
+    out
+}
+
+struct Figures {
+    min: f64,
+    p50: f64,
+    max: f64,
+}
+
+async fn time<F, Fut, T>(runs: usize, mut f: F) -> (Figures, T)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let mut samples: Vec<Duration> = Vec::with_capacity(runs);
+    let mut last = None;
+    for _ in 0..runs {
+        let started = Instant::now();
+        last = Some(f().await);
+        samples.push(started.elapsed());
+    }
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let figures = Figures {
+        min: ms(samples[0]),
+        p50: ms(samples[samples.len() / 2]),
+        max: ms(samples[samples.len() - 1]),
+    };
+    (figures, last.expect("at least one run"))
+}
+
+fn line(what: &str, dated: &Figures, folded: &Figures) {
+    println!(
+        "{what}: dated min/median/max {:.1}/{:.1}/{:.1} ms | fold {:.0}/{:.0}/{:.0} ms | ratio (median) {:.0}x",
+        dated.min,
+        dated.p50,
+        dated.max,
+        folded.min,
+        folded.p50,
+        folded.max,
+        folded.p50 / dated.p50.max(1e-9)
+    );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let setting = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let big = setting("CLOSEOUT_BENCH_ITEMS", 15_000);
+    let runs = setting("CLOSEOUT_BENCH_RUNS", 20).max(1);
+    let events = history(big);
+    println!(
+        "history: {} events, {} items in force00, {} organisations",
+        events.len(),
+        big,
+        ORGANISATIONS
+    );
+    let db = TestDatabase::create().await;
+    let pool = db.pool().clone();
+    closeout_metrics::MIGRATOR
+        .run(&pool)
+        .await
+        .expect("migrate");
+    let started = Instant::now();
+    for chunk in events.chunks(2000) {
+        let mut tx = pool.begin().await.expect("begin");
+        Projector.handle_batch(&mut tx, chunk).await.expect("apply");
+        tx.commit().await.expect("commit");
+    }
+    let applied = started.elapsed();
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM dated_tallies")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    println!(
+        "applied through the consumer's handler (live tallies and dated deltas): {:.1} s ({:.0} events/s); dated_tallies rows: {rows}",
+        applied.as_secs_f64(),
+        events.len() as f64 / applied.as_secs_f64()
+    );
+    for (y, m, d) in [(2019, 6, 30), (2024, 12, 31)] {
+        let day = NaiveDate::from_ymd_opt(y, m, d).expect("day");
+        let (dated, dated_answer) =
+            time(runs, || measure::scorecard_dated(&pool, "force00", day)).await;
+        let (folded, folded_answer) =
+            time(3, || measure::scorecard_folded(&pool, "force00", day)).await;
+        let dated_answer = dated_answer
+            .expect("dated scorecard")
+            .expect("force00 is known");
+        assert_eq!(
+            dated_answer,
+            folded_answer
+                .expect("folded scorecard")
+                .expect("force00 is known"),
+            "scorecard as of {day}"
+        );
+        line(
+            &format!(
+                "scorecard force00 ({big} items) as of {day}, {} items counted",
+                dated_answer.total_items
+            ),
+            &dated,
+            &folded,
+        );
+        let (dated, dated_answer) =
+            time(runs, || measure::peers_dated(&pool, "force01", day)).await;
+        let (folded, folded_answer) =
+            time(3, || measure::peers_folded(&pool, "force01", day)).await;
+        assert_eq!(
+            dated_answer.expect("dated peers"),
+            folded_answer.expect("folded peers"),
+            "peers as of {day}"
+        );
+        line(
+            &format!("peers across {ORGANISATIONS} as of {day}"),
+            &dated,
+            &folded,
+        );
+    }
+    pool.close().await;
+    db.drop_database().await;
+}
