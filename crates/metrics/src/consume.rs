@@ -39,14 +39,7 @@ impl BatchHandler for Projector {
         tx: &mut PgConnection,
         events: &[EventEnvelope],
     ) -> Result<(), HandlerError> {
-        let mut checked = Vec::with_capacity(events.len());
-        for event in events {
-            let fact = Fact::from_envelope(event).map_err(HandlerError::Permanent)?;
-            let event_id = Uuid::parse_str(&event.event_id).map_err(|_| {
-                HandlerError::Permanent(format!("event id {:?} is not a UUID", event.event_id))
-            })?;
-            checked.push((event_id, event, fact));
-        }
+        let checked = check(events)?;
         let fresh = store::record_batch(tx, &checked).await?;
         store::apply(tx, &fresh).await?;
         Ok(())
@@ -63,13 +56,15 @@ impl EventHandler for Projector {
     }
 }
 
-/// The [`Projector`] for a rebuild's replay: each batch's transaction
-/// commits without waiting for its WAL to reach the disk
-/// (`synchronous_commit = off`, for that transaction only). Safe because
-/// a rebuild that does not finish is simply run again, and
-/// [`crate::rebuild`] only reports success after a durable commit (which
-/// flushes every earlier one) on a PostgreSQL that did not restart during
-/// the replay: a crash that lost acknowledged batches fails the rebuild.
+/// A rebuild's replay ([`crate::replay`], step 1): stores each batch in the
+/// history and folds registrations and inspections, leaving the items to
+/// the fold after the replay. Each batch's transaction commits without
+/// waiting for its WAL to reach the disk (`synchronous_commit = off`, for
+/// that transaction only). Safe because a rebuild that does not finish is
+/// simply run again, and [`crate::rebuild`] only reports success after a
+/// durable commit (which flushes every earlier one) on a PostgreSQL that
+/// did not restart during the replay: a crash that lost acknowledged
+/// batches fails the rebuild.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Replay;
 
@@ -79,11 +74,31 @@ impl BatchHandler for Replay {
         tx: &mut PgConnection,
         events: &[EventEnvelope],
     ) -> Result<(), HandlerError> {
+        let checked = check(events)?;
         sqlx::query("SET LOCAL synchronous_commit = off")
             .execute(&mut *tx)
             .await?;
-        Projector.handle_batch(tx, events).await
+        let fresh = store::record_batch(tx, &checked).await?;
+        store::apply_registrations(tx, &fresh).await?;
+        // The inspections' dates the days-to-close histograms assume, kept
+        // as live (the histograms themselves follow the items' fold).
+        store::redate_days_to_close(tx, &fresh).await?;
+        Ok(())
     }
+}
+
+/// The batch's events as facts with their ids; any that does not check
+/// fails the batch (the consumer then applies its events one at a time).
+fn check(events: &[EventEnvelope]) -> Result<Vec<(Uuid, &EventEnvelope, Fact)>, HandlerError> {
+    let mut checked = Vec::with_capacity(events.len());
+    for event in events {
+        let fact = Fact::from_envelope(event).map_err(HandlerError::Permanent)?;
+        let event_id = Uuid::parse_str(&event.event_id).map_err(|_| {
+            HandlerError::Permanent(format!("event id {:?} is not a UUID", event.event_id))
+        })?;
+        checked.push((event_id, event, fact));
+    }
+    Ok(checked)
 }
 
 /// Events applied per transaction during a rebuild.

@@ -13,7 +13,8 @@
 //! service), the size of the history as a Prometheus figure, and
 //! MetricsService. It publishes no events, so it runs no relay.
 //!
-//! [`rebuild`] drops the read models and replays the stream from the start.
+//! [`rebuild`] drops the read models and replays the stream from the start
+//! ([`replay`]: the history first, then the items folded from it).
 
 pub mod consume;
 pub(crate) mod dated;
@@ -24,6 +25,7 @@ pub(crate) mod grpc;
 pub(crate) mod model;
 pub(crate) mod queries;
 pub(crate) mod rename;
+pub(crate) mod replay;
 pub(crate) mod stats;
 pub(crate) mod store;
 pub(crate) mod tally;
@@ -34,6 +36,11 @@ use closeout_service::{CommonConfig, Host, ServiceSpec, StartError};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+/// Every read-model table (for tests comparing a rebuild with the live
+/// consumers). Not an API.
+#[doc(hidden)]
+pub use store::READ_MODEL_TABLES;
 
 /// Migrations of the metrics database, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -62,6 +69,8 @@ pub async fn start(
 ) -> Result<RunningMetrics, StartError> {
     let mut host = Host::connect(&SERVICE, &config.common, config.metrics_http_addr).await?;
     let pool = host.pool().clone();
+    // A rebuild stopped before folding the items: finish it first.
+    replay::finish_if_pending(&pool).await?;
     dated::fill_if_pending(&pool).await?;
     let consumers = consume::Consumers::spawn(&pool, host.bus())?;
     for (name, stats) in consumers.stats() {
@@ -91,12 +100,18 @@ pub struct Rebuilt {
     /// Events in the history afterwards.
     pub events: i64,
     pub took: Duration,
+    /// Items folded after the replay, and how long that step took.
+    pub items: usize,
+    pub fold_took: Duration,
 }
 
 /// Drops the read models, the history and the consumers' applied-event
 /// records, deletes the durable consumers, and replays the stream from the
 /// start until both consumers have acknowledged every message the stream
-/// held on their subjects when the rebuild began (or `timeout`).
+/// held on their subjects when the rebuild began (or `timeout`), storing
+/// the history and folding registrations and inspections; then folds the
+/// items from the history and derives their tallies in one transaction
+/// ([`replay`]).
 ///
 /// Run it with the service stopped. (Were one running, nothing would be
 /// lost: the tables are emptied before the consumers are deleted, so any
@@ -129,6 +144,10 @@ pub async fn rebuild(config: &MetricsConfig, timeout: Duration) -> Result<Rebuil
             "rebuild: replay did not catch up within {timeout:?}"
         )));
     }
+    // Step 2 of the replay: the items and what counts them.
+    let fold_started = Instant::now();
+    let items = replay::fold_items(&pool).await?;
+    let fold_took = fold_started.elapsed();
     // The as-of deltas, from the history as replayed.
     dated::refill(&pool).await?;
     // The replay committed without waiting for the disk: one durable
@@ -144,6 +163,8 @@ pub async fn rebuild(config: &MetricsConfig, timeout: Duration) -> Result<Rebuil
     Ok(Rebuilt {
         events,
         took: started.elapsed(),
+        items,
+        fold_took,
     })
 }
 

@@ -120,12 +120,11 @@ pub async fn apply(tx: &mut PgConnection, facts: &[Fact]) -> Result<(), sqlx::Er
         .collect();
     item_ids.sort();
     item_ids.dedup();
+    apply_registrations(tx, facts).await?;
     let mut items = load_items(tx, &item_ids).await?;
     let mut tallies = Tallies::default();
     for fact in facts {
         match fact.target() {
-            Target::Organisation(id) => apply_organisation(tx, &id, fact).await?,
-            Target::Inspection(id) => apply_inspection(tx, &id, fact).await?,
             Target::Item(id) => {
                 let state = items.entry(id.clone()).or_default();
                 let before = state.clone();
@@ -143,15 +142,306 @@ pub async fn apply(tx: &mut PgConnection, facts: &[Fact]) -> Result<(), sqlx::Er
                 }
                 tallies.change(&before, state);
             }
-            Target::HistoryOnly => crate::rename::apply(tx, fact).await?,
+            // Folded above: they touch no item.
+            Target::Organisation(_) | Target::Inspection(_) | Target::HistoryOnly => {}
         }
     }
     let touched: Vec<&ItemState> = item_ids.iter().filter_map(|id| items.get(id)).collect();
     save_items(tx, &touched).await?;
-    redate_days_to_close(tx, facts).await?;
     save_tallies(tx, tallies.without_zeros()).await?;
     // The as-of deltas of what this batch touched (crate::dated).
     crate::dated::apply(tx, facts).await
+}
+
+/// Folds registrations, inspections and their content, and renames, in
+/// the batch's order ([`apply`] does this first; a rebuild's replay does
+/// only this, [`crate::replay`]). Between two renames the inspections are
+/// read once, folded in memory and written back with a few statements; a
+/// rename moves stored rows, so what comes before it is written first.
+pub async fn apply_registrations(tx: &mut PgConnection, facts: &[Fact]) -> Result<(), sqlx::Error> {
+    let mut start = 0;
+    for (i, fact) in facts.iter().enumerate() {
+        if matches!(fact.payload, Payload::OrganisationRenamed(_)) {
+            fold_registrations(tx, &facts[start..i]).await?;
+            crate::rename::apply(tx, fact).await?;
+            start = i + 1;
+        }
+    }
+    fold_registrations(tx, &facts[start..]).await?;
+    redate_days_to_close(tx, facts).await
+}
+
+/// An inspection being folded: its meta, whether its stored content is
+/// replaced, and the content to add (first of each id wins, as `ON
+/// CONFLICT DO NOTHING` gives when inserted one by one).
+#[derive(Default)]
+struct PendingInspection {
+    meta: InspectionMeta,
+    replaced: bool,
+    judgments: Vec<model::Judgment>,
+    indicators: Vec<model::Indicator>,
+}
+
+impl PendingInspection {
+    fn add(&mut self, content: Content) {
+        match content {
+            Content::Judgment(j) => {
+                if !self
+                    .judgments
+                    .iter()
+                    .any(|x| x.judgment_id == j.judgment_id)
+                {
+                    self.judgments.push(j);
+                }
+            }
+            Content::Indicator(n) => {
+                if !self
+                    .indicators
+                    .iter()
+                    .any(|x| x.indicator_id == n.indicator_id)
+                {
+                    self.indicators.push(n);
+                }
+            }
+        }
+    }
+}
+
+/// [`apply_registrations`] between renames: registrations (rare) one by
+/// one, inspections read, folded and written together.
+async fn fold_registrations(tx: &mut PgConnection, facts: &[Fact]) -> Result<(), sqlx::Error> {
+    let mut ids: Vec<String> = facts
+        .iter()
+        .filter_map(|f| match f.target() {
+            Target::Inspection(id) => Some(id),
+            _ => None,
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let mut inspections: BTreeMap<String, PendingInspection> = BTreeMap::new();
+    if !ids.is_empty() {
+        let rows =
+            sqlx::query("SELECT * FROM inspections WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+                .bind(&ids)
+                .fetch_all(&mut *tx)
+                .await?;
+        for row in rows {
+            let meta = inspection_from(&row)?;
+            inspections.insert(
+                meta.inspection_id.clone(),
+                PendingInspection {
+                    meta,
+                    ..Default::default()
+                },
+            );
+        }
+    }
+    for fact in facts {
+        match fact.target() {
+            Target::Organisation(id) => apply_organisation(tx, &id, fact).await?,
+            Target::Inspection(id) => {
+                let pending = inspections
+                    .entry(id.clone())
+                    .or_insert_with(|| PendingInspection {
+                        meta: InspectionMeta {
+                            inspection_id: id,
+                            ..Default::default()
+                        },
+                        ..Default::default()
+                    });
+                match model::apply_inspection(&mut pending.meta, fact) {
+                    ContentChange::Keep => {}
+                    ContentChange::Add(content) => pending.add(content),
+                    ContentChange::Replace(content) => {
+                        pending.replaced = true;
+                        pending.judgments.clear();
+                        pending.indicators.clear();
+                        if let Some(content) = content {
+                            pending.add(content);
+                        }
+                    }
+                }
+            }
+            Target::Item(_) | Target::HistoryOnly => {}
+        }
+    }
+    save_inspections(tx, &inspections).await
+}
+
+/// Writes folded inspections: their meta (one statement), the stored
+/// content of those replaced removed, the new content added (one statement
+/// per table).
+async fn save_inspections(
+    tx: &mut PgConnection,
+    inspections: &BTreeMap<String, PendingInspection>,
+) -> Result<(), sqlx::Error> {
+    if inspections.is_empty() {
+        return Ok(());
+    }
+    let metas: Vec<(&String, &InspectionMeta)> =
+        inspections.iter().map(|(id, p)| (id, &p.meta)).collect();
+    let text = |f: fn(&InspectionMeta) -> &String| {
+        metas
+            .iter()
+            .map(|(_, m)| f(m).as_str())
+            .collect::<Vec<&str>>()
+    };
+    sqlx::query(
+        "INSERT INTO inspections (id, organisation_id, programme, period, title, published, \
+         published_version, announced, content_version) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+         $6::text[], $7::bigint[], $8::bool[], $9::bigint[]) \
+         ON CONFLICT (id) DO UPDATE SET organisation_id = EXCLUDED.organisation_id, \
+         programme = EXCLUDED.programme, period = EXCLUDED.period, title = EXCLUDED.title, \
+         published = EXCLUDED.published, published_version = EXCLUDED.published_version, \
+         announced = EXCLUDED.announced, content_version = EXCLUDED.content_version",
+    )
+    .bind(
+        metas
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .collect::<Vec<&str>>(),
+    )
+    .bind(text(|m| &m.organisation_id))
+    .bind(text(|m| &m.programme))
+    .bind(text(|m| &m.period))
+    .bind(text(|m| &m.title))
+    .bind(text(|m| &m.published))
+    .bind(
+        metas
+            .iter()
+            .map(|(_, m)| db_version(m.published_version))
+            .collect::<Vec<i64>>(),
+    )
+    .bind(
+        metas
+            .iter()
+            .map(|(_, m)| m.announced)
+            .collect::<Vec<bool>>(),
+    )
+    .bind(
+        metas
+            .iter()
+            .map(|(_, m)| db_version(m.content_version))
+            .collect::<Vec<i64>>(),
+    )
+    .execute(&mut *tx)
+    .await?;
+    let replaced: Vec<&str> = inspections
+        .iter()
+        .filter(|(_, p)| p.replaced)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    if !replaced.is_empty() {
+        for table in ["judgments", "indicators"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE inspection_id = ANY($1)"
+            ))
+            .bind(&replaced)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    let judgments: Vec<(&str, &model::Judgment)> = inspections
+        .iter()
+        .flat_map(|(id, p)| p.judgments.iter().map(move |j| (id.as_str(), j)))
+        .collect();
+    if !judgments.is_empty() {
+        sqlx::query(
+            "INSERT INTO judgments (inspection_id, judgment_id, pillar, question, grade, \
+             scale, carried_over, last_inspected) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
+             $5::smallint[], $6::smallint[], $7::bool[], $8::text[]) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(judgments.iter().map(|(id, _)| *id).collect::<Vec<&str>>())
+        .bind(
+            judgments
+                .iter()
+                .map(|(_, j)| j.judgment_id.as_str())
+                .collect::<Vec<&str>>(),
+        )
+        .bind(
+            judgments
+                .iter()
+                .map(|(_, j)| j.pillar.as_str())
+                .collect::<Vec<&str>>(),
+        )
+        .bind(
+            judgments
+                .iter()
+                .map(|(_, j)| j.question.as_str())
+                .collect::<Vec<&str>>(),
+        )
+        .bind(
+            judgments
+                .iter()
+                .map(|(_, j)| j.grade as i16)
+                .collect::<Vec<i16>>(),
+        )
+        .bind(
+            judgments
+                .iter()
+                .map(|(_, j)| j.scale as i16)
+                .collect::<Vec<i16>>(),
+        )
+        .bind(
+            judgments
+                .iter()
+                .map(|(_, j)| j.carried_over)
+                .collect::<Vec<bool>>(),
+        )
+        .bind(
+            judgments
+                .iter()
+                .map(|(_, j)| j.last_inspected.as_str())
+                .collect::<Vec<&str>>(),
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    let indicators: Vec<(&str, &model::Indicator)> = inspections
+        .iter()
+        .flat_map(|(id, p)| p.indicators.iter().map(move |n| (id.as_str(), n)))
+        .collect();
+    if !indicators.is_empty() {
+        let text = |f: fn(&model::Indicator) -> &String| {
+            indicators
+                .iter()
+                .map(|(_, n)| f(n).as_str())
+                .collect::<Vec<&str>>()
+        };
+        sqlx::query(
+            "INSERT INTO indicators (inspection_id, indicator_id, measure, period, value, \
+             unit, comparator, comparator_value, comparator_period) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
+             $5::float8[], $6::text[], $7::text[], $8::float8[], $9::text[]) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(indicators.iter().map(|(id, _)| *id).collect::<Vec<&str>>())
+        .bind(text(|n| &n.indicator_id))
+        .bind(text(|n| &n.measure))
+        .bind(text(|n| &n.period))
+        .bind(
+            indicators
+                .iter()
+                .map(|(_, n)| n.value)
+                .collect::<Vec<f64>>(),
+        )
+        .bind(text(|n| &n.unit))
+        .bind(text(|n| &n.comparator))
+        .bind(
+            indicators
+                .iter()
+                .map(|(_, n)| n.comparator_value)
+                .collect::<Vec<Option<f64>>>(),
+        )
+        .bind(text(|n| &n.comparator_period))
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
 }
 
 async fn apply_organisation(
@@ -186,93 +476,6 @@ async fn apply_organisation(
     Ok(())
 }
 
-async fn apply_inspection(tx: &mut PgConnection, id: &str, fact: &Fact) -> Result<(), sqlx::Error> {
-    let row = sqlx::query("SELECT * FROM inspections WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let mut meta = match row {
-        Some(row) => inspection_from(&row)?,
-        None => InspectionMeta {
-            inspection_id: id.to_string(),
-            ..Default::default()
-        },
-    };
-    let change = model::apply_inspection(&mut meta, fact);
-    sqlx::query(
-        "INSERT INTO inspections (id, organisation_id, programme, period, title, published, \
-         published_version, announced, content_version) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) \
-         ON CONFLICT (id) DO UPDATE SET organisation_id = EXCLUDED.organisation_id, \
-         programme = EXCLUDED.programme, period = EXCLUDED.period, title = EXCLUDED.title, \
-         published = EXCLUDED.published, published_version = EXCLUDED.published_version, \
-         announced = EXCLUDED.announced, content_version = EXCLUDED.content_version",
-    )
-    .bind(id)
-    .bind(&meta.organisation_id)
-    .bind(&meta.programme)
-    .bind(&meta.period)
-    .bind(&meta.title)
-    .bind(&meta.published)
-    .bind(db_version(meta.published_version))
-    .bind(meta.announced)
-    .bind(db_version(meta.content_version))
-    .execute(&mut *tx)
-    .await?;
-    let content = match change {
-        ContentChange::Keep => None,
-        ContentChange::Add(content) => Some(content),
-        ContentChange::Replace(content) => {
-            for table in ["judgments", "indicators"] {
-                sqlx::query(&format!("DELETE FROM {table} WHERE inspection_id = $1"))
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            content
-        }
-    };
-    match content {
-        None => {}
-        Some(Content::Judgment(j)) => {
-            sqlx::query(
-                "INSERT INTO judgments (inspection_id, judgment_id, pillar, question, grade, \
-                 scale, carried_over, last_inspected) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(id)
-            .bind(&j.judgment_id)
-            .bind(&j.pillar)
-            .bind(&j.question)
-            .bind(j.grade as i16)
-            .bind(j.scale as i16)
-            .bind(j.carried_over)
-            .bind(&j.last_inspected)
-            .execute(&mut *tx)
-            .await?;
-        }
-        Some(Content::Indicator(n)) => {
-            sqlx::query(
-                "INSERT INTO indicators (inspection_id, indicator_id, measure, period, value, \
-                 unit, comparator, comparator_value, comparator_period) \
-                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(id)
-            .bind(&n.indicator_id)
-            .bind(&n.measure)
-            .bind(&n.period)
-            .bind(n.value)
-            .bind(&n.unit)
-            .bind(&n.comparator)
-            .bind(n.comparator_value)
-            .bind(&n.comparator_period)
-            .execute(&mut *tx)
-            .await?;
-        }
-    }
-    Ok(())
-}
-
 /// The stored states of these items, locked for the transaction.
 async fn load_items(
     tx: &mut PgConnection,
@@ -294,7 +497,10 @@ async fn load_items(
 }
 
 /// Writes items' states with one statement.
-async fn save_items(tx: &mut PgConnection, items: &[&ItemState]) -> Result<(), sqlx::Error> {
+pub(crate) async fn save_items(
+    tx: &mut PgConnection,
+    items: &[&ItemState],
+) -> Result<(), sqlx::Error> {
     if items.is_empty() {
         return Ok(());
     }
@@ -381,7 +587,7 @@ async fn save_inspection_counts(
 
 /// Adds tallies to the stored ones, one statement per table (keys in
 /// order, so concurrent writers lock rows in the same order).
-async fn save_tallies(tx: &mut PgConnection, t: Tallies) -> Result<(), sqlx::Error> {
+pub(crate) async fn save_tallies(tx: &mut PgConnection, t: Tallies) -> Result<(), sqlx::Error> {
     // Dated after the closings are written (see `DAYS_LOCK`).
     let days = (!t.closing.is_empty()).then(|| t.closing.clone());
     if !t.counts.is_empty() {
@@ -1479,8 +1685,9 @@ pub async fn event_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
         .await
 }
 
-/// Empties every read model and the history, and forgets which events the
-/// given consumers applied, in one transaction.
+/// Empties every read model and the history, forgets which events the
+/// given consumers applied, and marks a rebuild pending
+/// ([`crate::replay`]), in one transaction.
 pub async fn reset(pool: &PgPool, consumers: &[&str]) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query(&format!("TRUNCATE {}", READ_MODEL_TABLES.join(", ")))
@@ -1491,5 +1698,6 @@ pub async fn reset(pool: &PgPool, consumers: &[&str]) -> Result<(), sqlx::Error>
         .bind(&names)
         .execute(&mut *tx)
         .await?;
+    crate::replay::mark_pending(&mut tx).await?;
     tx.commit().await
 }
