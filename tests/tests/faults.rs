@@ -854,9 +854,9 @@ async fn read_models(pool: &PgPool) -> BTreeMap<String, Vec<String>> {
     let mut models = BTreeMap::new();
     for table in tables {
         // A tally the live service decremented to zero keeps its row; a
-        // rebuild never makes it. Both answer the same. (A tally's counts
-        // are its bigint columns.)
-        let zero = if table.starts_with("tally_") {
+        // rebuild never makes it. Both answer the same. (A tally's count is
+        // its column n, else all its bigint columns.)
+        let zero = if table.starts_with("tally_") || table == "dated_tallies" {
             let counts: Vec<String> = sqlx::query_scalar(
                 "SELECT column_name::text FROM information_schema.columns \
                  WHERE table_schema = 'public' AND table_name = $1 AND data_type = 'bigint'",
@@ -865,7 +865,10 @@ async fn read_models(pool: &PgPool) -> BTreeMap<String, Vec<String>> {
             .fetch_all(pool)
             .await
             .unwrap_or_else(|e| panic!("columns of {table}: {e}"));
-            if counts.is_empty() {
+            if counts.iter().any(|c| c == "n") {
+                // A count keyed by other bigint columns (days to close).
+                "WHERE t.n <> 0".to_string()
+            } else if counts.is_empty() {
                 String::new()
             } else {
                 let all_zero: Vec<String> =
