@@ -465,12 +465,15 @@ async fn recompute_items(tx: &mut PgConnection, ids: &[String]) -> Result<(), sq
     let mut refs: Vec<(String, String)> = Vec::new();
     let mut named_inspections: BTreeSet<String> = BTreeSet::new();
     let mut superseding: BTreeSet<String> = BTreeSet::new();
+    // (superseding item, item it superseded)
+    let mut superseded_by: Vec<(String, String)> = Vec::new();
     for (id, facts) in &histories {
         let (inspections, items) = refs_of(facts);
         for r in inspections.iter().chain(&items) {
             refs.push((r.clone(), id.clone()));
         }
         named_inspections.extend(inspections);
+        superseded_by.extend(items.iter().map(|x| (x.clone(), id.clone())));
         superseding.extend(items);
     }
     // The superseding items' inspections (their ItemOpened).
@@ -489,6 +492,13 @@ async fn recompute_items(tx: &mut PgConnection, ids: &[String]) -> Result<(), sq
                 named_inspections.insert(o.inspection_id.clone());
                 opened_from.insert(id, o.inspection_id.clone());
             }
+        }
+    }
+    // A supersession is dated by the superseding item's inspection, so a
+    // date arriving or changing there recomputes the superseded item too.
+    for (by, id) in superseded_by {
+        if let Some(inspection) = opened_from.get(&by) {
+            refs.push((inspection.clone(), id));
         }
     }
     let named: Vec<String> = named_inspections.into_iter().collect();

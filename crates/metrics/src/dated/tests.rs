@@ -460,27 +460,54 @@ fn dated_answers_equal_the_fold_whatever_the_arrival_order_and_batching() {
     let result = runner.run(
         &(any::<u64>(), 1usize..25, 1usize..40),
         |(seed, items, batch)| {
-            runtime.block_on(async {
-                empty(&pool).await;
-                let envelopes = history(seed, items);
-                apply_in_batches(&pool, &envelopes, batch).await;
-                check_answers(&pool, &facts_of(&envelopes)).await?;
-                // The same history filled at start from the stored events.
-                // (As after a rebuild's reset: no fill row, tables empty.)
-                sqlx::query(
-                    "TRUNCATE dated_fill, dated_tallies, dated_items, dated_refs, \
-                     dated_inspections",
-                )
-                .execute(&pool)
-                .await
-                .expect("empty dated tables");
-                fill_if_pending(&pool).await.expect("fill");
-                check_answers(&pool, &facts_of(&envelopes)).await
-            })
+            runtime.block_on(applied_and_filled_equal_the_fold(&pool, seed, items, batch))
         },
     );
     runtime.block_on(db.drop_database());
     if let Err(e) = result {
         panic!("{e}");
     }
+}
+
+/// Cases the property found: a supersession dated by the superseding
+/// item's inspection, whose date arrived in a later batch than the item.
+#[test]
+fn a_date_arriving_later_redates_the_supersessions_it_dates() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let db = runtime.block_on(TestDatabase::create());
+    runtime
+        .block_on(crate::MIGRATOR.run(db.pool()))
+        .expect("migrations");
+    let pool = db.pool().clone();
+    let result = runtime.block_on(async {
+        for (seed, items, batch) in [(1778946280969840195, 22, 12), (2630566904775886166, 20, 16)] {
+            applied_and_filled_equal_the_fold(&pool, seed, items, batch).await?;
+        }
+        Ok::<(), TestCaseError>(())
+    });
+    runtime.block_on(db.drop_database());
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+/// Applies the generated history in batches, checks the as-of answers,
+/// then fills the dated tables from the stored events alone (as after a
+/// rebuild's reset: no fill row, tables empty) and checks again.
+async fn applied_and_filled_equal_the_fold(
+    pool: &PgPool,
+    seed: u64,
+    items: usize,
+    batch: usize,
+) -> Result<(), TestCaseError> {
+    empty(pool).await;
+    let envelopes = history(seed, items);
+    apply_in_batches(pool, &envelopes, batch).await;
+    check_answers(pool, &facts_of(&envelopes)).await?;
+    sqlx::query("TRUNCATE dated_fill, dated_tallies, dated_items, dated_refs, dated_inspections")
+        .execute(pool)
+        .await
+        .expect("empty dated tables");
+    fill_if_pending(pool).await.expect("fill");
+    check_answers(pool, &facts_of(&envelopes)).await
 }
