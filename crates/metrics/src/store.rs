@@ -6,12 +6,9 @@
 //! moment ([`load_history`]). Runtime queries only.
 
 use crate::model::{
-    self, Content, ContentChange, Fact, InspectionMeta, InspectionState, ItemState,
-    OrganisationState, Snapshot, Target,
+    self, Fact, InspectionMeta, InspectionState, ItemState, OrganisationState, Snapshot, Target,
 };
-use crate::tally::{
-    self, ClosedKey, ClosingKey, DateMap, DaysToClose, InspectionKey, Tallies, Totals,
-};
+use crate::tally::{self, ClosedKey, ClosingKey, DateMap, DaysToClose, Tallies, Totals};
 use chrono::{DateTime, NaiveDate, Utc};
 use closeout_proto::EventEnvelope;
 use closeout_proto::event_envelope::Payload;
@@ -171,40 +168,13 @@ pub async fn apply_registrations(tx: &mut PgConnection, facts: &[Fact]) -> Resul
     redate_days_to_close(tx, facts).await
 }
 
-/// An inspection being folded: its meta, whether its stored content is
-/// replaced, and the content to add (first of each id wins, as `ON
-/// CONFLICT DO NOTHING` gives when inserted one by one).
+/// An inspection being folded: its meta and the content to add (first of
+/// each id wins, as `ON CONFLICT DO NOTHING` gives when inserted one by
+/// one), and whether its stored content is replaced.
 #[derive(Default)]
 struct PendingInspection {
-    meta: InspectionMeta,
+    state: InspectionState,
     replaced: bool,
-    judgments: Vec<model::Judgment>,
-    indicators: Vec<model::Indicator>,
-}
-
-impl PendingInspection {
-    fn add(&mut self, content: Content) {
-        match content {
-            Content::Judgment(j) => {
-                if !self
-                    .judgments
-                    .iter()
-                    .any(|x| x.judgment_id == j.judgment_id)
-                {
-                    self.judgments.push(j);
-                }
-            }
-            Content::Indicator(n) => {
-                if !self
-                    .indicators
-                    .iter()
-                    .any(|x| x.indicator_id == n.indicator_id)
-                {
-                    self.indicators.push(n);
-                }
-            }
-        }
-    }
 }
 
 /// [`apply_registrations`] between renames: registrations (rare) one by
@@ -228,11 +198,15 @@ async fn fold_registrations(tx: &mut PgConnection, facts: &[Fact]) -> Result<(),
                 .await?;
         for row in rows {
             let meta = inspection_from(&row)?;
+            let state = InspectionState {
+                meta,
+                ..Default::default()
+            };
             inspections.insert(
-                meta.inspection_id.clone(),
+                state.meta.inspection_id.clone(),
                 PendingInspection {
-                    meta,
-                    ..Default::default()
+                    state,
+                    replaced: false,
                 },
             );
         }
@@ -241,27 +215,16 @@ async fn fold_registrations(tx: &mut PgConnection, facts: &[Fact]) -> Result<(),
         match fact.target() {
             Target::Organisation(id) => apply_organisation(tx, &id, fact).await?,
             Target::Inspection(id) => {
-                let pending = inspections
-                    .entry(id.clone())
-                    .or_insert_with(|| PendingInspection {
-                        meta: InspectionMeta {
-                            inspection_id: id,
-                            ..Default::default()
-                        },
-                        ..Default::default()
-                    });
-                match model::apply_inspection(&mut pending.meta, fact) {
-                    ContentChange::Keep => {}
-                    ContentChange::Add(content) => pending.add(content),
-                    ContentChange::Replace(content) => {
-                        pending.replaced = true;
-                        pending.judgments.clear();
-                        pending.indicators.clear();
-                        if let Some(content) = content {
-                            pending.add(content);
-                        }
-                    }
-                }
+                let pending = inspections.entry(id.clone()).or_insert_with(|| {
+                    let mut pending = PendingInspection::default();
+                    pending.state.meta.inspection_id = id;
+                    pending
+                });
+                // The content is replaced exactly when a newer version
+                // moves `content_version` (model::apply_inspection).
+                let before = pending.state.meta.content_version;
+                pending.state.apply(fact);
+                pending.replaced |= pending.state.meta.content_version > before;
             }
             Target::Item(_) | Target::HistoryOnly => {}
         }
@@ -279,8 +242,10 @@ async fn save_inspections(
     if inspections.is_empty() {
         return Ok(());
     }
-    let metas: Vec<(&String, &InspectionMeta)> =
-        inspections.iter().map(|(id, p)| (id, &p.meta)).collect();
+    let metas: Vec<(&String, &InspectionMeta)> = inspections
+        .iter()
+        .map(|(id, p)| (id, &p.state.meta))
+        .collect();
     let text = |f: fn(&InspectionMeta) -> &String| {
         metas
             .iter()
@@ -345,7 +310,7 @@ async fn save_inspections(
     }
     let judgments: Vec<(&str, &model::Judgment)> = inspections
         .iter()
-        .flat_map(|(id, p)| p.judgments.iter().map(move |j| (id.as_str(), j)))
+        .flat_map(|(id, p)| p.state.judgments.iter().map(move |j| (id.as_str(), j)))
         .collect();
     if !judgments.is_empty() {
         sqlx::query(
@@ -403,7 +368,7 @@ async fn save_inspections(
     }
     let indicators: Vec<(&str, &model::Indicator)> = inspections
         .iter()
-        .flat_map(|(id, p)| p.indicators.iter().map(move |n| (id.as_str(), n)))
+        .flat_map(|(id, p)| p.state.indicators.iter().map(move |n| (id.as_str(), n)))
         .collect();
     if !indicators.is_empty() {
         let text = |f: fn(&model::Indicator) -> &String| {
@@ -556,34 +521,42 @@ fn small(v: i32) -> i16 {
     i16::try_from(v).unwrap_or(i16::MAX)
 }
 
-/// Adds counts keyed by organisation and inspection to `table`
-/// (`tally_inspections`, `tally_open_inspections`: the same shape).
-async fn save_inspection_counts(
+/// Adds counts keyed by organisation and one more column to `table`
+/// (`tally_inspections`, `tally_open_inspections`, `tally_due`,
+/// `tally_days`: the same shape), one statement.
+async fn add_counts_by_organisation<B>(
     tx: &mut PgConnection,
     table: &'static str,
-    counts: BTreeMap<InspectionKey, i64>,
-) -> Result<(), sqlx::Error> {
+    (column, column_type): (&'static str, &'static str),
+    counts: BTreeMap<(String, B), i64>,
+) -> Result<(), sqlx::Error>
+where
+    Vec<B>: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
+    B: 'static,
+{
     if counts.is_empty() {
         return Ok(());
     }
-    let (mut org, mut inspection, mut n) = (vec![], vec![], vec![]);
-    for ((o, i), c) in counts {
+    let (mut org, mut other, mut n) = (vec![], vec![], vec![]);
+    for ((o, b), c) in counts {
         org.push(o);
-        inspection.push(i);
+        other.push(b);
         n.push(c);
     }
     sqlx::query(&format!(
-        "INSERT INTO {table} AS t (organisation_id, inspection_id, n) \
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[]) \
-         ON CONFLICT (organisation_id, inspection_id) DO UPDATE SET n = t.n + EXCLUDED.n"
+        "INSERT INTO {table} AS t (organisation_id, {column}, n) \
+         SELECT * FROM UNNEST($1::text[], $2::{column_type}[], $3::bigint[]) \
+         ON CONFLICT (organisation_id, {column}) DO UPDATE SET n = t.n + EXCLUDED.n"
     ))
     .bind(org)
-    .bind(inspection)
+    .bind(other)
     .bind(n)
     .execute(&mut *tx)
     .await?;
     Ok(())
 }
+
+const BY_INSPECTION: (&str, &str) = ("inspection_id", "text");
 
 /// Adds tallies to the stored ones, one statement per table (keys in
 /// order, so concurrent writers lock rows in the same order).
@@ -614,7 +587,7 @@ pub(crate) async fn save_tallies(tx: &mut PgConnection, t: Tallies) -> Result<()
         .execute(&mut *tx)
         .await?;
     }
-    save_inspection_counts(tx, "tally_inspections", t.inspections).await?;
+    add_counts_by_organisation(tx, "tally_inspections", BY_INSPECTION, t.inspections).await?;
     if !t.open.is_empty() {
         let (mut org, mut inspection, mut day, mut n) = (vec![], vec![], vec![], vec![]);
         for ((o, i, d), c) in t.open {
@@ -636,24 +609,7 @@ pub(crate) async fn save_tallies(tx: &mut PgConnection, t: Tallies) -> Result<()
         .execute(&mut *tx)
         .await?;
     }
-    if !t.due.is_empty() {
-        let (mut org, mut due, mut n) = (vec![], vec![], vec![]);
-        for ((o, d), c) in t.due {
-            org.push(o);
-            due.push(d);
-            n.push(c);
-        }
-        sqlx::query(
-            "INSERT INTO tally_due AS t (organisation_id, due_date, n) \
-             SELECT * FROM UNNEST($1::text[], $2::date[], $3::bigint[]) \
-             ON CONFLICT (organisation_id, due_date) DO UPDATE SET n = t.n + EXCLUDED.n",
-        )
-        .bind(org)
-        .bind(due)
-        .bind(n)
-        .execute(&mut *tx)
-        .await?;
-    }
+    add_counts_by_organisation(tx, "tally_due", ("due_date", "date"), t.due).await?;
     if !t.totals.is_empty() {
         let (mut org, mut opened, mut open, mut closed) = (vec![], vec![], vec![], vec![]);
         for (o, c) in t.totals {
@@ -675,7 +631,13 @@ pub(crate) async fn save_tallies(tx: &mut PgConnection, t: Tallies) -> Result<()
         .execute(&mut *tx)
         .await?;
     }
-    save_inspection_counts(tx, "tally_open_inspections", t.open_inspections).await?;
+    add_counts_by_organisation(
+        tx,
+        "tally_open_inspections",
+        BY_INSPECTION,
+        t.open_inspections,
+    )
+    .await?;
     if !t.closing.is_empty() {
         let (mut org, mut inspection, mut by, mut verified, mut day, mut n) =
             (vec![], vec![], vec![], vec![], vec![], vec![]);
@@ -847,24 +809,7 @@ async fn sync_dates(
 /// order).
 async fn save_days(tx: &mut PgConnection, days: DaysToClose) -> Result<(), sqlx::Error> {
     let days = days.without_zeros();
-    if !days.by_organisation.is_empty() {
-        let (mut org, mut d, mut n) = (vec![], vec![], vec![]);
-        for ((o, k), c) in days.by_organisation {
-            org.push(o);
-            d.push(k);
-            n.push(c);
-        }
-        sqlx::query(
-            "INSERT INTO tally_days AS t (organisation_id, days, n) \
-             SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[]) \
-             ON CONFLICT (organisation_id, days) DO UPDATE SET n = t.n + EXCLUDED.n",
-        )
-        .bind(org)
-        .bind(d)
-        .bind(n)
-        .execute(&mut *tx)
-        .await?;
-    }
+    add_counts_by_organisation(tx, "tally_days", ("days", "bigint"), days.by_organisation).await?;
     if !days.all.is_empty() {
         let (d, n): (Vec<i64>, Vec<i64>) = days.all.into_iter().unzip();
         sqlx::query(
