@@ -744,9 +744,9 @@ impl Stack {
         // The read model against a fresh rebuild of it, metrics stopped.
         let equal = if measured.converged.is_some() {
             self.metrics.kill9();
-            let live = read_models(&self.metrics_db).await;
+            let live = support::metrics_read_models(&self.metrics_db).await;
             self.metrics.rebuild().await;
-            let rebuilt = read_models(&self.metrics_db).await;
+            let rebuilt = support::metrics_read_models(&self.metrics_db).await;
             self.metrics.start();
             Some(compare_read_models(&live, &rebuilt))
         } else {
@@ -836,58 +836,6 @@ async fn item_states(pool: &PgPool, query: &str) -> Result<BTreeMap<String, (i64
         .await
         .map_err(|e| format!("items: {e}"))?;
     Ok(rows.into_iter().map(|(id, v, s)| (id, (v, s))).collect())
-}
-
-/// Every read-model table of the metrics database (all but the bus's own
-/// tables and the migrations'), as sorted JSON rows, without the
-/// `received_at` column (when metrics received an event) and without
-/// tallies of zero.
-async fn read_models(pool: &PgPool) -> BTreeMap<String, Vec<String>> {
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' \
-         AND tablename NOT LIKE 'closeout\\_%' AND tablename NOT LIKE '\\_sqlx%' \
-         ORDER BY tablename",
-    )
-    .fetch_all(pool)
-    .await
-    .expect("listing metrics' tables");
-    let mut models = BTreeMap::new();
-    for table in tables {
-        // A tally the live service decremented to zero keeps its row; a
-        // rebuild never makes it. Both answer the same. (A tally's count is
-        // its column n, else all its bigint columns.)
-        let zero = if table.starts_with("tally_") || table == "dated_tallies" {
-            let counts: Vec<String> = sqlx::query_scalar(
-                "SELECT column_name::text FROM information_schema.columns \
-                 WHERE table_schema = 'public' AND table_name = $1 AND data_type = 'bigint'",
-            )
-            .bind(&table)
-            .fetch_all(pool)
-            .await
-            .unwrap_or_else(|e| panic!("columns of {table}: {e}"));
-            if counts.iter().any(|c| c == "n") {
-                // A count keyed by other bigint columns (days to close).
-                "WHERE t.n <> 0".to_string()
-            } else if counts.is_empty() {
-                String::new()
-            } else {
-                let all_zero: Vec<String> =
-                    counts.iter().map(|c| format!("t.\"{c}\" = 0")).collect();
-                format!("WHERE NOT ({})", all_zero.join(" AND "))
-            }
-        } else {
-            String::new()
-        };
-        let rows: Vec<String> = sqlx::query_scalar(&format!(
-            "SELECT (to_jsonb(t) - 'received_at')::text AS row FROM \"{table}\" AS t {zero} \
-             ORDER BY row"
-        ))
-        .fetch_all(pool)
-        .await
-        .unwrap_or_else(|e| panic!("reading {table}: {e}"));
-        models.insert(table, rows);
-    }
-    models
 }
 
 /// Ok(rows compared) or the first difference.

@@ -72,3 +72,57 @@ pub async fn start_metrics(db: &TestDatabase, bus: &TestBus) -> closeout_metrics
 /// Calling as a role and waiting are the testkit's.
 #[allow(unused_imports)] // each test binary uses its own part
 pub use closeout_testkit::{as_role, eventually, inspectorate};
+
+/// Every read-model table of the metrics database (all but the bus's own
+/// tables and the migrations'), as sorted JSON rows, without the
+/// `received_at` column (when metrics received an event) and without
+/// tallies of zero.
+pub async fn metrics_read_models(
+    pool: &sqlx::PgPool,
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' \
+         AND tablename NOT LIKE 'closeout\\_%' AND tablename NOT LIKE '\\_sqlx%' \
+         ORDER BY tablename",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("listing metrics' tables");
+    let mut models = std::collections::BTreeMap::new();
+    for table in tables {
+        // A tally the live service decremented to zero keeps its row; a
+        // rebuild never makes it. Both answer the same. (A tally's count is
+        // its column n, else all its bigint columns.)
+        let zero = if table.starts_with("tally_") || table == "dated_tallies" {
+            let counts: Vec<String> = sqlx::query_scalar(
+                "SELECT column_name::text FROM information_schema.columns \
+                 WHERE table_schema = 'public' AND table_name = $1 AND data_type = 'bigint'",
+            )
+            .bind(&table)
+            .fetch_all(pool)
+            .await
+            .unwrap_or_else(|e| panic!("columns of {table}: {e}"));
+            if counts.iter().any(|c| c == "n") {
+                // A count keyed by other bigint columns (days to close).
+                "WHERE t.n <> 0".to_string()
+            } else if counts.is_empty() {
+                String::new()
+            } else {
+                let all_zero: Vec<String> =
+                    counts.iter().map(|c| format!("t.\"{c}\" = 0")).collect();
+                format!("WHERE NOT ({})", all_zero.join(" AND "))
+            }
+        } else {
+            String::new()
+        };
+        let rows: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT (to_jsonb(t) - 'received_at')::text AS row FROM \"{table}\" AS t {zero} \
+             ORDER BY row"
+        ))
+        .fetch_all(pool)
+        .await
+        .unwrap_or_else(|e| panic!("reading {table}: {e}"));
+        models.insert(table, rows);
+    }
+    models
+}
