@@ -971,13 +971,30 @@ pub async fn load_scorecard(
         let content = load_content(pool, org).await?;
         Ok::<_, sqlx::Error>((summaries, content))
     };
-    let (mut snapshot, ((mut tallies, mut days, suspect), content)) =
+    let (mut snapshot, ((mut tallies, days, suspect), content)) =
         tokio::try_join!(load_live(pool, live), side)?;
     content.attach(&mut snapshot);
     snapshot.normalise();
     let later = published_by(&mut snapshot, today);
-    let undated = tally::undated_inspections(&snapshot, &tallies);
-    let answer = tally::answer_dates(&snapshot);
+    let days = details_and_days(pool, org, &snapshot, &mut tallies, days, suspect, later).await?;
+    tallies.peer_days = Some(days.own_days(organisation_id));
+    Ok((snapshot, tallies))
+}
+
+/// What a live scorecard and peer comparison read after the summaries, at
+/// once: the details of the inspections with no date, into `tallies`, and
+/// the histograms corrected for the answer's dates ([`correct_days`]).
+async fn details_and_days(
+    pool: &PgPool,
+    org: Option<&str>,
+    snapshot: &Snapshot,
+    tallies: &mut Tallies,
+    mut days: DaysToClose,
+    suspect: Vec<String>,
+    later: Vec<String>,
+) -> Result<DaysToClose, sqlx::Error> {
+    let undated = tally::undated_inspections(snapshot, tallies);
+    let answer = tally::answer_dates(snapshot);
     let mut details = Tallies::default();
     let detail = async {
         if undated.is_empty() {
@@ -990,8 +1007,7 @@ pub async fn load_scorecard(
     tokio::try_join!(detail, correction)?;
     tallies.open = details.open;
     tallies.closed = details.closed;
-    tallies.peer_days = Some(days.own_days(organisation_id));
-    Ok((snapshot, tallies))
+    Ok(days)
 }
 
 /// Moves the closings of the `suspect` inspections (whose publication text
@@ -1044,26 +1060,13 @@ pub async fn load_peers(
     organisation_id: &str,
     today: Option<NaiveDate>,
 ) -> Result<(Snapshot, Tallies), sqlx::Error> {
-    let (mut snapshot, (mut tallies, mut days, suspect)) = tokio::try_join!(
+    let (mut snapshot, (mut tallies, days, suspect)) = tokio::try_join!(
         load_live(pool, Scope::default()),
         load_summaries(pool, None, false, Days::Peers(organisation_id))
     )?;
     let later = published_by(&mut snapshot, today);
     let group = tally::peer_group(&snapshot, &tallies, organisation_id);
-    let undated = tally::undated_inspections(&snapshot, &tallies);
-    let answer = tally::answer_dates(&snapshot);
-    let mut details = Tallies::default();
-    let detail = async {
-        if undated.is_empty() {
-            Ok(())
-        } else {
-            load_details(pool, None, &undated, &mut details).await
-        }
-    };
-    let correction = correct_days(pool, None, suspect, later, &answer, &mut days);
-    tokio::try_join!(detail, correction)?;
-    tallies.open = details.open;
-    tallies.closed = details.closed;
+    let days = details_and_days(pool, None, &snapshot, &mut tallies, days, suspect, later).await?;
     tallies.peer_days = Some(days.peer_days(organisation_id, &group));
     Ok((snapshot, tallies))
 }
