@@ -8,12 +8,15 @@
 //! DENIED, revealing nothing about the item), then the command's fields
 //! (INVALID_ARGUMENT, whatever the version), then the expected version
 //! (ABORTED, carrying the current version), then the transition
-//! (FAILED_PRECONDITION, naming the status and the commands it allows). Concurrent commands on one item are
-//! serialised by `SELECT … FOR UPDATE`: the second sees the first's new
-//! version and is refused with ABORTED.
+//! (FAILED_PRECONDITION, naming the status and the commands it allows).
+//! Concurrent commands on one item are serialised by the item's version:
+//! a command writes only if the item is still at the version it was
+//! decided on (or, for a supersession, holds the row lock), so the second
+//! sees the first's new version and is refused with ABORTED.
 
+use crate::connections::Connections;
 use crate::error::TrackerError;
-use crate::journal::{Cause, Journal};
+use crate::journal::{self, Cause, Journal};
 use crate::lineage::{self, NewLink};
 use crate::store;
 use closeout_domain::{self as domain, wire};
@@ -34,8 +37,64 @@ pub struct Request {
     pub effective_date: Option<pb::CalendarDate>,
 }
 
-/// Runs `request` for `cause.actor`; returns the item after it.
+/// Runs `request` for `cause.actor`; returns the item after it. A
+/// supersession looks up and links the superseding item, so it runs in a
+/// transaction holding the item's row lock; every other command is read,
+/// decided and then written by one statement on one of `connections`
+/// (see [`journal::append_if_unchanged`]): two round trips.
 pub async fn execute(
+    pool: &PgPool,
+    connections: &Connections,
+    request: Request,
+    cause: &Cause,
+) -> Result<pb::TrackedItem, TrackerError> {
+    if matches!(request.command, domain::Command::Supersede { .. }) {
+        return execute_locked(pool, request, cause).await;
+    }
+    let actor = domain_actor(&cause.actor)?;
+    let mut lease = connections.acquire().await?;
+    let outcome = execute_unlocked(lease.connection(), &request, &actor, cause).await;
+    lease.settle(&outcome);
+    let item = outcome?;
+    // Events appended and committed: wake the relay and WatchItems now.
+    closeout_bus::outbox::committed(pool);
+    Ok(item)
+}
+
+/// [`execute`] for a command needing no other item: the item is read
+/// without a lock and the command decided on it; the write only lands if
+/// the item is still at the version read, else the item is read again
+/// (the caller's expected version, equal to the one read, is then stale,
+/// which the second pass reports just as a command waiting on the row
+/// lock would see it).
+async fn execute_unlocked(
+    conn: &mut PgConnection,
+    request: &Request,
+    actor: &domain::Actor,
+    cause: &Cause,
+) -> Result<pb::TrackedItem, TrackerError> {
+    loop {
+        let mut item = store::read_item(&mut *conn, request.item_id)
+            .await?
+            .ok_or_else(|| TrackerError::item_not_found(request.item_id.to_string()))?;
+        let read_version = item.version;
+        let changes = checked_changes(&item, request, actor, &request.command, None)?;
+        let mut payloads: Vec<Payload> = changes
+            .into_iter()
+            .map(|change| wire::payload(&item.id, change))
+            .collect();
+        with_effective_date(&mut payloads, request);
+        if journal::append_if_unchanged(conn, &mut item, read_version, payloads, cause)
+            .await?
+            .is_some()
+        {
+            return Ok(item);
+        }
+    }
+}
+
+/// [`execute`] in a transaction holding the item's row lock.
+async fn execute_locked(
     pool: &PgPool,
     request: Request,
     cause: &Cause,
@@ -45,8 +104,6 @@ pub async fn execute(
     let mut item = store::lock_item(&mut tx, request.item_id)
         .await?
         .ok_or_else(|| TrackerError::item_not_found(request.item_id.to_string()))?;
-    let state = item_state(&item)?;
-    let today = chrono::Utc::now().date_naive();
     let mut command = request.command.clone();
     let mut superseding = None;
     if let domain::Command::Supersede {
@@ -60,41 +117,17 @@ pub async fn execute(
         }
         superseding = Some(found);
     }
-    let decided = domain::decide(&state, &actor, &command, today);
-    if let Err(refusal @ domain::Refusal::NotPermitted { .. }) = &decided {
-        return Err(TrackerError::PermissionDenied(refusal.to_string()));
-    }
-    // Another organisation's item does not exist for an inspected body.
-    if let Err(domain::Refusal::WrongOrganisation { .. }) = &decided {
-        return Err(TrackerError::item_not_found(request.item_id.to_string()));
-    }
-    // The command's own arguments are judged before the version, so a bad
-    // argument is INVALID_ARGUMENT whichever version the caller sent.
-    if let Err(refusal @ domain::Refusal::Invalid { .. }) = &decided {
-        return Err(refusal_error(refusal.clone()));
-    }
-    let superseding = match superseding {
-        Some(Err(wrong)) => return Err(wrong),
-        Some(Ok(newer)) => Some(newer),
-        None => None,
+    let (superseding, superseding_error) = match superseding {
+        Some(Ok(newer)) => (Some(newer), None),
+        Some(Err(wrong)) => (None, Some(wrong)),
+        None => (None, None),
     };
-    if item.version != request.expected_version {
-        return Err(TrackerError::StaleVersion {
-            item_id: item.id.clone(),
-            expected: request.expected_version,
-            actual: item.version,
-        });
-    }
-    let changes = decided.map_err(refused_in_status)?;
+    let changes = checked_changes(&item, &request, &actor, &command, superseding_error)?;
     let mut payloads = Vec::with_capacity(changes.len());
     for change in changes {
         payloads.push(payload_of(&mut tx, &item, change).await?);
     }
-    for payload in &mut payloads {
-        if let Payload::ItemVerified(verified) = payload {
-            verified.effective_date.clone_from(&request.effective_date);
-        }
-    }
+    with_effective_date(&mut payloads, &request);
     Journal::append(&mut tx, &mut item, payloads, cause).await?;
     if let Some(newer) = &superseding {
         for (from, to, relation) in [
@@ -119,6 +152,54 @@ pub async fn execute(
     // Events appended: wake the relay and WatchItems now.
     closeout_bus::outbox::committed(pool);
     Ok(item)
+}
+
+/// The domain's changes for `command` on `item`, after the checks in the
+/// order the module describes (permission, organisation, arguments, the
+/// superseding item's lookup, version, transition).
+fn checked_changes(
+    item: &pb::TrackedItem,
+    request: &Request,
+    actor: &domain::Actor,
+    command: &domain::Command,
+    superseding_error: Option<TrackerError>,
+) -> Result<Vec<domain::Change>, TrackerError> {
+    let state = item_state(item)?;
+    let today = chrono::Utc::now().date_naive();
+    let decided = domain::decide(&state, actor, command, today);
+    if let Err(refusal @ domain::Refusal::NotPermitted { .. }) = &decided {
+        return Err(TrackerError::PermissionDenied(refusal.to_string()));
+    }
+    // Another organisation's item does not exist for an inspected body.
+    if let Err(domain::Refusal::WrongOrganisation { .. }) = &decided {
+        return Err(TrackerError::item_not_found(request.item_id.to_string()));
+    }
+    // The command's own arguments are judged before the version, so a bad
+    // argument is INVALID_ARGUMENT whichever version the caller sent.
+    if let Err(refusal @ domain::Refusal::Invalid { .. }) = &decided {
+        return Err(refusal_error(refusal.clone()));
+    }
+    if let Some(wrong) = superseding_error {
+        return Err(wrong);
+    }
+    if item.version != request.expected_version {
+        return Err(TrackerError::StaleVersion {
+            item_id: item.id.clone(),
+            expected: request.expected_version,
+            actual: item.version,
+        });
+    }
+    decided.map_err(refused_in_status)
+}
+
+/// A verification's effective date (checked by the caller) into its
+/// `ItemVerified`.
+fn with_effective_date(payloads: &mut [Payload], request: &Request) {
+    for payload in payloads {
+        if let Payload::ItemVerified(verified) = payload {
+            verified.effective_date.clone_from(&request.effective_date);
+        }
+    }
 }
 
 /// The item that supersedes `item`: the one of the same organisation whose

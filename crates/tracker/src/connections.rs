@@ -1,5 +1,6 @@
-//! Database connections for the tracker's reads (GetItem, ListItems),
-//! handed back without a round trip.
+//! Database connections for the tracker's request path (GetItem,
+//! ListItems and the commands' read and one-statement write), handed back
+//! without a round trip.
 //!
 //! sqlx's pool answers every returned connection with a ping (a Sync and
 //! its ReadyForQuery, in a spawned task) before another caller may take
@@ -15,9 +16,9 @@
 //!
 //! The set is bounded like the service's pool (`CLOSEOUT_DATABASE_MAX_
 //! CONNECTIONS`, the same figure) and opens connections only as calls need
-//! them; commands and background work (consumers, relay, WatchItems) keep
-//! the pool (commands on these connections measured no better, see
-//! BENCHMARKS.md "Session 5: tracker reads and writes").
+//! them; background work (consumers, relay, WatchItems) and supersessions
+//! (a transaction) keep the pool. Commands came here in session 6, when
+//! each became two statements (see BENCHMARKS.md "Session 6: tracker").
 
 use crate::error::TrackerError;
 use sqlx::postgres::{PgConnectOptions, PgConnection};

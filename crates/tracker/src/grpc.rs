@@ -103,6 +103,7 @@ impl TrackerApi {
         let cause = Cause::new(actor, request_id(metadata));
         let item = commands::execute(
             &self.pool,
+            &self.connections,
             CommandRequest {
                 item_id,
                 expected_version,

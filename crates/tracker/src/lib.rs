@@ -50,6 +50,11 @@ use std::time::Duration;
 /// Name of the gRPC service, for health checks.
 pub const SERVICE_NAME: &str = "closeout.v1.TrackerService";
 
+/// A command's two statements (the read, then the write), for the bench's
+/// ceiling.
+pub use journal::APPEND_IF_UNCHANGED;
+pub use store::GET_ITEM;
+
 /// Migrations of the tracker database, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -20,8 +20,9 @@ macro_rules! item_columns {
          closure_reference, evidence, carried_from_item_id, superseded_by_item_id"
     };
 }
-/// GetItem's statement.
-const GET_ITEM: &str = concat!("SELECT ", item_columns!(), " FROM items WHERE id = $1");
+/// GetItem's statement (and a command's read); public for the bench's
+/// ceiling.
+pub const GET_ITEM: &str = concat!("SELECT ", item_columns!(), " FROM items WHERE id = $1");
 /// A command's statement: the item, locked until its transaction ends.
 const LOCK_ITEM: &str = concat!(
     "SELECT ",
@@ -158,6 +159,19 @@ pub async fn get_item<'c>(
     let row: Option<ItemRow> = sqlx::query_as(GET_ITEM).bind(id).fetch_optional(db).await?;
     row.ok_or_else(|| TrackerError::item_not_found(id.to_string()))?
         .try_into()
+}
+
+/// The current state of one item, or None (a command's read: it decides
+/// on it and writes only if the version is unchanged).
+pub async fn read_item(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<pb::TrackedItem>, TrackerError> {
+    let row: Option<ItemRow> = sqlx::query_as(GET_ITEM)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    row.map(TryInto::try_into).transpose()
 }
 
 /// The current state of one item, locked until `tx` ends, so that one
