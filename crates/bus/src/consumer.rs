@@ -35,6 +35,13 @@
 //! event within the batch's transaction; a [`BatchHandler`] sees the whole
 //! batch (e.g. for multi-row statements).
 //!
+//! **Visible before durable** (`commit_without_flush`, for handlers that
+//! append no events): a batch commits without waiting for the disk, so a
+//! read model shows it one flush sooner, and its acks wait, beside the
+//! next batch, for a durable write made after that commit (WAL is flushed
+//! in order). Acked still means on disk; a crash of PostgreSQL may lose
+//! an unacked batch, whose messages then come back and are applied again.
+//!
 //! A handler error is [`HandlerError::Transient`] (rolled back, negatively
 //! acked with a growing delay, retried) or [`HandlerError::Permanent`]. A
 //! permanent error, or a transient one on the `max_failures`-th delivery,
@@ -202,6 +209,15 @@ pub struct ConsumerConfig {
     /// comes back after `ack_wait` and is acked as a duplicate. For a
     /// replay, where the round trips dominate.
     pub confirm_acks: bool,
+    /// Commit each batch without waiting for the disk
+    /// (`synchronous_commit = off`), so its effect is visible one disk
+    /// flush sooner, and ack it only after a durable write made after that
+    /// commit (the WAL is flushed in order, so that write's flush covers
+    /// the batch). A crash of PostgreSQL can then lose a batch, but never
+    /// an acked one: its messages come back and are applied again. Only
+    /// for handlers that append no events: the relay could publish an
+    /// event whose transaction a crash then loses.
+    pub commit_without_flush: bool,
 }
 
 impl ConsumerConfig {
@@ -217,6 +233,7 @@ impl ConsumerConfig {
             retry_delay: Duration::from_millis(500),
             max_retry_delay: Duration::from_secs(30),
             confirm_acks: true,
+            commit_without_flush: false,
         }
     }
 
@@ -458,7 +475,8 @@ impl<H: BatchHandler> Shared<H> {
                                 }
                             }
                             let applied = self.process_batch(batch).await;
-                            acks.confirm(applied, self.config.confirm_acks).await;
+                            let flush = self.flush_for(&durable, &applied);
+                            acks.confirm(applied, self.config.confirm_acks, flush).await;
                             delay = MIN_RESTART_DELAY;
                             if *stop.borrow() {
                                 return acks.finish().await;
@@ -582,6 +600,35 @@ impl<H: BatchHandler> Shared<H> {
         }
     }
 
+    /// Begins a batch's transaction, in one round trip either way.
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        if self.config.commit_without_flush {
+            self.pool
+                .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
+                .await
+        } else {
+            self.pool.begin().await
+        }
+    }
+
+    /// What must be durable before `messages` are acked (see
+    /// [`ConsumerConfig::commit_without_flush`]).
+    fn flush_for(&self, durable: &str, messages: &[Message]) -> Option<Flush> {
+        if !self.config.commit_without_flush {
+            return None;
+        }
+        let stream_sequence = messages
+            .iter()
+            .filter_map(|message| message.info().ok().map(|info| info.stream_sequence))
+            .max()
+            .unwrap_or_default();
+        Some(Flush {
+            pool: self.pool.clone(),
+            durable: durable.to_string(),
+            stream_sequence: i64::try_from(stream_sequence).unwrap_or(i64::MAX),
+        })
+    }
+
     /// Decodes a message; one that cannot be applied is dead-lettered.
     async fn decode(&self, message: Message) -> Option<Decoded> {
         let delivered = message
@@ -614,7 +661,7 @@ impl<H: BatchHandler> Shared<H> {
     /// not applied before, in one transaction. Returns how many it applied.
     async fn apply_batch(&self, batch: &[Decoded]) -> Result<usize, Failure> {
         let ids: Vec<Uuid> = batch.iter().map(|one| one.event_id).collect();
-        let mut tx = self.pool.begin().await.map_err(Failure::Database)?;
+        let mut tx = self.begin().await.map_err(Failure::Database)?;
         let inserted: Vec<Uuid> = sqlx::query_scalar(
             "INSERT INTO closeout_applied_events (consumer, event_id)
              SELECT $1, id FROM UNNEST($2::uuid[]) AS e(id)
@@ -757,7 +804,7 @@ impl<H: BatchHandler> Shared<H> {
     /// Records the event as applied and runs the handler, in one
     /// transaction.
     async fn apply(&self, event_id: Uuid, event: &EventEnvelope) -> Result<Outcome, Failure> {
-        let mut tx = self.pool.begin().await.map_err(Failure::Database)?;
+        let mut tx = self.begin().await.map_err(Failure::Database)?;
         let inserted = sqlx::query(
             "INSERT INTO closeout_applied_events (consumer, event_id) VALUES ($1, $2)
              ON CONFLICT DO NOTHING",
@@ -848,17 +895,51 @@ impl<H: BatchHandler> Shared<H> {
     }
 }
 
+/// A durable write that, once committed, proves a batch committed without
+/// waiting for the disk is on it: PostgreSQL flushes its WAL in order.
+struct Flush {
+    pool: PgPool,
+    /// The JetStream durable whose batch it is.
+    durable: String,
+    /// The batch's last stream sequence (kept for inspection).
+    stream_sequence: i64,
+}
+
+impl Flush {
+    /// Commits the write with the session's own (durable) setting.
+    async fn run(&self) -> std::result::Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO closeout_consumer_flushes (consumer, stream_sequence) VALUES ($1, $2)
+             ON CONFLICT (consumer) DO UPDATE
+             SET stream_sequence = EXCLUDED.stream_sequence, flushed_at = now()",
+        )
+        .bind(&self.durable)
+        .bind(self.stream_sequence)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
 /// The acks of the last batch applied, confirmed beside the next one.
 #[derive(Default)]
 struct Acks(Option<JoinHandle<()>>);
 
 impl Acks {
-    /// Acks `messages`, whose events are committed. With `confirm`, the
-    /// server's confirmations are awaited in a task of their own (after
-    /// those of the batch before, so at most one batch is in flight);
-    /// without, the acks are sent and not waited for.
-    async fn confirm(&mut self, messages: Vec<Message>, confirm: bool) {
+    /// Acks `messages`, whose events are committed (and, with `flush`, once
+    /// that commit is on disk). With `confirm`, the flush and the server's
+    /// confirmations are awaited in a task of their own (after those of
+    /// the batch before, so at most one batch is in flight); without, the
+    /// acks are sent and not waited for.
+    async fn confirm(&mut self, messages: Vec<Message>, confirm: bool, flush: Option<Flush>) {
         if messages.is_empty() {
+            return;
+        }
+        if let (false, Some(flush)) = (confirm, &flush)
+            && let Err(e) = flush.run().await
+        {
+            // Not acked: the messages come back after ack_wait.
+            tracing::warn!(error = %e, "flush before acks failed; not acking");
             return;
         }
         if !confirm {
@@ -871,6 +952,14 @@ impl Acks {
         }
         self.finish().await;
         self.0 = Some(tokio::spawn(async move {
+            if let Some(flush) = flush
+                && let Err(e) = flush.run().await
+            {
+                // Not acked: the messages come back after ack_wait and are
+                // applied again if the batch was lost, else skipped.
+                tracing::warn!(error = %e, "flush before acks failed; not acking");
+                return;
+            }
             let acks = messages.iter().map(|message| message.double_ack());
             for result in futures::future::join_all(acks).await {
                 if let Err(e) = result {

@@ -76,6 +76,14 @@ const SCHEMA: &[&str] = &[
         applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
         PRIMARY KEY (consumer, event_id)
     )",
+    // A consumer that commits without waiting for the disk acks a batch
+    // only after a durable write here, which flushes the batch's commit too
+    // (crate::consumer, `ConsumerConfig::commit_without_flush`).
+    "CREATE TABLE IF NOT EXISTS closeout_consumer_flushes (
+        consumer TEXT PRIMARY KEY,
+        stream_sequence BIGINT NOT NULL,
+        flushed_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    )",
 ];
 
 /// Creates the outbox and applied-events tables if they do not exist.

@@ -217,3 +217,103 @@ async fn a_bad_event_in_a_batch_is_dead_lettered_alone() {
     test_bus.cleanup().await;
     db.drop_database().await;
 }
+
+/// Records each batch's events with the batch transaction's
+/// `synchronous_commit`.
+struct Recording;
+
+impl BatchHandler for Recording {
+    async fn handle_batch(
+        &self,
+        tx: &mut PgConnection,
+        events: &[EventEnvelope],
+    ) -> Result<(), HandlerError> {
+        let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO effects (event_id, organisation_id) \
+             SELECT id, current_setting('synchronous_commit') \
+             FROM UNNEST($1::text[]) WITH ORDINALITY AS e(id, ord) ORDER BY ord",
+        )
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Commits that do not wait for the disk are acked only after a durable
+/// write made after them: every event applied once, in order, every
+/// message acked, and the flush recorded at the last stream sequence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_committed_without_flushing_is_acked_after_a_durable_write() {
+    let (db, test_bus, bus) = setup().await;
+    const EVENTS: usize = 600;
+    let events: Vec<EventEnvelope> = (0..EVENTS as u64)
+        .map(|n| sample_event(2 * n, "kent"))
+        .collect();
+    let messages: Vec<(String, Vec<u8>)> = events
+        .iter()
+        .map(|e| (bus.subject_of(e).expect("subject"), e.encode_to_vec()))
+        .collect();
+    // Half before the consumer starts (batches), half one by one after.
+    publish_all(&bus, &messages[..EVENTS / 2]).await;
+    let consumer = Consumer::spawn_batched(
+        db.pool().clone(),
+        bus.clone(),
+        ConsumerConfig {
+            commit_without_flush: true,
+            ..config("unflushed")
+        },
+        Recording,
+    )
+    .expect("consumer");
+    for message in &messages[EVENTS / 2..] {
+        publish_all(&bus, std::slice::from_ref(message)).await;
+    }
+    let stats = consumer.stats();
+    let durable = bus
+        .jetstream()
+        .get_stream(&bus.config().stream_name)
+        .await
+        .expect("stream");
+    let last = durable.cached_info().state.last_sequence;
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            let durable = durable.clone();
+            async move {
+                durable
+                    .consumer_info("unflushed")
+                    .await
+                    .is_ok_and(|info| info.ack_floor.stream_sequence >= last)
+            }
+        })
+        .await,
+        "every message acked: {stats:?}"
+    );
+    consumer.stop().await;
+    assert_eq!(stats.applied(), EVENTS as u64);
+    let pool = db.pool();
+    let applied: Vec<(String, String)> =
+        sqlx::query_as("SELECT event_id, organisation_id FROM effects ORDER BY applied_seq")
+            .fetch_all(pool)
+            .await
+            .expect("effects");
+    let published: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
+    assert!(
+        applied.iter().map(|(id, _)| id).eq(published.iter()),
+        "each event once, in stream order"
+    );
+    assert!(
+        applied.iter().all(|(_, setting)| setting == "off"),
+        "batches commit without waiting for the disk"
+    );
+    let flushed: i64 = sqlx::query_scalar(
+        "SELECT stream_sequence FROM closeout_consumer_flushes WHERE consumer = 'unflushed'",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("a flush recorded");
+    assert_eq!(u64::try_from(flushed).ok(), Some(last));
+    test_bus.cleanup().await;
+    db.drop_database().await;
+}
