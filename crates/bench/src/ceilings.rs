@@ -5,7 +5,7 @@
 use crate::load::{self, Stats};
 use closeout_testkit::{TestBus, TestDatabase};
 use futures::StreamExt;
-use sqlx::PgPool;
+use sqlx::{Connection, PgPool, Row};
 use std::future::IntoFuture;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -16,7 +16,14 @@ pub struct Ceilings {
     db: TestDatabase,
     bus: TestBus,
     items: Vec<Uuid>,
+    /// A scratch database with the tracker's own schema, for
+    /// [`Ceilings::note`], and its items; made when first needed.
+    tracker: Option<(TestDatabase, Vec<Uuid>)>,
 }
+
+/// Connections the private stack's tracker may hold
+/// (`CLOSEOUT_DATABASE_MAX_CONNECTIONS` in `stack`), and so the ceiling's.
+const TRACKER_CONNECTIONS: usize = 20;
 
 /// An encoded event's worth of bytes.
 const ENVELOPE_BYTES: usize = 400;
@@ -44,6 +51,7 @@ impl Ceilings {
             db,
             bus,
             items: Vec::new(),
+            tracker: None,
         })
     }
 
@@ -63,13 +71,106 @@ impl Ceilings {
         Ok(())
     }
 
-    /// NoteProgress's durable SQL, directly: in one transaction lock the
-    /// item's row, append its event to the history, update its current
-    /// state and append the event to the outbox. No NOTIFY: the tracker's
-    /// writers no longer send one (its database-wide lock serialised
-    /// commits), so the ceiling must not either.
-    /// `in_flight` commands at a time, each on its own items.
+    /// NoteProgress's durable SQL, directly: the tracker's two statements
+    /// (`closeout_tracker::GET_ITEM`, then `APPEND_IF_UNCHANGED` with one
+    /// ProgressNoted event and its outbox row), on a scratch database with
+    /// the tracker's schema (its migrations and the outbox), on connections
+    /// handed back without a release ping as the tracker's are, as many as
+    /// the tracker may hold. `in_flight` commands at a time, each on its
+    /// own items.
     pub async fn note(&mut self, in_flight: usize, total: usize) -> anyhow::Result<Stats> {
+        let in_flight = in_flight.max(1);
+        let (db, items) = match self.tracker.take() {
+            Some(made) => made,
+            None => {
+                let db = TestDatabase::create().await;
+                closeout_tracker::MIGRATOR.run(db.pool()).await?;
+                closeout_bus::outbox::install_schema(db.pool()).await?;
+                (db, Vec::new())
+            }
+        };
+        let mut items = items;
+        while items.len() < in_flight {
+            let id = Uuid::now_v7();
+            sqlx::query(
+                "INSERT INTO items (id, organisation_id, finding_id, kind, text, status, \
+                 version, opened_at, updated_at) \
+                 VALUES ($1, 'ceiling', $1::text, 1, 'The force should review its vetting.', \
+                 1, 1, now(), now())",
+            )
+            .bind(id)
+            .execute(db.pool())
+            .await?;
+            items.push(id);
+        }
+        let mut connections = Vec::new();
+        for _ in 0..in_flight.min(TRACKER_CONNECTIONS) {
+            let connection = sqlx::postgres::PgConnection::connect(db.url()).await?;
+            connections.push(tokio::sync::Mutex::new(connection));
+        }
+        let connections = std::sync::Arc::new(connections);
+        let ids = items.clone();
+        let stats = load::run(in_flight, total, move |i| {
+            let connections = connections.clone();
+            let worker = i % in_flight;
+            let item = ids[worker % ids.len()];
+            async move {
+                let mut connection = connections[worker % connections.len()].lock().await;
+                let row = sqlx::query(closeout_tracker::GET_ITEM)
+                    .bind(item)
+                    .fetch_one(&mut *connection)
+                    .await?;
+                let version: i64 = row.try_get("version")?;
+                let body = vec![7u8; ENVELOPE_BYTES];
+                let now = sqlx::types::chrono::Utc::now();
+                let written: i64 = sqlx::query_scalar(closeout_tracker::APPEND_IF_UNCHANGED)
+                    .bind(item)
+                    .bind(1i16)
+                    .bind("")
+                    .bind(None::<sqlx::types::chrono::NaiveDate>)
+                    .bind(false)
+                    .bind(version + 1)
+                    .bind(now)
+                    .bind("")
+                    .bind(Vec::<Vec<u8>>::new())
+                    .bind("")
+                    .bind(version)
+                    .bind(vec![version + 1])
+                    .bind(vec![Uuid::now_v7()])
+                    .bind(vec!["ProgressNoted"])
+                    .bind(vec!["ceiling"])
+                    .bind(vec!["bench"])
+                    .bind(vec![1i16])
+                    .bind(vec![now])
+                    .bind(vec![1i16])
+                    .bind(vec![1i16])
+                    .bind(vec![body.clone()])
+                    .bind(vec![body])
+                    .bind(vec!["item.ceiling.progress"])
+                    .bind(vec![""])
+                    .fetch_one(&mut *connection)
+                    .await?;
+                anyhow::ensure!(written == 1, "item {item} moved under the ceiling");
+                Ok(())
+            }
+        })
+        .await;
+        self.tracker = Some((db, items));
+        stats
+    }
+
+    /// The durable SQL NoteProgress ran until session 6, directly, on
+    /// tables shaped like the tracker's: in one transaction lock the
+    /// item's row, append its event to the history, update its current
+    /// state and append the event to the outbox (six round trips and the
+    /// pool's release ping). Kept beside [`Ceilings::note`] to compare with
+    /// earlier figures. `in_flight` commands at a time, each on its own
+    /// items.
+    pub async fn note_in_transaction(
+        &mut self,
+        in_flight: usize,
+        total: usize,
+    ) -> anyhow::Result<Stats> {
         self.make_items(in_flight.max(1)).await?;
         let pool = self.db.pool().clone();
         let items = self.items.clone();
@@ -193,8 +294,11 @@ impl Ceilings {
         Ok((publish, Stats::throughput(total, started.elapsed())))
     }
 
-    /// Removes the scratch database and stream.
+    /// Removes the scratch databases and stream.
     pub async fn remove(self) {
+        if let Some((db, _)) = self.tracker {
+            db.drop_database().await;
+        }
         self.bus.cleanup().await;
         self.db.drop_database().await;
     }

@@ -768,18 +768,31 @@ async fn note_progress(
         } else {
             sizes.note_calls
         };
-        let mut pairs = Vec::new();
+        let (mut pairs, mut earlier) = (Vec::new(), Vec::new());
         for _ in 0..runs {
             let figure = note_commands(stack, &versions, &ids, in_flight, total).await?;
             let ceiling = ceilings.note(in_flight, total).await?;
+            let transaction = ceilings.note_in_transaction(in_flight, total).await?;
             pairs.push((figure, ceiling));
+            earlier.push((figure, transaction));
         }
+        let settings =
+            format!("{in_flight} in flight, {total} commands, each worker on its own items");
         print_compared(
             "note-progress",
-            &format!("{in_flight} in flight, {total} commands, each worker on its own items"),
+            &settings,
             "commands/s",
             &load::compare(pairs),
-            "the same durable SQL directly",
+            "the same durable SQL directly (the tracker's statements and schema)",
+        );
+        // The ceiling of sessions 1-5 (a six-round-trip transaction on
+        // lighter tables), for comparison with their figures.
+        print_compared(
+            "note-progress-vs-transaction",
+            &settings,
+            "commands/s",
+            &load::compare(earlier),
+            "BEGIN, lock, three writes, COMMIT directly",
         );
     }
     Ok(())
