@@ -511,3 +511,181 @@ async fn applied_and_filled_equal_the_fold(
     fill_if_pending(pool).await.expect("fill");
     check_answers(pool, &facts_of(&envelopes)).await
 }
+
+thread_local! {
+    /// Items the upkeep extended without their history, on this thread
+    /// (the tests' `block_on` runs the upkeep on the calling thread).
+    pub(super) static EXTENDED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Each aggregate's events in version order, aggregates interleaved as
+/// `envelopes` has them: what the live consumers see (each service
+/// publishes an aggregate's events in order).
+fn in_version_order(envelopes: Vec<EventEnvelope>) -> Vec<EventEnvelope> {
+    let mut slots: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, e) in envelopes.iter().enumerate() {
+        slots.entry(e.aggregate_id.clone()).or_default().push(i);
+    }
+    let mut out: Vec<Option<EventEnvelope>> = envelopes.iter().map(|_| None).collect();
+    let mut by_aggregate: BTreeMap<String, Vec<EventEnvelope>> = BTreeMap::new();
+    for e in envelopes {
+        by_aggregate
+            .entry(e.aggregate_id.clone())
+            .or_default()
+            .push(e);
+    }
+    for (id, mut events) in by_aggregate {
+        events.sort_by_key(|e| e.aggregate_version);
+        for (slot, e) in slots[&id].iter().zip(events) {
+            out[*slot] = Some(e);
+        }
+    }
+    out.into_iter().flatten().collect()
+}
+
+/// Every item's history cut anywhere and extended by the next events
+/// gives the timeline and head of recomputing it, whenever [`extend`]
+/// takes the case (and it takes many).
+#[test]
+fn extending_a_timeline_equals_recomputing_it() {
+    let mut extended = 0;
+    let mut declined = 0;
+    for seed in 0..150u64 {
+        let facts = facts_of(&history(seed, 12));
+        let dates = inspection_dates(&facts);
+        let item_inspection: HashMap<&str, &str> = facts
+            .iter()
+            .filter_map(|f| match &f.payload {
+                Payload::ItemOpened(o) => Some((f.aggregate_id.as_str(), o.inspection_id.as_str())),
+                _ => None,
+            })
+            .collect();
+        let mut items: BTreeMap<String, Vec<Fact>> = BTreeMap::new();
+        for fact in &facts {
+            if let Target::Item(id) = fact.target() {
+                items.entry(id).or_default().push(fact.clone());
+            }
+        }
+        for (id, mut facts) in items {
+            facts.sort_by(fold_order);
+            for cut in 1..facts.len() {
+                let (old, head) = timeline_and_head(&facts[..cut], &dates, &item_inspection);
+                let head = head.expect("opened by its first event");
+                let before = model::fold_item(&facts[..cut]);
+                for end in cut + 1..=facts.len() {
+                    let new: Vec<&Fact> = facts[cut..end].iter().collect();
+                    let Some((entries, new_head)) = extend(&head, &before, &new, &dates) else {
+                        declined += 1;
+                        continue;
+                    };
+                    extended += 1;
+                    let (whole, whole_head) =
+                        timeline_and_head(&facts[..end], &dates, &item_inspection);
+                    let mut merged: BTreeMap<NaiveDate, ItemState> = old.iter().cloned().collect();
+                    merged.extend(entries);
+                    assert_eq!(
+                        merged.into_iter().collect::<Vec<_>>(),
+                        whole,
+                        "{id} of seed {seed}, events {cut}..{end}"
+                    );
+                    assert_eq!(Some(new_head), whole_head, "{id} of seed {seed}");
+                }
+            }
+        }
+    }
+    assert!(
+        extended > 1_000 && declined > 100,
+        "extended {extended}, declined {declined}"
+    );
+}
+
+/// The dated tables as text rows, sorted (zero sums left out: a live
+/// upkeep leaves them, a fill never makes them).
+async fn dated_rows(pool: &PgPool) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for (table, sql) in [
+        ("dated_items", "SELECT row(t.*)::text FROM dated_items t"),
+        (
+            "dated_item_heads",
+            "SELECT row(t.*)::text FROM dated_item_heads t",
+        ),
+        ("dated_refs", "SELECT row(t.*)::text FROM dated_refs t"),
+        (
+            "dated_inspections",
+            "SELECT row(t.*)::text FROM dated_inspections t",
+        ),
+        (
+            "dated_tallies",
+            "SELECT row(t.*)::text FROM dated_tallies t WHERE n <> 0",
+        ),
+    ] {
+        let mut rows: Vec<String> = sqlx::query_scalar(sql)
+            .fetch_all(pool)
+            .await
+            .expect("dated rows");
+        rows.sort();
+        out.push((table.to_string(), rows));
+    }
+    out
+}
+
+/// Applies a history as the consumers do, each aggregate in version order
+/// (items: by one writer, or the inspections and the items by two at the
+/// same time), checks the answers against the fold and the dated tables
+/// against a refill from the history alone.
+async fn live_equals_refill(
+    pool: &PgPool,
+    seed: u64,
+    items: usize,
+    batch: usize,
+    side_by_side: bool,
+) -> Result<(), TestCaseError> {
+    empty(pool).await;
+    let envelopes = in_version_order(history(seed, items));
+    if side_by_side {
+        let (of_items, others): (Vec<EventEnvelope>, Vec<EventEnvelope>) =
+            envelopes.iter().cloned().partition(|e| {
+                Fact::from_envelope(e).is_ok_and(|f| matches!(f.target(), Target::Item(_)))
+            });
+        tokio::join!(
+            apply_in_batches(pool, &of_items, batch),
+            apply_in_batches(pool, &others, 1 + batch / 3)
+        );
+    } else {
+        apply_in_batches(pool, &envelopes, batch).await;
+    }
+    check_answers(pool, &facts_of(&envelopes)).await?;
+    let live = dated_rows(pool).await;
+    refill(pool).await.expect("refill");
+    let filled = dated_rows(pool).await;
+    for ((table, live), (_, filled)) in live.iter().zip(&filled) {
+        prop_assert_eq!(live, filled, "{} after seed {}", table, seed);
+    }
+    Ok(())
+}
+
+#[test]
+fn live_upkeep_leaves_what_a_refill_makes() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let db = runtime.block_on(TestDatabase::create());
+    runtime
+        .block_on(crate::MIGRATOR.run(db.pool()))
+        .expect("migrations");
+    let pool = db.pool().clone();
+    let before = EXTENDED.with(|n| n.get());
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(10));
+    let result = runner.run(
+        &(any::<u64>(), 1usize..25, 1usize..40, any::<bool>()),
+        |(seed, items, batch, side_by_side)| {
+            runtime.block_on(live_equals_refill(&pool, seed, items, batch, side_by_side))
+        },
+    );
+    runtime.block_on(db.drop_database());
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    assert!(
+        EXTENDED.with(|n| n.get()) > before,
+        "no item was extended without its history"
+    );
+}
