@@ -56,37 +56,6 @@ impl EventHandler for Projector {
     }
 }
 
-/// A rebuild's replay ([`crate::replay`], step 1): stores each batch in the
-/// history and folds registrations and inspections, leaving the items to
-/// the fold after the replay. Each batch's transaction commits without
-/// waiting for its WAL to reach the disk (`synchronous_commit = off`, for
-/// that transaction only). Safe because a rebuild that does not finish is
-/// simply run again, and [`crate::rebuild`] only reports success after a
-/// durable commit (which flushes every earlier one) on a PostgreSQL that
-/// did not restart during the replay: a crash that lost acknowledged
-/// batches fails the rebuild.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Replay;
-
-impl BatchHandler for Replay {
-    async fn handle_batch(
-        &self,
-        tx: &mut PgConnection,
-        events: &[EventEnvelope],
-    ) -> Result<(), HandlerError> {
-        let checked = check(events)?;
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
-            .await?;
-        let fresh = store::record_batch(tx, &checked).await?;
-        store::apply_registrations(tx, &fresh).await?;
-        // The inspections' dates the days-to-close histograms assume, kept
-        // as live (the histograms themselves follow the items' fold).
-        store::redate_days_to_close(tx, &fresh).await?;
-        Ok(())
-    }
-}
-
 /// The batch's events as facts with their ids; any that does not check
 /// fails the batch (the consumer then applies its events one at a time).
 fn check(events: &[EventEnvelope]) -> Result<Vec<(Uuid, &EventEnvelope, Fact)>, HandlerError> {
@@ -101,9 +70,6 @@ fn check(events: &[EventEnvelope]) -> Result<Vec<(Uuid, &EventEnvelope, Fact)>, 
     Ok(checked)
 }
 
-/// Events applied per transaction during a rebuild.
-const REPLAY_BATCH: usize = 1024;
-
 /// Running consumers.
 pub struct Consumers {
     handles: Vec<(&'static str, ConsumerHandle)>,
@@ -112,34 +78,7 @@ pub struct Consumers {
 impl Consumers {
     /// Starts both consumers.
     pub fn spawn(pool: &PgPool, bus: &Bus) -> Result<Consumers, BusError> {
-        // Batched: up to 256 events applied per transaction. Each batch is
-        // visible (to GetScorecard) as it commits, one disk flush before it
-        // is durable; its acks wait for the flush. The projector appends no
-        // events, so a batch a crash of PostgreSQL loses announced nothing,
-        // and its messages, unacked, are applied again.
-        let tuning = |name, filter| ConsumerConfig {
-            batch: 256,
-            max_ack_pending: 1024,
-            commit_without_flush: true,
-            ..ConsumerConfig::new(name, &[filter])
-        };
-        Consumers::spawn_with(pool, bus, tuning, Arc::new(Projector))
-    }
-
-    /// Starts both consumers for a rebuild's replay of the whole stream:
-    /// larger batches (fewer transactions), more messages in flight so the
-    /// next batch is already here while one applies, acks not waited for,
-    /// and commits that do not wait for the disk (see [`Replay`]). The
-    /// durable consumers they create are the service's own (same names,
-    /// filters, ack policy and limits the service asks for).
-    pub fn spawn_replay(pool: &PgPool, bus: &Bus) -> Result<Consumers, BusError> {
-        let tuning = |name, filter| ConsumerConfig {
-            batch: REPLAY_BATCH,
-            max_ack_pending: 1024,
-            confirm_acks: false,
-            ..ConsumerConfig::new(name, &[filter])
-        };
-        Consumers::spawn_with(pool, bus, tuning, Arc::new(Replay))
+        Consumers::spawn_with(pool, bus, live_config, Arc::new(Projector))
     }
 
     fn spawn_with<H: BatchHandler + Clone>(
@@ -175,6 +114,60 @@ impl Consumers {
             handle.stop().await;
         }
     }
+}
+
+/// The service's consumer: batched, up to 256 events applied per
+/// transaction. Each batch is visible (to GetScorecard) as it commits, one
+/// disk flush before it is durable; its acks wait for the flush. The
+/// projector appends no events, so a batch a crash of PostgreSQL loses
+/// announced nothing, and its messages, unacked, are applied again.
+fn live_config(name: &'static str, filter: &'static str) -> ConsumerConfig {
+    ConsumerConfig {
+        batch: 256,
+        max_ack_pending: 1024,
+        commit_without_flush: true,
+        ..ConsumerConfig::new(name, &[filter])
+    }
+}
+
+/// Creates each durable consumer of [`CONSUMERS`] (as the service's would
+/// be: same name, filter, ack policy and limits) starting after the given
+/// stream sequence (in the same order), for a rebuild whose replay stored
+/// everything up to there. A consumer that exists already (a service
+/// running meanwhile re-created it from the stream's start) is left as it
+/// is: what it redelivers the history holds and skips.
+pub async fn create_after(bus: &Bus, replayed: &[u64]) -> Result<(), String> {
+    use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+    let stream = bus
+        .jetstream()
+        .get_stream(&bus.config().stream_name)
+        .await
+        .map_err(|e| format!("getting stream {}: {e}", bus.config().stream_name))?;
+    for ((name, filter), last) in CONSUMERS.iter().zip(replayed) {
+        let tuning = live_config(name, filter);
+        let config = pull::Config {
+            durable_name: Some(name.to_string()),
+            filter_subject: bus.subject(filter),
+            ack_policy: AckPolicy::Explicit,
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: last + 1,
+            },
+            ack_wait: tuning.ack_wait,
+            max_ack_pending: tuning.max_ack_pending,
+            ..Default::default()
+        };
+        if let Err(e) = stream.create_consumer(config).await
+            && stream.consumer_info(*name).await.is_err()
+        {
+            return Err(format!("creating consumer {name}: {e}"));
+        }
+    }
+    Ok(())
+}
+
+/// The full filter subject of each consumer of [`CONSUMERS`].
+pub fn filter_subjects(bus: &Bus) -> Vec<String> {
+    nats_consumers(bus).into_iter().map(|(_, s)| s).collect()
 }
 
 /// Deletes the durable consumers, so the next start replays the stream
@@ -215,6 +208,10 @@ pub struct Progress {
     pub created: i128,
     /// Every message of the consumer up to this stream sequence is acked.
     pub ack_floor: u64,
+    /// The stream sequence of the last message delivered (for a consumer
+    /// created to start after a rebuild's replay, the one before its start:
+    /// nats-server 2.9 leaves its ack floor at 0 until it acks one).
+    pub delivered: u64,
     pub num_pending: u64,
     pub num_ack_pending: u64,
 }
@@ -224,6 +221,7 @@ impl Progress {
         Progress {
             created: info.created.unix_timestamp_nanos(),
             ack_floor: info.ack_floor.stream_sequence,
+            delivered: info.delivered.stream_sequence,
             num_pending: info.num_pending,
             num_ack_pending: u64::try_from(info.num_ack_pending).unwrap_or(u64::MAX),
         }
@@ -235,11 +233,13 @@ impl Progress {
 /// created, or led by a node whose copy of the stream is behind, reports
 /// 0 pending before it has seen the stream's end. The ack floor cannot run
 /// ahead of what was really acknowledged (after commit), and the goal comes
-/// from the stream's leader.
+/// from the stream's leader; with nothing awaiting its ack, every message
+/// delivered is acknowledged too (or was never to be: a consumer created
+/// after a rebuild's replay, whose history holds them).
 pub fn caught_up(goal: &Goal, progress: &Progress) -> bool {
     progress.num_pending == 0
         && progress.num_ack_pending == 0
-        && progress.ack_floor >= goal.last_sequence
+        && progress.ack_floor.max(progress.delivered) >= goal.last_sequence
         && goal.replaced.is_none_or(|old| progress.created > old)
 }
 
@@ -328,9 +328,33 @@ mod tests {
         Progress {
             created: 2_000,
             ack_floor: 441,
+            delivered: 441,
             num_pending: 0,
             num_ack_pending: 0,
         }
+    }
+
+    /// A consumer created to start after a rebuild's replay: nothing acked
+    /// yet (nats-server 2.9 reports an ack floor of 0), the messages before
+    /// its start counted as delivered.
+    #[test]
+    fn a_consumer_created_after_the_replay_is_caught_up() {
+        let created = Progress {
+            ack_floor: 0,
+            delivered: 441,
+            ..done()
+        };
+        assert!(caught_up(&GOAL, &created));
+        let short = Progress {
+            delivered: 440,
+            ..created
+        };
+        assert!(!caught_up(&GOAL, &short));
+        let unacked = Progress {
+            num_ack_pending: 1,
+            ..created
+        };
+        assert!(!caught_up(&GOAL, &unacked));
     }
 
     #[test]
@@ -351,11 +375,13 @@ mod tests {
     fn nothing_pending_short_of_the_goal_is_not_caught_up() {
         let short = Progress {
             ack_floor: 425,
+            delivered: 425,
             ..done()
         };
         assert!(!caught_up(&GOAL, &short));
         let fresh = Progress {
             ack_floor: 0,
+            delivered: 0,
             ..done()
         };
         assert!(!caught_up(&GOAL, &fresh));

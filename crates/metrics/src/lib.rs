@@ -100,18 +100,24 @@ pub struct Rebuilt {
     /// Events in the history afterwards.
     pub events: i64,
     pub took: Duration,
+    /// The replay of the stream into the history (step 1), and the time
+    /// its writers spent in transactions (summed over the two subjects).
+    pub replay_took: Duration,
+    pub replay_writing: Duration,
     /// Items folded after the replay, and how long that step took.
     pub items: usize,
     pub fold_took: Duration,
+    /// The as-of deltas' refill after the fold.
+    pub refill_took: Duration,
 }
 
 /// Drops the read models, the history and the consumers' applied-event
 /// records, deletes the durable consumers, and replays the stream from the
-/// start until both consumers have acknowledged every message the stream
-/// held on their subjects when the rebuild began (or `timeout`), storing
-/// the history and folding registrations and inspections; then folds the
-/// items from the history and derives their tallies in one transaction
-/// ([`replay`]).
+/// start up to every message it held on the consumers' subjects when the
+/// rebuild began (or fails at `timeout`), storing the history and folding
+/// registrations and inspections; re-creates the durable consumers after
+/// what it read; then folds the items from the history and derives their
+/// tallies in one transaction ([`replay`]).
 ///
 /// Run it with the service stopped. (Were one running, nothing would be
 /// lost: the tables are emptied before the consumers are deleted, so any
@@ -136,23 +142,45 @@ pub async fn rebuild(config: &MetricsConfig, timeout: Duration) -> Result<Rebuil
             StartError::Service("rebuild: the stream's leader did not answer".to_string())
         })?;
     let postgres_started = postgres_started(&pool).await?;
-    let consumers = consume::Consumers::spawn_replay(&pool, &bus)?;
-    let caught_up = wait_for_goals(&bus, &goals, deadline).await;
-    consumers.stop().await;
-    if !caught_up {
+    let replay_started = Instant::now();
+    let last: Vec<u64> = goals.iter().map(|g| g.last_sequence).collect();
+    let replayed = replay::replay_history(
+        &pool,
+        &bus,
+        &consume::filter_subjects(&bus),
+        &last,
+        deadline,
+    )
+    .await
+    .map_err(|e| StartError::Service(format!("rebuild: {e}")))?;
+    // The service's consumers continue after what the history holds.
+    consume::create_after(&bus, &replayed.last_sequences)
+        .await
+        .map_err(|e| StartError::Service(format!("rebuild: {e}")))?;
+    if !wait_for_goals(&bus, &goals, deadline).await {
         return Err(StartError::Service(format!(
             "rebuild: replay did not catch up within {timeout:?}"
         )));
     }
+    let replay_took = replay_started.elapsed();
+    tracing::info!(
+        last_sequences = ?replayed.last_sequences,
+        writing = ?replayed.writing,
+        skipped = replayed.skipped,
+        took = ?replay_took,
+        "rebuild: history replayed"
+    );
     // Step 2 of the replay: the items and what counts them.
     let fold_started = Instant::now();
     let items = replay::fold_items(&pool).await?;
     let fold_took = fold_started.elapsed();
     // The as-of deltas, from the history as replayed.
+    let refill_started = Instant::now();
     dated::refill(&pool).await?;
+    let refill_took = refill_started.elapsed();
     // The replay committed without waiting for the disk: one durable
     // commit flushes all of it, and a PostgreSQL restarted in between may
-    // have lost batches that were already acknowledged.
+    // have lost writes the replay took as done.
     if durable_commit(&pool).await? != postgres_started {
         return Err(StartError::Service(
             "rebuild: PostgreSQL restarted during the replay; run the rebuild again".to_string(),
@@ -163,8 +191,11 @@ pub async fn rebuild(config: &MetricsConfig, timeout: Duration) -> Result<Rebuil
     Ok(Rebuilt {
         events,
         took: started.elapsed(),
+        replay_took,
+        replay_writing: replayed.writing,
         items,
         fold_took,
+        refill_took,
     })
 }
 

@@ -1,12 +1,16 @@
 //! A rebuild's replay, in two steps, so that a million events take seconds
 //! rather than minutes.
 //!
-//! 1. While the stream replays, [`crate::consume::Replay`] stores every
-//!    event in the history and folds registrations and inspections as the
-//!    live consumers do ([`store::apply_registrations`]), but leaves items
-//!    and everything counted from them alone: per batch that is the
-//!    history's insert and nothing else for the tracker's events (most of
-//!    them).
+//! 1. [`replay_history`] reads each consumer's subjects from the stream's
+//!    start with an ordered consumer (no acks, no applied-event records:
+//!    the history's key keeps each event once) and stores every event in
+//!    the history a few thousand per transaction, folding registrations
+//!    and inspections as the live consumers do
+//!    ([`store::apply_registrations`]) but leaving items and everything
+//!    counted from them alone: for the tracker's events (most of them)
+//!    that is the history's insert and nothing else. The service's durable
+//!    consumers are then created to start after the last message read
+//!    ([`crate::consume::create_after`]).
 //! 2. [`fold_items`] then folds every item from the history in one pass
 //!    and one transaction, writes the items a few thousand per statement,
 //!    and derives the tallies from them once, in memory, writing each
@@ -17,29 +21,257 @@
 //! ([`model::fold_item`]; an event out of order makes the consumer refold
 //! the history), which is what step 2 computes; the tallies are by
 //! definition the counts of the items' states, which the live consumers
-//! move by differences with the same [`Tallies::add`]. Registrations and inspections are folded in
-//! stream order by the same code as live.
+//! move by differences with the same [`Tallies::add`]. Registrations and
+//! inspections are folded in stream order (per subject, as live) by the
+//! same code as live.
 //!
 //! Why a crash is repaired: step 2 is one transaction that empties what it
 //! writes first, and the rebuild marks itself pending until step 2 has
 //! committed ([`mark_pending`]): a rerun starts from scratch, and a service
 //! started instead finishes step 2 before it consumes
-//! ([`finish_if_pending`]). A service running during step 1 is harmless
-//! too: its consumers fold whichever events they take into items (from the
-//! history, out of order), and step 2 locks the tables and redoes them all
-//! from the history.
+//! ([`finish_if_pending`]); its consumers, not created yet, then start
+//! from the stream's start, and skip what the history holds. A failed
+//! replay commits nothing after it returns (a write committing after a
+//! service's fold would hide its events from it). A service running
+//! during step 1 is harmless too: its consumers fold whichever events
+//! they store first into items, and step 2 locks the tables and redoes
+//! them all from the history.
 
 use crate::model::{self, Fact, ItemState, Target};
 use crate::store;
 use crate::tally::Tallies;
+use closeout_bus::Bus;
 use closeout_proto::EventEnvelope;
 use prost::Message;
 use sqlx::{PgConnection, PgPool};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
+use uuid::Uuid;
 
 /// Items written per statement, and refolded per query.
 const CHUNK: usize = 5_000;
+
+/// Events stored (and their registrations folded) per transaction in step 1.
+const EVENTS_PER_WRITE: usize = 4_096;
+
+/// What step 1 did, for the rebuild's breakdown.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Replayed {
+    /// Per subject filter (in [`crate::consume::CONSUMERS`]' order), the
+    /// stream sequence of the last message read (0: none).
+    pub last_sequences: Vec<u64>,
+    /// Time spent in the writers' transactions, summed over the filters
+    /// (the rest of step 1 they waited for messages).
+    pub writing: Duration,
+    /// Messages skipped because they cannot be applied (the live consumers
+    /// dead-lettered them).
+    pub skipped: u64,
+}
+
+/// A message read, checked, waiting to be stored.
+struct Checked {
+    id: Uuid,
+    envelope: EventEnvelope,
+    fact: Fact,
+}
+
+/// Step 1: reads every message on each filter subject from the stream's
+/// start up to its goal (a stream sequence from the stream's leader) with
+/// an ordered consumer (no acks: a gap makes the client re-create it from
+/// the last sequence seen, so nothing is skipped), and stores them in the
+/// history [`EVENTS_PER_WRITE`] at a time, folding registrations and
+/// inspections in the same transaction, in stream order per filter. The
+/// next messages are read while a write runs. Each write commits without
+/// waiting for the disk (see [`crate::rebuild`], which ends with a durable
+/// commit). Fails at `deadline`; what was written stays (a rerun starts
+/// from scratch, a service started finishes from the history).
+pub async fn replay_history(
+    pool: &PgPool,
+    bus: &Bus,
+    subjects: &[String],
+    goals: &[u64],
+    deadline: Instant,
+) -> Result<Replayed, String> {
+    // Set when any part fails: no write commits after that (one
+    // committing after a service's fold of the items would hide its events
+    // from that service), and the other readers stop.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for (subject, goal) in subjects.iter().zip(goals) {
+        let (send, receive) = mpsc::channel(2);
+        let (bus, subject, goal, stop_reading) =
+            (bus.clone(), subject.clone(), *goal, stop.clone());
+        let reader = tokio::spawn(async move {
+            let read = tokio::time::timeout_at(
+                deadline.into(),
+                read(bus, subject, goal, send, &stop_reading),
+            )
+            .await
+            .unwrap_or_else(|_| Err("the replay did not reach the stream's end in time".into()));
+            if read.is_err() {
+                stop_reading.store(true, Ordering::SeqCst);
+            }
+            read
+        });
+        let writer = tokio::spawn(write(pool.clone(), receive, stop.clone()));
+        tasks.push((reader, writer));
+    }
+    let mut done = Replayed::default();
+    let mut failed = None;
+    for (reader, writer) in tasks {
+        let read = reader.await.map_err(|e| e.to_string()).and_then(|r| r);
+        let written = writer
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|w| w.map_err(|e| format!("storing the history: {e}")));
+        match (read, written) {
+            (Ok((last, skipped)), Ok(writing)) => {
+                done.last_sequences.push(last);
+                done.skipped += skipped;
+                done.writing += writing;
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    match failed {
+        Some(e) => Err(e),
+        None if stop.load(Ordering::SeqCst) => Err("the replay stopped".to_string()),
+        None => Ok(done),
+    }
+}
+
+/// Reads `subject` from the stream's start until the message at or after
+/// `goal`, sending the checked events in chunks. Returns the last stream
+/// sequence read and how many messages it skipped.
+async fn read(
+    bus: Bus,
+    subject: String,
+    goal: u64,
+    chunks: mpsc::Sender<Vec<Checked>>,
+    stop: &AtomicBool,
+) -> Result<(u64, u64), String> {
+    use async_nats::jetstream::consumer::pull::OrderedConfig;
+    if goal == 0 {
+        return Ok((0, 0));
+    }
+    let stream = bus
+        .jetstream()
+        .get_stream(&bus.config().stream_name)
+        .await
+        .map_err(|e| format!("getting stream {}: {e}", bus.config().stream_name))?;
+    let consumer = stream
+        .create_consumer(OrderedConfig {
+            filter_subject: subject.clone(),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| format!("reading {subject}: {e}"))?;
+    let mut messages = consumer
+        .messages()
+        .await
+        .map_err(|e| format!("reading {subject}: {e}"))?;
+    let mut skipped = 0;
+    let mut chunk = Vec::with_capacity(EVENTS_PER_WRITE);
+    loop {
+        let message = match messages.next().await {
+            Some(Ok(message)) => message,
+            Some(Err(e)) => return Err(format!("reading {subject}: {e}")),
+            None => return Err(format!("reading {subject}: the message stream ended")),
+        };
+        let last = message
+            .info()
+            .map_err(|e| format!("reading {subject}: {e}"))?
+            .stream_sequence;
+        match check(&message.payload) {
+            Ok(checked) => chunk.push(checked),
+            Err(reason) => {
+                tracing::warn!(
+                    sequence = last,
+                    reason,
+                    "replay: skipping an event that cannot be applied"
+                );
+                skipped += 1;
+            }
+        }
+        let done = last >= goal;
+        if done || chunk.len() >= EVENTS_PER_WRITE {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(EVENTS_PER_WRITE));
+            if stop.load(Ordering::SeqCst) || chunks.send(full).await.is_err() {
+                return Err("stopped: another part of the replay failed".to_string());
+            }
+        }
+        if done {
+            return Ok((last, skipped));
+        }
+    }
+}
+
+/// A message as the live consumers check it: a decodable envelope with a
+/// UUID and a valid fact.
+fn check(payload: &[u8]) -> Result<Checked, String> {
+    let envelope =
+        EventEnvelope::decode(payload).map_err(|e| format!("undecodable event envelope: {e}"))?;
+    let id = Uuid::parse_str(&envelope.event_id)
+        .map_err(|_| format!("event id {:?} is not a UUID", envelope.event_id))?;
+    let fact = Fact::from_envelope(&envelope)?;
+    Ok(Checked { id, envelope, fact })
+}
+
+/// Stores each chunk in the history and folds its registrations and
+/// inspections, one transaction per chunk; returns the time spent in them.
+async fn write(
+    pool: PgPool,
+    mut chunks: mpsc::Receiver<Vec<Checked>>,
+    stop: Arc<AtomicBool>,
+) -> Result<Duration, sqlx::Error> {
+    let mut busy = Duration::ZERO;
+    while let Some(chunk) = chunks.recv().await {
+        if stop.load(Ordering::SeqCst) {
+            continue;
+        }
+        let started = Instant::now();
+        let rows: Vec<(Uuid, &EventEnvelope, Fact)> = chunk
+            .iter()
+            .map(|c| (c.id, &c.envelope, c.fact.clone()))
+            .collect();
+        let written = write_chunk(&pool, &rows, &stop).await;
+        if written.is_err() {
+            stop.store(true, Ordering::SeqCst);
+        }
+        written?;
+        busy += started.elapsed();
+    }
+    Ok(busy)
+}
+
+/// One chunk in one transaction, committed unless the replay has stopped.
+async fn write_chunk(
+    pool: &PgPool,
+    rows: &[(Uuid, &EventEnvelope, Fact)],
+    stop: &AtomicBool,
+) -> Result<(), sqlx::Error> {
+    {
+        let mut tx = pool.begin().await?;
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
+        // Only events not there before (a duplicate publish, or a service
+        // running meanwhile that stored it) are folded.
+        let fresh = store::record_batch(&mut tx, rows).await?;
+        store::apply_registrations(&mut tx, &fresh).await?;
+        if stop.load(Ordering::SeqCst) {
+            // Dropping `tx` rolls it back.
+            return Ok(());
+        }
+        tx.commit().await
+    }
+}
 
 /// The tables step 2 empties and writes: the items and everything derived
 /// from them. (The registrations, inspections and their content, and the
