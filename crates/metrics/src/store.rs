@@ -932,21 +932,28 @@ pub async fn load_counted_until(
     scope: Scope<'_>,
     today: Option<NaiveDate>,
 ) -> Result<(Snapshot, Tallies), sqlx::Error> {
-    // One round trip, then the details only if an inspection is undated.
-    let Answer {
-        mut snapshot,
-        mut tallies,
-        ..
-    } = load_answer(
-        pool,
-        Scope {
-            items: false,
-            ..scope
-        },
-        true,
-        Days::No,
-    )
-    .await?;
+    // Two connections, three round trips each: the organisation, its
+    // inspections and the other inspections dating its items on one; the
+    // summaries, then the content, on the other.
+    let live = Scope {
+        items: false,
+        content: false,
+        ..scope
+    };
+    let side = async {
+        let (tallies, ..) = load_summaries(pool, scope.organisation, true, Days::No).await?;
+        let content = if scope.content {
+            Some(load_content(pool, scope.organisation).await?)
+        } else {
+            None
+        };
+        Ok::<_, sqlx::Error>((tallies, content))
+    };
+    let (mut snapshot, (mut tallies, content)) = tokio::try_join!(load_live(pool, live), side)?;
+    if let Some(content) = content {
+        content.attach(&mut snapshot);
+        snapshot.normalise();
+    }
     published_by(&mut snapshot, today);
     let undated = tally::undated_inspections(&snapshot, &tallies);
     if !undated.is_empty() {
@@ -958,47 +965,47 @@ pub async fn load_counted_until(
 /// What a live scorecard of `organisation_id` reads: [`load_counted_until`]
 /// with its content, but the organisation's days-to-close histogram in
 /// place of its closings (corrected for the inspections whose date the
-/// answer reads differently, [`details_and_days`]). One statement, and more
-/// only when an inspection is undated or a date is not the one assumed.
+/// answer reads differently, [`correct_days`]).
 pub async fn load_scorecard(
     pool: &PgPool,
     organisation_id: &str,
     today: Option<NaiveDate>,
 ) -> Result<(Snapshot, Tallies), sqlx::Error> {
     let org = Some(organisation_id);
-    let scope = Scope {
+    let live = Scope {
         organisation: org,
-        content: true,
+        content: false,
         items: false,
     };
-    let Answer {
-        mut snapshot,
-        mut tallies,
-        days,
-        suspect,
-    } = load_answer(pool, scope, false, Days::Own(organisation_id)).await?;
+    let side = async {
+        let summaries = load_summaries(pool, org, false, Days::Own(organisation_id)).await?;
+        let content = load_content(pool, org).await?;
+        Ok::<_, sqlx::Error>((summaries, content))
+    };
+    let (mut snapshot, ((mut tallies, days, suspect), content)) =
+        tokio::try_join!(load_live(pool, live), side)?;
+    content.attach(&mut snapshot);
+    snapshot.normalise();
     let later = published_by(&mut snapshot, today);
-    let days =
-        details_and_days(pool, org, &mut snapshot, &mut tallies, days, suspect, later).await?;
+    let days = details_and_days(pool, org, &snapshot, &mut tallies, days, suspect, later).await?;
     tallies.peer_days = Some(days.own_days(organisation_id));
     Ok((snapshot, tallies))
 }
 
 /// What a live scorecard and peer comparison read after the summaries, at
 /// once: the details of the inspections with no date, into `tallies`, and
-/// the histograms corrected for the answer's dates ([`details_and_days`]); for
-/// one organisation, then the dates of the other organisations'
-/// inspections that close what these read ([`date_closers`]).
+/// the histograms corrected for the answer's dates ([`correct_days`]).
 async fn details_and_days(
     pool: &PgPool,
     org: Option<&str>,
-    snapshot: &mut Snapshot,
+    snapshot: &Snapshot,
     tallies: &mut Tallies,
     mut days: DaysToClose,
     suspect: Vec<String>,
     later: Vec<String>,
 ) -> Result<DaysToClose, sqlx::Error> {
     let undated = tally::undated_inspections(snapshot, tallies);
+    let answer = tally::answer_dates(snapshot);
     let mut details = Tallies::default();
     let detail = async {
         if undated.is_empty() {
@@ -1007,73 +1014,34 @@ async fn details_and_days(
             load_details(pool, org, &undated, &mut details).await
         }
     };
-    let mut ids = suspect;
-    ids.extend(later);
-    ids.sort();
-    ids.dedup();
-    let touching = async {
-        if ids.is_empty() {
-            Ok(None)
-        } else {
-            closings_touching(pool, &ids, org).await.map(Some)
-        }
-    };
-    let ((), touching) = tokio::try_join!(detail, touching)?;
-    if let Some(org) = org {
-        let mut closers: Vec<String> = details
-            .closed
-            .keys()
-            .map(|k| &k.closed_by_inspection_id)
-            .chain(
-                touching
-                    .iter()
-                    .flat_map(|(c, _)| c.iter().map(|(k, _)| &k.closed_by_inspection_id)),
-            )
-            .filter(|id| {
-                !id.is_empty()
-                    && !snapshot.inspections.contains_key(*id)
-                    && !snapshot.dating.contains_key(*id)
-            })
-            .cloned()
-            .collect();
-        closers.sort_unstable();
-        closers.dedup();
-        date_closers(pool, org, snapshot, &closers).await?;
-    }
-    if let Some((closings, assumed)) = touching {
-        let answer = tally::answer_dates(snapshot);
-        days.redate(closings.iter().map(|(k, n)| (k, n)), &assumed, &answer);
-    }
+    let correction = correct_days(pool, org, suspect, later, &answer, &mut days);
+    tokio::try_join!(detail, correction)?;
     tallies.open = details.open;
     tallies.closed = details.closed;
     Ok(days)
 }
 
-/// Adds to `snapshot.dating` the dates of the other organisations'
-/// inspections among `ids` (closers of an organisation's items the
-/// snapshot holds no date for, which [`load_answer`] does not read for a
-/// scorecard). No statement when there are none.
-async fn date_closers(
+/// Moves the closings of the `suspect` inspections (whose publication text
+/// is not the one the histograms were dated by) and of the `later` ones
+/// (left out of this answer) from the days the histograms gave them to
+/// those the answer's dates give. Usually both are empty: no statement.
+async fn correct_days(
     pool: &PgPool,
-    org: &str,
-    snapshot: &mut Snapshot,
-    ids: &[String],
+    org: Option<&str>,
+    suspect: Vec<String>,
+    later: Vec<String>,
+    answer: &DateMap,
+    days: &mut DaysToClose,
 ) -> Result<(), sqlx::Error> {
+    let mut ids = suspect;
+    ids.extend(later);
     if ids.is_empty() {
         return Ok(());
     }
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT id, published FROM inspections WHERE organisation_id <> $1 AND id = ANY($2)",
-    )
-    .bind(org)
-    .bind(ids)
-    .fetch_all(pool)
-    .await?;
-    for (id, published) in rows {
-        if let Some(day) = model::published_on(&published) {
-            snapshot.dating.insert(id, day);
-        }
-    }
+    ids.sort();
+    ids.dedup();
+    let (closings, assumed) = closings_touching(pool, &ids, org).await?;
+    days.redate(closings.iter().map(|(k, n)| (k, n)), &assumed, answer);
     Ok(())
 }
 
@@ -1097,36 +1065,24 @@ fn published_by(snapshot: &mut Snapshot, today: Option<NaiveDate>) -> Vec<String
 /// snapshot without items and summary tallies, but instead of everyone's
 /// closings the days-to-close histograms of the organisation, of its
 /// registered group and of everyone ([`tally::DaysToClose`], corrected by
-/// [`details_and_days`]); details for the undated inspections. One
-/// statement, as for a scorecard.
+/// [`correct_days`]); details for the undated inspections.
 pub async fn load_peers(
     pool: &PgPool,
     organisation_id: &str,
     today: Option<NaiveDate>,
 ) -> Result<(Snapshot, Tallies), sqlx::Error> {
-    let Answer {
-        mut snapshot,
-        mut tallies,
-        days,
-        suspect,
-    } = load_answer(pool, Scope::default(), false, Days::Peers(organisation_id)).await?;
+    let (mut snapshot, (mut tallies, days, suspect)) = tokio::try_join!(
+        load_live(pool, Scope::default()),
+        load_summaries(pool, None, false, Days::Peers(organisation_id))
+    )?;
     let later = published_by(&mut snapshot, today);
     let group = tally::peer_group(&snapshot, &tallies, organisation_id);
-    let days = details_and_days(
-        pool,
-        None,
-        &mut snapshot,
-        &mut tallies,
-        days,
-        suspect,
-        later,
-    )
-    .await?;
+    let days = details_and_days(pool, None, &snapshot, &mut tallies, days, suspect, later).await?;
     tallies.peer_days = Some(days.peer_days(organisation_id, &group));
     Ok((snapshot, tallies))
 }
 
-/// Which days-to-close histograms [`load_answer`] reads besides.
+/// Which days-to-close histograms [`load_summaries`] reads besides.
 #[derive(Clone, Copy)]
 enum Days<'a> {
     No,
@@ -1136,158 +1092,45 @@ enum Days<'a> {
     Peers(&'a str),
 }
 
-/// What one live counted answer reads in one statement ([`load_answer`]).
-struct Answer {
-    /// Within the scope, without items.
-    snapshot: Snapshot,
-    /// Summaries only, non-zero counts; no details.
-    tallies: Tallies,
-    days: DaysToClose,
-    /// Inspections whose publication text is not the one the histograms
-    /// were dated by (or that they have no date for).
-    suspect: Vec<String>,
-}
-
-/// `(SELECT array_agg(c) AS alias_c, … FROM from) alias`: one subquery of
-/// [`load_answer`]'s row, each column an array (a qualified column is
-/// named by its last part). The aggregates of one subquery see its rows in
-/// the same order, so the arrays line up.
-fn arrays(alias: &str, columns: &[&str], from: &str) -> String {
-    let aggregates: Vec<String> = columns
-        .iter()
-        .map(|c| {
-            let name = c.rsplit('.').next().unwrap_or(c);
-            format!("array_agg({c}) AS {alias}_{name}")
-        })
-        .collect();
-    format!("(SELECT {} FROM {from}) {alias}", aggregates.join(", "))
-}
-
-/// Everything a live scorecard, closure statistics or peer comparison
-/// reads before answering, in one statement and one round trip: the
-/// snapshot within `scope` without items (its organisations, inspections,
-/// with `scope.content` their judgments and indicators, and for one
-/// organisation the other organisations' inspections that opened its
-/// items, or with `closing` also closed them, for their dates), and the
-/// summary tallies of `scope.organisation` or everyone (totals,
-/// inspections, due dates and, with `closing`, closings; the counts by
-/// status, kind and pillar and the open items per inspection for one
-/// organisation only, as only a scorecard reads them). Before, this was
-/// six statements on two connections.
+/// The summary tallies of one organisation, or those everyone's answers
+/// read (totals, inspections, due dates and, with `closing`, closings; not
+/// the counts by status, kind and pillar, nor the open items per
+/// inspection, which only a scorecard reads). Non-zero counts only; no
+/// details.
 ///
-/// With `days`, also the histograms it names and the suspects
-/// [`details_and_days`] re-dates.
-async fn load_answer(
+/// One statement and one round trip (a scorecard read six): a single row
+/// holding each table's rows as parallel arrays. The aggregates of one
+/// subquery see its rows in the same order, so the arrays line up.
+///
+/// With `days`, also the histograms it names and the inspections whose
+/// publication text is not the one the histograms were dated by (or that
+/// they have no date for): the suspects [`correct_days`] re-dates.
+async fn load_summaries(
     pool: &PgPool,
-    scope: Scope<'_>,
+    org: Option<&str>,
     closing: bool,
     days: Days<'_>,
-) -> Result<Answer, sqlx::Error> {
-    let org = scope.organisation;
-    // `= $1`, or `$1 IS NULL` alone, not `$1 IS NULL OR … = $1`, whose
-    // generic plan cannot use the organisation index.
-    let of = |column: &str| match org {
-        Some(_) => format!("{column} = $1"),
-        None => "$1::text IS NULL".to_string(),
+) -> Result<(Tallies, DaysToClose, Vec<String>), sqlx::Error> {
+    // Two statements rather than `$1 IS NULL OR …`, whose generic plan
+    // cannot use the organisation index.
+    let by_org = if org.is_some() {
+        "organisation_id = $1"
+    } else {
+        "$1::text IS NULL"
     };
-    let by_org = of("organisation_id");
-    let mut parts = vec![
-        arrays(
-            "og",
-            &["id", "name", "kind", "version"],
-            &format!("organisations WHERE {}", of("id")),
-        ),
-        // Each group in its registered order.
-        format!(
-            "(SELECT array_agg(o.id ORDER BY o.id, m.k) AS gm_id, \
-             array_agg(m.member ORDER BY o.id, m.k) AS gm_member \
-             FROM organisations o, unnest(o.most_similar_group) WITH ORDINALITY m(member, k) \
-             WHERE {}) gm",
-            of("o.id")
-        ),
-        arrays(
-            "n",
-            &[
-                "id",
-                "organisation_id",
-                "programme",
-                "period",
-                "title",
-                "published",
-                "published_version",
-                "announced",
-                "content_version",
-            ],
-            &format!("inspections WHERE {by_org}"),
-        ),
-        arrays(
-            "t",
-            &["organisation_id", "opened", "open", "closed"],
-            &format!("tally_totals WHERE {by_org}"),
-        ),
-    ];
-    if org.is_some() {
-        // Other organisations' inspections that opened this one's items (a
-        // national report) or, when its closings are read, closed them:
-        // only their dates, to date the items. A scorecard reads no
-        // closings (its histogram stands for them), so not their closers:
-        // [`date_closers`] reads those in the rare answer that needs them.
-        let closers = if closing {
-            " UNION SELECT closed_by_inspection_id FROM tally_closing \
-             WHERE organisation_id = $1 AND n <> 0"
-        } else {
-            ""
-        };
-        parts.push(arrays(
-            "x",
-            &["id", "published"],
-            &format!(
-                "inspections WHERE organisation_id <> $1 AND id IN \
-                 (SELECT inspection_id FROM tally_inspections WHERE organisation_id = $1 \
-                 AND n <> 0{closers})"
-            ),
-        ));
-    }
-    if scope.content {
-        let join = format!(
-            "JOIN inspections i ON i.id = c.inspection_id WHERE {}",
-            of("i.organisation_id")
-        );
-        parts.push(arrays(
-            "j",
-            &[
-                "c.inspection_id",
-                "c.judgment_id",
-                "c.pillar",
-                "c.question",
-                "c.grade",
-                "c.scale",
-                "c.carried_over",
-                "c.last_inspected",
-            ],
-            &format!("judgments c {join}"),
-        ));
-        parts.push(arrays(
-            "k",
-            &[
-                "c.inspection_id",
-                "c.indicator_id",
-                "c.measure",
-                "c.period",
-                "c.value",
-                "c.unit",
-                "c.comparator",
-                "c.comparator_value",
-                "c.comparator_period",
-            ],
-            &format!("indicators c {join}"),
-        ));
-    }
+    let mut parts = vec![format!(
+        "(SELECT array_agg(organisation_id) AS t_o, array_agg(opened) AS t_opened, \
+         array_agg(open) AS t_open, array_agg(closed) AS t_closed \
+         FROM tally_totals WHERE {by_org}) t"
+    )];
     let nonzero = |alias: &str, columns: &[&str], table: &str| {
-        arrays(
-            alias,
-            columns,
-            &format!("{table} WHERE n <> 0 AND {by_org}"),
+        let aggregates: Vec<String> = columns
+            .iter()
+            .map(|c| format!("array_agg({c}) AS {alias}_{c}"))
+            .collect();
+        format!(
+            "(SELECT {} FROM {table} WHERE n <> 0 AND {by_org}) {alias}",
+            aggregates.join(", ")
         )
     };
     let keyed = ["organisation_id", "inspection_id", "n"];
@@ -1329,20 +1172,23 @@ async fn load_answer(
         )),
     };
     if let Some((_, whose)) = histograms {
-        parts.push(arrays(
-            "h",
-            &["organisation_id", "days", "n"],
-            &format!("tally_days WHERE n <> 0 AND {whose}"),
+        parts.push(format!(
+            "(SELECT array_agg(organisation_id) AS h_organisation_id, array_agg(days) AS h_days, \
+             array_agg(n) AS h_n FROM tally_days WHERE n <> 0 AND {whose}) h"
         ));
-        parts.push(arrays(
-            "s",
-            &["i.id"],
-            "inspections i LEFT JOIN tally_dates d ON d.inspection_id = i.id \
-             WHERE d.published IS DISTINCT FROM i.published",
-        ));
+        parts.push(
+            "(SELECT array_agg(i.id) AS s_id FROM inspections i \
+             LEFT JOIN tally_dates d ON d.inspection_id = i.id \
+             WHERE d.published IS DISTINCT FROM i.published) s"
+                .to_string(),
+        );
     }
     if let Days::Peers(_) = days {
-        parts.push(arrays("ha", &["days", "n"], "tally_days_all WHERE n <> 0"));
+        parts.push(
+            "(SELECT array_agg(days) AS ha_days, array_agg(n) AS ha_n \
+             FROM tally_days_all WHERE n <> 0) ha"
+                .to_string(),
+        );
     }
     let sql = format!("SELECT * FROM {}", parts.join(", "));
     let mut query = sqlx::query(&sql).bind(org);
@@ -1350,181 +1196,32 @@ async fn load_answer(
         query = query.bind(of);
     }
     let row = query.fetch_one(pool).await?;
-    let mut answer = Answer {
-        snapshot: snapshot_from(&row, scope)?,
-        tallies: tallies_from(&row, org.is_some(), closing)?,
-        days: DaysToClose::default(),
-        suspect: Vec::new(),
-    };
+    let mut histogram = DaysToClose::default();
+    let mut suspect = Vec::new();
     if histograms.is_some() {
         for ((o, d), n) in array::<String>(&row, "h_organisation_id")?
             .into_iter()
             .zip(array::<i64>(&row, "h_days")?)
             .zip(array::<i64>(&row, "h_n")?)
         {
-            answer.days.by_organisation.insert((o, d), n);
+            histogram.by_organisation.insert((o, d), n);
         }
-        answer.suspect = array::<String>(&row, "s_id")?;
+        suspect = array::<String>(&row, "s_id")?;
     }
     if let Days::Peers(_) = days {
         for (d, n) in array::<i64>(&row, "ha_days")?
             .into_iter()
             .zip(array::<i64>(&row, "ha_n")?)
         {
-            answer.days.all.insert(d, n);
+            histogram.all.insert(d, n);
         }
     }
-    Ok(answer)
-}
-
-/// The snapshot part of [`load_answer`]'s row, normalised.
-fn snapshot_from(row: &PgRow, scope: Scope<'_>) -> Result<Snapshot, sqlx::Error> {
-    let mut snapshot = Snapshot::default();
-    for (((id, name), kind), v) in array::<String>(row, "og_id")?
-        .into_iter()
-        .zip(array::<String>(row, "og_name")?)
-        .zip(array::<i16>(row, "og_kind")?)
-        .zip(array::<i64>(row, "og_version")?)
-    {
-        snapshot.organisations.insert(
-            id.clone(),
-            OrganisationState {
-                id,
-                name,
-                kind: i32::from(kind),
-                most_similar_group: Vec::new(),
-                version: version(v),
-            },
-        );
-    }
-    for (id, member) in array::<String>(row, "gm_id")?
-        .into_iter()
-        .zip(array::<String>(row, "gm_member")?)
-    {
-        if let Some(o) = snapshot.organisations.get_mut(&id) {
-            o.most_similar_group.push(member);
-        }
-    }
-    for (
-        (((((((id, o), programme), period), title), published), published_v), announced),
-        content_v,
-    ) in array::<String>(row, "n_id")?
-        .into_iter()
-        .zip(array::<String>(row, "n_organisation_id")?)
-        .zip(array::<String>(row, "n_programme")?)
-        .zip(array::<String>(row, "n_period")?)
-        .zip(array::<String>(row, "n_title")?)
-        .zip(array::<String>(row, "n_published")?)
-        .zip(array::<i64>(row, "n_published_version")?)
-        .zip(array::<bool>(row, "n_announced")?)
-        .zip(array::<i64>(row, "n_content_version")?)
-    {
-        let meta = InspectionMeta {
-            inspection_id: id.clone(),
-            organisation_id: o,
-            programme,
-            period,
-            title,
-            published,
-            published_version: version(published_v),
-            announced,
-            content_version: version(content_v),
-        };
-        snapshot.inspections.insert(
-            id,
-            InspectionState {
-                meta,
-                ..Default::default()
-            },
-        );
-    }
-    if scope.organisation.is_some() {
-        for (id, published) in array::<String>(row, "x_id")?
-            .into_iter()
-            .zip(array::<String>(row, "x_published")?)
-        {
-            if let Some(day) = model::published_on(&published) {
-                snapshot.dating.insert(id, day);
-            }
-        }
-    }
-    if scope.content {
-        content_from(row)?.attach(&mut snapshot);
-    }
-    snapshot.normalise();
-    Ok(snapshot)
-}
-
-/// The judgments and indicators in [`load_answer`]'s row.
-fn content_from(row: &PgRow) -> Result<LoadedContent, sqlx::Error> {
-    let mut content = LoadedContent::default();
-    for (
-        ((((((i, judgment_id), pillar), question), grade), scale), carried_over),
-        last_inspected,
-    ) in array::<String>(row, "j_inspection_id")?
-        .into_iter()
-        .zip(array::<String>(row, "j_judgment_id")?)
-        .zip(array::<String>(row, "j_pillar")?)
-        .zip(array::<String>(row, "j_question")?)
-        .zip(array::<i16>(row, "j_grade")?)
-        .zip(array::<i16>(row, "j_scale")?)
-        .zip(array::<bool>(row, "j_carried_over")?)
-        .zip(array::<String>(row, "j_last_inspected")?)
-    {
-        content.judgments.push((
-            i,
-            model::Judgment {
-                judgment_id,
-                pillar,
-                question,
-                grade: i32::from(grade),
-                scale: i32::from(scale),
-                carried_over,
-                last_inspected,
-            },
-        ));
-    }
-    for (
-        (((((((i, indicator_id), measure), period), value), unit), comparator), comparator_value),
-        comparator_period,
-    ) in array::<String>(row, "k_inspection_id")?
-        .into_iter()
-        .zip(array::<String>(row, "k_indicator_id")?)
-        .zip(array::<String>(row, "k_measure")?)
-        .zip(array::<String>(row, "k_period")?)
-        .zip(array::<f64>(row, "k_value")?)
-        .zip(array::<String>(row, "k_unit")?)
-        .zip(array::<String>(row, "k_comparator")?)
-        .zip(array::<Option<f64>>(row, "k_comparator_value")?)
-        .zip(array::<String>(row, "k_comparator_period")?)
-    {
-        content.indicators.push((
-            i,
-            model::Indicator {
-                indicator_id,
-                measure,
-                period,
-                value,
-                unit,
-                comparator,
-                comparator_value,
-                comparator_period,
-            },
-        ));
-    }
-    Ok(content)
-}
-
-/// The summary tallies in [`load_answer`]'s row: the counts by status,
-/// kind and pillar and the open items per inspection when read for one
-/// organisation (`one`), the closings with `closing`.
-fn tallies_from(row: &PgRow, one: bool, closing: bool) -> Result<Tallies, sqlx::Error> {
     let mut t = Tallies::default();
-    for (o, ((opened, open), closed)) in array::<String>(row, "t_organisation_id")?.into_iter().zip(
-        array(row, "t_opened")?
+    for (o, ((opened, open), closed)) in array::<String>(&row, "t_o")?.into_iter().zip(
+        array(&row, "t_opened")?
             .into_iter()
-            .zip(array(row, "t_open")?)
-            .zip(array(row, "t_closed")?),
+            .zip(array(&row, "t_open")?)
+            .zip(array(&row, "t_closed")?),
     ) {
         let totals = Totals {
             opened,
@@ -1535,46 +1232,46 @@ fn tallies_from(row: &PgRow, one: bool, closing: bool) -> Result<Tallies, sqlx::
             t.totals.insert(o, totals);
         }
     }
-    for ((o, i), n) in array::<String>(row, "i_organisation_id")?
+    for ((o, i), n) in array::<String>(&row, "i_organisation_id")?
         .into_iter()
-        .zip(array::<String>(row, "i_inspection_id")?)
-        .zip(array(row, "i_n")?)
+        .zip(array::<String>(&row, "i_inspection_id")?)
+        .zip(array(&row, "i_n")?)
     {
         t.inspections.insert((o, i), n);
     }
-    for ((o, d), n) in array::<String>(row, "d_organisation_id")?
+    for ((o, d), n) in array::<String>(&row, "d_organisation_id")?
         .into_iter()
-        .zip(array::<NaiveDate>(row, "d_due_date")?)
-        .zip(array(row, "d_n")?)
+        .zip(array::<NaiveDate>(&row, "d_due_date")?)
+        .zip(array(&row, "d_n")?)
     {
         t.due.insert((o, d), n);
     }
-    if one {
-        for ((((o, s), k), p), n) in array::<String>(row, "c_organisation_id")?
+    if org.is_some() {
+        for ((((o, s), k), p), n) in array::<String>(&row, "c_organisation_id")?
             .into_iter()
-            .zip(array::<i16>(row, "c_status")?)
-            .zip(array::<i16>(row, "c_kind")?)
-            .zip(array::<String>(row, "c_pillar")?)
-            .zip(array(row, "c_n")?)
+            .zip(array::<i16>(&row, "c_status")?)
+            .zip(array::<i16>(&row, "c_kind")?)
+            .zip(array::<String>(&row, "c_pillar")?)
+            .zip(array(&row, "c_n")?)
         {
             t.counts.insert((o, i32::from(s), i32::from(k), p), n);
         }
-        for ((o, i), n) in array::<String>(row, "oi_organisation_id")?
+        for ((o, i), n) in array::<String>(&row, "oi_organisation_id")?
             .into_iter()
-            .zip(array::<String>(row, "oi_inspection_id")?)
-            .zip(array(row, "oi_n")?)
+            .zip(array::<String>(&row, "oi_inspection_id")?)
+            .zip(array(&row, "oi_n")?)
         {
             t.open_inspections.insert((o, i), n);
         }
     }
     if closing {
-        for (((((o, i), by), verified), day), n) in array::<String>(row, "cl_organisation_id")?
+        for (((((o, i), by), verified), day), n) in array::<String>(&row, "cl_organisation_id")?
             .into_iter()
-            .zip(array::<String>(row, "cl_inspection_id")?)
-            .zip(array::<String>(row, "cl_closed_by_inspection_id")?)
-            .zip(array::<bool>(row, "cl_verified")?)
-            .zip(array::<Option<NaiveDate>>(row, "cl_closing_day")?)
-            .zip(array(row, "cl_n")?)
+            .zip(array::<String>(&row, "cl_inspection_id")?)
+            .zip(array::<String>(&row, "cl_closed_by_inspection_id")?)
+            .zip(array::<bool>(&row, "cl_verified")?)
+            .zip(array::<Option<NaiveDate>>(&row, "cl_closing_day")?)
+            .zip(array(&row, "cl_n")?)
         {
             t.closing.insert(
                 ClosingKey {
@@ -1588,10 +1285,10 @@ fn tallies_from(row: &PgRow, one: bool, closing: bool) -> Result<Tallies, sqlx::
             );
         }
     }
-    Ok(t)
+    Ok((t, histogram, suspect))
 }
 
-/// One `array_agg` column of [`load_answer`]' row: NULL when the table
+/// One `array_agg` column of [`load_summaries`]' row: NULL when the table
 /// had no rows.
 fn array<T>(row: &PgRow, column: &str) -> Result<Vec<T>, sqlx::Error>
 where
@@ -1963,6 +1660,3 @@ pub async fn reset(pool: &PgPool, consumers: &[&str]) -> Result<(), sqlx::Error>
     crate::replay::mark_pending(&mut tx).await?;
     tx.commit().await
 }
-
-#[cfg(test)]
-mod tests;
