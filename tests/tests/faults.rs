@@ -194,24 +194,12 @@ impl Process {
             .connect_lazy()
     }
 
-    /// Runs `closeout-metrics rebuild` with this process's configuration,
-    /// as an operator would: a run that fails (the replay's stream reads
-    /// can fail while a cluster that lost a node elects a leader; session
-    /// 6's closing note) is run again, and the rerun must finish it.
+    /// Runs `closeout-metrics rebuild` with this process's configuration.
     async fn rebuild(&self) {
-        let mut succeeded = false;
-        for attempt in 1..=3 {
-            let mut command = tokio::process::Command::from(self.command());
-            command.arg("rebuild").args(["--timeout-secs", "120"]);
-            let status = command.status().await.expect("closeout-metrics rebuild");
-            if status.success() {
-                succeeded = true;
-                break;
-            }
-            eprintln!("faults: closeout-metrics rebuild failed ({status}), attempt {attempt}");
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        }
-        assert!(succeeded, "closeout-metrics rebuild failed three times");
+        let mut command = tokio::process::Command::from(self.command());
+        command.arg("rebuild").args(["--timeout-secs", "120"]);
+        let status = command.status().await.expect("closeout-metrics rebuild");
+        assert!(status.success(), "closeout-metrics rebuild");
     }
 }
 

@@ -154,9 +154,18 @@ pub async fn rebuild(config: &MetricsConfig, timeout: Duration) -> Result<Rebuil
     .await
     .map_err(|e| StartError::Service(format!("rebuild: {e}")))?;
     // The service's consumers continue after what the history holds.
-    consume::create_after(&bus, &replayed.last_sequences)
-        .await
-        .map_err(|e| StartError::Service(format!("rebuild: {e}")))?;
+    tokio::time::timeout_at(
+        deadline.into(),
+        replay::retrying("creating the consumers", || {
+            consume::create_after(&bus, &replayed.last_sequences)
+        }),
+    )
+    .await
+    .map_err(|_| {
+        StartError::Service(format!(
+            "rebuild: the service's consumers could not be created within {timeout:?}"
+        ))
+    })?;
     if !wait_for_goals(&bus, &goals, deadline).await {
         return Err(StartError::Service(format!(
             "rebuild: replay did not catch up within {timeout:?}"

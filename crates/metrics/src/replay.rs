@@ -148,7 +148,10 @@ pub async fn replay_history(
 
 /// Reads `subject` from the stream's start until the message at or after
 /// `goal`, sending the checked events in chunks. Returns the last stream
-/// sequence read and how many messages it skipped.
+/// sequence read and how many messages it skipped. Opening the consumer
+/// and reading are retried until the caller's deadline: a cluster that
+/// lost a node answers nothing while it elects the stream's leader, and
+/// the ordered consumer resumes after the last message it handed over.
 async fn read(
     bus: Bus,
     subject: String,
@@ -156,33 +159,24 @@ async fn read(
     chunks: mpsc::Sender<Vec<Checked>>,
     stop: &AtomicBool,
 ) -> Result<(u64, u64), String> {
-    use async_nats::jetstream::consumer::pull::OrderedConfig;
     if goal == 0 {
         return Ok((0, 0));
     }
-    let stream = bus
-        .jetstream()
-        .get_stream(&bus.config().stream_name)
-        .await
-        .map_err(|e| format!("getting stream {}: {e}", bus.config().stream_name))?;
-    let consumer = stream
-        .create_consumer(OrderedConfig {
-            filter_subject: subject.clone(),
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| format!("reading {subject}: {e}"))?;
-    let mut messages = consumer
-        .messages()
-        .await
-        .map_err(|e| format!("reading {subject}: {e}"))?;
+    let mut messages = retrying(&format!("opening {subject}"), || open(&bus, &subject)).await;
     let mut skipped = 0;
     let mut chunk = Vec::with_capacity(EVENTS_PER_WRITE);
     loop {
         let message = match messages.next().await {
             Some(Ok(message)) => message,
-            Some(Err(e)) => return Err(format!("reading {subject}: {e}")),
-            None => return Err(format!("reading {subject}: the message stream ended")),
+            Some(Err(e)) => {
+                tracing::warn!(subject, error = %e, "replay: reading failed; retrying");
+                tokio::time::sleep(RETRY_EVERY).await;
+                continue;
+            }
+            None => {
+                messages = retrying(&format!("reopening {subject}"), || open(&bus, &subject)).await;
+                continue;
+            }
         };
         let last = message
             .info()
@@ -210,6 +204,53 @@ async fn read(
             return Ok((last, skipped));
         }
     }
+}
+
+/// Pause between two attempts of a step that failed while the stream's
+/// leader was away.
+const RETRY_EVERY: Duration = Duration::from_millis(200);
+
+/// Runs `attempt` until it succeeds, logging each failure; the caller's
+/// deadline ([`replay_history`]'s timeout) bounds it.
+pub(crate) async fn retrying<
+    T,
+    E: std::fmt::Display,
+    F: std::future::Future<Output = Result<T, E>>,
+>(
+    what: &str,
+    mut attempt: impl FnMut() -> F,
+) -> T {
+    loop {
+        match attempt().await {
+            Ok(done) => return done,
+            Err(e) => {
+                tracing::warn!(error = %e, "replay: {what} failed; retrying");
+                tokio::time::sleep(RETRY_EVERY).await;
+            }
+        }
+    }
+}
+
+/// An ordered consumer of `subject` from the stream's start, and its
+/// messages.
+async fn open(
+    bus: &Bus,
+    subject: &str,
+) -> Result<async_nats::jetstream::consumer::pull::Ordered, String> {
+    use async_nats::jetstream::consumer::pull::OrderedConfig;
+    let stream = bus
+        .jetstream()
+        .get_stream(&bus.config().stream_name)
+        .await
+        .map_err(|e| format!("getting stream {}: {e}", bus.config().stream_name))?;
+    let consumer = stream
+        .create_consumer(OrderedConfig {
+            filter_subject: subject.to_string(),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    consumer.messages().await.map_err(|e| e.to_string())
 }
 
 /// A message as the live consumers check it: a decodable envelope with a
