@@ -18,7 +18,9 @@ use crate::store;
 use closeout_domain::{self as domain, wire};
 use closeout_proto::{self as pb, event_envelope::Payload};
 use prost::Message;
-use sqlx::PgConnection;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{PgConnection, Postgres, Row};
 use uuid::Uuid;
 
 /// The name this service signs its events with.
@@ -178,6 +180,26 @@ struct EventColumns {
 }
 
 impl EventColumns {
+    /// Binds the eleven columns, in this order, as the next parameters of
+    /// `query` (each statement declares them as `UNNEST`'s arrays).
+    fn bind<'q>(
+        &'q self,
+        query: Query<'q, Postgres, PgArguments>,
+    ) -> Query<'q, Postgres, PgArguments> {
+        query
+            .bind(&self.versions)
+            .bind(&self.event_ids)
+            .bind(&self.types)
+            .bind(&self.organisations)
+            .bind(&self.subjects)
+            .bind(&self.roles)
+            .bind(&self.times)
+            .bind(&self.before)
+            .bind(&self.after)
+            .bind(&self.encoded)
+            .bind(&self.items_after)
+    }
+
     fn of(envelopes: &[pb::EventEnvelope], rows: Vec<JournalRow>) -> Result<Self, TrackerError> {
         let n = envelopes.len();
         let mut c = EventColumns {
@@ -228,7 +250,7 @@ async fn insert_events(
     rows: Vec<JournalRow>,
 ) -> Result<(), TrackerError> {
     let c = EventColumns::of(envelopes, rows)?;
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO item_events (item_id, version, event_id, event_type, organisation_id, \
          actor_subject, actor_role, occurred_at, status_before, status_after, envelope, \
          item_after, watch_xid) \
@@ -242,20 +264,8 @@ async fn insert_events(
               WITH ORDINALITY AS e(item, v, id, typ, org, subj, role, at, sb, sa, env, after, ord) \
          ORDER BY ord",
     )
-    .bind(item_ids)
-    .bind(&c.versions)
-    .bind(&c.event_ids)
-    .bind(&c.types)
-    .bind(&c.organisations)
-    .bind(&c.subjects)
-    .bind(&c.roles)
-    .bind(&c.times)
-    .bind(&c.before)
-    .bind(&c.after)
-    .bind(&c.encoded)
-    .bind(&c.items_after)
-    .execute(&mut *tx)
-    .await?;
+    .bind(item_ids);
+    c.bind(query).execute(&mut *tx).await?;
     Ok(())
 }
 
@@ -335,7 +345,7 @@ pub async fn append_if_unchanged(
     }
     let c = EventColumns::of(&envelopes, rows)?;
     let evidence: Vec<Vec<u8>> = item.evidence.iter().map(Message::encode_to_vec).collect();
-    let written: i64 = sqlx::query_scalar(APPEND_IF_UNCHANGED)
+    let query = sqlx::query(APPEND_IF_UNCHANGED)
         .bind(item_id)
         .bind(item.status as i16)
         .bind(&item.owner)
@@ -346,22 +356,14 @@ pub async fn append_if_unchanged(
         .bind(&item.closure_reference)
         .bind(&evidence)
         .bind(&item.superseded_by_item_id)
-        .bind(read_version as i64)
-        .bind(&c.versions)
-        .bind(&c.event_ids)
-        .bind(&c.types)
-        .bind(&c.organisations)
-        .bind(&c.subjects)
-        .bind(&c.roles)
-        .bind(&c.times)
-        .bind(&c.before)
-        .bind(&c.after)
-        .bind(&c.encoded)
-        .bind(&c.items_after)
+        .bind(read_version as i64);
+    let written: i64 = c
+        .bind(query)
         .bind(&outbox_subjects)
         .bind(&traceparents)
         .fetch_one(&mut *conn)
-        .await?;
+        .await?
+        .try_get(0)?;
     Ok((written == 1).then_some(envelopes))
 }
 

@@ -167,11 +167,7 @@ pub async fn read_item(
     conn: &mut PgConnection,
     id: Uuid,
 ) -> Result<Option<pb::TrackedItem>, TrackerError> {
-    let row: Option<ItemRow> = sqlx::query_as(GET_ITEM)
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    row.map(TryInto::try_into).transpose()
+    fetch_item(conn, GET_ITEM, id).await
 }
 
 /// The current state of one item, locked until `tx` ends, so that one
@@ -180,9 +176,18 @@ pub async fn lock_item(
     tx: &mut PgConnection,
     id: Uuid,
 ) -> Result<Option<pb::TrackedItem>, TrackerError> {
-    let row: Option<ItemRow> = sqlx::query_as(LOCK_ITEM)
+    fetch_item(tx, LOCK_ITEM, id).await
+}
+
+/// One item read by `statement` (its columns `item_columns!`, `$1` the id).
+async fn fetch_item(
+    conn: &mut PgConnection,
+    statement: &'static str,
+    id: Uuid,
+) -> Result<Option<pb::TrackedItem>, TrackerError> {
+    let row: Option<ItemRow> = sqlx::query_as(statement)
         .bind(id)
-        .fetch_optional(tx)
+        .fetch_optional(conn)
         .await?;
     row.map(TryInto::try_into).transpose()
 }
