@@ -27,8 +27,7 @@
 //! into `closeout_applied_events` with one statement (those already there,
 //! or repeated within the batch, are skipped), the [`BatchHandler`] gets
 //! the rest in stream order, the transaction commits, then every message
-//! is acked (the acks in flight together; or, with `confirm_acks` off,
-//! sent without waiting for the server's confirmation). If anything in the batch fails,
+//! is acked (the acks in flight together). If anything in the batch fails,
 //! the transaction is rolled back and the batch's messages are applied one
 //! at a time as above, so one bad event is retried or dead-lettered alone
 //! and never holds back the others. An [`EventHandler`] is applied per
@@ -204,11 +203,6 @@ pub struct ConsumerConfig {
     /// delivery up to `max_retry_delay`.
     pub retry_delay: Duration,
     pub max_retry_delay: Duration,
-    /// Wait for the server to confirm each ack (the default). Without it
-    /// acks are sent and not waited for: a lost ack only means the message
-    /// comes back after `ack_wait` and is acked as a duplicate. For a
-    /// replay, where the round trips dominate.
-    pub confirm_acks: bool,
     /// Commit each batch without waiting for the disk
     /// (`synchronous_commit = off`), so its effect is visible one disk
     /// flush sooner, and ack it only after a durable write made after that
@@ -232,7 +226,6 @@ impl ConsumerConfig {
             batch: 64,
             retry_delay: Duration::from_millis(500),
             max_retry_delay: Duration::from_secs(30),
-            confirm_acks: true,
             commit_without_flush: false,
         }
     }
@@ -299,6 +292,28 @@ impl ConsumerConfig {
                 (format!("{}_{suffix}", self.durable_name), filter.clone())
             })
             .collect()
+    }
+
+    /// The JetStream pull consumer `durable` (one of [`Self::nats_durables`])
+    /// reading `filter` from `deliver_policy`, with this configuration's
+    /// acks and limits: what [`Consumer`] creates, and what a replay that
+    /// hands over to it must create too.
+    pub fn pull_config(
+        &self,
+        bus: &Bus,
+        durable: &str,
+        filter: &str,
+        deliver_policy: DeliverPolicy,
+    ) -> pull::Config {
+        pull::Config {
+            durable_name: Some(durable.to_string()),
+            filter_subject: bus.subject(filter),
+            ack_policy: AckPolicy::Explicit,
+            deliver_policy,
+            ack_wait: self.ack_wait,
+            max_ack_pending: self.max_ack_pending,
+            ..Default::default()
+        }
     }
 }
 
@@ -476,7 +491,7 @@ impl<H: BatchHandler> Shared<H> {
                             }
                             let applied = self.process_batch(batch).await;
                             let flush = self.flush_for(&durable, &applied);
-                            acks.confirm(applied, self.config.confirm_acks, flush).await;
+                            acks.confirm(applied, flush).await;
                             delay = MIN_RESTART_DELAY;
                             if *stop.borrow() {
                                 return acks.finish().await;
@@ -518,15 +533,8 @@ impl<H: BatchHandler> Shared<H> {
         let consumer = stream
             .get_or_create_consumer(
                 durable,
-                pull::Config {
-                    durable_name: Some(durable.to_string()),
-                    filter_subject: self.bus.subject(filter),
-                    ack_policy: AckPolicy::Explicit,
-                    deliver_policy: DeliverPolicy::All,
-                    ack_wait: self.config.ack_wait,
-                    max_ack_pending: self.config.max_ack_pending,
-                    ..Default::default()
-                },
+                self.config
+                    .pull_config(&self.bus, durable, filter, DeliverPolicy::All),
             )
             .await
             .map_err(|e| BusError::nats("create consumer", e))?;
@@ -927,27 +935,11 @@ struct Acks(Option<JoinHandle<()>>);
 
 impl Acks {
     /// Acks `messages`, whose events are committed (and, with `flush`, once
-    /// that commit is on disk). With `confirm`, the flush and the server's
-    /// confirmations are awaited in a task of their own (after those of
-    /// the batch before, so at most one batch is in flight); without, the
-    /// acks are sent and not waited for.
-    async fn confirm(&mut self, messages: Vec<Message>, confirm: bool, flush: Option<Flush>) {
+    /// that commit is on disk). The flush and the server's confirmations
+    /// are awaited in a task of their own (after those of the batch
+    /// before, so at most one batch is in flight).
+    async fn confirm(&mut self, messages: Vec<Message>, flush: Option<Flush>) {
         if messages.is_empty() {
-            return;
-        }
-        if let (false, Some(flush)) = (confirm, &flush)
-            && let Err(e) = flush.run().await
-        {
-            // Not acked: the messages come back after ack_wait.
-            tracing::warn!(error = %e, "flush before acks failed; not acking");
-            return;
-        }
-        if !confirm {
-            for message in &messages {
-                if let Err(e) = message.ack().await {
-                    tracing::warn!(error = %e, "ack failed after commit");
-                }
-            }
             return;
         }
         self.finish().await;

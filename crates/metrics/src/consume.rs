@@ -39,8 +39,8 @@ impl BatchHandler for Projector {
         tx: &mut PgConnection,
         events: &[EventEnvelope],
     ) -> Result<(), HandlerError> {
-        let checked = check(events)?;
-        let fresh = store::record_batch(tx, &checked).await?;
+        let (heads, facts) = check(events)?;
+        let fresh = store::record_batch(tx, &heads, facts).await?;
         store::apply(tx, &fresh).await?;
         Ok(())
     }
@@ -56,18 +56,30 @@ impl EventHandler for Projector {
     }
 }
 
-/// The batch's events as facts with their ids; any that does not check
-/// fails the batch (the consumer then applies its events one at a time).
-fn check(events: &[EventEnvelope]) -> Result<Vec<(Uuid, &EventEnvelope, Fact)>, HandlerError> {
-    let mut checked = Vec::with_capacity(events.len());
+/// The batch's events with their ids, and as facts (in the same order);
+/// any that does not check fails the batch (the consumer then applies its
+/// events one at a time).
+#[allow(clippy::type_complexity)]
+fn check(
+    events: &[EventEnvelope],
+) -> Result<(Vec<(Uuid, &EventEnvelope)>, Vec<Fact>), HandlerError> {
+    let mut heads = Vec::with_capacity(events.len());
+    let mut facts = Vec::with_capacity(events.len());
     for event in events {
-        let fact = Fact::from_envelope(event).map_err(HandlerError::Permanent)?;
-        let event_id = Uuid::parse_str(&event.event_id).map_err(|_| {
-            HandlerError::Permanent(format!("event id {:?} is not a UUID", event.event_id))
-        })?;
-        checked.push((event_id, event, fact));
+        let (event_id, fact) = check_event(event).map_err(HandlerError::Permanent)?;
+        heads.push((event_id, event));
+        facts.push(fact);
     }
-    Ok(checked)
+    Ok((heads, facts))
+}
+
+/// An event as every consumer of the history checks it (the live ones and
+/// a rebuild's replay): a UUID for its id and a valid fact.
+pub(crate) fn check_event(event: &EventEnvelope) -> Result<(Uuid, Fact), String> {
+    let fact = Fact::from_envelope(event)?;
+    let event_id = Uuid::parse_str(&event.event_id)
+        .map_err(|_| format!("event id {:?} is not a UUID", event.event_id))?;
+    Ok((event_id, fact))
 }
 
 /// Running consumers.
@@ -137,7 +149,7 @@ fn live_config(name: &'static str, filter: &'static str) -> ConsumerConfig {
 /// running meanwhile re-created it from the stream's start) is left as it
 /// is: what it redelivers the history holds and skips.
 pub async fn create_after(bus: &Bus, replayed: &[u64]) -> Result<(), String> {
-    use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+    use async_nats::jetstream::consumer::DeliverPolicy;
     let stream = bus
         .jetstream()
         .get_stream(&bus.config().stream_name)
@@ -145,21 +157,17 @@ pub async fn create_after(bus: &Bus, replayed: &[u64]) -> Result<(), String> {
         .map_err(|e| format!("getting stream {}: {e}", bus.config().stream_name))?;
     for ((name, filter), last) in CONSUMERS.iter().zip(replayed) {
         let tuning = live_config(name, filter);
-        let config = pull::Config {
-            durable_name: Some(name.to_string()),
-            filter_subject: bus.subject(filter),
-            ack_policy: AckPolicy::Explicit,
-            deliver_policy: DeliverPolicy::ByStartSequence {
+        // One filter each: the JetStream durable is the consumer's name.
+        for (durable, filter) in tuning.nats_durables() {
+            let start = DeliverPolicy::ByStartSequence {
                 start_sequence: last + 1,
-            },
-            ack_wait: tuning.ack_wait,
-            max_ack_pending: tuning.max_ack_pending,
-            ..Default::default()
-        };
-        if let Err(e) = stream.create_consumer(config).await
-            && stream.consumer_info(*name).await.is_err()
-        {
-            return Err(format!("creating consumer {name}: {e}"));
+            };
+            let config = tuning.pull_config(bus, &durable, &filter, start);
+            if let Err(e) = stream.create_consumer(config).await
+                && stream.consumer_info(&durable).await.is_err()
+            {
+                return Err(format!("creating consumer {durable}: {e}"));
+            }
         }
     }
     Ok(())

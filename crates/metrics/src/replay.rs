@@ -72,11 +72,21 @@ pub struct Replayed {
     pub skipped: u64,
 }
 
-/// A message read, checked, waiting to be stored.
-struct Checked {
-    id: Uuid,
-    envelope: EventEnvelope,
-    fact: Fact,
+/// Messages read and checked, waiting to be stored: `heads[i]` is
+/// `facts[i]`'s id and envelope.
+#[derive(Default)]
+struct Chunk {
+    heads: Vec<(Uuid, EventEnvelope)>,
+    facts: Vec<Fact>,
+}
+
+impl Chunk {
+    fn with_capacity(n: usize) -> Chunk {
+        Chunk {
+            heads: Vec::with_capacity(n),
+            facts: Vec::with_capacity(n),
+        }
+    }
 }
 
 /// Step 1: reads every message on each filter subject from the stream's
@@ -156,7 +166,7 @@ async fn read(
     bus: Bus,
     subject: String,
     goal: u64,
-    chunks: mpsc::Sender<Vec<Checked>>,
+    chunks: mpsc::Sender<Chunk>,
     stop: &AtomicBool,
 ) -> Result<(u64, u64), String> {
     if goal == 0 {
@@ -164,7 +174,7 @@ async fn read(
     }
     let mut messages = retrying(&format!("opening {subject}"), || open(&bus, &subject)).await;
     let mut skipped = 0;
-    let mut chunk = Vec::with_capacity(EVENTS_PER_WRITE);
+    let mut chunk = Chunk::with_capacity(EVENTS_PER_WRITE);
     loop {
         let message = match messages.next().await {
             Some(Ok(message)) => message,
@@ -183,7 +193,10 @@ async fn read(
             .map_err(|e| format!("reading {subject}: {e}"))?
             .stream_sequence;
         match check(&message.payload) {
-            Ok(checked) => chunk.push(checked),
+            Ok((id, envelope, fact)) => {
+                chunk.heads.push((id, envelope));
+                chunk.facts.push(fact);
+            }
             Err(reason) => {
                 tracing::warn!(
                     sequence = last,
@@ -194,8 +207,8 @@ async fn read(
             }
         }
         let done = last >= goal;
-        if done || chunk.len() >= EVENTS_PER_WRITE {
-            let full = std::mem::replace(&mut chunk, Vec::with_capacity(EVENTS_PER_WRITE));
+        if done || chunk.facts.len() >= EVENTS_PER_WRITE {
+            let full = std::mem::replace(&mut chunk, Chunk::with_capacity(EVENTS_PER_WRITE));
             if stop.load(Ordering::SeqCst) || chunks.send(full).await.is_err() {
                 return Err("stopped: another part of the replay failed".to_string());
             }
@@ -253,22 +266,20 @@ async fn open(
     consumer.messages().await.map_err(|e| e.to_string())
 }
 
-/// A message as the live consumers check it: a decodable envelope with a
-/// UUID and a valid fact.
-fn check(payload: &[u8]) -> Result<Checked, String> {
+/// A message as the live consumers check it: a decodable envelope
+/// ([`crate::consume::check_event`]).
+fn check(payload: &[u8]) -> Result<(Uuid, EventEnvelope, Fact), String> {
     let envelope =
         EventEnvelope::decode(payload).map_err(|e| format!("undecodable event envelope: {e}"))?;
-    let id = Uuid::parse_str(&envelope.event_id)
-        .map_err(|_| format!("event id {:?} is not a UUID", envelope.event_id))?;
-    let fact = Fact::from_envelope(&envelope)?;
-    Ok(Checked { id, envelope, fact })
+    let (id, fact) = crate::consume::check_event(&envelope)?;
+    Ok((id, envelope, fact))
 }
 
 /// Stores each chunk in the history and folds its registrations and
 /// inspections, one transaction per chunk; returns the time spent in them.
 async fn write(
     pool: PgPool,
-    mut chunks: mpsc::Receiver<Vec<Checked>>,
+    mut chunks: mpsc::Receiver<Chunk>,
     stop: Arc<AtomicBool>,
 ) -> Result<Duration, sqlx::Error> {
     let mut busy = Duration::ZERO;
@@ -277,11 +288,7 @@ async fn write(
             continue;
         }
         let started = Instant::now();
-        let rows: Vec<(Uuid, &EventEnvelope, Fact)> = chunk
-            .iter()
-            .map(|c| (c.id, &c.envelope, c.fact.clone()))
-            .collect();
-        let written = write_chunk(&pool, &rows, &stop).await;
+        let written = write_chunk(&pool, chunk, &stop).await;
         if written.is_err() {
             stop.store(true, Ordering::SeqCst);
         }
@@ -292,26 +299,21 @@ async fn write(
 }
 
 /// One chunk in one transaction, committed unless the replay has stopped.
-async fn write_chunk(
-    pool: &PgPool,
-    rows: &[(Uuid, &EventEnvelope, Fact)],
-    stop: &AtomicBool,
-) -> Result<(), sqlx::Error> {
-    {
-        let mut tx = pool.begin().await?;
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
-            .await?;
-        // Only events not there before (a duplicate publish, or a service
-        // running meanwhile that stored it) are folded.
-        let fresh = store::record_batch(&mut tx, rows).await?;
-        store::apply_registrations(&mut tx, &fresh).await?;
-        if stop.load(Ordering::SeqCst) {
-            // Dropping `tx` rolls it back.
-            return Ok(());
-        }
-        tx.commit().await
+async fn write_chunk(pool: &PgPool, chunk: Chunk, stop: &AtomicBool) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
+    let heads: Vec<(Uuid, &EventEnvelope)> = chunk.heads.iter().map(|(id, e)| (*id, e)).collect();
+    // Only events not there before (a duplicate publish, or a service
+    // running meanwhile that stored it) are folded.
+    let fresh = store::record_batch(&mut tx, &heads, chunk.facts).await?;
+    store::apply_registrations(&mut tx, &fresh).await?;
+    if stop.load(Ordering::SeqCst) {
+        // Dropping `tx` rolls it back.
+        return Ok(());
     }
+    tx.commit().await
 }
 
 /// The tables step 2 empties and writes: the items and everything derived

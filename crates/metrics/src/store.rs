@@ -53,12 +53,15 @@ fn db_version(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// Stores a batch of checked events in the history with one statement.
-/// Returns those not there before, in the batch's order (each once).
+/// Stores a batch of checked events (`heads[i]` is `facts[i]`'s id and
+/// envelope) in the history with one statement. Returns the facts not
+/// there before, in the batch's order (each once).
 pub async fn record_batch(
     tx: &mut PgConnection,
-    events: &[(Uuid, &EventEnvelope, Fact)],
+    heads: &[(Uuid, &EventEnvelope)],
+    facts: Vec<Fact>,
 ) -> Result<Vec<Fact>, sqlx::Error> {
+    let events = heads.iter().zip(&facts);
     let mut ids = Vec::with_capacity(events.len());
     let mut at = Vec::with_capacity(events.len());
     let mut orgs = Vec::with_capacity(events.len());
@@ -67,7 +70,7 @@ pub async fn record_batch(
     let mut versions = Vec::with_capacity(events.len());
     let mut event_types = Vec::with_capacity(events.len());
     let mut envelopes = Vec::with_capacity(events.len());
-    for (id, envelope, fact) in events {
+    for ((id, envelope), fact) in events {
         ids.push(*id);
         at.push(fact.occurred_at);
         orgs.push(fact.organisation_id.clone());
@@ -98,10 +101,11 @@ pub async fn record_batch(
     .fetch_all(&mut *tx)
     .await?;
     let mut fresh: HashSet<Uuid> = inserted.into_iter().collect();
-    Ok(events
+    Ok(heads
         .iter()
-        .filter(|(id, ..)| fresh.remove(id))
-        .map(|(_, _, fact)| fact.clone())
+        .zip(facts)
+        .filter(|((id, _), _)| fresh.remove(id))
+        .map(|(_, fact)| fact)
         .collect())
 }
 

@@ -382,14 +382,13 @@ fn a_renamed_item_counts_under_the_new_id_from_its_opening() {
 /// Applies `envelopes` in batches through the store, as the consumers do.
 async fn apply_in_batches(pool: &PgPool, envelopes: &[EventEnvelope], batch: usize) {
     for chunk in envelopes.chunks(batch.max(1)) {
-        let mut checked = Vec::new();
+        let (mut heads, mut facts) = (Vec::new(), Vec::new());
         for e in chunk {
-            let fact = Fact::from_envelope(e).expect("a checked envelope");
-            let id = Uuid::parse_str(&e.event_id).expect("a UUID");
-            checked.push((id, e, fact));
+            facts.push(Fact::from_envelope(e).expect("a checked envelope"));
+            heads.push((Uuid::parse_str(&e.event_id).expect("a UUID"), e));
         }
         let mut tx = pool.begin().await.expect("begin");
-        let fresh = store::record_batch(&mut tx, &checked)
+        let fresh = store::record_batch(&mut tx, &heads, facts)
             .await
             .expect("record");
         store::apply(&mut tx, &fresh).await.expect("apply");
