@@ -514,14 +514,29 @@ fn midnight(day: Option<NaiveDate>) -> Option<chrono::DateTime<chrono::Utc>> {
 
 // ------------------------------------------------------------ upkeep
 
-fn decode(rows: Vec<Vec<u8>>) -> Vec<Fact> {
-    rows.into_iter()
+/// The stored events of these aggregates (of the event types `like`
+/// matches, when given), decoded, in no particular order.
+async fn events_of(
+    tx: &mut PgConnection,
+    ids: &[String],
+    like: Option<&str>,
+) -> Result<Vec<Fact>, sqlx::Error> {
+    let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+        "SELECT envelope FROM events WHERE aggregate_id = ANY($1) \
+         AND ($2::text IS NULL OR event_type LIKE $2)",
+    )
+    .bind(ids)
+    .bind(like)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(rows
+        .into_iter()
         .filter_map(|bytes| {
             // Only checked envelopes are stored; skip rather than fail.
             let envelope = EventEnvelope::decode(bytes.as_slice()).ok()?;
             Fact::from_envelope(&envelope).ok()
         })
-        .collect()
+        .collect())
 }
 
 /// One item of a batch as [`store::apply`] folded it.
@@ -589,14 +604,7 @@ async fn opened_from(
     if ids.is_empty() {
         return Ok(out);
     }
-    let rows: Vec<Vec<u8>> = sqlx::query_scalar(
-        "SELECT envelope FROM events WHERE aggregate_id = ANY($1) \
-         AND event_type LIKE '%ItemOpened'",
-    )
-    .bind(ids)
-    .fetch_all(&mut *tx)
-    .await?;
-    for fact in decode(rows) {
+    for fact in events_of(tx, ids, Some("%ItemOpened")).await? {
         if let (Target::Item(id), Payload::ItemOpened(o)) = (fact.target(), &fact.payload) {
             out.insert(id, o.inspection_id.clone());
         }
@@ -951,21 +959,8 @@ async fn redate_inspections(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<Vec<u8>> =
-        sqlx::query_scalar("SELECT envelope FROM events WHERE aggregate_id = ANY($1)")
-            .bind(ids)
-            .fetch_all(&mut *tx)
-            .await?;
-    let facts = decode(rows);
-    let dates = inspection_dates(&facts);
-    let before: HashMap<String, NaiveDate> = sqlx::query_as(
-        "SELECT inspection_id, day FROM dated_inspections WHERE inspection_id = ANY($1)",
-    )
-    .bind(ids)
-    .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .collect();
+    let dates = inspection_dates(&events_of(tx, ids, None).await?);
+    let before = load_dates(tx, ids.iter().map(String::as_str)).await?;
     let changed: Vec<(String, NaiveDate)> = dates
         .into_iter()
         .filter(|(id, day)| ids.contains(id) && before.get(id) != Some(day))
@@ -999,13 +994,8 @@ async fn recompute_items(
     if ids.is_empty() {
         return Ok(());
     }
-    let rows: Vec<Vec<u8>> =
-        sqlx::query_scalar("SELECT envelope FROM events WHERE aggregate_id = ANY($1)")
-            .bind(ids)
-            .fetch_all(&mut *tx)
-            .await?;
     let mut histories: BTreeMap<String, Vec<Fact>> = BTreeMap::new();
-    for fact in decode(rows) {
+    for fact in events_of(tx, ids, None).await? {
         if let Target::Item(id) = fact.target() {
             histories.entry(id).or_default().push(fact);
         }

@@ -447,47 +447,64 @@ async fn check_answers(pool: &PgPool, facts: &[Fact]) -> Result<(), TestCaseErro
     Ok(())
 }
 
-#[test]
-fn dated_answers_equal_the_fold_whatever_the_arrival_order_and_batching() {
+/// Runs `test` on a fresh migrated database, dropped afterwards whatever
+/// the outcome; a failed case fails the test.
+fn on_database<F>(test: F)
+where
+    F: FnOnce(&tokio::runtime::Runtime, &PgPool) -> Result<(), TestCaseError>,
+{
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let db = runtime.block_on(TestDatabase::create());
     runtime
         .block_on(crate::MIGRATOR.run(db.pool()))
         .expect("migrations");
     let pool = db.pool().clone();
-    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(12));
-    let result = runner.run(
-        &(any::<u64>(), 1usize..25, 1usize..40),
-        |(seed, items, batch)| {
-            runtime.block_on(applied_and_filled_equal_the_fold(&pool, seed, items, batch))
-        },
-    );
+    let result = test(&runtime, &pool);
     runtime.block_on(db.drop_database());
     if let Err(e) = result {
         panic!("{e}");
     }
 }
 
+/// Runs the property `case` for `cases` generated inputs on one database.
+fn run_cases<S, F>(cases: u32, strategy: &S, case: F) -> Result<(), TestCaseError>
+where
+    S: Strategy,
+    F: Fn(S::Value) -> Result<(), TestCaseError>,
+{
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(cases));
+    runner
+        .run(strategy, case)
+        .map_err(|e| TestCaseError::fail(e.to_string()))
+}
+
+#[test]
+fn dated_answers_equal_the_fold_whatever_the_arrival_order_and_batching() {
+    on_database(|runtime, pool| {
+        run_cases(
+            12,
+            &(any::<u64>(), 1usize..25, 1usize..40),
+            |(seed, items, batch)| {
+                runtime.block_on(applied_and_filled_equal_the_fold(pool, seed, items, batch))
+            },
+        )
+    });
+}
+
 /// Cases the property found: a supersession dated by the superseding
 /// item's inspection, whose date arrived in a later batch than the item.
 #[test]
 fn a_date_arriving_later_redates_the_supersessions_it_dates() {
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let db = runtime.block_on(TestDatabase::create());
-    runtime
-        .block_on(crate::MIGRATOR.run(db.pool()))
-        .expect("migrations");
-    let pool = db.pool().clone();
-    let result = runtime.block_on(async {
-        for (seed, items, batch) in [(1778946280969840195, 22, 12), (2630566904775886166, 20, 16)] {
-            applied_and_filled_equal_the_fold(&pool, seed, items, batch).await?;
-        }
-        Ok::<(), TestCaseError>(())
+    on_database(|runtime, pool| {
+        runtime.block_on(async {
+            for (seed, items, batch) in
+                [(1778946280969840195, 22, 12), (2630566904775886166, 20, 16)]
+            {
+                applied_and_filled_equal_the_fold(pool, seed, items, batch).await?;
+            }
+            Ok(())
+        })
     });
-    runtime.block_on(db.drop_database());
-    if let Err(e) = result {
-        panic!("{e}");
-    }
 }
 
 /// Applies the generated history in batches, checks the as-of answers,
@@ -665,24 +682,16 @@ async fn live_equals_refill(
 
 #[test]
 fn live_upkeep_leaves_what_a_refill_makes() {
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let db = runtime.block_on(TestDatabase::create());
-    runtime
-        .block_on(crate::MIGRATOR.run(db.pool()))
-        .expect("migrations");
-    let pool = db.pool().clone();
     let before = EXTENDED.with(|n| n.get());
-    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(10));
-    let result = runner.run(
-        &(any::<u64>(), 1usize..25, 1usize..40, any::<bool>()),
-        |(seed, items, batch, side_by_side)| {
-            runtime.block_on(live_equals_refill(&pool, seed, items, batch, side_by_side))
-        },
-    );
-    runtime.block_on(db.drop_database());
-    if let Err(e) = result {
-        panic!("{e}");
-    }
+    on_database(|runtime, pool| {
+        run_cases(
+            10,
+            &(any::<u64>(), 1usize..25, 1usize..40, any::<bool>()),
+            |(seed, items, batch, side_by_side)| {
+                runtime.block_on(live_equals_refill(pool, seed, items, batch, side_by_side))
+            },
+        )
+    });
     assert!(
         EXTENDED.with(|n| n.get()) > before,
         "no item was extended without its history"
