@@ -1,8 +1,10 @@
-//! `as_of` answers at a history of a few hundred thousand events: summed
-//! from the dated deltas (as the service answers, `crate::dated`) beside
-//! folding the stored history (`store::load_history`, as it answered
-//! before), in the same run on the same database, with the two answers
-//! checked equal.
+//! `as_of` answers at a history of a few hundred thousand events: from
+//! the nearest checkpoint and the dated deltas between it and the day (as
+//! the service answers, `crate::dated`), beside summing every dated delta
+//! up to the day (as it answered before checkpoints; runs alternated with
+//! the first) and folding the stored history (`store::load_history`, as it
+//! answered before the deltas), in the same run on the same database, with
+//! the answers checked equal.
 //!
 //! The history: 87 organisations with ten inspections each, 1,000 items
 //! each and `CLOSEOUT_BENCH_ITEMS` (default 15,000) in force00 (about
@@ -10,8 +12,8 @@
 //! third is closed by a verification (every ninth back-dated by an
 //! effective date, every ninth closed by the next inspection), and each
 //! organisation's reports arrive after its items, so every item is
-//! recomputed when its report's date becomes known. `CLOSEOUT_BENCH_RUNS` (default 20) sets the
-//! dated runs; the fold runs three times.
+//! recomputed when its report's date becomes known. `CLOSEOUT_BENCH_RUNS`
+//! (default 20) sets the runs of each dated read; the fold runs three times.
 //!
 //! `cargo bench -p closeout-metrics --bench as_of`. Needs the development
 //! PostgreSQL.
@@ -192,12 +194,55 @@ where
     (figures, last.expect("at least one run"))
 }
 
-fn line(what: &str, dated: &Figures, folded: &Figures) {
+/// The two dated reads run turn about, `runs` times each.
+async fn alternated<F, G, FutF, FutG, T>(
+    runs: usize,
+    mut f: F,
+    mut g: G,
+) -> (Figures, T, Figures, T)
+where
+    F: FnMut() -> FutF,
+    G: FnMut() -> FutG,
+    FutF: std::future::Future<Output = T>,
+    FutG: std::future::Future<Output = T>,
+{
+    let (mut a, mut b) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+    let (mut last_a, mut last_b) = (None, None);
+    for _ in 0..runs {
+        let started = Instant::now();
+        last_a = Some(f().await);
+        a.push(started.elapsed());
+        let started = Instant::now();
+        last_b = Some(g().await);
+        b.push(started.elapsed());
+    }
+    let figures = |mut samples: Vec<Duration>| {
+        samples.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        Figures {
+            min: ms(samples[0]),
+            p50: ms(samples[samples.len() / 2]),
+            max: ms(samples[samples.len() - 1]),
+        }
+    };
+    (
+        figures(a),
+        last_a.expect("at least one run"),
+        figures(b),
+        last_b.expect("at least one run"),
+    )
+}
+
+fn line(what: &str, dated: &Figures, every: &Figures, folded: &Figures) {
     println!(
-        "{what}: dated min/median/max {:.1}/{:.1}/{:.1} ms | fold {:.0}/{:.0}/{:.0} ms | ratio (median) {:.0}x",
+        "{what}: checkpoint+deltas min/median/max {:.1}/{:.1}/{:.1} ms | every delta {:.1}/{:.1}/{:.1} ms ({:.1}x) | fold {:.0}/{:.0}/{:.0} ms ({:.0}x)",
         dated.min,
         dated.p50,
         dated.max,
+        every.min,
+        every.p50,
+        every.max,
+        every.p50 / dated.p50.max(1e-9),
         folded.min,
         folded.p50,
         folded.max,
@@ -238,30 +283,44 @@ async fn main() {
         tx.commit().await.expect("commit");
     }
     let applied = started.elapsed();
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM dated_tallies")
-        .fetch_one(&pool)
-        .await
-        .expect("count");
+    let count = |table: &str| {
+        let pool = pool.clone();
+        let sql = format!("SELECT count(*) FROM {table}");
+        async move {
+            sqlx::query_scalar::<_, i64>(&sql)
+                .fetch_one(&pool)
+                .await
+                .expect("count")
+        }
+    };
     println!(
-        "applied through the consumer's handler (live tallies and dated deltas): {:.1} s ({:.0} events/s); dated_tallies rows: {rows}",
+        "applied through the consumer's handler (live tallies, dated deltas, checkpoints): {:.1} s ({:.0} events/s); dated_tallies rows: {}, dated_checkpoints rows: {}",
         applied.as_secs_f64(),
-        events.len() as f64 / applied.as_secs_f64()
+        events.len() as f64 / applied.as_secs_f64(),
+        count("dated_tallies").await,
+        count("dated_checkpoints").await,
     );
-    for (y, m, d) in [(2019, 6, 30), (2024, 12, 31)] {
+    for (y, m, d) in [(2019, 6, 30), (2022, 3, 31), (2024, 12, 31)] {
         let day = NaiveDate::from_ymd_opt(y, m, d).expect("day");
-        let (dated, dated_answer) =
-            time(runs, || measure::scorecard_dated(&pool, "force00", day)).await;
+        let (dated, dated_answer, every, every_answer) = alternated(
+            runs,
+            || measure::scorecard_dated(&pool, "force00", day),
+            || measure::scorecard_every_delta(&pool, "force00", day),
+        )
+        .await;
         let (folded, folded_answer) =
             time(3, || measure::scorecard_folded(&pool, "force00", day)).await;
         let dated_answer = dated_answer
             .expect("dated scorecard")
             .expect("force00 is known");
+        let folded_answer = folded_answer
+            .expect("folded scorecard")
+            .expect("force00 is known");
+        assert_eq!(dated_answer, folded_answer, "scorecard as of {day}");
         assert_eq!(
-            dated_answer,
-            folded_answer
-                .expect("folded scorecard")
-                .expect("force00 is known"),
-            "scorecard as of {day}"
+            every_answer.expect("every-delta scorecard"),
+            Some(folded_answer),
+            "every-delta scorecard as of {day}"
         );
         line(
             &format!(
@@ -269,23 +328,40 @@ async fn main() {
                 dated_answer.total_items
             ),
             &dated,
+            &every,
             &folded,
         );
-        let (dated, dated_answer) =
-            time(runs, || measure::peers_dated(&pool, "force01", day)).await;
+        let (dated, dated_answer, every, every_answer) = alternated(
+            runs,
+            || measure::peers_dated(&pool, "force01", day),
+            || measure::peers_every_delta(&pool, "force01", day),
+        )
+        .await;
         let (folded, folded_answer) =
             time(3, || measure::peers_folded(&pool, "force01", day)).await;
+        let folded_answer = folded_answer.expect("folded peers");
         assert_eq!(
             dated_answer.expect("dated peers"),
-            folded_answer.expect("folded peers"),
+            folded_answer,
             "peers as of {day}"
+        );
+        assert_eq!(
+            every_answer.expect("every-delta peers"),
+            folded_answer,
+            "every-delta peers as of {day}"
         );
         line(
             &format!("peers across {ORGANISATIONS} as of {day}"),
             &dated,
+            &every,
             &folded,
         );
     }
     pool.close().await;
-    db.drop_database().await;
+    if std::env::var("CLOSEOUT_BENCH_KEEP").is_ok_and(|v| v == "1") {
+        println!("database kept: {}", db.url());
+        std::mem::forget(db); // its Drop would drop it
+    } else {
+        db.drop_database().await;
+    }
 }

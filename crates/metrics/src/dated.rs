@@ -22,6 +22,21 @@
 //! closure is all of them; a delta is only rewritten for the items the
 //! event touches.
 //!
+//! So that an answer does not read every delta up to its day, the sums of
+//! the summary tallies' deltas dated before each first of January are kept
+//! as checkpoints (`dated_checkpoints`): an answer reads the checkpoint
+//! nearest its day and adds the deltas from it to the day, or takes away
+//! those from the day to it ([`load_as_of`]), at most half a year of
+//! deltas. They stay exact because they are sums too: a batch adds each
+//! delta it writes to every checkpoint after the delta's day in the same
+//! statement (a back-dated event moves the later checkpoints by the same
+//! amount; today's events move none). A year's checkpoint is added
+//! ([`seal`]) by the first batch that finds it missing, under the upkeep
+//! lock held exclusively, so no batch writes deltas it would miss. The
+//! details (open and closed items by the day they were opened) are not
+//! checkpointed: they are read, from the deltas, only for inspections with
+//! no date.
+//!
 //! Keeping them: each batch's touched items are brought up to date at the
 //! end of [`store::apply`]. The common live case — an item's next events,
 //! taking effect no earlier than any it had (today's progress, claim,
@@ -70,7 +85,7 @@
 use crate::model::{self, Fact, InspectionState, ItemState, Snapshot, Target, fold_order};
 use crate::store::{self, Scope};
 use crate::tally::{ClosedKey, ClosingKey, Tallies};
-use chrono::{NaiveDate, NaiveTime};
+use chrono::{Datelike, NaiveDate, NaiveTime};
 use closeout_proto::EventEnvelope;
 use closeout_proto::event_envelope::Payload;
 use prost::Message;
@@ -85,6 +100,25 @@ const DATED_LOCK: i64 = 0x64_6174_6564;
 
 /// Items recomputed per statement group when filling.
 const FILL_CHUNK: usize = 2_000;
+
+/// The year of the first checkpoint: earlier deltas are few, and a
+/// checkpoint before any delta costs nothing.
+const FIRST_CHECKPOINT_YEAR: i32 = 2010;
+
+/// Months between checkpoints.
+const CHECKPOINT_MONTHS: u32 = 12;
+
+/// The checkpoint on or before `day` (the first day of its period).
+fn checkpoint_of(day: NaiveDate) -> NaiveDate {
+    let months = CHECKPOINT_MONTHS;
+    let month = (day.month0() / months) * months + 1;
+    NaiveDate::from_ymd_opt(day.year(), month, 1).unwrap_or(day)
+}
+
+/// The checkpoint after `checkpoint` (`None` past the calendar's end).
+fn next_checkpoint(checkpoint: NaiveDate) -> Option<NaiveDate> {
+    checkpoint.checked_add_months(chrono::Months::new(CHECKPOINT_MONTHS))
+}
 
 // ------------------------------------------------------------ pure part
 
@@ -670,16 +704,21 @@ pub async fn prepare(tx: &mut PgConnection, facts: &[Fact]) -> Result<Upkeep, sq
     for (id, exclusive) in &wanted {
         *keys.entry(ref_key(id)).or_default() |= *exclusive;
     }
-    let alone = keys.len() > MAX_REF_LOCKS;
-    sqlx::query(if alone {
-        "SELECT pg_advisory_xact_lock($1)"
-    } else {
-        "SELECT pg_advisory_xact_lock_shared($1)"
-    })
+    // Alone too when this year's checkpoint is missing: the batch adds it
+    // (checkpoints are added only under the exclusive lock).
+    let this_year = checkpoint_of(chrono::Utc::now().date_naive());
+    let (alone, _): (bool, String) = sqlx::query_as(
+        "SELECT x, CASE WHEN x THEN pg_advisory_xact_lock($1)::text \
+         ELSE pg_advisory_xact_lock_shared($1)::text END FROM (SELECT $2 OR NOT EXISTS \
+         (SELECT 1 FROM dated_checkpoint_days WHERE day = $3) AS x) s",
+    )
     .bind(DATED_LOCK)
-    .execute(&mut *tx)
+    .bind(keys.len() > MAX_REF_LOCKS)
+    .bind(this_year)
+    .fetch_one(&mut *tx)
     .await?;
     let refs = if alone {
+        seal(tx, this_year).await?;
         None
     } else {
         lock_refs(tx, &keys).await?;
@@ -1188,14 +1227,25 @@ async fn save_deltas(
     if cols.0.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "INSERT INTO dated_tallies (organisation_id, day, tally, inspection_id, other, a, b, \
-         d1, d2, d3, n) \
-         SELECT * FROM UNNEST($1::text[], $2::date[], $3::smallint[], $4::text[], $5::text[], \
-         $6::int[], $7::int[], $8::date[], $9::date[], $10::date[], $11::bigint[]) \
+    // Each summary delta moves every checkpoint after its day too, in the
+    // same statement (summed per checkpoint and key, in key order).
+    sqlx::query(&format!(
+        "WITH u AS (SELECT * FROM UNNEST($1::text[], $2::date[], $3::smallint[], $4::text[], \
+         $5::text[], $6::int[], $7::int[], $8::date[], $9::date[], $10::date[], $11::bigint[]) \
+         AS u(organisation_id, day, tally, inspection_id, other, a, b, d1, d2, d3, n)), \
+         deltas AS (INSERT INTO dated_tallies (organisation_id, day, tally, inspection_id, \
+         other, a, b, d1, d2, d3, n) SELECT * FROM u \
          ON CONFLICT (organisation_id, day, tally, inspection_id, other, a, b, d1, d2, d3) \
-         DO UPDATE SET n = dated_tallies.n + excluded.n",
-    )
+         DO UPDATE SET n = dated_tallies.n + excluded.n) \
+         INSERT INTO dated_checkpoints (day, organisation_id, tally, inspection_id, other, a, \
+         b, d1, d2, d3, n) \
+         SELECT c.day, u.organisation_id, u.tally, u.inspection_id, u.other, u.a, u.b, u.d1, \
+         u.d2, u.d3, sum(u.n)::bigint FROM u JOIN dated_checkpoint_days c ON c.day > u.day \
+         WHERE u.tally NOT IN ({OPEN}, {CLOSED}) GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 \
+         HAVING sum(u.n) <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 \
+         ON CONFLICT (day, organisation_id, tally, inspection_id, other, a, b, d1, d2, d3) \
+         DO UPDATE SET n = dated_checkpoints.n + excluded.n"
+    ))
     .bind(&cols.0)
     .bind(&cols.1)
     .bind(&cols.2)
@@ -1255,7 +1305,8 @@ async fn refill_when(pool: &PgPool, always: bool) -> Result<(), sqlx::Error> {
 /// counts nothing until its opening is applied).
 async fn fill(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "TRUNCATE dated_tallies, dated_items, dated_item_heads, dated_refs, dated_inspections",
+        "TRUNCATE dated_tallies, dated_items, dated_item_heads, dated_refs, dated_inspections, \
+         dated_checkpoints, dated_checkpoint_days",
     )
     .execute(&mut *tx)
     .await?;
@@ -1279,6 +1330,46 @@ async fn fill(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
         recompute_items(tx, chunk, &mut None, &mut changes).await?;
         changes.save(tx).await?;
     }
+    seal(tx, checkpoint_of(chrono::Utc::now().date_naive())).await
+}
+
+/// Adds the checkpoints missing up to `through` (a first of January), each
+/// from the one before it and the deltas between, under the upkeep lock
+/// held exclusively (a batch writing deltas meanwhile would miss one).
+async fn seal(tx: &mut PgConnection, through: NaiveDate) -> Result<(), sqlx::Error> {
+    let mut previous: Option<NaiveDate> =
+        sqlx::query_scalar("SELECT max(day) FROM dated_checkpoint_days")
+            .fetch_one(&mut *tx)
+            .await?;
+    let mut next = match previous {
+        Some(day) => next_checkpoint(day),
+        None => NaiveDate::from_ymd_opt(FIRST_CHECKPOINT_YEAR, 1, 1),
+    };
+    let sql = format!(
+        "INSERT INTO dated_checkpoints (day, organisation_id, tally, inspection_id, other, a, \
+         b, d1, d2, d3, n) \
+         SELECT $1, organisation_id, tally, inspection_id, other, a, b, d1, d2, d3, \
+         sum(n)::bigint FROM (SELECT organisation_id, tally, inspection_id, other, a, b, d1, \
+         d2, d3, n FROM dated_checkpoints WHERE day = $2 \
+         UNION ALL SELECT organisation_id, tally, inspection_id, other, a, b, d1, d2, d3, n \
+         FROM dated_tallies WHERE day < $1 AND ($2::date IS NULL OR day >= $2) \
+         AND tally NOT IN ({OPEN}, {CLOSED})) x \
+         GROUP BY organisation_id, tally, inspection_id, other, a, b, d1, d2, d3 \
+         HAVING sum(n) <> 0"
+    );
+    while let Some(day) = next.filter(|d| *d <= through) {
+        sqlx::query(&sql)
+            .bind(day)
+            .bind(previous)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO dated_checkpoint_days (day) VALUES ($1)")
+            .bind(day)
+            .execute(&mut *tx)
+            .await?;
+        previous = Some(day);
+        next = next_checkpoint(day);
+    }
     Ok(())
 }
 
@@ -1300,8 +1391,10 @@ type SummedRow = (
 
 /// What an as-of question reads: the content (registrations, and the
 /// inspections published by the end of `day` with their judgments and
-/// indicators) from the live tables, and the tallies summed from the dated
-/// deltas up to `day`, of one organisation or everyone. The snapshot holds
+/// indicators) from the live tables, and the tallies as of `day`, of one
+/// organisation or everyone: the summaries from the nearest checkpoint and
+/// the deltas between it and `day`; the details only for inspections with
+/// no date (then summed from every delta up to `day`). The snapshot holds
 /// no items: the tallies stand for them ([`crate::tally`]'s answers).
 pub async fn load_as_of(
     pool: &PgPool,
@@ -1313,47 +1406,116 @@ pub async fn load_as_of(
         ..scope
     };
     let organisation = scope.organisation;
-    let (snapshot, rows) = tokio::try_join!(store::load_live(pool, scope), async {
-        let sql = format!(
-            "SELECT organisation_id, tally, inspection_id, other, a, b, d1, d2, d3, \
-             sum(n)::bigint FROM dated_tallies t WHERE {} AND day <= $2 \
-             AND (tally NOT IN ({OPEN}, {CLOSED}) OR NOT EXISTS \
-             (SELECT 1 FROM dated_inspections d WHERE d.inspection_id = t.inspection_id)) \
-             GROUP BY organisation_id, tally, inspection_id, other, a, b, d1, d2, d3 \
-             HAVING sum(n) <> 0",
-            if organisation.is_some() {
-                "organisation_id = $1"
-            } else {
-                "$1::text IS NULL"
-            }
-        );
-        sqlx::query_as::<_, SummedRow>(&sql)
-            .bind(organisation)
-            .bind(day)
-            .fetch_all(pool)
-            .await
-    })?;
-    let mut snapshot = snapshot;
+    let (mut snapshot, rows) = tokio::try_join!(
+        store::load_live(pool, scope),
+        summaries_as_of(pool, organisation, day)
+    )?;
     let mut tallies = Tallies::default();
-    for (organisation_id, tally, inspection_id, other, a, b, d1, d2, d3, n) in rows {
-        add_row(
-            &mut tallies,
-            DeltaRow {
-                organisation_id,
-                tally,
-                inspection_id,
-                other,
-                a,
-                b,
-                d1,
-                d2,
-                d3,
-                n,
-            },
-        );
+    for row in rows {
+        add_summed(&mut tallies, row);
     }
     date_content(pool, &mut snapshot, &tallies, day).await?;
+    // Every detail key's inspection counts an item in `inspections` too.
+    let mut undated: Vec<String> = tallies
+        .inspections
+        .keys()
+        .map(|(_, i)| i)
+        .filter(|i| !snapshot.dating.contains_key(*i))
+        .cloned()
+        .collect();
+    if !undated.is_empty() {
+        undated.sort();
+        undated.dedup();
+        let sql = format!(
+            "SELECT organisation_id, tally, inspection_id, other, a, b, d1, d2, d3, \
+             sum(n)::bigint FROM dated_tallies WHERE {} AND day <= $2 \
+             AND tally IN ({OPEN}, {CLOSED}) AND inspection_id = ANY($3) \
+             GROUP BY organisation_id, tally, inspection_id, other, a, b, d1, d2, d3 \
+             HAVING sum(n) <> 0",
+            scope_sql(organisation)
+        );
+        let rows = sqlx::query_as::<_, SummedRow>(&sql)
+            .bind(organisation)
+            .bind(day)
+            .bind(&undated)
+            .fetch_all(pool)
+            .await?;
+        for row in rows {
+            add_summed(&mut tallies, row);
+        }
+    }
     Ok((snapshot, tallies))
+}
+
+/// `$1`, the organisation or NULL, as a condition on `organisation_id`.
+fn scope_sql(organisation: Option<&str>) -> &'static str {
+    if organisation.is_some() {
+        "organisation_id = $1"
+    } else {
+        "$1::text IS NULL"
+    }
+}
+
+fn add_summed(tallies: &mut Tallies, row: SummedRow) {
+    let (organisation_id, tally, inspection_id, other, a, b, d1, d2, d3, n) = row;
+    add_row(
+        tallies,
+        DeltaRow {
+            organisation_id,
+            tally,
+            inspection_id,
+            other,
+            a,
+            b,
+            d1,
+            d2,
+            d3,
+            n,
+        },
+    );
+}
+
+/// The summary tallies as of `day`: the checkpoint nearest it, with the
+/// deltas from it up to `day` added (one on or before `day`) or those after
+/// `day` up to it taken away (one after), or every delta up to `day` when
+/// there is no checkpoint.
+async fn summaries_as_of(
+    pool: &PgPool,
+    organisation: Option<&str>,
+    day: NaiveDate,
+) -> Result<Vec<SummedRow>, sqlx::Error> {
+    let (below, above): (Option<NaiveDate>, Option<NaiveDate>) = sqlx::query_as(
+        "SELECT (SELECT max(day) FROM dated_checkpoint_days WHERE day <= $1), \
+         (SELECT min(day) FROM dated_checkpoint_days WHERE day > $1)",
+    )
+    .bind(day)
+    .fetch_one(pool)
+    .await?;
+    let after = above.filter(|a| below.is_none_or(|b| *a - day < day - b));
+    let (checkpoint, deltas) = match (after, below) {
+        (Some(c), _) => (Some(c), "-n FROM dated_tallies WHERE day > $2 AND day < $3"),
+        (None, Some(c)) => (
+            Some(c),
+            "n FROM dated_tallies WHERE day >= $3 AND day <= $2",
+        ),
+        (None, None) => (None, "n FROM dated_tallies WHERE day <= $2"),
+    };
+    let scope = scope_sql(organisation);
+    let sql = format!(
+        "SELECT organisation_id, tally, inspection_id, other, a, b, d1, d2, d3, \
+         sum(n)::bigint FROM (SELECT organisation_id, tally, inspection_id, other, a, b, d1, \
+         d2, d3, n FROM dated_checkpoints WHERE day = $3 AND {scope} \
+         UNION ALL SELECT organisation_id, tally, inspection_id, other, a, b, d1, d2, d3, \
+         {deltas} AND {scope} AND tally NOT IN ({OPEN}, {CLOSED})) x \
+         GROUP BY organisation_id, tally, inspection_id, other, a, b, d1, d2, d3 \
+         HAVING sum(n) <> 0"
+    );
+    sqlx::query_as::<_, SummedRow>(&sql)
+        .bind(organisation)
+        .bind(day)
+        .bind(checkpoint)
+        .fetch_all(pool)
+        .await
 }
 
 /// The live content as of the end of `day`: only inspections dated by then
@@ -1452,6 +1614,64 @@ pub mod measure {
         day: NaiveDate,
     ) -> Result<Option<pb::GetPeerComparisonResponse>, sqlx::Error> {
         let (snapshot, tallies) = super::load_as_of(pool, Scope::default(), day).await?;
+        Ok(tally::peer_comparison(&snapshot, &tallies, org, day).ok())
+    }
+
+    /// The tallies as of `day` summed from every delta up to it, the
+    /// details of undated inspections in the same statement (how the
+    /// service read them before checkpoints): the bench's baseline.
+    pub async fn load_as_of_every_delta(
+        pool: &PgPool,
+        scope: Scope<'_>,
+        day: NaiveDate,
+    ) -> Result<(crate::model::Snapshot, crate::tally::Tallies), sqlx::Error> {
+        use super::{CLOSED, OPEN, SummedRow};
+        let scope = Scope {
+            items: false,
+            ..scope
+        };
+        let organisation = scope.organisation;
+        let sql = format!(
+            "SELECT organisation_id, tally, inspection_id, other, a, b, d1, d2, d3, \
+             sum(n)::bigint FROM dated_tallies t WHERE {} AND day <= $2 \
+             AND (tally NOT IN ({OPEN}, {CLOSED}) OR NOT EXISTS \
+             (SELECT 1 FROM dated_inspections d WHERE d.inspection_id = t.inspection_id)) \
+             GROUP BY organisation_id, tally, inspection_id, other, a, b, d1, d2, d3 \
+             HAVING sum(n) <> 0",
+            super::scope_sql(organisation)
+        );
+        let (mut snapshot, rows) = tokio::try_join!(store::load_live(pool, scope), async {
+            sqlx::query_as::<_, SummedRow>(&sql)
+                .bind(organisation)
+                .bind(day)
+                .fetch_all(pool)
+                .await
+        })?;
+        let mut tallies = crate::tally::Tallies::default();
+        for row in rows {
+            super::add_summed(&mut tallies, row);
+        }
+        super::date_content(pool, &mut snapshot, &tallies, day).await?;
+        Ok((snapshot, tallies))
+    }
+
+    /// Scorecard as of `day` summed from every delta up to it.
+    pub async fn scorecard_every_delta(
+        pool: &PgPool,
+        org: &str,
+        day: NaiveDate,
+    ) -> Result<Option<pb::Scorecard>, sqlx::Error> {
+        let (snapshot, tallies) = load_as_of_every_delta(pool, one(org), day).await?;
+        Ok(tally::scorecard(&snapshot, &tallies, org, day).ok())
+    }
+
+    /// Peer comparison as of `day` summed from every delta up to it.
+    pub async fn peers_every_delta(
+        pool: &PgPool,
+        org: &str,
+        day: NaiveDate,
+    ) -> Result<Option<pb::GetPeerComparisonResponse>, sqlx::Error> {
+        let (snapshot, tallies) = load_as_of_every_delta(pool, Scope::default(), day).await?;
         Ok(tally::peer_comparison(&snapshot, &tallies, org, day).ok())
     }
 

@@ -43,6 +43,8 @@ pub const READ_MODEL_TABLES: &[&str] = &[
     "dated_refs",
     "dated_inspections",
     "dated_fill",
+    "dated_checkpoints",
+    "dated_checkpoint_days",
 ];
 
 fn version(v: i64) -> u64 {
