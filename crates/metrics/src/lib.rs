@@ -104,11 +104,16 @@ pub struct Rebuilt {
     /// its writers spent in transactions (summed over the two subjects).
     pub replay_took: Duration,
     pub replay_writing: Duration,
-    /// Items folded after the replay, and how long that step took.
+    /// Building the history's secondary indexes after the replay.
+    pub indexes_took: Duration,
+    /// Items folded after the replay, and how long that took.
     pub items: usize,
     pub fold_took: Duration,
-    /// The as-of deltas' refill after the fold.
+    /// The as-of deltas' refill, beside the fold.
     pub refill_took: Duration,
+    /// The fold and the refill side by side, from the start of the first
+    /// to the end of the last.
+    pub derived_took: Duration,
 }
 
 /// Drops the read models, the history and the consumers' applied-event
@@ -116,8 +121,9 @@ pub struct Rebuilt {
 /// start up to every message it held on the consumers' subjects when the
 /// rebuild began (or fails at `timeout`), storing the history and folding
 /// registrations and inspections; re-creates the durable consumers after
-/// what it read; then folds the items from the history and derives their
-/// tallies in one transaction ([`replay`]).
+/// what it read; builds the history's indexes; then folds the items from
+/// the history and derives their tallies in one transaction ([`replay`]),
+/// beside the as-of deltas' refill.
 ///
 /// Run it with the service stopped. (Were one running, nothing would be
 /// lost: the tables are emptied before the consumers are deleted, so any
@@ -133,6 +139,9 @@ pub async fn rebuild(config: &MetricsConfig, timeout: Duration) -> Result<Rebuil
     // new one's.
     let replaced = consume::created_times(&bus).await;
     store::reset(&pool, &names).await?;
+    // Built once after the replay instead of row by row (while the
+    // rebuild is marked pending).
+    replay::drop_history_indexes(&pool).await?;
     consume::delete_consumers(&bus)
         .await
         .map_err(|e| StartError::Service(format!("rebuild: {e}")))?;
@@ -179,14 +188,25 @@ pub async fn rebuild(config: &MetricsConfig, timeout: Duration) -> Result<Rebuil
         took = ?replay_took,
         "rebuild: history replayed"
     );
-    // Step 2 of the replay: the items and what counts them.
-    let fold_started = Instant::now();
-    let items = replay::fold_items(&pool).await?;
-    let fold_took = fold_started.elapsed();
-    // The as-of deltas, from the history as replayed.
-    let refill_started = Instant::now();
-    dated::refill(&pool).await?;
-    let refill_took = refill_started.elapsed();
+    let indexes_started = Instant::now();
+    replay::create_history_indexes(&pool).await?;
+    let indexes_took = indexes_started.elapsed();
+    // Step 2 of the replay, the items and what counts them, beside the
+    // as-of deltas' refill: both only read the history, and write tables
+    // of their own.
+    let derived_started = Instant::now();
+    let fold = async {
+        let started = Instant::now();
+        let items = replay::fold_items(&pool).await?;
+        Ok::<_, sqlx::Error>((items, started.elapsed()))
+    };
+    let refill = async {
+        let started = Instant::now();
+        dated::refill(&pool).await?;
+        Ok::<_, sqlx::Error>(((), started.elapsed()))
+    };
+    let ((items, fold_took), ((), refill_took)) = tokio::try_join!(fold, refill)?;
+    let derived_took = derived_started.elapsed();
     // The replay committed without waiting for the disk: one durable
     // commit flushes all of it, and a PostgreSQL restarted in between may
     // have lost writes the replay took as done.
@@ -202,9 +222,11 @@ pub async fn rebuild(config: &MetricsConfig, timeout: Duration) -> Result<Rebuil
         took: started.elapsed(),
         replay_took,
         replay_writing: replayed.writing,
+        indexes_took,
         items,
         fold_took,
         refill_took,
+        derived_took,
     })
 }
 

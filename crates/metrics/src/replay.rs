@@ -8,8 +8,10 @@
 //!    and inspections as the live consumers do
 //!    ([`store::apply_registrations`]) but leaving items and everything
 //!    counted from them alone: for the tracker's events (most of them)
-//!    that is the history's insert and nothing else. The service's durable
-//!    consumers are then created to start after the last message read
+//!    that is the history's insert and nothing else, done with `COPY`.
+//!    The history's secondary indexes are dropped before and built once
+//!    after ([`HISTORY_INDEXES`]). The service's durable consumers are
+//!    then created to start after the last message read
 //!    ([`crate::consume::create_after`]).
 //! 2. [`fold_items`] then folds every item from the history in one pass
 //!    and one transaction, writes the items a few thousand per statement,
@@ -300,20 +302,113 @@ async fn write(
 
 /// One chunk in one transaction, committed unless the replay has stopped.
 async fn write_chunk(pool: &PgPool, chunk: Chunk, stop: &AtomicBool) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET LOCAL synchronous_commit = off")
-        .execute(&mut *tx)
-        .await?;
     let heads: Vec<(Uuid, &EventEnvelope)> = chunk.heads.iter().map(|(id, e)| (*id, e)).collect();
-    // Only events not there before (a duplicate publish, or a service
-    // running meanwhile that stored it) are folded.
+    let mut tx = begin_unflushed(pool).await?;
+    // A chunk that folds nothing here (the tracker's events: items are
+    // folded in step 2) is copied into the history, which costs the
+    // server less than an insert that skips conflicts; one holding an
+    // event stored before (a duplicate publish, or a service running
+    // meanwhile) fails and takes the insert below instead.
+    if folds_nothing(&chunk.facts)
+        && let Some(rows) = copy_rows(&heads, &chunk.facts)
+    {
+        match copy_history(&mut tx, &rows).await {
+            Ok(()) => return commit_unless_stopped(tx, stop).await,
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                tx.rollback().await?;
+                tx = begin_unflushed(pool).await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    // Only events not there before are folded.
     let fresh = store::record_batch(&mut tx, &heads, chunk.facts).await?;
     store::apply_registrations(&mut tx, &fresh).await?;
+    commit_unless_stopped(tx, stop).await
+}
+
+/// A transaction that commits without waiting for the disk (see
+/// [`crate::rebuild`], which ends with a durable commit).
+async fn begin_unflushed(
+    pool: &PgPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    pool.begin_with("BEGIN; SET LOCAL synchronous_commit = off")
+        .await
+}
+
+async fn commit_unless_stopped(
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    stop: &AtomicBool,
+) -> Result<(), sqlx::Error> {
     if stop.load(Ordering::SeqCst) {
         // Dropping `tx` rolls it back.
         return Ok(());
     }
     tx.commit().await
+}
+
+/// True when [`store::apply_registrations`] does nothing with `facts`:
+/// no registration, inspection or rename among them.
+fn folds_nothing(facts: &[Fact]) -> bool {
+    facts.iter().all(|fact| {
+        matches!(fact.target(), Target::Item(_) | Target::HistoryOnly)
+            && !matches!(
+                fact.payload,
+                closeout_proto::event_envelope::Payload::OrganisationRenamed(_)
+            )
+    })
+}
+
+/// The history's rows for `COPY ... (FORMAT binary)`, with the values
+/// [`store::record_batch`] binds; `None` if a time is out of PostgreSQL's
+/// range (the insert then refuses it as the live consumers do).
+fn copy_rows(heads: &[(Uuid, &EventEnvelope)], facts: &[Fact]) -> Option<Vec<u8>> {
+    fn field(rows: &mut Vec<u8>, value: &[u8]) -> Option<()> {
+        rows.extend_from_slice(&i32::try_from(value.len()).ok()?.to_be_bytes());
+        rows.extend_from_slice(value);
+        Some(())
+    }
+    // timestamptz: microseconds since 2000-01-01 UTC, as sqlx encodes it.
+    let epoch = chrono::NaiveDate::from_ymd_opt(2000, 1, 1)?.and_hms_opt(0, 0, 0)?;
+    let mut rows = Vec::with_capacity(64 + heads.len() * 256);
+    rows.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+    rows.extend_from_slice(&0i32.to_be_bytes()); // flags
+    rows.extend_from_slice(&0i32.to_be_bytes()); // header extension
+    for ((id, envelope), fact) in heads.iter().zip(facts) {
+        rows.extend_from_slice(&8i16.to_be_bytes());
+        field(&mut rows, id.as_bytes())?;
+        let micros = (fact.occurred_at.naive_utc() - epoch).num_microseconds()?;
+        field(&mut rows, &micros.to_be_bytes())?;
+        field(&mut rows, fact.organisation_id.as_bytes())?;
+        field(&mut rows, envelope.aggregate_type.as_bytes())?;
+        field(&mut rows, store::history_aggregate(fact).as_bytes())?;
+        let version = i64::try_from(fact.version).unwrap_or(i64::MAX);
+        field(&mut rows, &version.to_be_bytes())?;
+        field(&mut rows, envelope.event_type.as_bytes())?;
+        let length = i32::try_from(envelope.encoded_len()).ok()?;
+        rows.extend_from_slice(&length.to_be_bytes());
+        envelope.encode(&mut rows).ok()?;
+    }
+    rows.extend_from_slice(&(-1i16).to_be_bytes());
+    Some(rows)
+}
+
+/// Copies [`copy_rows`] into the history.
+async fn copy_history(tx: &mut PgConnection, rows: &[u8]) -> Result<(), sqlx::Error> {
+    let mut copy = tx
+        .copy_in_raw(
+            "COPY events (event_id, occurred_at, organisation_id, aggregate_type, \
+             aggregate_id, aggregate_version, event_type, envelope) FROM STDIN (FORMAT binary)",
+        )
+        .await?;
+    let sent = copy.send(rows).await.map(|_| ());
+    if let Err(e) = sent {
+        // The connection may still be in the copy: end it before the error.
+        let _ = copy.abort("the replay's copy failed").await;
+        return Err(e);
+    }
+    copy.finish().await?;
+    Ok(())
 }
 
 /// The tables step 2 empties and writes: the items and everything derived
@@ -343,14 +438,73 @@ pub async fn mark_pending(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
 }
 
 /// Runs step 2 if a rebuild stopped before it (the service's start-up:
-/// its consumers would otherwise continue on items never folded).
+/// its consumers would otherwise continue on items never folded), with
+/// the history's indexes first (the rebuild may have stopped without them).
 pub async fn finish_if_pending(pool: &PgPool) -> Result<(), sqlx::Error> {
     let pending: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM rebuild_pending)")
         .fetch_one(pool)
         .await?;
     if pending {
         tracing::warn!("a rebuild stopped before folding the items; folding them now");
+        create_history_indexes(pool).await?;
         fold_items(pool).await?;
+    }
+    Ok(())
+}
+
+/// The history's secondary indexes, as migration 0001 creates them. A
+/// rebuild drops them before its replay and builds each once after it,
+/// which costs less than keeping them up to date row by row; they are
+/// missing only while a rebuild is pending ([`mark_pending`]), and
+/// [`finish_if_pending`] builds them. The primary key stays: it keeps each
+/// event once.
+const HISTORY_INDEXES: [(&str, &str); 3] = [
+    (
+        "events_by_aggregate",
+        "events (aggregate_id, aggregate_version)",
+    ),
+    ("events_by_time", "events (occurred_at)"),
+    (
+        "events_by_organisation",
+        "events (organisation_id, occurred_at)",
+    ),
+];
+
+/// Drops [`HISTORY_INDEXES`] (after the reset that marked the rebuild
+/// pending).
+pub async fn drop_history_indexes(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let names: Vec<&str> = HISTORY_INDEXES.iter().map(|(name, _)| *name).collect();
+    sqlx::query(&format!("DROP INDEX IF EXISTS {}", names.join(", ")))
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Builds those of [`HISTORY_INDEXES`] that are missing, side by side (a
+/// build takes a lock that lets the others build, and reads).
+pub async fn create_history_indexes(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let builds = HISTORY_INDEXES.map(|(name, on)| {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let mut connection = pool.acquire().await?;
+            // Sorts in memory up to this (the default, 64 MB, spills a
+            // million rows to disk); this session only.
+            sqlx::query("SET maintenance_work_mem = '256MB'")
+                .execute(&mut *connection)
+                .await?;
+            let built = sqlx::query(&format!("CREATE INDEX IF NOT EXISTS {name} ON {on}"))
+                .execute(&mut *connection)
+                .await;
+            sqlx::query("RESET maintenance_work_mem")
+                .execute(&mut *connection)
+                .await?;
+            built.map(|_| ())
+        })
+    });
+    for build in builds {
+        build
+            .await
+            .map_err(|e| sqlx::Error::Protocol(format!("building an index: {e}")))??;
     }
     Ok(())
 }

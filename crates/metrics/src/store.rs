@@ -77,10 +77,7 @@ pub async fn record_batch(
         at.push(fact.occurred_at);
         orgs.push(fact.organisation_id.clone());
         types.push(envelope.aggregate_type.clone());
-        aggregates.push(match fact.target() {
-            Target::Organisation(id) | Target::Inspection(id) | Target::Item(id) => id,
-            Target::HistoryOnly => fact.aggregate_id.clone(),
-        });
+        aggregates.push(history_aggregate(fact));
         versions.push(db_version(fact.version));
         event_types.push(envelope.event_type.clone());
         envelopes.push(envelope.encode_to_vec());
@@ -109,6 +106,15 @@ pub async fn record_batch(
         .filter(|((id, _), _)| fresh.remove(id))
         .map(|(_, fact)| fact)
         .collect())
+}
+
+/// The history's `aggregate_id` of an event: what it folds into, or the
+/// envelope's aggregate for an event that folds into nothing.
+pub(crate) fn history_aggregate(fact: &Fact) -> String {
+    match fact.target() {
+        Target::Organisation(id) | Target::Inspection(id) | Target::Item(id) => id,
+        Target::HistoryOnly => fact.aggregate_id.clone(),
+    }
 }
 
 /// Folds recorded events (in the order given) into the live read models:

@@ -51,9 +51,23 @@ async fn rebuild_answers_exactly_as_before() {
 
 /// Every read-model table, row by row, as text in a fixed order: the
 /// columns a replay cannot reproduce (when a row was received) left out,
-/// and counts of zero (a live tally a key once had) left out too.
+/// and counts of zero (a live tally a key once had) left out too; and the
+/// tables' indexes (a rebuild drops the history's and builds them again).
 async fn tables(pool: &sqlx::PgPool) -> Vec<(String, Vec<String>)> {
-    let mut out = Vec::new();
+    let names: Vec<&str> = closeout_metrics::READ_MODEL_TABLES.to_vec();
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() \
+         AND tablename = ANY($1) ORDER BY 1",
+    )
+    .bind(&names)
+    .fetch_all(pool)
+    .await
+    .expect("reading the indexes");
+    assert!(
+        indexes.iter().any(|i| i.contains("events_by_aggregate")),
+        "the history's indexes are there: {indexes:#?}"
+    );
+    let mut out = vec![("indexes".to_string(), indexes)];
     for table in closeout_metrics::READ_MODEL_TABLES {
         let rows: Vec<String> = sqlx::query_scalar(&format!(
             "SELECT r::text FROM (SELECT to_jsonb(t) - 'received_at' AS r FROM {table} t) x \
