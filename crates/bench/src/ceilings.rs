@@ -80,29 +80,7 @@ impl Ceilings {
     /// own items.
     pub async fn note(&mut self, in_flight: usize, total: usize) -> anyhow::Result<Stats> {
         let in_flight = in_flight.max(1);
-        let (db, items) = match self.tracker.take() {
-            Some(made) => made,
-            None => {
-                let db = TestDatabase::create().await;
-                closeout_tracker::MIGRATOR.run(db.pool()).await?;
-                closeout_bus::outbox::install_schema(db.pool()).await?;
-                (db, Vec::new())
-            }
-        };
-        let mut items = items;
-        while items.len() < in_flight {
-            let id = Uuid::now_v7();
-            sqlx::query(
-                "INSERT INTO items (id, organisation_id, finding_id, kind, text, status, \
-                 version, opened_at, updated_at) \
-                 VALUES ($1, 'ceiling', $1::text, 1, 'The force should review its vetting.', \
-                 1, 1, now(), now())",
-            )
-            .bind(id)
-            .execute(db.pool())
-            .await?;
-            items.push(id);
-        }
+        let (db, items) = self.tracker_items(in_flight).await?;
         let mut connections = Vec::new();
         for _ in 0..in_flight.min(TRACKER_CONNECTIONS) {
             let connection = sqlx::postgres::PgConnection::connect(db.url()).await?;
@@ -157,6 +135,122 @@ impl Ceilings {
         .await;
         self.tracker = Some((db, items));
         stats
+    }
+
+    /// The scratch database with the tracker's schema and at least `count`
+    /// items in it (taken from `self`: put it back after use).
+    async fn tracker_items(&mut self, count: usize) -> anyhow::Result<(TestDatabase, Vec<Uuid>)> {
+        let (db, mut items) = match self.tracker.take() {
+            Some(made) => made,
+            None => {
+                let db = TestDatabase::create().await;
+                closeout_tracker::MIGRATOR.run(db.pool()).await?;
+                closeout_bus::outbox::install_schema(db.pool()).await?;
+                (db, Vec::new())
+            }
+        };
+        while items.len() < count {
+            let id = Uuid::now_v7();
+            sqlx::query(
+                "INSERT INTO items (id, organisation_id, finding_id, kind, text, status, \
+                 version, opened_at, updated_at) \
+                 VALUES ($1, 'ceiling', $1::text, 1, 'The force should review its vetting.', \
+                 1, 1, now(), now())",
+            )
+            .bind(id)
+            .execute(db.pool())
+            .await?;
+            items.push(id);
+        }
+        Ok((db, items))
+    }
+
+    /// NoteProgress's durable SQL as the tracker groups it, directly: in
+    /// rounds of `in_flight` commands (each on its own item), every item is
+    /// read with `closeout_tracker::GET_ITEM` (on as many connections as
+    /// the tracker may hold, at once), then all are written by one
+    /// `APPEND_MANY_IF_UNCHANGED` (one ProgressNoted event each). A
+    /// command's latency is its round's. The best the tracker's group
+    /// commit could do, with every group full.
+    pub async fn note_batched(&mut self, in_flight: usize, total: usize) -> anyhow::Result<Stats> {
+        let in_flight = in_flight.max(1);
+        let (db, items) = self.tracker_items(in_flight).await?;
+        let mut connections = Vec::new();
+        for _ in 0..in_flight.min(TRACKER_CONNECTIONS) {
+            connections.push(sqlx::postgres::PgConnection::connect(db.url()).await?);
+        }
+        let mut writer = sqlx::postgres::PgConnection::connect(db.url()).await?;
+        let body = vec![7u8; ENVELOPE_BYTES];
+        let mut latencies = Vec::with_capacity(total);
+        let started = Instant::now();
+        let mut done = 0;
+        while done < total {
+            let round = in_flight.min(total - done);
+            let began = Instant::now();
+            let share = round.div_ceil(connections.len());
+            let reads = connections.iter_mut().enumerate().map(|(c, connection)| {
+                let ids: Vec<Uuid> = items[..round]
+                    .iter()
+                    .skip(c * share)
+                    .take(share)
+                    .copied()
+                    .collect();
+                async move {
+                    let mut versions = Vec::with_capacity(ids.len());
+                    for id in ids {
+                        let row = sqlx::query(closeout_tracker::GET_ITEM)
+                            .bind(id)
+                            .fetch_one(&mut *connection)
+                            .await?;
+                        versions.push((id, row.try_get::<i64, _>("version")?));
+                    }
+                    anyhow::Ok(versions)
+                }
+            });
+            let mut read = Vec::with_capacity(round);
+            for versions in futures::future::join_all(reads).await {
+                read.extend(versions?);
+            }
+            let now = sqlx::types::chrono::Utc::now();
+            let n = read.len();
+            let ids: Vec<Uuid> = read.iter().map(|(id, _)| *id).collect();
+            let read_versions: Vec<i64> = read.iter().map(|(_, v)| *v).collect();
+            let next: Vec<i64> = read_versions.iter().map(|v| v + 1).collect();
+            let texts = |t: &str| vec![t.to_string(); n];
+            let written = sqlx::query(closeout_tracker::APPEND_MANY_IF_UNCHANGED)
+                .bind(&ids)
+                .bind(vec![1i16; n])
+                .bind(texts(""))
+                .bind(vec![None::<sqlx::types::chrono::NaiveDate>; n])
+                .bind(vec![false; n])
+                .bind(&next)
+                .bind(vec![now; n])
+                .bind(texts(""))
+                .bind(texts("{}"))
+                .bind(texts(""))
+                .bind(&read_versions)
+                .bind(&ids)
+                .bind(&next)
+                .bind((0..n).map(|_| Uuid::now_v7()).collect::<Vec<_>>())
+                .bind(texts("ProgressNoted"))
+                .bind(texts("ceiling"))
+                .bind(texts("bench"))
+                .bind(vec![1i16; n])
+                .bind(vec![now; n])
+                .bind(vec![1i16; n])
+                .bind(vec![1i16; n])
+                .bind(vec![body.clone(); n])
+                .bind(vec![body.clone(); n])
+                .bind(texts("item.ceiling.progress"))
+                .bind(texts(""))
+                .fetch_all(&mut writer)
+                .await?;
+            anyhow::ensure!(written.len() == n, "items moved under the ceiling");
+            latencies.extend(std::iter::repeat_n(began.elapsed(), n));
+            done += n;
+        }
+        self.tracker = Some((db, items));
+        Ok(Stats::of(latencies, started.elapsed()))
     }
 
     /// The durable SQL NoteProgress ran until session 6, directly, on

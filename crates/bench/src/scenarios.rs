@@ -768,13 +768,15 @@ async fn note_progress(
         } else {
             sizes.note_calls
         };
-        let (mut pairs, mut earlier) = (Vec::new(), Vec::new());
+        let (mut pairs, mut earlier, mut grouped) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..runs {
             let figure = note_commands(stack, &versions, &ids, in_flight, total).await?;
             let ceiling = ceilings.note(in_flight, total).await?;
             let transaction = ceilings.note_in_transaction(in_flight, total).await?;
+            let batched = ceilings.note_batched(in_flight, total).await?;
             pairs.push((figure, ceiling));
             earlier.push((figure, transaction));
+            grouped.push((figure, batched));
         }
         let settings =
             format!("{in_flight} in flight, {total} commands, each worker on its own items");
@@ -793,6 +795,15 @@ async fn note_progress(
             "commands/s",
             &load::compare(earlier),
             "BEGIN, lock, three writes, COMMIT directly",
+        );
+        // The tracker commits concurrent commands in groups (its `writer`):
+        // the same grouped statement directly, every group full.
+        print_compared(
+            "note-progress-vs-grouped",
+            &settings,
+            "commands/s",
+            &load::compare(grouped),
+            "reads, then one grouped write per in_flight commands, directly",
         );
     }
     Ok(())

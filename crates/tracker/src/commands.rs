@@ -19,6 +19,7 @@ use crate::error::TrackerError;
 use crate::journal::{self, Cause, Journal};
 use crate::lineage::{self, NewLink};
 use crate::store;
+use crate::writer::Writer;
 use closeout_domain::{self as domain, wire};
 use closeout_proto::{self as pb, event_envelope::Payload};
 use sqlx::{PgConnection, PgPool};
@@ -39,12 +40,13 @@ pub struct Request {
 
 /// Runs `request` for `cause.actor`; returns the item after it. A
 /// supersession looks up and links the superseding item, so it runs in a
-/// transaction holding the item's row lock; every other command is read,
-/// decided and then written by one statement on one of `connections`
-/// (see [`journal::append_if_unchanged`]): two round trips.
+/// transaction holding the item's row lock; every other command reads its
+/// item on one of `connections`, decides, and hands its write to `writer`,
+/// which commits it with the other commands waiting (see `writer`).
 pub async fn execute(
     pool: &PgPool,
     connections: &Connections,
+    writer: &Writer,
     request: Request,
     cause: &Cause,
 ) -> Result<pb::TrackedItem, TrackerError> {
@@ -52,13 +54,7 @@ pub async fn execute(
         return execute_locked(pool, request, cause).await;
     }
     let actor = domain_actor(&cause.actor)?;
-    let mut lease = connections.acquire().await?;
-    let outcome = execute_unlocked(lease.connection(), &request, &actor, cause).await;
-    lease.settle(&outcome);
-    let item = outcome?;
-    // Events appended and committed: wake the relay and WatchItems now.
-    closeout_bus::outbox::committed(pool);
-    Ok(item)
+    execute_unlocked(connections, writer, &request, &actor, cause).await
 }
 
 /// [`execute`] for a command needing no other item: the item is read
@@ -66,17 +62,21 @@ pub async fn execute(
 /// the item is still at the version read, else the item is read again
 /// (the caller's expected version, equal to the one read, is then stale,
 /// which the second pass reports just as a command waiting on the row
-/// lock would see it).
+/// lock would see it). The connection is handed back before the write
+/// waits for its group.
 async fn execute_unlocked(
-    conn: &mut PgConnection,
+    connections: &Connections,
+    writer: &Writer,
     request: &Request,
     actor: &domain::Actor,
     cause: &Cause,
 ) -> Result<pb::TrackedItem, TrackerError> {
     loop {
-        let mut item = store::read_item(&mut *conn, request.item_id)
-            .await?
-            .ok_or_else(|| TrackerError::item_not_found(request.item_id.to_string()))?;
+        let mut lease = connections.acquire().await?;
+        let read = store::read_item(lease.connection(), request.item_id).await;
+        lease.settle(&read);
+        let mut item =
+            read?.ok_or_else(|| TrackerError::item_not_found(request.item_id.to_string()))?;
         let read_version = item.version;
         let changes = checked_changes(&item, request, actor, &request.command, None)?;
         let mut payloads: Vec<Payload> = changes
@@ -84,10 +84,11 @@ async fn execute_unlocked(
             .map(|change| wire::payload(&item.id, change))
             .collect();
         with_effective_date(&mut payloads, request);
-        if journal::append_if_unchanged(conn, &mut item, read_version, payloads, cause)
-            .await?
-            .is_some()
-        {
+        let Some((write, _)) = journal::prepare_write(&mut item, read_version, payloads, cause)?
+        else {
+            return Ok(item);
+        };
+        if writer.write(write).await? {
             return Ok(item);
         }
     }

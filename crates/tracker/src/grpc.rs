@@ -8,6 +8,7 @@ use crate::error::TrackerError;
 use crate::journal::Cause;
 use crate::store::{self, ItemFilter, parse_item_id};
 use crate::watch::{WatchFilter, Watchers};
+use crate::writer::Writer;
 use crate::{lineage, proposals};
 use closeout_domain::authorisation::{self, Action, OutOfScope, Scope};
 use closeout_domain::{Command, CommandKind};
@@ -28,6 +29,8 @@ pub struct TrackerApi {
     pool: PgPool,
     /// GetItem's and ListItems' own connections (see `connections`).
     connections: Connections,
+    /// Commits the commands' writes in groups (see `writer`).
+    writer: Writer,
     watchers: Watchers,
     max_due_date_extension_days: u32,
     /// Open WatchItems streams per caller, bounded.
@@ -40,8 +43,10 @@ type Who<'a> = (&'a tonic::metadata::MetadataMap, &'a tonic::Extensions);
 impl TrackerApi {
     /// The service over `pool`, streaming changes through `watchers`.
     pub fn new(pool: PgPool, watchers: Watchers) -> Self {
+        let connections = Connections::beside(&pool);
         TrackerApi {
-            connections: Connections::beside(&pool),
+            writer: Writer::spawn(pool.clone(), connections.clone()),
+            connections,
             pool,
             watchers,
             max_due_date_extension_days: crate::DEFAULT_MAX_DUE_DATE_EXTENSION_DAYS,
@@ -104,6 +109,7 @@ impl TrackerApi {
         let item = commands::execute(
             &self.pool,
             &self.connections,
+            &self.writer,
             CommandRequest {
                 item_id,
                 expected_version,

@@ -201,20 +201,7 @@ impl EventColumns {
     }
 
     fn of(envelopes: &[pb::EventEnvelope], rows: Vec<JournalRow>) -> Result<Self, TrackerError> {
-        let n = envelopes.len();
-        let mut c = EventColumns {
-            versions: Vec::with_capacity(n),
-            event_ids: Vec::with_capacity(n),
-            types: Vec::with_capacity(n),
-            organisations: Vec::with_capacity(n),
-            subjects: Vec::with_capacity(n),
-            roles: Vec::with_capacity(n),
-            times: Vec::with_capacity(n),
-            before: Vec::with_capacity(n),
-            after: Vec::with_capacity(n),
-            encoded: Vec::with_capacity(n),
-            items_after: Vec::with_capacity(n),
-        };
+        let mut c = EventColumns::with_capacity(envelopes.len());
         for (envelope, (status_before, status_after, item_after)) in envelopes.iter().zip(rows) {
             let actor = envelope.actor.clone().unwrap_or_default();
             c.versions
@@ -235,6 +222,37 @@ impl EventColumns {
             c.items_after.push(item_after);
         }
         Ok(c)
+    }
+
+    /// Appends `other`'s rows after these.
+    fn extend(&mut self, other: &EventColumns) {
+        self.versions.extend_from_slice(&other.versions);
+        self.event_ids.extend_from_slice(&other.event_ids);
+        self.types.extend_from_slice(&other.types);
+        self.organisations.extend_from_slice(&other.organisations);
+        self.subjects.extend_from_slice(&other.subjects);
+        self.roles.extend_from_slice(&other.roles);
+        self.times.extend_from_slice(&other.times);
+        self.before.extend_from_slice(&other.before);
+        self.after.extend_from_slice(&other.after);
+        self.encoded.extend_from_slice(&other.encoded);
+        self.items_after.extend_from_slice(&other.items_after);
+    }
+
+    fn with_capacity(n: usize) -> Self {
+        EventColumns {
+            versions: Vec::with_capacity(n),
+            event_ids: Vec::with_capacity(n),
+            types: Vec::with_capacity(n),
+            organisations: Vec::with_capacity(n),
+            subjects: Vec::with_capacity(n),
+            roles: Vec::with_capacity(n),
+            times: Vec::with_capacity(n),
+            before: Vec::with_capacity(n),
+            after: Vec::with_capacity(n),
+            encoded: Vec::with_capacity(n),
+            items_after: Vec::with_capacity(n),
+        }
     }
 }
 
@@ -302,26 +320,82 @@ pub const APPEND_IF_UNCHANGED: &str = "WITH item AS ( \
              ORDER BY ord) \
          SELECT count(*) FROM item";
 
-/// A caller's command in one statement, committed on its own: the item's
-/// new state written only if its version is still `read_version` (the one
-/// the command was decided on), and then, from that same statement, its
-/// events and their outbox rows. One round trip and one commit where a
-/// transaction takes six (BEGIN, lock, three writes, COMMIT); the version
-/// condition stands in for the row lock: a change committed since the read
-/// makes the UPDATE match nothing (PostgreSQL re-checks the condition on
-/// the newest row version after waiting for its writer), and then nothing
-/// is written and `Ok(None)` is returned for the caller to read again.
-/// `watch_xid` is set as in [`insert_events`]: the statement's snapshot
-/// sees the item's previous event, committed before the read.
-pub async fn append_if_unchanged(
-    conn: &mut PgConnection,
+/// [`write_many`]'s statement: [`APPEND_IF_UNCHANGED`] for many items at
+/// once ($1–$11 one element per command: the item, its new state with the
+/// evidence as an array literal, and the version read; $12 the item of
+/// each event, $13–$23 the events' columns, $24 and $25 their outbox
+/// subjects and traceparents). Returns the items written.
+pub const APPEND_MANY_IF_UNCHANGED: &str = "WITH input AS ( \
+             SELECT * FROM UNNEST($1::uuid[], $2::smallint[], $3::text[], $4::date[], \
+                                  $5::bool[], $6::bigint[], $7::timestamptz[], $8::text[], \
+                                  $9::text[], $10::text[], $11::bigint[]) \
+                  AS u(id, status, owner, due, overdue, version, updated, reference, evidence, \
+                       superseded, read_version)), \
+         item AS ( \
+             UPDATE items i SET status = u.status, owner = u.owner, due_date = u.due, \
+                 overdue = u.overdue, version = u.version, updated_at = u.updated, \
+                 closure_reference = u.reference, evidence = u.evidence::bytea[], \
+                 superseded_by_item_id = u.superseded \
+             FROM input u \
+             WHERE i.id = u.id AND i.version = u.read_version \
+             RETURNING i.id), \
+         events AS ( \
+             INSERT INTO item_events (item_id, version, event_id, event_type, organisation_id, \
+                 actor_subject, actor_role, occurred_at, status_before, status_after, envelope, \
+                 item_after, watch_xid) \
+             SELECT e.item, v, eid, typ, org, subj, role, at, sb, sa, env, after, \
+                    greatest(pg_current_xact_id(), \
+                             (SELECT p.watch_xid FROM item_events p WHERE p.item_id = e.item \
+                              ORDER BY p.version DESC LIMIT 1)) \
+             FROM UNNEST($12::uuid[], $13::bigint[], $14::uuid[], $15::text[], $16::text[], \
+                         $17::text[], $18::smallint[], $19::timestamptz[], $20::smallint[], \
+                         $21::smallint[], $22::bytea[], $23::bytea[]) \
+                  WITH ORDINALITY \
+                  AS e(item, v, eid, typ, org, subj, role, at, sb, sa, env, after, ord) \
+             WHERE e.item IN (SELECT id FROM item) \
+             ORDER BY ord), \
+         outbox AS ( \
+             INSERT INTO closeout_outbox \
+                 (event_id, organisation_id, subject, event_type, traceparent, payload) \
+             SELECT eid, org, subject, typ, tp, env \
+             FROM UNNEST($12::uuid[], $14::uuid[], $16::text[], $24::text[], $15::text[], \
+                         $25::text[], $22::bytea[]) \
+                  WITH ORDINALITY AS o(item, eid, org, subject, typ, tp, env, ord) \
+             WHERE o.item IN (SELECT id FROM item) \
+             ORDER BY ord) \
+         SELECT id FROM item";
+
+/// A command's write, decided and encoded, waiting to be run by
+/// [`PreparedWrite::write`] or, with others, by [`write_many`].
+pub struct PreparedWrite {
+    item_id: Uuid,
+    status: i16,
+    owner: String,
+    due_date: Option<chrono::NaiveDate>,
+    overdue: bool,
+    version: i64,
+    updated_at: chrono::DateTime<chrono::Utc>,
+    closure_reference: String,
+    evidence: Vec<Vec<u8>>,
+    superseded_by_item_id: String,
+    read_version: i64,
+    events: EventColumns,
+    outbox_subjects: Vec<String>,
+    traceparents: Vec<String>,
+}
+
+/// Folds `payloads` into `item` (read at `read_version`, the version the
+/// command was decided on) and prepares the write of its new state, its
+/// events and their outbox rows. Returns None when there is nothing to
+/// write; the envelopes otherwise.
+pub fn prepare_write(
     item: &mut pb::TrackedItem,
     read_version: u64,
     payloads: Vec<Payload>,
     cause: &Cause,
-) -> Result<Option<Vec<pb::EventEnvelope>>, TrackerError> {
+) -> Result<Option<(PreparedWrite, Vec<pb::EventEnvelope>)>, TrackerError> {
     if payloads.is_empty() {
-        return Ok(Some(Vec::new()));
+        return Ok(None);
     }
     let item_id = item_uuid(item)?;
     let mut envelopes = Vec::with_capacity(payloads.len());
@@ -343,28 +417,154 @@ pub async fn append_if_unchanged(
         ));
         traceparents.push(closeout_bus::trace::traceparent_for(envelope));
     }
-    let c = EventColumns::of(&envelopes, rows)?;
-    let evidence: Vec<Vec<u8>> = item.evidence.iter().map(Message::encode_to_vec).collect();
-    let query = sqlx::query(APPEND_IF_UNCHANGED)
-        .bind(item_id)
-        .bind(item.status as i16)
-        .bind(&item.owner)
-        .bind(item.due_date.as_ref().and_then(store::naive_date))
-        .bind(item.overdue)
-        .bind(item.version as i64)
-        .bind(store::from_timestamp(item.updated_at.as_ref()))
-        .bind(&item.closure_reference)
+    let write = PreparedWrite {
+        item_id,
+        status: item.status as i16,
+        owner: item.owner.clone(),
+        due_date: item.due_date.as_ref().and_then(store::naive_date),
+        overdue: item.overdue,
+        version: item.version as i64,
+        updated_at: store::from_timestamp(item.updated_at.as_ref()),
+        closure_reference: item.closure_reference.clone(),
+        evidence: item.evidence.iter().map(Message::encode_to_vec).collect(),
+        superseded_by_item_id: item.superseded_by_item_id.clone(),
+        read_version: read_version as i64,
+        events: EventColumns::of(&envelopes, rows)?,
+        outbox_subjects,
+        traceparents,
+    };
+    Ok(Some((write, envelopes)))
+}
+
+impl PreparedWrite {
+    /// The item written.
+    pub fn item_id(&self) -> Uuid {
+        self.item_id
+    }
+
+    /// Runs the write as one statement committed on its own
+    /// ([`APPEND_IF_UNCHANGED`]): the item's new state only if its version
+    /// is still the one read, and then, from that same statement, its
+    /// events and their outbox rows. One round trip and one commit where a
+    /// transaction takes six (BEGIN, lock, three writes, COMMIT); the
+    /// version condition stands in for the row lock: a change committed
+    /// since the read makes the UPDATE match nothing (PostgreSQL re-checks
+    /// the condition on the newest row version after waiting for its
+    /// writer), and then nothing is written and false is returned for the
+    /// caller to read again. `watch_xid` is set as in [`insert_events`]:
+    /// the statement's snapshot sees the item's previous event, committed
+    /// before the read.
+    pub async fn write(&self, conn: &mut PgConnection) -> Result<bool, TrackerError> {
+        let query = sqlx::query(APPEND_IF_UNCHANGED)
+            .bind(self.item_id)
+            .bind(self.status)
+            .bind(&self.owner)
+            .bind(self.due_date)
+            .bind(self.overdue)
+            .bind(self.version)
+            .bind(self.updated_at)
+            .bind(&self.closure_reference)
+            .bind(&self.evidence)
+            .bind(&self.superseded_by_item_id)
+            .bind(self.read_version);
+        let written: i64 = self
+            .events
+            .bind(query)
+            .bind(&self.outbox_subjects)
+            .bind(&self.traceparents)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
+        Ok(written == 1)
+    }
+}
+
+/// Runs `writes` (of distinct items) as one statement committed on its own
+/// ([`APPEND_MANY_IF_UNCHANGED`]): each is [`PreparedWrite::write`], with
+/// one round trip and one WAL flush for all. Returns, for each, whether it
+/// was written (false: its item changed since it was read).
+pub async fn write_many(
+    conn: &mut PgConnection,
+    writes: &[&PreparedWrite],
+) -> Result<Vec<bool>, TrackerError> {
+    let n = writes.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut statuses = Vec::with_capacity(n);
+    let mut owners = Vec::with_capacity(n);
+    let mut due_dates = Vec::with_capacity(n);
+    let mut overdue = Vec::with_capacity(n);
+    let mut versions = Vec::with_capacity(n);
+    let mut updated = Vec::with_capacity(n);
+    let mut references = Vec::with_capacity(n);
+    let mut evidence = Vec::with_capacity(n);
+    let mut superseded = Vec::with_capacity(n);
+    let mut read_versions = Vec::with_capacity(n);
+    let mut event_items = Vec::new();
+    let mut events = EventColumns::with_capacity(n);
+    let mut subjects = Vec::with_capacity(n);
+    let mut traceparents = Vec::with_capacity(n);
+    for w in writes {
+        ids.push(w.item_id);
+        statuses.push(w.status);
+        owners.push(w.owner.as_str());
+        due_dates.push(w.due_date);
+        overdue.push(w.overdue);
+        versions.push(w.version);
+        updated.push(w.updated_at);
+        references.push(w.closure_reference.as_str());
+        evidence.push(bytea_array_literal(&w.evidence));
+        superseded.push(w.superseded_by_item_id.as_str());
+        read_versions.push(w.read_version);
+        event_items.extend(std::iter::repeat_n(w.item_id, w.events.versions.len()));
+        events.extend(&w.events);
+        subjects.extend(w.outbox_subjects.iter().map(String::as_str));
+        traceparents.extend(w.traceparents.iter().map(String::as_str));
+    }
+    let query = sqlx::query(APPEND_MANY_IF_UNCHANGED)
+        .bind(&ids)
+        .bind(&statuses)
+        .bind(&owners)
+        .bind(&due_dates)
+        .bind(&overdue)
+        .bind(&versions)
+        .bind(&updated)
+        .bind(&references)
         .bind(&evidence)
-        .bind(&item.superseded_by_item_id)
-        .bind(read_version as i64);
-    let written: i64 = c
+        .bind(&superseded)
+        .bind(&read_versions)
+        .bind(&event_items);
+    let written: Vec<Uuid> = events
         .bind(query)
-        .bind(&outbox_subjects)
+        .bind(&subjects)
         .bind(&traceparents)
-        .fetch_one(&mut *conn)
+        .fetch_all(&mut *conn)
         .await?
-        .try_get(0)?;
-    Ok((written == 1).then_some(envelopes))
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()?;
+    Ok(ids.iter().map(|id| written.contains(id)).collect())
+}
+
+/// A `bytea[]` as PostgreSQL's array literal (`{"\\x0a0b",…}`), so that
+/// one text element per command can carry its item's evidence through
+/// `UNNEST` (which would flatten an array of arrays).
+fn bytea_array_literal(values: &[Vec<u8>]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut literal = String::from("{");
+    for (i, bytes) in values.iter().enumerate() {
+        if i > 0 {
+            literal.push(',');
+        }
+        // Inside a quoted element a backslash is written twice.
+        literal.push_str("\"\\\\x");
+        for b in bytes {
+            literal.push(char::from(HEX[usize::from(b >> 4)]));
+            literal.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+        literal.push('"');
+    }
+    literal.push('}');
+    literal
 }
 
 /// Folds one event into an item's state: the current-state projection of
@@ -541,6 +741,105 @@ mod tests {
             Err(TrackerError::Corrupt(_))
         ));
         assert_eq!(item.version, 0);
+    }
+
+    /// Several commands' writes in one statement: each is written only if
+    /// its item is still at the version read, with its own events, outbox
+    /// rows and evidence; a stale one writes nothing and leaves the others.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_in_one_statement_each_keep_their_own_outcome() {
+        let db = closeout_testkit::TestDatabase::create().await;
+        crate::MIGRATOR.run(db.pool()).await.expect("migrations");
+        closeout_bus::outbox::install_schema(db.pool())
+            .await
+            .expect("outbox");
+        let mut items = Vec::new();
+        for _ in 0..3 {
+            let id = Uuid::now_v7();
+            sqlx::query(
+                "INSERT INTO items (id, organisation_id, finding_id, kind, text, status, \
+                 version, opened_at, updated_at) \
+                 VALUES ($1, 'kent', $1::text, 1, 'The force should review its vetting.', \
+                 1, 1, now(), now())",
+            )
+            .bind(id)
+            .execute(db.pool())
+            .await
+            .expect("item");
+            let mut conn = db.pool().acquire().await.expect("connection");
+            items.push(
+                store::read_item(&mut conn, id)
+                    .await
+                    .expect("read")
+                    .expect("the item"),
+            );
+        }
+        let cause = Cause::new(
+            pb::Actor {
+                subject: "inspector".into(),
+                role: pb::Role::Inspectorate as i32,
+                organisation_id: String::new(),
+            },
+            "test",
+        );
+        let evidence = pb::Evidence {
+            description: "Board minutes, \"quoted\", {braced} \\ slashed".into(),
+            uri: "https://example.org/minutes.pdf".into(),
+            sha256: "ab".repeat(32),
+        };
+        items[2].evidence = vec![evidence.clone(), evidence.clone()];
+        let mut writes = Vec::new();
+        for (n, item) in items.iter_mut().enumerate() {
+            // The second was read at a version it no longer has.
+            let read_version = if n == 1 { 0 } else { item.version };
+            let note = pb::ProgressNoted {
+                note: format!("note {n}"),
+                ..Default::default()
+            };
+            let (write, _) = prepare_write(
+                item,
+                read_version,
+                vec![Payload::ProgressNoted(note)],
+                &cause,
+            )
+            .expect("prepared")
+            .expect("something to write");
+            writes.push(write);
+        }
+        let mut conn = db.pool().acquire().await.expect("connection");
+        let written = write_many(&mut conn, &writes.iter().collect::<Vec<_>>())
+            .await
+            .expect("written");
+        assert_eq!(written, vec![true, false, true]);
+        for (n, item) in items.iter().enumerate() {
+            let id = Uuid::parse_str(&item.id).expect("uuid");
+            let stored = store::read_item(&mut conn, id)
+                .await
+                .expect("read")
+                .expect("the item");
+            let events: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM item_events WHERE item_id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .expect("events");
+            let outbox: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM closeout_outbox WHERE organisation_id = 'kent' \
+                 AND event_id IN (SELECT event_id FROM item_events WHERE item_id = $1)",
+            )
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await
+            .expect("outbox");
+            if n == 1 {
+                assert_eq!((stored.version, events, outbox), (1, 0, 0));
+            } else {
+                assert_eq!((stored.version, events, outbox), (2, 1, 1));
+                assert_eq!(stored.evidence, item.evidence);
+            }
+        }
+        drop(conn);
+        db.drop_database().await;
     }
 
     /// One step of an item's life: a command by someone on some day, or the

@@ -13,6 +13,7 @@
 //!   sqlx's release ping.
 //! - `commands`: lifecycle commands, checked by the domain state machine,
 //!   the caller's role and organisation, and the expected version.
+//! - `writer`: group commit of the commands' writes.
 //! - `journal`: the event-sourced write path (history, current state,
 //!   outbox and watch notification in one transaction).
 //! - `store`: the current-state table and history queries.
@@ -39,6 +40,7 @@ pub(crate) mod reconciliation;
 pub(crate) mod renames;
 pub(crate) mod store;
 pub(crate) mod watch;
+pub(crate) mod writer;
 
 use clap::Parser;
 use closeout_proto::tracker_service_server::TrackerServiceServer;
@@ -52,7 +54,7 @@ pub const SERVICE_NAME: &str = "closeout.v1.TrackerService";
 
 /// A command's two statements (the read, then the write), for the bench's
 /// ceiling.
-pub use journal::APPEND_IF_UNCHANGED;
+pub use journal::{APPEND_IF_UNCHANGED, APPEND_MANY_IF_UNCHANGED};
 pub use store::GET_ITEM;
 
 /// Migrations of the tracker database, embedded at build time.
