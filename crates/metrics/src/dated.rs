@@ -854,7 +854,7 @@ pub async fn apply(
     fallback.sort();
     fallback.dedup();
     recompute_items(tx, &fallback, &mut refs, &mut changes).await?;
-    changes.save(tx).await
+    changes.save(tx, true).await
 }
 
 impl Changes {
@@ -878,8 +878,9 @@ impl Changes {
         );
     }
 
-    async fn save(self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
-        save_deltas(tx, self.deltas).await?;
+    /// `checkpoints`: whether any may be kept (a fill adds them at its end).
+    async fn save(self, tx: &mut PgConnection, checkpoints: bool) -> Result<(), sqlx::Error> {
+        save_deltas(tx, self.deltas, checkpoints).await?;
         if !self.rewritten.is_empty() {
             for table in ["dated_items", "dated_item_heads", "dated_refs"] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE item_id = ANY($1)"))
@@ -1195,6 +1196,7 @@ async fn save_timelines(
 async fn save_deltas(
     tx: &mut PgConnection,
     deltas: BTreeMap<NaiveDate, Tallies>,
+    checkpoints: bool,
 ) -> Result<(), sqlx::Error> {
     let mut cols = (
         Vec::new(),
@@ -1227,9 +1229,15 @@ async fn save_deltas(
     if cols.0.is_empty() {
         return Ok(());
     }
+    let plain = "INSERT INTO dated_tallies (organisation_id, day, tally, inspection_id, other, \
+         a, b, d1, d2, d3, n) \
+         SELECT * FROM UNNEST($1::text[], $2::date[], $3::smallint[], $4::text[], $5::text[], \
+         $6::int[], $7::int[], $8::date[], $9::date[], $10::date[], $11::bigint[]) \
+         ON CONFLICT (organisation_id, day, tally, inspection_id, other, a, b, d1, d2, d3) \
+         DO UPDATE SET n = dated_tallies.n + excluded.n";
     // Each summary delta moves every checkpoint after its day too, in the
     // same statement (summed per checkpoint and key, in key order).
-    sqlx::query(&format!(
+    let with_checkpoints = format!(
         "WITH u AS (SELECT * FROM UNNEST($1::text[], $2::date[], $3::smallint[], $4::text[], \
          $5::text[], $6::int[], $7::int[], $8::date[], $9::date[], $10::date[], $11::bigint[]) \
          AS u(organisation_id, day, tally, inspection_id, other, a, b, d1, d2, d3, n)), \
@@ -1245,7 +1253,12 @@ async fn save_deltas(
          HAVING sum(u.n) <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 \
          ON CONFLICT (day, organisation_id, tally, inspection_id, other, a, b, d1, d2, d3) \
          DO UPDATE SET n = dated_checkpoints.n + excluded.n"
-    ))
+    );
+    sqlx::query(if checkpoints {
+        &with_checkpoints
+    } else {
+        plain
+    })
     .bind(&cols.0)
     .bind(&cols.1)
     .bind(&cols.2)
@@ -1328,8 +1341,13 @@ async fn fill(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
     for chunk in items.chunks(FILL_CHUNK) {
         let mut changes = Changes::default();
         recompute_items(tx, chunk, &mut None, &mut changes).await?;
-        changes.save(tx).await?;
+        changes.save(tx, false).await?;
     }
+    // The table was just refilled in this transaction: without statistics
+    // the checkpoints' range reads could be planned as whole scans.
+    sqlx::query("ANALYZE dated_tallies")
+        .execute(&mut *tx)
+        .await?;
     seal(tx, checkpoint_of(chrono::Utc::now().date_naive())).await
 }
 
@@ -1345,20 +1363,24 @@ async fn seal(tx: &mut PgConnection, through: NaiveDate) -> Result<(), sqlx::Err
         Some(day) => next_checkpoint(day),
         None => NaiveDate::from_ymd_opt(FIRST_CHECKPOINT_YEAR, 1, 1),
     };
-    let sql = format!(
-        "INSERT INTO dated_checkpoints (day, organisation_id, tally, inspection_id, other, a, \
-         b, d1, d2, d3, n) \
-         SELECT $1, organisation_id, tally, inspection_id, other, a, b, d1, d2, d3, \
-         sum(n)::bigint FROM (SELECT organisation_id, tally, inspection_id, other, a, b, d1, \
-         d2, d3, n FROM dated_checkpoints WHERE day = $2 \
-         UNION ALL SELECT organisation_id, tally, inspection_id, other, a, b, d1, d2, d3, n \
-         FROM dated_tallies WHERE day < $1 AND ($2::date IS NULL OR day >= $2) \
-         AND tally NOT IN ({OPEN}, {CLOSED})) x \
-         GROUP BY organisation_id, tally, inspection_id, other, a, b, d1, d2, d3 \
-         HAVING sum(n) <> 0"
-    );
+    // Each from the one before and the deltas between (a range of the day
+    // index), or from every delta before it for the first.
+    let sql = |after: &str| {
+        format!(
+            "INSERT INTO dated_checkpoints (day, organisation_id, tally, inspection_id, other, \
+             a, b, d1, d2, d3, n) \
+             SELECT $1, organisation_id, tally, inspection_id, other, a, b, d1, d2, d3, \
+             sum(n)::bigint FROM (SELECT organisation_id, tally, inspection_id, other, a, b, \
+             d1, d2, d3, n FROM dated_checkpoints WHERE day = $2 \
+             UNION ALL SELECT organisation_id, tally, inspection_id, other, a, b, d1, d2, d3, n \
+             FROM dated_tallies WHERE day < $1 {after} AND tally NOT IN ({OPEN}, {CLOSED})) x \
+             GROUP BY organisation_id, tally, inspection_id, other, a, b, d1, d2, d3 \
+             HAVING sum(n) <> 0"
+        )
+    };
+    let (first, then) = (sql("AND $2::date IS NULL"), sql("AND day >= $2"));
     while let Some(day) = next.filter(|d| *d <= through) {
-        sqlx::query(&sql)
+        sqlx::query(if previous.is_some() { &then } else { &first })
             .bind(day)
             .bind(previous)
             .execute(&mut *tx)
@@ -1414,6 +1436,7 @@ pub async fn load_as_of(
     for row in rows {
         add_summed(&mut tallies, row);
     }
+    let mut tallies = tallies.without_zeros();
     date_content(pool, &mut snapshot, &tallies, day).await?;
     // Every detail key's inspection counts an item in `inspections` too.
     let mut undated: Vec<String> = tallies
@@ -1475,10 +1498,10 @@ fn add_summed(tallies: &mut Tallies, row: SummedRow) {
     );
 }
 
-/// The summary tallies as of `day`: the checkpoint nearest it, with the
-/// deltas from it up to `day` added (one on or before `day`) or those after
-/// `day` up to it taken away (one after), or every delta up to `day` when
-/// there is no checkpoint.
+/// The summary tallies as of `day`, as rows to add up: the checkpoint
+/// nearest it, with the deltas from it up to `day` (one on or before `day`)
+/// or those after `day` up to it taken away (one after), or every delta up
+/// to `day` when there is no checkpoint.
 async fn summaries_as_of(
     pool: &PgPool,
     organisation: Option<&str>,
@@ -1492,23 +1515,21 @@ async fn summaries_as_of(
     .fetch_one(pool)
     .await?;
     let after = above.filter(|a| below.is_none_or(|b| *a - day < day - b));
-    let (checkpoint, deltas) = match (after, below) {
-        (Some(c), _) => (Some(c), "-n FROM dated_tallies WHERE day > $2 AND day < $3"),
-        (None, Some(c)) => (
-            Some(c),
-            "n FROM dated_tallies WHERE day >= $3 AND day <= $2",
-        ),
-        (None, None) => (None, "n FROM dated_tallies WHERE day <= $2"),
+    let (checkpoint, sign, days) = match (after, below) {
+        (Some(c), _) => (Some(c), "-", "day > $2 AND day < $3"),
+        (None, Some(c)) => (Some(c), "", "day >= $3 AND day <= $2"),
+        (None, None) => (None, "", "day <= $2"),
     };
     let scope = scope_sql(organisation);
+    // The checkpoint's rows are one per key already: they and the deltas'
+    // sums are added up by the caller ([`add_row`]), not grouped here.
     let sql = format!(
-        "SELECT organisation_id, tally, inspection_id, other, a, b, d1, d2, d3, \
-         sum(n)::bigint FROM (SELECT organisation_id, tally, inspection_id, other, a, b, d1, \
-         d2, d3, n FROM dated_checkpoints WHERE day = $3 AND {scope} \
+        "SELECT organisation_id, tally, inspection_id, other, a, b, d1, d2, d3, n \
+         FROM dated_checkpoints WHERE day = $3 AND {scope} \
          UNION ALL SELECT organisation_id, tally, inspection_id, other, a, b, d1, d2, d3, \
-         {deltas} AND {scope} AND tally NOT IN ({OPEN}, {CLOSED})) x \
-         GROUP BY organisation_id, tally, inspection_id, other, a, b, d1, d2, d3 \
-         HAVING sum(n) <> 0"
+         {sign}sum(n)::bigint FROM dated_tallies WHERE {days} AND {scope} \
+         AND tally NOT IN ({OPEN}, {CLOSED}) \
+         GROUP BY organisation_id, tally, inspection_id, other, a, b, d1, d2, d3"
     );
     sqlx::query_as::<_, SummedRow>(&sql)
         .bind(organisation)
