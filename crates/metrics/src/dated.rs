@@ -26,8 +26,9 @@
 //! the summary tallies' deltas dated before each first of January are kept
 //! as checkpoints (`dated_checkpoints`): an answer reads the checkpoint
 //! nearest its day and adds the deltas from it to the day, or takes away
-//! those from the day to it ([`load_as_of`]), at most half a year of
-//! deltas. They stay exact because they are sums too: a batch adds each
+//! those from the day to it ([`load_as_of`]): at most half a year of
+//! deltas before this year's checkpoint, this year's up to the day after
+//! it. They stay exact because they are sums too: a batch adds each
 //! delta it writes to every checkpoint after the delta's day in the same
 //! statement (a back-dated event moves the later checkpoints by the same
 //! amount; today's events move none). A year's checkpoint is added
