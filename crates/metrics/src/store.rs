@@ -944,33 +944,18 @@ pub async fn load_counted_until(
     scope: Scope<'_>,
     today: Option<NaiveDate>,
 ) -> Result<(Snapshot, Tallies), sqlx::Error> {
-    // Two connections, three round trips each: the organisation, its
-    // inspections and the other inspections dating its items on one; the
-    // summaries, then the content, on the other.
-    let live = Scope {
-        items: false,
-        content: false,
-        ..scope
-    };
-    let side = async {
-        let (tallies, ..) = load_summaries(pool, scope.organisation, true, Days::No).await?;
-        let content = if scope.content {
-            Some(load_content(pool, scope.organisation).await?)
-        } else {
-            None
-        };
-        Ok::<_, sqlx::Error>((tallies, content))
-    };
-    let (mut snapshot, (mut tallies, content)) = tokio::try_join!(load_live(pool, live), side)?;
-    if let Some(content) = content {
-        content.attach(&mut snapshot);
-        snapshot.normalise();
-    }
+    // Two statements at once on two connections: the snapshot, the
+    // summaries.
+    let (mut snapshot, (mut tallies, _, _, ahead)) = tokio::try_join!(
+        load_snapshot(pool, scope.organisation, scope.content),
+        load_summaries(pool, scope.organisation, true, Days::No)
+    )?;
     published_by(&mut snapshot, today);
     let undated = tally::undated_inspections(&snapshot, &tallies);
-    if !undated.is_empty() {
-        load_details(pool, scope.organisation, &undated, &mut tallies).await?;
-    }
+    let mut details = Tallies::default();
+    details_of(pool, scope.organisation, &undated, ahead, &mut details).await?;
+    tallies.open = details.open;
+    tallies.closed = details.closed;
     Ok((snapshot, tallies))
 }
 
@@ -984,22 +969,20 @@ pub async fn load_scorecard(
     today: Option<NaiveDate>,
 ) -> Result<(Snapshot, Tallies), sqlx::Error> {
     let org = Some(organisation_id);
-    let live = Scope {
-        organisation: org,
-        content: false,
-        items: false,
-    };
-    let side = async {
-        let summaries = load_summaries(pool, org, false, Days::Own(organisation_id)).await?;
-        let content = load_content(pool, org).await?;
-        Ok::<_, sqlx::Error>((summaries, content))
-    };
-    let (mut snapshot, ((mut tallies, days, suspect), content)) =
-        tokio::try_join!(load_live(pool, live), side)?;
-    content.attach(&mut snapshot);
-    snapshot.normalise();
+    // Two statements at once on two connections: the snapshot with its
+    // content, the summaries and histogram.
+    let (mut snapshot, (mut tallies, days, suspect, ahead)) = tokio::try_join!(
+        load_snapshot(pool, org, true),
+        load_summaries(pool, org, false, Days::Own(organisation_id))
+    )?;
     let later = published_by(&mut snapshot, today);
-    let days = details_and_days(pool, org, &snapshot, &mut tallies, days, suspect, later).await?;
+    let found = Found {
+        days,
+        suspect,
+        later,
+        ahead,
+    };
+    let days = details_and_days(pool, org, &snapshot, &mut tallies, found).await?;
     tallies.peer_days = Some(days.own_days(organisation_id));
     Ok((snapshot, tallies))
 }
@@ -1012,25 +995,77 @@ async fn details_and_days(
     org: Option<&str>,
     snapshot: &Snapshot,
     tallies: &mut Tallies,
-    mut days: DaysToClose,
-    suspect: Vec<String>,
-    later: Vec<String>,
+    found: Found,
 ) -> Result<DaysToClose, sqlx::Error> {
+    let Found {
+        mut days,
+        suspect,
+        later,
+        ahead,
+    } = found;
     let undated = tally::undated_inspections(snapshot, tallies);
     let answer = tally::answer_dates(snapshot);
     let mut details = Tallies::default();
-    let detail = async {
-        if undated.is_empty() {
-            Ok(())
-        } else {
-            load_details(pool, org, &undated, &mut details).await
-        }
-    };
+    let detail = details_of(pool, org, &undated, ahead, &mut details);
     let correction = correct_days(pool, org, suspect, later, &answer, &mut days);
     tokio::try_join!(detail, correction)?;
     tallies.open = details.open;
     tallies.closed = details.closed;
     Ok(days)
+}
+
+/// What the summaries' statement found beside the summary tallies: the
+/// histograms, the inspections they may have dated differently, the
+/// inspections this answer leaves out (`later`, [`published_by`]) and the
+/// details read ahead.
+struct Found {
+    days: DaysToClose,
+    suspect: Vec<String>,
+    later: Vec<String>,
+    ahead: Ahead,
+}
+
+/// The detail tallies the summaries' statement read ahead: those of every
+/// inspection whose publication text the consumer found no date in
+/// (`tally_dates.day` NULL), which are usually the ones an answer finds
+/// undated, so that it needs no second round trip.
+#[derive(Default)]
+struct Ahead {
+    /// The inspections whose details these are (all of each one's rows).
+    inspections: HashSet<String>,
+    details: Tallies,
+}
+
+/// Adds to `into` the details of the `undated` inspections: those read
+/// ahead, and the others (an inspection the consumer dated that this
+/// answer does not, or left out as published later) read now.
+async fn details_of(
+    pool: &PgPool,
+    org: Option<&str>,
+    undated: &[String],
+    ahead: Ahead,
+    into: &mut Tallies,
+) -> Result<(), sqlx::Error> {
+    let wanted: HashSet<&str> = undated.iter().map(String::as_str).collect();
+    for (key, n) in ahead.details.open {
+        if wanted.contains(key.1.as_str()) {
+            into.open.insert(key, n);
+        }
+    }
+    for (key, n) in ahead.details.closed {
+        if wanted.contains(key.inspection_id.as_str()) {
+            into.closed.insert(key, n);
+        }
+    }
+    let missing: Vec<String> = undated
+        .iter()
+        .filter(|i| !ahead.inspections.contains(i.as_str()))
+        .cloned()
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    load_details(pool, org, &missing, into).await
 }
 
 /// Moves the closings of the `suspect` inspections (whose publication text
@@ -1083,13 +1118,19 @@ pub async fn load_peers(
     organisation_id: &str,
     today: Option<NaiveDate>,
 ) -> Result<(Snapshot, Tallies), sqlx::Error> {
-    let (mut snapshot, (mut tallies, days, suspect)) = tokio::try_join!(
-        load_live(pool, Scope::default()),
+    let (mut snapshot, (mut tallies, days, suspect, ahead)) = tokio::try_join!(
+        load_snapshot(pool, None, false),
         load_summaries(pool, None, false, Days::Peers(organisation_id))
     )?;
     let later = published_by(&mut snapshot, today);
     let group = tally::peer_group(&snapshot, &tallies, organisation_id);
-    let days = details_and_days(pool, None, &snapshot, &mut tallies, days, suspect, later).await?;
+    let found = Found {
+        days,
+        suspect,
+        later,
+        ahead,
+    };
+    let days = details_and_days(pool, None, &snapshot, &mut tallies, found).await?;
     tallies.peer_days = Some(days.peer_days(organisation_id, &group));
     Ok((snapshot, tallies))
 }
@@ -1122,7 +1163,7 @@ async fn load_summaries(
     org: Option<&str>,
     closing: bool,
     days: Days<'_>,
-) -> Result<(Tallies, DaysToClose, Vec<String>), sqlx::Error> {
+) -> Result<(Tallies, DaysToClose, Vec<String>, Ahead), sqlx::Error> {
     // Two statements rather than `$1 IS NULL OR …`, whose generic plan
     // cannot use the organisation index.
     let by_org = if org.is_some() {
@@ -1202,6 +1243,25 @@ async fn load_summaries(
                 .to_string(),
         );
     }
+    // The details of the inspections the consumer found no date in, read
+    // ahead ([`Ahead`]): open rows have no closer (NULL).
+    let undated = "inspection_id IN (SELECT inspection_id FROM tally_dates WHERE day IS NULL)";
+    parts.push(
+        "(SELECT array_agg(inspection_id) AS u_id FROM tally_dates WHERE day IS NULL) u"
+            .to_string(),
+    );
+    parts.push(format!(
+        "(SELECT array_agg(organisation_id) AS ud_o, array_agg(inspection_id) AS ud_i, \
+         array_agg(opened_day) AS ud_opened, array_agg(verified_on) AS ud_verified, \
+         array_agg(closed_by) AS ud_by, array_agg(closed_day) AS ud_closed, \
+         array_agg(n) AS ud_n FROM (\
+         SELECT organisation_id, inspection_id, opened_day, NULL::date AS verified_on, \
+         NULL::text AS closed_by, NULL::date AS closed_day, n FROM tally_open \
+         WHERE n <> 0 AND {by_org} AND {undated} UNION ALL \
+         SELECT organisation_id, inspection_id, opened_day, verified_on, \
+         closed_by_inspection_id, closed_day, n FROM tally_closed \
+         WHERE n <> 0 AND {by_org} AND {undated}) x) ud"
+    ));
     let sql = format!("SELECT * FROM {}", parts.join(", "));
     let mut query = sqlx::query(&sql).bind(org);
     if let Some((of, _)) = histograms {
@@ -1297,7 +1357,40 @@ async fn load_summaries(
             );
         }
     }
-    Ok((t, histogram, suspect))
+    let mut ahead = Ahead {
+        inspections: array::<String>(&row, "u_id")?.into_iter().collect(),
+        details: Tallies::default(),
+    };
+    let details = &mut ahead.details;
+    for ((((((o, i), opened), verified), by), closed), n) in array::<String>(&row, "ud_o")?
+        .into_iter()
+        .zip(array::<String>(&row, "ud_i")?)
+        .zip(array::<Option<NaiveDate>>(&row, "ud_opened")?)
+        .zip(array::<Option<NaiveDate>>(&row, "ud_verified")?)
+        .zip(array::<Option<String>>(&row, "ud_by")?)
+        .zip(array::<Option<NaiveDate>>(&row, "ud_closed")?)
+        .zip(array::<i64>(&row, "ud_n")?)
+    {
+        match by {
+            None => {
+                details.open.insert((o, i, opened), n);
+            }
+            Some(by) => {
+                details.closed.insert(
+                    ClosedKey {
+                        organisation_id: o,
+                        inspection_id: i,
+                        opened_day: opened,
+                        verified_on: verified,
+                        closed_by_inspection_id: by,
+                        closed_day: closed,
+                    },
+                    n,
+                );
+            }
+        }
+    }
+    Ok((t, histogram, suspect, ahead))
 }
 
 /// One `array_agg` column of [`load_summaries`]' row: NULL when the table
@@ -1325,27 +1418,20 @@ async fn load_details(
     } else {
         "WHERE n <> 0 AND $1::text IS NULL AND inspection_id = ANY($2)"
     };
-    let rows: Vec<(String, String, Option<NaiveDate>, i64)> = sqlx::query_as(&format!(
-        "SELECT organisation_id, inspection_id, opened_day, n FROM tally_open {filter}"
-    ))
-    .bind(org)
-    .bind(inspections)
-    .fetch_all(pool)
-    .await?;
-    for (o, i, d, n) in rows {
-        t.open.insert((o, i, d), n);
-    }
-    type ClosedRow = (
+    // Both tables in one statement: open rows have no closer (NULL).
+    type Row = (
         String,
         String,
         Option<NaiveDate>,
         Option<NaiveDate>,
-        String,
+        Option<String>,
         Option<NaiveDate>,
         i64,
     );
-    let rows: Vec<ClosedRow> = sqlx::query_as(&format!(
-        "SELECT organisation_id, inspection_id, opened_day, verified_on, \
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT organisation_id, inspection_id, opened_day, NULL::date, NULL::text, \
+         NULL::date, n FROM tally_open {filter} UNION ALL \
+         SELECT organisation_id, inspection_id, opened_day, verified_on, \
          closed_by_inspection_id, closed_day, n FROM tally_closed {filter}"
     ))
     .bind(org)
@@ -1353,17 +1439,24 @@ async fn load_details(
     .fetch_all(pool)
     .await?;
     for (o, i, opened, verified, by, closed, n) in rows {
-        t.closed.insert(
-            ClosedKey {
-                organisation_id: o,
-                inspection_id: i,
-                opened_day: opened,
-                verified_on: verified,
-                closed_by_inspection_id: by,
-                closed_day: closed,
-            },
-            n,
-        );
+        match by {
+            None => {
+                t.open.insert((o, i, opened), n);
+            }
+            Some(by) => {
+                t.closed.insert(
+                    ClosedKey {
+                        organisation_id: o,
+                        inspection_id: i,
+                        opened_day: opened,
+                        verified_on: verified,
+                        closed_by_inspection_id: by,
+                        closed_day: closed,
+                    },
+                    n,
+                );
+            }
+        }
     }
     Ok(())
 }
@@ -1524,6 +1617,167 @@ pub async fn load_live(pool: &PgPool, scope: Scope<'_>) -> Result<Snapshot, sqlx
     Ok(snapshot)
 }
 
+/// The rows of [`load_snapshot`]'s statement, by what they hold.
+const SNAPSHOT_ORGANISATION: i16 = 0;
+const SNAPSHOT_INSPECTION: i16 = 1;
+const SNAPSHOT_DATING: i16 = 2;
+const SNAPSHOT_JUDGMENT: i16 = 3;
+const SNAPSHOT_INDICATOR: i16 = 4;
+
+/// The live snapshot a counted answer reads, without items: what
+/// [`load_live`] and [`load_content`] read in up to five statements, in
+/// one (a round trip each was most of a scorecard's time on a busy
+/// machine). The tables' rows share one shape, `tag` saying which table
+/// (`SNAPSHOT_*`), and are decoded by position.
+async fn load_snapshot(
+    pool: &PgPool,
+    org: Option<&str>,
+    content: bool,
+) -> Result<Snapshot, sqlx::Error> {
+    // `= $1`, or `$1 IS NULL` alone: the generic plan of
+    // `$1 IS NULL OR … = $1` cannot use the organisation's index.
+    let one = |column: &str| {
+        if org.is_some() {
+            format!("{column} = $1")
+        } else {
+            "$1::text IS NULL".to_string()
+        }
+    };
+    // tag, t1..t7 text, i1 i2 bigint, b boolean, f1 f2 float8, arr text[]
+    let mut parts = vec![
+        format!(
+            "SELECT {SNAPSHOT_ORGANISATION}::int2 AS tag, id AS t1, name AS t2, NULL::text AS t3, \
+             NULL::text AS t4, NULL::text AS t5, NULL::text AS t6, NULL::text AS t7, \
+             kind::int8 AS i1, version AS i2, NULL::boolean AS b, NULL::float8 AS f1, \
+             NULL::float8 AS f2, most_similar_group AS arr FROM organisations WHERE {}",
+            one("id")
+        ),
+        format!(
+            "SELECT {SNAPSHOT_INSPECTION}::int2, id, organisation_id, programme, period, title, \
+             published, NULL, published_version, content_version, announced, NULL, NULL, NULL \
+             FROM inspections WHERE {}",
+            one("organisation_id")
+        ),
+    ];
+    // Inspections of other organisations that opened this one's items (a
+    // national report) or closed them: only their dates, to date the items.
+    if org.is_some() {
+        parts.push(format!(
+            "SELECT {SNAPSHOT_DATING}::int2, id, published, NULL, NULL, NULL, NULL, NULL, NULL, \
+             NULL, NULL, NULL, NULL, NULL FROM inspections WHERE organisation_id <> $1 AND id IN \
+             (SELECT inspection_id FROM tally_inspections WHERE organisation_id = $1 AND n <> 0 \
+              UNION SELECT closed_by_inspection_id FROM tally_closing \
+              WHERE organisation_id = $1 AND n <> 0)"
+        ));
+    }
+    if content {
+        let whose = one("i.organisation_id");
+        parts.push(format!(
+            "SELECT {SNAPSHOT_JUDGMENT}::int2, c.inspection_id, c.judgment_id, c.pillar, \
+             c.question, c.last_inspected, NULL, NULL, c.grade::int8, c.scale::int8, \
+             c.carried_over, NULL, NULL, NULL \
+             FROM judgments c JOIN inspections i ON i.id = c.inspection_id WHERE {whose}"
+        ));
+        parts.push(format!(
+            "SELECT {SNAPSHOT_INDICATOR}::int2, c.inspection_id, c.indicator_id, c.measure, \
+             c.period, c.unit, c.comparator, c.comparator_period, NULL, NULL, NULL, c.value, \
+             c.comparator_value, NULL \
+             FROM indicators c JOIN inspections i ON i.id = c.inspection_id WHERE {whose}"
+        ));
+    }
+    let rows = sqlx::query(&parts.join(" UNION ALL "))
+        .bind(org)
+        .fetch_all(pool)
+        .await?;
+    let mut snapshot = Snapshot::default();
+    let mut content = LoadedContent::default();
+    for row in rows {
+        let text = |i: usize| -> Result<String, sqlx::Error> {
+            Ok(row.try_get::<Option<String>, _>(i)?.unwrap_or_default())
+        };
+        let int = |i: usize| -> Result<i64, sqlx::Error> {
+            Ok(row.try_get::<Option<i64>, _>(i)?.unwrap_or_default())
+        };
+        let flag = |i: usize| -> Result<bool, sqlx::Error> {
+            Ok(row.try_get::<Option<bool>, _>(i)?.unwrap_or_default())
+        };
+        let small = |i: usize| -> Result<i32, sqlx::Error> {
+            i32::try_from(int(i)?).map_err(|e| sqlx::Error::ColumnDecode {
+                index: i.to_string(),
+                source: Box::new(e),
+            })
+        };
+        match row.try_get::<i16, _>(0)? {
+            SNAPSHOT_ORGANISATION => {
+                let state = OrganisationState {
+                    id: text(1)?,
+                    name: text(2)?,
+                    kind: small(8)?,
+                    most_similar_group: row
+                        .try_get::<Option<Vec<String>>, _>(13)?
+                        .unwrap_or_default(),
+                    version: version(int(9)?),
+                };
+                snapshot.organisations.insert(state.id.clone(), state);
+            }
+            SNAPSHOT_INSPECTION => {
+                let meta = InspectionMeta {
+                    inspection_id: text(1)?,
+                    organisation_id: text(2)?,
+                    programme: text(3)?,
+                    period: text(4)?,
+                    title: text(5)?,
+                    published: text(6)?,
+                    published_version: version(int(8)?),
+                    announced: flag(10)?,
+                    content_version: version(int(9)?),
+                };
+                snapshot.inspections.insert(
+                    meta.inspection_id.clone(),
+                    InspectionState {
+                        meta,
+                        ..Default::default()
+                    },
+                );
+            }
+            SNAPSHOT_DATING => {
+                if let Some(day) = model::published_on(&text(2)?) {
+                    snapshot.dating.insert(text(1)?, day);
+                }
+            }
+            SNAPSHOT_JUDGMENT => content.judgments.push((
+                text(1)?,
+                model::Judgment {
+                    judgment_id: text(2)?,
+                    pillar: text(3)?,
+                    question: text(4)?,
+                    grade: small(8)?,
+                    scale: small(9)?,
+                    carried_over: flag(10)?,
+                    last_inspected: text(5)?,
+                },
+            )),
+            SNAPSHOT_INDICATOR => content.indicators.push((
+                text(1)?,
+                model::Indicator {
+                    indicator_id: text(2)?,
+                    measure: text(3)?,
+                    period: text(4)?,
+                    value: row.try_get::<Option<f64>, _>(11)?.unwrap_or_default(),
+                    unit: text(5)?,
+                    comparator: text(6)?,
+                    comparator_value: row.try_get::<Option<f64>, _>(12)?,
+                    comparator_period: text(7)?,
+                },
+            )),
+            _ => {}
+        }
+    }
+    content.attach(&mut snapshot);
+    snapshot.normalise();
+    Ok(snapshot)
+}
+
 /// The judgments and indicators of the inspections of one organisation
 /// (or everyone's), by inspection.
 #[derive(Default)]
@@ -1672,3 +1926,6 @@ pub async fn reset(pool: &PgPool, consumers: &[&str]) -> Result<(), sqlx::Error>
     crate::replay::mark_pending(&mut tx).await?;
     tx.commit().await
 }
+
+#[cfg(test)]
+mod tests;
