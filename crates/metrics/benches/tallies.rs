@@ -19,7 +19,9 @@
 //! the end of the history (its date then arrives and its closings are
 //! re-dated); the figures in BENCHMARKS.md are without it.
 //! `CLOSEOUT_BENCH_KEEP=1` keeps the database (its name is printed) for
-//! looking at the statements by hand. Needs the development PostgreSQL.
+//! looking at the statements by hand; `CLOSEOUT_BENCH_DATABASE=<name>`
+//! reads a kept one again without the replay. Needs the development
+//! PostgreSQL.
 
 use closeout_bus::Payload;
 use closeout_bus::consumer::BatchHandler;
@@ -190,18 +192,16 @@ where
     (p50, p99, last.expect("at least one run"))
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    if std::env::args().any(|a| a == "--list") {
-        return;
-    }
+/// Builds the read models of the synthetic history by the consumer's
+/// batch handler, timed beside a bare multi-row insert of the same
+/// envelopes, and prints both.
+async fn replay(pool: &sqlx::PgPool, big: usize) {
     let setting = |name: &str, default: usize| {
         std::env::var(name)
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     };
-    let big = setting("CLOSEOUT_BENCH_ITEMS", 1_000_000);
     let batch = setting("CLOSEOUT_BENCH_BATCH", 2000).max(1);
     let mixed = setting("CLOSEOUT_BENCH_MIXED", 0) == 1;
     let events = history(big, mixed);
@@ -212,16 +212,11 @@ async fn main() {
         ORGANISATIONS
     );
 
-    let db = TestDatabase::create().await;
-    let pool = db.pool().clone();
-    closeout_metrics::MIGRATOR
-        .run(&pool)
-        .await
-        .expect("migrate");
+    closeout_metrics::MIGRATOR.run(pool).await.expect("migrate");
 
     // Floor: the same envelopes, multi-row inserts into a bare table.
     sqlx::query("CREATE TABLE raw (id UUID PRIMARY KEY, body BYTEA NOT NULL)")
-        .execute(&pool)
+        .execute(pool)
         .await
         .expect("raw table");
     let started = Instant::now();
@@ -234,7 +229,7 @@ async fn main() {
         sqlx::query("INSERT INTO raw SELECT * FROM UNNEST($1::uuid[], $2::bytea[])")
             .bind(ids)
             .bind(bodies)
-            .execute(&pool)
+            .execute(pool)
             .await
             .expect("raw insert");
     }
@@ -260,10 +255,49 @@ async fn main() {
         per_second(replay) / per_second(raw)
     );
     sqlx::query("VACUUM ANALYZE")
-        .execute(&pool)
+        .execute(pool)
         .await
         .expect("analyze");
+}
 
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let setting = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let big = setting("CLOSEOUT_BENCH_ITEMS", 1_000_000);
+    // A database kept by an earlier run (`CLOSEOUT_BENCH_KEEP=1`): the
+    // reads alone, without rebuilding the history (minutes at 1M items).
+    let reuse = std::env::var("CLOSEOUT_BENCH_DATABASE").ok();
+    let (db, pool) = match &reuse {
+        Some(name) => {
+            let admin = std::env::var("CLOSEOUT_TEST_DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            let url = match admin.rsplit_once('/') {
+                Some((root, _)) => format!("{root}/{name}"),
+                None => panic!("no database in {admin}"),
+            };
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(10)
+                .connect(&url)
+                .await
+                .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+            println!("reusing database {name} (no replay)");
+            (None, pool)
+        }
+        None => {
+            let db = TestDatabase::create().await;
+            let pool = db.pool().clone();
+            replay(&pool, big).await;
+            (Some(db), pool)
+        }
+    };
     let day = chrono::Utc::now().date_naive();
     let runs = setting("CLOSEOUT_BENCH_RUNS", 200);
     let baseline_runs = setting("CLOSEOUT_BENCH_BASELINE_RUNS", 3);
@@ -302,11 +336,14 @@ async fn main() {
         "peers ({ORGANISATIONS} organisations): tallies p50 {p50:.2} ms p99 {p99:.2} ms ({runs} runs) | folding the items p50 {b50:.0} ms p99 {b99:.0} ms ({baseline_runs} runs) | {:.0}x",
         b50 / p50.max(1e-9)
     );
-    if setting("CLOSEOUT_BENCH_KEEP", 0) == 1 {
-        // For EXPLAIN by hand; drop it yourself (DROP DATABASE ... WITH (FORCE)).
-        println!("kept database {}", db.name());
-        std::mem::forget(db);
-    } else {
-        db.drop_database().await;
+    match db {
+        Some(db) if setting("CLOSEOUT_BENCH_KEEP", 0) == 1 => {
+            // For EXPLAIN by hand or CLOSEOUT_BENCH_DATABASE; drop it
+            // yourself (DROP DATABASE ... WITH (FORCE)).
+            println!("kept database {}", db.name());
+            std::mem::forget(db);
+        }
+        Some(db) => db.drop_database().await,
+        None => {}
     }
 }
