@@ -668,6 +668,10 @@ async fn scenarios(
         if let Some(org) = &million_org {
             targets.push(("the --million organisation".to_string(), org.clone()));
         }
+        // Reads, not reads beside the consumers' catch-up (metrics may have
+        // just started): the first calls shared the pool and the 2 cores
+        // with the backlog, or found no organisation yet.
+        wait_metrics_caught_up(stack, Duration::from_secs(600)).await?;
         read_model_latency(stack, &targets, sizes, options).await?;
     }
     print_resident(stack, "at the end of the scenarios");
