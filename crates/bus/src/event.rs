@@ -11,7 +11,7 @@
 //! request or import lands in the same trace), the parent id from the event
 //! id. When real tracing arrives, only [`traceparent`] changes.
 
-use crate::subject::event_type_of;
+use crate::subject::{event_type_of, route_of};
 use closeout_proto::event_envelope::Payload;
 use closeout_proto::{Actor, EventEnvelope};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -70,6 +70,32 @@ pub fn new_event(meta: EventMeta<'_>, payload: Payload) -> EventEnvelope {
         causation_id: meta.causation_id.to_string(),
         actor: Some(meta.actor.clone()),
         payload: Some(payload),
+    }
+}
+
+/// An envelope for `payload` as its service would have recorded it at
+/// `seconds` (Unix time): the histories replays, tests and benches make,
+/// where only the organisation, the aggregate, its version, the time and
+/// the payload matter. The aggregate's type is the payload's entity.
+pub fn recorded_at(
+    organisation_id: &str,
+    aggregate_id: &str,
+    aggregate_version: u64,
+    seconds: i64,
+    payload: Payload,
+) -> EventEnvelope {
+    let route = route_of(&payload);
+    EventEnvelope {
+        event_id: Uuid::now_v7().to_string(),
+        event_type: event_type_of(&payload),
+        source_service: route.service.to_string(),
+        organisation_id: organisation_id.to_string(),
+        occurred_at: Some(prost_types::Timestamp { seconds, nanos: 0 }),
+        aggregate_type: route.entity.to_string(),
+        aggregate_id: aggregate_id.to_string(),
+        aggregate_version,
+        payload: Some(payload),
+        ..Default::default()
     }
 }
 

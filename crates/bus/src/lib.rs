@@ -45,6 +45,6 @@ pub use consumer::{
     Consumer, ConsumerConfig, ConsumerHandle, ConsumerStats, EventHandler, HandlerError,
 };
 pub use error::{BusError, Result};
-pub use event::{EventMeta, new_event, traceparent, traceparent_of};
+pub use event::{EventMeta, new_event, recorded_at, traceparent, traceparent_of};
 pub use relay::{Relay, RelayConfig, RelayHandle, RelayStats};
 pub use subject::{Route, route_of};

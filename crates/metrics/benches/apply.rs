@@ -36,21 +36,7 @@ fn events(n: usize) -> Vec<EventEnvelope> {
     let mut k = 0i64;
     let mut envelope = |org: &str, aggregate: &str, version: u64, payload: Payload| {
         k += 1;
-        EventEnvelope {
-            event_id: Uuid::now_v7().to_string(),
-            event_type: closeout_bus::subject::event_type_of(&payload),
-            source_service: closeout_bus::route_of(&payload).service.to_string(),
-            organisation_id: org.to_string(),
-            occurred_at: Some(prost_types::Timestamp {
-                seconds: base + k * 3600,
-                nanos: 0,
-            }),
-            aggregate_type: "x".into(),
-            aggregate_id: aggregate.to_string(),
-            aggregate_version: version,
-            payload: Some(payload),
-            ..Default::default()
-        }
+        closeout_bus::recorded_at(org, aggregate, version, base + k * 3600, payload)
     };
     while out.len() < n {
         let org = format!("org{}", out.len() % 43);

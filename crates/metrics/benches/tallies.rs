@@ -36,21 +36,7 @@ use uuid::Uuid;
 const ORGANISATIONS: usize = 87;
 
 fn envelope(org: &str, aggregate: &str, version: u64, at: i64, payload: Payload) -> EventEnvelope {
-    EventEnvelope {
-        event_id: Uuid::now_v7().to_string(),
-        event_type: closeout_bus::subject::event_type_of(&payload),
-        source_service: closeout_bus::route_of(&payload).service.to_string(),
-        organisation_id: org.to_string(),
-        occurred_at: Some(prost_types::Timestamp {
-            seconds: at,
-            nanos: 0,
-        }),
-        aggregate_type: "x".into(),
-        aggregate_id: aggregate.to_string(),
-        aggregate_version: version,
-        payload: Some(payload),
-        ..Default::default()
-    }
+    closeout_bus::recorded_at(org, aggregate, version, at, payload)
 }
 
 /// Registrations, ten inspections per organisation, then items (every

@@ -60,17 +60,7 @@ fn envelope(
     seconds: i64,
     payload: Payload,
 ) -> EventEnvelope {
-    EventEnvelope {
-        event_id: Uuid::now_v7().to_string(),
-        event_type: closeout_bus::subject::event_type_of(&payload),
-        organisation_id: org.to_string(),
-        occurred_at: Some(prost_types::Timestamp { seconds, nanos: 0 }),
-        aggregate_type: "x".into(),
-        aggregate_id: aggregate.to_string(),
-        aggregate_version: version,
-        payload: Some(payload),
-        ..Default::default()
-    }
+    closeout_bus::recorded_at(org, aggregate, version, seconds, payload)
 }
 
 /// A random history, in a random arrival order.
