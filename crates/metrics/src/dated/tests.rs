@@ -305,21 +305,27 @@ fn folded_tallies(facts: &[Fact], day: NaiveDate) -> Tallies {
 }
 
 /// The deltas of a whole history at once (no upkeep).
-fn deltas_of(facts: &[Fact]) -> BTreeMap<NaiveDate, Tallies> {
-    let dates = inspection_dates(facts);
+/// Each item's facts, and the inspection each item was opened from.
+fn by_item(facts: &[Fact]) -> (BTreeMap<String, Vec<Fact>>, HashMap<&str, &str>) {
     let mut items: BTreeMap<String, Vec<Fact>> = BTreeMap::new();
     for fact in facts {
         if let Target::Item(id) = fact.target() {
             items.entry(id).or_default().push(fact.clone());
         }
     }
-    let item_inspection: HashMap<&str, &str> = facts
+    let item_inspection = facts
         .iter()
         .filter_map(|f| match &f.payload {
             Payload::ItemOpened(o) => Some((f.aggregate_id.as_str(), o.inspection_id.as_str())),
             _ => None,
         })
         .collect();
+    (items, item_inspection)
+}
+
+fn deltas_of(facts: &[Fact]) -> BTreeMap<NaiveDate, Tallies> {
+    let dates = inspection_dates(facts);
+    let (items, item_inspection) = by_item(facts);
     let mut deltas = BTreeMap::new();
     for facts in items.values() {
         add_deltas(&mut deltas, &timeline(facts, &dates, &item_inspection), 1);
@@ -571,19 +577,7 @@ fn extending_a_timeline_equals_recomputing_it() {
     for seed in 0..150u64 {
         let facts = facts_of(&history(seed, 12));
         let dates = inspection_dates(&facts);
-        let item_inspection: HashMap<&str, &str> = facts
-            .iter()
-            .filter_map(|f| match &f.payload {
-                Payload::ItemOpened(o) => Some((f.aggregate_id.as_str(), o.inspection_id.as_str())),
-                _ => None,
-            })
-            .collect();
-        let mut items: BTreeMap<String, Vec<Fact>> = BTreeMap::new();
-        for fact in &facts {
-            if let Target::Item(id) = fact.target() {
-                items.entry(id).or_default().push(fact.clone());
-            }
-        }
+        let (items, item_inspection) = by_item(&facts);
         for (id, mut facts) in items {
             facts.sort_by(fold_order);
             for cut in 1..facts.len() {
