@@ -90,10 +90,14 @@ pub async fn metrics_read_models(
     .expect("listing metrics' tables");
     let mut models = std::collections::BTreeMap::new();
     for table in tables {
-        // A tally the live service decremented to zero keeps its row; a
-        // rebuild never makes it. Both answer the same. (A tally's count is
-        // its column n, else all its bigint columns.)
-        let zero = if table.starts_with("tally_") || table == "dated_tallies" {
+        // A tally (or a dated delta or checkpoint of one) the live service
+        // decremented to zero keeps its row; a rebuild never makes it. Both
+        // answer the same. (A tally's count is its column n, else all its
+        // bigint columns.)
+        let zero = if table.starts_with("tally_")
+            || table == "dated_tallies"
+            || table == "dated_checkpoints"
+        {
             let counts: Vec<String> = sqlx::query_scalar(
                 "SELECT column_name::text FROM information_schema.columns \
                  WHERE table_schema = 'public' AND table_name = $1 AND data_type = 'bigint'",
