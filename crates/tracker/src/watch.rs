@@ -370,9 +370,15 @@ impl Tail {
                 break;
             }
         }
+        // Not `EXISTS`: the planner drops an ORDER BY inside it, and when it
+        // expects many rows past the position it scans the heap from the
+        // start, where they are not (the newest rows are at its end): a
+        // read growing with the history. The ordered LIMIT 1 keeps to the
+        // index.
         Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM item_events \
-             WHERE (watch_xid, sequence) > ($1::text::xid8, $2))",
+            "SELECT (SELECT sequence FROM item_events \
+                     WHERE (watch_xid, sequence) > ($1::text::xid8, $2) \
+                     ORDER BY watch_xid, sequence LIMIT 1) IS NOT NULL",
         )
         .bind(position.0.to_string())
         .bind(position.1)
