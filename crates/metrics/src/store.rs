@@ -969,11 +969,27 @@ pub async fn load_scorecard(
     today: Option<NaiveDate>,
 ) -> Result<(Snapshot, Tallies), sqlx::Error> {
     let org = Some(organisation_id);
-    // Two statements at once on two connections: the snapshot with its
-    // content, the summaries and histogram.
-    let (mut snapshot, (mut tallies, days, suspect, ahead)) = tokio::try_join!(
-        load_snapshot(pool, org, true),
-        load_summaries(pool, org, false, Days::Own(organisation_id))
+    let (snapshot, mut tallies, found) =
+        read_live(pool, org, true, Days::Own(organisation_id), today).await?;
+    let days = details_and_days(pool, org, &snapshot, &mut tallies, found).await?;
+    tallies.peer_days = Some(days.own_days(organisation_id));
+    Ok((snapshot, tallies))
+}
+
+/// The first reads of a live scorecard or peer comparison: two statements
+/// at once on two connections, the snapshot (with `content` or not) beside
+/// the summaries and the `days` histograms; the inspections published after
+/// `today` taken out of the snapshot.
+async fn read_live(
+    pool: &PgPool,
+    org: Option<&str>,
+    content: bool,
+    days: Days<'_>,
+    today: Option<NaiveDate>,
+) -> Result<(Snapshot, Tallies, Found), sqlx::Error> {
+    let (mut snapshot, (tallies, days, suspect, ahead)) = tokio::try_join!(
+        load_snapshot(pool, org, content),
+        load_summaries(pool, org, false, days)
     )?;
     let later = published_by(&mut snapshot, today);
     let found = Found {
@@ -982,9 +998,7 @@ pub async fn load_scorecard(
         later,
         ahead,
     };
-    let days = details_and_days(pool, org, &snapshot, &mut tallies, found).await?;
-    tallies.peer_days = Some(days.own_days(organisation_id));
-    Ok((snapshot, tallies))
+    Ok((snapshot, tallies, found))
 }
 
 /// What a live scorecard and peer comparison read after the summaries, at
@@ -1118,18 +1132,9 @@ pub async fn load_peers(
     organisation_id: &str,
     today: Option<NaiveDate>,
 ) -> Result<(Snapshot, Tallies), sqlx::Error> {
-    let (mut snapshot, (mut tallies, days, suspect, ahead)) = tokio::try_join!(
-        load_snapshot(pool, None, false),
-        load_summaries(pool, None, false, Days::Peers(organisation_id))
-    )?;
-    let later = published_by(&mut snapshot, today);
+    let (snapshot, mut tallies, found) =
+        read_live(pool, None, false, Days::Peers(organisation_id), today).await?;
     let group = tally::peer_group(&snapshot, &tallies, organisation_id);
-    let found = Found {
-        days,
-        suspect,
-        later,
-        ahead,
-    };
     let days = details_and_days(pool, None, &snapshot, &mut tallies, found).await?;
     tallies.peer_days = Some(days.peer_days(organisation_id, &group));
     Ok((snapshot, tallies))
