@@ -256,6 +256,29 @@ impl EventColumns {
     }
 }
 
+/// The head of every statement that appends to the journal.
+macro_rules! insert_item_events {
+    () => {
+        "INSERT INTO item_events (item_id, version, event_id, event_type, organisation_id, \
+         actor_subject, actor_role, occurred_at, status_before, status_after, envelope, \
+         item_after, watch_xid) "
+    };
+}
+
+/// A new event's `watch_xid`: this transaction's id, raised to at least
+/// that of the item's previous event, so an item's events keep version
+/// order in WatchItems (see `watch`).
+macro_rules! watch_xid_of {
+    ($item:literal) => {
+        concat!(
+            "greatest(pg_current_xact_id(), \
+             (SELECT p.watch_xid FROM item_events p WHERE p.item_id = ",
+            $item,
+            " ORDER BY p.version DESC LIMIT 1))"
+        )
+    };
+}
+
 /// Inserts events, in order, with one statement (`item_ids[i]` is the item
 /// of `envelopes[i]`). No lock is taken: each row's `watch_xid` is this
 /// transaction's id, raised to its item's previous event's (one written
@@ -268,20 +291,16 @@ async fn insert_events(
     rows: Vec<JournalRow>,
 ) -> Result<(), TrackerError> {
     let c = EventColumns::of(envelopes, rows)?;
-    let query = sqlx::query(
-        "INSERT INTO item_events (item_id, version, event_id, event_type, organisation_id, \
-         actor_subject, actor_role, occurred_at, status_before, status_after, envelope, \
-         item_after, watch_xid) \
-         SELECT item, v, id, typ, org, subj, role, at, sb, sa, env, after, \
-                greatest(pg_current_xact_id(), \
-                         (SELECT p.watch_xid FROM item_events p WHERE p.item_id = e.item \
-                          ORDER BY p.version DESC LIMIT 1)) \
-         FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::text[], $6::text[], \
+    let query = sqlx::query(concat!(
+        insert_item_events!(),
+        "SELECT item, v, id, typ, org, subj, role, at, sb, sa, env, after, ",
+        watch_xid_of!("e.item"),
+        " FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::text[], $6::text[], \
                      $7::smallint[], $8::timestamptz[], $9::smallint[], $10::smallint[], \
                      $11::bytea[], $12::bytea[]) \
               WITH ORDINALITY AS e(item, v, id, typ, org, subj, role, at, sb, sa, env, after, ord) \
          ORDER BY ord",
-    )
+    ))
     .bind(item_ids);
     c.bind(query).execute(&mut *tx).await?;
     Ok(())
@@ -291,21 +310,18 @@ async fn insert_events(
 /// state, $11 the version read, $12–$22 the events' columns, $23 and $24
 /// their outbox subjects and traceparents); public for the bench's
 /// ceiling, which runs it directly.
-pub const APPEND_IF_UNCHANGED: &str = "WITH item AS ( \
+pub const APPEND_IF_UNCHANGED: &str = concat!(
+    "WITH item AS ( \
              UPDATE items SET status = $2, owner = $3, due_date = $4, overdue = $5, \
                  version = $6, updated_at = $7, closure_reference = $8, evidence = $9, \
                  superseded_by_item_id = $10 \
              WHERE id = $1 AND version = $11 \
              RETURNING id), \
-         events AS ( \
-             INSERT INTO item_events (item_id, version, event_id, event_type, organisation_id, \
-                 actor_subject, actor_role, occurred_at, status_before, status_after, envelope, \
-                 item_after, watch_xid) \
-             SELECT item.id, v, eid, typ, org, subj, role, at, sb, sa, env, after, \
-                    greatest(pg_current_xact_id(), \
-                             (SELECT p.watch_xid FROM item_events p WHERE p.item_id = item.id \
-                              ORDER BY p.version DESC LIMIT 1)) \
-             FROM item, UNNEST($12::bigint[], $13::uuid[], $14::text[], $15::text[], \
+         events AS ( ",
+    insert_item_events!(),
+    "SELECT item.id, v, eid, typ, org, subj, role, at, sb, sa, env, after, ",
+    watch_xid_of!("item.id"),
+    " FROM item, UNNEST($12::bigint[], $13::uuid[], $14::text[], $15::text[], \
                                $16::text[], $17::smallint[], $18::timestamptz[], \
                                $19::smallint[], $20::smallint[], $21::bytea[], $22::bytea[]) \
                   WITH ORDINALITY AS e(v, eid, typ, org, subj, role, at, sb, sa, env, after, ord) \
@@ -318,14 +334,16 @@ pub const APPEND_IF_UNCHANGED: &str = "WITH item AS ( \
                                $21::bytea[]) \
                   WITH ORDINALITY AS o(eid, org, subject, typ, tp, env, ord) \
              ORDER BY ord) \
-         SELECT count(*) FROM item";
+         SELECT count(*) FROM item"
+);
 
 /// [`write_many`]'s statement: [`APPEND_IF_UNCHANGED`] for many items at
 /// once ($1–$11 one element per command: the item, its new state with the
 /// evidence as an array literal, and the version read; $12 the item of
 /// each event, $13–$23 the events' columns, $24 and $25 their outbox
 /// subjects and traceparents). Returns the items written.
-pub const APPEND_MANY_IF_UNCHANGED: &str = "WITH input AS ( \
+pub const APPEND_MANY_IF_UNCHANGED: &str = concat!(
+    "WITH input AS ( \
              SELECT * FROM UNNEST($1::uuid[], $2::smallint[], $3::text[], $4::date[], \
                                   $5::bool[], $6::bigint[], $7::timestamptz[], $8::text[], \
                                   $9::text[], $10::text[], $11::bigint[]) \
@@ -339,15 +357,11 @@ pub const APPEND_MANY_IF_UNCHANGED: &str = "WITH input AS ( \
              FROM input u \
              WHERE i.id = u.id AND i.version = u.read_version \
              RETURNING i.id), \
-         events AS ( \
-             INSERT INTO item_events (item_id, version, event_id, event_type, organisation_id, \
-                 actor_subject, actor_role, occurred_at, status_before, status_after, envelope, \
-                 item_after, watch_xid) \
-             SELECT e.item, v, eid, typ, org, subj, role, at, sb, sa, env, after, \
-                    greatest(pg_current_xact_id(), \
-                             (SELECT p.watch_xid FROM item_events p WHERE p.item_id = e.item \
-                              ORDER BY p.version DESC LIMIT 1)) \
-             FROM UNNEST($12::uuid[], $13::bigint[], $14::uuid[], $15::text[], $16::text[], \
+         events AS ( ",
+    insert_item_events!(),
+    "SELECT e.item, v, eid, typ, org, subj, role, at, sb, sa, env, after, ",
+    watch_xid_of!("e.item"),
+    " FROM UNNEST($12::uuid[], $13::bigint[], $14::uuid[], $15::text[], $16::text[], \
                          $17::text[], $18::smallint[], $19::timestamptz[], $20::smallint[], \
                          $21::smallint[], $22::bytea[], $23::bytea[]) \
                   WITH ORDINALITY \
@@ -363,7 +377,8 @@ pub const APPEND_MANY_IF_UNCHANGED: &str = "WITH input AS ( \
                   WITH ORDINALITY AS o(item, eid, org, subject, typ, tp, env, ord) \
              WHERE o.item IN (SELECT id FROM item) \
              ORDER BY ord) \
-         SELECT id FROM item";
+         SELECT id FROM item"
+);
 
 /// A command's write, decided and encoded, waiting to be run by
 /// [`PreparedWrite::write`] or, with others, by [`write_many`].
