@@ -1376,24 +1376,7 @@ async fn load_summaries(
         .zip(array::<Option<NaiveDate>>(&row, "ud_closed")?)
         .zip(array::<i64>(&row, "ud_n")?)
     {
-        match by {
-            None => {
-                details.open.insert((o, i, opened), n);
-            }
-            Some(by) => {
-                details.closed.insert(
-                    ClosedKey {
-                        organisation_id: o,
-                        inspection_id: i,
-                        opened_day: opened,
-                        verified_on: verified,
-                        closed_by_inspection_id: by,
-                        closed_day: closed,
-                    },
-                    n,
-                );
-            }
-        }
+        put_detail(details, (o, i, opened, verified, by, closed, n));
     }
     Ok((t, histogram, suspect, ahead))
 }
@@ -1424,16 +1407,7 @@ async fn load_details(
         "WHERE n <> 0 AND $1::text IS NULL AND inspection_id = ANY($2)"
     };
     // Both tables in one statement: open rows have no closer (NULL).
-    type Row = (
-        String,
-        String,
-        Option<NaiveDate>,
-        Option<NaiveDate>,
-        Option<String>,
-        Option<NaiveDate>,
-        i64,
-    );
-    let rows: Vec<Row> = sqlx::query_as(&format!(
+    let rows: Vec<DetailRow> = sqlx::query_as(&format!(
         "SELECT organisation_id, inspection_id, opened_day, NULL::date, NULL::text, \
          NULL::date, n FROM tally_open {filter} UNION ALL \
          SELECT organisation_id, inspection_id, opened_day, verified_on, \
@@ -1443,27 +1417,44 @@ async fn load_details(
     .bind(inspections)
     .fetch_all(pool)
     .await?;
-    for (o, i, opened, verified, by, closed, n) in rows {
-        match by {
-            None => {
-                t.open.insert((o, i, opened), n);
-            }
-            Some(by) => {
-                t.closed.insert(
-                    ClosedKey {
-                        organisation_id: o,
-                        inspection_id: i,
-                        opened_day: opened,
-                        verified_on: verified,
-                        closed_by_inspection_id: by,
-                        closed_day: closed,
-                    },
-                    n,
-                );
-            }
-        }
+    for row in rows {
+        put_detail(t, row);
     }
     Ok(())
+}
+
+/// A detail tally's row: organisation, inspection, day opened, day
+/// verified, closing inspection (none for an open item), closing day, count.
+type DetailRow = (
+    String,
+    String,
+    Option<NaiveDate>,
+    Option<NaiveDate>,
+    Option<String>,
+    Option<NaiveDate>,
+    i64,
+);
+
+/// Files a detail row under the open or the closed items.
+fn put_detail(t: &mut Tallies, (o, i, opened, verified, by, closed, n): DetailRow) {
+    match by {
+        None => {
+            t.open.insert((o, i, opened), n);
+        }
+        Some(by) => {
+            t.closed.insert(
+                ClosedKey {
+                    organisation_id: o,
+                    inspection_id: i,
+                    opened_day: opened,
+                    verified_on: verified,
+                    closed_by_inspection_id: by,
+                    closed_day: closed,
+                },
+                n,
+            );
+        }
+    }
 }
 
 async fn item_history(tx: &mut PgConnection, id: &str) -> Result<Vec<Fact>, sqlx::Error> {
