@@ -85,7 +85,7 @@
 
 use crate::model::{self, Fact, InspectionState, ItemState, Snapshot, Target, fold_order};
 use crate::store::{self, Scope};
-use crate::tally::{ClosedKey, ClosingKey, Tallies};
+use crate::tally::{self, ClosedKey, ClosingKey, DateMap, DaysToClose, Tallies};
 use chrono::{Datelike, NaiveDate, NaiveTime};
 use closeout_proto::EventEnvelope;
 use closeout_proto::event_envelope::Payload;
@@ -412,6 +412,13 @@ const TOTAL_OPEN: i16 = 6;
 const TOTAL_CLOSED: i16 = 7;
 const OPEN_INSPECTIONS: i16 = 8;
 const CLOSING: i16 = 9;
+/// Checkpoint rows only: the closings a checkpoint holds as days-to-close
+/// histograms, by organisation (`a`: days to close) and summed over
+/// everyone (`organisation_id` ''), under the dates `dated_inspections`
+/// holds ([`DaysToClose`]), so that a peer comparison reads a few
+/// histograms rather than everyone's closings.
+const DAYS: i16 = 10;
+const DAYS_ALL: i16 = 11;
 
 /// One tally key and count as a `dated_tallies` row (without its day).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -497,6 +504,56 @@ fn rows_of(t: &Tallies) -> Vec<DeltaRow> {
     out
 }
 
+/// A histogram's rows (checkpoint rows, [`DAYS`] and [`DAYS_ALL`]).
+fn days_rows(days: &DaysToClose) -> Vec<DeltaRow> {
+    let row = |organisation_id: &str, tally: i16, d: i64, n: i64| DeltaRow {
+        organisation_id: organisation_id.to_string(),
+        tally,
+        a: i32::try_from(d).unwrap_or(i32::MAX),
+        n,
+        ..Default::default()
+    };
+    let mut out: Vec<DeltaRow> = days
+        .by_organisation
+        .iter()
+        .map(|((org, d), n)| row(org, DAYS, *d, *n))
+        .collect();
+    out.extend(days.all.iter().map(|(d, n)| row("", DAYS_ALL, *d, *n)));
+    out.retain(|r| r.n != 0);
+    out
+}
+
+/// Adds a [`DAYS`] or [`DAYS_ALL`] row to a histogram.
+fn add_days_row(days: &mut DaysToClose, r: DeltaRow) {
+    let d = i64::from(r.a);
+    match r.tally {
+        DAYS => {
+            *days
+                .by_organisation
+                .entry((r.organisation_id, d))
+                .or_default() += r.n
+        }
+        DAYS_ALL => *days.all.entry(d).or_default() += r.n,
+        _ => {}
+    }
+}
+
+fn closing_key(
+    organisation_id: String,
+    inspection_id: String,
+    other: String,
+    a: i32,
+    d1: Option<NaiveDate>,
+) -> ClosingKey {
+    ClosingKey {
+        organisation_id,
+        inspection_id,
+        closed_by_inspection_id: other,
+        verified: a != 0,
+        closing_day: d1,
+    }
+}
+
 fn add_row(t: &mut Tallies, r: DeltaRow) {
     let org = r.organisation_id;
     match r.tally {
@@ -528,13 +585,7 @@ fn add_row(t: &mut Tallies, r: DeltaRow) {
                 .or_default() += r.n;
         }
         CLOSING => {
-            let key = ClosingKey {
-                organisation_id: org,
-                inspection_id: r.inspection_id,
-                closed_by_inspection_id: r.other,
-                verified: r.a != 0,
-                closing_day: r.d1,
-            };
+            let key = closing_key(org, r.inspection_id, r.other, r.a, r.d1);
             *t.closing.entry(key).or_default() += r.n;
         }
         _ => {}
@@ -595,6 +646,11 @@ pub struct Upkeep {
     /// those depending on an inspection whose date changed, or superseded
     /// by an item the batch opens.
     dependants: BTreeSet<String>,
+    /// This year's checkpoint, the last one kept.
+    checkpoint: Option<NaiveDate>,
+    /// The checkpoints' histograms moved for the inspections whose date
+    /// changed, by the day of the closings moved ([`redate_closings`]).
+    days: BTreeMap<NaiveDate, DaysToClose>,
 }
 
 /// A batch naming more refs than this takes the upkeep lock exclusively
@@ -727,7 +783,8 @@ pub async fn prepare(tx: &mut PgConnection, facts: &[Fact]) -> Result<Upkeep, sq
     };
     inspections.sort();
     inspections.dedup();
-    let mut changed = redate_inspections(tx, &inspections).await?;
+    let redated = redate_inspections(tx, &inspections).await?;
+    let mut changed: Vec<String> = redated.iter().map(|(id, _)| id.clone()).collect();
     // An opened item dates the supersession of the items it superseded.
     changed.extend(opened);
     let mut dependants = BTreeSet::new();
@@ -748,10 +805,15 @@ pub async fn prepare(tx: &mut PgConnection, facts: &[Fact]) -> Result<Upkeep, sq
             .fetch_all(&mut *tx)
             .await?;
     }
+    // Read after the dependants' locks: a batch still writing closings of
+    // them has committed, and dated them by the date before.
+    let days = redate_closings(tx, &redated, this_year).await?;
     Ok(Upkeep {
         active: true,
         refs,
         dependants,
+        checkpoint: Some(this_year),
+        days,
     })
 }
 
@@ -759,6 +821,11 @@ pub async fn prepare(tx: &mut PgConnection, facts: &[Fact]) -> Result<Upkeep, sq
 #[derive(Default)]
 struct Changes {
     deltas: BTreeMap<NaiveDate, Tallies>,
+    /// Moves of the checkpoints' histograms by the day of the closings
+    /// moved, besides those of the deltas' closings ([`save_deltas`]).
+    days: BTreeMap<NaiveDate, DaysToClose>,
+    /// The last checkpoint kept ([`Upkeep::checkpoint`]).
+    checkpoint: Option<NaiveDate>,
     /// Items whose stored timeline and refs are replaced, not extended.
     rewritten: Vec<String>,
     /// Timeline entries written (an entry of a stored day replaces it).
@@ -785,6 +852,8 @@ pub async fn apply(
     let Upkeep {
         mut refs,
         dependants,
+        checkpoint,
+        days,
         ..
     } = upkeep;
     let mut batch: BTreeMap<String, Vec<&Fact>> = BTreeMap::new();
@@ -814,7 +883,11 @@ pub async fn apply(
         };
     }
     let dates = load_dates(tx, named.into_iter().filter(|i| !i.is_empty())).await?;
-    let mut changes = Changes::default();
+    let mut changes = Changes {
+        days,
+        checkpoint,
+        ..Default::default()
+    };
     let no_supersessions = HashMap::new();
     for (id, facts) in &batch {
         let before = &touched[id].before;
@@ -881,7 +954,8 @@ impl Changes {
 
     /// `checkpoints`: whether any may be kept (a fill adds them at its end).
     async fn save(self, tx: &mut PgConnection, checkpoints: bool) -> Result<(), sqlx::Error> {
-        save_deltas(tx, self.deltas, checkpoints).await?;
+        let kept = self.checkpoint.filter(|_| checkpoints);
+        save_deltas(tx, self.deltas, self.days, kept).await?;
         if !self.rewritten.is_empty() {
             for table in ["dated_items", "dated_item_heads", "dated_refs"] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE item_id = ANY($1)"))
@@ -992,11 +1066,11 @@ async fn load_dates<'a>(
 }
 
 /// Recomputes the dates of `ids` from their events; returns those whose
-/// date changed.
+/// date changed, each with the date it had before (if any).
 async fn redate_inspections(
     tx: &mut PgConnection,
     ids: &[String],
-) -> Result<Vec<String>, sqlx::Error> {
+) -> Result<Vec<(String, Option<NaiveDate>)>, sqlx::Error> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -1009,6 +1083,10 @@ async fn redate_inspections(
     if changed.is_empty() {
         return Ok(Vec::new());
     }
+    let redated = changed
+        .iter()
+        .map(|(id, _)| (id.clone(), before.get(id).copied()))
+        .collect();
     let (changed_ids, days): (Vec<String>, Vec<NaiveDate>) = changed.into_iter().unzip();
     sqlx::query(
         "INSERT INTO dated_inspections (inspection_id, day) \
@@ -1019,7 +1097,124 @@ async fn redate_inspections(
     .bind(&days)
     .execute(&mut *tx)
     .await?;
-    Ok(changed_ids)
+    Ok(redated)
+}
+
+/// The stored closings either inspection of which was `redated` (with its
+/// date before), dated before the last checkpoint, moved from the days to
+/// close the old dates gave them to those the new ones give: what the
+/// checkpoints after each closing's day move by, as the live histograms
+/// move ([`DaysToClose::redate`]). The new dates are written already.
+async fn redate_closings(
+    tx: &mut PgConnection,
+    redated: &[(String, Option<NaiveDate>)],
+    checkpoint: NaiveDate,
+) -> Result<BTreeMap<NaiveDate, DaysToClose>, sqlx::Error> {
+    let mut out: BTreeMap<NaiveDate, DaysToClose> = BTreeMap::new();
+    if redated.is_empty() {
+        return Ok(out);
+    }
+    let ids: Vec<&str> = redated.iter().map(|(id, _)| id.as_str()).collect();
+    let (closings, after) = closings_with_dates(tx, Stored::Touching(&ids, checkpoint)).await?;
+    let mut before = after.clone();
+    for (id, day) in redated {
+        match day {
+            Some(day) => before.insert(id.clone(), *day),
+            None => before.remove(id),
+        };
+    }
+    for (day, key, n) in &closings {
+        out.entry(*day)
+            .or_default()
+            .redate([(key, n)], &before, &after);
+    }
+    Ok(out)
+}
+
+/// Which stored closings [`closings_with_dates`] reads.
+#[derive(Clone, Copy)]
+enum Stored<'a> {
+    /// Those either inspection of which is one of these, dated before the
+    /// day.
+    Touching(&'a [&'a str], NaiveDate),
+    /// Those dated from the first day (if any) to before the second.
+    Between(Option<NaiveDate>, NaiveDate),
+}
+
+/// Stored closings (summed per key and day when `Between`), each with its
+/// day, and the dates `dated_inspections` holds for their inspections.
+async fn closings_with_dates(
+    tx: &mut PgConnection,
+    which: Stored<'_>,
+) -> Result<(Vec<(NaiveDate, ClosingKey, i64)>, DateMap), sqlx::Error> {
+    type Row = (
+        NaiveDate,
+        String,
+        String,
+        String,
+        i32,
+        Option<NaiveDate>,
+        i64,
+        Option<NaiveDate>,
+        Option<NaiveDate>,
+    );
+    let sql = |day: &str, n: &str, condition: &str, group: &str| {
+        format!(
+            "SELECT {day}, t.organisation_id, t.inspection_id, t.other, t.a, t.d1, {n}, \
+             o.day, b.day FROM dated_tallies t \
+             LEFT JOIN dated_inspections o ON o.inspection_id = t.inspection_id \
+             LEFT JOIN dated_inspections b ON t.other <> '' AND b.inspection_id = t.other \
+             WHERE t.tally = {CLOSING} AND {condition} {group}"
+        )
+    };
+    let rows: Vec<Row> = match which {
+        Stored::Touching(ids, before) => {
+            let sql = sql(
+                "t.day",
+                "t.n",
+                "t.n <> 0 AND t.day < $2 AND (t.inspection_id = ANY($1) \
+                 OR (t.other <> '' AND t.other = ANY($1)))",
+                "",
+            );
+            sqlx::query_as(&sql)
+                .bind(ids)
+                .bind(before)
+                .fetch_all(&mut *tx)
+                .await?
+        }
+        Stored::Between(from, to) => {
+            // The first checkpoint's condition apart: `$2 IS NULL OR` would
+            // keep a generic plan from the day index.
+            let range = if from.is_some() {
+                "t.day < $1 AND t.day >= $2"
+            } else {
+                "t.day < $1 AND $2::date IS NULL"
+            };
+            let sql = sql(
+                "$1::date",
+                "sum(t.n)::bigint",
+                range,
+                "GROUP BY t.organisation_id, t.inspection_id, t.other, t.a, t.d1, o.day, b.day",
+            );
+            sqlx::query_as(&sql)
+                .bind(to)
+                .bind(from)
+                .fetch_all(&mut *tx)
+                .await?
+        }
+    };
+    let mut dates = DateMap::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for (day, org, inspection, other, a, d1, n, opened, closed_by) in rows {
+        if let Some(d) = opened {
+            dates.insert(inspection.clone(), d);
+        }
+        if let Some(d) = closed_by {
+            dates.insert(other.clone(), d);
+        }
+        out.push((day, closing_key(org, inspection, other, a, d1), n));
+    }
+    Ok((out, dates))
 }
 
 /// Recomputes the timelines of `ids` from their whole histories into
@@ -1194,11 +1389,44 @@ async fn save_timelines(
     Ok(())
 }
 
+/// Adds the deltas, and with `checkpoint` (the last one kept) moves every
+/// checkpoint after each delta's day: its summary tallies by the delta,
+/// its histograms by the delta's closings dated as `dated_inspections`
+/// has them now, and by `days` (histogram moves only, by closing day).
 async fn save_deltas(
     tx: &mut PgConnection,
     deltas: BTreeMap<NaiveDate, Tallies>,
-    checkpoints: bool,
+    mut days: BTreeMap<NaiveDate, DaysToClose>,
+    checkpoint: Option<NaiveDate>,
 ) -> Result<(), sqlx::Error> {
+    let deltas: Vec<(NaiveDate, Tallies)> = deltas
+        .into_iter()
+        .map(|(day, t)| (day, t.without_zeros()))
+        .collect();
+    if let Some(checkpoint) = checkpoint {
+        // Only closings dated before the last checkpoint move one.
+        let moving = || {
+            deltas
+                .iter()
+                .filter(|(day, _)| *day < checkpoint)
+                .flat_map(|(day, t)| t.closing.iter().map(move |(k, n)| (*day, k, n)))
+        };
+        let mut named: BTreeSet<&str> = BTreeSet::new();
+        for (_, key, _) in moving() {
+            named.insert(&key.inspection_id);
+            named.insert(&key.closed_by_inspection_id);
+        }
+        named.remove("");
+        let dates: DateMap = load_dates(tx, named.iter().copied())
+            .await?
+            .into_iter()
+            .collect();
+        for (day, key, n) in moving() {
+            days.entry(day).or_default().add(key, *n, &dates);
+        }
+    } else {
+        days.clear();
+    }
     let mut cols = (
         Vec::new(),
         Vec::new(),
@@ -1212,8 +1440,10 @@ async fn save_deltas(
         Vec::new(),
         Vec::new(),
     );
-    for (day, tallies) in deltas {
-        for r in rows_of(&tallies.without_zeros()) {
+    let days = days.into_iter().map(|(day, d)| (day, days_rows(&d)));
+    let rows = deltas.iter().map(|(day, t)| (*day, rows_of(t))).chain(days);
+    for (day, rows) in rows {
+        for r in rows {
             cols.0.push(r.organisation_id);
             cols.1.push(day);
             cols.2.push(r.tally);
@@ -1237,13 +1467,14 @@ async fn save_deltas(
          ON CONFLICT (organisation_id, day, tally, inspection_id, other, a, b, d1, d2, d3) \
          DO UPDATE SET n = dated_tallies.n + excluded.n";
     // Each summary delta moves every checkpoint after its day too, in the
-    // same statement (summed per checkpoint and key, in key order).
+    // same statement (summed per checkpoint and key, in key order); the
+    // histograms' rows move checkpoints only.
     let with_checkpoints = format!(
         "WITH u AS (SELECT * FROM UNNEST($1::text[], $2::date[], $3::smallint[], $4::text[], \
          $5::text[], $6::int[], $7::int[], $8::date[], $9::date[], $10::date[], $11::bigint[]) \
          AS u(organisation_id, day, tally, inspection_id, other, a, b, d1, d2, d3, n)), \
          deltas AS (INSERT INTO dated_tallies (organisation_id, day, tally, inspection_id, \
-         other, a, b, d1, d2, d3, n) SELECT * FROM u \
+         other, a, b, d1, d2, d3, n) SELECT * FROM u WHERE u.tally < {DAYS} \
          ON CONFLICT (organisation_id, day, tally, inspection_id, other, a, b, d1, d2, d3) \
          DO UPDATE SET n = dated_tallies.n + excluded.n) \
          INSERT INTO dated_checkpoints (day, organisation_id, tally, inspection_id, other, a, \
@@ -1255,7 +1486,7 @@ async fn save_deltas(
          ON CONFLICT (day, organisation_id, tally, inspection_id, other, a, b, d1, d2, d3) \
          DO UPDATE SET n = dated_checkpoints.n + excluded.n"
     );
-    sqlx::query(if checkpoints {
+    sqlx::query(if checkpoint.is_some() {
         &with_checkpoints
     } else {
         plain
@@ -1386,6 +1617,11 @@ async fn seal(tx: &mut PgConnection, through: NaiveDate) -> Result<(), sqlx::Err
             .bind(previous)
             .execute(&mut *tx)
             .await?;
+        // The histograms came with the one before; the closings between
+        // are added, dated as they are now.
+        let (closings, dates) = closings_with_dates(tx, Stored::Between(previous, day)).await?;
+        let days = DaysToClose::of(closings.iter().map(|(_, k, n)| (k, n)), &dates);
+        save_checkpoint_days(tx, day, &days).await?;
         sqlx::query("INSERT INTO dated_checkpoint_days (day) VALUES ($1)")
             .bind(day)
             .execute(&mut *tx)
@@ -1393,6 +1629,41 @@ async fn seal(tx: &mut PgConnection, through: NaiveDate) -> Result<(), sqlx::Err
         previous = Some(day);
         next = next_checkpoint(day);
     }
+    Ok(())
+}
+
+/// Adds a histogram to one checkpoint's (rows in key order).
+async fn save_checkpoint_days(
+    tx: &mut PgConnection,
+    day: NaiveDate,
+    days: &DaysToClose,
+) -> Result<(), sqlx::Error> {
+    let mut rows = days_rows(days);
+    if rows.is_empty() {
+        return Ok(());
+    }
+    rows.sort_by(|x, y| {
+        (&x.organisation_id, x.tally, x.a).cmp(&(&y.organisation_id, y.tally, y.a))
+    });
+    let orgs: Vec<&str> = rows.iter().map(|r| r.organisation_id.as_str()).collect();
+    let tallies: Vec<i16> = rows.iter().map(|r| r.tally).collect();
+    let a: Vec<i32> = rows.iter().map(|r| r.a).collect();
+    let n: Vec<i64> = rows.iter().map(|r| r.n).collect();
+    sqlx::query(
+        "INSERT INTO dated_checkpoints (day, organisation_id, tally, inspection_id, other, a, \
+         b, d1, d2, d3, n) \
+         SELECT $1, o, t, '', '', a, 0, NULL, NULL, NULL, n \
+         FROM UNNEST($2::text[], $3::smallint[], $4::int[], $5::bigint[]) AS u(o, t, a, n) \
+         ON CONFLICT (day, organisation_id, tally, inspection_id, other, a, b, d1, d2, d3) \
+         DO UPDATE SET n = dated_checkpoints.n + excluded.n",
+    )
+    .bind(day)
+    .bind(&orgs)
+    .bind(&tallies)
+    .bind(&a)
+    .bind(&n)
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 
@@ -1424,6 +1695,79 @@ pub async fn load_as_of(
     scope: Scope<'_>,
     day: NaiveDate,
 ) -> Result<(Snapshot, Tallies), sqlx::Error> {
+    let (snapshot, tallies, _) = load(pool, scope, day, Closings::Keys).await?;
+    Ok((snapshot, tallies))
+}
+
+/// What an as-of scorecard of `organisation_id` reads: [`load_as_of`] of
+/// the organisation, but the checkpoint's days-to-close histogram of it in
+/// place of its closings there.
+pub async fn load_scorecard_as_of(
+    pool: &PgPool,
+    organisation_id: &str,
+    day: NaiveDate,
+) -> Result<(Snapshot, Tallies), sqlx::Error> {
+    let scope = Scope {
+        organisation: Some(organisation_id),
+        content: true,
+        items: false,
+    };
+    let read = load(pool, scope, day, Closings::Own(organisation_id)).await?;
+    Ok(match read {
+        (snapshot, mut tallies, Some(days)) => {
+            tallies.peer_days = Some(days.own_days(organisation_id));
+            tallies.closing.clear();
+            (snapshot, tallies)
+        }
+        (..) => load_as_of(pool, scope, day).await?,
+    })
+}
+
+/// What an as-of peer comparison of `organisation_id` reads: everyone's
+/// snapshot and summaries, but instead of everyone's closings in the
+/// checkpoint its histograms of the organisation, of its registered group
+/// and of everyone (the deltas' closings after it are dated when asked).
+pub async fn load_peers_as_of(
+    pool: &PgPool,
+    organisation_id: &str,
+    day: NaiveDate,
+) -> Result<(Snapshot, Tallies), sqlx::Error> {
+    let scope = Scope::default();
+    let read = load(pool, scope, day, Closings::Peers(organisation_id)).await?;
+    Ok(match read {
+        (snapshot, mut tallies, Some(days)) => {
+            let group = tally::peer_group(&snapshot, &tallies, organisation_id);
+            tallies.peer_days = Some(days.peer_days(organisation_id, &group));
+            tallies.closing.clear();
+            (snapshot, tallies)
+        }
+        (..) => load_as_of(pool, scope, day).await?,
+    })
+}
+
+/// How an as-of read takes the checkpoint's closed items.
+#[derive(Clone, Copy)]
+enum Closings<'a> {
+    /// As closings (closure statistics need them by inspection).
+    Keys,
+    /// As the organisation's days-to-close histogram.
+    Own(&'a str),
+    /// As the histograms of the organisation, its registered group and
+    /// everyone; only the summaries a peer comparison reads.
+    Peers(&'a str),
+}
+
+/// [`load_as_of`], with the closed items as `closings` says: with
+/// histograms, also the days to close of the checkpoint's closings and
+/// the deltas' together (`None` with `Keys`, or when the answer dates an
+/// inspection otherwise than the histograms assumed: then the caller
+/// reads the closings instead).
+async fn load(
+    pool: &PgPool,
+    scope: Scope<'_>,
+    day: NaiveDate,
+    closings: Closings<'_>,
+) -> Result<(Snapshot, Tallies, Option<DaysToClose>), sqlx::Error> {
     let scope = Scope {
         items: false,
         ..scope
@@ -1431,11 +1775,15 @@ pub async fn load_as_of(
     let organisation = scope.organisation;
     let (mut snapshot, rows) = tokio::try_join!(
         store::load_live(pool, scope),
-        summaries_as_of(pool, organisation, day)
+        summaries_as_of(pool, organisation, day, closings)
     )?;
     let mut tallies = Tallies::default();
+    let mut days = DaysToClose::default();
     for row in rows {
-        add_summed(&mut tallies, row);
+        match row.1 {
+            DAYS | DAYS_ALL => add_days_row(&mut days, summed_row(row)),
+            _ => add_row(&mut tallies, summed_row(row)),
+        }
     }
     let mut tallies = tallies.without_zeros();
     date_content(pool, &mut snapshot, &tallies, day).await?;
@@ -1467,8 +1815,53 @@ pub async fn load_as_of(
         for row in rows {
             add_summed(&mut tallies, row);
         }
+        // Their closers are dated as the closings would have named them.
+        let closers: BTreeSet<&str> = tallies
+            .closed
+            .keys()
+            .map(|k| k.closed_by_inspection_id.as_str())
+            .filter(|i| !i.is_empty() && !snapshot.dating.contains_key(*i))
+            .collect();
+        let closers = load_dates_from(pool, closers.into_iter().collect()).await?;
+        snapshot.dating.extend(closers);
     }
-    Ok((snapshot, tallies))
+    if matches!(closings, Closings::Keys) || misdated(&snapshot) {
+        return Ok((snapshot, tallies, None));
+    }
+    // The deltas' closings, dated as the answer dates them.
+    let answer = tally::answer_dates(&snapshot);
+    for (key, n) in &tallies.closing {
+        days.add(key, *n, &answer);
+    }
+    Ok((snapshot, tallies, Some(days.without_zeros())))
+}
+
+/// True when the snapshot dates one of its inspections by its publication
+/// text otherwise than `dated_inspections` (which the histograms assume):
+/// never when the consumers keep both, which they fold from the same
+/// events in one transaction.
+fn misdated(snapshot: &Snapshot) -> bool {
+    snapshot.inspections.iter().any(|(id, i)| {
+        model::published_on(&i.meta.published).is_some_and(|d| snapshot.dating.get(id) != Some(&d))
+    })
+}
+
+/// The dates `dated_inspections` holds for these inspections.
+async fn load_dates_from(
+    pool: &PgPool,
+    ids: Vec<&str>,
+) -> Result<BTreeMap<String, NaiveDate>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    Ok(sqlx::query_as(
+        "SELECT inspection_id, day FROM dated_inspections WHERE inspection_id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .collect())
 }
 
 /// `$1`, the organisation or NULL, as a condition on `organisation_id`.
@@ -1481,32 +1874,35 @@ fn scope_sql(organisation: Option<&str>) -> &'static str {
 }
 
 fn add_summed(tallies: &mut Tallies, row: SummedRow) {
+    add_row(tallies, summed_row(row));
+}
+
+fn summed_row(row: SummedRow) -> DeltaRow {
     let (organisation_id, tally, inspection_id, other, a, b, d1, d2, d3, n) = row;
-    add_row(
-        tallies,
-        DeltaRow {
-            organisation_id,
-            tally,
-            inspection_id,
-            other,
-            a,
-            b,
-            d1,
-            d2,
-            d3,
-            n,
-        },
-    );
+    DeltaRow {
+        organisation_id,
+        tally,
+        inspection_id,
+        other,
+        a,
+        b,
+        d1,
+        d2,
+        d3,
+        n,
+    }
 }
 
 /// The summary tallies as of `day`, as rows to add up: the checkpoint
 /// nearest it, with the deltas from it up to `day` (one on or before `day`)
 /// or those after `day` up to it taken away (one after), or every delta up
-/// to `day` when there is no checkpoint.
+/// to `day` when there is no checkpoint. The checkpoint's closed items as
+/// `closings` says (the deltas' are always closings).
 async fn summaries_as_of(
     pool: &PgPool,
     organisation: Option<&str>,
     day: NaiveDate,
+    closings: Closings<'_>,
 ) -> Result<Vec<SummedRow>, sqlx::Error> {
     let (below, above): (Option<NaiveDate>, Option<NaiveDate>) = sqlx::query_as(
         "SELECT (SELECT max(day) FROM dated_checkpoint_days WHERE day <= $1), \
@@ -1522,22 +1918,66 @@ async fn summaries_as_of(
         (None, None) => (None, "", "day <= $2"),
     };
     let scope = scope_sql(organisation);
+    // The summary tallies read (a peer comparison reads no counts by
+    // status, kind and pillar, nor open items per inspection).
+    let summaries = |closing: bool| -> String {
+        let mut wanted = vec![INSPECTIONS, DUE, TOTAL_OPENED, TOTAL_OPEN, TOTAL_CLOSED];
+        if !matches!(closings, Closings::Peers(_)) {
+            wanted.extend([COUNTS, OPEN_INSPECTIONS]);
+        }
+        if closing {
+            wanted.push(CLOSING);
+        }
+        let wanted: Vec<String> = wanted.iter().map(i16::to_string).collect();
+        format!("tally IN ({})", wanted.join(", "))
+    };
+    let (in_checkpoint, histograms) = match closings {
+        Closings::Keys => (summaries(true), String::new()),
+        Closings::Own(_) => (
+            summaries(false),
+            format!(
+                " UNION ALL SELECT organisation_id, tally, inspection_id, other, a, b, d1, d2, \
+                 d3, n FROM dated_checkpoints WHERE day = $3 AND organisation_id = $4 \
+                 AND tally = {DAYS}"
+            ),
+        ),
+        Closings::Peers(_) => (
+            summaries(false),
+            format!(
+                " UNION ALL SELECT organisation_id, tally, inspection_id, other, a, b, d1, d2, \
+                 d3, n FROM dated_checkpoints WHERE day = $3 AND organisation_id = ANY(ARRAY(\
+                 SELECT $4 UNION ALL SELECT unnest(most_similar_group) FROM organisations \
+                 WHERE id = $4)) AND tally = {DAYS} \
+                 UNION ALL SELECT organisation_id, tally, inspection_id, other, a, b, d1, d2, \
+                 d3, n FROM dated_checkpoints WHERE day = $3 AND organisation_id = '' \
+                 AND tally = {DAYS_ALL}"
+            ),
+        ),
+    };
+    let of = match closings {
+        Closings::Keys => None,
+        Closings::Own(of) | Closings::Peers(of) => Some(of),
+    };
     // The checkpoint's rows are one per key already: they and the deltas'
     // sums are added up by the caller ([`add_row`]), not grouped here.
     let sql = format!(
         "SELECT organisation_id, tally, inspection_id, other, a, b, d1, d2, d3, n \
-         FROM dated_checkpoints WHERE day = $3 AND {scope} \
+         FROM dated_checkpoints WHERE day = $3 AND {scope} AND {in_checkpoint} \
+         {histograms} \
          UNION ALL SELECT organisation_id, tally, inspection_id, other, a, b, d1, d2, d3, \
          {sign}sum(n)::bigint FROM dated_tallies WHERE {days} AND {scope} \
-         AND tally NOT IN ({OPEN}, {CLOSED}) \
-         GROUP BY organisation_id, tally, inspection_id, other, a, b, d1, d2, d3"
+         AND {in_deltas} \
+         GROUP BY organisation_id, tally, inspection_id, other, a, b, d1, d2, d3",
+        in_deltas = summaries(true),
     );
-    sqlx::query_as::<_, SummedRow>(&sql)
+    let query = sqlx::query_as::<_, SummedRow>(&sql)
         .bind(organisation)
         .bind(day)
-        .bind(checkpoint)
-        .fetch_all(pool)
-        .await
+        .bind(checkpoint);
+    match of {
+        Some(of) => query.bind(of).fetch_all(pool).await,
+        None => query.fetch_all(pool).await,
+    }
 }
 
 /// The live content as of the end of `day`: only inspections dated by then
@@ -1609,8 +2049,20 @@ pub mod measure {
         }
     }
 
-    /// Scorecard as of `day` from the dated deltas.
+    /// Scorecard as of `day` from the dated deltas, as the service answers
+    /// (the checkpoint's histogram of the organisation).
     pub async fn scorecard_dated(
+        pool: &PgPool,
+        org: &str,
+        day: NaiveDate,
+    ) -> Result<Option<pb::Scorecard>, sqlx::Error> {
+        let (snapshot, tallies) = super::load_scorecard_as_of(pool, org, day).await?;
+        Ok(tally::scorecard(&snapshot, &tallies, org, day).ok())
+    }
+
+    /// Scorecard as of `day` from the checkpoint's closings (the read
+    /// before the checkpoints kept histograms): a baseline.
+    pub async fn scorecard_closings(
         pool: &PgPool,
         org: &str,
         day: NaiveDate,
@@ -1629,8 +2081,21 @@ pub mod measure {
         Ok(queries::scorecard(&snapshot, org, day).ok())
     }
 
-    /// Peer comparison as of `day` from the dated deltas.
+    /// Peer comparison as of `day` from the dated deltas, as the service
+    /// answers (the checkpoint's histograms).
     pub async fn peers_dated(
+        pool: &PgPool,
+        org: &str,
+        day: NaiveDate,
+    ) -> Result<Option<pb::GetPeerComparisonResponse>, sqlx::Error> {
+        let (snapshot, tallies) = super::load_peers_as_of(pool, org, day).await?;
+        Ok(tally::peer_comparison(&snapshot, &tallies, org, day).ok())
+    }
+
+    /// Peer comparison as of `day` from the checkpoint's closings, every
+    /// organisation's (the read before the checkpoints kept histograms):
+    /// a baseline.
+    pub async fn peers_closings(
         pool: &PgPool,
         org: &str,
         day: NaiveDate,

@@ -437,6 +437,23 @@ async fn check_answers(pool: &PgPool, facts: &[Fact]) -> Result<(), TestCaseErro
                 org,
                 day
             );
+            // From the checkpoints' histograms, as the service answers.
+            let (snapshot, tallies) = load_scorecard_as_of(pool, org, day).await.expect("load");
+            prop_assert_eq!(
+                tally::scorecard(&snapshot, &tallies, org, day).ok(),
+                queries::scorecard(&folded, org, day).ok(),
+                "scorecard of {} on {} from the histogram",
+                org,
+                day
+            );
+            let (snapshot, tallies) = load_peers_as_of(pool, org, day).await.expect("load");
+            prop_assert_eq!(
+                tally::peer_comparison(&snapshot, &tallies, org, day).ok(),
+                queries::peer_comparison(&folded, org, day).ok(),
+                "peers of {} on {} from the histograms",
+                org,
+                day
+            );
         }
         let (snapshot, tallies) = load_as_of(pool, Scope::default(), day).await.expect("load");
         prop_assert_eq!(
@@ -742,7 +759,40 @@ fn checkpoints_follow_back_dated_events_and_corrected_dates() {
                 .await
                 .expect("checkpoint days");
             prop_assert!(days > 10, "checkpoints kept: {}", days);
-            Ok(())
+            migration_makes_the_histograms_the_upkeep_keeps(pool).await
         })
     });
+}
+
+/// Migration 0011 fills the checkpoints' histograms from their closings in
+/// SQL: the same rows as the upkeep and the seal keep (closings dated by
+/// `DaysToClose::add`).
+async fn migration_makes_the_histograms_the_upkeep_keeps(
+    pool: &PgPool,
+) -> Result<(), TestCaseError> {
+    let kept = dated_rows(pool).await;
+    let histograms: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM dated_checkpoints WHERE tally IN ({DAYS}, {DAYS_ALL}) AND n <> 0"
+    ))
+    .fetch_one(pool)
+    .await
+    .expect("histogram rows");
+    prop_assert!(histograms > 0, "the checkpoints hold histograms");
+    sqlx::query(&format!(
+        "DELETE FROM dated_checkpoints WHERE tally IN ({DAYS}, {DAYS_ALL})"
+    ))
+    .execute(pool)
+    .await
+    .expect("histograms taken away");
+    let migration = include_str!("../../migrations/0011_dated_checkpoint_days_to_close.sql");
+    let fill = &migration[migration.find("INSERT").expect("the migration fills")..];
+    sqlx::raw_sql(fill)
+        .execute(pool)
+        .await
+        .expect("the migration's fill");
+    let filled = dated_rows(pool).await;
+    for ((table, kept), (_, filled)) in kept.iter().zip(&filled) {
+        prop_assert_eq!(kept, filled, "{} after the migration's fill", table);
+    }
+    Ok(())
 }
