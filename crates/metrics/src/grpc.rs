@@ -13,6 +13,7 @@ use crate::tally::{self, Tallies};
 use chrono::{NaiveDate, Utc};
 use closeout_domain::text::{MAX_ID, MAX_SHORT_TEXT, check_line};
 use closeout_proto::{self as pb, metrics_service_server::MetricsService};
+use closeout_service::connections::Connections;
 use closeout_service::error::Violations;
 use closeout_service::paging::{MAX_PAGE_TOKEN, Page};
 use sqlx::PgPool;
@@ -22,11 +23,16 @@ use tonic::{Request, Response, Status};
 #[derive(Clone)]
 pub struct MetricsApi {
     pool: PgPool,
+    /// The live answers' connections, handed back without the pool's
+    /// release ping (`closeout_service::connections`); the as-of answers
+    /// keep the pool.
+    connections: Connections,
 }
 
 impl MetricsApi {
     pub fn new(pool: PgPool) -> Self {
-        MetricsApi { pool }
+        let connections = Connections::beside(&pool);
+        MetricsApi { pool, connections }
     }
 
     /// The snapshot a query reads and the day it answers for: the live read
@@ -61,10 +67,10 @@ impl MetricsApi {
                     // Inspections published after today are left out before
                     // the details of the undated ones are read.
                     let (snapshot, tallies) =
-                        store::load_counted_until(&self.pool, scope, Some(today)).await?;
+                        store::load_counted_until(&self.connections, scope, Some(today)).await?;
                     (snapshot, Some(tallies))
                 } else {
-                    let mut snapshot = store::load_live(&self.pool, scope).await?;
+                    let mut snapshot = store::load_live(&self.connections, scope).await?;
                     snapshot.inspections.retain(|_, i| {
                         crate::model::published_on(&i.meta.published).is_none_or(|d| d <= today)
                     });
@@ -214,7 +220,7 @@ impl MetricsService for MetricsApi {
             None => {
                 let today = Utc::now().date_naive();
                 let (snapshot, tallies) =
-                    store::load_scorecard(&self.pool, &r.organisation_id, Some(today))
+                    store::load_scorecard(&self.connections, &r.organisation_id, Some(today))
                         .await
                         .map_err(MetricsError::from)?;
                 let tallies = Some(tallies);
@@ -283,7 +289,7 @@ impl MetricsService for MetricsApi {
             None => {
                 let today = Utc::now().date_naive();
                 let (snapshot, tallies) =
-                    store::load_peers(&self.pool, &r.organisation_id, Some(today))
+                    store::load_peers(&self.connections, &r.organisation_id, Some(today))
                         .await
                         .map_err(MetricsError::from)?;
                 let tallies = Some(tallies);

@@ -12,9 +12,11 @@ use crate::tally::{self, ClosedKey, ClosingKey, DateMap, DaysToClose, Tallies, T
 use chrono::{DateTime, NaiveDate, Utc};
 use closeout_proto::EventEnvelope;
 use closeout_proto::event_envelope::Payload;
+use closeout_service::connections::{Connections, Lease};
 use prost::Message;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool, Postgres, Row};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
 
@@ -940,20 +942,29 @@ pub(crate) async fn redate_days_to_close(
 /// the inspections published by `today` when given (a report published
 /// later dates nothing yet).
 pub async fn load_counted_until(
-    pool: &PgPool,
+    from: impl Into<Source<'_>>,
     scope: Scope<'_>,
     today: Option<NaiveDate>,
 ) -> Result<(Snapshot, Tallies), sqlx::Error> {
+    let from = from.into();
     // Two statements at once on two connections: the snapshot, the
     // summaries.
     let (mut snapshot, (mut tallies, _, _, ahead)) = tokio::try_join!(
-        load_snapshot(pool, scope.organisation, scope.content),
-        load_summaries(pool, scope.organisation, true, Days::No)
+        async {
+            let mut held = from.acquire().await?;
+            let read = load_snapshot(held.connection(), scope.organisation, scope.content).await;
+            held.settle(read)
+        },
+        async {
+            let mut held = from.acquire().await?;
+            let read = load_summaries(held.connection(), scope.organisation, true, Days::No).await;
+            held.settle(read)
+        }
     )?;
     published_by(&mut snapshot, today);
     let undated = tally::undated_inspections(&snapshot, &tallies);
     let mut details = Tallies::default();
-    details_of(pool, scope.organisation, &undated, ahead, &mut details).await?;
+    details_of(from, scope.organisation, &undated, ahead, &mut details).await?;
     tallies.open = details.open;
     tallies.closed = details.closed;
     Ok((snapshot, tallies))
@@ -964,14 +975,15 @@ pub async fn load_counted_until(
 /// place of its closings (corrected for the inspections whose date the
 /// answer reads differently, [`correct_days`]).
 pub async fn load_scorecard(
-    pool: &PgPool,
+    from: impl Into<Source<'_>>,
     organisation_id: &str,
     today: Option<NaiveDate>,
 ) -> Result<(Snapshot, Tallies), sqlx::Error> {
+    let from = from.into();
     let org = Some(organisation_id);
     let (snapshot, mut tallies, found) =
-        read_live(pool, org, true, Days::Own(organisation_id), today).await?;
-    let days = details_and_days(pool, org, &snapshot, &mut tallies, found).await?;
+        read_live(from, org, true, Days::Own(organisation_id), today).await?;
+    let days = details_and_days(from, org, &snapshot, &mut tallies, found).await?;
     tallies.peer_days = Some(days.own_days(organisation_id));
     Ok((snapshot, tallies))
 }
@@ -981,15 +993,23 @@ pub async fn load_scorecard(
 /// the summaries and the `days` histograms; the inspections published after
 /// `today` taken out of the snapshot.
 async fn read_live(
-    pool: &PgPool,
+    from: Source<'_>,
     org: Option<&str>,
     content: bool,
     days: Days<'_>,
     today: Option<NaiveDate>,
 ) -> Result<(Snapshot, Tallies, Found), sqlx::Error> {
     let (mut snapshot, (tallies, days, suspect, ahead)) = tokio::try_join!(
-        load_snapshot(pool, org, content),
-        load_summaries(pool, org, false, days)
+        async {
+            let mut held = from.acquire().await?;
+            let read = load_snapshot(held.connection(), org, content).await;
+            held.settle(read)
+        },
+        async {
+            let mut held = from.acquire().await?;
+            let read = load_summaries(held.connection(), org, false, days).await;
+            held.settle(read)
+        }
     )?;
     let later = published_by(&mut snapshot, today);
     let found = Found {
@@ -1005,7 +1025,7 @@ async fn read_live(
 /// once: the details of the inspections with no date, into `tallies`, and
 /// the histograms corrected for the answer's dates ([`correct_days`]).
 async fn details_and_days(
-    pool: &PgPool,
+    from: Source<'_>,
     org: Option<&str>,
     snapshot: &Snapshot,
     tallies: &mut Tallies,
@@ -1020,8 +1040,8 @@ async fn details_and_days(
     let undated = tally::undated_inspections(snapshot, tallies);
     let answer = tally::answer_dates(snapshot);
     let mut details = Tallies::default();
-    let detail = details_of(pool, org, &undated, ahead, &mut details);
-    let correction = correct_days(pool, org, suspect, later, &answer, &mut days);
+    let detail = details_of(from, org, &undated, ahead, &mut details);
+    let correction = correct_days(from, org, suspect, later, &answer, &mut days);
     tokio::try_join!(detail, correction)?;
     tallies.open = details.open;
     tallies.closed = details.closed;
@@ -1054,7 +1074,7 @@ struct Ahead {
 /// ahead, and the others (an inspection the consumer dated that this
 /// answer does not, or left out as published later) read now.
 async fn details_of(
-    pool: &PgPool,
+    from: Source<'_>,
     org: Option<&str>,
     undated: &[String],
     ahead: Ahead,
@@ -1079,7 +1099,9 @@ async fn details_of(
     if missing.is_empty() {
         return Ok(());
     }
-    load_details(pool, org, &missing, into).await
+    let mut held = from.acquire().await?;
+    let read = load_details(held.connection(), org, &missing, into).await;
+    held.settle(read)
 }
 
 /// Moves the closings of the `suspect` inspections (whose publication text
@@ -1087,7 +1109,7 @@ async fn details_of(
 /// (left out of this answer) from the days the histograms gave them to
 /// those the answer's dates give. Usually both are empty: no statement.
 async fn correct_days(
-    pool: &PgPool,
+    from: Source<'_>,
     org: Option<&str>,
     suspect: Vec<String>,
     later: Vec<String>,
@@ -1101,7 +1123,9 @@ async fn correct_days(
     }
     ids.sort();
     ids.dedup();
-    let (closings, assumed) = closings_touching(pool, &ids, org).await?;
+    let mut held = from.acquire().await?;
+    let read = closings_touching(held.connection(), &ids, org).await;
+    let (closings, assumed) = held.settle(read)?;
     days.redate(closings.iter().map(|(k, n)| (k, n)), &assumed, answer);
     Ok(())
 }
@@ -1128,14 +1152,15 @@ fn published_by(snapshot: &mut Snapshot, today: Option<NaiveDate>) -> Vec<String
 /// registered group and of everyone ([`tally::DaysToClose`], corrected by
 /// [`correct_days`]); details for the undated inspections.
 pub async fn load_peers(
-    pool: &PgPool,
+    from: impl Into<Source<'_>>,
     organisation_id: &str,
     today: Option<NaiveDate>,
 ) -> Result<(Snapshot, Tallies), sqlx::Error> {
+    let from = from.into();
     let (snapshot, mut tallies, found) =
-        read_live(pool, None, false, Days::Peers(organisation_id), today).await?;
+        read_live(from, None, false, Days::Peers(organisation_id), today).await?;
     let group = tally::peer_group(&snapshot, &tallies, organisation_id);
-    let days = details_and_days(pool, None, &snapshot, &mut tallies, found).await?;
+    let days = details_and_days(from, None, &snapshot, &mut tallies, found).await?;
     tallies.peer_days = Some(days.peer_days(organisation_id, &group));
     Ok((snapshot, tallies))
 }
@@ -1163,12 +1188,15 @@ enum Days<'a> {
 /// With `days`, also the histograms it names and the inspections whose
 /// publication text is not the one the histograms were dated by (or that
 /// they have no date for): the suspects [`correct_days`] re-dates.
-async fn load_summaries(
-    pool: &PgPool,
+async fn load_summaries<'c, E>(
+    executor: E,
     org: Option<&str>,
     closing: bool,
     days: Days<'_>,
-) -> Result<(Tallies, DaysToClose, Vec<String>, Ahead), sqlx::Error> {
+) -> Result<(Tallies, DaysToClose, Vec<String>, Ahead), sqlx::Error>
+where
+    E: sqlx::Executor<'c, Database = Postgres>,
+{
     // Two statements rather than `$1 IS NULL OR …`, whose generic plan
     // cannot use the organisation index.
     let by_org = if org.is_some() {
@@ -1272,7 +1300,7 @@ async fn load_summaries(
     if let Some((of, _)) = histograms {
         query = query.bind(of);
     }
-    let row = query.fetch_one(pool).await?;
+    let row = query.fetch_one(executor).await?;
     let mut histogram = DaysToClose::default();
     let mut suspect = Vec::new();
     if histograms.is_some() {
@@ -1396,7 +1424,7 @@ where
 /// Adds the detail tallies (open and closed items by the day they were
 /// opened) of these inspections, for one organisation or everyone.
 async fn load_details(
-    pool: &PgPool,
+    connection: &mut PgConnection,
     org: Option<&str>,
     inspections: &[String],
     t: &mut Tallies,
@@ -1415,7 +1443,7 @@ async fn load_details(
     ))
     .bind(org)
     .bind(inspections)
-    .fetch_all(pool)
+    .fetch_all(connection)
     .await?;
     for row in rows {
         put_detail(t, row);
@@ -1524,6 +1552,61 @@ fn item_from(row: &PgRow) -> Result<ItemState, sqlx::Error> {
     })
 }
 
+/// Where a live read takes its connections: the service's request-path
+/// connections (handed back without sqlx's release ping, see
+/// `closeout_service::connections`), or a pool (the benches, the tests).
+#[derive(Clone, Copy)]
+pub enum Source<'a> {
+    Pool(&'a PgPool),
+    Connections(&'a Connections),
+}
+
+impl<'a> From<&'a PgPool> for Source<'a> {
+    fn from(pool: &'a PgPool) -> Self {
+        Source::Pool(pool)
+    }
+}
+
+impl<'a> From<&'a Connections> for Source<'a> {
+    fn from(connections: &'a Connections) -> Self {
+        Source::Connections(connections)
+    }
+}
+
+impl Source<'_> {
+    /// One connection for one read.
+    async fn acquire(self) -> Result<Held, sqlx::Error> {
+        Ok(match self {
+            Source::Pool(pool) => Held::Pooled(pool.acquire().await?),
+            Source::Connections(connections) => Held::Leased(connections.acquire().await?),
+        })
+    }
+}
+
+/// A connection held for one read.
+enum Held {
+    Pooled(PoolConnection<Postgres>),
+    Leased(Lease),
+}
+
+impl Held {
+    fn connection(&mut self) -> &mut PgConnection {
+        match self {
+            Held::Pooled(connection) => connection,
+            Held::Leased(lease) => lease.connection(),
+        }
+    }
+
+    /// Hands the connection back as the read's outcome says (a lease after
+    /// a failure is pinged first), and passes the outcome on.
+    fn settle<T>(self, read: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
+        if let Held::Leased(lease) = self {
+            lease.settle(&read);
+        }
+        read
+    }
+}
+
 /// How much of the live read model a query needs.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Scope<'a> {
@@ -1536,7 +1619,17 @@ pub struct Scope<'a> {
 }
 
 /// The live read models (within `scope`) as a snapshot.
-pub async fn load_live(pool: &PgPool, scope: Scope<'_>) -> Result<Snapshot, sqlx::Error> {
+pub async fn load_live(
+    from: impl Into<Source<'_>>,
+    scope: Scope<'_>,
+) -> Result<Snapshot, sqlx::Error> {
+    let mut held = from.into().acquire().await?;
+    let read = live_on(held.connection(), scope).await;
+    held.settle(read)
+}
+
+/// [`load_live`]'s statements, one after another on one connection.
+async fn live_on(connection: &mut PgConnection, scope: Scope<'_>) -> Result<Snapshot, sqlx::Error> {
     let mut snapshot = Snapshot::default();
     let org = scope.organisation;
     // One statement per scope (`= $1`, or `$1 IS NULL` alone): the generic
@@ -1550,7 +1643,7 @@ pub async fn load_live(pool: &PgPool, scope: Scope<'_>) -> Result<Snapshot, sqlx
     };
     for row in sqlx::query(&format!("SELECT * FROM organisations WHERE {}", one("id")))
         .bind(org)
-        .fetch_all(pool)
+        .fetch_all(&mut *connection)
         .await?
     {
         let state = organisation_from(&row)?;
@@ -1562,7 +1655,7 @@ pub async fn load_live(pool: &PgPool, scope: Scope<'_>) -> Result<Snapshot, sqlx
             one("organisation_id")
         ))
         .bind(org)
-        .fetch_all(pool)
+        .fetch_all(&mut *connection)
         .await?
         {
             let state = item_from(&row)?;
@@ -1574,7 +1667,7 @@ pub async fn load_live(pool: &PgPool, scope: Scope<'_>) -> Result<Snapshot, sqlx
         one("organisation_id")
     ))
     .bind(org)
-    .fetch_all(pool)
+    .fetch_all(&mut *connection)
     .await?
     {
         let meta = inspection_from(&row)?;
@@ -1596,7 +1689,7 @@ pub async fn load_live(pool: &PgPool, scope: Scope<'_>) -> Result<Snapshot, sqlx
               WHERE organisation_id = $1 AND n <> 0)",
         )
         .bind(org)
-        .fetch_all(pool)
+        .fetch_all(&mut *connection)
         .await?;
         for row in rows {
             let id: String = row.try_get("id")?;
@@ -1607,7 +1700,7 @@ pub async fn load_live(pool: &PgPool, scope: Scope<'_>) -> Result<Snapshot, sqlx
         }
     }
     if scope.content {
-        load_content(pool, org).await?.attach(&mut snapshot);
+        load_content(connection, org).await?.attach(&mut snapshot);
     }
     snapshot.normalise();
     Ok(snapshot)
@@ -1626,7 +1719,7 @@ const SNAPSHOT_INDICATOR: i16 = 4;
 /// machine). The tables' rows share one shape, `tag` saying which table
 /// (`SNAPSHOT_*`), and are decoded by position.
 async fn load_snapshot(
-    pool: &PgPool,
+    connection: &mut PgConnection,
     org: Option<&str>,
     content: bool,
 ) -> Result<Snapshot, sqlx::Error> {
@@ -1683,7 +1776,7 @@ async fn load_snapshot(
     }
     let rows = sqlx::query(&parts.join(" UNION ALL "))
         .bind(org)
-        .fetch_all(pool)
+        .fetch_all(connection)
         .await?;
     let mut snapshot = Snapshot::default();
     let mut content = LoadedContent::default();
@@ -1799,7 +1892,10 @@ impl LoadedContent {
     }
 }
 
-async fn load_content(pool: &PgPool, org: Option<&str>) -> Result<LoadedContent, sqlx::Error> {
+async fn load_content(
+    connection: &mut PgConnection,
+    org: Option<&str>,
+) -> Result<LoadedContent, sqlx::Error> {
     let mut content = LoadedContent::default();
     let join = if org.is_some() {
         "JOIN inspections i ON i.id = c.inspection_id WHERE i.organisation_id = $1"
@@ -1808,7 +1904,7 @@ async fn load_content(pool: &PgPool, org: Option<&str>) -> Result<LoadedContent,
     };
     for row in sqlx::query(&format!("SELECT c.* FROM judgments c {join}"))
         .bind(org)
-        .fetch_all(pool)
+        .fetch_all(&mut *connection)
         .await?
     {
         content.judgments.push((
@@ -1826,7 +1922,7 @@ async fn load_content(pool: &PgPool, org: Option<&str>) -> Result<LoadedContent,
     }
     for row in sqlx::query(&format!("SELECT c.* FROM indicators c {join}"))
         .bind(org)
-        .fetch_all(pool)
+        .fetch_all(&mut *connection)
         .await?
     {
         content.indicators.push((

@@ -2,7 +2,8 @@
 //! crate holds only its own domain: configuration from flags and
 //! environment, tracing set-up, one mapping of errors to gRPC status codes,
 //! the caller's verified identity (one bearer-token layer), TLS and
-//! credentials for every connection, and the one service host
+//! credentials for every connection, the request path's database
+//! connections ([`connections`]), and the one service host
 //! ([`host`]): a gRPC server with health, reflection, graceful shutdown in
 //! one order, and Prometheus metrics on their own HTTP port.
 
@@ -11,6 +12,7 @@ pub mod backbone;
 pub mod bus_metrics;
 pub mod client_tls;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod host;
 pub mod limits;

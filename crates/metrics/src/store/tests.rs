@@ -259,37 +259,42 @@ async fn assert_live_answers_as_the_fold(pool: &PgPool, what: &str) {
     let today = Utc::now().date_naive();
     let all = folded(pool, None, today).await;
     let herts = folded(pool, Some("herts"), today).await;
-    for org in ["herts", "kent"] {
-        let one = folded(pool, Some(org), today).await;
-        let (snapshot, tallies) = load_scorecard(pool, org, Some(today))
-            .await
-            .expect("scorecard");
-        assert_eq!(
-            tally::scorecard(&snapshot, &tallies, org, today).expect("known"),
-            queries::scorecard(&one, org, today).expect("known"),
-            "{what}: scorecard of {org}"
-        );
-        let (snapshot, tallies) = load_peers(pool, org, Some(today)).await.expect("peers");
-        assert_eq!(
-            tally::peer_comparison(&snapshot, &tallies, org, today).expect("known"),
-            queries::peer_comparison(&all, org, today).expect("known"),
-            "{what}: peers of {org}"
-        );
-    }
-    for (org, fold) in [("herts", &herts), ("", &all)] {
-        let scope = Scope {
-            organisation: Some(org).filter(|o| !o.is_empty()),
-            content: false,
-            items: false,
-        };
-        let (snapshot, tallies) = load_counted_until(pool, scope, Some(today))
-            .await
-            .expect("closure stats");
-        assert_eq!(
-            tally::closure_stats(&snapshot, &tallies, org, ""),
-            queries::closure_stats(fold, org, ""),
-            "{what}: closure stats of {org:?}"
-        );
+    // From the pool (the benches) and from the request path's connections
+    // (the service).
+    let connections = Connections::beside(pool);
+    for from in [Source::from(pool), Source::from(&connections)] {
+        for org in ["herts", "kent"] {
+            let one = folded(pool, Some(org), today).await;
+            let (snapshot, tallies) = load_scorecard(from, org, Some(today))
+                .await
+                .expect("scorecard");
+            assert_eq!(
+                tally::scorecard(&snapshot, &tallies, org, today).expect("known"),
+                queries::scorecard(&one, org, today).expect("known"),
+                "{what}: scorecard of {org}"
+            );
+            let (snapshot, tallies) = load_peers(from, org, Some(today)).await.expect("peers");
+            assert_eq!(
+                tally::peer_comparison(&snapshot, &tallies, org, today).expect("known"),
+                queries::peer_comparison(&all, org, today).expect("known"),
+                "{what}: peers of {org}"
+            );
+        }
+        for (org, fold) in [("herts", &herts), ("", &all)] {
+            let scope = Scope {
+                organisation: Some(org).filter(|o| !o.is_empty()),
+                content: false,
+                items: false,
+            };
+            let (snapshot, tallies) = load_counted_until(from, scope, Some(today))
+                .await
+                .expect("closure stats");
+            assert_eq!(
+                tally::closure_stats(&snapshot, &tallies, org, ""),
+                queries::closure_stats(fold, org, ""),
+                "{what}: closure stats of {org:?}"
+            );
+        }
     }
 }
 
