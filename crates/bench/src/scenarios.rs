@@ -649,7 +649,7 @@ async fn scenarios(
         }
     }
     if options.runs_scenario("watch") {
-        watch(stack, &organisations, sizes).await?;
+        watch(stack, &organisations, sizes, runs).await?;
     }
     if options.runs_scenario("scorecard") || options.runs_scenario("peer") {
         let mut targets = vec![(
@@ -1089,9 +1089,16 @@ async fn drain(stack: &mut Stack, ceilings: &Ceilings) -> anyhow::Result<()> {
 /// organisation's few changes, then idles), and the tracker's database
 /// connections before and while they are open. Streams are opened as many
 /// callers (16 each, the per-caller limit) on their own connections.
-async fn watch(stack: &Stack, organisations: &[String], sizes: &Sizes) -> anyhow::Result<()> {
+/// `runs` rounds, each opening the streams, running the commands beside
+/// them and closing them, then running them without: each round's ratio is
+/// to the runs without streams either side of it.
+async fn watch(
+    stack: &Stack,
+    organisations: &[String],
+    sizes: &Sizes,
+    runs: usize,
+) -> anyhow::Result<()> {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     let Some(private) = &stack.private else {
         println!(
             "watch: not measured against a running stack (it opens streams as many callers, \
@@ -1099,7 +1106,6 @@ async fn watch(stack: &Stack, organisations: &[String], sizes: &Sizes) -> anyhow
         );
         return Ok(());
     };
-    const PER_CALLER: usize = 16;
     const IN_FLIGHT: usize = 16;
     let half = organisations.len() / 2;
     anyhow::ensure!(half > 0, "too few organisations for the watch scenario");
@@ -1121,6 +1127,7 @@ async fn watch(stack: &Stack, organisations: &[String], sizes: &Sizes) -> anyhow
     );
     let ids: Arc<Vec<String>> = Arc::new(commanded_items.iter().map(|i| i.id.clone()).collect());
     let total = sizes.note_calls;
+    let commands = || note_commands(stack, &versions, &ids, IN_FLIGHT, total);
     let before = connections().await?;
     let tracker_pid = stack
         .pids()
@@ -1128,22 +1135,109 @@ async fn watch(stack: &Stack, organisations: &[String], sizes: &Sizes) -> anyhow
         .find(|(name, _)| *name == "tracker")
         .map(|(_, pid)| pid);
     let rss_before = tracker_pid.and_then(crate::stack::resident_mb);
-    let without = note_commands(stack, &versions, &ids, IN_FLIGHT, total).await?;
+    let mut without = commands().await?;
     // The commands grow the pools; what the streams hold is counted from here.
     let after_without = connections().await?;
+    let mut ratios = Vec::with_capacity(runs);
+    for round in 1..=runs.max(1) {
+        let streams = open_watch_streams(stack, quiet, sizes.watch_streams).await?;
+        let with_connections = connections().await?;
+        let rss_with = tracker_pid.and_then(crate::stack::resident_mb);
+        let with = commands().await?;
+        let during = connections().await?;
+        streams.close();
+        // Without streams once more, so that the ceiling is measured on both
+        // sides of the run it is compared with (the items' histories grow).
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let without_after = commands().await?;
+        let memory = match (rss_before, rss_with) {
+            (Some(b), Some(w)) => format!("; tracker resident {:.0} MB -> {:.0} MB", b.0, w.0),
+            _ => String::new(),
+        };
+        let ratio = with.rate / ((without.rate + without_after.rate) / 2.0).max(1e-9);
+        ratios.push(ratio);
+        println!(
+            "watch round {round} [{} idle WatchItems streams asked for ({} open, {} refused) by \
+             {} callers on their own connections, over {} quiet organisations ({} changes \
+             replayed); NoteProgress {IN_FLIGHT} in flight, {total} commands on other \
+             organisations]: with streams {:.0} commands/s p50 {} p99 {} | ceiling without \
+             streams, before and after them: {:.0} and {:.0} commands/s, p50 {} and {}, p99 {} \
+             and {} | ratio to their mean {ratio:.2} | tracker DB connections: {before} \
+             before any command, {after_without} after the first commands without streams, \
+             {with_connections} with the streams open, {during} after the commands with \
+             them{memory}",
+            streams.asked,
+            streams.opened,
+            streams.failed,
+            streams.callers,
+            quiet.len(),
+            streams.received,
+            with.rate,
+            ms(with.p50),
+            ms(with.p99),
+            without.rate,
+            without_after.rate,
+            ms(without.p50),
+            ms(without_after.p50),
+            ms(without.p99),
+            ms(without_after.p99),
+        );
+        without = without_after;
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "watch: NoteProgress beside {} idle streams, ratio to the runs without them: min {:.2} \
+         median {:.2} max {:.2} ({} rounds)",
+        sizes.watch_streams,
+        ratios[0],
+        ratios[ratios.len() / 2],
+        ratios[ratios.len() - 1],
+        ratios.len(),
+    );
+    Ok(())
+}
 
+/// WatchItems streams held open by the watch scenario.
+struct WatchStreams {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    asked: usize,
+    opened: usize,
+    failed: usize,
+    callers: usize,
+    received: usize,
+}
+
+impl WatchStreams {
+    fn close(&self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Opens `count` WatchItems streams over the `quiet` organisations, 16
+/// per caller, and waits until each has replayed its first change (or was
+/// refused), then a second for the replays to finish.
+async fn open_watch_streams(
+    stack: &Stack,
+    quiet: &[String],
+    count: usize,
+) -> anyhow::Result<WatchStreams> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const PER_CALLER: usize = 16;
     let opened = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
     let received = Arc::new(AtomicUsize::new(0));
-    let callers = sizes.watch_streams.div_ceil(PER_CALLER);
-    let mut streams = Vec::with_capacity(sizes.watch_streams);
+    let callers = count.div_ceil(PER_CALLER);
+    let mut streams = Vec::with_capacity(count);
     let gate = Arc::new(tokio::sync::Semaphore::new(32));
     for caller in 0..callers {
         let channel = crate::stack::connect(&stack.tracker_addr).await?;
         let token = closeout_testkit::Caller::inspectorate()
             .subject(&format!("bench:watch{caller}"))
             .token();
-        for s in 0..PER_CALLER.min(sizes.watch_streams - caller * PER_CALLER) {
+        for s in 0..PER_CALLER.min(count - caller * PER_CALLER) {
             let organisation = quiet[(caller * PER_CALLER + s) % quiet.len()].clone();
             let mut client = TrackerServiceClient::new(channel.clone());
             let token = token.clone();
@@ -1190,47 +1284,14 @@ async fn watch(stack: &Stack, organisations: &[String], sizes: &Sizes) -> anyhow
     }
     // Let the replays finish.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let with_connections = connections().await?;
-    let rss_with = tracker_pid.and_then(crate::stack::resident_mb);
-    let with = note_commands(stack, &versions, &ids, IN_FLIGHT, total).await?;
-    let during = connections().await?;
-    for stream in &streams {
-        stream.abort();
-    }
-    // Without streams once more, so that the ceiling is measured on both
-    // sides of the run it is compared with (the items' histories grow).
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let without_after = note_commands(stack, &versions, &ids, IN_FLIGHT, total).await?;
-    let memory = match (rss_before, rss_with) {
-        (Some(b), Some(w)) => format!("; tracker resident {:.0} MB -> {:.0} MB", b.0, w.0),
-        _ => String::new(),
-    };
-    println!(
-        "watch [{} idle WatchItems streams asked for ({} open, {} refused) by {callers} callers \
-         on their own connections, over {} quiet organisations ({} changes replayed); \
-         NoteProgress {IN_FLIGHT} in flight, {total} commands on other organisations]: with \
-         streams {:.0} commands/s p50 {} p99 {} | ceiling without streams, before and after \
-         them: {:.0} and {:.0} commands/s, p50 {} and {}, p99 {} and {} | ratio to their mean \
-         {:.2} | tracker DB connections: {before} before any command, \
-         {after_without} after the commands without streams, {with_connections} with the \
-         streams open, {during} after the commands with them{memory}",
-        streams.len(),
-        opened.load(Ordering::SeqCst),
-        failed.load(Ordering::SeqCst),
-        quiet.len(),
-        received.load(Ordering::SeqCst),
-        with.rate,
-        ms(with.p50),
-        ms(with.p99),
-        without.rate,
-        without_after.rate,
-        ms(without.p50),
-        ms(without_after.p50),
-        ms(without.p99),
-        ms(without_after.p99),
-        with.rate / ((without.rate + without_after.rate) / 2.0).max(1e-9),
-    );
-    Ok(())
+    Ok(WatchStreams {
+        asked: streams.len(),
+        tasks: streams,
+        opened: opened.load(Ordering::SeqCst),
+        failed: failed.load(Ordering::SeqCst),
+        callers,
+        received: received.load(Ordering::SeqCst),
+    })
 }
 
 /// How many items `organisation` has in the tracker (private stack), for
