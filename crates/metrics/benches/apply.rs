@@ -16,7 +16,8 @@
 //! `cargo bench -p closeout-metrics --bench apply` (set
 //! `CLOSEOUT_BENCH_EVENTS` to change the number of events, default 3000;
 //! `CLOSEOUT_BENCH_REBUILD_ONLY=1` skips steps 1 and 2, one transaction per
-//! event, for large counts). Needs the PostgreSQL and NATS of the
+//! event, for large counts; `RUST_LOG=info` prints the rebuild's log, with
+//! the as-of refill's steps). Needs the PostgreSQL and NATS of the
 //! development machine.
 
 use closeout_bus::{EventHandler, Payload};
@@ -110,6 +111,10 @@ async fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    // RUST_LOG set: the rebuild's own log lines too (the replay's and the
+    // as-of refill's steps).
+    let _telemetry = std::env::var_os("RUST_LOG")
+        .map(|_| closeout_service::telemetry::init(LogFormat::Text, "metrics-bench"));
     let n: usize = std::env::var("CLOSEOUT_BENCH_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())

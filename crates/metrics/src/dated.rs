@@ -1517,11 +1517,15 @@ pub async fn fill_if_pending(pool: &PgPool) -> Result<(), sqlx::Error> {
 }
 
 /// Recomputes the dated tables from the stored history (a rebuild, after
-/// its replay: it may fold items without the consumers' upkeep).
+/// its replay: it may fold items without the consumers' upkeep), in one
+/// pass over it ([`fill_in_one_pass`]).
 pub async fn refill(pool: &PgPool) -> Result<(), sqlx::Error> {
     refill_when(pool, true).await
 }
 
+/// `always`: a rebuild's refill, in one pass over the history; otherwise
+/// a start's fill if pending, item by item with the upkeep's own
+/// recompute (rare, and its memory does not grow with the history).
 async fn refill_when(pool: &PgPool, always: bool) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -1534,7 +1538,11 @@ async fn refill_when(pool: &PgPool, always: bool) -> Result<(), sqlx::Error> {
     if filled == Some(true) && !always {
         return tx.commit().await;
     }
-    fill(&mut tx).await?;
+    if always {
+        fill_in_one_pass(&mut tx).await?;
+    } else {
+        fill(&mut tx).await?;
+    }
     sqlx::query(
         "INSERT INTO dated_fill (filled) VALUES (TRUE) \
          ON CONFLICT (singleton) DO UPDATE SET filled = TRUE",
@@ -1542,6 +1550,175 @@ async fn refill_when(pool: &PgPool, always: bool) -> Result<(), sqlx::Error> {
     .execute(&mut *tx)
     .await?;
     tx.commit().await
+}
+
+/// What [`fill`] writes, from one pass over the history in storage order
+/// (in the caller's transaction, holding the upkeep lock): every item's
+/// and inspection's events are kept in memory, grouped by id, so no
+/// history is read twice (a fill item by item reads each item's events
+/// again through the aggregate index, and the inspections' for their
+/// dates); the inspections are dated, each item with an `ItemOpened` gets
+/// its timeline, head and refs as [`recompute_items`] computes them, and
+/// the deltas are summed over all items in memory. The tables, emptied
+/// here, are written with `COPY`: no row conflicts with another. Then the
+/// checkpoints are sealed from the deltas, as a fill does.
+async fn fill_in_one_pass(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+    use crate::replay::CopyRows;
+    let started = std::time::Instant::now();
+    sqlx::query(
+        "TRUNCATE dated_tallies, dated_items, dated_item_heads, dated_refs, dated_inspections, \
+         dated_checkpoints, dated_checkpoint_days",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let mut items: HashMap<String, Vec<Fact>> = HashMap::new();
+    let mut inspections: Vec<Fact> = Vec::new();
+    {
+        let mut rows =
+            sqlx::query_scalar::<_, Vec<u8>>("SELECT envelope FROM events").fetch(&mut *tx);
+        while let Some(bytes) = tokio_stream::StreamExt::next(&mut rows).await {
+            // Only checked envelopes are stored; skip rather than fail.
+            let Some(fact) = EventEnvelope::decode(bytes?.as_slice())
+                .ok()
+                .and_then(|e| Fact::from_envelope(&e).ok())
+            else {
+                continue;
+            };
+            match fact.target() {
+                Target::Item(id) => items.entry(id).or_default().push(fact),
+                Target::Inspection(_) => inspections.push(fact),
+                _ => {}
+            }
+        }
+    }
+    let read = started.elapsed();
+    let dates = inspection_dates(&inspections);
+    drop(inspections);
+    // Each item's opening inspection: what its supersessions are dated by.
+    let mut opened_in: HashMap<&str, &str> = HashMap::new();
+    for (id, facts) in &items {
+        for fact in facts {
+            if let Payload::ItemOpened(o) = &fact.payload {
+                opened_in.insert(id.as_str(), o.inspection_id.as_str());
+            }
+        }
+    }
+    let mut ids: Vec<&String> = items
+        .keys()
+        .filter(|id| opened_in.contains_key(id.as_str()))
+        .collect();
+    ids.sort();
+    let mut deltas: BTreeMap<NaiveDate, Tallies> = BTreeMap::new();
+    let mut timelines = CopyRows::with_capacity(ids.len() * 6 * 128);
+    let mut heads = CopyRows::with_capacity(ids.len() * 96);
+    let mut refs = CopyRows::with_capacity(ids.len() * 96);
+    for id in ids {
+        let facts = &items[id];
+        let (timeline, head) = timeline_and_head(facts, &dates, &opened_in);
+        add_deltas(&mut deltas, &timeline, 1);
+        for (day, s) in &timeline {
+            timelines.row(12);
+            timelines.text(id);
+            timelines.date(Some(*day));
+            timelines.text(&s.organisation_id);
+            timelines.text(&s.inspection_id);
+            timelines.int4(s.status);
+            timelines.int4(s.kind);
+            timelines.text(&s.pillar);
+            timelines.date(s.opened_at.map(|t| t.date_naive()));
+            timelines.date(s.due_date);
+            timelines.date(s.verified_on);
+            timelines.text(&s.closed_by_inspection_id);
+            timelines.date(s.closed_at.map(|t| t.date_naive()));
+        }
+        if let Some(h) = head {
+            heads.row(6);
+            heads.text(id);
+            heads.int8(i64::try_from(h.version).unwrap_or(i64::MAX));
+            heads.date(Some(h.last_day));
+            heads.date(Some(h.event_day));
+            heads.bool(h.dates_next);
+            heads.date(Some(h.opened_day));
+        }
+        // As `recompute_items` keeps them: the inspections it names, the
+        // items that superseded it and their opening inspections.
+        let (mut named, superseding) = refs_of(facts);
+        for by in superseding {
+            if let Some(inspection) = opened_in.get(by.as_str()) {
+                named.insert(inspection.to_string());
+            }
+            named.insert(by);
+        }
+        for r in named.iter().filter(|r| !r.is_empty()) {
+            refs.row(2);
+            refs.text(r);
+            refs.text(id);
+        }
+    }
+    let mut tallies = CopyRows::with_capacity(deltas.len() * 32 * 64);
+    for (day, t) in deltas {
+        for r in rows_of(&t.without_zeros()) {
+            tallies.row(11);
+            tallies.text(&r.organisation_id);
+            tallies.date(Some(day));
+            tallies.int2(r.tally);
+            tallies.text(&r.inspection_id);
+            tallies.text(&r.other);
+            tallies.int4(r.a);
+            tallies.int4(r.b);
+            tallies.date(r.d1);
+            tallies.date(r.d2);
+            tallies.date(r.d3);
+            tallies.int8(r.n);
+        }
+    }
+    let mut inspection_days = CopyRows::with_capacity(dates.len() * 64);
+    for (id, day) in &dates {
+        inspection_days.row(2);
+        inspection_days.text(id);
+        inspection_days.date(Some(*day));
+    }
+    let computed = started.elapsed();
+    let tables = [
+        ("dated_inspections (inspection_id, day)", inspection_days),
+        (
+            "dated_tallies (organisation_id, day, tally, inspection_id, other, a, b, d1, d2, d3, \
+             n)",
+            tallies,
+        ),
+        (
+            "dated_items (item_id, day, organisation_id, inspection_id, status, kind, pillar, \
+             opened_day, due_date, verified_on, closed_by_inspection_id, closed_day)",
+            timelines,
+        ),
+        (
+            "dated_item_heads (item_id, version, last_day, event_day, dates_next, opened_day)",
+            heads,
+        ),
+        ("dated_refs (ref_id, item_id)", refs),
+    ];
+    for (table, rows) in tables {
+        let rows = rows.finish().ok_or_else(|| {
+            sqlx::Error::Protocol(format!("a value of {table} out of PostgreSQL's range"))
+        })?;
+        let statement = format!("COPY {table} FROM STDIN (FORMAT binary)");
+        crate::replay::copy_in(tx, &statement, &rows).await?;
+    }
+    let written = started.elapsed();
+    // The table was just refilled in this transaction: without statistics
+    // the checkpoints' range reads could be planned as whole scans.
+    sqlx::query("ANALYZE dated_tallies")
+        .execute(&mut *tx)
+        .await?;
+    seal(tx, checkpoint_of(chrono::Utc::now().date_naive())).await?;
+    tracing::info!(
+        ?read,
+        compute = ?(computed - read),
+        write = ?(written - computed),
+        seal = ?(started.elapsed() - written),
+        "as-of refill"
+    );
+    Ok(())
 }
 
 /// Recomputes every dated table from the history alone (in the caller's

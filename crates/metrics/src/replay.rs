@@ -363,49 +363,140 @@ fn folds_nothing(facts: &[Fact]) -> bool {
 /// [`store::record_batch`] binds; `None` if a time is out of PostgreSQL's
 /// range (the insert then refuses it as the live consumers do).
 fn copy_rows(heads: &[(Uuid, &EventEnvelope)], facts: &[Fact]) -> Option<Vec<u8>> {
-    fn field(rows: &mut Vec<u8>, value: &[u8]) -> Option<()> {
-        rows.extend_from_slice(&i32::try_from(value.len()).ok()?.to_be_bytes());
-        rows.extend_from_slice(value);
-        Some(())
-    }
-    // timestamptz: microseconds since 2000-01-01 UTC, as sqlx encodes it.
-    let epoch = chrono::NaiveDate::from_ymd_opt(2000, 1, 1)?.and_hms_opt(0, 0, 0)?;
-    let mut rows = Vec::with_capacity(64 + heads.len() * 256);
-    rows.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
-    rows.extend_from_slice(&0i32.to_be_bytes()); // flags
-    rows.extend_from_slice(&0i32.to_be_bytes()); // header extension
+    let mut rows = CopyRows::with_capacity(heads.len() * 256);
     for ((id, envelope), fact) in heads.iter().zip(facts) {
-        rows.extend_from_slice(&8i16.to_be_bytes());
-        field(&mut rows, id.as_bytes())?;
-        let micros = (fact.occurred_at.naive_utc() - epoch).num_microseconds()?;
-        field(&mut rows, &micros.to_be_bytes())?;
-        field(&mut rows, fact.organisation_id.as_bytes())?;
-        field(&mut rows, envelope.aggregate_type.as_bytes())?;
-        field(&mut rows, store::history_aggregate(fact).as_bytes())?;
-        let version = i64::try_from(fact.version).unwrap_or(i64::MAX);
-        field(&mut rows, &version.to_be_bytes())?;
-        field(&mut rows, envelope.event_type.as_bytes())?;
-        let length = i32::try_from(envelope.encoded_len()).ok()?;
-        rows.extend_from_slice(&length.to_be_bytes());
-        envelope.encode(&mut rows).ok()?;
+        rows.row(8);
+        rows.bytes(id.as_bytes());
+        rows.time(fact.occurred_at);
+        rows.text(&fact.organisation_id);
+        rows.text(&envelope.aggregate_type);
+        rows.text(&store::history_aggregate(fact));
+        rows.int8(i64::try_from(fact.version).unwrap_or(i64::MAX));
+        rows.text(&envelope.event_type);
+        rows.encoded(*envelope);
     }
-    rows.extend_from_slice(&(-1i16).to_be_bytes());
-    Some(rows)
+    rows.finish()
+}
+
+/// Rows in `COPY ... (FORMAT binary)`'s format, built field by field in
+/// the table's column order (the replay's history, the as-of refill's
+/// tables).
+pub(crate) struct CopyRows {
+    out: Vec<u8>,
+    /// A value PostgreSQL cannot hold (a field over 2 GB, a time out of
+    /// range): [`CopyRows::finish`] then gives nothing.
+    refused: bool,
+}
+
+impl CopyRows {
+    pub(crate) fn with_capacity(n: usize) -> CopyRows {
+        let mut out = Vec::with_capacity(64 + n);
+        out.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+        out.extend_from_slice(&0i32.to_be_bytes()); // flags
+        out.extend_from_slice(&0i32.to_be_bytes()); // header extension
+        CopyRows {
+            out,
+            refused: false,
+        }
+    }
+
+    /// Starts a row of `fields` fields.
+    pub(crate) fn row(&mut self, fields: i16) {
+        self.out.extend_from_slice(&fields.to_be_bytes());
+    }
+
+    pub(crate) fn bytes(&mut self, value: &[u8]) {
+        match i32::try_from(value.len()) {
+            Ok(n) => {
+                self.out.extend_from_slice(&n.to_be_bytes());
+                self.out.extend_from_slice(value);
+            }
+            Err(_) => self.refused = true,
+        }
+    }
+
+    pub(crate) fn text(&mut self, value: &str) {
+        self.bytes(value.as_bytes());
+    }
+
+    pub(crate) fn int2(&mut self, value: i16) {
+        self.bytes(&value.to_be_bytes());
+    }
+
+    pub(crate) fn int4(&mut self, value: i32) {
+        self.bytes(&value.to_be_bytes());
+    }
+
+    pub(crate) fn int8(&mut self, value: i64) {
+        self.bytes(&value.to_be_bytes());
+    }
+
+    pub(crate) fn bool(&mut self, value: bool) {
+        self.bytes(&[u8::from(value)]);
+    }
+
+    /// A message's encoding, without copying it first.
+    pub(crate) fn encoded(&mut self, message: &impl Message) {
+        let Ok(n) = i32::try_from(message.encoded_len()) else {
+            self.refused = true;
+            return;
+        };
+        self.out.extend_from_slice(&n.to_be_bytes());
+        self.refused |= message.encode(&mut self.out).is_err();
+    }
+
+    /// A `date`: days since 2000-01-01 (PostgreSQL's epoch, day 730,120
+    /// of the common era); `None` is NULL.
+    pub(crate) fn date(&mut self, value: Option<chrono::NaiveDate>) {
+        use chrono::Datelike;
+        match value {
+            Some(day) => self.int4(day.num_days_from_ce() - 730_120),
+            None => self.out.extend_from_slice(&(-1i32).to_be_bytes()),
+        }
+    }
+
+    /// A `timestamptz`: microseconds since 2000-01-01 UTC, as sqlx
+    /// encodes it.
+    pub(crate) fn time(&mut self, value: chrono::DateTime<chrono::Utc>) {
+        const EPOCH_MICROS: i64 = 946_684_800_000_000;
+        match value.timestamp_micros().checked_sub(EPOCH_MICROS) {
+            Some(micros) => self.int8(micros),
+            None => self.refused = true,
+        }
+    }
+
+    /// The rows with the trailer; `None` if a value was refused.
+    pub(crate) fn finish(mut self) -> Option<Vec<u8>> {
+        self.out.extend_from_slice(&(-1i16).to_be_bytes());
+        (!self.refused).then_some(self.out)
+    }
 }
 
 /// Copies [`copy_rows`] into the history.
 async fn copy_history(tx: &mut PgConnection, rows: &[u8]) -> Result<(), sqlx::Error> {
-    let mut copy = tx
-        .copy_in_raw(
-            "COPY events (event_id, occurred_at, organisation_id, aggregate_type, \
-             aggregate_id, aggregate_version, event_type, envelope) FROM STDIN (FORMAT binary)",
-        )
-        .await?;
-    let sent = copy.send(rows).await.map(|_| ());
-    if let Err(e) = sent {
-        // The connection may still be in the copy: end it before the error.
-        let _ = copy.abort("the replay's copy failed").await;
-        return Err(e);
+    copy_in(
+        tx,
+        "COPY events (event_id, occurred_at, organisation_id, aggregate_type, \
+         aggregate_id, aggregate_version, event_type, envelope) FROM STDIN (FORMAT binary)",
+        rows,
+    )
+    .await
+}
+
+/// Runs `statement`, a `COPY ... FROM STDIN (FORMAT binary)`, with
+/// [`CopyRows`]' rows, sent a few megabytes per message.
+pub(crate) async fn copy_in(
+    tx: &mut PgConnection,
+    statement: &str,
+    rows: &[u8],
+) -> Result<(), sqlx::Error> {
+    let mut copy = tx.copy_in_raw(statement).await?;
+    for part in rows.chunks(4 << 20) {
+        if let Err(e) = copy.send(part).await {
+            // The connection may still be in the copy: end it before the error.
+            let _ = copy.abort("the copy failed").await;
+            return Err(e);
+        }
     }
     copy.finish().await?;
     Ok(())
