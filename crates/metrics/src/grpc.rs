@@ -226,9 +226,15 @@ impl MetricsService for MetricsApi {
                 let tallies = Some(tallies);
                 (View { snapshot, tallies }, today)
             }
-            Some(_) => {
-                self.view(as_of, scope_of(&r.organisation_id, false), true)
-                    .await?
+            // As of a day: the checkpoint's days-to-close histogram of the
+            // organisation in place of its closings there (crate::dated).
+            Some(day) => {
+                let (snapshot, tallies) =
+                    crate::dated::load_scorecard_as_of(&self.pool, &r.organisation_id, day)
+                        .await
+                        .map_err(MetricsError::from)?;
+                let tallies = Some(tallies);
+                (View { snapshot, tallies }, day)
             }
         };
         let scorecard = match &view.tallies {
@@ -295,7 +301,16 @@ impl MetricsService for MetricsApi {
                 let tallies = Some(tallies);
                 (View { snapshot, tallies }, today)
             }
-            Some(_) => self.view(as_of, scope_of("", true), true).await?,
+            // As of a day: the checkpoint's histograms of the organisation,
+            // its registered group and everyone (crate::dated).
+            Some(day) => {
+                let (snapshot, tallies) =
+                    crate::dated::load_peers_as_of(&self.pool, &r.organisation_id, day)
+                        .await
+                        .map_err(MetricsError::from)?;
+                let tallies = Some(tallies);
+                (View { snapshot, tallies }, day)
+            }
         };
         let response = match &view.tallies {
             Some(tallies) => {
