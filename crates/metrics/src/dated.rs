@@ -1253,16 +1253,39 @@ async fn recompute_items(
     // The superseding items' inspections (their ItemOpened).
     let superseding: Vec<String> = superseding.into_iter().collect();
     let opened_from = opened_from(tx, &superseding).await?;
-    // One whose opening committed after `prepare` read ahead is locked now
-    // (out of key order: a rare deadlock, which PostgreSQL breaks and the
-    // consumer retries).
+    // A superseding item's inspection not locked by `prepare` is locked
+    // now, out of key order, only if the superseded item's committed refs
+    // lack it. One they hold needs no lock: a batch changing its date finds
+    // the item by them and waits for the item's row, which this batch
+    // holds; locking it here waited for that batch's ref lock while it
+    // waited for the row (a deadlock). What is left: an opening committed
+    // after `prepare` read ahead (rare; PostgreSQL breaks the deadlock and
+    // the consumer retries).
     if let Some(held) = refs {
-        let late: BTreeMap<i64, bool> = opened_from
+        let mut late: BTreeMap<i64, bool> = opened_from
             .values()
             .map(|i| ref_key(i))
             .filter(|k| !held.contains(k))
             .map(|k| (k, false))
             .collect();
+        if !late.is_empty() {
+            let committed: HashSet<(String, String)> =
+                sqlx::query_as("SELECT ref_id, item_id FROM dated_refs WHERE item_id = ANY($1)")
+                    .bind(ids)
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .into_iter()
+                    .collect();
+            let needed: HashSet<i64> = superseded_by
+                .iter()
+                .filter_map(|(by, id)| {
+                    let inspection = opened_from.get(by)?;
+                    let known = committed.contains(&(inspection.clone(), id.to_string()));
+                    (!known).then(|| ref_key(inspection))
+                })
+                .collect();
+            late.retain(|k, _| needed.contains(k));
+        }
         lock_refs(tx, &late).await?;
         held.extend(late.into_keys());
     }

@@ -796,3 +796,96 @@ async fn migration_makes_the_histograms_the_upkeep_keeps(
     }
     Ok(())
 }
+
+/// The lock order of two writers: a batch recomputing an item superseded
+/// earlier locked the superseding item's inspection after the item's row,
+/// while a batch changing that inspection's date takes its lock first and
+/// then the rows of the items it dates (a deadlock). The item's committed
+/// refs hold the inspection, so the recompute takes no lock on it: the
+/// batch changing the date waits for the row instead.
+#[test]
+fn recomputing_a_superseded_item_leaves_its_dates_unlocked() {
+    use pb::ItemStatus as S;
+    on_database(|runtime, pool| {
+        runtime.block_on(async {
+            empty(pool).await;
+            let at = 1_600_000_000;
+            let opened = |item: &str, inspection: &str| {
+                Payload::ItemOpened(pb::ItemOpened {
+                    item_id: item.into(),
+                    organisation_id: "herts".into(),
+                    inspection_id: inspection.into(),
+                    kind: 1,
+                    pillar: "Effectiveness".into(),
+                    status: S::Open as i32,
+                    ..Default::default()
+                })
+            };
+            let published = Payload::InspectionPublished(pb::InspectionPublished {
+                inspection_id: "z1".into(),
+                organisation_id: "herts".into(),
+                programme: "PEEL".into(),
+                published: "2021-07".into(),
+                ..Default::default()
+            });
+            let superseded = Payload::ItemSuperseded(pb::ItemSuperseded {
+                item_id: "old".into(),
+                superseding_item_id: "new".into(),
+                ..Default::default()
+            });
+            let status = Payload::StatusChanged(pb::StatusChanged {
+                item_id: "old".into(),
+                from_status: S::Open as i32,
+                to_status: S::Superseded as i32,
+                ..Default::default()
+            });
+            let due = |version| {
+                let payload = Payload::DueDateChanged(pb::DueDateChanged {
+                    item_id: "old".into(),
+                    due_date: Some(pb::CalendarDate::new(2022, 3, 31)),
+                    ..Default::default()
+                });
+                envelope("herts", "old", version, at + 3_000, payload)
+            };
+            let first = vec![
+                envelope("herts", "z1", 1, at, published),
+                envelope("herts", "new", 1, at + 1_000, opened("new", "z1")),
+                envelope("herts", "old", 1, at - 1_000, opened("old", "i1")),
+                envelope("herts", "old", 2, at + 2_000, superseded),
+                envelope("herts", "old", 3, at + 2_000, status),
+            ];
+            apply_in_batches(pool, &first, first.len()).await;
+            // Version 5 before 4: the item is recomputed from its history.
+            let late = due(5);
+            let fact = Fact::from_envelope(&late).expect("a checked envelope");
+            let head = (Uuid::parse_str(&late.event_id).expect("a UUID"), &late);
+            let mut tx = pool.begin().await.expect("begin");
+            let fresh = store::record_batch(&mut tx, &[head], vec![fact])
+                .await
+                .expect("record");
+            store::apply(&mut tx, &fresh).await.expect("apply");
+            let key = ref_key("z1") as u64;
+            let held: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' \
+                 AND pid = pg_backend_pid() AND objsubid = 1 \
+                 AND classid::bigint = $1 AND objid::bigint = $2",
+            )
+            .bind((key >> 32) as i64)
+            .bind((key & 0xffff_ffff) as i64)
+            .fetch_one(&mut *tx)
+            .await
+            .expect("locks");
+            tx.commit().await.expect("commit");
+            prop_assert_eq!(
+                held,
+                0,
+                "the recompute locked the superseding item's inspection"
+            );
+            let mut all = first;
+            all.push(late);
+            all.push(due(4));
+            apply_in_batches(pool, &all[5..], 1).await;
+            check_answers(pool, &facts_of(&all)).await
+        })
+    });
+}
