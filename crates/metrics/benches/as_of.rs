@@ -18,7 +18,9 @@
 //! of each checkpointed read; every delta and the fold run three times.
 //!
 //! `cargo bench -p closeout-metrics --bench as_of`. Needs the development
-//! PostgreSQL.
+//! PostgreSQL. `CLOSEOUT_BENCH_KEEP=1` keeps the database (its name is
+//! printed); `CLOSEOUT_BENCH_DATABASE=<name>` reads a kept one again
+//! (migrated to this build's schema) without applying the history.
 
 use chrono::NaiveDate;
 use closeout_bus::Payload;
@@ -244,43 +246,27 @@ async fn main() {
     };
     let big = setting("CLOSEOUT_BENCH_ITEMS", 15_000);
     let runs = setting("CLOSEOUT_BENCH_RUNS", 100).max(1);
-    let events = history(big);
-    println!(
-        "history: {} events, {} items in force00, {} organisations",
-        events.len(),
-        big,
-        ORGANISATIONS
-    );
-    let db = TestDatabase::create().await;
-    let pool = db.pool().clone();
+    // A database kept by an earlier run (`CLOSEOUT_BENCH_KEEP=1`): the
+    // reads alone, without applying the history again.
+    let (db, pool) = match std::env::var("CLOSEOUT_BENCH_DATABASE").ok() {
+        Some(name) => {
+            println!("reusing database {name} (no history applied)");
+            (None, closeout_testkit::connect_kept(&name).await)
+        }
+        None => {
+            let db = TestDatabase::create().await;
+            let pool = db.pool().clone();
+            (Some(db), pool)
+        }
+    };
+    // A kept database is brought to this build's schema too.
     closeout_metrics::MIGRATOR
         .run(&pool)
         .await
         .expect("migrate");
-    let started = Instant::now();
-    for chunk in events.chunks(2000) {
-        let mut tx = pool.begin().await.expect("begin");
-        Projector.handle_batch(&mut tx, chunk).await.expect("apply");
-        tx.commit().await.expect("commit");
+    if db.is_some() {
+        apply_history(&pool, big).await;
     }
-    let applied = started.elapsed();
-    let count = |table: &str| {
-        let pool = pool.clone();
-        let sql = format!("SELECT count(*) FROM {table}");
-        async move {
-            sqlx::query_scalar::<_, i64>(&sql)
-                .fetch_one(&pool)
-                .await
-                .expect("count")
-        }
-    };
-    println!(
-        "applied through the consumer's handler (live tallies, dated deltas, checkpoints): {:.1} s ({:.0} events/s); dated_tallies rows: {}, dated_checkpoints rows: {}",
-        applied.as_secs_f64(),
-        events.len() as f64 / applied.as_secs_f64(),
-        count("dated_tallies").await,
-        count("dated_checkpoints").await,
-    );
     for (y, m, d) in [(2019, 6, 30), (2022, 3, 31), (2024, 12, 31)] {
         let day = NaiveDate::from_ymd_opt(y, m, d).expect("day");
         let (dated, dated_answer, closings, closings_answer) = alternated(
@@ -348,10 +334,48 @@ async fn main() {
         );
     }
     pool.close().await;
-    if std::env::var("CLOSEOUT_BENCH_KEEP").is_ok_and(|v| v == "1") {
-        println!("database kept: {}", db.url());
-        std::mem::forget(db); // its Drop would drop it
-    } else {
-        db.drop_database().await;
+    match db {
+        Some(db) if std::env::var("CLOSEOUT_BENCH_KEEP").is_ok_and(|v| v == "1") => {
+            println!("database kept: {}", db.url());
+            std::mem::forget(db); // its Drop would drop it
+        }
+        Some(db) => db.drop_database().await,
+        None => {}
     }
+}
+
+/// Applies the generated history through the consumer's handler, as the
+/// service would, and prints what it took.
+async fn apply_history(pool: &sqlx::PgPool, big: usize) {
+    let events = history(big);
+    println!(
+        "history: {} events, {} items in force00, {} organisations",
+        events.len(),
+        big,
+        ORGANISATIONS
+    );
+    let started = Instant::now();
+    for chunk in events.chunks(2000) {
+        let mut tx = pool.begin().await.expect("begin");
+        Projector.handle_batch(&mut tx, chunk).await.expect("apply");
+        tx.commit().await.expect("commit");
+    }
+    let applied = started.elapsed();
+    let count = |table: &str| {
+        let pool = pool.clone();
+        let sql = format!("SELECT count(*) FROM {table}");
+        async move {
+            sqlx::query_scalar::<_, i64>(&sql)
+                .fetch_one(&pool)
+                .await
+                .expect("count")
+        }
+    };
+    println!(
+        "applied through the consumer's handler (live tallies, dated deltas, checkpoints): {:.1} s ({:.0} events/s); dated_tallies rows: {}, dated_checkpoints rows: {}",
+        applied.as_secs_f64(),
+        events.len() as f64 / applied.as_secs_f64(),
+        count("dated_tallies").await,
+        count("dated_checkpoints").await,
+    );
 }

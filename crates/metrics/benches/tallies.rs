@@ -263,17 +263,7 @@ async fn main() {
     let reuse = std::env::var("CLOSEOUT_BENCH_DATABASE").ok();
     let (db, pool) = match &reuse {
         Some(name) => {
-            let admin = std::env::var("CLOSEOUT_TEST_DATABASE_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-            let url = match admin.rsplit_once('/') {
-                Some((root, _)) => format!("{root}/{name}"),
-                None => panic!("no database in {admin}"),
-            };
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(10)
-                .connect(&url)
-                .await
-                .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+            let pool = closeout_testkit::connect_kept(name).await;
             println!("reusing database {name} (no replay)");
             (None, pool)
         }

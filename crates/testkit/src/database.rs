@@ -103,6 +103,19 @@ async fn drop_database(admin_url: &str, name: &str) {
     }
 }
 
+/// A pool (up to 10 connections) to a database kept by an earlier run (a
+/// bench's `CLOSEOUT_BENCH_KEEP=1`), on the same server as
+/// [`TestDatabase::create`]'s: read again without rebuilding it.
+pub async fn connect_kept(name: &str) -> PgPool {
+    let admin_url = std::env::var(DATABASE_URL_ENV).unwrap_or_else(|_| DEFAULT_URL.into());
+    let url = with_database(&admin_url, name);
+    PgPoolOptions::new()
+        .max_connections(10)
+        .connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {url}: {e}"))
+}
+
 /// Drops leftover test databases of killed runs. Without FORCE: one still
 /// in use is left alone.
 async fn sweep_stale(admin: &mut PgConnection) {

@@ -40,7 +40,7 @@ pub use calls::{
     token_public_key, token_signing_key, wait_until, with_token,
 };
 pub use cluster::PrivateNatsCluster;
-pub use database::TestDatabase;
+pub use database::{TestDatabase, connect_kept};
 pub use nats::{PrivateNats, TestBus, nats_server_binary};
 pub use pki::TestPki;
 pub use postgres::{PrivatePostgres, ServerSettings};

@@ -223,25 +223,7 @@ async fn concurrent_writers_are_streamed_without_gaps() {
         },
     )
     .await;
-    let writers: Vec<_> = items
-        .into_iter()
-        .map(|item| {
-            let world_client = world.client.clone();
-            tokio::spawn(async move {
-                let mut client = world_client;
-                for version in 1..=10u64 {
-                    client
-                        .assign_owner(inspectorate(pb::AssignOwnerRequest {
-                            item_id: item.id.clone(),
-                            expected_version: version,
-                            owner: format!("owner {version}"),
-                        }))
-                        .await
-                        .expect("assign");
-                }
-            })
-        })
-        .collect();
+    let writers = support::spawn_owner_writers(&world, items, 10, Duration::ZERO);
     let seen = take(&mut stream, 40).await;
     for writer in writers {
         writer.await.expect("writer");

@@ -8,7 +8,7 @@ mod support;
 
 use closeout_proto as pb;
 use std::time::Duration;
-use support::{World, inspectorate, open_one};
+use support::{World, last_sequence, open_one, spawn_owner_writers};
 use tonic::Streaming;
 
 /// Takes exactly `n` changes from the stream (10 s at most for each).
@@ -29,17 +29,6 @@ async fn take(stream: &mut Streaming<pb::WatchItemsResponse>, n: usize) -> Vec<i
 async fn quiet(stream: &mut Streaming<pb::WatchItemsResponse>) {
     let next = tokio::time::timeout(Duration::from_millis(1), stream.message()).await;
     assert!(next.is_err(), "unexpected change: {next:?}");
-}
-
-/// The last sequence of the log in its order (committed, maybe not yet
-/// released).
-async fn last_sequence(world: &World) -> i64 {
-    sqlx::query_scalar(
-        "SELECT sequence FROM item_events ORDER BY watch_xid DESC, sequence DESC LIMIT 1",
-    )
-    .fetch_one(world.db.pool())
-    .await
-    .expect("log")
 }
 
 /// A stream of `organisation` ("" for every one) after `after`, opened as
@@ -89,29 +78,11 @@ async fn streams_opened_at_any_moment_get_their_organisations_changes_in_order()
     for n in 0..9 {
         items.push(open_one(&world, organisations[n % 3], None).await);
     }
-    let start = last_sequence(&world).await;
+    let start = last_sequence(&world).await as i64;
 
     // Writers: each item's owner assigned eight times, all items at once.
     const ROUNDS: u64 = 8;
-    let writers: Vec<_> = items
-        .into_iter()
-        .map(|item| {
-            let mut client = world.client.clone();
-            tokio::spawn(async move {
-                for version in item.version..item.version + ROUNDS {
-                    client
-                        .assign_owner(inspectorate(pb::AssignOwnerRequest {
-                            item_id: item.id.clone(),
-                            expected_version: version,
-                            owner: format!("owner {version}"),
-                        }))
-                        .await
-                        .expect("assign");
-                    tokio::time::sleep(Duration::from_millis(3)).await;
-                }
-            })
-        })
-        .collect();
+    let writers = spawn_owner_writers(&world, items, ROUNDS, Duration::from_millis(3));
 
     // Meanwhile streams open every few milliseconds: from the start and from
     // wherever the log is, for kent, essex and everyone (surrey's changes
@@ -122,7 +93,7 @@ async fn streams_opened_at_any_moment_get_their_organisations_changes_in_order()
     let mut n = 0;
     for _ in 0..8 {
         for organisation in ["kent", "essex", ""] {
-            let now = last_sequence(&world).await;
+            let now = last_sequence(&world).await as i64;
             for after in [start, now] {
                 streams.push((
                     organisation,

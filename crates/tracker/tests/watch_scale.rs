@@ -8,7 +8,7 @@ mod support;
 use closeout_proto as pb;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
-use support::{World, inspectorate, open_one};
+use support::{World, last_sequence, open_one, spawn_owner_writers};
 use tonic::Streaming;
 
 /// Takes exactly `n` changes from the stream (10 s at most for each).
@@ -47,38 +47,10 @@ async fn watch_after(world: &World, after_sequence: u64) -> Streaming<pb::WatchI
         .into_inner()
 }
 
-async fn last_sequence(world: &World) -> u64 {
-    let last: i64 = sqlx::query_scalar(
-        "SELECT sequence FROM item_events ORDER BY watch_xid DESC, sequence DESC LIMIT 1",
-    )
-    .fetch_one(world.db.pool())
-    .await
-    .expect("log");
-    last as u64
-}
-
 /// Assigns an owner to each item `rounds` times, one writer per item, all
 /// at once.
 async fn write_concurrently(world: &World, items: Vec<pb::TrackedItem>, rounds: u64) {
-    let writers: Vec<_> = items
-        .into_iter()
-        .map(|item| {
-            let mut client = world.client.clone();
-            tokio::spawn(async move {
-                for version in item.version..item.version + rounds {
-                    client
-                        .assign_owner(inspectorate(pb::AssignOwnerRequest {
-                            item_id: item.id.clone(),
-                            expected_version: version,
-                            owner: format!("owner {version}"),
-                        }))
-                        .await
-                        .expect("assign");
-                }
-            })
-        })
-        .collect();
-    for writer in writers {
+    for writer in spawn_owner_writers(world, items, rounds, Duration::ZERO) {
         writer.await.expect("writer");
     }
 }

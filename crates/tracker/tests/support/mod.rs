@@ -274,3 +274,46 @@ pub async fn open_one(
     let items = world.wait_for_items(organisation, before + 1).await;
     items.last().cloned().expect("an item")
 }
+
+/// The last sequence of the log in its order (committed, maybe not yet
+/// released to streams).
+pub async fn last_sequence(world: &World) -> u64 {
+    let last: i64 = sqlx::query_scalar(
+        "SELECT sequence FROM item_events ORDER BY watch_xid DESC, sequence DESC LIMIT 1",
+    )
+    .fetch_one(world.db.pool())
+    .await
+    .expect("log");
+    last as u64
+}
+
+/// One writer per item, all at once, each assigning its item's owner
+/// `rounds` times from the item's version, `pause` after each.
+pub fn spawn_owner_writers(
+    world: &World,
+    items: Vec<pb::TrackedItem>,
+    rounds: u64,
+    pause: std::time::Duration,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    items
+        .into_iter()
+        .map(|item| {
+            let mut client = world.client.clone();
+            tokio::spawn(async move {
+                for version in item.version..item.version + rounds {
+                    client
+                        .assign_owner(inspectorate(pb::AssignOwnerRequest {
+                            item_id: item.id.clone(),
+                            expected_version: version,
+                            owner: format!("owner {version}"),
+                        }))
+                        .await
+                        .expect("assign");
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+            })
+        })
+        .collect()
+}
