@@ -421,6 +421,24 @@ pub async fn health(
     .await
 }
 
+/// A bare tonic server in this process: the standard health service and
+/// nothing else (no trace span, RPC figures, version header,
+/// authentication or limits), on a free port with TCP_NODELAY, and a
+/// channel to it; the task serves until the process ends. Its health
+/// check beside a service's separates what tonic and HTTP/2 cost from
+/// what the service's layers add.
+pub async fn bare_tonic() -> anyhow::Result<tonic::transport::Channel> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(health)
+            .serve_with_incoming(closeout_service::server::incoming(listener)),
+    );
+    crate::stack::connect(&addr.to_string()).await
+}
+
 /// The tracker's current-state columns GetItem and ListItems read.
 const ITEM_COLUMNS: &str = "*";
 

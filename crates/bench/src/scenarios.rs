@@ -919,6 +919,8 @@ async fn reads(
     let mut get_pairs = Vec::new();
     let mut list_pairs = Vec::new();
     let mut health = Vec::new();
+    let mut layers = Vec::new();
+    let bare = ceilings::bare_tonic().await?;
     for _ in 0..runs {
         let client = TrackerServiceClient::new(stack.tracker.clone());
         let token = stack.token();
@@ -956,7 +958,12 @@ async fn reads(
             }
         })
         .await?;
-        health.push(ceilings::health(stack.tracker.clone(), IN_FLIGHT, sizes.calls).await?);
+        let layered = ceilings::health(stack.tracker.clone(), IN_FLIGHT, sizes.calls).await?;
+        health.push(layered);
+        layers.push((
+            layered,
+            ceilings::health(bare.clone(), IN_FLIGHT, sizes.calls).await?,
+        ));
         if let Some(pool) = &pool {
             let select =
                 ceilings::select_item(pool.clone(), uuids.clone(), IN_FLIGHT, sizes.calls).await?;
@@ -1002,6 +1009,17 @@ async fn reads(
         ms(health.p50),
         ms(health.p99),
         get.figure.rate / health.rate.max(1e-9)
+    );
+    print_compared(
+        &format!("grpc-layers{label}"),
+        &format!(
+            "{IN_FLIGHT} in flight, {} calls: the tracker's health check, through its trace \
+             span, RPC figures, version header, authentication and limits",
+            sizes.calls
+        ),
+        "calls/s",
+        &load::compare(layers),
+        "a bare tonic health server in this process",
     );
     print_compared(
         &format!("list-items{label}"),

@@ -13,6 +13,7 @@ const SCENARIOS: &[&str] = &[
     "note-progress [64 in flight",
     "get-item [",
     "get-item-vs-health [",
+    "grpc-layers [",
     "list-items [",
     "metrics-drain [",
     "lag [",
