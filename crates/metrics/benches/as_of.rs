@@ -267,7 +267,9 @@ async fn main() {
     if db.is_some() {
         apply_history(&pool, big).await;
     }
-    for (y, m, d) in [(2019, 6, 30), (2022, 3, 31), (2024, 12, 31)] {
+    // Quarter ends (next to a checkpoint) and a day mid-quarter (~45 days
+    // from either: the most deltas an answer sums).
+    for (y, m, d) in [(2019, 6, 30), (2022, 3, 31), (2023, 5, 16), (2024, 12, 31)] {
         let day = NaiveDate::from_ymd_opt(y, m, d).expect("day");
         let (dated, dated_answer, closings, closings_answer) = alternated(
             runs,

@@ -23,15 +23,15 @@
 //! event touches.
 //!
 //! So that an answer does not read every delta up to its day, the sums of
-//! the summary tallies' deltas dated before each first of January are kept
-//! as checkpoints (`dated_checkpoints`): an answer reads the checkpoint
-//! nearest its day and adds the deltas from it to the day, or takes away
-//! those from the day to it ([`load_as_of`]): at most half a year of
-//! deltas before this year's checkpoint, this year's up to the day after
-//! it. They stay exact because they are sums too: a batch adds each
-//! delta it writes to every checkpoint after the delta's day in the same
-//! statement (a back-dated event moves the later checkpoints by the same
-//! amount; today's events move none). A year's checkpoint is added
+//! the summary tallies' deltas dated before the first day of each quarter
+//! are kept as checkpoints (`dated_checkpoints`): an answer reads the
+//! checkpoint nearest its day and adds the deltas from it to the day, or
+//! takes away those from the day to it ([`load_as_of`]): at most about 45
+//! days of deltas before this quarter's checkpoint, this quarter's up to
+//! the day after it. They stay exact because they are sums too: a batch
+//! adds each delta it writes to every checkpoint after the delta's day in
+//! the same statement (a back-dated event moves the later checkpoints by
+//! the same amount; today's events move none). A quarter's checkpoint is added
 //! ([`seal`]) by the first batch that finds it missing, under the upkeep
 //! lock held exclusively, so no batch writes deltas it would miss. The
 //! details (open and closed items by the day they were opened) are not
@@ -106,8 +106,11 @@ const FILL_CHUNK: usize = 2_000;
 /// checkpoint before any delta costs nothing.
 const FIRST_CHECKPOINT_YEAR: i32 = 2010;
 
-/// Months between checkpoints.
-const CHECKPOINT_MONTHS: u32 = 12;
+/// Months between checkpoints: quarterly bounds an answer's deltas to
+/// ~45 days (yearly, half a year of everyone's deltas was most of an as-of
+/// peer comparison's time), at the cost of four times the checkpoints a
+/// back-dated delta moves. Migration 0013 added the quarters to yearly ones.
+const CHECKPOINT_MONTHS: u32 = 3;
 
 /// The checkpoint on or before `day` (the first day of its period).
 fn checkpoint_of(day: NaiveDate) -> NaiveDate {
@@ -646,7 +649,7 @@ pub struct Upkeep {
     /// those depending on an inspection whose date changed, or superseded
     /// by an item the batch opens.
     dependants: BTreeSet<String>,
-    /// This year's checkpoint, the last one kept.
+    /// This quarter's checkpoint, the last one kept.
     checkpoint: Option<NaiveDate>,
     /// The checkpoints' histograms moved for the inspections whose date
     /// changed, by the day of the closings moved ([`redate_closings`]).
@@ -761,9 +764,9 @@ pub async fn prepare(tx: &mut PgConnection, facts: &[Fact]) -> Result<Upkeep, sq
     for (id, exclusive) in &wanted {
         *keys.entry(ref_key(id)).or_default() |= *exclusive;
     }
-    // Alone too when this year's checkpoint is missing: the batch adds it
+    // Alone too when this quarter's checkpoint is missing: the batch adds it
     // (checkpoints are added only under the exclusive lock).
-    let this_year = checkpoint_of(chrono::Utc::now().date_naive());
+    let this_quarter = checkpoint_of(chrono::Utc::now().date_naive());
     let (alone, _): (bool, String) = sqlx::query_as(
         "SELECT x, CASE WHEN x THEN pg_advisory_xact_lock($1)::text \
          ELSE pg_advisory_xact_lock_shared($1)::text END FROM (SELECT $2 OR NOT EXISTS \
@@ -771,11 +774,11 @@ pub async fn prepare(tx: &mut PgConnection, facts: &[Fact]) -> Result<Upkeep, sq
     )
     .bind(DATED_LOCK)
     .bind(keys.len() > MAX_REF_LOCKS)
-    .bind(this_year)
+    .bind(this_quarter)
     .fetch_one(&mut *tx)
     .await?;
     let refs = if alone {
-        seal(tx, this_year).await?;
+        seal(tx, this_quarter).await?;
         None
     } else {
         lock_refs(tx, &keys).await?;
@@ -807,12 +810,12 @@ pub async fn prepare(tx: &mut PgConnection, facts: &[Fact]) -> Result<Upkeep, sq
     }
     // Read after the dependants' locks: a batch still writing closings of
     // them has committed, and dated them by the date before.
-    let days = redate_closings(tx, &redated, this_year).await?;
+    let days = redate_closings(tx, &redated, this_quarter).await?;
     Ok(Upkeep {
         active: true,
         refs,
         dependants,
-        checkpoint: Some(this_year),
+        checkpoint: Some(this_quarter),
         days,
     })
 }
@@ -1812,7 +1815,7 @@ async fn fill(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
     seal(tx, checkpoint_of(chrono::Utc::now().date_naive())).await
 }
 
-/// Adds the checkpoints missing up to `through` (a first of January), each
+/// Adds the checkpoints missing up to `through` (a quarter's first day), each
 /// from the one before it and the deltas between, under the upkeep lock
 /// held exclusively (a batch writing deltas meanwhile would miss one).
 async fn seal(tx: &mut PgConnection, through: NaiveDate) -> Result<(), sqlx::Error> {
@@ -2002,9 +2005,23 @@ async fn load(
         ..scope
     };
     let organisation = scope.organisation;
-    let (mut snapshot, rows) = tokio::try_join!(
-        store::load_live(pool, scope),
-        summaries_as_of(pool, organisation, day, closings)
+    // Everyone's answer names nearly every dated inspection: all their
+    // dates are read beside the other statements rather than after them.
+    let every_date = async {
+        match organisation {
+            Some(_) => Ok(None),
+            None => sqlx::query_as::<_, (String, NaiveDate)>(
+                "SELECT inspection_id, day FROM dated_inspections",
+            )
+            .fetch_all(pool)
+            .await
+            .map(Some),
+        }
+    };
+    let (mut snapshot, rows, every_date) = tokio::try_join!(
+        store::load_counted_snapshot(pool, organisation, scope.content),
+        summaries_as_of(pool, organisation, day, closings),
+        every_date
     )?;
     let mut tallies = Tallies::default();
     let mut days = DaysToClose::default();
@@ -2015,7 +2032,17 @@ async fn load(
         }
     }
     let mut tallies = tallies.without_zeros();
-    date_content(pool, &mut snapshot, &tallies, day).await?;
+    match every_date {
+        Some(all) => {
+            let named = named_inspections(&snapshot, &tallies);
+            let dates = all
+                .into_iter()
+                .filter(|(id, _)| named.contains(id.as_str()))
+                .collect();
+            keep_dated(&mut snapshot, dates, day);
+        }
+        None => date_content(pool, &mut snapshot, &tallies, day).await?,
+    }
     // Every detail key's inspection counts an item in `inspections` too.
     let mut undated: Vec<String> = tallies
         .inspections
@@ -2218,7 +2245,24 @@ pub async fn date_content(
     tallies: &Tallies,
     day: NaiveDate,
 ) -> Result<(), sqlx::Error> {
-    snapshot.ever_known = snapshot.organisation_ids().into_iter().collect();
+    let named: Vec<String> = named_inspections(snapshot, tallies)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let dates: BTreeMap<String, NaiveDate> = sqlx::query_as(
+        "SELECT inspection_id, day FROM dated_inspections WHERE inspection_id = ANY($1)",
+    )
+    .bind(&named)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .collect();
+    keep_dated(snapshot, dates, day);
+    Ok(())
+}
+
+/// The inspections an as-of answer names: the snapshot's and the tallies'.
+fn named_inspections<'a>(snapshot: &'a Snapshot, tallies: &'a Tallies) -> BTreeSet<&'a str> {
     let mut named: BTreeSet<&str> = snapshot.inspections.keys().map(String::as_str).collect();
     named.extend(tallies.inspections.keys().map(|(_, i)| i.as_str()));
     named.extend(tallies.open_inspections.keys().map(|(_, i)| i.as_str()));
@@ -2231,19 +2275,15 @@ pub async fn date_content(
         named.insert(&k.inspection_id);
         named.insert(&k.closed_by_inspection_id);
     }
-    let named: Vec<String> = named
-        .into_iter()
-        .filter(|i| !i.is_empty())
-        .map(str::to_string)
-        .collect();
-    let dates: BTreeMap<String, NaiveDate> = sqlx::query_as(
-        "SELECT inspection_id, day FROM dated_inspections WHERE inspection_id = ANY($1)",
-    )
-    .bind(&named)
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .collect();
+    named.remove("");
+    named
+}
+
+/// Dates the snapshot by `dates` (those of the inspections it names) and
+/// keeps the inspections dated by the end of `day`; anything known at any
+/// time stays known.
+fn keep_dated(snapshot: &mut Snapshot, dates: BTreeMap<String, NaiveDate>, day: NaiveDate) {
+    snapshot.ever_known = snapshot.organisation_ids().into_iter().collect();
     snapshot.inspections.retain(|id, i| {
         dates
             .get(id)
@@ -2252,7 +2292,6 @@ pub async fn date_content(
             .is_none_or(|d| d <= day)
     });
     snapshot.dating = dates;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1706,6 +1706,18 @@ async fn live_on(connection: &mut PgConnection, scope: Scope<'_>) -> Result<Snap
     Ok(snapshot)
 }
 
+/// The snapshot an as-of answer reads (`crate::dated`): [`load_snapshot`]'s
+/// one statement on a connection of `pool`, where [`load_live`] reads
+/// table by table.
+pub(crate) async fn load_counted_snapshot(
+    pool: &PgPool,
+    org: Option<&str>,
+    content: bool,
+) -> Result<Snapshot, sqlx::Error> {
+    let mut connection = pool.acquire().await?;
+    load_snapshot(&mut connection, org, content).await
+}
+
 /// The rows of [`load_snapshot`]'s statement, by what they hold.
 const SNAPSHOT_ORGANISATION: i16 = 0;
 const SNAPSHOT_INSPECTION: i16 = 1;

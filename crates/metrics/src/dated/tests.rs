@@ -759,7 +759,8 @@ fn checkpoints_follow_back_dated_events_and_corrected_dates() {
                 .await
                 .expect("checkpoint days");
             prop_assert!(days > 10, "checkpoints kept: {}", days);
-            migration_makes_the_histograms_the_upkeep_keeps(pool).await
+            migration_makes_the_histograms_the_upkeep_keeps(pool).await?;
+            migration_makes_the_quarters_the_upkeep_keeps(pool).await
         })
     });
 }
@@ -793,6 +794,43 @@ async fn migration_makes_the_histograms_the_upkeep_keeps(
     let filled = dated_rows(pool).await;
     for ((table, kept), (_, filled)) in kept.iter().zip(&filled) {
         prop_assert_eq!(kept, filled, "{} after the migration's fill", table);
+    }
+    Ok(())
+}
+
+/// Migration 0013 adds, in SQL, the quarterly checkpoints missing between
+/// yearly ones: taken away (all but those of the first of January and the
+/// last), it puts back the rows the upkeep and the seal kept.
+async fn migration_makes_the_quarters_the_upkeep_keeps(pool: &PgPool) -> Result<(), TestCaseError> {
+    let kept = dated_rows(pool).await;
+    let quarters = "day < (SELECT max(day) FROM dated_checkpoint_days) \
+         AND extract(month FROM day) <> 1";
+    let taken = sqlx::query(&format!("DELETE FROM dated_checkpoints WHERE {quarters}"))
+        .execute(pool)
+        .await
+        .expect("quarters' rows taken away")
+        .rows_affected();
+    prop_assert!(taken > 0, "the upkeep kept quarterly checkpoints");
+    sqlx::query(&format!(
+        "DELETE FROM dated_checkpoint_days WHERE {quarters}"
+    ))
+    .execute(pool)
+    .await
+    .expect("quarters taken away");
+    let migration = include_str!("../../migrations/0013_dated_checkpoints_quarterly.sql");
+    let fill = &migration[migration
+        .find("CREATE TEMPORARY")
+        .expect("the migration fills")..];
+    // The migration's temporary table lives until its transaction's commit.
+    let mut tx = pool.begin().await.expect("begin");
+    sqlx::raw_sql(fill)
+        .execute(&mut *tx)
+        .await
+        .expect("the migration's fill");
+    tx.commit().await.expect("commit");
+    let filled = dated_rows(pool).await;
+    for ((table, kept), (_, filled)) in kept.iter().zip(&filled) {
+        prop_assert_eq!(kept, filled, "{} after migration 0013", table);
     }
     Ok(())
 }
