@@ -179,6 +179,30 @@ impl Private {
 }
 
 impl Stack {
+    /// Gathers the planner's statistics of the private databases after the
+    /// bench has filled them (findings, the tracker and, once it runs,
+    /// metrics): a production server's autovacuum would have analysed
+    /// tables that grew this much, but a server run with `autovacuum = off`
+    /// (this machine's CI server) never does, and the reads would then be
+    /// measured with plans made for empty tables. Returns the server's
+    /// `autovacuum` setting; a running stack's databases are left alone.
+    pub async fn analyse(&self) -> anyhow::Result<Option<String>> {
+        let Some(private) = &self.private else {
+            return Ok(None);
+        };
+        let mut databases = vec![&private.findings_db, &private.tracker_db];
+        if private.services.len() > 2 {
+            databases.push(&private.metrics_db);
+        }
+        for database in databases {
+            sqlx::raw_sql("ANALYZE").execute(database.pool()).await?;
+        }
+        let autovacuum: String = sqlx::query_scalar("SELECT current_setting('autovacuum')")
+            .fetch_one(private.tracker_db.pool())
+            .await?;
+        Ok(Some(autovacuum))
+    }
+
     /// A running stack at these addresses, called with `token`.
     pub async fn external(
         findings: &str,
