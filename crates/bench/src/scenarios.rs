@@ -94,12 +94,19 @@ fn print_compared(name: &str, settings: &str, unit: &str, c: &Compared, ceiling_
 
 /// [`Stack::analyse`], said on a settings line so a reader knows the
 /// reads after it ran on analysed tables.
-async fn analyse(stack: &Stack, when: &str) -> anyhow::Result<()> {
+async fn analyse(stack: &Stack, filled: crate::stack::Filled) -> anyhow::Result<()> {
     let started = Instant::now();
-    if let Some(autovacuum) = stack.analyse().await? {
+    if let Some(autovacuum) = stack.analyse(filled).await? {
+        let what = match filled {
+            crate::stack::Filled::Tracker => {
+                "findings and tracker databases once the tracker's \
+                                             data made"
+            }
+            crate::stack::Filled::Metrics => "metrics database once metrics caught up",
+        };
         println!(
-            "settings: ANALYZE of the private databases once {when} ({:.1} s; the server's \
-             autovacuum is {autovacuum})",
+            "settings: ANALYZE of the private {what} ({:.1} s; the server's autovacuum is \
+             {autovacuum})",
             started.elapsed().as_secs_f64()
         );
     }
@@ -592,7 +599,7 @@ async fn scenarios(
         Duration::from_secs(600),
     )
     .await?;
-    analyse(stack, "the tracker's data made").await?;
+    analyse(stack, crate::stack::Filled::Tracker).await?;
     let ours = items_of(stack, &organisations).await?;
     anyhow::ensure!(
         ours.len() >= 64,
@@ -687,7 +694,7 @@ async fn scenarios(
         // just started): the first calls shared the pool and the 2 cores
         // with the backlog, or found no organisation yet.
         wait_metrics_caught_up(stack, Duration::from_secs(600)).await?;
-        analyse(stack, "metrics caught up").await?;
+        analyse(stack, crate::stack::Filled::Metrics).await?;
         read_model_latency(stack, &targets, sizes, options).await?;
     }
     print_resident(stack, "at the end of the scenarios");

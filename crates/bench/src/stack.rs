@@ -25,6 +25,15 @@ pub struct Stack {
     pub private: Option<Private>,
 }
 
+/// Which private databases [`Stack::analyse`] gathers statistics of.
+#[derive(Clone, Copy, Debug)]
+pub enum Filled {
+    /// Findings and the tracker, once the tracker has opened the data's items.
+    Tracker,
+    /// Metrics, once it has caught up.
+    Metrics,
+}
+
 /// A stack this process started.
 pub struct Private {
     pub findings_db: TestDatabase,
@@ -179,21 +188,21 @@ impl Private {
 }
 
 impl Stack {
-    /// Gathers the planner's statistics of the private databases after the
-    /// bench has filled them (findings, the tracker and, once it runs,
-    /// metrics): a production server's autovacuum would have analysed
-    /// tables that grew this much, but a server run with `autovacuum = off`
-    /// (this machine's CI server) never does, and the reads would then be
-    /// measured with plans made for empty tables. Returns the server's
-    /// `autovacuum` setting; a running stack's databases are left alone.
-    pub async fn analyse(&self) -> anyhow::Result<Option<String>> {
+    /// Gathers the planner's statistics of the private databases the bench
+    /// has just filled (`filled`): a production server's autovacuum would
+    /// have analysed tables that grew this much, but a server run with
+    /// `autovacuum = off` (this machine's CI server) never does, and the
+    /// reads would then be measured with plans made for empty tables.
+    /// Returns the server's `autovacuum` setting; a running stack's
+    /// databases are left alone.
+    pub async fn analyse(&self, filled: Filled) -> anyhow::Result<Option<String>> {
         let Some(private) = &self.private else {
             return Ok(None);
         };
-        let mut databases = vec![&private.findings_db, &private.tracker_db];
-        if private.services.len() > 2 {
-            databases.push(&private.metrics_db);
-        }
+        let databases = match filled {
+            Filled::Tracker => vec![&private.findings_db, &private.tracker_db],
+            Filled::Metrics => vec![&private.metrics_db],
+        };
         for database in databases {
             sqlx::raw_sql("ANALYZE").execute(database.pool()).await?;
         }

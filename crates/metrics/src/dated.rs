@@ -2019,7 +2019,7 @@ async fn load(
         }
     };
     let (mut snapshot, rows, every_date) = tokio::try_join!(
-        store::load_counted_snapshot(pool, organisation, scope.content),
+        store::load_snapshot_from(pool, organisation, scope.content),
         summaries_as_of(pool, organisation, day, closings),
         every_date
     )?;

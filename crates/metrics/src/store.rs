@@ -950,11 +950,7 @@ pub async fn load_counted_until(
     // Two statements at once on two connections: the snapshot, the
     // summaries.
     let (mut snapshot, (mut tallies, _, _, ahead)) = tokio::try_join!(
-        async {
-            let mut held = from.acquire().await?;
-            let read = load_snapshot(held.connection(), scope.organisation, scope.content).await;
-            held.settle(read)
-        },
+        load_snapshot_from(from, scope.organisation, scope.content),
         async {
             let mut held = from.acquire().await?;
             let read = load_summaries(held.connection(), scope.organisation, true, Days::No).await;
@@ -999,18 +995,12 @@ async fn read_live(
     days: Days<'_>,
     today: Option<NaiveDate>,
 ) -> Result<(Snapshot, Tallies, Found), sqlx::Error> {
-    let (mut snapshot, (tallies, days, suspect, ahead)) = tokio::try_join!(
-        async {
-            let mut held = from.acquire().await?;
-            let read = load_snapshot(held.connection(), org, content).await;
-            held.settle(read)
-        },
-        async {
+    let (mut snapshot, (tallies, days, suspect, ahead)) =
+        tokio::try_join!(load_snapshot_from(from, org, content), async {
             let mut held = from.acquire().await?;
             let read = load_summaries(held.connection(), org, false, days).await;
             held.settle(read)
-        }
-    )?;
+        })?;
     let later = published_by(&mut snapshot, today);
     let found = Found {
         days,
@@ -1706,16 +1696,17 @@ async fn live_on(connection: &mut PgConnection, scope: Scope<'_>) -> Result<Snap
     Ok(snapshot)
 }
 
-/// The snapshot an as-of answer reads (`crate::dated`): [`load_snapshot`]'s
-/// one statement on a connection of `pool`, where [`load_live`] reads
-/// table by table.
-pub(crate) async fn load_counted_snapshot(
-    pool: &PgPool,
+/// [`load_snapshot`]'s one statement on a connection of `from` (the live
+/// answers' and the as-of answers' snapshot, where [`load_live`] reads table
+/// by table).
+pub(crate) async fn load_snapshot_from(
+    from: impl Into<Source<'_>>,
     org: Option<&str>,
     content: bool,
 ) -> Result<Snapshot, sqlx::Error> {
-    let mut connection = pool.acquire().await?;
-    load_snapshot(&mut connection, org, content).await
+    let mut held = from.into().acquire().await?;
+    let read = load_snapshot(held.connection(), org, content).await;
+    held.settle(read)
 }
 
 /// The rows of [`load_snapshot`]'s statement, by what they hold.

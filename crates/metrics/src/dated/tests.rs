@@ -785,15 +785,36 @@ async fn migration_makes_the_histograms_the_upkeep_keeps(
     .execute(pool)
     .await
     .expect("histograms taken away");
-    let migration = include_str!("../../migrations/0011_dated_checkpoint_days_to_close.sql");
-    let fill = &migration[migration.find("INSERT").expect("the migration fills")..];
+    refill_as_migration(
+        pool,
+        &kept,
+        include_str!("../../migrations/0011_dated_checkpoint_days_to_close.sql"),
+        "INSERT",
+        "the migration's fill",
+    )
+    .await
+}
+
+/// Runs `migration` from its first `fill` statement on (its fill of what
+/// the test took away) in one transaction, whose end drops a temporary
+/// table it makes, and checks the dated tables hold `kept` again.
+async fn refill_as_migration(
+    pool: &PgPool,
+    kept: &[(String, Vec<String>)],
+    migration: &str,
+    fill: &str,
+    name: &str,
+) -> Result<(), TestCaseError> {
+    let fill = &migration[migration.find(fill).expect("the migration fills")..];
+    let mut tx = pool.begin().await.expect("begin");
     sqlx::raw_sql(fill)
-        .execute(pool)
+        .execute(&mut *tx)
         .await
         .expect("the migration's fill");
+    tx.commit().await.expect("commit");
     let filled = dated_rows(pool).await;
     for ((table, kept), (_, filled)) in kept.iter().zip(&filled) {
-        prop_assert_eq!(kept, filled, "{} after the migration's fill", table);
+        prop_assert_eq!(kept, filled, "{} after {}", table, name);
     }
     Ok(())
 }
@@ -817,22 +838,14 @@ async fn migration_makes_the_quarters_the_upkeep_keeps(pool: &PgPool) -> Result<
     .execute(pool)
     .await
     .expect("quarters taken away");
-    let migration = include_str!("../../migrations/0013_dated_checkpoints_quarterly.sql");
-    let fill = &migration[migration
-        .find("CREATE TEMPORARY")
-        .expect("the migration fills")..];
-    // The migration's temporary table lives until its transaction's commit.
-    let mut tx = pool.begin().await.expect("begin");
-    sqlx::raw_sql(fill)
-        .execute(&mut *tx)
-        .await
-        .expect("the migration's fill");
-    tx.commit().await.expect("commit");
-    let filled = dated_rows(pool).await;
-    for ((table, kept), (_, filled)) in kept.iter().zip(&filled) {
-        prop_assert_eq!(kept, filled, "{} after migration 0013", table);
-    }
-    Ok(())
+    refill_as_migration(
+        pool,
+        &kept,
+        include_str!("../../migrations/0013_dated_checkpoints_quarterly.sql"),
+        "CREATE TEMPORARY",
+        "migration 0013",
+    )
+    .await
 }
 
 /// The lock order of two writers: a batch recomputing an item superseded
